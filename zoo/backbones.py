@@ -1,0 +1,146 @@
+"""Build a registered backbone as a Keras model that takes raw input and does its own preprocessing."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from zoo.errors import InputShapeError, WeightsError
+from zoo.plugins import get_spec
+from zoo.spec import BackboneSpec
+
+if TYPE_CHECKING:
+    import keras
+
+Weights = str | os.PathLike | None
+POOLINGS = ("avg", "max", None)
+
+
+def backbone(
+    name: str,
+    weights: Weights = "default",
+    input_shape: int | tuple[int, ...] | None = None,
+    trainable: bool = False,
+    pooling: Literal["avg", "max"] | None = "avg",
+) -> keras.Model:
+    """The backbone ``name`` as a ``keras.Model`` from RAW RGB pixels in [0, 255] to features.
+
+    The spec's preprocessing is inside the model, so feed it pixels as decoded from the file.
+    ``weights``: ``"default"`` (the plugin's pretrained weights; downloaded once and cached where
+    there is internet), ``None`` (random init), a weights tag the spec lists, or a local path.
+    ``input_shape`` overrides the declared size (an int means a square RGB image). ``pooling``
+    ``"avg"`` or ``"max"`` gives ``(N, feature_dim)``; ``None`` gives the last feature map.
+
+    >>> model = backbone("mobilenet_v3_small", weights=None, input_shape=64)
+    >>> model.output_shape
+    (None, 576)
+    """
+    import keras
+
+    from zoo.layers import ImagePreprocessing
+
+    spec = get_spec(name)
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    shape = resolve_input_shape(spec, input_shape)
+    network = build_network(spec, weights, shape)
+    network.trainable = trainable
+
+    pixels = keras.Input(shape=shape, name="pixels")
+    x = ImagePreprocessing.from_spec(spec.preprocessing, name="preprocessing")(pixels)
+    x = network(x)
+    if pooling == "avg":
+        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return keras.Model(pixels, x, name=spec.name)
+
+
+def build_network(spec: BackboneSpec, weights: Weights, input_shape: tuple[int, ...]) -> keras.Model:
+    """Call the spec's factory (preprocessed input -> feature map), turning load failures into :class:`WeightsError`.
+
+    >>> from zoo.plugins import get_spec
+    >>> build_network(get_spec("resnet50"), None, (32, 32, 3)).output_shape
+    (None, 1, 1, 2048)
+    """
+    resolved = resolve_weights(spec, weights)
+    try:
+        return spec.factory(spec, weights=resolved, input_shape=input_shape)
+    except Exception as err:  # the factory's loader raises many types; keep the cause chained
+        if resolved is None:
+            raise
+        if isinstance(resolved, Path):
+            raise WeightsError(
+                f"Could not load weights from {resolved} into backbone {spec.name!r}: {type(err).__name__}: "
+                f"{_first_line(err)}. Check that the file is not damaged and was saved from {spec.name} without "
+                "its classification top (e.g. keras.applications with include_top=False)."
+            ) from err
+        raise WeightsError(
+            f"Could not get the {resolved!r} weights of {spec.name!r} ({type(err).__name__}: {_first_line(err)}). "
+            "They are downloaded once and cached, which needs internet; offline, pass weights=None "
+            "(random init) or weights='path/to/local.weights.h5'."
+        ) from err
+
+
+def resolve_weights(spec: BackboneSpec, weights: Weights) -> str | Path | None:
+    """Map the user's ``weights`` to what the factory receives: ``None``, a declared tag, or an existing path.
+
+    >>> from zoo.plugins import get_spec
+    >>> resolve_weights(get_spec("resnet50"), "default")
+    'imagenet'
+    """
+    if weights is None:
+        return None
+    tags = [w.tag for w in spec.weights]
+    if weights == "default":
+        if spec.default_weights is None:
+            raise WeightsError(
+                f"Backbone {spec.name!r} declares no pretrained weights; pass weights=None or a local path."
+            )
+        return spec.default_weights
+    if isinstance(weights, str) and weights in tags:
+        return weights
+    if not isinstance(weights, (str, os.PathLike)):
+        raise WeightsError(f"weights must be 'default', None, a tag or a path, got {type(weights).__name__}")
+    path = Path(weights).expanduser()
+    if path.exists():
+        return path.resolve()
+    if isinstance(weights, str) and os.sep not in weights and "." not in weights:
+        raise WeightsError(
+            f"Unknown weights {weights!r} for {spec.name!r}: use 'default', None, one of {tags} "
+            "or the path of a local weights file."
+        )
+    raise WeightsError(f"Weights file not found: {path}. Pass an existing path, 'default' or None.")
+
+
+def resolve_input_shape(spec: BackboneSpec, input_shape: int | tuple[int, ...] | None) -> tuple[int, ...]:
+    """The declared input shape, or the user's override after checking the architecture can take it.
+
+    >>> from zoo.plugins import get_spec
+    >>> resolve_input_shape(get_spec("resnet50"), 64)
+    (64, 64, 3)
+    """
+    if input_shape is None:
+        return tuple(spec.input_shape)
+    channels = spec.input_shape[-1]
+    shape = (input_shape, input_shape, channels) if isinstance(input_shape, int) else tuple(input_shape)
+    if len(shape) == 2:
+        shape = (*shape, channels)
+    if len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape):
+        raise InputShapeError(f"input_shape must be (height, width, {channels}) or an int, got {input_shape!r}")
+    if shape[-1] != channels:
+        raise InputShapeError(
+            f"{spec.name} takes {channels}-channel RGB images, got input_shape {shape}; convert grayscale or "
+            f"RGBA images to RGB (the zoo's data readers do), and pass (height, width, {channels})."
+        )
+    if min(shape[:2]) < spec.min_input_size:
+        raise InputShapeError(
+            f"{spec.name} needs images of at least {spec.min_input_size}x{spec.min_input_size}, got {shape[0]}x{shape[1]}; "
+            f"use a larger input_shape (declared: {list(spec.input_shape)})."
+        )
+    return shape
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [""])[0][:300]

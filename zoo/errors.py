@@ -1,0 +1,38 @@
+"""Every exception and warning the zoo raises, in one place."""
+
+from __future__ import annotations
+
+
+class ZooError(Exception):
+    """Base class of the zoo's own errors."""
+
+
+class SpecError(ZooError, ValueError):
+    """A spec (usually from a plugin) is malformed; the message says which field and why."""
+
+
+class PluginError(ZooError, RuntimeError):
+    """A plugin is broken (raised instead of :class:`PluginWarning` in strict mode)."""
+
+
+class DuplicateBackboneError(PluginError):
+    """Two plugins (or two specs) declare the same backbone name or alias."""
+
+
+class UnknownBackboneError(ZooError, KeyError):
+    """No installed plugin registers this backbone; the message suggests close names."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class WeightsError(ZooError, ValueError):
+    """Weights could not be found, downloaded or loaded into the backbone."""
+
+
+class InputShapeError(ZooError, ValueError):
+    """An input shape the backbone cannot take (wrong channels, too small)."""
+
+
+class PluginWarning(UserWarning):
+    """A plugin failed to load or returned an invalid spec; the zoo carries on without it."""

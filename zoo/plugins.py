@@ -1,0 +1,233 @@
+"""Plugin discovery and the registry of backbone specs.
+
+Plugins are found through the ``backbone_zoo`` entry-point group, first-party and third-party
+alike. ``ZOO_PLUGINS`` (comma-separated plugin names) limits which load: unset loads all, empty
+loads none. ``ZOO_STRICT_PLUGINS=1`` turns a broken plugin from a warning into an exception, for
+plugin authors. A broken plugin never breaks the host; two plugins declaring one name is an error
+that names both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import fnmatch
+import os
+import warnings
+from collections.abc import Iterable, Mapping
+from importlib import metadata
+from typing import Any, Literal
+
+import pluggy
+
+from zoo import hookspecs
+from zoo.errors import DuplicateBackboneError, PluginError, PluginWarning, SpecError, UnknownBackboneError
+from zoo.spec import MODALITIES, BackboneSpec
+
+ENV_ALLOW = "ZOO_PLUGINS"
+ENV_STRICT = "ZOO_STRICT_PLUGINS"
+
+
+@dataclasses.dataclass(frozen=True)
+class PluginInfo:
+    """What ``zoo plugins`` shows for one plugin."""
+
+    name: str
+    version: str | None
+    module: str | None
+    status: Literal["loaded", "failed", "disabled"]
+    error: str | None = None
+    backbones: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "backbones": list(self.backbones)}
+
+
+@dataclasses.dataclass
+class Registry:
+    """The backbones of the loaded plugins, indexed by name and alias."""
+
+    specs: dict[str, BackboneSpec]
+    plugins: list[PluginInfo]
+    conflicts: list[str]
+    _index: dict[str, str]
+
+    def check(self) -> None:
+        """Raise :class:`DuplicateBackboneError` if two plugins declare one name."""
+        if self.conflicts:
+            raise DuplicateBackboneError("\n".join(self.conflicts))
+
+    def get(self, name: str) -> BackboneSpec:
+        self.check()
+        key = _normalise(name)
+        if key in self._index:
+            return self.specs[self._index[key]]
+        close = difflib.get_close_matches(key, list(self._index), n=5, cutoff=0.6)
+        names = list(dict.fromkeys(self._index[c] for c in close))
+        hint = f" Did you mean: {', '.join(names)}?" if names else ""
+        raise UnknownBackboneError(
+            f"Unknown backbone {name!r}.{hint} Run `zoo list` to see the {len(self.specs)} installed "
+            "backbones, or install the plugin that provides it."
+        )
+
+    def list(self, pattern: str = "*", modality: str | None = None) -> list[BackboneSpec]:
+        self.check()
+        if modality is not None and modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {MODALITIES} or None, got {modality!r}")
+        pattern = pattern.lower()
+        found = [
+            spec
+            for spec in self.specs.values()
+            if (modality is None or spec.modality == modality)
+            and any(fnmatch.fnmatchcase(n.lower(), pattern) for n in (spec.name, *spec.aliases))
+        ]
+        return sorted(found, key=lambda s: s.name)
+
+
+def load_registry(
+    *,
+    allow: Iterable[str] | None = None,
+    strict: bool | None = None,
+    extra_plugins: Mapping[str, object] | None = None,
+) -> Registry:
+    """Discover plugins and collect their specs.
+
+    ``allow`` and ``strict`` default to the ``ZOO_PLUGINS`` and ``ZOO_STRICT_PLUGINS`` variables;
+    ``extra_plugins`` (name -> module or object) are registered in-process, after the entry points.
+
+    >>> reg = load_registry(allow=[])          # no entry-point plugin at all
+    >>> reg.specs
+    {}
+    """
+    if allow is None and ENV_ALLOW in os.environ:
+        allow = [p for p in os.environ[ENV_ALLOW].split(",") if p.strip()]
+    allowed = None if allow is None else {_normalise(a) for a in allow}
+    if strict is None:
+        strict = os.environ.get(ENV_STRICT, "").lower() in ("1", "true", "yes")
+
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    plugins: list[PluginInfo] = []
+    specs: dict[str, BackboneSpec] = {}
+    index: dict[str, str] = {}
+    conflicts: list[str] = []
+
+    def fail(info: PluginInfo, error: str) -> None:
+        message = f"backbone-zoo plugin {info.name!r} failed: {error}"
+        if strict:
+            raise PluginError(message)
+        warnings.warn(message + f" (it is skipped; set {ENV_STRICT}=1 to raise instead)", PluginWarning, stacklevel=3)
+        plugins.append(dataclasses.replace(info, status="failed", error=error))
+
+    candidates: list[tuple[PluginInfo, Any]] = []
+    for ep in sorted(metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=lambda e: e.name):
+        dist = getattr(ep, "dist", None)
+        info = PluginInfo(
+            name=dist.name if dist else ep.name, version=dist.version if dist else None, module=ep.value, status="loaded"
+        )
+        if allowed is not None and not ({_normalise(ep.name), _normalise(info.name)} & allowed):
+            plugins.append(dataclasses.replace(info, status="disabled"))
+            continue
+        candidates.append((info, ep))
+    for name, obj in (extra_plugins or {}).items():
+        candidates.append((PluginInfo(name=name, version=None, module=getattr(obj, "__name__", None), status="loaded"), obj))
+
+    for info, source in candidates:
+        try:
+            plugin = source.load() if isinstance(source, metadata.EntryPoint) else source
+            manager.register(plugin, name=info.name)
+        except Exception as err:  # a plugin's import may raise anything; it must not break the host
+            fail(info, f"could not be loaded: {type(err).__name__}: {err}")
+            continue
+        try:
+            manager.check_pending()
+            new = _collect_specs(manager, plugin, info.name)
+        except (SpecError, pluggy.PluginValidationError) as err:
+            manager.unregister(plugin)
+            fail(info, str(err))
+            continue
+        except Exception as err:
+            manager.unregister(plugin)
+            fail(info, f"register_backbones raised {type(err).__name__}: {err}")
+            continue
+        for spec in new:
+            if spec.name in specs:
+                conflicts.append(_conflict(spec.name, specs[spec.name], spec))
+                continue
+            specs[spec.name] = spec
+            for key in {_normalise(spec.name), *(_normalise(a) for a in spec.aliases)}:
+                if key in index and index[key] != spec.name:
+                    conflicts.append(_conflict(key, specs[index[key]], spec))
+                else:
+                    index[key] = spec.name
+        plugins.append(dataclasses.replace(info, backbones=tuple(s.name for s in new)))
+    if conflicts and strict:
+        raise DuplicateBackboneError("\n".join(conflicts))
+    return Registry(specs=specs, plugins=plugins, conflicts=conflicts, _index=index)
+
+
+def _collect_specs(manager: pluggy.PluginManager, plugin: object, plugin_name: str) -> list[BackboneSpec]:
+    impls = [i for i in manager.hook.register_backbones.get_hookimpls() if i.plugin is plugin]
+    found: list[BackboneSpec] = []
+    for impl in impls:
+        result = impl.function()
+        if not isinstance(result, (list, tuple)):
+            raise SpecError(f"register_backbones must return a list of BackboneSpec, got {type(result).__name__}")
+        for item in result:
+            if isinstance(item, Mapping):
+                item = BackboneSpec.from_dict(item)
+            if not isinstance(item, BackboneSpec):
+                raise SpecError(f"register_backbones returned {type(item).__name__}, expected zoo.BackboneSpec")
+            if item.factory is None:
+                raise SpecError(f"backbone {item.name!r} has no factory, so it could never be built")
+            found.append(dataclasses.replace(item, plugin=plugin_name))
+    return found
+
+
+def _conflict(key: str, first: BackboneSpec, second: BackboneSpec) -> str:
+    return (
+        f"Backbone name {key!r} is declared twice: by plugin {first.plugin!r} ({first.name}) and by plugin "
+        f"{second.plugin!r} ({second.name}). Uninstall one of them, or choose the plugins to load with "
+        f"{ENV_ALLOW}=name,name."
+    )
+
+
+def _normalise(name: str) -> str:
+    return name.strip().lower().replace("-", "_")
+
+
+_registry: Registry | None = None
+
+
+def registry() -> Registry:
+    """The process-wide registry, loaded on first use (see :func:`reset`)."""
+    global _registry
+    if _registry is None:
+        _registry = load_registry()
+    return _registry
+
+
+def reset(registry: Registry | None = None) -> None:
+    """Forget the loaded registry (or install ``registry``): the next lookup reloads plugins."""
+    global _registry
+    _registry = registry
+
+
+def list_backbones(pattern: str = "*", modality: str | None = None) -> list[BackboneSpec]:
+    """Specs whose name or alias matches ``pattern`` (fnmatch, case-insensitive), sorted by name.
+
+    Imports no TensorFlow or Keras.
+
+    >>> [s.name for s in list_backbones("efficientnet_b[01]")]
+    ['efficientnet_b0', 'efficientnet_b1']
+    """
+    return registry().list(pattern, modality)
+
+
+def get_spec(name: str) -> BackboneSpec:
+    """The spec registered under ``name`` or an alias; :class:`UnknownBackboneError` suggests close names.
+
+    >>> get_spec("ResNet50").name
+    'resnet50'
+    """
+    return registry().get(name)

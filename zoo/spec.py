@@ -1,0 +1,236 @@
+"""Backbone specs: the declarative record every plugin registers.
+
+A spec is data. It imports neither TensorFlow nor Keras, it is frozen, and everything but its
+lazy ``factory`` round-trips through JSON (``to_dict`` / ``from_dict``). Listing, ``zoo info``,
+``registry.json`` and the docs are all made from specs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from zoo.errors import SpecError
+
+Modality = Literal["image", "text"]
+MODALITIES = ("image", "text")
+INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocessing:
+    """How raw RGB pixels in [0, 255] become the network's input, applied in this order:
+
+    1. ``channel_order="bgr"`` reverses the channels (caffe-style networks);
+    2. ``x * scale + offset``;
+    3. ``(x - mean) / std`` per channel (``mean``/``std`` in the order after step 1).
+
+    ``internal`` describes what the network itself does to its input (for example EfficientNet
+    rescales inside the model), so a reader knows why nothing happens here. ``interpolation`` is the
+    resize method the data pipeline uses to reach the declared input size.
+
+    >>> Preprocessing.tf().scale
+    0.00784313725490196
+    """
+
+    mode: str = "none"
+    channel_order: Literal["rgb", "bgr"] = "rgb"
+    scale: float = 1.0
+    offset: float = 0.0
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    interpolation: str = "bilinear"
+    internal: str | None = None
+
+    @classmethod
+    def caffe(cls, **kw: Any) -> Preprocessing:
+        """RGB to BGR, then subtract the ImageNet mean in BGR order (ResNet v1, VGG)."""
+        return cls(mode="caffe", channel_order="bgr", mean=(103.939, 116.779, 123.68), **kw)
+
+    @classmethod
+    def tf(cls, **kw: Any) -> Preprocessing:
+        """Scale pixels to [-1, 1] (MobileNet v1/v2, Inception, Xception, ResNet v2, NASNet)."""
+        return cls(mode="tf", scale=1 / 127.5, offset=-1.0, **kw)
+
+    @classmethod
+    def torch(cls, **kw: Any) -> Preprocessing:
+        """Scale to [0, 1], then normalise with the ImageNet mean and std (DenseNet)."""
+        return cls(
+            mode="torch",
+            scale=1 / 255,
+            mean=(0.485, 0.456, 0.406),
+            std=(0.229, 0.224, 0.225),
+            **kw,
+        )
+
+    @classmethod
+    def raw(cls, internal: str, **kw: Any) -> Preprocessing:
+        """Feed raw [0, 255] pixels: the network rescales internally (say how in ``internal``)."""
+        return cls(mode="none", internal=internal, **kw)
+
+    def describe(self) -> str:
+        """One line for humans, e.g. ``caffe: RGB->BGR, -mean (103.939, ...)``."""
+        steps = []
+        if self.channel_order == "bgr":
+            steps.append("RGB->BGR")
+        if self.scale != 1.0 or self.offset != 0.0:
+            steps.append(f"x*{self.scale:.6g}{self.offset:+.6g}")
+        if self.mean is not None:
+            steps.append(f"-mean {tuple(round(m, 4) for m in self.mean)}")
+        if self.std is not None:
+            steps.append(f"/std {tuple(round(s, 4) for s in self.std)}")
+        if self.internal:
+            steps.append(f"inside the network: {self.internal}")
+        return f"{self.mode}: " + (", ".join(steps) or "identity")
+
+    def validate(self, channels: int) -> None:
+        if self.channel_order not in ("rgb", "bgr"):
+            raise SpecError(f"preprocessing.channel_order must be 'rgb' or 'bgr', got {self.channel_order!r}")
+        if self.interpolation not in INTERPOLATIONS:
+            raise SpecError(f"preprocessing.interpolation must be one of {INTERPOLATIONS}, got {self.interpolation!r}")
+        for field in ("mean", "std"):
+            values = getattr(self, field)
+            if values is not None and len(values) != channels:
+                raise SpecError(f"preprocessing.{field} needs {channels} values (one per channel), got {values!r}")
+        if self.std is not None and any(s == 0 for s in self.std):
+            raise SpecError("preprocessing.std must not contain zeros")
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightsVariant:
+    """One set of pretrained weights a backbone can load: ``tag`` is what users pass as ``weights``.
+
+    >>> WeightsVariant(tag="imagenet", source="keras.applications", license="Apache-2.0").tag
+    'imagenet'
+    """
+
+    tag: str
+    source: str
+    license: str | None = None
+    sha256: str | None = None
+    url: str | None = None
+    description: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class BackboneSpec:
+    """Everything the zoo knows about a backbone before building it.
+
+    ``factory(spec, weights=..., input_shape=...)`` builds the network lazily: it receives the
+    *preprocessed* input and returns the last feature map (``feature_shape``); the zoo adds the
+    declared preprocessing in front and the pooling behind. ``weights`` it receives is ``None``, a
+    tag of ``self.weights``, or a ``pathlib.Path`` to a local file or directory.
+
+    >>> spec = BackboneSpec(name="tiny", family="demo", input_shape=(32, 32, 3), feature_dim=8,
+    ...                     feature_shape=(4, 4, 8), preprocessing=Preprocessing.tf())
+    >>> BackboneSpec.from_dict(spec.to_dict()) == spec
+    True
+    """
+
+    name: str
+    family: str
+    input_shape: tuple[int, ...]
+    feature_dim: int
+    feature_shape: tuple[int, ...]
+    preprocessing: Preprocessing
+    modality: Modality = "image"
+    aliases: tuple[str, ...] = ()
+    plugin: str | None = None
+    weights: tuple[WeightsVariant, ...] = ()
+    params: int | None = None
+    min_input_size: int = 32
+    description: str = ""
+    reference: str | None = None
+    factory: Callable[..., Any] | None = dataclasses.field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Accept lists (as JSON gives them) and freeze them into tuples.
+        for field in ("input_shape", "feature_shape", "aliases", "weights"):
+            object.__setattr__(self, field, tuple(getattr(self, field)))
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`SpecError` naming the first malformed field."""
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise SpecError(f"name must be lowercase snake case like 'resnet50', got {self.name!r}")
+        for alias in self.aliases:
+            if not isinstance(alias, str) or not alias:
+                raise SpecError(f"{self.name}: aliases must be non-empty strings, got {alias!r}")
+        if self.modality not in MODALITIES:
+            raise SpecError(f"{self.name}: modality must be one of {MODALITIES}, got {self.modality!r}")
+        if not isinstance(self.family, str) or not self.family:
+            raise SpecError(f"{self.name}: family must be a non-empty string")
+        if not isinstance(self.preprocessing, Preprocessing):
+            raise SpecError(f"{self.name}: preprocessing must be a zoo.Preprocessing")
+        if not all(isinstance(w, WeightsVariant) for w in self.weights):
+            raise SpecError(f"{self.name}: weights must be zoo.WeightsVariant records")
+        if not _positive_ints(self.feature_shape) or not _positive_int(self.feature_dim):
+            raise SpecError(f"{self.name}: feature_shape and feature_dim must be positive integers")
+        if self.feature_shape[-1] != self.feature_dim:
+            raise SpecError(
+                f"{self.name}: feature_dim {self.feature_dim} differs from the channels of "
+                f"feature_shape {self.feature_shape}"
+            )
+        if self.params is not None and not _positive_int(self.params):
+            raise SpecError(f"{self.name}: params must be a positive integer or None")
+        if self.factory is not None and not callable(self.factory):
+            raise SpecError(f"{self.name}: factory must be callable")
+        if self.modality == "image":
+            if len(self.input_shape) != 3 or not _positive_ints(self.input_shape):
+                raise SpecError(f"{self.name}: an image input_shape is [height, width, channels], got {list(self.input_shape)}")
+            if not _positive_int(self.min_input_size) or min(self.input_shape[:2]) < self.min_input_size:
+                raise SpecError(f"{self.name}: input_shape {list(self.input_shape)} is below min_input_size {self.min_input_size}")
+            self.preprocessing.validate(self.input_shape[-1])
+
+    @property
+    def default_weights(self) -> str | None:
+        """The tag ``weights="default"`` means, or ``None`` when the backbone has no pretrained weights."""
+        return self.weights[0].tag if self.weights else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form (lists, not tuples), without the factory."""
+        data = dataclasses.asdict(self)
+        data.pop("factory")
+        return _lists(data)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], factory: Callable[..., Any] | None = None) -> BackboneSpec:
+        """Rebuild a spec from :meth:`to_dict` output (or a plugin's plain dict)."""
+        known = {f.name for f in dataclasses.fields(cls)} - {"factory"}
+        unknown = set(data) - known
+        if unknown:
+            raise SpecError(f"unknown spec fields {sorted(unknown)}; known fields: {sorted(known)}")
+        data = dict(data)
+        try:
+            pre = data.get("preprocessing")
+            if isinstance(pre, Mapping):
+                data["preprocessing"] = Preprocessing(**_tuples(pre))
+            data["weights"] = tuple(
+                WeightsVariant(**w) if isinstance(w, Mapping) else w for w in data.get("weights", ())
+            )
+            return cls(**data, factory=factory)
+        except TypeError as err:
+            raise SpecError(f"malformed spec {data.get('name')!r}: {err}") from None
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _positive_ints(values: tuple[Any, ...]) -> bool:
+    return len(values) > 0 and all(_positive_int(v) for v in values)
+
+
+def _lists(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_lists(v) for v in value]
+    return value
+
+
+def _tuples(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
