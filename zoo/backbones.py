@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 
 Weights = str | os.PathLike | None
 POOLINGS = ("avg", "max", None)
+_WARNED: dict = {}
 
 
 def backbone(
@@ -65,22 +67,34 @@ def build_network(spec: BackboneSpec, weights: Weights, input_shape: tuple[int, 
     (None, 1, 1, 2048)
     """
     resolved = resolve_weights(spec, weights)
-    try:
-        return spec.factory(spec, weights=resolved, input_shape=input_shape)
-    except Exception as err:  # the factory's loader raises many types; keep the cause chained
-        if resolved is None:
-            raise
-        if isinstance(resolved, Path):
-            raise WeightsError(
-                f"Could not load weights from {resolved} into backbone {spec.name!r}: {type(err).__name__}: "
-                f"{_first_line(err)}. Check that the file is not damaged and was saved from {spec.name} without "
-                "its classification top (e.g. keras.applications with include_top=False)."
-            ) from err
-        raise WeightsError(
-            f"Could not get the {resolved!r} weights of {spec.name!r} ({type(err).__name__}: {_first_line(err)}). "
-            "They are downloaded once and cached, which needs internet; offline, pass weights=None "
-            "(random init) or weights='path/to/local.weights.h5'."
-        ) from err
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.filterwarnings("always", message=".*freshly-initialized")
+        try:
+            network = spec.factory(spec, weights=resolved, input_shape=input_shape)
+        except Exception as err:  # the factory's loader raises many types; keep the cause chained
+            if resolved is None:
+                raise
+            raise _weights_error(spec, resolved, err) from err
+    skipped = [w for w in caught if "freshly-initialized" in str(w.message)]
+    if skipped and resolved is not None:  # Keras loaded the file only in part: never run on random layers
+        raise _weights_error(spec, resolved, RuntimeError(f"{len(skipped)} parts were left unloaded"))
+    for w in caught:  # pass the rest on, once per place as usual
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, registry=_WARNED)
+    return network
+
+
+def _weights_error(spec: BackboneSpec, resolved: str | Path, err: BaseException) -> WeightsError:
+    if isinstance(resolved, Path):
+        return WeightsError(
+            f"Could not load weights from {resolved} into backbone {spec.name!r}: {type(err).__name__}: "
+            f"{_first_line(err)}. Check that the file is not damaged and was saved from {spec.name} without "
+            "its classification top (e.g. keras.applications with include_top=False)."
+        )
+    return WeightsError(
+        f"Could not get the {resolved!r} weights of {spec.name!r} ({type(err).__name__}: {_first_line(err)}). "
+        "They are downloaded once and cached, which needs internet; offline, pass weights=None "
+        "(random init) or weights='path/to/local.weights.h5'."
+    )
 
 
 def resolve_weights(spec: BackboneSpec, weights: Weights) -> str | Path | None:

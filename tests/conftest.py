@@ -1,0 +1,74 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import sys  # noqa: E402
+import textwrap  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+import zoo.plugins  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _fresh_registry(monkeypatch):
+    """Each test starts from the installed plugins, with no allowlist or strict mode from outside."""
+    monkeypatch.delenv(zoo.plugins.ENV_ALLOW, raising=False)
+    monkeypatch.delenv(zoo.plugins.ENV_STRICT, raising=False)
+    zoo.plugins.reset()
+    yield
+    zoo.plugins.reset()
+
+
+@pytest.fixture
+def install_plugin(tmp_path, monkeypatch):
+    """Install a plugin *distribution* on sys.path: dist-info with a real ``backbone_zoo`` entry point.
+
+    ``install_plugin("dist-name", "module source")`` returns the module name; discovery goes
+    through importlib.metadata exactly as for a pip-installed package.
+    """
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    created = []
+
+    def install(dist: str, source: str, version: str = "1.0") -> str:
+        module = f"{dist.replace('-', '_')}_plugin"
+        (site / f"{module}.py").write_text(textwrap.dedent(source))
+        info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+        (info / "entry_points.txt").write_text(f"[backbone_zoo]\n{module} = {module}\n")
+        created.append(module)
+        return module
+
+    yield install
+    for module in created:
+        sys.modules.pop(module, None)
+
+
+TINY_PLUGIN = '''
+import zoo
+
+def build(spec, *, weights, input_shape):
+    import keras
+    inputs = keras.Input(input_shape)
+    return keras.Model(inputs, keras.layers.Conv2D(8, 3, strides=4)(inputs))
+
+@zoo.hookimpl
+def register_backbones():
+    return [zoo.BackboneSpec(name={name!r}, family="tiny", input_shape=(32, 32, 3), feature_dim=8,
+                             feature_shape=(8, 8, 8), preprocessing=zoo.Preprocessing.tf(), factory=build)]
+'''
+
+
+@pytest.fixture
+def tiny_plugin_source():
+    """Source of a valid plugin module registering one small backbone named as given."""
+    return lambda name="tiny_net": TINY_PLUGIN.format(name=name)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent

@@ -1,0 +1,154 @@
+"""zoo.backbone: raw pixels in, features out, with each family's preprocessing inside the model."""
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from zoo.backbones import build_network
+from zoo.plugins import load_registry, reset
+
+# One member of each keras.applications family, at the smallest input it takes.
+FAMILY_MEMBERS = [
+    "convnext_tiny", "densenet121", "efficientnet_b0", "efficientnet_v2_b0", "inception_resnet_v2",
+    "inception_v3", "mobilenet", "mobilenet_v2", "mobilenet_v3_small", "nasnet_mobile", "resnet50",
+    "resnet50_v2", "vgg16", "xception",
+]
+
+
+def pixels(n, size, seed=0):
+    return np.random.default_rng(seed).uniform(0, 255, (n, size, size, 3)).astype("float32")
+
+
+def test_family_members_cover_every_family():
+    assert {zoo.get_spec(n).family for n in FAMILY_MEMBERS} == {s.family for s in zoo.list_backbones()}
+
+
+@pytest.mark.parametrize("name", FAMILY_MEMBERS)
+def test_every_family_builds_and_returns_pooled_features(name):
+    spec = zoo.get_spec(name)
+    size = max(spec.min_input_size, 32)
+    model = zoo.backbone(name, weights=None, input_shape=size)
+    features = keras.ops.convert_to_numpy(model(pixels(2, size)))
+    assert features.shape == (2, spec.feature_dim)
+    assert np.isfinite(features).all()
+    assert model.trainable_weights == []  # frozen unless asked
+    keras.backend.clear_session()
+
+
+def test_pooling_options_and_trainable():
+    x = pixels(1, 32)
+    feature_map = zoo.backbone("mobilenet_v2", weights=None, input_shape=32, pooling=None)
+    assert feature_map.output_shape == (None, 1, 1, 1280)
+    maxed = zoo.backbone("mobilenet_v2", weights=None, input_shape=32, pooling="max", trainable=True)
+    assert maxed.output_shape == (None, 1280) and len(maxed.trainable_weights) > 0
+    assert np.isfinite(keras.ops.convert_to_numpy(maxed(x))).all()
+    with pytest.raises(ValueError, match="pooling"):
+        zoo.backbone("mobilenet_v2", weights=None, pooling="mean")
+
+
+# name, keras.applications constructor, module with preprocess_input, input size
+EQUIVALENCE = [
+    ("resnet50", "ResNet50", "resnet", 64),
+    ("mobilenet_v2", "MobileNetV2", "mobilenet_v2", 64),
+    ("efficientnet_b0", "EfficientNetB0", "efficientnet", 64),
+    ("densenet121", "DenseNet121", "densenet", 64),
+    ("inception_v3", "InceptionV3", "inception_v3", 96),
+]
+
+
+@pytest.mark.parametrize(("name", "constructor", "module", "size"), EQUIVALENCE)
+def test_preprocessing_matches_keras_applications_with_the_same_weights(name, constructor, module, size, tmp_path):
+    reference = getattr(keras.applications, constructor)(
+        include_top=False, weights=None, input_shape=(size, size, 3), pooling="avg"
+    )
+    weights_file = tmp_path / f"{name}.weights.h5"
+    reference.save_weights(weights_file)
+    model = zoo.backbone(name, weights=weights_file, input_shape=size)
+
+    x = pixels(4, size)
+    ours = keras.ops.convert_to_numpy(model(x))
+    preprocess_input = getattr(keras.applications, module).preprocess_input
+    expected = keras.ops.convert_to_numpy(reference(preprocess_input(x.copy())))
+    scale = np.abs(expected).max()
+    assert np.abs(ours - expected).max() <= 1e-4
+    assert np.abs(ours - expected).max() <= 1e-4 * scale  # also relative: random-init outputs can be tiny
+
+    # The check can fail: the classic mistake (wrong preprocessing) is far off.
+    wrong = x / 255.0 if zoo.get_spec(name).preprocessing.mode == "none" else x
+    mistaken = keras.ops.convert_to_numpy(reference(wrong))
+    assert np.abs(mistaken - expected).max() > 1e-2 * scale
+    keras.backend.clear_session()
+
+
+@pytest.mark.parametrize(
+    ("name", "input_shape", "message"),
+    [
+        ("resnet50", (64, 64, 1), "3-channel RGB"),
+        ("resnet50", (64, 64, 4), "3-channel RGB"),
+        ("resnet50", 16, "at least 32x32"),
+        ("inception_v3", 64, "at least 75x75"),
+        ("xception", (70, 200), "at least 71x71"),
+        ("resnet50", (64,), "input_shape must be"),
+        ("resnet50", (64, 64.0, 3), "input_shape must be"),
+    ],
+)
+def test_impossible_input_shapes_are_refused(name, input_shape, message):
+    with pytest.raises(zoo.InputShapeError, match=message):
+        zoo.backbone(name, weights=None, input_shape=input_shape)
+
+
+def test_missing_corrupt_and_foreign_weights_files(tmp_path):
+    with pytest.raises(zoo.WeightsError, match="Weights file not found"):
+        zoo.backbone("mobilenet_v2", weights=tmp_path / "nope.weights.h5", input_shape=32)
+    with pytest.raises(zoo.WeightsError, match="Unknown weights 'imagenet21k'.*'imagenet'"):
+        zoo.backbone("mobilenet_v2", weights="imagenet21k", input_shape=32)
+
+    corrupt = tmp_path / "corrupt.weights.h5"
+    corrupt.write_bytes(b"\x89HDF\r\n" + b"\0" * 100)
+    with pytest.raises(zoo.WeightsError, match="Could not load weights from .*corrupt.weights.h5"):
+        zoo.backbone("mobilenet_v2", weights=corrupt, input_shape=32)
+
+    foreign = tmp_path / "vgg16.weights.h5"
+    keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3)).save_weights(foreign)
+    with pytest.raises(zoo.WeightsError, match="saved from mobilenet_v2 without its classification top"):
+        zoo.backbone("mobilenet_v2", weights=foreign, input_shape=32)
+
+
+class OfflinePlugin:
+    """An in-process plugin whose pretrained weights cannot be downloaded (as on this machine)."""
+
+    @staticmethod
+    def build(spec, *, weights, input_shape):
+        if weights == "hub":
+            raise ConnectionError("Name or service not known")
+        inputs = keras.Input(input_shape)
+        return keras.Model(inputs, keras.layers.Conv2D(4, 3)(inputs))
+
+    @zoo.hookimpl
+    def register_backbones(self):
+        common = dict(family="x", input_shape=(32, 32, 3), feature_dim=4, feature_shape=(30, 30, 4),
+                      preprocessing=zoo.Preprocessing.tf(), factory=self.build)
+        return [
+            zoo.BackboneSpec(name="offline_net", weights=(zoo.WeightsVariant(tag="hub", source="a hub"),), **common),
+            zoo.BackboneSpec(name="no_weights_net", **common),
+        ]
+
+
+def test_default_weights_that_cannot_be_downloaded_say_what_to_do():
+    reset(load_registry(allow=[], extra_plugins={"offline": OfflinePlugin()}))
+    with pytest.raises(zoo.WeightsError, match="needs internet.*weights=None") as err:
+        zoo.backbone("offline_net")
+    assert isinstance(err.value.__cause__, ConnectionError)
+    with pytest.raises(zoo.WeightsError, match="declares no pretrained weights"):
+        zoo.backbone("no_weights_net")
+    assert zoo.backbone("no_weights_net", weights=None).output_shape == (None, 4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", zoo.list_backbones(), ids=lambda s: s.name)
+def test_declared_params_and_feature_shape_match_keras(spec):
+    network = build_network(spec, None, spec.input_shape)
+    assert network.count_params() == spec.params
+    assert tuple(network.output_shape[1:]) == spec.feature_shape
+    keras.backend.clear_session()

@@ -1,0 +1,154 @@
+"""Plugin discovery, allowlist, strict mode, broken-plugin isolation and name clashes."""
+
+import subprocess
+import sys
+
+import pytest
+
+import zoo
+from zoo.plugins import load_registry
+
+FIRST_PARTY = "backbone-zoo-keras-applications"
+
+
+def test_first_party_plugin_is_discovered_through_its_entry_point():
+    reg = load_registry()
+    plugin = next(p for p in reg.plugins if p.name == FIRST_PARTY)
+    assert plugin.status == "loaded"
+    assert plugin.module == "zoo_keras_applications"
+    assert len(plugin.backbones) == 40
+    assert all(reg.specs[name].plugin == FIRST_PARTY for name in plugin.backbones)
+
+
+def test_list_backbones_is_sorted_and_matches_patterns_and_aliases():
+    names = [s.name for s in zoo.list_backbones()]
+    assert names == sorted(names) and len(names) >= 40
+    assert [s.name for s in zoo.list_backbones("efficientnet_b?")] == [f"efficientnet_b{i}" for i in range(8)]
+    assert [s.name for s in zoo.list_backbones("MobileNetV3*")] == ["mobilenet_v3_large", "mobilenet_v3_small"]
+    assert zoo.list_backbones(modality="text") == []
+    with pytest.raises(ValueError, match="modality"):
+        zoo.list_backbones(modality="audio")
+
+
+def test_get_spec_by_alias_and_unknown_name_suggests_close_names():
+    assert zoo.get_spec("ResNet50V2").name == "resnet50_v2"
+    assert zoo.get_spec("resnet50-v2").name == "resnet50_v2"
+    with pytest.raises(zoo.UnknownBackboneError) as err:
+        zoo.get_spec("efficentnet_b0")
+    assert "Did you mean: efficientnet_b0" in str(err.value)
+    assert "zoo list" in str(err.value)
+
+
+def test_allowlist_env_var(monkeypatch, install_plugin, tiny_plugin_source):
+    install_plugin("zoo-tiny", tiny_plugin_source())
+    monkeypatch.setenv("ZOO_PLUGINS", "")
+    reg = load_registry()
+    assert reg.specs == {}
+    assert {p.status for p in reg.plugins} == {"disabled"}
+
+    monkeypatch.setenv("ZOO_PLUGINS", "zoo-tiny")
+    reg = load_registry()
+    assert list(reg.specs) == ["tiny_net"]
+    assert {p.name: p.status for p in reg.plugins}[FIRST_PARTY] == "disabled"
+
+    monkeypatch.delenv("ZOO_PLUGINS")
+    assert {"tiny_net", "resnet50"} <= set(load_registry().specs)
+
+
+def test_third_party_plugin_backbone_builds(install_plugin, tiny_plugin_source):
+    install_plugin("zoo-tiny", tiny_plugin_source())
+    model = zoo.backbone("tiny_net", weights=None)
+    assert model.output_shape == (None, 8)
+    info = {p.name: p for p in load_registry().plugins}["zoo-tiny"]
+    assert (info.version, info.status, info.backbones) == ("1.0", "loaded", ("tiny_net",))
+
+
+BROKEN_PLUGINS = {
+    "raises-on-import": ("raise RuntimeError('boom at import')", "could not be loaded: RuntimeError: boom at import"),
+    "returns-not-a-list": (
+        "import zoo\n@zoo.hookimpl\ndef register_backbones():\n    return 'resnet'\n",
+        "must return a list",
+    ),
+    "malformed-spec": (
+        "import zoo\n@zoo.hookimpl\ndef register_backbones():\n"
+        "    return [{'name': 'Bad Name', 'family': 'x', 'input_shape': [32, 32, 3], 'feature_dim': 4,"
+        " 'feature_shape': [1, 1, 4], 'preprocessing': {}}]\n",
+        "lowercase snake case",
+    ),
+    "hook-raises": (
+        "import zoo\n@zoo.hookimpl\ndef register_backbones():\n    raise KeyError('oops')\n",
+        "register_backbones raised KeyError",
+    ),
+    "misspelt-hook": (
+        "import zoo\n@zoo.hookimpl\ndef register_backbone():\n    return []\n",
+        "unknown hook",
+    ),
+}
+
+
+@pytest.mark.parametrize("dist", sorted(BROKEN_PLUGINS))
+def test_broken_plugin_is_reported_and_skipped(dist, install_plugin, tiny_plugin_source):
+    source, message = BROKEN_PLUGINS[dist]
+    install_plugin(dist, source)
+    install_plugin("zoo-tiny", tiny_plugin_source())
+    with pytest.warns(zoo.PluginWarning, match=dist):
+        reg = load_registry()
+    broken = {p.name: p for p in reg.plugins}[dist]
+    assert broken.status == "failed"
+    assert message.lower() in broken.error.lower()
+    assert {"tiny_net", "resnet50"} <= set(reg.specs)  # the rest of the zoo keeps working
+
+
+def test_strict_mode_raises_for_a_broken_plugin(monkeypatch, install_plugin):
+    install_plugin("raises-on-import", "raise RuntimeError('boom at import')")
+    monkeypatch.setenv("ZOO_STRICT_PLUGINS", "1")
+    with pytest.raises(zoo.PluginError, match="raises-on-import.*boom at import"):
+        load_registry()
+
+
+def test_spec_without_factory_is_rejected(install_plugin):
+    install_plugin(
+        "no-factory",
+        "import zoo\n@zoo.hookimpl\ndef register_backbones():\n"
+        "    return [zoo.BackboneSpec(name='x1', family='x', input_shape=(32, 32, 3), feature_dim=4,"
+        " feature_shape=(1, 1, 4), preprocessing=zoo.Preprocessing.tf())]\n",
+    )
+    with pytest.warns(zoo.PluginWarning, match="no factory"):
+        load_registry()
+
+
+def test_duplicate_names_across_plugins_are_an_error_naming_both(install_plugin, tiny_plugin_source):
+    install_plugin("zoo-tiny-a", tiny_plugin_source("clash"))
+    install_plugin("zoo-tiny-b", tiny_plugin_source("clash"))
+    reg = load_registry()
+    with pytest.raises(zoo.DuplicateBackboneError) as err:
+        reg.list()
+    assert "zoo-tiny-a" in str(err.value) and "zoo-tiny-b" in str(err.value)
+    with pytest.raises(zoo.DuplicateBackboneError):
+        load_registry(strict=True)
+
+
+def test_alias_clashing_with_another_plugins_name_is_an_error(install_plugin):
+    install_plugin(
+        "alias-thief",
+        "import zoo\n"
+        "@zoo.hookimpl\ndef register_backbones():\n"
+        "    return [zoo.BackboneSpec(name='my_resnet', aliases=('ResNet50',), family='x',"
+        " input_shape=(32, 32, 3), feature_dim=4, feature_shape=(1, 1, 4),"
+        " preprocessing=zoo.Preprocessing.tf(), factory=print)]\n",
+    )
+    with pytest.raises(zoo.DuplicateBackboneError) as err:
+        load_registry().get("my_resnet")
+    assert "'resnet50'" in str(err.value) and "alias-thief" in str(err.value) and FIRST_PARTY in str(err.value)
+
+
+def test_listing_imports_neither_tensorflow_nor_keras():
+    code = (
+        "import sys, zoo\n"
+        "zoo.list_backbones(); zoo.get_spec('resnet50')\n"
+        "from zoo.cli import main; main(['list', '--json'])\n"
+        "heavy = [m for m in ('tensorflow', 'keras', 'jax', 'torch') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
