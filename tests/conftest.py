@@ -2,13 +2,13 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import sys  # noqa: E402
-import textwrap  # noqa: E402
-from pathlib import Path  # noqa: E402
+import sys
+import textwrap
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
-import zoo.plugins  # noqa: E402
+import zoo.plugins
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +48,7 @@ def install_plugin(tmp_path, monkeypatch):
         sys.modules.pop(module, None)
 
 
-TINY_PLUGIN = '''
+TINY_PLUGIN = """
 import zoo
 
 def build(spec, *, weights, input_shape):
@@ -60,7 +60,7 @@ def build(spec, *, weights, input_shape):
 def register_backbones():
     return [zoo.BackboneSpec(name={name!r}, family="tiny", input_shape=(32, 32, 3), feature_dim=8,
                              feature_shape=(8, 8, 8), preprocessing=zoo.Preprocessing.tf(), factory=build)]
-'''
+"""
 
 
 @pytest.fixture

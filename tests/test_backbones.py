@@ -10,9 +10,20 @@ from zoo.plugins import load_registry, reset
 
 # One member of each keras.applications family, at the smallest input it takes.
 FAMILY_MEMBERS = [
-    "convnext_tiny", "densenet121", "efficientnet_b0", "efficientnet_v2_b0", "inception_resnet_v2",
-    "inception_v3", "mobilenet", "mobilenet_v2", "mobilenet_v3_small", "nasnet_mobile", "resnet50",
-    "resnet50_v2", "vgg16", "xception",
+    "convnext_tiny",
+    "densenet121",
+    "efficientnet_b0",
+    "efficientnet_v2_b0",
+    "inception_resnet_v2",
+    "inception_v3",
+    "mobilenet",
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+    "nasnet_mobile",
+    "resnet50",
+    "resnet50_v2",
+    "vgg16",
+    "xception",
 ]
 
 
@@ -127,8 +138,14 @@ class OfflinePlugin:
 
     @zoo.hookimpl
     def register_backbones(self):
-        common = dict(family="x", input_shape=(32, 32, 3), feature_dim=4, feature_shape=(30, 30, 4),
-                      preprocessing=zoo.Preprocessing.tf(), factory=self.build)
+        common = dict(
+            family="x",
+            input_shape=(32, 32, 3),
+            feature_dim=4,
+            feature_shape=(30, 30, 4),
+            preprocessing=zoo.Preprocessing.tf(),
+            factory=self.build,
+        )
         return [
             zoo.BackboneSpec(name="offline_net", weights=(zoo.WeightsVariant(tag="hub", source="a hub"),), **common),
             zoo.BackboneSpec(name="no_weights_net", **common),

@@ -10,7 +10,11 @@ from zoo.spec import BackboneSpec, Preprocessing, WeightsVariant
 
 def make(**overrides):
     fields = dict(
-        name="tiny", family="demo", input_shape=(32, 32, 3), feature_dim=8, feature_shape=(4, 4, 8),
+        name="tiny",
+        family="demo",
+        input_shape=(32, 32, 3),
+        feature_dim=8,
+        feature_shape=(4, 4, 8),
         preprocessing=Preprocessing.torch(),
         weights=(WeightsVariant(tag="imagenet", source="test", license="MIT", sha256="ab" * 32),),
     )

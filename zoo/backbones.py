@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from zoo.errors import InputShapeError, WeightsError
 from zoo.plugins import get_spec
@@ -150,8 +150,8 @@ def resolve_input_shape(spec: BackboneSpec, input_shape: int | tuple[int, ...] |
         )
     if min(shape[:2]) < spec.min_input_size:
         raise InputShapeError(
-            f"{spec.name} needs images of at least {spec.min_input_size}x{spec.min_input_size}, got {shape[0]}x{shape[1]}; "
-            f"use a larger input_shape (declared: {list(spec.input_shape)})."
+            f"{spec.name} needs images of at least {spec.min_input_size}x{spec.min_input_size}, "
+            f"got {shape[0]}x{shape[1]}; use a larger input_shape (declared: {list(spec.input_shape)})."
         )
     return shape
 

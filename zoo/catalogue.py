@@ -38,7 +38,9 @@ def write(path: str | os.PathLike = "registry.json") -> int:
     """Write the catalogue atomically; returns the number of backbones."""
     text = render()
     path = Path(path)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False, encoding="utf-8") as f:
+    with tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, prefix=f".{path.name}.", delete=False, encoding="utf-8"
+    ) as f:
         f.write(text)
     os.replace(f.name, path)
     return json.loads(text)["count"]

@@ -130,8 +130,11 @@ def _registry(args: argparse.Namespace) -> int:
         return 0
     stale = catalogue.check(args.file)
     if stale:
-        print(f"{args.file} is stale ({', '.join(stale[:10])}{' ...' if len(stale) > 10 else ''}); "
-              "run `zoo registry --write` and commit it", file=sys.stderr)
+        print(
+            f"{args.file} is stale ({', '.join(stale[:10])}{' ...' if len(stale) > 10 else ''}); "
+            "run `zoo registry --write` and commit it",
+            file=sys.stderr,
+        )
         return 1
     print(f"{args.file} is in sync")
     return 0

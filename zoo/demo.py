@@ -54,11 +54,15 @@ def run_demo(backbone_name: str = "resnet50", out: str | os.PathLike = "runs/dem
 
     start = time.perf_counter()
     model = zoo.backbone(spec.name, weights=None)
-    print(f"built {spec.name} (random init, no download) in {time.perf_counter() - start:.1f}s: "
-          f"{model.count_params():,} parameters, preprocessing {spec.preprocessing.describe()}")
+    print(
+        f"built {spec.name} (random init, no download) in {time.perf_counter() - start:.1f}s: "
+        f"{model.count_params():,} parameters, preprocessing {spec.preprocessing.describe()}"
+    )
     features = np.asarray(model.predict(pixels, verbose=0))
     np.save(out / "features.npy", features)
-    print(f"features: shape {features.shape}, L2 norm {np.linalg.norm(features):.4f}, "
-          f"first values {np.round(features[0, :4], 4).tolist()}")
+    print(
+        f"features: shape {features.shape}, L2 norm {np.linalg.norm(features):.4f}, "
+        f"first values {np.round(features[0, :4], 4).tolist()}"
+    )
     print(f"wrote {out / 'features.npy'}")
     return features

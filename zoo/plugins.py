@@ -123,14 +123,19 @@ def load_registry(
     for ep in sorted(metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=lambda e: e.name):
         dist = getattr(ep, "dist", None)
         info = PluginInfo(
-            name=dist.name if dist else ep.name, version=dist.version if dist else None, module=ep.value, status="loaded"
+            name=dist.name if dist else ep.name,
+            version=dist.version if dist else None,
+            module=ep.value,
+            status="loaded",
         )
         if allowed is not None and not ({_normalise(ep.name), _normalise(info.name)} & allowed):
             plugins.append(dataclasses.replace(info, status="disabled"))
             continue
         candidates.append((info, ep))
     for name, obj in (extra_plugins or {}).items():
-        candidates.append((PluginInfo(name=name, version=None, module=getattr(obj, "__name__", None), status="loaded"), obj))
+        candidates.append(
+            (PluginInfo(name=name, version=None, module=getattr(obj, "__name__", None), status="loaded"), obj)
+        )
 
     for info, source in candidates:
         try:

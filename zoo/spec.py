@@ -180,9 +180,13 @@ class BackboneSpec:
             raise SpecError(f"{self.name}: factory must be callable")
         if self.modality == "image":
             if len(self.input_shape) != 3 or not _positive_ints(self.input_shape):
-                raise SpecError(f"{self.name}: an image input_shape is [height, width, channels], got {list(self.input_shape)}")
+                raise SpecError(
+                    f"{self.name}: an image input_shape is [height, width, channels], got {list(self.input_shape)}"
+                )
             if not _positive_int(self.min_input_size) or min(self.input_shape[:2]) < self.min_input_size:
-                raise SpecError(f"{self.name}: input_shape {list(self.input_shape)} is below min_input_size {self.min_input_size}")
+                raise SpecError(
+                    f"{self.name}: input_shape {list(self.input_shape)} is below min_input_size {self.min_input_size}"
+                )
             self.preprocessing.validate(self.input_shape[-1])
 
     @property

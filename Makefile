@@ -1,0 +1,31 @@
+# One venv with the core and every first-party plugin, installed the way users install them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PLUGINS := $(wildcard plugins/*)
+
+.PHONY: demo test bench registry clean
+
+$(VENV)/.installed: pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[tensorflow,test]' $(addprefix -e ,$(PLUGINS))
+	touch $@
+
+demo: $(VENV)/.installed  ## the main job on an embedded default
+	$(BIN)/zoo demo
+
+test: $(VENV)/.installed  ## lint, registry.json in sync, the whole test suite (slow tests included)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/zoo registry --check
+	$(BIN)/pytest
+
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/cold_start.py
+
+registry: $(VENV)/.installed
+	$(BIN)/zoo registry --write
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

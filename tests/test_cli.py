@@ -1,0 +1,82 @@
+"""The `zoo` command: listing, info, plugins, registry.json and the demo."""
+
+import json
+
+import pytest
+
+from zoo import catalogue
+from zoo.cli import main
+
+
+def run(capsys, *argv):
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_list_table_and_json(capsys):
+    status, out, _ = run(capsys, "list", "resnet*")
+    assert status == 0
+    assert out.splitlines()[0].split()[:3] == ["NAME", "FAMILY", "MODALITY"]
+    assert "resnet50  " in out and "6 backbones" in out
+    status, out, _ = run(capsys, "list", "--json", "--modality", "image")
+    specs = json.loads(out)
+    assert status == 0 and len(specs) >= 40
+    assert {"name", "preprocessing", "feature_dim", "weights", "plugin"} <= specs[0].keys()
+
+
+def test_info_shows_preprocessing_and_weights(capsys):
+    status, out, _ = run(capsys, "info", "DenseNet121")
+    assert status == 0
+    assert "torch: x*0.00392157" in out and "imagenet (default)" in out and "BSD-3-Clause" in out
+    status, out, _ = run(capsys, "info", "vgg16", "--json")
+    assert json.loads(out)["preprocessing"]["channel_order"] == "bgr"
+
+
+def test_unknown_name_exits_2_with_suggestions(capsys):
+    status, out, err = run(capsys, "info", "resnet5O")
+    assert status == 2 and out == ""
+    assert "Unknown backbone 'resnet5O'" in err and "resnet50" in err
+
+
+def test_plugins_lists_versions_status_and_errors(capsys, install_plugin):
+    install_plugin("broken-one", "raise ImportError('needs torch')")
+    with pytest.warns(UserWarning, match="broken-one"):
+        status, out, _ = run(capsys, "plugins")
+    assert status == 0
+    line = next(line for line in out.splitlines() if line.startswith("broken-one"))
+    assert "failed" in line and "ImportError: needs torch" in line
+    status, out, _ = run(capsys, "plugins", "--json")
+    plugins = {p["name"]: p for p in json.loads(out)["plugins"]}
+    assert plugins["backbone-zoo-keras-applications"]["status"] == "loaded"
+    assert plugins["broken-one"]["version"] == "1.0"
+
+
+def test_committed_registry_json_is_in_sync(capsys, repo_root):
+    status, _, err = run(capsys, "registry", "--check", "--file", str(repo_root / "registry.json"))
+    assert status == 0, err
+
+
+def test_registry_check_fails_when_stale_and_write_fixes_it(capsys, tmp_path):
+    path = tmp_path / "registry.json"
+    assert run(capsys, "registry", "--check", "--file", str(path))[0] == 1  # missing
+    assert run(capsys, "registry", "--write", "--file", str(path))[0] == 0
+    assert run(capsys, "registry", "--check", "--file", str(path))[0] == 0
+    data = json.loads(path.read_text())
+    data["backbones"][0]["params"] += 1
+    path.write_text(json.dumps(data))
+    status, _, err = run(capsys, "registry", "--check", "--file", str(path))
+    assert status == 1 and data["backbones"][0]["name"] in err and "zoo registry --write" in err
+    assert json.loads(catalogue.render())["count"] == 40
+
+
+def test_registry_ignores_third_party_plugins(install_plugin, tiny_plugin_source):
+    install_plugin("zoo-tiny", tiny_plugin_source())
+    assert "tiny_net" not in catalogue.render()
+
+
+def test_demo_writes_an_image_and_features(capsys, tmp_path):
+    status, out, _ = run(capsys, "demo", "--backbone", "mobilenet_v2", "--out", str(tmp_path))
+    assert status == 0
+    assert "40 backbones" in out and "features: shape (1, 1280)" in out
+    assert (tmp_path / "sample.png").exists() and (tmp_path / "features.npy").exists()
