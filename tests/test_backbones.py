@@ -1,5 +1,8 @@
 """zoo.backbone: raw pixels in, features out, with each family's preprocessing inside the model."""
 
+import warnings
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -133,6 +136,11 @@ class OfflinePlugin:
     def build(spec, *, weights, input_shape):
         if weights == "hub":
             raise ConnectionError("Name or service not known")
+        if isinstance(weights, Path):  # what Keras says when a file fits only in part
+            warnings.warn(
+                "Skipping nested container. Affected layers will retain their freshly-initialized weights.",
+                stacklevel=2,
+            )
         inputs = keras.Input(input_shape)
         return keras.Model(inputs, keras.layers.Conv2D(4, 3)(inputs))
 
@@ -160,6 +168,14 @@ def test_default_weights_that_cannot_be_downloaded_say_what_to_do():
     with pytest.raises(zoo.WeightsError, match="declares no pretrained weights"):
         zoo.backbone("no_weights_net")
     assert zoo.backbone("no_weights_net", weights=None).output_shape == (None, 4)
+
+
+def test_weights_that_load_only_in_part_are_refused(tmp_path):
+    reset(load_registry(allow=[], extra_plugins={"offline": OfflinePlugin()}))
+    partial = tmp_path / "partial.weights.h5"
+    partial.write_bytes(b"")
+    with pytest.raises(zoo.WeightsError, match="1 parts were left unloaded"):
+        zoo.backbone("no_weights_net", weights=partial)
 
 
 @pytest.mark.slow

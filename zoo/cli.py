@@ -22,7 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     [...
     0
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter
     args = _parser().parse_args(argv)
     try:
         return args.run(args) or 0

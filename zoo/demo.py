@@ -52,6 +52,9 @@ def run_demo(backbone_name: str = "resnet50", out: str | os.PathLike = "runs/dem
     pixels = np.asarray(Image.open(image_path).convert("RGB"), dtype=np.float32)[None]
     print(f"\nsample image: {image_path} {pixels.shape[1:]}")
 
+    import keras
+
+    keras.utils.set_random_seed(0)
     start = time.perf_counter()
     model = zoo.backbone(spec.name, weights=None)
     print(
