@@ -7,6 +7,8 @@
 Importing ``zoo`` and listing backbones imports neither TensorFlow nor Keras.
 """
 
+from typing import Any
+
 from zoo.backbones import backbone
 from zoo.errors import (
     DuplicateBackboneError,
@@ -18,11 +20,24 @@ from zoo.errors import (
     WeightsError,
     ZooError,
 )
+from zoo.heads import build
 from zoo.hookspecs import hookimpl
 from zoo.plugins import get_spec, list_backbones
 from zoo.spec import BackboneSpec, Preprocessing, WeightsVariant
 
 __version__ = "0.1.0"
+
+# Imported on first use: they need Keras, and `import zoo` must stay light.
+_LAZY = {"train": "zoo.trainer", "resume": "zoo.trainer", "load_model": "zoo.trainer", "Run": "zoo.trainer"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+
 
 __all__ = [
     "BackboneSpec",
@@ -31,13 +46,18 @@ __all__ = [
     "PluginError",
     "PluginWarning",
     "Preprocessing",
+    "Run",
     "SpecError",
     "UnknownBackboneError",
     "WeightsError",
     "WeightsVariant",
     "ZooError",
     "backbone",
+    "build",
     "get_spec",
     "hookimpl",
     "list_backbones",
+    "load_model",
+    "resume",
+    "train",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from zoo.errors import InputShapeError, WeightsError
 from zoo.plugins import get_spec
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import keras
 
 Weights = str | os.PathLike | None
-POOLINGS = ("avg", "max", None)
+POOLINGS = ("avg", "max", "flatten", None)
 _WARNED: dict = {}
 
 
@@ -24,7 +24,7 @@ def backbone(
     weights: Weights = "default",
     input_shape: int | tuple[int, ...] | None = None,
     trainable: bool = False,
-    pooling: Literal["avg", "max"] | None = "avg",
+    pooling: Literal["avg", "max", "flatten"] | None = "avg",
 ) -> keras.Model:
     """The backbone ``name`` as a ``keras.Model`` from RAW RGB pixels in [0, 255] to features.
 
@@ -40,9 +40,32 @@ def backbone(
     """
     import keras
 
+    spec = get_spec(name)
+    pixels, features = feature_graph(spec, weights, input_shape, trainable, pooling)
+    return keras.Model(pixels, features, name=spec.name)
+
+
+def feature_graph(
+    spec: BackboneSpec,
+    weights: Weights,
+    input_shape: int | tuple[int, ...] | None,
+    trainable: bool,
+    pooling: str | None,
+) -> tuple[Any, Any]:
+    """The functional graph every zoo model starts with: ``(raw input, features)`` Keras tensors.
+
+    Layers are named ``preprocessing``, the network (the spec's name), and ``pool`` (the reducer:
+    ``avg``, ``max``, ``flatten``, or none), so the trainer can cut a model at its features.
+
+    >>> from zoo.plugins import get_spec
+    >>> pixels, features = feature_graph(get_spec("mobilenet_v2"), None, 32, False, "flatten")
+    >>> tuple(features.shape)
+    (None, 1280)
+    """
+    import keras
+
     from zoo.layers import ImagePreprocessing
 
-    spec = get_spec(name)
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     shape = resolve_input_shape(spec, input_shape)
@@ -52,11 +75,9 @@ def backbone(
     pixels = keras.Input(shape=shape, name="pixels")
     x = ImagePreprocessing.from_spec(spec.preprocessing, name="preprocessing")(pixels)
     x = network(x)
-    if pooling == "avg":
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
-    return keras.Model(pixels, x, name=spec.name)
+    if pooling is not None:
+        x = _reducers()[pooling](name="pool")(x)
+    return pixels, x
 
 
 def build_network(spec: BackboneSpec, weights: Weights, input_shape: tuple[int, ...]) -> keras.Model:
@@ -158,3 +179,13 @@ def resolve_input_shape(spec: BackboneSpec, input_shape: int | tuple[int, ...] |
 
 def _first_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [""])[0][:300]
+
+
+def _reducers() -> dict[str, Any]:
+    import keras
+
+    return {
+        "avg": keras.layers.GlobalAveragePooling2D,
+        "max": keras.layers.GlobalMaxPooling2D,
+        "flatten": keras.layers.Flatten,
+    }

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
+from zoo import files
 from zoo.errors import PluginError
 from zoo.plugins import load_registry
 
@@ -37,12 +37,7 @@ def render() -> str:
 def write(path: str | os.PathLike = "registry.json") -> int:
     """Write the catalogue atomically; returns the number of backbones."""
     text = render()
-    path = Path(path)
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=f".{path.name}.", delete=False, encoding="utf-8"
-    ) as f:
-        f.write(text)
-    os.replace(f.name, path)
+    files.write_text(path, text)
     return json.loads(text)["count"]
 
 

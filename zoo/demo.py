@@ -12,21 +12,60 @@ import numpy as np
 from zoo.plugins import get_spec, list_backbones
 
 
-def sample_image(size: int = 224, seed: int = 0) -> np.ndarray:
-    """A deterministic RGB test picture (uint8, ``size x size x 3``): a gradient sky, a sun, a hill.
+SCENES = ("beach", "forest", "night", "sunset")
 
-    >>> sample_image(64).shape
-    (64, 64, 3)
+
+def scene_image(kind: str, size: int = 64, rng: np.random.Generator | None = None) -> np.ndarray:
+    """A generated RGB picture (uint8, ``size x size x 3``) of a ``kind`` of scene, varied by ``rng``.
+
+    >>> scene_image("forest", 32).shape
+    (32, 32, 3)
     """
-    rng = np.random.default_rng(seed)
+    rng = rng or np.random.default_rng(0)
     y, x = np.mgrid[0:size, 0:size] / size
-    image = np.stack([60 + 80 * y, 120 + 80 * y, 230 - 40 * y], axis=-1)
-    sun = (x - 0.75) ** 2 + (y - 0.25) ** 2 < 0.012
-    image[sun] = (255, 215, 60)
-    hill = y > 0.7 + 0.1 * np.sin(6 * x)
-    image[hill] = (40, 140, 60)
-    image += rng.normal(0, 4, image.shape)
+    horizon = rng.uniform(0.4, 0.7)
+    jitter = rng.uniform(-25, 25, 3)
+    if kind == "beach":  # blue sky, sea, sand
+        image = np.where((y < horizon)[..., None], [110, 170, 235], [40, 100, 190]).astype(float)
+        image[y > horizon + 0.15 + 0.05 * np.sin(8 * x + rng.uniform(0, 6))] = (225, 200, 140)
+    elif kind == "forest":  # green canopy with dark trunks
+        image = np.stack([40 + 40 * y, 110 + 60 * (1 - y), 40 + 20 * y], axis=-1)
+        for trunk in rng.uniform(0, 1, rng.integers(3, 7)):
+            image[(np.abs(x - trunk) < 0.03) & (y > horizon)] = (70, 45, 25)
+    elif kind == "night":  # dark sky, stars, a moon
+        image = np.stack([10 + 20 * y, 10 + 20 * y, 40 + 40 * y], axis=-1)
+        stars = rng.uniform(0, 1, (size, size)) > 0.985
+        image[stars & (y < horizon)] = 230
+        cx, cy = rng.uniform(0.2, 0.8), rng.uniform(0.1, 0.3)
+        image[(x - cx) ** 2 + (y - cy) ** 2 < 0.006] = (240, 240, 210)
+    elif kind == "sunset":  # orange-to-purple gradient, a low sun, dark land
+        image = np.stack([250 - 80 * y, 150 - 100 * y, 60 + 80 * y], axis=-1)
+        cx = rng.uniform(0.2, 0.8)
+        image[(x - cx) ** 2 + (y - horizon) ** 2 < 0.01] = (255, 230, 120)
+        image[y > horizon] = (50, 30, 40)
+    else:
+        raise ValueError(f"kind must be one of {SCENES}, got {kind!r}")
+    image = image + jitter + rng.normal(0, 8, image.shape)
     return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def write_scenes(root: str | os.PathLike, per_class: int = 40, size: int = 64, seed: int = 0) -> Path:
+    """Write a small labelled image folder (one sub-folder per scene kind) and return its path.
+
+    >>> import tempfile
+    >>> sorted(p.name for p in write_scenes(tempfile.mkdtemp(), per_class=2, size=32).iterdir())
+    ['beach', 'forest', 'night', 'sunset']
+    """
+    from PIL import Image
+
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    for kind in SCENES:
+        folder = root / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            Image.fromarray(scene_image(kind, size, rng)).save(folder / f"{kind}_{i:03d}.png")
+    return root
 
 
 def run_demo(backbone_name: str = "resnet50", out: str | os.PathLike = "runs/demo") -> np.ndarray:

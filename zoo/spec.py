@@ -124,6 +124,10 @@ class BackboneSpec:
     declared preprocessing in front and the pooling behind. ``weights`` it receives is ``None``, a
     tag of ``self.weights``, or a ``pathlib.Path`` to a local file or directory.
 
+    ``block_pattern`` is a regular expression whose first group names the block a network layer
+    belongs to (``r"^(conv\\d_block\\d+)_"`` for ResNet); layers that do not match belong to the
+    block before them. Fine-tuning unfreezes whole blocks from the top; without a pattern, layers.
+
     >>> spec = BackboneSpec(name="tiny", family="demo", input_shape=(32, 32, 3), feature_dim=8,
     ...                     feature_shape=(4, 4, 8), preprocessing=Preprocessing.tf())
     >>> BackboneSpec.from_dict(spec.to_dict()) == spec
@@ -142,6 +146,7 @@ class BackboneSpec:
     weights: tuple[WeightsVariant, ...] = ()
     params: int | None = None
     min_input_size: int = 32
+    block_pattern: str | None = None
     description: str = ""
     reference: str | None = None
     factory: Callable[..., Any] | None = dataclasses.field(default=None, compare=False, repr=False)
@@ -176,6 +181,13 @@ class BackboneSpec:
             )
         if self.params is not None and not _positive_int(self.params):
             raise SpecError(f"{self.name}: params must be a positive integer or None")
+        if self.block_pattern is not None:
+            try:
+                groups = re.compile(self.block_pattern).groups
+            except re.error as err:
+                raise SpecError(f"{self.name}: block_pattern is not a regular expression: {err}") from None
+            if groups < 1:
+                raise SpecError(f"{self.name}: block_pattern needs a group that captures the block's name")
         if self.factory is not None and not callable(self.factory):
             raise SpecError(f"{self.name}: factory must be callable")
         if self.modality == "image":

@@ -21,23 +21,36 @@ class Family:
     weights_license: str
     reference: str
     min_input_size: int = 32
+    block_pattern: str | None = None  # first group: the block a layer belongs to (None: fine-tune by layer)
 
 
 _RESCALES_TO_UNIT_AND_NORMALISES = "Rescaling(1/255), then ImageNet mean/std Normalization"
 
 FAMILIES: dict[str, Family] = {
-    "resnet": Family(Preprocessing.caffe(), "MIT", "https://arxiv.org/abs/1512.03385"),
-    "resnet_v2": Family(Preprocessing.tf(), "Apache-2.0", "https://arxiv.org/abs/1603.05027"),
-    "vgg": Family(Preprocessing.caffe(), "CC-BY-4.0", "https://arxiv.org/abs/1409.1556"),
-    "mobilenet": Family(Preprocessing.tf(), "Apache-2.0", "https://arxiv.org/abs/1704.04861"),
-    "mobilenet_v2": Family(Preprocessing.tf(), "Apache-2.0", "https://arxiv.org/abs/1801.04381"),
+    "resnet": Family(
+        Preprocessing.caffe(), "MIT", "https://arxiv.org/abs/1512.03385", block_pattern=r"^(conv\d_block\d+)_"
+    ),
+    "resnet_v2": Family(
+        Preprocessing.tf(), "Apache-2.0", "https://arxiv.org/abs/1603.05027", block_pattern=r"^(conv\d_block\d+)_"
+    ),
+    "vgg": Family(Preprocessing.caffe(), "CC-BY-4.0", "https://arxiv.org/abs/1409.1556", block_pattern=r"^(block\d+)_"),
+    "mobilenet": Family(
+        Preprocessing.tf(), "Apache-2.0", "https://arxiv.org/abs/1704.04861", block_pattern=r"^conv_(?:dw|pw)_(\d+)"
+    ),
+    "mobilenet_v2": Family(
+        Preprocessing.tf(), "Apache-2.0", "https://arxiv.org/abs/1801.04381", block_pattern=r"^(block_\d+)_"
+    ),
     "mobilenet_v3": Family(
         Preprocessing.raw("Rescaling(1/127.5, offset=-1) (include_preprocessing=True)"),
         "Apache-2.0",
         "https://arxiv.org/abs/1905.02244",
+        block_pattern=r"^(expanded_conv(?:_\d+)?)_",
     ),
     "efficientnet": Family(
-        Preprocessing.raw(_RESCALES_TO_UNIT_AND_NORMALISES), "Apache-2.0", "https://arxiv.org/abs/1905.11946"
+        Preprocessing.raw(_RESCALES_TO_UNIT_AND_NORMALISES),
+        "Apache-2.0",
+        "https://arxiv.org/abs/1905.11946",
+        block_pattern=r"^(block\d+[a-z])_",
     ),
     "efficientnet_v2": Family(
         Preprocessing.raw(
@@ -46,18 +59,24 @@ FAMILIES: dict[str, Family] = {
         ),
         "Apache-2.0",
         "https://arxiv.org/abs/2104.00298",
+        block_pattern=r"^(block\d+[a-z])_",
     ),
     "convnext": Family(
         Preprocessing.raw("ImageNet mean/std Normalization on [0, 255] pixels (include_preprocessing=True)"),
         "MIT",
         "https://arxiv.org/abs/2201.03545",
+        block_pattern=r"_(stage_\d+_block_\d+)_",
     ),
-    "densenet": Family(Preprocessing.torch(), "BSD-3-Clause", "https://arxiv.org/abs/1608.06993"),
+    "densenet": Family(
+        Preprocessing.torch(), "BSD-3-Clause", "https://arxiv.org/abs/1608.06993", block_pattern=r"^(conv\d_block\d+)_"
+    ),
     "inception_v3": Family(Preprocessing.tf(), "Apache-2.0", "https://arxiv.org/abs/1512.00567", min_input_size=75),
     "inception_resnet_v2": Family(
         Preprocessing.tf(), "Apache-2.0", "https://arxiv.org/abs/1602.07261", min_input_size=75
     ),
-    "xception": Family(Preprocessing.tf(), "MIT", "https://arxiv.org/abs/1610.02357", min_input_size=71),
+    "xception": Family(
+        Preprocessing.tf(), "MIT", "https://arxiv.org/abs/1610.02357", min_input_size=71, block_pattern=r"^(block\d+)_"
+    ),
     "nasnet": Family(Preprocessing.tf(), "Apache-2.0", "https://arxiv.org/abs/1707.07012"),
 }
 
@@ -142,6 +161,7 @@ def _spec(constructor: str, name: str, family: str, size: int, params: int, feat
         weights=(imagenet,),
         params=params,
         min_input_size=fam.min_input_size,
+        block_pattern=fam.block_pattern,
         description=f"keras.applications.{constructor}, ImageNet-1k pretrained",
         reference=fam.reference,
         factory=functools.partial(build, constructor),

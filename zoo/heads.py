@@ -1,0 +1,124 @@
+"""The one head builder: any registered backbone plus a task head, from raw input to outputs.
+
+Nothing here depends on the backbone's family: what differs is declared by the spec.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from zoo.backbones import Weights, feature_graph
+from zoo.plugins import get_spec
+
+if TYPE_CHECKING:
+    import keras
+
+Task = Literal["classification", "multilabel", "regression"]
+TASKS = ("classification", "multilabel", "regression")
+HEADS = ("avg", "max", "flatten")
+_ACTIVATIONS = {"classification": "softmax", "multilabel": "sigmoid", "regression": None}
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildConfig:
+    """The arguments of :func:`build`, kept with the model so the trainer and run directory know them."""
+
+    backbone: str
+    task: Task
+    num_outputs: int
+    head: str
+    hidden: tuple[int, ...]
+    dropout: float
+    weights: str | None
+    input_shape: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "hidden": list(self.hidden), "input_shape": list(self.input_shape)}
+
+
+def build(
+    backbone: str,
+    num_classes: int | None = None,
+    task: Task = "classification",
+    head: Literal["avg", "max", "flatten"] = "avg",
+    hidden: Sequence[int] = (),
+    dropout: float = 0.0,
+    weights: Weights = "default",
+    input_shape: int | tuple[int, ...] | None = None,
+    num_outputs: int | None = None,
+) -> keras.Model:
+    """A frozen backbone with a new head: raw input -> ``pool`` (features) -> ``head`` (a nested model) -> outputs.
+
+    ``task``: ``classification`` (softmax over ``num_classes``), ``multilabel`` (sigmoid per class)
+    or ``regression`` (``num_outputs`` linear outputs, default 1). ``head`` reduces the feature map
+    (``avg``, ``max`` or ``flatten``); ``hidden`` adds ReLU layers; ``dropout`` comes before each
+    Dense layer. The classic recipe is one call:
+
+    >>> model = build("resnet50", num_classes=100, head="flatten", dropout=0.5, weights=None)
+    >>> model.count_params(), sum(int(w.numpy().size) for w in model.trainable_weights)
+    (33623012, 10035300)
+    """
+    import keras
+
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+    outputs = _output_count(task, num_classes, num_outputs)
+    hidden = tuple(int(h) for h in hidden)
+    if any(h < 1 for h in hidden) or not 0.0 <= dropout < 1.0:
+        raise ValueError(f"hidden sizes must be positive and 0 <= dropout < 1, got {hidden} and {dropout}")
+
+    spec = get_spec(backbone)
+    reducer = head if len(spec.feature_shape) > 1 else None  # an already pooled backbone needs no reducer
+    pixels, features = feature_graph(spec, weights, input_shape, False, reducer)
+    if reducer is None:  # the trainer cuts every model at the layer named "pool"
+        features = keras.layers.Identity(name="pool")(features)
+    head_model = _head(features.shape[1:], task, outputs, hidden, dropout)
+    model = keras.Model(pixels, head_model(features), name=f"{spec.name}_{task}")
+    model.zoo_config = BuildConfig(
+        backbone=spec.name,
+        task=task,
+        num_outputs=outputs,
+        head=head,
+        hidden=hidden,
+        dropout=float(dropout),
+        weights=None if weights is None else os.fspath(weights),
+        input_shape=tuple(pixels.shape[1:]),
+    )
+    return model
+
+
+def _output_count(task: str, num_classes: int | None, num_outputs: int | None) -> int:
+    if task == "regression":
+        if num_classes is not None:
+            raise ValueError("regression has no classes: pass num_outputs (default 1), not num_classes")
+        count = 1 if num_outputs is None else num_outputs
+    else:
+        if num_classes is None or num_outputs is not None:
+            raise ValueError(f"{task} needs num_classes (and no num_outputs)")
+        count = num_classes
+        if task == "classification" and count < 2:
+            raise ValueError(f"classification needs at least 2 classes, got num_classes={count}")
+    if not isinstance(count, int) or count < 1:
+        raise ValueError(f"the number of outputs must be a positive integer, got {count!r}")
+    return count
+
+
+def _head(feature_shape: Sequence[int], task: str, outputs: int, hidden: tuple[int, ...], dropout: float) -> Any:
+    import keras
+
+    features = keras.Input(shape=tuple(feature_shape), name="features")
+    x = features
+    for i, units in enumerate(hidden):
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"dropout_{i}")(x)
+        x = keras.layers.Dense(units, activation="relu", name=f"hidden_{i}")(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="dropout")(x)
+    # float32 outputs keep losses stable under a mixed-precision policy.
+    out = keras.layers.Dense(outputs, activation=_ACTIVATIONS[task], dtype="float32", name="predictions")(x)
+    return keras.Model(features, out, name="head")
