@@ -60,11 +60,122 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--file", default="registry.json")
     p.set_defaults(run=_registry)
 
+    p = commands.add_parser("train", help="fit a backbone with a new head to labelled data")
+    p.add_argument("--backbone", help="backbone name (see `zoo list`)")
+    p.add_argument("--data", help="folder of class sub-folders, or a CSV manifest (path,label)")
+    p.add_argument("--val", help="validation data; default: a stratified split of --data")
+    p.add_argument("--task", choices=("classification", "multilabel", "regression"), default="classification")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3, help="phase 1 learning rate (default 1e-3)")
+    p.add_argument("--fine-tune", type=int, metavar="N", help="phase 2: unfreeze the top N blocks")
+    p.add_argument("--fine-tune-epochs", type=int, metavar="N")
+    p.add_argument("--augment", nargs="*", metavar="NAME", help="augment training images (all, or: flip crop ...)")
+    p.add_argument("--weights", default="default", help="default | none | PATH")
+    p.add_argument("--input-size", type=int, metavar="N", help="square input size (default: the backbone's)")
+    p.add_argument("--head", choices=("avg", "max", "flatten"), default="avg")
+    p.add_argument("--hidden", type=int, nargs="*", default=[], metavar="UNITS")
+    p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--class-weight", choices=("balanced",))
+    p.add_argument("--mixed-precision", action="store_true")
+    p.add_argument("--no-cache", action="store_true", help="run the frozen backbone every epoch")
+    p.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="run directory (default runs/BACKBONE-TIMESTAMP)")
+    p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint")
+    p.set_defaults(run=_train)
+
+    p = commands.add_parser("evaluate", help="metrics of a finished run on labelled data")
+    p.add_argument("run_dir", metavar="RUN")
+    p.add_argument("--data", required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_evaluate)
+
+    p = commands.add_parser("predict", help="predict image files with a finished run")
+    p.add_argument("run_dir", metavar="RUN")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_predict)
+
     p = commands.add_parser("demo", help="the embedded end-to-end example (no network, no data)")
     p.add_argument("--backbone", default="resnet50")
-    p.add_argument("--out", default="runs/demo", help="where to write the sample image and features")
+    p.add_argument("--out", default="runs/demo", help="where to write the generated data and the run")
     p.set_defaults(run=_demo)
     return parser
+
+
+def _train(args: argparse.Namespace) -> int:
+    import zoo
+
+    if args.resume:
+        run = zoo.resume(args.resume)
+    else:
+        if not args.backbone or not args.data:
+            print("zoo train: error: --backbone and --data are required (or --resume RUN)", file=sys.stderr)
+            return 2
+        run = zoo.train(
+            args.backbone,
+            args.data,
+            args.val,
+            task=args.task,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.lr,
+            fine_tune=args.fine_tune,
+            fine_tune_epochs=args.fine_tune_epochs,
+            augment=None if args.augment is None else (args.augment or True),
+            weights=None if args.weights.lower() == "none" else args.weights,
+            input_shape=args.input_size,
+            head=args.head,
+            hidden=args.hidden,
+            dropout=args.dropout,
+            class_weight=args.class_weight,
+            mixed_precision=args.mixed_precision,
+            cache=not args.no_cache,
+            patience=args.patience,
+            seed=args.seed,
+            out=args.out,
+        )
+    _print_summary(run.path, run.task, run.metrics)
+    return 0
+
+
+def _print_summary(path: Any, task: str, metrics: dict[str, Any]) -> None:
+    from zoo.report import summary_rows
+
+    print()
+    _print_table(("METRIC", "VALUE"), summary_rows(task, metrics))
+    print(f"run directory: {path}")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from zoo.inference import SavedRun, evaluate
+
+    run = SavedRun.open(args.run_dir)
+    metrics = evaluate(run, args.data)
+    if args.json:
+        _print_json(metrics)
+    else:
+        _print_summary(run.path, run.task, metrics)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from zoo.inference import predict
+
+    results = predict(args.run_dir, args.files, top_k=args.top_k)
+    if args.json:
+        _print_json(results)
+    else:
+        for result in results:
+            if "error" in result:
+                print(f"{result['path']}: error: {result['error']}")
+            elif "values" in result:
+                print(f"{result['path']}: {', '.join(f'{v:.4g}' for v in result['values'])}")
+            else:
+                best = ", ".join(f"{p['label']} {p['score']:.3f}" for p in result["predictions"])
+                print(f"{result['path']}: {best}")
+    return 1 if all("error" in r for r in results) else 0
 
 
 def _list(args: argparse.Namespace) -> None:

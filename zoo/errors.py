@@ -36,3 +36,11 @@ class InputShapeError(ZooError, ValueError):
 
 class PluginWarning(UserWarning):
     """A plugin failed to load or returned an invalid spec; the zoo carries on without it."""
+
+
+class DataError(ZooError, ValueError):
+    """A data set cannot be used: a missing path or column, unknown labels, too many bad files, too few examples."""
+
+
+class DataWarning(UserWarning):
+    """Some image files were skipped (corrupt, truncated, unreadable); ``Dataset.skipped`` lists them."""

@@ -517,9 +517,13 @@ def extract_into(extractor: Any, batches: Any, out: np.ndarray, verbose: int = 1
     """Run ``extractor`` over ``batches`` (pixels, or ``(pixels, ...)``) and write the rows into ``out``."""
     bar = keras.utils.Progbar(len(out), unit_name="example") if verbose else None
     row = 0
+    full = None
     for batch in batches:
-        pixels = batch[0] if isinstance(batch, tuple) else batch
-        values = np.asarray(extractor.predict_on_batch(pixels), dtype=out.dtype)
+        pixels = np.asarray(batch[0] if isinstance(batch, tuple) else batch)
+        full = full or len(pixels)
+        if len(pixels) < full:  # pad the last batch: one traced shape, no retracing
+            pixels = np.concatenate([pixels, np.zeros((full - len(pixels), *pixels.shape[1:]), pixels.dtype)])
+        values = np.asarray(extractor.predict_on_batch(pixels), dtype=out.dtype)[: len(out) - row]
         out[row : row + len(values)] = values
         row += len(values)
         if bar is not None:

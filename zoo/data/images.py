@@ -1,0 +1,270 @@
+"""Images: decoding with Pillow, checking files before training, the tf.data pipeline and augmentation.
+
+Only Pillow and NumPy are imported here at module level; TensorFlow and Keras are imported inside the
+functions that build pipelines and layers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from zoo.errors import DataError
+from zoo.spec import INTERPOLATIONS
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
+    from zoo.data.sources import Dataset
+
+AUGMENTATIONS = ("crop", "flip", "rotation", "zoom", "contrast")
+PROGRESS_ABOVE = 200  # files; a scan of more shows a progress bar
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+_UINT16_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """Decode encoded image bytes into an ``(H, W, 3)`` uint8 RGB array, as the data pipeline does.
+
+    Grey and 1-bit images are repeated over three channels; transparency (RGBA, LA, palette or
+    tRNS) is composited onto white; 16-bit grey is scaled by 255/65535, 32-bit integer grey by the
+    16-bit range when every value fits in it and by the 32-bit range otherwise, float grey is taken
+    as [0, 1]; CMYK becomes RGB; the EXIF orientation is applied. Anything undecodable or truncated
+    raises :class:`DataError` with the reason.
+
+    >>> png = io.BytesIO()
+    >>> Image.new("LA", (2, 1), (0, 0)).save(png, "PNG")
+    >>> decode_image(png.getvalue())[0, 0].tolist()
+    [255, 255, 255]
+    """
+    if not data:
+        raise DataError("empty file (0 bytes)")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            ImageOps.exif_transpose(img, in_place=True)
+            return _to_rgb(img)
+    except UnidentifiedImageError:
+        raise DataError("not an image Pillow can read") from None
+    except DataError:
+        raise
+    except Exception as err:  # Pillow raises OSError, SyntaxError, ValueError, ... for bad files
+        raise DataError(f"cannot decode: {err}") from None
+
+
+def _to_rgb(img: Image.Image) -> np.ndarray:
+    if img.mode in (*_UINT16_MODES, "I", "F"):
+        grey = _grey_to_uint8(np.asarray(img), img.mode)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if img.mode in _ALPHA_MODES or "transparency" in img.info:
+        rgba = np.asarray(img.convert("RGBA"), dtype=np.uint16)
+        alpha = rgba[..., 3:]
+        return ((rgba[..., :3] * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
+    return np.array(img if img.mode == "RGB" else img.convert("RGB"), dtype=np.uint8)
+
+
+def _grey_to_uint8(grey: np.ndarray, mode: str) -> np.ndarray:
+    if mode == "F":
+        top = 1.0
+        grey = np.nan_to_num(grey, nan=0.0)
+    elif mode == "I" and (grey.min(initial=0) < 0 or grey.max(initial=0) > 65535):
+        top = 2.0**31 - 1
+    else:
+        top = 65535.0
+    scaled = np.clip(grey.astype(np.float64), 0.0, top) * (255.0 / top)
+    return np.rint(scaled).astype(np.uint8)
+
+
+def check_file(path: str) -> tuple[str | None, str | None]:
+    """Read a file once, hash it and decode it fully: ``(sha256 hex digest, None)`` or ``(None, reason)``.
+
+    >>> check_file("/no/such/file.png")
+    (None, 'unreadable: No such file or directory')
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as err:
+        return None, f"unreadable: {err.strerror or err}"
+    try:
+        decode_image(data)
+    except DataError as err:
+        return None, str(err)
+    return hashlib.sha256(data).hexdigest(), None
+
+
+def scan_files(
+    paths: Sequence[str], *, workers: int | None = None, progress: bool | None = None
+) -> list[tuple[str | None, str | None]]:
+    """:func:`check_file` on every path with a thread pool (Pillow decodes without the GIL), in order.
+
+    ``progress=None`` shows a bar on stderr above 200 files.
+
+    >>> scan_files([])
+    []
+    """
+    workers = workers or min(32, (os.cpu_count() or 1) + 4)
+    bar = _Progress(len(paths)) if (len(paths) > PROGRESS_ABOVE if progress is None else progress) else None
+    results = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for result in pool.map(check_file, paths):
+            results.append(result)
+            if bar:
+                bar.update(len(results))
+    return results
+
+
+class _Progress:
+    """A one-line text progress bar on stderr, redrawn at most ten times a second."""
+
+    def __init__(self, total: int, label: str = "checking images") -> None:
+        self.total, self.label, self.last = total, label, 0.0
+
+    def update(self, done: int) -> None:
+        now = time.monotonic()
+        if done < self.total and now - self.last < 0.1:
+            return
+        self.last = now
+        filled = 30 * done // max(self.total, 1)
+        end = "\n" if done >= self.total else ""
+        sys.stderr.write(f"\r{self.label} [{'=' * filled}{' ' * (30 - filled)}] {done}/{self.total}{end}")
+        sys.stderr.flush()
+
+
+def augmentation_layers(
+    augment: bool | str | Sequence[str] | None, image_size: tuple[int, int], seed: int = 0
+) -> list[keras.layers.Layer]:
+    """The Keras preprocessing layers for ``augment``: None/False none, True all, or names from ``AUGMENTATIONS``.
+
+    They take and return float pixels in [0, 255] at ``image_size``, in the order of ``AUGMENTATIONS``;
+    "crop" is a random crop of a 15% larger resize.
+
+    >>> [type(layer).__name__ for layer in augmentation_layers(["flip", "contrast"], (32, 32))]
+    ['RandomFlip', 'RandomContrast']
+    """
+    names = _augment_names(augment)
+    if not names:
+        return []
+    import keras
+
+    height, width = image_size
+    makers: dict[str, Callable[[int], list[keras.layers.Layer]]] = {
+        "crop": lambda s: [
+            keras.layers.Resizing(round(height * 1.15), round(width * 1.15)),
+            keras.layers.RandomCrop(height, width, seed=s),
+        ],
+        "flip": lambda s: [keras.layers.RandomFlip("horizontal", seed=s)],
+        "rotation": lambda s: [keras.layers.RandomRotation(0.05, seed=s)],
+        "zoom": lambda s: [keras.layers.RandomZoom(0.1, seed=s)],
+        "contrast": lambda s: [keras.layers.RandomContrast(0.2, value_range=(0, 255), seed=s)],
+    }
+    return [layer for i, name in enumerate(AUGMENTATIONS) if name in names for layer in makers[name](seed + i)]
+
+
+def _augment_names(augment: bool | str | Sequence[str] | None) -> set[str]:
+    if augment is None or augment is False:
+        return set()
+    if augment is True:
+        return set(AUGMENTATIONS)
+    names = {augment} if isinstance(augment, str) else set(augment)
+    unknown = names - set(AUGMENTATIONS)
+    if unknown:
+        raise ValueError(f"unknown augmentation {sorted(unknown)}; known: {', '.join(AUGMENTATIONS)}")
+    return names
+
+
+def image_pipeline(
+    dataset: Dataset,
+    *,
+    image_size: tuple[int, int],
+    interpolation: str = "bilinear",
+    batch_size: int = 32,
+    shuffle: bool = False,
+    seed: int = 0,
+    augment: bool | str | Sequence[str] | None = None,
+    with_targets: bool = True,
+) -> tf.data.Dataset:
+    """Batches of ``(pixels, targets)`` (or pixels alone): float32 RGB in [0, 255], shape ``(B, h, w, 3)``.
+
+    Files are decoded in parallel with :func:`decode_image` and resized with ``tf.image.resize``;
+    arrays are used as they are (resized when their size differs). Targets keep the dtype of
+    ``dataset.targets``. ``shuffle`` reshuffles every epoch from ``seed``; without it the order is the
+    dataset's. ``augment`` (see :func:`augmentation_layers`) is for training data only.
+
+    >>> ds = image_pipeline(dataset, image_size=(224, 224), shuffle=True, augment=True)  # doctest: +SKIP
+    >>> next(iter(ds))[0].shape  # doctest: +SKIP
+    TensorShape([32, 224, 224, 3])
+    """
+    import tensorflow as tf
+
+    height, width = _check_size(image_size)
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    layers = augmentation_layers(augment, (height, width), seed)
+    n = len(dataset)
+    if n == 0:
+        raise DataError("the dataset is empty")
+
+    def resize(images: tf.Tensor) -> tf.Tensor:  # (h, w, 3) or (b, h, w, 3), any size -> float32 in [0, 255]
+        images = tf.cast(images, tf.float32)
+        shape = tf.shape(images)
+        same = tf.logical_and(tf.equal(shape[-3], height), tf.equal(shape[-2], width))
+        resized = tf.cond(
+            same,
+            lambda: images,
+            lambda: tf.clip_by_value(tf.image.resize(images, (height, width), method=interpolation), 0.0, 255.0),
+        )
+        return tf.ensure_shape(resized, [*images.shape[:-3], height, width, 3])
+
+    order = tf.data.Dataset.range(n)
+    if shuffle:
+        order = order.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    targets = tf.constant(dataset.targets)
+    if dataset.images is not None:
+        images = tf.constant(dataset.images)
+        ds = order.batch(batch_size).map(
+            lambda i: (resize(tf.gather(images, i)), tf.gather(targets, i)), num_parallel_calls=tf.data.AUTOTUNE
+        )
+    elif dataset.paths is not None:
+        paths = tf.constant(dataset.paths)
+
+        def load(i: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            pixels = tf.numpy_function(decode_image, [tf.io.read_file(paths[i])], tf.uint8, stateful=False)
+            return resize(tf.ensure_shape(pixels, [None, None, 3])), targets[i]
+
+        ds = order.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle).batch(batch_size)
+    else:
+        raise DataError("the dataset has neither paths nor images")
+    if layers:
+        ds = ds.map(lambda x, y: (_apply(layers, x), y), num_parallel_calls=tf.data.AUTOTUNE)
+    if not with_targets:
+        ds = ds.map(lambda x, y: x)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _apply(layers: list[Any], images: Any) -> Any:
+    import tensorflow as tf
+
+    shape = images.shape
+    for layer in layers:
+        images = layer(images, training=True)
+    return tf.ensure_shape(images, shape)
+
+
+def _check_size(image_size: Any) -> tuple[int, int]:
+    size = tuple(image_size) if isinstance(image_size, (tuple, list)) else ()
+    if len(size) != 2 or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in size):
+        raise ValueError(f"image_size must be (height, width) with positive integers, got {image_size!r}")
+    return int(size[0]), int(size[1])

@@ -1,0 +1,113 @@
+"""Use a finished run: evaluate it on labelled data, or predict files, from its saved model."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from zoo import report
+from zoo.data import decode_image, image_pipeline, load_dataset
+from zoo.errors import DataError
+from zoo.trainer import RunError, load_model
+
+
+@dataclasses.dataclass
+class SavedRun:
+    """A run directory's model with what it was trained on: task, labels, input size, interpolation."""
+
+    path: Path
+    model: keras.Model
+    task: str
+    class_names: tuple[str, ...]
+    input_shape: tuple[int, ...]
+    interpolation: str
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> SavedRun:
+        """Load ``path`` (a run directory).
+
+        >>> run = SavedRun.open("runs/demo")  # doctest: +SKIP
+        """
+        path = Path(path)
+        needed = ("config.json", "labels.json", "spec.json", "model.keras")
+        missing = [name for name in needed if not (path / name).exists()]
+        if missing:
+            raise RunError(f"{path} is not a finished run directory: missing {', '.join(missing)}")
+        build = json.loads((path / "config.json").read_text())["build"]
+        spec = json.loads((path / "spec.json").read_text())
+        return cls(
+            path=path,
+            model=load_model(path / "model.keras"),
+            task=build["task"],
+            class_names=tuple(json.loads((path / "labels.json").read_text())),
+            input_shape=tuple(build["input_shape"]),
+            interpolation=spec["preprocessing"]["interpolation"],
+        )
+
+
+def evaluate(run: str | os.PathLike | SavedRun, data: Any, *, batch_size: int = 32) -> dict[str, Any]:
+    """Metrics of a saved run on labelled ``data`` (folder, manifest or arrays), as in ``metrics.json``.
+
+    Labels the model does not know raise a clear error.
+
+    >>> evaluate("runs/demo", "data/test")["accuracy"]  # doctest: +SKIP
+    0.95
+    """
+    run = run if isinstance(run, SavedRun) else SavedRun.open(run)
+    dataset = load_dataset(data, task=run.task, class_names=run.class_names or None)
+    pixels = image_pipeline(
+        dataset,
+        image_size=run.input_shape[:2],
+        interpolation=run.interpolation,
+        batch_size=batch_size,
+        with_targets=False,
+    )
+    outputs = run.model.predict(pixels, verbose=0)
+    metrics = report.compute_metrics(run.task, dataset.targets, outputs, run.class_names)
+    metrics["skipped"] = len(dataset.skipped)
+    return metrics
+
+
+def predict(
+    run: str | os.PathLike | SavedRun, paths: Sequence[str | os.PathLike], *, top_k: int = 5
+) -> list[dict[str, Any]]:
+    """One result per file: ``{"path", "predictions": [{"label", "score"}, ...]}`` (top ``top_k``), or
+    ``{"path", "error"}`` for a file that cannot be read. Regression gives ``{"path", "values"}``.
+
+    >>> predict("runs/demo", ["beach.png"], top_k=1)  # doctest: +SKIP
+    [{'path': 'beach.png', 'predictions': [{'label': 'beach', 'score': 0.98}]}]
+    """
+    run = run if isinstance(run, SavedRun) else SavedRun.open(run)
+    results: list[dict[str, Any]] = [{"path": os.fspath(p)} for p in paths]
+    images, readable = [], []
+    for i, path in enumerate(paths):
+        try:
+            images.append(_resized(decode_image(Path(path).read_bytes()), run))
+            readable.append(i)
+        except (OSError, DataError) as err:
+            results[i]["error"] = str(err)
+    if not images:
+        return results
+    outputs = run.model.predict(np.stack(images), verbose=0)
+    for i, output in zip(readable, outputs, strict=True):
+        if run.task == "regression":
+            results[i]["values"] = [float(v) for v in np.atleast_1d(output)]
+            continue
+        order = np.argsort(-output)[: max(1, top_k)]
+        results[i]["predictions"] = [{"label": run.class_names[j], "score": float(output[j])} for j in order]
+    return results
+
+
+def _resized(image: np.ndarray, run: SavedRun) -> np.ndarray:
+    size = tuple(run.input_shape[:2])
+    if image.shape[:2] == size:
+        return image.astype("float32")
+    resized = keras.ops.image.resize(image.astype("float32"), size, interpolation=run.interpolation)
+    return keras.ops.convert_to_numpy(resized)
