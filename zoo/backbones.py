@@ -54,7 +54,7 @@ def feature_graph(
 ) -> tuple[Any, Any]:
     """The functional graph every zoo model starts with: ``(raw input, features)`` Keras tensors.
 
-    Layers are named ``preprocessing``, the network (the spec's name), and ``pool`` (the reducer:
+    Layers are named ``preprocessing``, ``backbone`` (the network), and ``pool`` (the reducer:
     ``avg``, ``max``, ``flatten``, or none), so the trainer can cut a model at its features.
 
     >>> from zoo.plugins import get_spec
@@ -70,6 +70,7 @@ def feature_graph(
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     shape = resolve_input_shape(spec, input_shape)
     network = build_network(spec, weights, shape)
+    network.name = "backbone"  # one name for every family: the trainer finds the network by it
     network.trainable = trainable
 
     pixels = keras.Input(shape=shape, name="pixels")

@@ -284,7 +284,7 @@ class _Trainer:
         return features
 
     def _phase2(self) -> None:
-        unfreeze_top(self.model.get_layer(self.spec.name), self.config.fine_tune, self.spec.block_pattern)
+        unfreeze_top(self.model.get_layer("backbone"), self.config.fine_tune, self.spec.block_pattern)
         if self.state.get("phase") == 2 and self.state.get("epoch", 0) > 0:
             self._load_weights(self.model, "phase2")
         epochs = self.config.fine_tune_epochs or self.config.epochs
@@ -324,6 +324,7 @@ class _Trainer:
             epochs=epochs,
             initial_epoch=start,
             callbacks=[callback],
+            shuffle=False,  # the data shuffles itself, reproducibly from the seed
             verbose=self.verbose,
         )
 

@@ -1,0 +1,99 @@
+"""zoo.build: one head builder for every backbone, task and head type."""
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+
+FAMILIES = ["mobilenet_v2", "efficientnet_b0", "densenet121", "resnet50_v2"]
+
+
+def pixels(n=2, size=32):
+    return np.random.default_rng(0).uniform(0, 255, (n, size, size, 3)).astype("float32")
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize("head", ["avg", "max", "flatten"])
+def test_head_types_on_several_families(name, head):
+    model = zoo.build(name, num_classes=3, head=head, weights=None, input_shape=64)
+    spec = zoo.get_spec(name)
+    width = spec.feature_dim * (4 if head == "flatten" else 1)  # 64 px -> 2x2 feature map
+    assert model.get_layer("pool").output.shape == (None, width)
+    probs = keras.ops.convert_to_numpy(model(pixels(2, 64)))
+    assert probs.shape == (2, 3)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert model.get_layer("backbone").trainable is False
+    keras.backend.clear_session()
+
+
+@pytest.mark.parametrize(
+    ("task", "counts", "shape"),
+    [
+        ("classification", {"num_classes": 4}, (2, 4)),
+        ("multilabel", {"num_classes": 5}, (2, 5)),
+        ("regression", {}, (2, 1)),
+        ("regression", {"num_outputs": 3}, (2, 3)),
+    ],
+)
+def test_tasks_give_the_right_outputs(task, counts, shape):
+    model = zoo.build("mobilenet_v2", task=task, hidden=(16,), dropout=0.2, weights=None, input_shape=32, **counts)
+    out = keras.ops.convert_to_numpy(model(pixels()))
+    assert out.shape == shape
+    if task == "classification":
+        np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+    if task == "multilabel":
+        assert ((out > 0) & (out < 1)).all()
+    assert model.zoo_config.task == task and model.zoo_config.num_outputs == shape[1]
+
+
+def test_classic_recipe_is_one_call_with_the_hand_written_architecture():
+    model = zoo.build("resnet50", num_classes=100, head="flatten", dropout=0.5, weights=None)
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert (model.count_params(), trainable) == (33_623_012, 10_035_300)
+
+    base = keras.applications.ResNet50(include_top=False, weights=None, input_shape=(224, 224, 3))
+    base.trainable = False
+    classic = keras.Sequential(
+        [base, keras.layers.Flatten(), keras.layers.Dropout(0.5), keras.layers.Dense(100, activation="softmax")]
+    )
+    classic.build((None, 224, 224, 3))
+    assert classic.count_params() == model.count_params()
+    head = model.get_layer("head")
+    assert [type(layer).__name__ for layer in head.layers[1:]] == ["Dropout", "Dense"]
+    assert head.layers[1].rate == 0.5 and head.layers[2].activation.__name__ == "softmax"
+    assert isinstance(model.get_layer("pool"), keras.layers.Flatten)
+
+
+def test_hidden_layers_add_the_expected_parameters():
+    plain = zoo.build("mobilenet_v2", num_classes=3, weights=None, input_shape=32)
+    deep = zoo.build("mobilenet_v2", num_classes=3, hidden=(64, 32), weights=None, input_shape=32)
+    assert deep.count_params() - plain.count_params() == (1280 * 64 + 64) + (64 * 32 + 32) + (32 * 3 + 3) - (
+        1280 * 3 + 3
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"task": "ranking", "num_classes": 3}, "task must be one of"),
+        ({"head": "attention", "num_classes": 3}, "head must be one of"),
+        ({"num_classes": 1}, "at least 2 classes"),
+        ({}, "needs num_classes"),
+        ({"task": "regression", "num_classes": 3}, "no classes"),
+        ({"num_classes": 3, "dropout": 1.0}, "dropout"),
+        ({"num_classes": 3, "hidden": (0,)}, "hidden"),
+    ],
+)
+def test_bad_head_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        zoo.build("mobilenet_v2", weights=None, input_shape=32, **kwargs)
+
+
+def test_built_model_saves_and_loads_in_safe_mode(tmp_path):
+    model = zoo.build("resnet50", num_classes=3, hidden=(8,), weights=None, input_shape=32)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = zoo.load_model(path)
+    x = pixels()
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(model(x)), atol=1e-6)

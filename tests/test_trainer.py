@@ -1,0 +1,206 @@
+"""zoo.train: two phases, cached features, run directory, resume after SIGKILL, evaluate and predict."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+import zoo
+from zoo.cache import FeatureCache
+from zoo.demo import SCENES, write_scenes
+from zoo.errors import DataError
+from zoo.inference import evaluate, predict
+from zoo.trainer import RunError, unfreeze_top
+
+# ResNet50 from random weights at 32x32 separates the generated scenes: no hub needed.
+FAST = dict(weights=None, input_shape=32, batch_size=16, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory):
+    root = tmp_path_factory.mktemp("scenes")
+    return write_scenes(root / "train", per_class=12, size=32, seed=0), write_scenes(root / "test", 5, 32, seed=1)
+
+
+@pytest.fixture(scope="module")
+def finished_run(scenes, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "run"
+    cache = tmp_path_factory.mktemp("cache")
+    return zoo.train("resnet50", scenes[0], epochs=12, out=out, cache_dir=cache, **FAST)
+
+
+def test_training_on_generated_scenes_reaches_high_accuracy(finished_run):
+    assert finished_run.metrics["accuracy"] >= 0.9
+    assert finished_run.class_names == SCENES
+
+
+def test_run_directory_holds_everything(finished_run):
+    path = finished_run.path
+    names = {p.name for p in path.iterdir()}
+    expected = {"model.keras", "config.json", "spec.json", "labels.json", "metrics.json", "history.csv"}
+    assert expected | {"learning_curves.png", "confusion_matrix.png", "README.md", "state.json"} <= names
+    assert not [p for p in path.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+    metrics = json.loads((path / "metrics.json").read_text())
+    assert {"accuracy", "macro_f1", "per_class", "confusion_matrix"} <= metrics.keys()
+    assert set(metrics["per_class"]) == set(SCENES) and {"precision", "recall"} <= metrics["per_class"]["beach"].keys()
+    assert json.loads((path / "labels.json").read_text()) == list(SCENES)
+    assert json.loads((path / "spec.json").read_text())["name"] == "resnet50"
+    lines = (path / "history.csv").read_text().splitlines()
+    assert lines[0].startswith("phase,epoch") and 2 <= len(lines) <= 13
+    assert "accuracy" in (path / "README.md").read_text()
+    assert json.loads((path / "state.json").read_text())["complete"] is True
+
+
+def test_saved_model_round_trips_through_evaluate_and_predict(finished_run, scenes):
+    loaded = zoo.load_model(finished_run.path)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), finished_run.model.predict(x, verbose=0), atol=1e-5)
+
+    metrics = evaluate(finished_run.path, scenes[1])
+    assert metrics["n"] == 20 and metrics["accuracy"] >= 0.8
+    beach = sorted((scenes[1] / "beach").iterdir())[0]
+    broken = scenes[1].parent / "broken.png"
+    broken.write_bytes(b"not an image")
+    results = predict(finished_run.path, [beach, broken], top_k=2)
+    assert results[0]["predictions"][0]["label"] == "beach"
+    assert len(results[0]["predictions"]) == 2 and "error" in results[1]
+
+
+def test_evaluation_data_with_unknown_labels_is_refused(finished_run, tmp_path):
+    write_scenes(tmp_path, per_class=2, size=32)
+    (tmp_path / "beach").rename(tmp_path / "desert")
+    with pytest.raises(DataError, match="desert"):
+        evaluate(finished_run.path, tmp_path)
+
+
+def test_cached_and_uncached_phase1_give_the_same_head(scenes, tmp_path):
+    heads = []
+    for cache in (True, False):
+        run = zoo.train(
+            "resnet50", scenes[0], epochs=3, shuffle=False, cache=cache, out=tmp_path / str(cache),
+            cache_dir=tmp_path / "cache", **FAST,
+        )  # fmt: skip
+        heads.append(run.model.get_layer("head").get_weights())
+    for cached, uncached in zip(*heads, strict=True):
+        np.testing.assert_allclose(cached, uncached, atol=2e-4)
+
+
+def test_fine_tuning_unfreezes_top_blocks_and_keeps_batchnorm_frozen(scenes, tmp_path):
+    model = zoo.build("resnet50", num_classes=4, weights=None, input_shape=32)
+    network = model.get_layer("backbone")
+    before = {layer.name: [w.copy() for w in layer.get_weights()] for layer in network.layers}
+    run = zoo.train(model, scenes[0], epochs=1, fine_tune=1, fine_tune_epochs=1, out=tmp_path / "ft", **FAST)
+    assert [row["phase"] for row in run.history] == [1, 2]
+    changed = {
+        layer.name
+        for layer in network.layers
+        if any(not np.array_equal(a, b) for a, b in zip(before[layer.name], layer.get_weights(), strict=True))
+    }
+    assert changed and all(name.startswith("conv5_block3_") for name in changed)
+    assert not any(name.endswith("_bn") for name in changed)  # BatchNorm in inference mode: no stats update
+
+
+def test_unfreeze_top_counts_blocks_from_the_top():
+    network = zoo.backbone("resnet50", weights=None, input_shape=32, pooling=None).get_layer("backbone")
+    assert unfreeze_top(network, 2, zoo.get_spec("resnet50").block_pattern) == ["conv5_block3", "conv5_block2"]
+    trainable = {layer.name for layer in network.layers if layer.trainable and layer.weights}
+    assert "conv5_block2_1_conv" in trainable and "conv5_block1_1_conv" not in trainable
+    assert not any(isinstance(network.get_layer(n), keras.layers.BatchNormalization) for n in trainable)
+    assert unfreeze_top(network, 3, None) == ["conv5_block3_3_bn", "conv5_block3_3_conv", "conv5_block3_2_bn"]
+    with pytest.raises(ValueError, match="fine_tune must be between 1 and 16"):
+        unfreeze_top(network, 17, zoo.get_spec("resnet50").block_pattern)
+
+
+def test_class_weights_mixed_precision_and_multilabel_run(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (24, 32, 32, 3)).astype("uint8")
+    labels = np.array([0] * 18 + [1] * 6)
+    run = zoo.train("resnet50", (x, labels), epochs=2, class_weight="balanced", mixed_precision=True,
+                    out=tmp_path / "a", **FAST)  # fmt: skip
+    assert run.model.get_layer("backbone").dtype_policy.name == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    multi = np.stack([labels, 1 - labels, labels], axis=1)
+    run = zoo.train("resnet50", (x, multi), task="multilabel", epochs=2, out=tmp_path / "b", **FAST)
+    assert {"micro_f1", "subset_accuracy"} <= run.metrics.keys()
+
+
+def test_a_run_directory_is_never_overwritten(finished_run, scenes):
+    with pytest.raises(RunError, match="already holds a run"):
+        zoo.train("resnet50", scenes[0], epochs=1, out=finished_run.path, **FAST)
+    with pytest.raises(RunError, match="not a run directory"):
+        zoo.resume(finished_run.path.parent / "nothing-here")
+
+
+def test_feature_cache_is_rebuilt_after_a_changed_image(scenes, tmp_path):
+    data = tmp_path / "data"
+    write_scenes(data, per_class=6, size=32)
+    cache = tmp_path / "cache"
+    zoo.train("resnet50", data, epochs=1, out=tmp_path / "r1", cache_dir=cache, **FAST)
+    entries = set(cache.glob("*.npy"))
+    zoo.train("resnet50", data, epochs=1, out=tmp_path / "r2", cache_dir=cache, **FAST)
+    assert set(cache.glob("*.npy")) == entries  # same images, same weights: reused
+    image = next((data / "night").iterdir())
+    Image.fromarray(np.full((32, 32, 3), 200, np.uint8)).save(image)
+    zoo.train("resnet50", data, epochs=1, out=tmp_path / "r3", cache_dir=cache, **FAST)
+    assert len(set(cache.glob("*.npy")) - entries) >= 1
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "drop_record"])
+def test_feature_cache_recomputes_a_damaged_entry(tmp_path, damage):
+    cache, calls = FeatureCache(tmp_path), []
+
+    def compute(out):
+        calls.append(1)
+        out[:] = np.arange(out.size, dtype=out.dtype).reshape(out.shape)
+
+    first = np.array(cache.get_or_compute("key", (4, 3), compute))
+    path = tmp_path / "key.npy"
+    if damage == "flip":
+        data = bytearray(path.read_bytes())
+        data[-1] ^= 0xFF
+        path.write_bytes(bytes(data))
+    elif damage == "truncate":
+        path.write_bytes(path.read_bytes()[:-5])
+    else:
+        (tmp_path / "key.json").unlink()
+    again = cache.get_or_compute("key", (4, 3), compute)
+    assert len(calls) == 2
+    np.testing.assert_array_equal(again, first)
+    cache.get_or_compute("key", (4, 3), compute)
+    assert len(calls) == 2  # intact now: read, not recomputed
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_training_resumes_and_completes(scenes, tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "ZOO_CACHE_DIR": str(tmp_path / "cache")}
+    command = [sys.executable, "-m", "zoo", "train", "--backbone", "resnet50", "--weights", "none",
+               "--input-size", "32", "--data", str(scenes[0]), "--epochs", "8", "--patience", "100",
+               "--no-cache", "--batch-size", "8", "--out", str(out)]  # fmt: skip
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = out / "state.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if state.exists() and json.loads(state.read_text()).get("epoch", 0) >= 2:
+            break
+        time.sleep(0.2)
+    assert process.poll() is None, "training ended before it could be interrupted"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done_before = json.loads(state.read_text())["epoch"]
+    assert 2 <= done_before < 8 and not (out / "model.keras").exists()
+
+    result = subprocess.run([sys.executable, "-m", "zoo", "train", "--resume", str(out)], env=env,
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    history = json.loads(state.read_text())["history"]
+    assert [row["epoch"] for row in history] == list(range(1, 9))  # nothing redone, nothing lost
+    assert zoo.load_model(out).output_shape == (None, 4)
+    assert "run directory" in result.stdout
