@@ -21,8 +21,9 @@ test: $(VENV)/.installed  ## lint, registry.json in sync, the whole test suite (
 	$(BIN)/zoo registry --check
 	$(BIN)/pytest
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed  ## every CPU benchmark, each against plain Keras in the same run
 	$(BIN)/python benchmarks/cold_start.py
+	$(BIN)/python benchmarks/phase1.py
 
 registry: $(VENV)/.installed
 	$(BIN)/zoo registry --write

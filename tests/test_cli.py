@@ -83,3 +83,17 @@ def test_demo_trains_and_evaluates_end_to_end(capsys, tmp_path):
     assert accuracy >= 0.9
     for name in ("model.keras", "metrics.json", "history.csv", "learning_curves.png", "confusion_matrix.png"):
         assert (tmp_path / "run" / name).exists(), name
+    # evaluate and predict from the saved run, through the command line
+    status, out, _ = run(capsys, "evaluate", str(tmp_path / "run"), "--data", str(tmp_path / "data" / "test"), "--json")
+    assert status == 0 and json.loads(out)["n"] == 40
+    image = sorted((tmp_path / "data" / "test" / "night").iterdir())[0]
+    status, out, _ = run(capsys, "predict", str(tmp_path / "run"), str(image), "--top-k", "2", "--json")
+    predictions = json.loads(out)[0]["predictions"]
+    assert status == 0 and len(predictions) == 2 and predictions[0]["label"] == "night"
+    status, out, _ = run(capsys, "predict", str(tmp_path / "run"), str(tmp_path / "missing.png"))
+    assert status == 1 and "missing.png: error" in out
+
+
+def test_train_without_data_or_resume_is_a_usage_error(capsys):
+    status, _, err = run(capsys, "train", "--backbone", "resnet50")
+    assert status == 2 and "--data" in err

@@ -11,6 +11,8 @@ from typing import Any
 
 from zoo.backbones import backbone
 from zoo.errors import (
+    DataError,
+    DataWarning,
     DuplicateBackboneError,
     InputShapeError,
     PluginError,
@@ -28,7 +30,14 @@ from zoo.spec import BackboneSpec, Preprocessing, WeightsVariant
 __version__ = "0.1.0"
 
 # Imported on first use: they need Keras, and `import zoo` must stay light.
-_LAZY = {"train": "zoo.trainer", "resume": "zoo.trainer", "load_model": "zoo.trainer", "Run": "zoo.trainer"}
+_LAZY = {
+    "train": "zoo.trainer",
+    "resume": "zoo.trainer",
+    "load_model": "zoo.trainer",
+    "Run": "zoo.trainer",
+    "evaluate": "zoo.inference",
+    "predict": "zoo.inference",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -41,6 +50,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BackboneSpec",
+    "DataError",
+    "DataWarning",
     "DuplicateBackboneError",
     "InputShapeError",
     "PluginError",
@@ -54,10 +65,12 @@ __all__ = [
     "ZooError",
     "backbone",
     "build",
+    "evaluate",
     "get_spec",
     "hookimpl",
     "list_backbones",
     "load_model",
+    "predict",
     "resume",
     "train",
 ]
