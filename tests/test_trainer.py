@@ -204,3 +204,21 @@ def test_a_run_killed_mid_training_resumes_and_completes(scenes, tmp_path):
     assert [row["epoch"] for row in history] == list(range(1, 9))  # nothing redone, nothing lost
     assert zoo.load_model(out).output_shape == (None, 4)
     assert "run directory" in result.stdout
+
+
+def test_resuming_a_finished_run_changes_nothing(finished_run):
+    before = (finished_run.path / "model.keras").stat().st_mtime_ns
+    again = zoo.resume(finished_run.path, verbose=0)
+    assert again.metrics == finished_run.metrics
+    assert (finished_run.path / "model.keras").stat().st_mtime_ns == before
+
+
+def test_options_that_do_not_apply_are_refused(scenes, tmp_path):
+    model = zoo.build("resnet50", num_classes=4, weights=None, input_shape=32)
+    with pytest.raises(ValueError, match="mixed_precision"):
+        zoo.train(model, scenes[0], mixed_precision=True, out=tmp_path / "a", **FAST)
+    x, y = np.zeros((8, 32, 32, 3), "uint8"), np.linspace(0, 1, 8)
+    with pytest.raises(ValueError, match="classification only"):
+        zoo.train("resnet50", (x, y), task="regression", class_weight="balanced", out=tmp_path / "b", **FAST)
+    with pytest.raises(ValueError, match="4 outputs but the data has 2"):
+        zoo.train(model, (x, np.array([0, 1] * 4)), out=tmp_path / "c", **FAST)

@@ -146,7 +146,11 @@ def train(
     else:
         if not isinstance(getattr(model, "zoo_config", None), BuildConfig):
             raise ValueError("train() takes a backbone name or a model made by zoo.build(...)")
+        if mixed_precision:
+            raise ValueError("mixed_precision applies when train() builds the model; build yours under a policy")
         task_of_model = model.zoo_config.task
+    if class_weight is not None and task_of_model != "classification":
+        raise ValueError(f"class_weight applies to classification only, not {task_of_model}")
     train_set = load_dataset(data, task=task_of_model)
     if val is None:
         train_set, val_set = split(train_set, val_fraction, seed)
@@ -234,6 +238,10 @@ class _Trainer:
     # -- the run ---------------------------------------------------------------------------------
     def run(self, resume: bool) -> Run:
         self._open(resume)
+        if self.state.get("complete"):
+            print(f"{self.dir} is already complete")
+            metrics = json.loads((self.dir / "metrics.json").read_text())
+            return Run(self.dir, load_model(self.dir), self.history, metrics, self.train_set.class_names)
         features = None
         if not self.state.get("phase1_done"):
             features = self._phase1()
@@ -285,8 +293,6 @@ class _Trainer:
 
     def _phase2(self) -> None:
         unfreeze_top(self.model.get_layer("backbone"), self.config.fine_tune, self.spec.block_pattern)
-        if self.state.get("phase") == 2 and self.state.get("epoch", 0) > 0:
-            self._load_weights(self.model, "phase2")
         epochs = self.config.fine_tune_epochs or self.config.epochs
         lr = self.config.fine_tune_learning_rate or self.config.learning_rate / 10
         steps = math.ceil(len(self.train_set) / self.config.batch_size)
@@ -298,8 +304,13 @@ class _Trainer:
     def _fit(self, target: Any, phase: int, fit_data: Any, val_data: Any, epochs: int, lr: float, steps: int) -> None:
         resumed = self.state.get("phase") == phase and self.state.get("epoch", 0) > 0
         start = self.state["epoch"] if resumed else 0
-        if start >= epochs or (resumed and self.state.get("stopped")):
-            return
+        if resumed:
+            self._load_weights(target, f"phase{phase}")
+            best = self._load_arrays(f"phase{phase}-best")
+            if start >= epochs or self.state.get("stopped"):  # killed after the phase's last epoch
+                if best is not None:
+                    target.set_weights(best)
+                return
         rate = (
             keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, epochs * steps))
             if self.config.schedule == "cosine"
@@ -311,13 +322,10 @@ class _Trainer:
         target.compile(optimizer=keras.optimizers.Adam(rate), loss=LOSSES[self.build.task], metrics=metrics)
         callback = _EpochEnd(self, phase, self.config.patience)
         if resumed:
-            self._load_weights(target, f"phase{phase}")
-            callback.restore(self.state.get("early_stopping", {}), self._load_arrays(f"phase{phase}-best"))
+            callback.restore(self.state.get("early_stopping", {}), best)
             _restore_optimizer(target, self._load_arrays(f"phase{phase}-optimizer"))
-        elif phase == 1:
-            self.state.update(phase=1, epoch=0)
         else:
-            self.state.update(phase=2, epoch=0, early_stopping={})
+            self.state.update(phase=phase, epoch=0, stopped=False, early_stopping={})
         target.fit(
             fit_data,
             validation_data=val_data,
