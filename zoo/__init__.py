@@ -25,7 +25,7 @@ from zoo.errors import (
 from zoo.heads import build
 from zoo.hookspecs import hookimpl
 from zoo.plugins import get_spec, list_backbones
-from zoo.spec import BackboneSpec, Preprocessing, WeightsVariant
+from zoo.spec import BackboneSpec, Preprocessing, TextPreprocessing, WeightsVariant
 
 __version__ = "0.1.0"
 
@@ -59,6 +59,7 @@ __all__ = [
     "Preprocessing",
     "Run",
     "SpecError",
+    "TextPreprocessing",
     "UnknownBackboneError",
     "WeightsError",
     "WeightsVariant",

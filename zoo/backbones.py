@@ -55,7 +55,8 @@ def feature_graph(
     """The functional graph every zoo model starts with: ``(raw input, features)`` Keras tensors.
 
     Layers are named ``preprocessing``, ``backbone`` (the network), and ``pool`` (the reducer:
-    ``avg``, ``max``, ``flatten``, or none), so the trainer can cut a model at its features.
+    ``avg``, ``max``, ``flatten``, or none), so the trainer can cut a model at its features. A text
+    backbone always pools as its spec declares (``pooling`` does not apply): strings in, vectors out.
 
     >>> from zoo.plugins import get_spec
     >>> pixels, features = feature_graph(get_spec("mobilenet_v2"), None, 32, False, "flatten")
@@ -64,10 +65,23 @@ def feature_graph(
     """
     import keras
 
-    from zoo.layers import ImagePreprocessing
+    from zoo.layers import ImagePreprocessing, Lowercase, TextPooling, Tokenize
 
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    if spec.modality == "text":
+        if input_shape not in (None, ()):
+            raise InputShapeError(f"{spec.name} takes one string per example; input_shape does not apply")
+        pre = spec.preprocessing
+        tokenizer, encoder = build_network(spec, weights, ())
+        encoder.name = "backbone"
+        encoder.trainable = trainable
+        text = keras.Input(shape=(), dtype="string", name="text")
+        tokens = Tokenize.around(tokenizer, pre.sequence_length, name="preprocessing")(
+            Lowercase(name="lowercase")(text) if pre.lowercase else text
+        )
+        features = TextPooling(pre.pooling, pre.normalize, name="pool")(encoder(tokens), tokens["padding_mask"])
+        return text, features
     shape = resolve_input_shape(spec, input_shape)
     network = build_network(spec, weights, shape)
     network.name = "backbone"  # one name for every family: the trainer finds the network by it
@@ -76,8 +90,9 @@ def feature_graph(
     pixels = keras.Input(shape=shape, name="pixels")
     x = ImagePreprocessing.from_spec(spec.preprocessing, name="preprocessing")(pixels)
     x = network(x)
-    if pooling is not None:
-        x = _reducers()[pooling](name="pool")(x)
+    if pooling is not None:  # a network that pools itself gets an identity, so "pool" always exists
+        reducer = _reducers()[pooling] if len(spec.feature_shape) > 1 else keras.layers.Identity
+        x = reducer(name="pool")(x)
     return pixels, x
 
 

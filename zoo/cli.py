@@ -184,7 +184,15 @@ def _list(args: argparse.Namespace) -> None:
         _print_json([s.to_dict() for s in specs])
         return
     rows = [
-        (s.name, s.family, s.modality, "x".join(map(str, s.input_shape)), s.feature_dim, _millions(s.params), s.plugin)
+        (
+            s.name,
+            s.family,
+            s.modality,
+            "x".join(map(str, s.input_shape)) or "text",
+            s.feature_dim,
+            _millions(s.params),
+            s.plugin,
+        )
         for s in specs
     ]
     _print_table(("NAME", "FAMILY", "MODALITY", "INPUT", "FEATURES", "PARAMS", "PLUGIN"), rows)
@@ -203,6 +211,7 @@ def _info(args: argparse.Namespace) -> None:
 def _describe(spec: BackboneSpec) -> list[tuple[str, Any]]:
     weights = [
         f"{w.tag}{' (default)' if w.tag == spec.default_weights else ''}: {w.source}; licence {w.license or 'unknown'}"
+        + (f"; found locally: {found}" if (found := registry().locate_weights(spec, w.tag)) else "")
         for w in spec.weights
     ] or ["none declared: use weights=None or a local path"]
     lines = [
@@ -211,9 +220,8 @@ def _describe(spec: BackboneSpec) -> list[tuple[str, Any]]:
         ("family", spec.family),
         ("modality", spec.modality),
         ("plugin", spec.plugin),
-        ("input shape", f"{list(spec.input_shape)} (at least {spec.min_input_size} per side)"),
+        ("input", _input(spec)),
         ("preprocessing", spec.preprocessing.describe()),
-        ("interpolation", spec.preprocessing.interpolation),
         ("features", f"{spec.feature_dim} pooled, feature map {list(spec.feature_shape)}"),
         ("parameters", f"{spec.params:,}" if spec.params else "unknown"),
         ("weights", weights[0]),
@@ -221,6 +229,13 @@ def _describe(spec: BackboneSpec) -> list[tuple[str, Any]]:
         ("reference", spec.reference or "-"),
     ]
     return [*lines, ("description", spec.description)] if spec.description else lines
+
+
+def _input(spec: BackboneSpec) -> str:
+    if spec.modality == "text":
+        return "one string per example (tokenized inside the model)"
+    interpolation = spec.preprocessing.interpolation
+    return f"{list(spec.input_shape)} RGB, at least {spec.min_input_size} per side, resized {interpolation}"
 
 
 def _plugins(args: argparse.Namespace) -> None:

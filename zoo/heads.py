@@ -73,10 +73,7 @@ def build(
         raise ValueError(f"hidden sizes must be positive and 0 <= dropout < 1, got {hidden} and {dropout}")
 
     spec = get_spec(backbone)
-    reducer = head if len(spec.feature_shape) > 1 else None  # an already pooled backbone needs no reducer
-    pixels, features = feature_graph(spec, weights, input_shape, False, reducer)
-    if reducer is None:  # the trainer cuts every model at the layer named "pool"
-        features = keras.layers.Identity(name="pool")(features)
+    pixels, features = feature_graph(spec, weights, input_shape, False, head)  # ends in the layer "pool"
     head_model = _head(features.shape[1:], task, outputs, hidden, dropout)
     model = keras.Model(pixels, head_model(features), name=f"{spec.name}_{task}")
     model.zoo_config = BuildConfig(
@@ -87,7 +84,7 @@ def build(
         hidden=hidden,
         dropout=float(dropout),
         weights=None if weights is None else os.fspath(weights),
-        input_shape=tuple(pixels.shape[1:]),
+        input_shape=tuple(pixels.shape[1:]),  # () for text: one string per example
     )
     return model
 

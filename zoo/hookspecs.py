@@ -32,3 +32,16 @@ def register_backbones() -> list:
     ...     return [zoo.BackboneSpec(name="tiny", family="demo", input_shape=(32, 32, 3),
     ...             feature_dim=8, feature_shape=(4, 4, 8), preprocessing=zoo.Preprocessing.tf())]
     """
+
+
+@hookspec(firstresult=True)
+def locate_weights(spec: object, tag: str) -> str | None:
+    """Where the weights ``tag`` of ``spec`` are on this machine (a local path), or ``None``.
+
+    ``zoo info`` shows it, so users see where ``weights="default"`` comes from. Answer only for your
+    own backbones (``spec.plugin``); return ``None`` for the rest.
+
+    >>> @hookimpl
+    ... def locate_weights(spec, tag):
+    ...     return "/opt/models/tiny" if spec.name == "tiny" else None
+    """

@@ -51,6 +51,17 @@ class Registry:
     plugins: list[PluginInfo]
     conflicts: list[str]
     _index: dict[str, str]
+    _manager: pluggy.PluginManager | None = None
+
+    def locate_weights(self, spec: BackboneSpec, tag: str) -> str | None:
+        """The local path a plugin reports for weights ``tag`` of ``spec`` (``None`` if none does)."""
+        if self._manager is None:
+            return None
+        try:
+            return self._manager.hook.locate_weights(spec=spec, tag=tag)
+        except Exception as err:  # a plugin's bug must not break `zoo info`
+            warnings.warn(f"locate_weights failed for {spec.name}: {err}", PluginWarning, stacklevel=2)
+            return None
 
     def check(self) -> None:
         """Raise :class:`DuplicateBackboneError` if two plugins declare one name."""
@@ -168,7 +179,7 @@ def load_registry(
         plugins.append(dataclasses.replace(info, backbones=tuple(s.name for s in new)))
     if conflicts and strict:
         raise DuplicateBackboneError("\n".join(conflicts))
-    return Registry(specs=specs, plugins=plugins, conflicts=conflicts, _index=index)
+    return Registry(specs=specs, plugins=plugins, conflicts=conflicts, _index=index, _manager=manager)
 
 
 def _collect_specs(manager: pluggy.PluginManager, plugin: object, plugin_name: str) -> list[BackboneSpec]:

@@ -99,6 +99,45 @@ class Preprocessing:
             raise SpecError("preprocessing.std must not contain zeros")
 
 
+TEXT_POOLINGS = ("mean", "max", "cls")
+
+
+@dataclasses.dataclass(frozen=True)
+class TextPreprocessing:
+    """How raw strings become token ids, and token vectors one feature vector.
+
+    The tokenizer runs inside the model (its vocabulary comes with the weights); ``pooling`` reduces
+    the encoder's ``sequence_output`` over the padding mask (``mean``, ``max``) or takes the first
+    token (``cls``); ``normalize`` L2-normalises the result (sentence-transformers style).
+
+    >>> TextPreprocessing(sequence_length=256, pooling="mean", normalize=True).describe()
+    'wordpiece (lowercase), 256 tokens, mean pooling over the padding mask, L2-normalised'
+    """
+
+    tokenizer: str = "wordpiece"
+    sequence_length: int = 128
+    lowercase: bool = True
+    strip_accents: bool = False
+    vocabulary: str | None = None
+    pooling: str = "mean"
+    normalize: bool = False
+
+    def describe(self) -> str:
+        """One line for humans."""
+        case = ", ".join(
+            x for x in ("lowercase" if self.lowercase else "", "accents stripped" if self.strip_accents else "") if x
+        )
+        pooled = "first token" if self.pooling == "cls" else f"{self.pooling} pooling over the padding mask"
+        text = f"{self.tokenizer}{f' ({case})' if case else ''}, {self.sequence_length} tokens, {pooled}"
+        return text + (", L2-normalised" if self.normalize else "")
+
+    def validate(self) -> None:
+        if not isinstance(self.sequence_length, int) or self.sequence_length < 2:
+            raise SpecError(f"preprocessing.sequence_length must be an integer >= 2, got {self.sequence_length!r}")
+        if self.pooling not in TEXT_POOLINGS:
+            raise SpecError(f"preprocessing.pooling must be one of {TEXT_POOLINGS}, got {self.pooling!r}")
+
+
 @dataclasses.dataclass(frozen=True)
 class WeightsVariant:
     """One set of pretrained weights a backbone can load: ``tag`` is what users pass as ``weights``.
@@ -119,10 +158,13 @@ class WeightsVariant:
 class BackboneSpec:
     """Everything the zoo knows about a backbone before building it.
 
-    ``factory(spec, weights=..., input_shape=...)`` builds the network lazily: it receives the
-    *preprocessed* input and returns the last feature map (``feature_shape``); the zoo adds the
-    declared preprocessing in front and the pooling behind. ``weights`` it receives is ``None``, a
-    tag of ``self.weights``, or a ``pathlib.Path`` to a local file or directory.
+    ``factory(spec, weights=..., input_shape=...)`` builds the network lazily. For an image
+    backbone it returns a model from the *preprocessed* input to the last feature map
+    (``feature_shape``); the zoo adds the declared preprocessing in front and the pooling behind.
+    For a text backbone it returns ``(tokenizer, encoder)``: a layer from strings to a dict with
+    ``token_ids`` and ``padding_mask`` (and whatever else the encoder takes), and a model from that
+    dict to ``sequence_output`` ``(batch, tokens, feature_dim)``; the zoo pools as declared.
+    ``weights`` it receives is ``None``, a tag of ``self.weights``, or a ``pathlib.Path``.
 
     ``block_pattern`` is a regular expression whose first group names the block a network layer
     belongs to (``r"^(conv\\d_block\\d+)_"`` for ResNet); layers that do not match belong to the
@@ -139,7 +181,7 @@ class BackboneSpec:
     input_shape: tuple[int, ...]
     feature_dim: int
     feature_shape: tuple[int, ...]
-    preprocessing: Preprocessing
+    preprocessing: Preprocessing | TextPreprocessing
     modality: Modality = "image"
     aliases: tuple[str, ...] = ()
     plugin: str | None = None
@@ -168,8 +210,11 @@ class BackboneSpec:
             raise SpecError(f"{self.name}: modality must be one of {MODALITIES}, got {self.modality!r}")
         if not isinstance(self.family, str) or not self.family:
             raise SpecError(f"{self.name}: family must be a non-empty string")
-        if not isinstance(self.preprocessing, Preprocessing):
-            raise SpecError(f"{self.name}: preprocessing must be a zoo.Preprocessing")
+        expected = Preprocessing if self.modality == "image" else TextPreprocessing
+        if not isinstance(self.preprocessing, expected):
+            raise SpecError(
+                f"{self.name}: the preprocessing of a {self.modality} backbone must be a zoo.{expected.__name__}"
+            )
         if not all(isinstance(w, WeightsVariant) for w in self.weights):
             raise SpecError(f"{self.name}: weights must be zoo.WeightsVariant records")
         if not _positive_ints(self.feature_shape) or not _positive_int(self.feature_dim):
@@ -200,6 +245,10 @@ class BackboneSpec:
                     f"{self.name}: input_shape {list(self.input_shape)} is below min_input_size {self.min_input_size}"
                 )
             self.preprocessing.validate(self.input_shape[-1])
+        elif self.input_shape != () or len(self.feature_shape) != 1:
+            raise SpecError(f"{self.name}: a text backbone takes one string (input_shape []) and gives (feature_dim,)")
+        else:
+            self.preprocessing.validate()
 
     @property
     def default_weights(self) -> str | None:
@@ -223,7 +272,8 @@ class BackboneSpec:
         try:
             pre = data.get("preprocessing")
             if isinstance(pre, Mapping):
-                data["preprocessing"] = Preprocessing(**_tuples(pre))
+                kind = TextPreprocessing if data.get("modality") == "text" else Preprocessing
+                data["preprocessing"] = kind(**_tuples(pre))
             data["weights"] = tuple(
                 WeightsVariant(**w) if isinstance(w, Mapping) else w for w in data.get("weights", ())
             )

@@ -1,8 +1,11 @@
-"""Data sets: a folder of class sub-folders, a CSV manifest or NumPy arrays, read into one :class:`Dataset`.
+"""Data sets of images or texts, read into one :class:`Dataset`.
 
-Neither TensorFlow nor Keras is imported here: files are checked with Pillow (:mod:`zoo.data.images`)
-and labels with NumPy. Every file is read and decoded once, before any training, so a bad file is
-reported (and skipped) up front rather than halfway through an epoch.
+Images come from a folder of class sub-folders, a CSV manifest of paths or NumPy pixel arrays; texts
+from a CSV, TSV or JSON Lines file with a text column, a folder of class sub-folders of ``.txt`` files
+or a list of strings. Neither TensorFlow nor Keras is imported here: image files are checked with
+Pillow (:mod:`zoo.data.images`) and labels with NumPy. Every file is read (and every image decoded)
+once, before any training, so a bad file is reported (and skipped) up front rather than halfway
+through an epoch.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
+import io
+import json
 import math
 import os
 import re
@@ -25,23 +30,29 @@ from zoo.errors import DataError, DataWarning
 
 Task = Literal["classification", "multilabel", "regression"]
 TASKS = ("classification", "multilabel", "regression")
+Modality = Literal["image", "text"]
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+TEXT_EXTENSIONS = (".txt",)
 SHOW = 5  # how many paths an error or warning lists
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_LONE_SURROGATE = re.compile("[\ud800-\udc7f\udd00-\udfff]")  # not an escaped byte (U+DC80..U+DCFF)
 
 
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class Dataset:
-    """Images (file paths or pixel arrays) with their targets, checked and ready for a pipeline.
+    """Images (file paths or pixel arrays) or texts with their targets, checked and ready for a pipeline.
 
     ``targets`` is int64 class indices ``(N,)`` for classification, float32 multi-hot ``(N, C)`` for
     multilabel and float32 ``(N,)`` or ``(N, k)`` for regression. ``digests`` holds one sha256 per
-    example (of the file's bytes, or of the pixel row prefixed with its shape), a key for feature
-    caches. ``skipped`` lists the ``(path, reason)`` of files left out as unreadable.
+    example (of the file's bytes, of the pixel row prefixed with its shape, or of ``"text:"`` and the
+    text's UTF-8 bytes), a key for feature caches. ``skipped`` lists the ``(path, reason)`` of files
+    left out as unreadable. A text dataset has ``texts`` (one string per example) and neither
+    ``paths`` nor ``images``.
 
     >>> pixels = np.zeros((3, 8, 8, 3), np.uint8)
     >>> ds = Dataset("classification", np.array([0, 1, 1]), ("cat", "dog"), ("a", "b", "c"), images=pixels)
-    >>> len(ds), ds.num_outputs, ds.subset([2]).targets.tolist()
-    (3, 2, [1])
+    >>> len(ds), ds.num_outputs, ds.subset([2]).targets.tolist(), ds.modality
+    (3, 2, [1], 'image')
     """
 
     task: Task
@@ -50,6 +61,7 @@ class Dataset:
     digests: tuple[str, ...]
     paths: tuple[str, ...] | None = None
     images: np.ndarray | None = None
+    texts: tuple[str, ...] | None = None
     skipped: tuple[tuple[str, str], ...] = ()
     source: str = ""
 
@@ -63,10 +75,18 @@ class Dataset:
         object.__setattr__(self, "skipped", tuple((str(p), str(r)) for p, r in self.skipped))
         if self.paths is not None:
             object.__setattr__(self, "paths", tuple(str(p) for p in self.paths))
+        if self.texts is not None:
+            if self.paths is not None or self.images is not None:
+                raise DataError("a dataset holds texts or images (paths or pixels), not both")
+            if not all(isinstance(t, str) for t in self.texts):
+                raise DataError("texts must be strings, one per example")
+            object.__setattr__(self, "texts", tuple(str(t) for t in self.texts))
         n = len(targets)
-        lengths = [len(self.digests)] + [len(a) for a in (self.paths, self.images) if a is not None]
+        lengths = [len(self.digests)] + [len(a) for a in (self.paths, self.images, self.texts) if a is not None]
         if any(length != n for length in lengths):
-            raise DataError(f"targets, digests, paths and images need one entry per example, got {n} and {lengths}")
+            raise DataError(
+                f"targets, digests and paths, images or texts need one entry per example, got {n} and {lengths}"
+            )
         classes = len(self.class_names)
         in_range = n == 0 or 0 <= targets.min() <= targets.max() < classes
         if self.task == "classification" and (targets.ndim != 1 or not in_range):
@@ -80,8 +100,13 @@ class Dataset:
         return len(self.targets)
 
     def __repr__(self) -> str:
-        kind = "images" if self.images is not None else "files"
+        kind = "texts" if self.texts is not None else "images" if self.images is not None else "files"
         return f"Dataset({self.task}, {len(self)} {kind}, {self.num_outputs} outputs, source={self.source!r})"
+
+    @property
+    def modality(self) -> Modality:
+        """``"text"`` for a dataset of texts, ``"image"`` for one of image files or pixels."""
+        return "text" if self.texts is not None else "image"
 
     @property
     def num_outputs(self) -> int:
@@ -100,6 +125,7 @@ class Dataset:
             digests=tuple(self.digests[i] for i in idx),
             paths=None if self.paths is None else tuple(self.paths[i] for i in idx),
             images=None if self.images is None else self.images[idx],
+            texts=None if self.texts is None else tuple(self.texts[i] for i in idx),
             source=f"{self.source} [{len(idx)} of {len(self)}]",
         )
 
@@ -111,24 +137,31 @@ def load_dataset(
     class_names: Sequence[str] | None = None,
     path_column: str = "path",
     label_column: str | Sequence[str] = "label",
+    text_column: str = "text",
     max_bad_fraction: float = 0.2,
     workers: int | None = None,
     progress: bool | None = None,
 ) -> Dataset:
-    """Read a folder of class sub-folders, a CSV manifest, an ``(x, y)`` pair of arrays, or pass a Dataset through.
+    """Read images or texts: a folder of class sub-folders, a CSV/TSV/JSONL file, an ``(x, y)`` pair, or a Dataset.
 
-    A manifest has a ``path`` column (relative to the CSV's folder, or absolute) and a ``label``
-    column: one class, several separated by ``;`` or ``|`` (multilabel) or a number (regression;
-    ``label_column=("a", "b")`` for several). Arrays are ``x`` pixels in [0, 255] of shape
-    ``(N, H, W)``, ``(N, H, W, 1|3|4)`` and ``y`` class indices or names, multi-hot rows, or numbers.
-    Given ``class_names`` (at evaluation), labels must be among them and targets follow their order.
-    Unreadable files are skipped with one :class:`DataWarning`; more than ``max_bad_fraction`` of them
-    raises :class:`DataError`. ``workers`` threads check the files, with a progress bar above 200
-    files (``progress`` forces it on or off).
+    Images: a folder with one sub-folder of images per class; a CSV manifest with a ``path`` column
+    (relative to the CSV's folder, or absolute) and a ``label`` column; or ``x`` pixels in [0, 255] of
+    shape ``(N, H, W)``, ``(N, H, W, 1|3|4)``. Texts: a CSV or TSV file with a ``text`` column and no
+    ``path`` column, a JSON Lines file (one object per line with ``text`` and ``label`` keys), a
+    folder with one sub-folder of ``.txt`` files (one example each) per class, or ``x`` a list of
+    strings. A label is one class, several separated by ``;`` or ``|`` or a JSON list (multilabel),
+    or a number (regression; ``label_column=("a", "b")`` for several); array ``y`` holds class indices
+    or names, multi-hot rows, or numbers. Given ``class_names`` (at evaluation), labels must be among
+    them and targets follow their order. Unreadable files are skipped with one :class:`DataWarning`;
+    more than ``max_bad_fraction`` of them raises :class:`DataError`. Bytes that are not UTF-8 in
+    texts are replaced by U+FFFD, with one :class:`DataWarning`. ``workers`` threads check image
+    files, with a progress bar above 200 files (``progress`` forces it on or off).
 
     >>> ds = load_dataset((np.zeros((4, 8, 8, 3)), ["dog", "cat", "cat", "dog"]))
     >>> ds.class_names, ds.targets.tolist()
     (('cat', 'dog'), [1, 0, 0, 1])
+    >>> load_dataset((["Rain by noon.", "Goal!"], ["weather", "sports"])).texts
+    ('Rain by noon.', 'Goal!')
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
@@ -145,19 +178,21 @@ def load_dataset(
             raise DataError(f"this dataset is for {data.task}, not {task} ({data.source})")
         return data if class_names is None or class_names == data.class_names else _reindex(data, class_names)
     if isinstance(data, tuple) and len(data) == 2:
-        return _from_arrays(data[0], data[1], task, class_names)
-    if not isinstance(data, (str, os.PathLike)):
-        kind = type(data).__name__
-        raise TypeError(f"data must be a folder, a CSV manifest, an (x, y) tuple of arrays or a Dataset, got {kind}")
-    path = Path(os.path.abspath(data))
-    if not path.exists():
-        raise DataError(f"{path} does not exist")
-    if path.is_dir():
-        files = _folder(path, task)
+        if not _is_texts(data[0]):
+            return _from_arrays(data[0], data[1], task, class_names)
+        dataset, messages = _from_text_arrays(data[0], data[1], task, class_names)
+    elif isinstance(data, (str, os.PathLike)):
+        found = _read_path(Path(os.path.abspath(data)), task, path_column, label_column, text_column, max_bad_fraction)
+        if isinstance(found, _Texts):
+            dataset, messages = _from_texts(found, task, class_names, max_bad_fraction)
+        else:
+            dataset, messages = _from_files(found, task, class_names, max_bad_fraction, workers, progress)
     else:
-        files = _manifest(path, task, path_column, label_column, max_bad_fraction)
-    dataset, message = _from_files(files, task, class_names, max_bad_fraction, workers, progress)
-    if message:
+        kind = type(data).__name__
+        raise TypeError(
+            f"data must be a folder, a CSV, TSV or JSONL file, an (x, y) tuple of arrays or a Dataset, got {kind}"
+        )
+    for message in messages:
         warnings.warn(message, DataWarning, stacklevel=2)
     return dataset
 
@@ -205,61 +240,124 @@ class _Files:
     missing: dict[int, str] = dataclasses.field(default_factory=dict)  # row -> reason, found before reading
 
 
-def _folder(root: Path, task: Task) -> _Files:
+@dataclasses.dataclass
+class _Texts:
+    """Texts read from a table, a JSON Lines file or a folder, with their labels, before assembly."""
+
+    texts: list[str]  # already repaired (no surrogate escapes left)
+    labels: list[Any]
+    source: str
+    where: list[str]  # a file path or "line N" per example, for messages
+    declared: tuple[str, ...] | None = None
+    skipped: dict[int, str] = dataclasses.field(default_factory=dict)  # example -> why its file cannot be read
+    replaced: list[int] = dataclasses.field(default_factory=list)  # examples whose bytes were not all UTF-8
+
+
+def _read_path(
+    path: Path,
+    task: Task,
+    path_column: str,
+    label_column: str | Sequence[str],
+    text_column: str,
+    max_bad_fraction: float,
+) -> _Files | _Texts:
+    """What a folder, a JSON Lines file or a CSV/TSV file holds: image files to check, or texts."""
+    if not path.exists():
+        raise DataError(f"{path} does not exist")
+    if path.is_dir():
+        return _folder(path, task)
+    columns = (label_column,) if isinstance(label_column, str) else tuple(label_column)
+    if task != "regression" and len(columns) != 1:
+        raise DataError(f"label_column must name one column for {task}, got {columns}")
+    if path.suffix.lower() == ".jsonl":
+        return _jsonl(path, task, text_column, columns)
+    return _table(path, task, path_column, text_column, columns, max_bad_fraction)
+
+
+def _folder(root: Path, task: Task) -> _Files | _Texts:
     if task != "classification":
-        raise DataError(f"a folder of class sub-folders gives classification labels; use a CSV manifest for {task}")
+        raise DataError(
+            f"a folder of class sub-folders gives classification labels; use a CSV manifest for {task} "
+            "(or a CSV, TSV or JSON Lines file of texts)"
+        )
     classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not classes:
-        raise DataError(f"{root} has no class sub-folders (it needs one sub-folder of images per class)")
-    paths, labels = [], []
-    for name in classes:
-        found = _image_files(root / name)
-        paths += found
-        labels += [name] * len(found)
+        raise DataError(f"{root} has no class sub-folders (it needs one sub-folder of images or .txt files per class)")
+    images = {name: _files_in(root / name, IMAGE_EXTENSIONS) for name in classes}
+    texts = {name: _files_in(root / name, TEXT_EXTENSIONS) for name in classes}
+    with_images = [n for n in classes if images[n]]
+    only_texts = [n for n in classes if texts[n] and not images[n]]
+    if with_images and only_texts:  # .txt files beside images (notes, licences) are not examples
+        raise DataError(
+            f"{root} mixes images and texts: class folder(s) {_listing(only_texts)} hold only .txt files, "
+            f"{_listing(with_images)} images; put image and text datasets in separate folders"
+        )
+    if only_texts:
+        return _text_folder(root, classes, texts)
+    paths = [path for name in classes for path in images[name]]
+    labels = [name for name in classes for _ in images[name]]
     if not paths:
-        extensions = ", ".join(IMAGE_EXTENSIONS)
-        raise DataError(f"no images in the {len(classes)} class folders of {root} (looked for {extensions})")
+        extensions = ", ".join(IMAGE_EXTENSIONS + TEXT_EXTENSIONS)
+        raise DataError(f"no images or texts in the {len(classes)} class folders of {root} (looked for {extensions})")
     return _Files(paths, labels, f"folder {root} ({len(classes)} classes)", declared=tuple(classes))
 
 
-def _image_files(folder: Path) -> list[str]:
+def _files_in(folder: Path, extensions: tuple[str, ...]) -> list[str]:
     found = []
     for parent, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found += [
             os.path.join(parent, f)
             for f in sorted(files)
-            if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS
+            if not f.startswith(".") and os.path.splitext(f)[1].lower() in extensions
         ]
     return found
 
 
-def _manifest(
-    path: Path, task: Task, path_column: str, label_column: str | Sequence[str], max_bad_fraction: float
-) -> _Files:
-    columns = (label_column,) if isinstance(label_column, str) else tuple(label_column)
-    if task != "regression" and len(columns) != 1:
-        raise DataError(f"label_column must name one column for {task}, got {columns}")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-            header = [c.strip() for c in reader.fieldnames or []]
-            reader.fieldnames = header
-            absent = [c for c in (path_column, *columns) if c not in header]
-            if absent:
-                raise DataError(
-                    f"manifest {path} has no column {_listing(absent)} (its columns: {_listing(header) or 'none'}); "
-                    "name them with path_column= and label_column="
-                )
-            rows = [{k: (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
-    except (UnicodeDecodeError, csv.Error) as err:
-        raise DataError(f"cannot read manifest {path} as a UTF-8 CSV file: {err}") from None
+def _text_folder(root: Path, classes: list[str], files: dict[str, list[str]]) -> _Texts:
+    found = _Texts([], [], f"folder {root} ({len(classes)} classes of .txt files)", [], declared=tuple(classes))
+    for name in classes:
+        for path in files[name]:
+            text, changed = "", False
+            try:
+                text, changed = _repair(_decode(Path(path).read_bytes()))
+            except OSError as err:
+                found.skipped[len(found.texts)] = f"unreadable: {err.strerror or err}"
+            if changed:
+                found.replaced.append(len(found.texts))
+            found.texts.append(text)
+            found.labels.append(name)
+            found.where.append(path)
+    return found
+
+
+def _table(
+    path: Path, task: Task, path_column: str, text_column: str, columns: tuple[str, ...], max_bad_fraction: float
+) -> _Files | _Texts:
+    """A CSV or TSV file: texts when it has ``text_column`` and not ``path_column``, an image manifest otherwise."""
+    header, rows, lines, replaced = _read_table(path)
+    texts = text_column in header and path_column not in header
+    absent = [c for c in (text_column if texts else path_column, *columns) if c not in header]
+    if absent:
+        name = "text_column=" if texts else "path_column="
+        hint = "" if texts else f" (or text_column= for a text dataset, which has a {text_column!r} column)"
+        raise DataError(
+            f"{'text file' if texts else 'manifest'} {path} has no column {_listing(absent)} "
+            f"(its columns: {_listing(header) or 'none'}); name them with {name} and label_column={hint}"
+        )
+    where = [f"line {line}" for line in lines]
+    if texts:
+        source = f"text file {path} ({len(rows)} rows)"
+        labels = _labels(rows, lines, task, columns, path)
+        return _Texts([row[text_column] for row in rows], labels, source, where, replaced=replaced)
+    if replaced:
+        raise DataError(f"manifest {path} is not UTF-8 on {_first([where[i] for i in replaced])}")
+    labels = _labels(rows, lines, task, columns, path)
     base = path.parent
     paths = [os.path.abspath(os.path.join(base, row[path_column])) if row[path_column] else "" for row in rows]
-    labels = _manifest_labels(rows, task, columns, path)
     missing = {i: "file not found" for i, p in enumerate(paths) if not p or not os.path.exists(p)}
     if rows and len(missing) > max_bad_fraction * len(rows):
-        shown = [paths[i] or f"(empty path, line {i + 2})" for i in missing]
+        shown = [paths[i] or f"(empty path, {where[i]})" for i in missing]
         raise DataError(
             f"{len(missing)} of the {len(rows)} paths in manifest {path} do not exist "
             f"(relative paths are read from {base}): {_first(shown)}"
@@ -267,16 +365,99 @@ def _manifest(
     return _Files(paths, labels, f"manifest {path} ({len(rows)} rows)", missing=missing)
 
 
-def _manifest_labels(rows: list[dict[str, str]], task: Task, columns: tuple[str, ...], path: Path) -> list[Any]:
+def _read_table(path: Path) -> tuple[list[str], list[dict[str, str]], list[int], list[int]]:
+    """A CSV (or, for ``.tsv``, tab-separated) file's header, rows of stripped cells, their lines, and repaired rows.
+
+    A row is repaired when one of its cells had bytes that are not UTF-8 (now U+FFFD).
+    """
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    try:
+        reader = csv.DictReader(io.StringIO(_decode(path.read_bytes()), newline=""), delimiter=delimiter)
+        header = [c.strip() for c in reader.fieldnames or []]
+        reader.fieldnames = header
+        rows, lines, replaced = [], [], []
+        for row in reader:
+            cells = {k: _repair((v or "").strip()) for k, v in row.items() if k is not None}
+            if any(changed for _, changed in cells.values()):
+                replaced.append(len(rows))
+            rows.append({k: text for k, (text, _) in cells.items()})
+            lines.append(reader.line_num)
+    except (OSError, csv.Error) as err:
+        raise DataError(f"cannot read {path} as a CSV file: {err}") from None
+    return header, rows, lines, replaced
+
+
+def _jsonl(path: Path, task: Task, text_column: str, columns: tuple[str, ...]) -> _Texts:
+    """A JSON Lines file: one object per line with a text and label keys; blank lines are ignored."""
+    try:
+        content = _decode(path.read_bytes())
+    except OSError as err:
+        raise DataError(f"cannot read {path}: {err.strerror or err}") from None
+    records, lines = [], []
+    for number, line in enumerate(content.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(f"{path} line {number} is not valid JSON: {err.msg} (column {err.colno})") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{path} line {number} is a JSON {type(record).__name__}, not an object")
+        records.append(record)
+        lines.append(number)
+    keys = list(dict.fromkeys(key for record in records for key in record))
+    for column in (text_column, *columns):
+        lacking = [f"line {n}" for n, record in zip(lines, records, strict=True) if column not in record]
+        if lacking:
+            raise DataError(
+                f"{path}: {len(lacking)} of {len(records)} lines have no key {column!r} ({_first(lacking)}); "
+                f"the keys found are {_listing(keys)}; name them with text_column= and label_column="
+            )
+    not_text = [f"line {n}" for n, r in zip(lines, records, strict=True) if not isinstance(r[text_column], str)]
+    if not_text:
+        raise DataError(f"{path}: {text_column!r} must be a string; {len(not_text)} are not: {_first(not_text)}")
+    texts, rows, replaced = [], [], []
+    for i, record in enumerate(records):
+        text, changed = _repair(record[text_column])
+        cells = {column: _json_cell(record[column], task, path, lines[i]) for column in columns}
+        if changed or any(bad for _, bad in cells.values()):
+            replaced.append(i)
+        texts.append(text)
+        rows.append({column: cell for column, (cell, _) in cells.items()})
+    labels = _labels(rows, lines, task, columns, path)
+    where = [f"line {n}" for n in lines]
+    return _Texts(texts, labels, f"JSON Lines {path} ({len(records)} lines)", where, replaced=replaced)
+
+
+def _json_cell(value: Any, task: Task, path: Path, line: int) -> tuple[str | list[str], bool]:
+    """A JSON label as a table cell (a string; a list of names for multilabel) and whether it was repaired."""
+    if isinstance(value, list) and task == "multilabel":
+        names = [_json_cell(v, "classification", path, line) for v in value]
+        return [name for name, _ in names if name], any(bad for _, bad in names)
+    if isinstance(value, (list, dict)):
+        kind = "several labels" if isinstance(value, list) else "an object"
+        raise DataError(f"{path} line {line}: a {task} label must be one value, got {kind}: {value!r}")
+    if value is None:
+        return "", False
+    return _repair(value.strip()) if isinstance(value, str) else (json.dumps(value), False)
+
+
+def _labels(
+    rows: list[dict[str, Any]], lines: list[int], task: Task, columns: tuple[str, ...], path: Path
+) -> list[Any]:
+    """Labels from cells: a class name, names separated by ``;`` or ``|`` (or a list) for multilabel, or numbers."""
     if task == "classification":
-        empty = [f"line {i + 2}" for i, row in enumerate(rows) if not row[columns[0]]]
+        empty = [f"line {line}" for row, line in zip(rows, lines, strict=True) if not row[columns[0]]]
         if empty:
-            raise DataError(f"manifest {path}: {len(empty)} rows have no label: {_first(empty)}")
+            raise DataError(f"{path}: {len(empty)} rows have no label: {_first(empty)}")
         return [row[columns[0]] for row in rows]
     if task == "multilabel":
-        return [_split_labels(row[columns[0]]) for row in rows]
+        return [
+            _split_labels(cell) if isinstance(cell, str) else list(dict.fromkeys(cell))
+            for cell in (row[columns[0]] for row in rows)
+        ]
     labels, bad = [], []
-    for i, row in enumerate(rows):
+    for row, line in zip(rows, lines, strict=True):
         values = []
         for column in columns:
             try:
@@ -284,7 +465,7 @@ def _manifest_labels(rows: list[dict[str, str]], task: Task, columns: tuple[str,
             except ValueError:
                 value = math.nan
             if not math.isfinite(value):
-                bad.append(f"line {i + 2} {column}={row[column]!r}")
+                bad.append(f"line {line} {column}={row[column]!r}")
             values.append(value)
         labels.append(values if len(columns) > 1 else values[0])
     if bad:
@@ -299,7 +480,7 @@ def _from_files(
     max_bad_fraction: float,
     workers: int | None,
     progress: bool | None,
-) -> tuple[Dataset, str | None]:
+) -> tuple[Dataset, list[str]]:
     n = len(files.paths)
     if n == 0:
         raise DataError(f"the dataset is empty: {files.source} lists no images")
@@ -332,21 +513,63 @@ def _from_files(
         source=files.source,
     )
     message = f"skipped {len(bad)} of {n} images that cannot be used (see Dataset.skipped): {_first(shown)}"
-    return dataset, message if bad else None
+    return dataset, [message] if bad else []
 
 
-def _check_classes(targets: np.ndarray, keep: np.ndarray, names: tuple[str, ...], task: Task) -> None:
+def _from_texts(
+    found: _Texts, task: Task, class_names: tuple[str, ...] | None, max_bad_fraction: float
+) -> tuple[Dataset, list[str]]:
+    n = len(found.texts)
+    if n == 0:
+        raise DataError(f"the dataset is empty: {found.source} has no texts")
+    targets, names = _targets(found.labels, task, class_names, found.declared)
+    bad = [(found.where[i], reason) for i, reason in sorted(found.skipped.items())]
+    shown = [f"{p} ({r})" for p, r in bad]
+    if len(bad) > max_bad_fraction * n:
+        raise DataError(
+            f"{len(bad)} of {n} text files ({len(bad) / n:.0%}) cannot be read, more than max_bad_fraction="
+            f"{max_bad_fraction}: {_first(shown)}"
+        )
+    keep = np.array([i not in found.skipped for i in range(n)])
+    if not keep.any():
+        raise DataError(f"the dataset is empty: none of the {n} text files in {found.source} can be read")
+    if class_names is None and task != "regression":
+        _check_classes(targets, keep, names, task, "texts")
+    texts = tuple(text for text, k in zip(found.texts, keep, strict=True) if k)
+    dataset = Dataset(
+        task, targets[keep], names, _text_digests(texts), texts=texts, skipped=tuple(bad), source=found.source
+    )
+    messages = []
+    if bad:
+        messages.append(
+            f"skipped {len(bad)} of {n} text files that cannot be read (see Dataset.skipped): {_first(shown)}"
+        )
+    replaced = [found.where[i] for i in found.replaced if keep[i]]
+    return dataset, messages + _replaced_message(replaced, len(dataset), found.source)
+
+
+def _replaced_message(where: list[str], n: int, source: str) -> list[str]:
+    if not where:
+        return []
+    return [f"replaced bytes that are not UTF-8 with U+FFFD in {len(where)} of {n} texts of {source}: {_first(where)}"]
+
+
+def _check_classes(
+    targets: np.ndarray, keep: np.ndarray, names: tuple[str, ...], task: Task, noun: str = "images"
+) -> None:
     def counts(t: np.ndarray) -> np.ndarray:
         return np.bincount(t, minlength=len(names)) if task == "classification" else t.sum(axis=0)
 
     before, after = counts(targets), counts(targets[keep])
     empty = [
-        f"{name!r} ({'no images' if b == 0 else f'all {int(b)} images skipped'})"
+        f"{name!r} ({f'no {noun}' if b == 0 else f'all {int(b)} {noun} skipped'})"
         for name, b, a in zip(names, before, after, strict=True)
         if a == 0
     ]
     if empty:
-        raise DataError(f"every class needs at least one usable image; {len(empty)} have none: {', '.join(empty)}")
+        raise DataError(
+            f"every class needs at least one usable {noun[:-1]}; {len(empty)} have none: {', '.join(empty)}"
+        )
 
 
 def _targets(
@@ -404,31 +627,58 @@ def _reindex(dataset: Dataset, class_names: tuple[str, ...]) -> Dataset:
 
 def _from_arrays(x: Any, y: Any, task: Task, class_names: tuple[str, ...] | None) -> Dataset:
     images = _rgb_uint8(np.asarray(x))
+    targets, names = _array_targets(y, len(images), "images", task, class_names)
+    digests = tuple(_array_digest(row) for row in images)
+    source = f"arrays ({len(images)} images of {images.shape[1]}x{images.shape[2]})"
+    return Dataset(task, targets, names, digests, images=images, source=source)
+
+
+def _is_texts(x: Any) -> bool:
+    """Whether ``x`` looks like texts: a 1-D array of strings, or a list or tuple starting with a string."""
+    if isinstance(x, np.ndarray):
+        return x.ndim == 1 and (x.dtype.kind == "U" or (x.dtype.kind == "O" and len(x) > 0 and isinstance(x[0], str)))
+    return isinstance(x, (list, tuple)) and len(x) > 0 and isinstance(x[0], str)
+
+
+def _from_text_arrays(
+    x: Sequence[str] | np.ndarray, y: Any, task: Task, class_names: tuple[str, ...] | None
+) -> tuple[Dataset, list[str]]:
+    not_text = [f"item {i} ({type(t).__name__})" for i, t in enumerate(x) if not isinstance(t, str)]
+    if not_text:
+        raise DataError(f"texts must all be strings; {len(not_text)} are not: {_first(not_text)}")
+    repaired = [_repair(str(t)) for t in x]
+    texts = tuple(text for text, _ in repaired)
+    targets, names = _array_targets(y, len(texts), "texts", task, class_names)
+    source = f"arrays ({len(texts)} texts)"
+    dataset = Dataset(task, targets, names, _text_digests(texts), texts=texts, source=source)
+    replaced = [f"item {i}" for i, (_, changed) in enumerate(repaired) if changed]
+    return dataset, _replaced_message(replaced, len(texts), source)
+
+
+def _array_targets(
+    y: Any, n: int, noun: str, task: Task, class_names: tuple[str, ...] | None
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Targets and class names from an array ``y`` of labels for ``n`` examples (``noun``: images or texts)."""
     y = np.asarray(y)
-    n = len(images)
     if y.ndim == 0 or len(y) != n:
-        raise DataError(f"x has {n} images but y has {y.shape[0] if y.ndim else 'no'} labels")
+        raise DataError(f"x has {n} {noun} but y has {y.shape[0] if y.ndim else 'no'} labels")
     if n == 0:
-        raise DataError("the dataset is empty: x has no images")
+        raise DataError(f"the dataset is empty: x has no {noun}")
     if task == "classification":
-        targets, names = _class_indices(y, class_names)
-    elif task == "multilabel":
+        return _class_indices(y, class_names)
+    if task == "multilabel":
         if y.ndim != 2 or y.dtype.kind not in "biuf" or not np.isin(y, (0, 1)).all():
             raise DataError(f"multilabel y must be a multi-hot (N, C) array of 0 and 1, got shape {y.shape}")
         names = class_names if class_names is not None else tuple(str(i) for i in range(y.shape[1]))
         if len(names) != y.shape[1]:
             raise DataError(f"y has {y.shape[1]} label columns but class_names has {len(names)} names")
         _check_two_classes(names, task)
-        targets = y
-    else:
-        if y.dtype.kind not in "iuf" or y.ndim not in (1, 2):
-            raise DataError(f"regression labels must be numbers of shape (N,) or (N, k), got {y.dtype} {y.shape}")
-        if not np.isfinite(y).all():
-            raise DataError("regression labels must be finite numbers, got NaN or infinity")
-        targets, names = y, ()
-    digests = tuple(_array_digest(row) for row in images)
-    source = f"arrays ({n} images of {images.shape[1]}x{images.shape[2]})"
-    return Dataset(task, targets, names, digests, images=images, source=source)
+        return y, names
+    if y.dtype.kind not in "iuf" or y.ndim not in (1, 2):
+        raise DataError(f"regression labels must be numbers of shape (N,) or (N, k), got {y.dtype} {y.shape}")
+    if not np.isfinite(y).all():
+        raise DataError("regression labels must be finite numbers, got NaN or infinity")
+    return y, ()
 
 
 def _class_indices(y: np.ndarray, class_names: tuple[str, ...] | None) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -484,6 +734,28 @@ def _array_digest(image: np.ndarray) -> str:
     digest = hashlib.sha256(f"{image.shape[0]}x{image.shape[1]}x3:".encode())
     digest.update(np.ascontiguousarray(image))
     return digest.hexdigest()
+
+
+def _text_digests(texts: Iterable[str]) -> tuple[str, ...]:
+    """One sha256 per text, of ``"text:"`` and its UTF-8 bytes (so it never equals an image file's digest)."""
+    return tuple(hashlib.sha256(b"text:" + text.encode("utf-8")).hexdigest() for text in texts)
+
+
+def _decode(data: bytes) -> str:
+    """UTF-8 bytes to a string without a BOM; bytes that are not UTF-8 stay as surrogate escapes for :func:`_repair`."""
+    return data.decode("utf-8-sig", "surrogateescape")
+
+
+def _repair(text: str) -> tuple[str, bool]:
+    """``(text, False)``, or the text with undecodable bytes (and lone surrogates) replaced by U+FFFD and True.
+
+    >>> _repair(b"caf\\xe9 ok".decode("utf-8", "surrogateescape"))
+    ('caf\ufffd ok', True)
+    """
+    if not _SURROGATE.search(text):
+        return text, False
+    text = _LONE_SURROGATE.sub("\ufffd", text)  # from JSON escapes such as "\\ud800"; not bytes
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace"), True
 
 
 def _split_labels(cell: str) -> list[str]:
