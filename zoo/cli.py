@@ -91,9 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_evaluate)
 
-    p = commands.add_parser("predict", help="predict image files with a finished run")
+    p = commands.add_parser("predict", help="predict image files (or texts, for a text model) with a finished run")
     p.add_argument("run_dir", metavar="RUN")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("files", nargs="+", metavar="INPUT", help="image files, or the texts themselves")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_predict)
@@ -169,12 +169,12 @@ def _predict(args: argparse.Namespace) -> int:
     else:
         for result in results:
             if "error" in result:
-                print(f"{result['path']}: error: {result['error']}")
+                print(f"{result['input']}: error: {result['error']}")
             elif "values" in result:
-                print(f"{result['path']}: {', '.join(f'{v:.4g}' for v in result['values'])}")
+                print(f"{result['input']}: {', '.join(f'{v:.4g}' for v in result['values'])}")
             else:
                 best = ", ".join(f"{p['label']} {p['score']:.3f}" for p in result["predictions"])
-                print(f"{result['path']}: {best}")
+                print(f"{result['input']}: {best}")
     return 1 if all("error" in r for r in results) else 0
 
 

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 
 from zoo import report
-from zoo.data import decode_image, image_pipeline, load_dataset
+from zoo.data import decode_image, load_dataset, pipeline
 from zoo.errors import DataError
 from zoo.trainer import RunError, load_model
 
@@ -48,7 +48,7 @@ class SavedRun:
             task=build["task"],
             class_names=tuple(json.loads((path / "labels.json").read_text())),
             input_shape=tuple(build["input_shape"]),
-            interpolation=spec["preprocessing"]["interpolation"],
+            interpolation=spec["preprocessing"].get("interpolation", "bilinear"),
         )
 
 
@@ -62,40 +62,45 @@ def evaluate(run: str | os.PathLike | SavedRun, data: Any, *, batch_size: int = 
     """
     run = run if isinstance(run, SavedRun) else SavedRun.open(run)
     dataset = load_dataset(data, task=run.task, class_names=run.class_names or None)
-    pixels = image_pipeline(
+    inputs = pipeline(
         dataset,
-        image_size=run.input_shape[:2],
+        image_size=run.input_shape[:2] or None,
         interpolation=run.interpolation,
         batch_size=batch_size,
         with_targets=False,
     )
-    outputs = run.model.predict(pixels, verbose=0)
+    outputs = run.model.predict(inputs, verbose=0)
     metrics = report.compute_metrics(run.task, dataset.targets, outputs, run.class_names)
     metrics["skipped"] = len(dataset.skipped)
     return metrics
 
 
 def predict(
-    run: str | os.PathLike | SavedRun, paths: Sequence[str | os.PathLike], *, top_k: int = 5
+    run: str | os.PathLike | SavedRun, inputs: Sequence[str | os.PathLike], *, top_k: int = 5
 ) -> list[dict[str, Any]]:
-    """One result per file: ``{"path", "predictions": [{"label", "score"}, ...]}`` (top ``top_k``), or
-    ``{"path", "error"}`` for a file that cannot be read. Regression gives ``{"path", "values"}``.
+    """One result per input (an image file, or a text for a text model): ``{"input", "predictions":
+    [{"label", "score"}, ...]}`` (top ``top_k``), ``{"input", "values"}`` for regression, or
+    ``{"input", "error"}`` for a file that cannot be read.
 
     >>> predict("runs/demo", ["beach.png"], top_k=1)  # doctest: +SKIP
-    [{'path': 'beach.png', 'predictions': [{'label': 'beach', 'score': 0.98}]}]
+    [{'input': 'beach.png', 'predictions': [{'label': 'beach', 'score': 0.98}]}]
     """
     run = run if isinstance(run, SavedRun) else SavedRun.open(run)
-    results: list[dict[str, Any]] = [{"path": os.fspath(p)} for p in paths]
-    images, readable = [], []
-    for i, path in enumerate(paths):
-        try:
-            images.append(_resized(decode_image(Path(path).read_bytes()), run))
-            readable.append(i)
-        except (OSError, DataError) as err:
-            results[i]["error"] = str(err)
-    if not images:
+    results: list[dict[str, Any]] = [{"input": os.fspath(item)} for item in inputs]
+    if run.input_shape == ():  # a text model: the inputs are the texts
+        batch, readable = np.array([os.fspath(item) for item in inputs], dtype=object), list(range(len(inputs)))
+    else:
+        images, readable = [], []
+        for i, path in enumerate(inputs):
+            try:
+                images.append(_resized(decode_image(Path(path).read_bytes()), run))
+                readable.append(i)
+            except (OSError, DataError) as err:
+                results[i]["error"] = str(err)
+        batch = np.stack(images) if images else None
+    if batch is None:
         return results
-    outputs = run.model.predict(np.stack(images), verbose=0)
+    outputs = run.model.predict(batch, verbose=0)
     for i, output in zip(readable, outputs, strict=True):
         if run.task == "regression":
             results[i]["values"] = [float(v) for v in np.atleast_1d(output)]

@@ -24,7 +24,7 @@ import numpy as np
 from zoo import files, report
 from zoo.backbones import Weights
 from zoo.cache import FeatureCache, cache_key, weights_fingerprint
-from zoo.data import Dataset, image_pipeline, load_dataset, split
+from zoo.data import Dataset, load_dataset, pipeline, split
 from zoo.errors import ZooError
 from zoo.heads import BuildConfig, Task, build
 from zoo.plugins import get_spec
@@ -384,10 +384,10 @@ class _Trainer:
         return self.cache.get_or_compute(key, shape, lambda out: extract_into(extractor, batches, out, self.verbose))
 
     def _pipeline(self, dataset: Dataset, training: bool, targets: bool = True) -> Any:
-        pipeline = image_pipeline(
+        batches = pipeline(
             dataset,
-            image_size=self.build.input_shape[:2],
-            interpolation=self.spec.preprocessing.interpolation,
+            image_size=self.build.input_shape[:2] or None,
+            interpolation=getattr(self.spec.preprocessing, "interpolation", "bilinear"),
             batch_size=self.config.batch_size,
             shuffle=training and self.config.shuffle,
             seed=self.config.seed,
@@ -396,11 +396,11 @@ class _Trainer:
         )
         weights = self._targets(dataset)[1] if training else None
         if weights is None:
-            return pipeline
+            return batches
         import tensorflow as tf
 
         table = tf.constant(_class_weights(dataset), dtype=tf.float32)
-        return pipeline.map(lambda x, y: (x, y, tf.gather(table, y)))
+        return batches.map(lambda x, y: (x, y, tf.gather(table, y)))
 
     def _targets(self, dataset: Dataset) -> tuple[np.ndarray, np.ndarray | None]:
         if self.config.class_weight is None:
@@ -531,7 +531,7 @@ def extract_into(extractor: Any, batches: Any, out: np.ndarray, verbose: int = 1
         pixels = np.asarray(batch[0] if isinstance(batch, tuple) else batch)
         full = full or len(pixels)
         if len(pixels) < full:  # pad the last batch: one traced shape, no retracing
-            pixels = np.concatenate([pixels, np.zeros((full - len(pixels), *pixels.shape[1:]), pixels.dtype)])
+            pixels = np.concatenate([pixels, np.repeat(pixels[:1], full - len(pixels), axis=0)])
         values = np.asarray(extractor.predict_on_batch(pixels), dtype=out.dtype)[: len(out) - row]
         out[row : row + len(values)] = values
         row += len(values)

