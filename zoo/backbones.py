@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from pathlib import Path
@@ -69,11 +70,11 @@ def feature_graph(
 
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    shape = resolve_input_shape(spec, input_shape)
     if spec.modality == "text":
-        if input_shape not in (None, ()):
-            raise InputShapeError(f"{spec.name} takes one string per example; input_shape does not apply")
-        pre = spec.preprocessing
-        tokenizer, encoder = build_network(spec, weights, ())
+        pre = dataclasses.replace(spec.preprocessing, sequence_length=shape[0])
+        spec = dataclasses.replace(spec, preprocessing=pre)
+        tokenizer, encoder = build_network(spec, weights, shape)
         encoder.name = "backbone"
         encoder.trainable = trainable
         text = keras.Input(shape=(), dtype="string", name="text")
@@ -82,7 +83,6 @@ def feature_graph(
         )
         features = TextPooling(pre.pooling, pre.normalize, name="pool")(encoder(tokens), tokens["padding_mask"])
         return text, features
-    shape = resolve_input_shape(spec, input_shape)
     network = build_network(spec, weights, shape)
     network.name = "backbone"  # one name for every family: the trainer finds the network by it
     network.trainable = trainable
@@ -171,7 +171,16 @@ def resolve_input_shape(spec: BackboneSpec, input_shape: int | tuple[int, ...] |
     >>> from zoo.plugins import get_spec
     >>> resolve_input_shape(get_spec("resnet50"), 64)
     (64, 64, 3)
+
+    A text backbone's input shape is the number of tokens it reads of each string (``(256,)``).
     """
+    if spec.modality == "text":  # (tokens,): how many tokens of each string the model reads
+        declared = spec.preprocessing.sequence_length
+        length = declared if input_shape in (None, ()) else input_shape
+        length = length[0] if isinstance(length, tuple) and len(length) == 1 else length
+        if not isinstance(length, int) or length < 2:
+            raise InputShapeError(f"{spec.name} reads strings: its input_shape is a token count (default {declared})")
+        return (length,)
     if input_shape is None:
         return tuple(spec.input_shape)
     channels = spec.input_shape[-1]

@@ -72,7 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fine-tune-epochs", type=int, metavar="N")
     p.add_argument("--augment", nargs="*", metavar="NAME", help="augment training images (all, or: flip crop ...)")
     p.add_argument("--weights", default="default", help="default | none | PATH")
-    p.add_argument("--input-size", type=int, metavar="N", help="square input size (default: the backbone's)")
+    p.add_argument(
+        "--input-size", type=int, metavar="N", help="square image size, or tokens per text (default: the backbone's)"
+    )
     p.add_argument("--head", choices=("avg", "max", "flatten"), default="avg")
     p.add_argument("--hidden", type=int, nargs="*", default=[], metavar="UNITS")
     p.add_argument("--dropout", type=float, default=0.0)
@@ -137,6 +139,9 @@ def _train(args: argparse.Namespace) -> int:
             seed=args.seed,
             out=args.out,
         )
+    for item, count in run.data.items():
+        if item.startswith(("skipped", "texts cut")) and count:
+            print(f"note: {count} {item}")
     _print_summary(run.path, run.task, run.metrics)
     return 0
 

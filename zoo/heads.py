@@ -10,7 +10,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from zoo.backbones import Weights, feature_graph
+from zoo.backbones import Weights, feature_graph, resolve_input_shape
 from zoo.plugins import get_spec
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def build(
         hidden=hidden,
         dropout=float(dropout),
         weights=None if weights is None else os.fspath(weights),
-        input_shape=tuple(pixels.shape[1:]),  # () for text: one string per example
+        input_shape=resolve_input_shape(spec, input_shape),  # (tokens,) for text
     )
     return model
 

@@ -20,7 +20,7 @@ from zoo.trainer import RunError, load_model
 
 @dataclasses.dataclass
 class SavedRun:
-    """A run directory's model with what it was trained on: task, labels, input size, interpolation."""
+    """A run directory's model with what it was trained on: task, labels, input size, modality."""
 
     path: Path
     model: keras.Model
@@ -28,6 +28,7 @@ class SavedRun:
     class_names: tuple[str, ...]
     input_shape: tuple[int, ...]
     interpolation: str
+    modality: str
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> SavedRun:
@@ -49,6 +50,7 @@ class SavedRun:
             class_names=tuple(json.loads((path / "labels.json").read_text())),
             input_shape=tuple(build["input_shape"]),
             interpolation=spec["preprocessing"].get("interpolation", "bilinear"),
+            modality=spec["modality"],
         )
 
 
@@ -87,7 +89,7 @@ def predict(
     """
     run = run if isinstance(run, SavedRun) else SavedRun.open(run)
     results: list[dict[str, Any]] = [{"input": os.fspath(item)} for item in inputs]
-    if run.input_shape == ():  # a text model: the inputs are the texts
+    if run.modality == "text":  # the inputs are the texts themselves
         batch, readable = np.array([os.fspath(item) for item in inputs], dtype=object), list(range(len(inputs)))
     else:
         images, readable = [], []

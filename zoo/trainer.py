@@ -69,6 +69,7 @@ class Run:
     history: list[dict[str, Any]]
     metrics: dict[str, Any]
     class_names: tuple[str, ...]
+    data: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __repr__(self) -> str:
         headline = ", ".join(f"{k} {v}" for k, v in report.summary_rows(self.task, self.metrics)[:2])
@@ -350,6 +351,7 @@ class _Trainer:
         report.plot_learning_curves(self.history, self.dir / "learning_curves.png")
         if "confusion_matrix" in metrics:
             report.plot_confusion_matrix(metrics["confusion_matrix"], names, self.dir / "confusion_matrix.png")
+        data = self._data_summary()
         report.write_model_card(
             self.dir / "README.md",
             name=self.dir.name,
@@ -358,19 +360,36 @@ class _Trainer:
             metrics=metrics,
             class_names=names,
             task=self.build.task,
-            data_summary={
-                "train examples": len(self.train_set),
-                "validation examples": len(self.val_set),
-                "skipped files": len(self.train_set.skipped) + len(self.val_set.skipped),
-            },
+            data_summary=data,
         )
         self.state["complete"] = True
         self._save_state()
         for leftover in (self.dir / "checkpoints").glob("*"):
             leftover.unlink()
-        return Run(self.dir, self.model, self.history, metrics, names)
+        return Run(self.dir, self.model, self.history, metrics, names, data)
 
     # -- data ------------------------------------------------------------------------------------
+    def _data_summary(self) -> dict[str, Any]:
+        summary = {
+            "train examples": len(self.train_set),
+            "validation examples": len(self.val_set),
+            "skipped files": len(self.train_set.skipped) + len(self.val_set.skipped),
+        }
+        if self.spec.modality == "text":
+            limit = self.build.input_shape[0]  # tokens read of each text
+            summary[f"texts cut at {limit} tokens"] = sum(self._truncated(d) for d in (self.train_set, self.val_set))
+        return summary
+
+    def _truncated(self, dataset: Dataset) -> int:
+        """How many texts fill the whole token window (so were cut, or end exactly there)."""
+        steps = [layer for layer in self.model.layers if layer.name in ("lowercase", "preprocessing")]
+        limit, count = self.build.input_shape[0], 0
+        for batch in self._pipeline(dataset, training=False, targets=False):
+            for layer in steps:
+                batch = layer(batch)
+            count += int((keras.ops.convert_to_numpy(batch["padding_mask"]).sum(axis=1) >= limit).sum())
+        return count
+
     def _features(self, extractor: Any, dataset: Dataset) -> np.ndarray:
         key = cache_key(
             weights=weights_fingerprint(w.numpy() for w in extractor.weights),
