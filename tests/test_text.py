@@ -182,3 +182,27 @@ def test_minilm_classifies_the_shipped_topics_dataset(tmp_path):
     run = zoo.train("all_minilm_l6_v2", topics_path(), epochs=30, learning_rate=3e-3, out=tmp_path / "run",
                     cache_dir=tmp_path / "cache", verbose=0)  # fmt: skip
     assert run.metrics["accuracy"] >= 0.85  # four classes: chance is 0.25
+
+
+def test_a_keras_hub_preset_directory_made_here_loads(tmp_path):
+    import keras_hub
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world"]
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=len(words), num_layers=2, num_heads=2, hidden_dim=128, intermediate_dim=512
+    )
+    backbone.save_to_preset(tmp_path / "preset")
+    keras_hub.models.BertTokenizer(vocabulary=words).save_to_preset(tmp_path / "preset")
+    model = zoo.backbone("bert_tiny_en_uncased", weights=tmp_path / "preset")
+    loaded = model.get_layer("backbone").get_layer("token_embedding").embeddings
+    expected = backbone.get_layer("token_embedding").embeddings
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded), keras.ops.convert_to_numpy(expected))
+    assert model.predict(strings("Hello world", "unknown words"), verbose=0).shape == (2, 128)
+
+
+@needs_minilm
+def test_zoo_info_says_where_the_default_text_weights_are(capsys):
+    from zoo.cli import main
+
+    assert main(["info", "all_minilm_l6_v2"]) == 0
+    assert f"found locally: {minilm_directory()}" in capsys.readouterr().out
