@@ -37,6 +37,7 @@ _LAZY = {
     "Run": "zoo.trainer",
     "evaluate": "zoo.inference",
     "predict": "zoo.inference",
+    "extract": "zoo.features",
 }
 
 
@@ -67,6 +68,7 @@ __all__ = [
     "backbone",
     "build",
     "evaluate",
+    "extract",
     "get_spec",
     "hookimpl",
     "list_backbones",

@@ -26,6 +26,7 @@ from zoo.backbones import Weights
 from zoo.cache import FeatureCache, cache_key, weights_fingerprint
 from zoo.data import Dataset, load_dataset, pipeline, split
 from zoo.errors import ZooError
+from zoo.features import extract
 from zoo.heads import BuildConfig, Task, build
 from zoo.plugins import get_spec
 
@@ -399,8 +400,10 @@ class _Trainer:
             examples=dataset.digests,
         )
         shape = (len(dataset), *extractor.output_shape[1:])
-        batches = self._pipeline(dataset, training=False, targets=False)
-        return self.cache.get_or_compute(key, shape, lambda out: extract_into(extractor, batches, out, self.verbose))
+        batch = self.config.batch_size
+        return self.cache.get_or_compute(
+            key, shape, lambda out: extract(extractor, dataset, batch_size=batch, out=out, verbose=self.verbose)
+        )
 
     def _pipeline(self, dataset: Dataset, training: bool, targets: bool = True) -> Any:
         batches = pipeline(
@@ -539,25 +542,6 @@ class _ArrayBatches(keras.utils.PyDataset):
     def on_epoch_end(self) -> None:
         self.epoch += 1
         self.order = self._order()
-
-
-def extract_into(extractor: Any, batches: Any, out: np.ndarray, verbose: int = 1) -> None:
-    """Run ``extractor`` over ``batches`` (pixels, or ``(pixels, ...)``) and write the rows into ``out``."""
-    bar = keras.utils.Progbar(len(out), unit_name="example") if verbose else None
-    row = 0
-    full = None
-    for batch in batches:
-        pixels = np.asarray(batch[0] if isinstance(batch, tuple) else batch)
-        full = full or len(pixels)
-        if len(pixels) < full:  # pad the last batch: one traced shape, no retracing
-            pixels = np.concatenate([pixels, np.repeat(pixels[:1], full - len(pixels), axis=0)])
-        values = np.asarray(extractor.predict_on_batch(pixels), dtype=out.dtype)[: len(out) - row]
-        out[row : row + len(values)] = values
-        row += len(values)
-        if bar is not None:
-            bar.update(row)
-    if row != len(out):
-        raise RuntimeError(f"extracted {row} feature rows for {len(out)} examples")
 
 
 def unfreeze_top(network: Any, count: int, block_pattern: str | None) -> list[str]:

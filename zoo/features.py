@@ -1,0 +1,137 @@
+"""Fast feature extraction: ``zoo.extract`` (used by the trainer's cache and by ``zoo rank``).
+
+Arrays go to the model as uint8 and become float on the device (a quarter of the bytes to copy);
+a background thread prepares the next batch while the model runs the current one; the batch size
+halves by itself when the device runs out of memory. Arrays need nothing but Keras, so this runs
+on JAX or PyTorch too; files and texts go through ``tf.data`` (TensorFlow).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from zoo.backbones import Weights, backbone
+from zoo.data import Dataset, load_dataset, pipeline
+
+DEFAULT_BATCH = {"cpu": 64, "gpu": 256}
+_OUT_OF_MEMORY = ("RESOURCE_EXHAUSTED", "out of memory", "OOM", "Failed to allocate")
+
+
+def extract(
+    model: str | keras.Model,
+    data: Any,
+    *,
+    batch_size: int | None = None,
+    weights: Weights = "default",
+    input_shape: int | tuple[int, ...] | None = None,
+    pooling: str = "avg",
+    out: np.ndarray | None = None,
+    verbose: int = 1,
+) -> np.ndarray:
+    """Features of ``data`` from a backbone (a name, or any zoo model up to its features).
+
+    ``data``: an array of raw pixels ``(N, H, W, 3)`` (uint8 is fastest), a list of texts, a
+    :class:`zoo.data.Dataset`, or anything :func:`zoo.data.load_dataset` reads. ``out`` (e.g. a
+    memory-mapped array) receives the rows as they come, so the result need not fit in memory.
+    ``batch_size=None`` starts at 64 on CPU (256 on GPU) and halves on out-of-memory errors.
+
+    >>> x = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    >>> extract("resnet50", x, weights=None, verbose=0).shape
+    (8, 2048)
+    """
+    if isinstance(model, str):
+        model = backbone(model, weights=weights, input_shape=input_shape, pooling=pooling)
+    items = _as_inputs(data)
+    count = len(items)
+    if out is None:
+        out = np.empty((count, *model.output_shape[1:]), dtype="float32")
+    if len(out) != count:
+        raise ValueError(f"out has {len(out)} rows for {count} examples")
+    size = batch_size or DEFAULT_BATCH["gpu" if _on_gpu() else "cpu"]
+    while True:
+        try:
+            _run(model, items, size, out, verbose)
+            return out
+        except Exception as err:
+            if batch_size is not None or size == 1 or not any(s in str(err) for s in _OUT_OF_MEMORY):
+                raise
+            size //= 2
+            if verbose:
+                print(f"out of memory: retrying with batch size {size}")
+
+
+def _run(model: keras.Model, items: np.ndarray | Dataset, size: int, out: np.ndarray, verbose: int) -> None:
+    bar = keras.utils.Progbar(len(out), unit_name="example") if verbose else None
+    row = 0
+    for batch in _prefetch(_batches(model, items, size)):
+        count = len(batch)
+        if count < size:  # pad the last batch: one compiled shape, no retracing
+            batch = np.concatenate([batch, np.repeat(batch[:1], size - count, axis=0)])
+        out[row : row + count] = np.asarray(model.predict_on_batch(batch), dtype=out.dtype)[:count]
+        row += count
+        if bar is not None:
+            bar.update(row)
+    if row != len(out):
+        raise RuntimeError(f"extracted {row} feature rows for {len(out)} examples")
+
+
+def _batches(model: keras.Model, items: np.ndarray | Dataset, size: int) -> Iterator[np.ndarray]:
+    shape = tuple(model.input_shape[1:])
+    if isinstance(items, Dataset) and items.images is not None and items.images.shape[1:3] == shape[:2]:
+        items = items.images
+    if isinstance(items, np.ndarray):  # pixels stay uint8 until the model casts them on the device
+        for start in range(0, len(items), size):
+            batch = np.ascontiguousarray(items[start : start + size])
+            if batch.shape[1:3] != shape[:2]:
+                resized = keras.ops.image.resize(batch.astype("float32"), shape[:2])
+                batch = np.clip(keras.ops.convert_to_numpy(resized), 0, 255)
+            yield batch
+        return
+    for batch in pipeline(items, image_size=shape[:2] or None, batch_size=size, with_targets=False):
+        yield np.asarray(batch)
+
+
+def _prefetch(batches: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:
+    """Run ``batches`` in a background thread, ``depth`` ahead of the consumer."""
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                ready.put(batch)
+            ready.put(done)
+        except BaseException as err:  # hand the producer's error to the consumer
+            ready.put(err)
+
+    threading.Thread(target=produce, daemon=True).start()
+    while (item := ready.get()) is not done:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+def _as_inputs(data: Any) -> np.ndarray | Dataset:
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, np.ndarray) and data.dtype.kind in "uif":
+        if data.ndim != 4:
+            raise ValueError(f"pixel arrays must be (N, height, width, channels), got shape {data.shape}")
+        return data
+    if isinstance(data, Sequence) and not isinstance(data, str) and data and isinstance(data[0], str):
+        count = len(data)  # unlabelled texts: targets and digests are not needed to extract
+        return Dataset("regression", np.zeros(count), (), ("",) * count, texts=tuple(data))
+    if isinstance(data, (str, os.PathLike, tuple)):
+        return _as_inputs(load_dataset(data))
+    raise ValueError("data must be pixel arrays, a list of texts, a zoo.data.Dataset, a folder or a manifest")
+
+
+def _on_gpu() -> bool:
+    return any(device.startswith(("gpu", "cuda")) for device in keras.distribution.list_devices())
