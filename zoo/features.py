@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from zoo.backbones import Weights, backbone
+from zoo.cache import FeatureCache, cache_key, weights_fingerprint
 from zoo.data import Dataset, load_dataset, pipeline
 
 DEFAULT_BATCH = {"cpu": 64, "gpu": 256}
@@ -65,6 +66,40 @@ def extract(
             size //= 2
             if verbose:
                 print(f"out of memory: retrying with batch size {size}")
+
+
+def cached_extract(
+    model: keras.Model, dataset: Dataset, cache: FeatureCache, *, batch_size: int | None = None, verbose: int = 1
+) -> np.ndarray:
+    """:func:`extract` through the feature cache: computed once, then read back (memory-mapped).
+
+    The key is everything that changes the features: the model's weight values and configuration
+    (preprocessing, input size, pooling), and the content of every example.
+    """
+    key = cache_key(
+        weights=weights_fingerprint(keras.ops.convert_to_numpy(w) for w in model.weights),
+        layers=[_describe(layer) for layer in model.layers],
+        input_shape=list(model.input_shape[1:]),
+        examples=dataset.digests,
+    )
+    shape = (len(dataset), *model.output_shape[1:])
+    return cache.get_or_compute(
+        key, shape, lambda out: extract(model, dataset, batch_size=batch_size, out=out, verbose=verbose)
+    )
+
+
+def _describe(layer: Any) -> Any:
+    """A layer's configuration for cache keys: no names (they depend on the session) or trainable flags."""
+    config = {} if isinstance(layer, keras.Model) else layer.get_config()  # a network's weights say enough
+    return {"class": type(layer).__name__, **_without(config, ("name", "trainable"))}
+
+
+def _without(value: Any, keys: tuple[str, ...]) -> Any:
+    if isinstance(value, dict):
+        return {k: _without(v, keys) for k, v in value.items() if k not in keys}
+    if isinstance(value, (list, tuple)):
+        return [_without(v, keys) for v in value]
+    return value
 
 
 def _run(model: keras.Model, items: np.ndarray | Dataset, size: int, out: np.ndarray, verbose: int) -> None:

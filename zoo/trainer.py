@@ -23,10 +23,10 @@ import numpy as np
 
 from zoo import files, report
 from zoo.backbones import Weights
-from zoo.cache import FeatureCache, cache_key, weights_fingerprint
+from zoo.cache import FeatureCache, cache_key
 from zoo.data import Dataset, load_dataset, pipeline, split
 from zoo.errors import ZooError
-from zoo.features import extract
+from zoo.features import cached_extract
 from zoo.heads import BuildConfig, Task, build
 from zoo.plugins import get_spec
 
@@ -392,18 +392,7 @@ class _Trainer:
         return count
 
     def _features(self, extractor: Any, dataset: Dataset) -> np.ndarray:
-        key = cache_key(
-            weights=weights_fingerprint(w.numpy() for w in extractor.weights),
-            preprocessing=self.spec.preprocessing,
-            input_shape=self.build.input_shape,
-            reducer=self.build.head,
-            examples=dataset.digests,
-        )
-        shape = (len(dataset), *extractor.output_shape[1:])
-        batch = self.config.batch_size
-        return self.cache.get_or_compute(
-            key, shape, lambda out: extract(extractor, dataset, batch_size=batch, out=out, verbose=self.verbose)
-        )
+        return cached_extract(extractor, dataset, self.cache, batch_size=self.config.batch_size, verbose=self.verbose)
 
     def _pipeline(self, dataset: Dataset, training: bool, targets: bool = True) -> Any:
         batches = pipeline(
