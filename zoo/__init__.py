@@ -38,6 +38,8 @@ _LAZY = {
     "evaluate": "zoo.inference",
     "predict": "zoo.inference",
     "extract": "zoo.features",
+    "rank": "zoo.ranking",
+    "logme": "zoo.scoring",
 }
 
 
@@ -73,7 +75,9 @@ __all__ = [
     "hookimpl",
     "list_backbones",
     "load_model",
+    "logme",
     "predict",
+    "rank",
     "resume",
     "train",
 ]

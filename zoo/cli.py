@@ -100,6 +100,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_predict)
 
+    p = commands.add_parser("rank", help="which backbone suits this data? LogME and a linear probe, no fine-tuning")
+    p.add_argument("--data", required=True, help="labelled data, as for `zoo train`")
+    p.add_argument("--backbones", nargs="+", default=["*"], metavar="PATTERN", help="names or patterns (default: all)")
+    p.add_argument("--sample", type=int, metavar="N", help="score a stratified sample of N examples")
+    p.add_argument("--task", choices=("classification", "regression"), default="classification")
+    p.add_argument("--weights", default="default", help="default | none | PATH, for every candidate")
+    p.add_argument("--input-size", type=int, metavar="N", help="square image size, or tokens per text")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_rank)
+
     p = commands.add_parser("demo", help="the embedded end-to-end example (no network, no data)")
     p.add_argument("--backbone", default="resnet50")
     p.add_argument("--out", default="runs/demo", help="where to write the generated data and the run")
@@ -144,6 +155,29 @@ def _train(args: argparse.Namespace) -> int:
             print(f"note: {count} {item}")
     _print_summary(run.path, run.task, run.metrics)
     return 0
+
+
+def _rank(args: argparse.Namespace) -> int:
+    from zoo.ranking import rank, table_rows
+
+    results = rank(
+        args.data,
+        args.backbones,
+        sample=args.sample,
+        task=args.task,
+        weights=None if args.weights.lower() == "none" else args.weights,
+        input_shape=args.input_size,
+        folds=args.folds,
+        verbose=0 if args.json else 1,
+    )
+    if args.json:
+        _print_json([r.to_dict() for r in results])
+    else:
+        print()
+        _print_table(("BACKBONE", "LOGME", "LINEAR PROBE", "FEATURES", "SCORING", "NOTES"), table_rows(results))
+        best = next((r for r in results if r.error is None), None)
+        print(f"recommended: {best.backbone} (highest LogME)" if best else "no backbone could be scored")
+    return 0 if any(r.error is None for r in results) else 1
 
 
 def _print_summary(path: Any, task: str, metrics: dict[str, Any]) -> None:

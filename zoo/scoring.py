@@ -171,7 +171,7 @@ def linear_probe(
         counts = np.bincount(index)
         if counts.min() < 2:
             raise ValueError(
-                f"dataset too small to score: class {classes[counts.argmin()]!r} has {counts.min()} example; "
+                f"dataset too small to score: class {classes.tolist()[counts.argmin()]!r} has {counts.min()} example; "
                 f"cross-validation needs at least 2 examples per class ({folds} for {folds} folds)"
             )
         folds = min(folds, int(counts.min()))

@@ -1,0 +1,158 @@
+"""``zoo rank``: which backbone suits this dataset, without fine-tuning any of them.
+
+For each candidate the features are extracted once (through the feature cache), then scored with
+LogME (the evidence of a Bayesian linear model on the features) and a k-fold linear probe. A
+backbone that fails (weights missing, input too small, ...) is reported in the table, not fatal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from zoo import scoring
+from zoo.backbones import Weights, backbone
+from zoo.cache import FeatureCache
+from zoo.data import Dataset, load_dataset, split
+from zoo.features import cached_extract
+from zoo.heads import Task
+from zoo.plugins import list_backbones
+
+
+@dataclasses.dataclass
+class Ranking:
+    """One candidate's scores: LogME (higher is better), linear-probe accuracy or R², and timings."""
+
+    backbone: str
+    logme: float | None = None
+    probe: float | None = None
+    probe_metric: str = ""
+    feature_dim: int | None = None
+    feature_seconds: float = 0.0
+    scoring_seconds: float = 0.0
+    notes: str = ""
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def rank(
+    data: Any,
+    backbones: str | Sequence[str] = "*",
+    *,
+    sample: int | None = None,
+    task: Task = "classification",
+    weights: Weights = "default",
+    input_shape: int | tuple[int, ...] | None = None,
+    batch_size: int | None = None,
+    folds: int = 5,
+    seed: int = 0,
+    cache_dir: str | os.PathLike | None = None,
+    verbose: int = 1,
+) -> list[Ranking]:
+    """Score each backbone matching ``backbones`` (names or fnmatch patterns) on ``data``, best first.
+
+    ``sample`` scores a stratified subset of that many examples. ``weights`` and ``input_shape``
+    apply to every candidate. Candidates are those of the data's modality (images or texts).
+
+    >>> table = rank("data/train", ["resnet50", "mobilenet*"], sample=500)  # doctest: +SKIP
+    >>> table[0].backbone, table[0].logme  # doctest: +SKIP
+    ('resnet50', 1.24)
+    """
+    dataset = load_dataset(data, task=task)
+    if sample is not None and sample < len(dataset):
+        dataset = split(dataset, val_fraction=sample / len(dataset), seed=seed)[1]
+    _check_scorable(dataset, folds)
+    names = candidates(backbones, dataset.modality)
+    cache = FeatureCache(cache_dir)
+    results = []
+    for i, name in enumerate(names, 1):
+        if verbose:
+            print(f"[{i}/{len(names)}] {name}")
+        results.append(_score(name, dataset, cache, weights, input_shape, batch_size, folds, seed, verbose))
+        keras.backend.clear_session()
+    return sorted(results, key=lambda r: (r.error is not None, -(r.logme if r.logme is not None else -np.inf)))
+
+
+def candidates(backbones: str | Sequence[str], modality: str) -> list[str]:
+    """Backbone names matching any of ``backbones`` (names or patterns) for ``modality``, in order.
+
+    >>> candidates(["resnet50", "mobilenet_v3*"], "image")
+    ['resnet50', 'mobilenet_v3_large', 'mobilenet_v3_small']
+    """
+    patterns = [backbones] if isinstance(backbones, str) else list(backbones)
+    names: list[str] = []
+    for pattern in patterns:
+        found = [s.name for s in list_backbones(pattern, modality=modality)]
+        if not found:
+            raise ValueError(f"no {modality} backbone matches {pattern!r}; see `zoo list --modality {modality}`")
+        names += [n for n in found if n not in names]
+    return names
+
+
+def _score(
+    name: str,
+    dataset: Dataset,
+    cache: FeatureCache,
+    weights: Weights,
+    input_shape: Any,
+    batch_size: int | None,
+    folds: int,
+    seed: int,
+    verbose: int,
+) -> Ranking:
+    result = Ranking(backbone=name)
+    start = time.perf_counter()
+    try:
+        model = backbone(name, weights=weights, input_shape=input_shape)
+        features = np.asarray(cached_extract(model, dataset, cache, batch_size=batch_size, verbose=verbose))
+    except Exception as err:  # any backbone may fail (offline weights, too-small input...): report, go on
+        result.error = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+        result.feature_seconds = time.perf_counter() - start
+        return result
+    result.feature_seconds = time.perf_counter() - start
+    result.feature_dim = features.shape[1]
+    start = time.perf_counter()
+    regression = dataset.task == "regression"
+    try:
+        features, report = scoring.clean_features(features)
+        labels = dataset.targets
+        result.logme = scoring.logme(features, labels, regression=regression)
+        probe = scoring.linear_probe(features, labels, regression=regression, folds=folds, seed=seed)
+        result.probe, result.probe_metric = probe["score"], probe["metric"]
+        if report.get("constant_columns"):
+            result.notes = f"{report['constant_columns']} constant feature columns dropped"
+    except ValueError as err:
+        result.error = f"scoring: {err}"
+    result.scoring_seconds = time.perf_counter() - start
+    return result
+
+
+def _check_scorable(dataset: Dataset, folds: int) -> None:
+    if dataset.task == "multilabel":
+        raise ValueError("zoo rank scores classification and regression data; multilabel is not supported")
+    if len(dataset) < folds:
+        raise ValueError(
+            f"{len(dataset)} examples are too few to score with {folds}-fold probing; need at least {folds}"
+        )
+    if dataset.task == "classification" and len(np.unique(dataset.targets)) < 2:
+        raise ValueError("ranking needs at least two classes in the data")
+
+
+def table_rows(results: Sequence[Ranking]) -> list[tuple[str, ...]]:
+    """Rows for the printed table: backbone, LogME, probe, feature time, scoring time, notes or error."""
+    rows = []
+    for r in results:
+        logme = "-" if r.logme is None else f"{r.logme:.4f}"
+        probe = "-" if r.probe is None else f"{r.probe:.3f} {r.probe_metric}"
+        rows.append(
+            (r.backbone, logme, probe, f"{r.feature_seconds:.1f}s", f"{r.scoring_seconds:.2f}s", r.error or r.notes)
+        )
+    return rows
