@@ -1,9 +1,10 @@
 """Fast feature extraction: ``zoo.extract`` (used by the trainer's cache and by ``zoo rank``).
 
 Arrays go to the model as uint8 and become float on the device (a quarter of the bytes to copy);
-a background thread prepares the next batch while the model runs the current one; the batch size
-halves by itself when the device runs out of memory. Arrays need nothing but Keras, so this runs
-on JAX or PyTorch too; files and texts go through ``tf.data`` (TensorFlow).
+a background thread prepares the next batch (and on JAX starts copying it to the device) while the
+model runs the current one; the batch size halves by itself when the device runs out of memory.
+Arrays need nothing but Keras, so this runs on JAX or PyTorch too; files and texts go through
+``tf.data`` (TensorFlow).
 """
 
 from __future__ import annotations
@@ -105,16 +106,28 @@ def _without(value: Any, keys: tuple[str, ...]) -> Any:
 def _run(model: keras.Model, items: np.ndarray | Dataset, size: int, out: np.ndarray, verbose: int) -> None:
     bar = keras.utils.Progbar(len(out), unit_name="example") if verbose else None
     row = 0
-    for batch in _prefetch(_batches(model, items, size)):
-        count = len(batch)
-        if count < size:  # pad the last batch: one compiled shape, no retracing
-            batch = np.concatenate([batch, np.repeat(batch[:1], size - count, axis=0)])
+    for count, batch in _prefetch(_staged(_batches(model, items, size), size)):
         out[row : row + count] = np.asarray(model.predict_on_batch(batch), dtype=out.dtype)[:count]
         row += count
         if bar is not None:
             bar.update(row)
     if row != len(out):
         raise RuntimeError(f"extracted {row} feature rows for {len(out)} examples")
+
+
+def _staged(batches: Iterator[np.ndarray], size: int) -> Iterator[tuple[int, Any]]:
+    """Pad each batch to ``size`` (one compiled shape, no retracing) and, on JAX, start its copy to the
+    device while the previous batch computes."""
+    put = None
+    if keras.backend.backend() == "jax":
+        import jax
+
+        put = jax.device_put
+    for batch in batches:
+        count = len(batch)
+        if count < size:
+            batch = np.concatenate([batch, np.repeat(batch[:1], size - count, axis=0)])
+        yield count, (put(batch) if put is not None and batch.dtype != object else batch)
 
 
 def _batches(model: keras.Model, items: np.ndarray | Dataset, size: int) -> Iterator[np.ndarray]:
@@ -133,7 +146,7 @@ def _batches(model: keras.Model, items: np.ndarray | Dataset, size: int) -> Iter
         yield np.asarray(batch)
 
 
-def _prefetch(batches: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:
+def _prefetch(batches: Iterator[Any], depth: int = 2) -> Iterator[Any]:
     """Run ``batches`` in a background thread, ``depth`` ahead of the consumer."""
     ready: queue.Queue = queue.Queue(maxsize=depth)
     done = object()

@@ -110,6 +110,7 @@ def _score(
 ) -> Ranking:
     result = Ranking(backbone=name)
     start = time.perf_counter()
+    keras.utils.set_random_seed(seed)  # weights=None: the same random backbone on every run
     try:
         model = backbone(name, weights=weights, input_shape=input_shape)
         features = np.asarray(cached_extract(model, dataset, cache, batch_size=batch_size, verbose=verbose))

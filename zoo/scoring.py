@@ -19,7 +19,7 @@ import numpy as np
 
 LOGME_TOL = 1e-6  # the fixed point stops when alpha and beta both change by less than this, relatively
 LOGME_MAX_ITER = 100
-RIDGE = 1e-3  # linear probe penalty, relative to the mean eigenvalue of the standardised X^T X
+RIDGE_GRID = 10.0 ** np.arange(-4, 3)  # linear probe penalties, times the mean eigenvalue of the standardised X^T X
 
 
 # --- LogME ---------------------------------------------------------------------------------------
@@ -33,11 +33,15 @@ def logme(features: np.ndarray, labels: np.ndarray, regression: bool = False) ->
     is a Bayesian linear regression ``y = F w + noise`` with ``w ~ N(0, I / alpha)`` and noise precision
     ``beta``; MacKay's fixed point maximises the evidence over ``(alpha, beta)``. All columns share one
     eigendecomposition of the smaller Gram matrix (``F^T F`` or ``F F^T``, in float64) and iterate
-    together. The paper's code stops after at most 11 iterations, at a 1e-2 relative change of
-    ``alpha / beta``; here each column iterates until ``alpha`` and ``beta`` both change by less than
-    ``LOGME_TOL`` (1e-6) relatively, or ``LOGME_MAX_ITER`` (100) iterations, so the score is that of
-    the converged fixed point. Raises ``ValueError`` on NaN or inf, fewer than two examples or classes,
-    mismatched lengths, or an evidence that is not finite.
+    together. The paper's code stops after at most 11 iterations, once ``alpha / beta`` changes by less
+    than 1e-2; here a column iterates until ``alpha`` and ``beta`` both change by less than
+    ``LOGME_TOL`` (1e-6) relatively, or ``LOGME_MAX_ITER`` (100) iterations, and the evidence is
+    evaluated at the final ``(alpha, beta)``. The cap is reached where the evidence keeps rising as
+    ``alpha`` grows without bound (a column with no linear signal: the best ``w`` is 0); its evidence is
+    then close to the supremum (within about 1e-5 per example on random features). An exact linear fit would have an
+    infinite evidence: the least-squares residual is floored at rounding level, so it scores high but
+    finite. Raises ``ValueError`` on NaN or inf, fewer than two examples or classes, mismatched lengths,
+    or an evidence that is not finite.
 
     >>> rng = np.random.default_rng(0)
     >>> labels = rng.integers(0, 3, 300)
@@ -59,10 +63,11 @@ def logme(features: np.ndarray, labels: np.ndarray, regression: bool = False) ->
             raise ValueError("LogME needs at least two classes")
         y = np.eye(len(classes))[index]
 
-    s, x2, r0 = _spectrum(f, y)
+    s, c, r0, _ = _spectrum(f, y)
+    x2 = c * c
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # degenerate input ends as a clear error
         alpha, beta = _fixed_point(s, x2, r0, n)
-        gamma, mm, res = _moments(alpha, beta, s, x2, r0)
+        _, mm, res = _moments(alpha, beta, s, x2, r0)
         log_det = np.log(alpha + beta * s[:, None]).sum(axis=0) + (d - len(s)) * np.log(alpha)
         evidence = (
             n / 2 * np.log(beta)
@@ -81,32 +86,39 @@ def logme(features: np.ndarray, labels: np.ndarray, regression: bool = False) ->
     return score
 
 
-def _spectrum(f: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Squared singular values ``s`` of F (``min(N, D)``, zero below the rank tolerance), the squared
-    projections ``x2`` of each target column on the left singular vectors, and the residual ``r0`` of
-    projecting each column on the column space of F."""
+def _spectrum(f: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The SVD ``F = U diag(sqrt(s)) V^T`` as far as the scores need it, from the smaller Gram matrix in float64.
+
+    Returns the squared singular values ``s`` (``min(N, D)``, zero below the rank tolerance), the
+    projections ``c = U^T y`` of the target columns (zero where ``s`` is), the residual ``r0`` of
+    projecting each column on the column space of F, and the eigenvectors: ``V`` when ``N > D``, else ``U``.
+    ``r0`` is floored at rounding level, ``N * eps * ||y||^2``, so an exact linear fit stays finite.
+    """
     f64 = np.asarray(f, dtype=np.float64)
     n, d = f64.shape
-    if n > d:  # eigenvectors V of F^T F: V^T F^T y = sigma * (U^T y)
-        s, v = np.linalg.eigh(f64.T @ f64)
-        z2 = (v.T @ (f64.T @ y)) ** 2
-    else:  # eigenvectors U of F F^T
-        s, u = np.linalg.eigh(f64 @ f64.T)
-        z2 = (u.T @ y) ** 2
+    if n > d:
+        s, vectors = np.linalg.eigh(f64.T @ f64)
+        c = vectors.T @ (f64.T @ y)  # V^T F^T y = sqrt(s) * U^T y
+    else:
+        s, vectors = np.linalg.eigh(f64 @ f64.T)
+        c = vectors.T @ y
     rank = s > (s.max() * max(n, d) * np.finfo(np.float64).eps if len(s) else 0.0)
     s = np.where(rank, s, 0.0)  # numerically zero (and tiny negative) eigenvalues are zero
     if n > d:
-        x2 = np.where(rank[:, None], z2 / np.where(rank, s, 1.0)[:, None], 0.0)
-    else:
-        x2 = np.where(rank[:, None], z2, 0.0)
-    r0 = np.maximum((y * y).sum(axis=0) - x2.sum(axis=0), 0.0)
-    return s, x2, r0
+        c = c / np.sqrt(np.where(rank, s, 1.0))[:, None]
+    c = np.where(rank[:, None], c, 0.0)
+    yy = (y * y).sum(axis=0)
+    r0 = np.maximum(yy - (c * c).sum(axis=0), n * np.finfo(np.float64).eps * yy)
+    return s, c, r0, vectors
 
 
 def _moments(
     alpha: np.ndarray, beta: np.ndarray, s: np.ndarray, x2: np.ndarray, r0: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per column: ``gamma``, ``m^T m`` and ``||F m - y||^2`` at ``m = beta A^-1 F^T y``, ``A = alpha I + beta F^T F``."""
+    """Per column: ``gamma``, ``m^T m`` and ``||F m - y||^2`` at ``m = beta A^-1 F^T y``, ``A = alpha I + beta F^T F``.
+
+    ``x2`` holds the squared projections ``(U^T y)^2`` and ``r0`` the residual outside the column space of F.
+    """
     t = alpha + beta * s[:, None]
     gamma = (beta * s[:, None] / t).sum(axis=0)
     mm = (beta**2 * s[:, None] * x2 / t**2).sum(axis=0)
@@ -143,8 +155,10 @@ def linear_probe(
     Classification: stratified ``folds``-fold, one-vs-rest ridge on one-hot targets, argmax, mean
     accuracy. Regression (``labels`` ``(N,)`` or ``(N, k)``): shuffled ``folds``-fold, mean R2 (as
     scikit-learn's ``r2_score``, averaged over outputs). Each fold standardises the features with its
-    training statistics (constant columns become zero) and fits an intercept; the ridge penalty is fixed
-    at ``RIDGE`` (1e-3) times ``trace(X^T X) / D`` of the standardised training features, no inner search.
+    training statistics (constant columns become zero) and fits an intercept; the ridge penalty is
+    ``trace(X^T X) / D`` of the standardised training features times one of ``RIDGE_GRID`` (1e-4 to 100),
+    the one with the lowest generalised cross-validation error on the training folds (closed form, from
+    one eigendecomposition per fold).
     When the smallest class has fewer than ``folds`` examples the folds drop to its size (at least 2);
     the result's ``n_folds`` says how many were used.
 
@@ -198,17 +212,24 @@ def linear_probe(
 
 
 def _ridge(x: np.ndarray, y: np.ndarray, x_test: np.ndarray) -> np.ndarray:
-    """Predictions for ``x_test`` of ridge regression fitted on standardised ``x`` and centred ``y``."""
+    """Predictions for ``x_test`` of ridge regression on standardised ``x`` and centred ``y``; the penalty is the
+    one of ``RIDGE_GRID`` (times ``trace(X^T X) / D``) with the lowest generalised cross-validation error."""
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1.0
     a, b = (x - mean) / scale, (x_test - mean) / scale
     y_mean = y.mean(axis=0)
-    trace = float((a * a).sum())
-    penalty = RIDGE * trace / a.shape[1] if trace > 0 else 1.0  # all constant: any penalty gives w = 0
-    if a.shape[1] <= len(a):  # primal: (A^T A + l I) w = A^T y
-        w = np.linalg.solve(a.T @ a + penalty * np.eye(a.shape[1]), a.T @ (y - y_mean))
-    else:  # dual: w = A^T (A A^T + l I)^-1 y
-        w = a.T @ np.linalg.solve(a @ a.T + penalty * np.eye(len(a)), y - y_mean)
+    s, c, r0, vectors = _spectrum(a, y - y_mean)
+    n, d = a.shape
+    penalties = RIDGE_GRID * (s.sum() / d if s.sum() > 0 else 1.0)  # all constant: any penalty gives w = 0
+    shrink = penalties / (s[:, None] + penalties)  # (rank, grid): 1 - the hat matrix's eigenvalues
+    residual = r0.sum() + ((c * c).sum(axis=1)[:, None] * shrink**2).sum(axis=0)
+    dof = n - 1 - (1 - shrink).sum(axis=0)  # residual degrees of freedom; the intercept takes one
+    gcv = np.where(dof > 0, residual / np.where(dof > 0, dof, 1.0) ** 2, np.inf)
+    penalty = penalties[gcv.argmin()]
+    if n > d:  # w = (A^T A + l I)^-1 A^T y = V diag(sqrt(s) / (s + l)) U^T y
+        w = vectors @ (np.sqrt(s)[:, None] * c / (s[:, None] + penalty))
+    else:  # w = A^T (A A^T + l I)^-1 y = A^T U diag(1 / (s + l)) U^T y
+        w = a.T @ (vectors @ (c / (s[:, None] + penalty)))
     return b @ w + y_mean
 
 
