@@ -24,9 +24,7 @@ test: $(VENV)/.installed  ## lint, registry.json in sync, the whole test suite (
 	$(BIN)/pytest
 
 bench: $(VENV)/.installed  ## every CPU benchmark, each against plain Keras in the same run
-	$(BIN)/python benchmarks/cold_start.py
-	$(BIN)/python benchmarks/phase1.py
-	$(BIN)/python benchmarks/text_extraction.py
+	$(BIN)/python benchmarks/run_all.py
 
 registry: $(VENV)/.installed
 	$(BIN)/zoo registry --write

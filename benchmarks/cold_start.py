@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 
+from result import report
+
 TARGET = 0.1
 
 
@@ -34,7 +36,7 @@ def main() -> None:
     ratio = zoo_list / keras_import
     print(f"{'zoo list':<22}{zoo_list:8.3f} s")
     print(f"{'python -c import keras':<22}{keras_import:8.3f} s")
-    print(f"ratio {ratio:.3f} (target <= {TARGET}): {'ok' if ratio <= TARGET else 'MISSED'}")
+    report("zoo list vs import keras (cold start)", zoo_list, keras_import, "s", ratio, f"<= {TARGET}", ratio <= TARGET)
 
 
 if __name__ == "__main__":

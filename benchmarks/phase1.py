@@ -20,6 +20,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
+from result import report
 
 import zoo
 from zoo.demo import SCENES, write_scenes
@@ -62,7 +63,15 @@ def main() -> None:
     print(f"{args.images} images at {args.size}x{args.size}, ResNet50, {args.epochs} epochs")
     print(f"{'hand-written recipe (frozen backbone in fit)':<46}{recipe:8.1f} s")
     print(f"{'zoo.train, cached phase 1 (cold cache)':<46}{cached:8.1f} s")
-    print(f"speed-up {ratio:.2f}x (target >= {target:.1f}): {'ok' if ratio >= target else 'MISSED'}")
+    report(
+        f"cached phase 1 vs recipe ({args.epochs} epochs)",
+        cached,
+        recipe,
+        "s",
+        ratio,
+        f">= {target:.1f}",
+        ratio >= target,
+    )
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras_hub
 import numpy as np
 import tensorflow as tf
+from result import report
 from zoo_keras_hub import minilm_directory
 
 import zoo
@@ -71,7 +72,7 @@ def main() -> None:
     print(f"{'keras-hub BertBackbone + preprocessor':<40}{theirs:10.1f} sentences/s")
     print(f"{'zoo.backbone (strings in, pooled out)':<40}{ours:10.1f} sentences/s")
     ratio = ours / theirs
-    print(f"ratio {ratio:.2f} (target >= 1.0): {'ok' if ratio >= 1.0 else 'MISSED'}")
+    report("text extraction vs keras-hub", ours, theirs, "sentences/s", ratio, ">= 1.0", ratio >= 1.0)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from zoo.report import compute_metrics
+
 LOGME_TOL = 1e-6  # the fixed point stops when alpha and beta both change by less than this, relatively
 LOGME_MAX_ITER = 100
 RIDGE_GRID = 10.0 ** np.arange(-4, 3)  # linear probe penalties, times the mean eigenvalue of the standardised X^T X
@@ -38,9 +40,9 @@ def logme(features: np.ndarray, labels: np.ndarray, regression: bool = False) ->
     ``LOGME_TOL`` (1e-6) relatively, or ``LOGME_MAX_ITER`` (100) iterations, and the evidence is
     evaluated at the final ``(alpha, beta)``. The cap is reached where the evidence keeps rising as
     ``alpha`` grows without bound (a column with no linear signal: the best ``w`` is 0); its evidence is
-    then close to the supremum (within about 1e-5 per example on random features). An exact linear fit would have an
-    infinite evidence: the least-squares residual is floored at rounding level, so it scores high but
-    finite. Raises ``ValueError`` on NaN or inf, fewer than two examples or classes, mismatched lengths,
+    then close to the supremum (within about 1e-5 per example on random features). An exact linear fit
+    would have an infinite evidence: the least-squares residual is floored at rounding level, so it
+    scores high but finite. Raises ``ValueError`` on NaN or inf, fewer than two examples or classes, mismatched lengths,
     or an evidence that is not finite.
 
     >>> rng = np.random.default_rng(0)
@@ -153,14 +155,14 @@ def linear_probe(
     """Cross-validated score of a closed-form ridge model on ``features`` ``(N, D)``.
 
     Classification: stratified ``folds``-fold, one-vs-rest ridge on one-hot targets, argmax, mean
-    accuracy. Regression (``labels`` ``(N,)`` or ``(N, k)``): shuffled ``folds``-fold, mean R2 (as
-    scikit-learn's ``r2_score``, averaged over outputs). Each fold standardises the features with its
-    training statistics (constant columns become zero) and fits an intercept; the ridge penalty is
-    ``trace(X^T X) / D`` of the standardised training features times one of ``RIDGE_GRID`` (1e-4 to 100),
-    the one with the lowest generalised cross-validation error on the training folds (closed form, from
-    one eigendecomposition per fold).
-    When the smallest class has fewer than ``folds`` examples the folds drop to its size (at least 2);
-    the result's ``n_folds`` says how many were used.
+    accuracy. Regression (``labels`` ``(N,)`` or ``(N, k)``): shuffled ``folds``-fold, mean R2 (of
+    :func:`zoo.report.compute_metrics`, as scikit-learn's ``r2_score``, averaged over outputs). Each
+    fold standardises the features with its training statistics (constant columns become zero) and
+    fits an intercept. The ridge penalty is ``trace(X^T X) / D`` of the standardised training features
+    times one of ``RIDGE_GRID`` (1e-4 to 100): the one with the lowest generalised cross-validation
+    error on the fold's training part (closed form, one eigendecomposition per fold). When the smallest
+    class has fewer than ``folds`` examples the folds drop to its size (at least 2); the result's
+    ``n_folds`` says how many were used.
 
     >>> rng = np.random.default_rng(0)
     >>> labels = np.repeat([0, 1], 20)
@@ -200,7 +202,7 @@ def linear_probe(
         test = fold == k
         predicted = _ridge(f[~test], y[~test], f[test])
         if regression:
-            scores.append(_r2(y[test], predicted))
+            scores.append(compute_metrics("regression", y[test], predicted)["r2"])
         else:
             scores.append(float(np.mean(predicted.argmax(axis=1) == index[test])))
     return {
@@ -231,14 +233,6 @@ def _ridge(x: np.ndarray, y: np.ndarray, x_test: np.ndarray) -> np.ndarray:
     else:  # w = A^T (A A^T + l I)^-1 y = A^T U diag(1 / (s + l)) U^T y
         w = a.T @ (vectors @ (c / (s[:, None] + penalty)))
     return b @ w + y_mean
-
-
-def _r2(y: np.ndarray, predicted: np.ndarray) -> float:
-    residual = ((y - predicted) ** 2).sum(axis=0)
-    total = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
-    # A constant target: R2 is 1 when predicted exactly, else 0 (scikit-learn's force_finite).
-    r2 = np.where(total > 0, 1 - residual / np.where(total > 0, total, 1.0), np.where(residual == 0, 1.0, 0.0))
-    return float(r2.mean())
 
 
 # --- inputs --------------------------------------------------------------------------------------
