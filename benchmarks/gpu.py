@@ -63,9 +63,11 @@ def main() -> None:
             keras.config.set_dtype_policy("float32")
             keras.backend.clear_session()
             row = {"model": name, "policy": policy, "predict": baseline, "zoo": ours, "ratio": ours / baseline}
-            if args.json:
-                print(json.dumps(row))
-            print(f"{name:<20}{policy:<16}{baseline:>14.1f}{ours:>12.1f}{ours / baseline:>8.2f}")
+            print(
+                json.dumps(row)
+                if args.json
+                else f"{name:<20}{policy:<16}{baseline:>14.1f}{ours:>12.1f}{ours / baseline:>8.2f}"
+            )
 
 
 if __name__ == "__main__":

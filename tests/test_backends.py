@@ -1,0 +1,63 @@
+"""Backend-agnostic extraction: the same zoo code on JAX, in an environment without TensorFlow.
+
+`make test` builds that environment (.venv-jax: keras, jax, no TensorFlow) and points
+ZOO_JAX_PYTHON at it.
+"""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+
+JAX_PYTHON = os.environ.get("ZOO_JAX_PYTHON")
+pytestmark = pytest.mark.skipif(
+    not JAX_PYTHON, reason="set ZOO_JAX_PYTHON to a Python with keras and jax but no TensorFlow (`make test` does)"
+)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_jax(code, *args):
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    result = subprocess.run([JAX_PYTHON, "-c", code, *args], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_extraction_on_jax_matches_tensorflow_without_importing_it(tmp_path):
+    reference = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
+    reference.save_weights(tmp_path / "mobilenet_v2.weights.h5")
+    pixels = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    np.save(tmp_path / "pixels.npy", pixels)
+    expected = zoo.extract("mobilenet_v2", pixels, weights=tmp_path / "mobilenet_v2.weights.h5", verbose=0)
+
+    code = (
+        "import json, sys, numpy as np, keras, zoo\n"
+        "x = np.load(sys.argv[1])\n"
+        "f = zoo.extract('mobilenet_v2', x, weights=sys.argv[2], batch_size=4, verbose=0)\n"
+        "print(json.dumps({'backend': keras.backend.backend(), 'tf': 'tensorflow' in sys.modules,"
+        " 'features': f.tolist()}))\n"
+    )
+    out = json.loads(run_jax(code, str(tmp_path / "pixels.npy"), str(tmp_path / "mobilenet_v2.weights.h5")))
+    assert out["backend"] == "jax" and out["tf"] is False
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(np.array(out["features"]), expected, atol=1e-4 * scale)
+
+
+def test_gpu_benchmark_script_runs_on_the_cpu_with_jax():
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['gpu.py', '--images', '8', '--batch-size', '4', '--size', '32',"
+        " '--models', 'mobilenet_v3_small', '--policies', 'float32', 'mixed_bfloat16']\n"
+        "runpy.run_path('benchmarks/gpu.py', run_name='__main__')\n"
+    )
+    out = run_jax(code)
+    assert "backend jax" in out
+    rows = [line.split() for line in out.splitlines() if line.startswith("mobilenet_v3_small")]
+    assert [row[1] for row in rows] == ["float32", "mixed_bfloat16"]
+    assert all(float(row[2]) > 0 and float(row[3]) > 0 for row in rows)
