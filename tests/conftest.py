@@ -33,12 +33,13 @@ def install_plugin(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(site))
     created = []
 
-    def install(dist: str, source: str, version: str = "1.0") -> str:
+    def install(dist: str, source: str, version: str = "1.0", requires: tuple[str, ...] = ()) -> str:
         module = f"{dist.replace('-', '_')}_plugin"
         (site / f"{module}.py").write_text(textwrap.dedent(source))
         info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
         info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+        requirements = "".join(f"Requires-Dist: {r}\n" for r in requires)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n{requirements}")
         (info / "entry_points.txt").write_text(f"[backbone_zoo]\n{module} = {module}\n")
         created.append(module)
         return module

@@ -153,3 +153,13 @@ def test_listing_imports_neither_tensorflow_nor_keras():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_plugin_for_another_core_version_is_skipped_with_the_reason(install_plugin, tiny_plugin_source):
+    install_plugin("zoo-future", tiny_plugin_source("future_net"), requires=("backbone-zoo>=9.0", "numpy"))
+    install_plugin("zoo-current", tiny_plugin_source("current_net"), requires=("backbone-zoo>=0.1,<1",))
+    with pytest.warns(zoo.PluginWarning, match="zoo-future"):
+        reg = load_registry()
+    future = {p.name: p for p in reg.plugins}["zoo-future"]
+    assert future.status == "incompatible" and "requires backbone-zoo>=9.0, but this is 0.1.0" in future.error
+    assert "current_net" in reg.specs and "future_net" not in reg.specs

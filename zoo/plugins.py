@@ -35,7 +35,7 @@ class PluginInfo:
     name: str
     version: str | None
     module: str | None
-    status: Literal["loaded", "failed", "disabled"]
+    status: Literal["loaded", "failed", "disabled", "incompatible"]
     error: str | None = None
     backbones: tuple[str, ...] = ()
 
@@ -128,7 +128,8 @@ def load_registry(
         if strict:
             raise PluginError(message)
         warnings.warn(message + f" (it is skipped; set {ENV_STRICT}=1 to raise instead)", PluginWarning, stacklevel=3)
-        plugins.append(dataclasses.replace(info, status="failed", error=error))
+        status = info.status if info.status == "incompatible" else "failed"
+        plugins.append(dataclasses.replace(info, status=status, error=error))
 
     candidates: list[tuple[PluginInfo, Any]] = []
     for ep in sorted(metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=lambda e: e.name):
@@ -141,6 +142,10 @@ def load_registry(
         )
         if allowed is not None and not ({_normalise(ep.name), _normalise(info.name)} & allowed):
             plugins.append(dataclasses.replace(info, status="disabled"))
+            continue
+        incompatible = _incompatibility(dist)
+        if incompatible:
+            fail(dataclasses.replace(info, status="incompatible"), incompatible)
             continue
         candidates.append((info, ep))
     for name, obj in (extra_plugins or {}).items():
@@ -180,6 +185,26 @@ def load_registry(
     if conflicts and strict:
         raise DuplicateBackboneError("\n".join(conflicts))
     return Registry(specs=specs, plugins=plugins, conflicts=conflicts, _index=index, _manager=manager)
+
+
+def _incompatibility(dist: Any) -> str | None:
+    """Why the plugin's declared ``backbone-zoo`` requirement excludes this core, or ``None``."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    import zoo
+
+    for line in (dist.requires or []) if dist is not None else []:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if _normalise(requirement.name) == "backbone_zoo" and not requirement.marker:
+            if not requirement.specifier.contains(zoo.__version__, prereleases=True):
+                return (
+                    f"it requires backbone-zoo{requirement.specifier}, but this is {zoo.__version__}: "
+                    f"install a release of {dist.name} made for backbone-zoo {zoo.__version__}"
+                )
+    return None
 
 
 def _collect_specs(manager: pluggy.PluginManager, plugin: object, plugin_name: str) -> list[BackboneSpec]:
