@@ -12,10 +12,11 @@ import zoo.plugins
 
 
 @pytest.fixture(autouse=True)
-def _fresh_registry(monkeypatch):
-    """Each test starts from the installed plugins, with no allowlist or strict mode from outside."""
+def _fresh_registry(monkeypatch, tmp_path_factory):
+    """Each test starts from the installed plugins: no allowlist, strict mode or user config from outside."""
     monkeypatch.delenv(zoo.plugins.ENV_ALLOW, raising=False)
     monkeypatch.delenv(zoo.plugins.ENV_STRICT, raising=False)
+    monkeypatch.setenv("ZOO_CONFIG", str(tmp_path_factory.getbasetemp() / "no-user-config.toml"))
     zoo.plugins.reset()
     yield
     zoo.plugins.reset()

@@ -129,8 +129,8 @@ def _weights_error(spec: BackboneSpec, resolved: str | Path, err: BaseException)
         )
     return WeightsError(
         f"Could not get the {resolved!r} weights of {spec.name!r} ({type(err).__name__}: {_first_line(err)}). "
-        "They are downloaded once and cached, which needs internet; offline, pass weights=None "
-        "(random init) or weights='path/to/local.weights.h5'."
+        "They are downloaded once and cached, which needs internet; offline, pass a local path "
+        "(weights='path/to/weights'), or weights=None for random initialisation where the backbone has one."
     )
 
 

@@ -235,7 +235,7 @@ def _list(args: argparse.Namespace) -> None:
         for s in specs
     ]
     _print_table(("NAME", "FAMILY", "MODALITY", "INPUT", "FEATURES", "PARAMS", "PLUGIN"), rows)
-    print(f"{len(specs)} backbones")
+    print(f"{len(specs)} backbone{'' if len(specs) == 1 else 's'}")
 
 
 def _info(args: argparse.Namespace) -> None:

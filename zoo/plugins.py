@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import pluggy
 
-from zoo import hookspecs
+from zoo import hookspecs, userconfig
 from zoo.errors import DuplicateBackboneError, PluginError, PluginWarning, SpecError, UnknownBackboneError
 from zoo.spec import MODALITIES, BackboneSpec
 
@@ -148,6 +148,15 @@ def load_registry(
             fail(dataclasses.replace(info, status="incompatible"), incompatible)
             continue
         candidates.append((info, ep))
+    user = userconfig.plugin()  # backbones declared in a TOML file, without writing a plugin
+    if user is not None:
+        info = PluginInfo(
+            name=userconfig.PLUGIN_NAME, version=None, module=str(userconfig.config_path()), status="loaded"
+        )
+        if allowed is None or _normalise(info.name) in allowed:
+            candidates.append((info, user))
+        else:
+            plugins.append(dataclasses.replace(info, status="disabled"))
     for name, obj in (extra_plugins or {}).items():
         candidates.append(
             (PluginInfo(name=name, version=None, module=getattr(obj, "__name__", None), status="loaded"), obj)

@@ -268,8 +268,10 @@ def _spec(encoder: Encoder) -> BackboneSpec:
 
 @hookimpl
 def register_backbones() -> list[BackboneSpec]:
-    """The keras-hub text encoders."""
-    return [_spec(encoder) for encoder in ENCODERS]
+    """The keras-hub text encoders and image backbones."""
+    from zoo_keras_hub.images import IMAGES, image_spec
+
+    return [_spec(encoder) for encoder in ENCODERS] + [image_spec(image) for image in IMAGES]
 
 
 @hookimpl

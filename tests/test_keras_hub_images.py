@@ -1,0 +1,72 @@
+"""keras-hub image backbones: declared architectures against keras-hub's metadata, building, local presets."""
+
+import numpy as np
+import pytest
+from zoo_keras_hub.images import FAMILIES, IMAGES, Image
+
+import zoo
+
+keras_hub = pytest.importorskip("keras_hub")
+
+LARGE = 100_000_000  # parameters; building a backbone this big takes more than 5 s on a CPU
+
+
+def _marked(image: Image) -> object:
+    return pytest.param(image, id=image.name, marks=[pytest.mark.slow] if image.params > LARGE else [])
+
+
+@pytest.mark.parametrize("image", [_marked(image) for image in IMAGES])
+def test_declared_architecture_has_the_preset_parameter_count(image):
+    metadata = keras_hub.models.Backbone.presets[image.name]["metadata"]
+    backbone_class = getattr(keras_hub.models, FAMILIES[image.family].backbone_class)
+    size = image.params_size or image.size
+    backbone = backbone_class(**image.arguments, image_shape=(size, size, 3))
+    assert backbone.count_params() == image.params == metadata["params"]
+    assert image.description == metadata["description"].strip()
+    spec = zoo.get_spec(image.name)
+    assert (spec.params, spec.plugin, spec.default_weights) == (image.params, "backbone-zoo-keras-hub", image.name)
+
+
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [("resnet_18_imagenet", 64), ("densenet_121_imagenet", 64), ("vgg_11_imagenet", 32), ("dinov2_small", 56)],
+)
+def test_backbones_build_offline_and_give_finite_features(name, size):
+    spec = zoo.get_spec(name)
+    model = zoo.backbone(name, weights=None, input_shape=size)
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, size, size, 3)).astype("float32")
+    features = np.asarray(model(pixels))
+    assert features.shape == (2, spec.feature_dim) and np.isfinite(features).all()
+
+
+def test_vit_gives_its_cls_token_at_its_fixed_size():
+    spec = zoo.get_spec("vit_base_patch32_224_imagenet21k")
+    assert spec.min_input_size == 224 and spec.feature_shape == (768,)
+    network = zoo.backbone(spec.name, weights=None, pooling=None)
+    assert network.output_shape == (None, 768)
+    with pytest.raises(zoo.InputShapeError, match="at least 224x224"):
+        zoo.backbone(spec.name, weights=None, input_shape=128)
+
+
+def test_a_local_keras_hub_preset_loads_with_identical_weights(tmp_path):
+    image = next(image for image in IMAGES if image.name == "vgg_11_imagenet")
+    saved = keras_hub.models.VGGBackbone(**image.arguments, image_shape=(32, 32, 3))
+    saved.save_to_preset(str(tmp_path))
+    model = zoo.backbone("vgg_11_imagenet", weights=tmp_path, input_shape=32)
+    loaded = model.get_layer("backbone").get_weights()
+    assert len(loaded) == len(saved.get_weights())
+    assert all(np.array_equal(a, b) for a, b in zip(loaded, saved.get_weights(), strict=True))
+
+
+def test_a_directory_without_config_json_is_a_weights_error_naming_it(tmp_path):
+    (tmp_path / "metadata.json").write_text("{}")
+    with pytest.raises(zoo.WeightsError, match="config.json"):
+        zoo.backbone("resnet_18_imagenet", weights=tmp_path)
+
+
+def test_names_are_presets_and_do_not_clash_with_keras_applications():
+    specs = {spec.name: spec for spec in zoo.list_backbones()}
+    assert len(specs) >= 67
+    assert {image.name for image in IMAGES} <= set(specs)
+    assert {"resnet50", "vgg16", "densenet121"} <= set(specs) and "resnet_50_imagenet" in specs
+    assert len(IMAGES) >= 20 and len({image.family for image in IMAGES}) >= 5

@@ -1,0 +1,129 @@
+"""Backbones from a TOML config file (zoo.userconfig), without writing a plugin."""
+
+import sys
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+
+import zoo
+from zoo import userconfig
+from zoo.plugins import load_registry, reset
+
+
+class Pooled(tf.Module):
+    """(None, 32, 32, 3) -> (None, 4): a 1x1 conv and a global average pool."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kernel = tf.Variable(tf.ones((1, 1, 3, 4)) * 0.5)
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 32, 32, 3), tf.float32)])
+    def __call__(self, x: tf.Tensor) -> tf.Tensor:
+        return tf.reduce_mean(tf.nn.conv2d(x, self.kernel, 1, "SAME"), axis=[1, 2])
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("usermodel") / "pooled"
+    tf.saved_model.save(Pooled(), str(path))
+    return path
+
+
+ENTRY = """
+[backbones.my_net]
+source = "savedmodel"
+path = "{path}"
+input_shape = [32, 32, 3]
+feature_dim = 4
+preprocessing = {{ mode = "unit", scale = 0.00392156862745098 }}
+description = "a tiny test network"
+"""
+
+
+def write_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> Path:
+    config = tmp_path / "backbones.toml"
+    config.write_text(text)
+    monkeypatch.setenv(userconfig.ENV_CONFIG, str(config))
+    return config
+
+
+def test_no_config_file_means_no_plugin(tmp_path, monkeypatch):
+    monkeypatch.setenv(userconfig.ENV_CONFIG, str(tmp_path / "missing.toml"))
+    assert userconfig.plugin() is None
+
+
+def test_the_file_is_found_under_xdg_config_home(tmp_path, monkeypatch):
+    monkeypatch.delenv(userconfig.ENV_CONFIG, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert userconfig.config_path() == tmp_path / "backbone-zoo" / "backbones.toml"
+    monkeypatch.delenv("XDG_CONFIG_HOME")
+    assert userconfig.config_path() == Path.home() / ".config" / "backbone-zoo" / "backbones.toml"
+
+
+def test_a_savedmodel_entry_registers_and_builds(saved_model, tmp_path, monkeypatch):
+    config = write_config(tmp_path, monkeypatch, ENTRY.format(path=saved_model))
+    reset(load_registry(allow=[], extra_plugins={"user-config": userconfig.plugin()}))
+    spec = zoo.get_spec("my_net")
+    assert (spec.family, spec.plugin, spec.feature_shape) == ("user", "user-config", (4,))
+    assert f"from {config}" in spec.description
+    model = zoo.backbone("my_net")
+    assert model.output_shape == (None, 4)
+    assert float(model.predict(tf.fill((1, 32, 32, 3), 255.0), verbose=0)[0, 0]) == pytest.approx(1.5)
+
+
+def test_a_relative_path_is_relative_to_the_config_file(saved_model, tmp_path, monkeypatch):
+    write_config(saved_model.parent, monkeypatch, ENTRY.format(path="pooled").replace('"unit"', '"none"'))
+    (spec,) = userconfig.plugin().register_backbones()
+    assert spec.weights[0].source == str(saved_model.resolve())
+
+
+def test_a_hub_entry_without_internet_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "hub"))
+    text = ENTRY.replace('source = "savedmodel"', 'source = "hub"').replace('path = "{path}"', 'handle = "{path}"')
+    write_config(tmp_path, monkeypatch, text.format(path="https://127.0.0.1:9/m"))
+    reset(load_registry(allow=[], extra_plugins={"user-config": userconfig.plugin()}))
+    with pytest.raises(zoo.WeightsError, match="needs internet"):
+        zoo.backbone("my_net")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('path = "{path}"\n', "", r"\[backbones.my_net\] needs path"),
+        ('path = "{path}"', 'path = "/no/such/dir"', r"\[backbones.my_net\] path /no/such/dir does not exist"),
+        ('source = "savedmodel"', 'source = "onnx"', "source must be one of"),
+        ("[32, 32, 3]", "[32, 32]", r"input_shape must be \[height, width, 3\]"),
+        ("[32, 32, 3]", "[32, 32, 1]", "3 \\(RGB\\) channels"),
+        ("[32, 32, 3]", "[16, 16, 3]", "at least 32"),
+        ("feature_dim = 4", "feature_dim = 0", "feature_dim must be a positive integer"),
+        ("scale = 0.00392156862745098", "scael = 0.1", r"preprocessing has unknown fields \['scael'\]"),
+        ('{{ mode = "unit", scale = 0.00392156862745098 }}', "'inception'", "preprocessing must be one of"),
+        ('description = "a tiny test network"', "colour = 1", r"unknown keys \['colour'\]"),
+        ("[backbones.my_net]", "[backbones.MyNet]", "lowercase snake case"),
+        ("feature_dim = 4", "feature_dim = 4\nfeature_dim = 5", "not valid TOML.*line 7"),
+    ],
+)
+def test_each_invalid_entry_is_a_spec_error_naming_the_entry_and_field(
+    saved_model, tmp_path, monkeypatch, old, new, message
+):
+    assert old in ENTRY
+    write_config(tmp_path, monkeypatch, ENTRY.replace(old, new).format(path=saved_model))
+    with pytest.raises(zoo.SpecError, match=message):
+        userconfig.plugin().register_backbones()
+
+
+def test_an_invalid_file_fails_only_the_user_config_plugin(tmp_path, monkeypatch):
+    write_config(tmp_path, monkeypatch, ENTRY.format(path="/no/such/dir"))
+    with pytest.warns(zoo.PluginWarning, match="'user-config' failed.*does not exist"):
+        registry = load_registry(extra_plugins={"user-config": userconfig.plugin()})
+    assert registry.get("resnet50").name == "resnet50"
+    assert [p.status for p in registry.plugins if p.name == "user-config"] == ["failed"]
+
+
+def test_a_missing_plugin_for_savedmodels_is_named(saved_model, tmp_path, monkeypatch):
+    write_config(tmp_path, monkeypatch, ENTRY.format(path=saved_model))
+    reset(load_registry(allow=[], extra_plugins={"user-config": userconfig.plugin()}))
+    monkeypatch.setitem(sys.modules, "zoo_tensorflow_hub", None)  # as if not installed
+    with pytest.raises(zoo.WeightsError, match="pip install backbone-zoo-tensorflow-hub"):
+        zoo.backbone("my_net")
