@@ -1,5 +1,6 @@
 """Backbones from a TOML config file (zoo.userconfig), without writing a plugin."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def test_the_file_is_found_under_xdg_config_home(tmp_path, monkeypatch):
 
 def test_a_savedmodel_entry_registers_and_builds(saved_model, tmp_path, monkeypatch):
     config = write_config(tmp_path, monkeypatch, ENTRY.format(path=saved_model))
-    reset(load_registry(allow=[], extra_plugins={"user-config": userconfig.plugin()}))
+    reset(load_registry(allow=["user-config"]))
     spec = zoo.get_spec("my_net")
     assert (spec.family, spec.plugin, spec.feature_shape) == ("user", "user-config", (4,))
     assert f"from {config}" in spec.description
@@ -82,7 +83,7 @@ def test_a_hub_entry_without_internet_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "hub"))
     text = ENTRY.replace('source = "savedmodel"', 'source = "hub"').replace('path = "{path}"', 'handle = "{path}"')
     write_config(tmp_path, monkeypatch, text.format(path="https://127.0.0.1:9/m"))
-    reset(load_registry(allow=[], extra_plugins={"user-config": userconfig.plugin()}))
+    reset(load_registry(allow=["user-config"]))
     with pytest.raises(zoo.WeightsError, match="needs internet"):
         zoo.backbone("my_net")
 
@@ -116,14 +117,26 @@ def test_each_invalid_entry_is_a_spec_error_naming_the_entry_and_field(
 def test_an_invalid_file_fails_only_the_user_config_plugin(tmp_path, monkeypatch):
     write_config(tmp_path, monkeypatch, ENTRY.format(path="/no/such/dir"))
     with pytest.warns(zoo.PluginWarning, match="'user-config' failed.*does not exist"):
-        registry = load_registry(extra_plugins={"user-config": userconfig.plugin()})
+        registry = load_registry()  # the file is found through ZOO_CONFIG
     assert registry.get("resnet50").name == "resnet50"
     assert [p.status for p in registry.plugins if p.name == "user-config"] == ["failed"]
 
 
 def test_a_missing_plugin_for_savedmodels_is_named(saved_model, tmp_path, monkeypatch):
     write_config(tmp_path, monkeypatch, ENTRY.format(path=saved_model))
-    reset(load_registry(allow=[], extra_plugins={"user-config": userconfig.plugin()}))
+    reset(load_registry(allow=["user-config"]))
     monkeypatch.setitem(sys.modules, "zoo_tensorflow_hub", None)  # as if not installed
     with pytest.raises(zoo.WeightsError, match="pip install backbone-zoo-tensorflow-hub"):
         zoo.backbone("my_net")
+
+
+def test_zoo_list_shows_config_backbones_under_their_source(saved_model, tmp_path, monkeypatch, capsys):
+    from zoo.cli import main
+
+    write_config(tmp_path, monkeypatch, ENTRY.format(path=saved_model))
+    assert main(["list", "my_net"]) == 0
+    assert "user-config" in capsys.readouterr().out
+    assert main(["plugins", "--json"]) == 0
+    plugins = {p["name"]: p for p in json.loads(capsys.readouterr().out)["plugins"]}
+    assert plugins["user-config"]["module"] == str(tmp_path / "backbones.toml")
+    assert plugins["user-config"]["backbones"] == ["my_net"]
