@@ -25,7 +25,7 @@ class TinyNet(tf.Module):
         self.bias = tf.Variable(tf.fill((WIDTH,), 0.1), name="conv/bias")
         self.moving_mean = tf.Variable(tf.zeros(WIDTH), trainable=False, name="bn/moving_mean")
 
-    @tf.function(input_signature=[tf.TensorSpec((None, 32, 32, 3), tf.float32)])
+    @tf.function(input_signature=[tf.TensorSpec((None, 32, 32, 3), tf.float32)], autograph=False)
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
         y = tf.nn.relu(tf.nn.conv2d(x, self.kernel, 1, "SAME") + self.bias - self.moving_mean)
         return tf.reduce_mean(y, axis=[1, 2])
