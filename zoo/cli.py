@@ -282,7 +282,7 @@ def _plugins(args: argparse.Namespace) -> None:
     if args.json:
         _print_json({"plugins": [p.to_dict() for p in reg.plugins], "conflicts": reg.conflicts})
         return
-    rows = [(p.name, p.version or "-", p.status, len(p.backbones), p.error or "") for p in reg.plugins]
+    rows = [(p.name, p.version or "-", p.status, _names(p.backbones), p.error or "") for p in reg.plugins]
     _print_table(("PLUGIN", "VERSION", "STATUS", "BACKBONES", "ERROR"), rows)
     for conflict in reg.conflicts:
         print(f"error: {conflict}")
@@ -309,6 +309,11 @@ def _demo(args: argparse.Namespace) -> None:
     from zoo.demo import run_demo
 
     run_demo(args.backbone, args.out)
+
+
+def _names(names: Sequence[str], shown: int = 3) -> str:
+    more = f" (+{len(names) - shown} more)" if len(names) > shown else ""
+    return f"{len(names)}: {', '.join(names[:shown])}{more}" if names else "0"
 
 
 def _millions(params: int | None) -> str:
