@@ -70,3 +70,46 @@ def test_names_are_presets_and_do_not_clash_with_keras_applications():
     assert {image.name for image in IMAGES} <= set(specs)
     assert {"resnet50", "vgg16", "densenet121"} <= set(specs) and "resnet_50_imagenet" in specs
     assert len(IMAGES) >= 20 and len({image.family for image in IMAGES}) >= 5
+
+
+def test_a_local_timm_checkpoint_directory_loads(tmp_path):
+    """A timm-format directory (config.json with its architecture + model.safetensors), as timm saves them."""
+    import json
+
+    import keras
+    from safetensors.numpy import save_file
+
+    source = zoo.backbone("resnet_18_imagenet", weights=None, input_shape=64, pooling=None).get_layer("backbone")
+    tensors = {}
+
+    def conv(layer, name):
+        kernel = keras.ops.convert_to_numpy(source.get_layer(layer).kernel)
+        tensors[f"{name}.weight"] = np.ascontiguousarray(np.transpose(kernel, (3, 2, 0, 1)))
+
+    def norm(layer, name):
+        bn = source.get_layer(layer)
+        for key, variable in (("weight", bn.gamma), ("bias", bn.beta), ("running_mean", bn.moving_mean),
+                              ("running_var", bn.moving_variance)):  # fmt: skip
+            tensors[f"{name}.{key}"] = np.asarray(keras.ops.convert_to_numpy(variable)) + 0.01  # not the init values
+
+    conv("conv1_conv", "conv1")
+    norm("conv1_bn", "bn1")
+    for stack, blocks in enumerate([2, 2, 2, 2]):
+        for block in range(blocks):
+            keras_name, timm_name = f"stack{stack}_block{block}", f"layer{stack + 1}.{block}"
+            if block == 0 and stack > 0:
+                conv(f"{keras_name}_0_conv", f"{timm_name}.downsample.0")
+                norm(f"{keras_name}_0_bn", f"{timm_name}.downsample.1")
+            for i in (1, 2):
+                conv(f"{keras_name}_{i}_conv", f"{timm_name}.conv{i}")
+                norm(f"{keras_name}_{i}_bn", f"{timm_name}.bn{i}")
+    directory = tmp_path / "timm_resnet18"
+    directory.mkdir()
+    config = {"architecture": "resnet18", "num_classes": 1000, "num_features": 512}
+    (directory / "config.json").write_text(json.dumps(config))
+    save_file(tensors, str(directory / "model.safetensors"))
+
+    loaded = zoo.backbone("resnet_18_imagenet", weights=directory, input_shape=64).get_layer("backbone")
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded.get_layer("conv1_bn").moving_mean), tensors["bn1.running_mean"], rtol=1e-6
+    )

@@ -136,3 +136,35 @@ def test_a_saved_model_without_a_function_is_refused(tmp_path):
 def test_features_of_the_wrong_size_are_refused(saved_model):
     with pytest.raises(zoo.WeightsError, match=r"shape \(None, 1024\), expected \(None, 2048\)"):
         build_network(zoo.get_spec("resnet50_v2_tfhub"), saved_model, (32, 32, 3))
+
+
+class BagOfWords(tf.Module):
+    """A text SavedModel, strings -> (None, 512): hashed words, a trainable embedding table, the mean."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = tf.Variable(tf.random.stateless_normal((64, 512), seed=(1, 2)))
+
+    @tf.function(input_signature=[tf.TensorSpec((None,), tf.string)], autograph=False)
+    def __call__(self, text: tf.Tensor) -> tf.Tensor:
+        ids = tf.strings.to_hash_bucket_fast(tf.strings.split(tf.strings.lower(text)), 64)
+        return tf.reduce_mean(tf.gather(self.table, ids), axis=1)
+
+
+def test_a_text_savedmodel_extracts_and_fine_tunes_through_zoo_train(tmp_path):
+    path = tmp_path / "bag_of_words"
+    tf.saved_model.save(BagOfWords(), str(path))
+    model = zoo.backbone("universal_sentence_encoder_tfhub", weights=path)
+    features = model.predict(np.array(["a first text", "Another one here"], dtype=object), verbose=0)
+    assert features.shape == (2, 512) and np.isfinite(features).all()
+
+    texts = ["good fine great nice"] * 8 + ["bad awful poor sad"] * 8
+    labels = ["pos"] * 8 + ["neg"] * 8
+    built = zoo.build("universal_sentence_encoder_tfhub", num_classes=2, weights=path)
+    table = built.get_layer("backbone").get_layer("saved_model").weights[0]
+    before = np.array(keras.ops.convert_to_numpy(table))
+    run = zoo.train(built, (texts, labels), epochs=3, fine_tune=1, fine_tune_epochs=2, learning_rate=0.05,
+                    batch_size=4, out=tmp_path / "run", cache_dir=tmp_path / "cache", verbose=0)  # fmt: skip
+    assert [row["phase"] for row in run.history].count(2) == 2
+    assert not np.allclose(keras.ops.convert_to_numpy(table), before)  # the SavedModel's table was trained
+    assert run.metrics["accuracy"] == 1.0

@@ -74,13 +74,16 @@ def feature_graph(
     if spec.modality == "text":
         pre = dataclasses.replace(spec.preprocessing, sequence_length=shape[0])
         spec = dataclasses.replace(spec, preprocessing=pre)
-        tokenizer, encoder = build_network(spec, weights, shape)
+        built = build_network(spec, weights, shape)
+        text = keras.Input(shape=(), dtype="string", name="text")
+        lowered = Lowercase(name="lowercase")(text) if pre.lowercase else text
+        if pre.pooling == "none":  # strings -> vectors in one network (e.g. a SavedModel)
+            built.name, built.trainable = "backbone", trainable
+            return text, keras.layers.Identity(name="pool")(built(lowered))
+        tokenizer, encoder = built
         encoder.name = "backbone"
         encoder.trainable = trainable
-        text = keras.Input(shape=(), dtype="string", name="text")
-        tokens = Tokenize.around(tokenizer, pre.sequence_length, name="preprocessing")(
-            Lowercase(name="lowercase")(text) if pre.lowercase else text
-        )
+        tokens = Tokenize.around(tokenizer, pre.sequence_length, name="preprocessing")(lowered)
         features = TextPooling(pre.pooling, pre.normalize, name="pool")(encoder(tokens), tokens["padding_mask"])
         return text, features
     network = build_network(spec, weights, shape)

@@ -99,7 +99,7 @@ class Preprocessing:
             raise SpecError("preprocessing.std must not contain zeros")
 
 
-TEXT_POOLINGS = ("mean", "max", "cls")
+TEXT_POOLINGS = ("mean", "max", "cls", "none")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +108,8 @@ class TextPreprocessing:
 
     The tokenizer runs inside the model (its vocabulary comes with the weights); ``pooling`` reduces
     the encoder's ``sequence_output`` over the padding mask (``mean``, ``max``) or takes the first
-    token (``cls``); ``normalize`` L2-normalises the result (sentence-transformers style).
+    token (``cls``); ``normalize`` L2-normalises the result (sentence-transformers style). ``none``
+    is for an encoder that tokenizes and pools by itself (a SavedModel from strings to vectors).
 
     >>> TextPreprocessing(sequence_length=256, pooling="mean", normalize=True).describe()
     'wordpiece (lowercase), 256 tokens, mean pooling over the padding mask, L2-normalised'
@@ -127,7 +128,9 @@ class TextPreprocessing:
         case = ", ".join(
             x for x in ("lowercase" if self.lowercase else "", "accents stripped" if self.strip_accents else "") if x
         )
-        pooled = "first token" if self.pooling == "cls" else f"{self.pooling} pooling over the padding mask"
+        pooled = {"cls": "first token", "none": "pooled by the encoder"}.get(
+            self.pooling, f"{self.pooling} pooling over the padding mask"
+        )
         text = f"{self.tokenizer}{f' ({case})' if case else ''}, {self.sequence_length} tokens, {pooled}"
         return text + (", L2-normalised" if self.normalize else "")
 

@@ -376,7 +376,7 @@ class _Trainer:
             "validation examples": len(self.val_set),
             "skipped files": len(self.train_set.skipped) + len(self.val_set.skipped),
         }
-        if self.spec.modality == "text":
+        if self.spec.modality == "text" and self.spec.preprocessing.pooling != "none":
             limit = self.build.input_shape[0]  # tokens read of each text
             summary[f"texts cut at {limit} tokens"] = sum(self._truncated(d) for d in (self.train_set, self.val_set))
         return summary

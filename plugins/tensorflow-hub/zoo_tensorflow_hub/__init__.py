@@ -13,11 +13,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from zoo import BackboneSpec, Preprocessing, WeightsVariant, hookimpl
+from zoo import BackboneSpec, Preprocessing, TextPreprocessing, WeightsVariant, hookimpl
 
 # TF Hub's image models take RGB in [0, 1]: the zoo scales raw [0, 255] pixels by 1/255.
 UNIT = Preprocessing(mode="unit", scale=1 / 255)
 
+USE = "https://tfhub.dev/google/universal-sentence-encoder/4"
 # (zoo name, TF Hub handle, input size, feature_dim, reference)
 CATALOGUE: list[tuple[str, str, int, int, str]] = [
     (
@@ -95,7 +96,7 @@ def saved_model_network(
 
     from zoo_tensorflow_hub.layer import SavedModelLayer
 
-    inputs = keras.Input(input_shape)
+    inputs = keras.Input(input_shape) if input_shape else keras.Input(shape=(), dtype="string")  # () is text
     layer = SavedModelLayer(str(path), signature=signature, output_key=output_key, name="saved_model")
     outputs = layer(inputs)
     if len(outputs.shape) != 2 or (feature_dim is not None and outputs.shape[-1] != feature_dim):
@@ -115,7 +116,8 @@ def build(spec: BackboneSpec, *, weights: str | Path | None, input_shape: tuple[
             f"(the TF Hub handle {handle}) or weights=Path('/path/to/saved_model'), a local SavedModel directory."
         )
     path = weights if isinstance(weights, Path) else resolve(handle)
-    return saved_model_network(path, input_shape, feature_dim=spec.feature_dim)
+    shape = () if spec.modality == "text" else input_shape  # a text SavedModel takes the strings themselves
+    return saved_model_network(path, shape, feature_dim=spec.feature_dim)
 
 
 @hookimpl
@@ -134,6 +136,22 @@ def register_backbones() -> list[BackboneSpec]:
             factory=build,
         )
         for name, handle, size, dim, reference in CATALOGUE
+    ] + [
+        BackboneSpec(
+            name="universal_sentence_encoder_tfhub",
+            family="tfhub",
+            modality="text",
+            input_shape=(),
+            feature_dim=512,
+            feature_shape=(512,),
+            preprocessing=TextPreprocessing(
+                tokenizer="inside the SavedModel", sequence_length=512, lowercase=False, pooling="none"
+            ),
+            weights=(WeightsVariant(tag="tfhub", source="tfhub.dev", license="Apache-2.0", url=USE),),
+            description=f"Universal Sentence Encoder {USE}: strings in, 512-d sentence vectors out",
+            reference="https://arxiv.org/abs/1803.11175",
+            factory=build,
+        )
     ]
 
 

@@ -35,7 +35,7 @@ def trust(path: str | os.PathLike) -> None:
 
 @keras.saving.register_keras_serializable(package="zoo_tensorflow_hub")
 class SavedModelLayer(keras.layers.Layer):
-    """Call a TF2 SavedModel (its ``__call__``, or the signature ``signature``) on one float tensor.
+    """Call a TF2 SavedModel (its ``__call__``, or the signature ``signature``) on one float or string tensor.
 
     ``output_key`` picks one output when the function returns a dict (needed only when it has several).
 
@@ -62,7 +62,7 @@ class SavedModelLayer(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs: Any) -> Any:
-        outputs = self._function(tf.cast(inputs, "float32"))
+        outputs = self._function(inputs if inputs.dtype == tf.string else tf.cast(inputs, "float32"))
         if isinstance(outputs, dict):
             if self.output_key is None and len(outputs) != 1:
                 raise ValueError(
