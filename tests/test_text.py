@@ -206,3 +206,10 @@ def test_zoo_info_says_where_the_default_text_weights_are(capsys):
 
     assert main(["info", "all_minilm_l6_v2"]) == 0
     assert f"found locally: {minilm_directory()}" in capsys.readouterr().out
+
+
+@needs_minilm
+def test_the_plugin_conformance_check_handles_text_backbones():
+    from zoo.testing import check_backbone
+
+    assert check_backbone("bert_tiny_en_uncased", batch=3).output_shape == (None, 128)

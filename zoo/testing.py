@@ -61,7 +61,7 @@ def check_backbone(name: str, input_shape: int | tuple[int, ...] | None = None, 
     spec = zoo.get_spec(name)
     model = zoo.backbone(name, weights=None, input_shape=input_shape)
     if spec.modality == "text":
-        inputs = np.array([f"plugin test sentence number {i}" for i in range(batch)])
+        inputs = np.array([f"plugin test sentence number {i}" for i in range(batch)], dtype=object)
     else:
         shape = tuple(model.input_shape[1:])
         inputs = np.random.default_rng(0).uniform(0, 255, (batch, *shape)).astype("float32")
