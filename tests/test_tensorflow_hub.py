@@ -46,14 +46,16 @@ def saved_values(path: Path) -> dict[str, np.ndarray]:
     return {name: getattr(loaded, name).numpy() for name in ("kernel", "bias", "moving_mean")}
 
 
-def test_catalogue_entries_are_pooled_tfhub_feature_vectors():
-    specs = zoo.list_backbones("*_tfhub")
+def test_catalogue_image_entries_are_pooled_tfhub_feature_vectors():
+    specs = zoo.list_backbones("*_tfhub", modality="image")
     assert {s.name for s in specs} >= {"efficientnet_v2_b0_tfhub", "resnet50_v2_tfhub", "mobilenet_v3_small_tfhub"}
     for spec in specs:
         assert spec.plugin == "backbone-zoo-tensorflow-hub"
         assert spec.feature_shape == (spec.feature_dim,)
         assert spec.weights[0].url.startswith("https://tfhub.dev/")
         assert spec.preprocessing.scale == pytest.approx(1 / 255)
+    (use,) = zoo.list_backbones("*_tfhub", modality="text")
+    assert use.preprocessing.pooling == "none" and use.feature_shape == (512,)
 
 
 def test_a_local_saved_model_is_a_frozen_backbone(saved_model):
