@@ -70,22 +70,32 @@ def extract(
 
 
 def cached_extract(
-    model: keras.Model, dataset: Dataset, cache: FeatureCache, *, batch_size: int | None = None, verbose: int = 1
+    model: keras.Model,
+    dataset: Dataset,
+    cache: FeatureCache,
+    *,
+    batch_size: int | None = None,
+    identity: str | None = None,
+    verbose: int = 1,
 ) -> np.ndarray:
     """:func:`extract` through the feature cache: computed once, then read back (memory-mapped).
 
-    The key is everything that changes the features: the model's weight values and configuration
-    (preprocessing, input size, pooling), and the content of every example.
+    The key is everything that changes the features: the model (see :func:`model_identity`; pass
+    ``identity`` to reuse one for several datasets) and the content of every example.
     """
-    key = cache_key(
-        weights=weights_fingerprint(keras.ops.convert_to_numpy(w) for w in model.weights),
-        layers=[_describe(layer) for layer in model.layers],
-        input_shape=list(model.input_shape[1:]),
-        examples=dataset.digests,
-    )
+    key = cache_key(model=identity or model_identity(model), examples=dataset.digests)
     shape = (len(dataset), *model.output_shape[1:])
     return cache.get_or_compute(
         key, shape, lambda out: extract(model, dataset, batch_size=batch_size, out=out, verbose=verbose)
+    )
+
+
+def model_identity(model: keras.Model) -> str:
+    """A key for what ``model`` computes: its weight values, layer configurations and input shape."""
+    return cache_key(
+        weights=weights_fingerprint(keras.ops.convert_to_numpy(w) for w in model.weights),
+        layers=[_describe(layer) for layer in model.layers],
+        input_shape=list(model.input_shape[1:]),
     )
 
 
@@ -137,13 +147,22 @@ def _batches(model: keras.Model, items: np.ndarray | Dataset, size: int) -> Iter
     if isinstance(items, np.ndarray):  # pixels stay uint8 until the model casts them on the device
         for start in range(0, len(items), size):
             batch = np.ascontiguousarray(items[start : start + size])
-            if batch.shape[1:3] != shape[:2]:
-                resized = keras.ops.image.resize(batch.astype("float32"), shape[:2])
-                batch = np.clip(keras.ops.convert_to_numpy(resized), 0, 255)
-            yield batch
+            yield resize_pixels(batch, shape[:2])
         return
     for batch in pipeline(items, image_size=shape[:2] or None, batch_size=size, with_targets=False):
         yield np.asarray(batch)
+
+
+def resize_pixels(pixels: np.ndarray, size: Sequence[int], interpolation: str = "bilinear") -> np.ndarray:
+    """Pixels ``(..., h, w, 3)`` at ``size`` (height, width), still in [0, 255]; unchanged when already there.
+
+    >>> resize_pixels(np.zeros((2, 8, 8, 3), np.uint8), (4, 4)).shape
+    (2, 4, 4, 3)
+    """
+    if tuple(pixels.shape[-3:-1]) == tuple(size):
+        return pixels
+    resized = keras.ops.image.resize(pixels.astype("float32"), tuple(size), interpolation=interpolation)
+    return np.clip(keras.ops.convert_to_numpy(resized), 0, 255)
 
 
 def _prefetch(batches: Iterator[Any], depth: int = 2) -> Iterator[Any]:

@@ -15,6 +15,7 @@ import numpy as np
 from zoo import report
 from zoo.data import decode_image, load_dataset, pipeline
 from zoo.errors import DataError
+from zoo.features import resize_pixels
 from zoo.trainer import RunError, load_model
 
 
@@ -95,7 +96,8 @@ def predict(
         images, readable = [], []
         for i, path in enumerate(inputs):
             try:
-                images.append(_resized(decode_image(Path(path).read_bytes()), run))
+                pixels = decode_image(Path(path).read_bytes()).astype("float32")
+                images.append(resize_pixels(pixels, run.input_shape[:2], run.interpolation))
                 readable.append(i)
             except (OSError, DataError) as err:
                 results[i]["error"] = str(err)
@@ -110,11 +112,3 @@ def predict(
         order = np.argsort(-output)[: max(1, top_k)]
         results[i]["predictions"] = [{"label": run.class_names[j], "score": float(output[j])} for j in order]
     return results
-
-
-def _resized(image: np.ndarray, run: SavedRun) -> np.ndarray:
-    size = tuple(run.input_shape[:2])
-    if image.shape[:2] == size:
-        return image.astype("float32")
-    resized = keras.ops.image.resize(image.astype("float32"), size, interpolation=run.interpolation)
-    return keras.ops.convert_to_numpy(resized)

@@ -124,9 +124,8 @@ def _score(
     regression = dataset.task == "regression"
     try:
         features, report = scoring.clean_features(features)
-        labels = dataset.targets
-        result.logme = scoring.logme(features, labels, regression=regression)
-        probe = scoring.linear_probe(features, labels, regression=regression, folds=folds, seed=seed)
+        result.logme = scoring.logme(features, dataset.targets, regression=regression)
+        probe = scoring.linear_probe(features, dataset.targets, regression=regression, folds=folds, seed=seed)
         result.probe, result.probe_metric = probe["score"], probe["metric"]
         if report.get("constant_columns"):
             result.notes = f"{report['constant_columns']} constant feature columns dropped"

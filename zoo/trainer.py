@@ -26,7 +26,7 @@ from zoo.backbones import Weights
 from zoo.cache import FeatureCache, cache_key
 from zoo.data import Dataset, load_dataset, pipeline, split
 from zoo.errors import ZooError
-from zoo.features import cached_extract
+from zoo.features import cached_extract, model_identity
 from zoo.heads import BuildConfig, Task, build
 from zoo.plugins import get_spec
 
@@ -278,7 +278,8 @@ class _Trainer:
         cached = self.config.cache and not self.config.augment
         if cached:
             extractor = keras.Model(self.model.inputs, self.model.get_layer("pool").output, name="features")
-            features = (self._features(extractor, self.train_set), self._features(extractor, self.val_set))
+            identity = model_identity(extractor)  # the weights are hashed once for both sets
+            features = tuple(self._features(extractor, d, identity) for d in (self.train_set, self.val_set))
             target = self.head
             fit_data = _ArrayBatches(features[0], *self._targets(self.train_set), self.config, epoch=self._epoch(1))
             val_data = _ArrayBatches(features[1], self.val_set.targets, None, self.config, shuffle=False)
@@ -286,8 +287,7 @@ class _Trainer:
             features, target = None, self.model
             fit_data = self._pipeline(self.train_set, training=True)
             val_data = self._pipeline(self.val_set, training=False)
-        steps = math.ceil(len(self.train_set) / self.config.batch_size)
-        self._fit(target, 1, fit_data, val_data, self.config.epochs, self.config.learning_rate, steps)
+        self._fit(target, 1, fit_data, val_data, self.config.epochs, self.config.learning_rate)
         self._save_weights(self.head, "phase1-final")
         self.state.update(phase1_done=True, phase=2, epoch=0)
         self._save_state()
@@ -297,13 +297,12 @@ class _Trainer:
         unfreeze_top(self.model.get_layer("backbone"), self.config.fine_tune, self.spec.block_pattern)
         epochs = self.config.fine_tune_epochs or self.config.epochs
         lr = self.config.fine_tune_learning_rate or self.config.learning_rate / 10
-        steps = math.ceil(len(self.train_set) / self.config.batch_size)
         fit_data = self._pipeline(self.train_set, training=True)
-        self._fit(self.model, 2, fit_data, self._pipeline(self.val_set, training=False), epochs, lr, steps)
+        self._fit(self.model, 2, fit_data, self._pipeline(self.val_set, training=False), epochs, lr)
         self.state.update(phase2_done=True)
         self._save_state()
 
-    def _fit(self, target: Any, phase: int, fit_data: Any, val_data: Any, epochs: int, lr: float, steps: int) -> None:
+    def _fit(self, target: Any, phase: int, fit_data: Any, val_data: Any, epochs: int, lr: float) -> None:
         resumed = self.state.get("phase") == phase and self.state.get("epoch", 0) > 0
         start = self.state["epoch"] if resumed else 0
         if resumed:
@@ -313,8 +312,9 @@ class _Trainer:
                 if best is not None:
                     target.set_weights(best)
                 return
+        batch = self.config.batch_size
         rate = (
-            keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, epochs * steps))
+            keras.optimizers.schedules.CosineDecay(lr, decay_steps=epochs * math.ceil(len(self.train_set) / batch))
             if self.config.schedule == "cosine"
             else lr
         )
@@ -391,8 +391,9 @@ class _Trainer:
             count += int((keras.ops.convert_to_numpy(batch["padding_mask"]).sum(axis=1) >= limit).sum())
         return count
 
-    def _features(self, extractor: Any, dataset: Dataset) -> np.ndarray:
-        return cached_extract(extractor, dataset, self.cache, batch_size=self.config.batch_size, verbose=self.verbose)
+    def _features(self, extractor: Any, dataset: Dataset, identity: str) -> np.ndarray:
+        batch = self.config.batch_size
+        return cached_extract(extractor, dataset, self.cache, batch_size=batch, identity=identity, verbose=self.verbose)
 
     def _pipeline(self, dataset: Dataset, training: bool, targets: bool = True) -> Any:
         batches = pipeline(
@@ -405,8 +406,7 @@ class _Trainer:
             augment=self.config.augment if training else None,
             with_targets=targets,
         )
-        weights = self._targets(dataset)[1] if training else None
-        if weights is None:
+        if not training or self.config.class_weight is None:
             return batches
         import tensorflow as tf
 
