@@ -4,6 +4,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -140,3 +141,32 @@ def test_zoo_list_shows_config_backbones_under_their_source(saved_model, tmp_pat
     plugins = {p["name"]: p for p in json.loads(capsys.readouterr().out)["plugins"]}
     assert plugins["user-config"]["module"] == str(tmp_path / "backbones.toml")
     assert plugins["user-config"]["backbones"] == ["my_net"]
+
+
+def test_a_keras_hub_preset_entry_builds_with_the_preset_weights(tmp_path, monkeypatch):
+    import keras
+    import keras_hub
+
+    backbone = keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64], input_conv_kernel_sizes=[3], stackwise_num_filters=[64, 16],
+        stackwise_num_blocks=[1, 1], stackwise_num_strides=[1, 2], block_type="basic_block",
+    )  # fmt: skip
+    backbone.save_to_preset(tmp_path / "preset")
+    write_config(
+        tmp_path,
+        monkeypatch,
+        """
+[backbones.my_resnet]
+source = "keras_hub_preset"
+path = "preset"
+input_shape = [64, 64, 3]
+feature_dim = 16
+feature_shape = [8, 8, 16]  # stem /4, then strides 1 and 2
+preprocessing = "torch"
+""",
+    )
+    reset(load_registry(allow=["user-config"]))
+    model = zoo.backbone("my_resnet", pooling=None)
+    assert model.output_shape == (None, 8, 8, 16)
+    kernel = model.get_layer("backbone").weights[0]
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(kernel), keras.ops.convert_to_numpy(backbone.weights[0]))
