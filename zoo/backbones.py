@@ -8,9 +8,10 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from zoo.errors import InputShapeError, WeightsError
-from zoo.plugins import get_spec
-from zoo.spec import BackboneSpec
+from zoo.config import ModelParts
+from zoo.errors import ConfigError, InputShapeError, PluginError, WeightsError, ZooError
+from zoo.plugins import get_spec, registry
+from zoo.spec import BackboneSpec, Preprocessing, TextNetwork
 
 if TYPE_CHECKING:
     import keras
@@ -42,8 +43,8 @@ def backbone(
     import keras
 
     spec = get_spec(name)
-    pixels, features = feature_graph(spec, weights, input_shape, trainable, pooling)
-    return keras.Model(pixels, features, name=spec.name)
+    inputs, features, _ = feature_graph(spec, weights, input_shape, trainable, pooling)
+    return keras.Model(inputs, features, name=spec.name)
 
 
 def feature_graph(
@@ -52,55 +53,93 @@ def feature_graph(
     input_shape: int | tuple[int, ...] | None,
     trainable: bool,
     pooling: str | None,
-) -> tuple[Any, Any]:
-    """The functional graph every zoo model starts with: ``(raw input, features)`` Keras tensors.
+) -> tuple[Any, Any, ModelParts]:
+    """The functional graph every zoo model starts with: ``(raw input, features, parts)``.
 
-    Layers are named ``preprocessing``, ``backbone`` (the network), and ``pool`` (the reducer:
-    ``avg``, ``max``, ``flatten``, or none), so the trainer can cut a model at its features. A text
-    backbone always pools as its spec declares (``pooling`` does not apply): strings in, vectors out.
+    ``parts`` names the layers the trainer needs (the network, the layer giving the features, the
+    text steps); the head's name is filled in by :func:`zoo.build`. An image graph is built-in
+    Keras layers around the plugin's network. A text backbone always pools as its spec declares
+    (``pooling`` does not apply): strings in, vectors out.
 
     >>> from zoo.plugins import get_spec
-    >>> pixels, features = feature_graph(get_spec("mobilenet_v2"), None, 32, False, "flatten")
-    >>> tuple(features.shape)
-    (None, 1280)
+    >>> pixels, features, parts = feature_graph(get_spec("mobilenet_v2"), None, 32, False, "flatten")
+    >>> tuple(features.shape), parts.features
+    ((None, 1280), 'pool')
     """
     import keras
 
-    from zoo.layers import ImagePreprocessing, Lowercase, TextPooling, Tokenize
+    import zoo.layers  # noqa: F401  (registers the text layers before any zoo model exists)
 
     if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        raise ConfigError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     shape = resolve_input_shape(spec, input_shape)
     if spec.modality == "text":
-        pre = dataclasses.replace(spec.preprocessing, sequence_length=shape[0])
-        spec = dataclasses.replace(spec, preprocessing=pre)
-        built = build_network(spec, weights, shape)
-        text = keras.Input(shape=(), dtype="string", name="text")
-        lowered = Lowercase(name="lowercase")(text) if pre.lowercase else text
-        if pre.pooling == "none":  # strings -> vectors in one network (e.g. a SavedModel)
-            built.name, built.trainable = "backbone", trainable
-            return text, keras.layers.Identity(name="pool")(built(lowered))
-        tokenizer, encoder = built
-        encoder.name = "backbone"
-        encoder.trainable = trainable
-        tokens = Tokenize.around(tokenizer, pre.sequence_length, name="preprocessing")(lowered)
-        features = TextPooling(pre.pooling, pre.normalize, name="pool")(encoder(tokens), tokens["padding_mask"])
-        return text, features
+        return _text_graph(spec, weights, shape, trainable)
     network = build_network(spec, weights, shape)
-    network.name = "backbone"  # one name for every family: the trainer finds the network by it
     network.trainable = trainable
-
     pixels = keras.Input(shape=shape, name="pixels")
-    x = ImagePreprocessing.from_spec(spec.preprocessing, name="preprocessing")(pixels)
-    x = network(x)
-    if pooling is not None:  # a network that pools itself gets an identity, so "pool" always exists
-        reducer = _reducers()[pooling] if len(spec.feature_shape) > 1 else keras.layers.Identity
-        x = reducer(name="pool")(x)
-    return pixels, x
+    x = network(preprocessing_graph(pixels, spec.preprocessing))
+    last = network
+    if pooling is not None:  # a network that pools itself gets an identity, so the features have one name
+        last = (_reducers()[pooling] if len(spec.feature_shape) > 1 else keras.layers.Identity)(name="pool")
+        x = last(x)
+    return pixels, x, ModelParts(network=network.name, features=last.name, head="")
 
 
-def build_network(spec: BackboneSpec, weights: Weights, input_shape: tuple[int, ...]) -> keras.Model:
-    """Call the spec's factory (preprocessed input -> feature map), turning load failures into :class:`WeightsError`.
+def preprocessing_graph(pixels: Any, preprocessing: Preprocessing) -> Any:
+    """Apply ``preprocessing`` to raw pixels with built-in Keras operations only.
+
+    Every mode is an affine map per pixel: an optional RGB->BGR flip (``keras.ops.flip``), then one
+    ``Rescaling`` layer named ``preprocessing`` whose per-channel ``scale`` and ``offset`` fold
+    ``x * scale + offset``, ``- mean`` and ``/ std`` together. Keras deserialises both by itself.
+
+    >>> import keras, numpy as np
+    >>> from zoo.spec import Preprocessing
+    >>> pixels = keras.Input((1, 1, 3))
+    >>> model = keras.Model(pixels, preprocessing_graph(pixels, Preprocessing.caffe()))
+    >>> model.predict(np.array([[[[10.0, 20.0, 30.0]]]]), verbose=0).round(3).tolist()
+    [[[[-73.939, -96.779, -113.68]]]]
+    """
+    import keras
+
+    channels = pixels.shape[-1]
+    mean = preprocessing.mean or (0.0,) * channels
+    std = preprocessing.std or (1.0,) * channels
+    scale = [preprocessing.scale / s for s in std]
+    offset = [(preprocessing.offset - m) / s for m, s in zip(mean, std, strict=True)]
+    x = keras.ops.flip(pixels, axis=-1) if preprocessing.channel_order == "bgr" else pixels
+    return keras.layers.Rescaling(scale=scale, offset=offset, name="preprocessing")(x)
+
+
+def _text_graph(spec: BackboneSpec, weights: Weights, shape: tuple[int, ...], trainable: bool) -> tuple:
+    """Strings -> lower-casing (if declared) -> tokenizer -> encoder -> pooling, as the spec declares."""
+    import keras
+
+    from zoo.layers import Lowercase, TextPooling, Tokenize
+
+    pre = dataclasses.replace(spec.preprocessing, sequence_length=shape[0])
+    built = build_network(dataclasses.replace(spec, preprocessing=pre), weights, shape)
+    text = keras.Input(shape=(), dtype="string", name="text")
+    steps = [Lowercase(name="lowercase")] if pre.lowercase else []
+    lowered = steps[0](text) if steps else text
+    built.encoder.trainable = trainable
+    if built.tokenizer is None:  # strings -> vectors in one network (e.g. a SavedModel)
+        features = keras.layers.Identity(name="pool")(built.encoder(lowered))
+    else:
+        steps.append(Tokenize.around(built.tokenizer, pre.sequence_length, name="tokenize"))
+        tokens = steps[-1](lowered)
+        features = TextPooling(pre.pooling, pre.normalize, name="pool")(built.encoder(tokens), tokens["padding_mask"])
+    parts = ModelParts(built.encoder.name, "pool", "", tuple(step.name for step in steps))
+    return text, features, parts
+
+
+def build_network(spec: BackboneSpec, weights: Weights, input_shape: tuple[int, ...]) -> Any:
+    """Call the spec's factory with the resolved weights and check what it returns.
+
+    An image factory returns a ``keras.Model`` from preprocessed pixels to the feature map; a text
+    factory a :class:`zoo.TextNetwork`. Failures are reported by cause: weights that cannot be
+    downloaded or loaded raise :class:`WeightsError`, anything else from the factory is a bug of its
+    plugin and raises :class:`PluginError`.
 
     >>> from zoo.plugins import get_spec
     >>> build_network(get_spec("resnet50"), None, (32, 32, 3)).output_shape
@@ -110,35 +149,79 @@ def build_network(spec: BackboneSpec, weights: Weights, input_shape: tuple[int, 
     with warnings.catch_warnings(record=True) as caught:
         warnings.filterwarnings("always", message=".*freshly-initialized")
         try:
-            network = spec.factory(spec, weights=resolved, input_shape=input_shape)
-        except Exception as err:  # the factory's loader raises many types; keep the cause chained
-            if resolved is None:
-                raise
-            raise _weights_error(spec, resolved, err) from err
+            built = spec.factory(spec, weights=resolved, input_shape=input_shape)
+        except ZooError:
+            raise
+        except Exception as err:  # the factory's loaders raise many types; keep the cause chained
+            raise _factory_error(spec, resolved, err) from err
     skipped = [w for w in caught if "freshly-initialized" in str(w.message)]
     if skipped and resolved is not None:  # Keras loaded the file only in part: never run on random layers
-        raise _weights_error(spec, resolved, RuntimeError(f"{len(skipped)} parts were left unloaded"))
+        raise _load_error(spec, resolved, RuntimeError(f"{len(skipped)} parts were left unloaded"))
     for w in caught:  # pass the rest on, once per place as usual
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, registry=_WARNED)
-    return network
+    return _checked(spec, built)
 
 
-def _weights_error(spec: BackboneSpec, resolved: str | Path, err: BaseException) -> WeightsError:
-    if isinstance(resolved, Path):
-        return WeightsError(
-            f"Could not load weights from {resolved} into backbone {spec.name!r}: {type(err).__name__}: "
-            f"{_first_line(err)}. Check that the file is not damaged and was saved from {spec.name} without "
-            "its classification top (e.g. keras.applications with include_top=False)."
+def _checked(spec: BackboneSpec, built: Any) -> Any:
+    import keras
+
+    if spec.modality == "text":
+        if isinstance(built, tuple) and len(built) == 2 and not isinstance(built, TextNetwork):
+            built = TextNetwork(*built)  # a plain (tokenizer, encoder) pair, as plugins returned before
+        ok = isinstance(built, TextNetwork) and isinstance(built.encoder, keras.Model)
+        expected = "a zoo.TextNetwork(tokenizer, encoder) with a keras.Model encoder"
+    else:
+        ok = isinstance(built, keras.Model)
+        expected = "a keras.Model from preprocessed pixels to the feature map"
+    if not ok:
+        raise PluginError(
+            f"The factory of backbone {spec.name!r} (plugin {spec.plugin!r}) returned {type(built).__name__}; "
+            f"a {spec.modality} factory must return {expected} (see docs/plugins.md)"
         )
+    return built
+
+
+def _factory_error(spec: BackboneSpec, resolved: str | Path | None, err: BaseException) -> ZooError:
+    """One error per cause: a file that will not load, a download that failed, or a bug in the plugin."""
+    if isinstance(resolved, Path) and isinstance(err, (OSError, ValueError, KeyError)):
+        return _load_error(spec, resolved, err)
+    if isinstance(resolved, str) and _is_download_failure(err):
+        return WeightsError(
+            f"Could not download the {resolved!r} weights of {spec.name!r} ({_first_line(err)}). They are "
+            "downloaded once and cached, which needs internet; offline, pass a local path "
+            "(weights='path/to/weights'), or weights=None for random initialisation where the backbone has one."
+        )
+    return PluginError(
+        f"The factory of backbone {spec.name!r} (plugin {spec.plugin!r}) failed with weights={resolved!r}: "
+        f"{type(err).__name__}: {_first_line(err)}. This is a bug in the plugin, not a weights problem: "
+        "report it to the plugin's authors."
+    )
+
+
+def _is_download_failure(err: BaseException | None) -> bool:
+    """Whether ``err`` or an error that caused it is a network failure (Keras raises a bare ``Exception``)."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, (OSError, ConnectionError)) or "URL fetch failure" in str(err):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def _load_error(spec: BackboneSpec, resolved: str | Path, err: BaseException) -> WeightsError:
     return WeightsError(
-        f"Could not get the {resolved!r} weights of {spec.name!r} ({type(err).__name__}: {_first_line(err)}). "
-        "They are downloaded once and cached, which needs internet; offline, pass a local path "
-        "(weights='path/to/weights'), or weights=None for random initialisation where the backbone has one."
+        f"Could not load weights from {resolved} into backbone {spec.name!r}: {type(err).__name__}: "
+        f"{_first_line(err)}. Check that the file is not damaged and was saved from {spec.name} without "
+        "its classification top (e.g. keras.applications with include_top=False)."
     )
 
 
 def resolve_weights(spec: BackboneSpec, weights: Weights) -> str | Path | None:
     """Map the user's ``weights`` to what the factory receives: ``None``, a declared tag, or an existing path.
+
+    This is the one place where weights are resolved: a tag that a plugin finds on this machine
+    (the ``locate_weights`` hook) reaches the factory as that local path.
 
     >>> from zoo.plugins import get_spec
     >>> resolve_weights(get_spec("resnet50"), "default")
@@ -152,9 +235,10 @@ def resolve_weights(spec: BackboneSpec, weights: Weights) -> str | Path | None:
             raise WeightsError(
                 f"Backbone {spec.name!r} declares no pretrained weights; pass weights=None or a local path."
             )
-        return spec.default_weights
+        weights = spec.default_weights
     if isinstance(weights, str) and weights in tags:
-        return weights
+        found = registry().locate_weights(spec, weights)
+        return Path(found) if found and Path(found).exists() else weights
     if not isinstance(weights, (str, os.PathLike)):
         raise WeightsError(f"weights must be 'default', None, a tag or a path, got {type(weights).__name__}")
     path = Path(weights).expanduser()

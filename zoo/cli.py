@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from zoo import catalogue
-from zoo.errors import ZooError
+from zoo.config import TrainConfig
+from zoo.errors import ConfigError, DataError, ZooError
 from zoo.plugins import get_spec, list_backbones, registry
 from zoo.spec import MODALITIES, BackboneSpec
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``zoo`` command; returns the exit status.
+
+    A user mistake (any :class:`zoo.ZooError`) prints one line and exits 2; an internal error
+    prints its traceback and exits 1; Ctrl-C exits 130.
 
     >>> main(["list", "vgg*", "--json"])  # doctest: +ELLIPSIS
     [...
@@ -29,9 +36,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ZooError as err:
         print(f"zoo: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("zoo: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # `zoo list | head`: stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception:
+        traceback.print_exc()
+        print("zoo: internal error (a bug in the zoo or a plugin): please report it with the traceback above",
+              file=sys.stderr)  # fmt: skip
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,31 +75,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--file", default="registry.json")
     p.set_defaults(run=_registry)
 
-    p = commands.add_parser("train", help="fit a backbone with a new head to labelled data")
+    p = commands.add_parser(
+        "train", help="fit a backbone with a new head to labelled data", formatter_class=_DefaultsFormatter
+    )
     p.add_argument("--backbone", help="backbone name (see `zoo list`)")
     p.add_argument("--data", help="folder of class sub-folders, or a CSV manifest (path,label)")
     p.add_argument("--val", help="validation data; default: a stratified split of --data")
-    p.add_argument("--task", choices=("classification", "multilabel", "regression"), default="classification")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3, help="phase 1 learning rate (default 1e-3)")
-    p.add_argument("--fine-tune", type=int, metavar="N", help="phase 2: unfreeze the top N blocks")
-    p.add_argument("--fine-tune-epochs", type=int, metavar="N")
-    p.add_argument("--augment", nargs="*", metavar="NAME", help="augment training images (all, or: flip crop ...)")
-    p.add_argument("--weights", default="default", help="default | none | PATH")
-    p.add_argument(
-        "--input-size", type=int, metavar="N", help="square image size, or tokens per text (default: the backbone's)"
-    )
-    p.add_argument("--head", choices=("avg", "max", "flatten"), default="avg")
-    p.add_argument("--hidden", type=int, nargs="*", default=[], metavar="UNITS")
-    p.add_argument("--dropout", type=float, default=0.0)
-    p.add_argument("--class-weight", choices=("balanced",))
-    p.add_argument("--mixed-precision", action="store_true")
-    p.add_argument("--no-cache", action="store_true", help="run the frozen backbone every epoch")
-    p.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="run directory (default runs/BACKBONE-TIMESTAMP)")
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint")
+    _add_config_flags(p)
     p.set_defaults(run=_train)
 
     p = commands.add_parser("evaluate", help="metrics of a finished run on labelled data")
@@ -118,43 +117,78 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _train(args: argparse.Namespace) -> int:
-    import zoo
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per :class:`zoo.TrainConfig` field, with its help, type, choices and default."""
+    for field in dataclasses.fields(TrainConfig):
+        meta = dict(field.metadata)
+        flags = meta.pop("flags", None) or (f"--{field.name.replace('_', '-')}",)
+        if field.type == "bool":
+            if field.default:
+                parser.add_argument(f"--no-{field.name.replace('_', '-')}", dest=field.name, action="store_false",
+                                    default=True, help=meta["help"])  # fmt: skip
+            else:
+                parser.add_argument(*flags, dest=field.name, action="store_true", help=meta["help"])
+            continue
+        parser.add_argument(*flags, dest=field.name, default=None, **meta)
 
+
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Shows each TrainConfig default in ``--help``: ``(default: 10)``."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        default = next((f.default for f in dataclasses.fields(TrainConfig) if f.name == action.dest), None)
+        text = action.help or ""
+        if action.dest in {f.name for f in dataclasses.fields(TrainConfig)} and default not in (None, (), False, True):
+            text += f" (default: {default})"
+        return text
+
+
+def _config(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig the flags describe (validated: a bad value fails here, before TensorFlow loads)."""
+    options: dict[str, Any] = {}
+    for field in dataclasses.fields(TrainConfig):
+        value = getattr(args, field.name)
+        if value is None or (field.type == "bool" and value == field.default):
+            continue
+        if field.name == "augment":
+            value = tuple(value) or True  # `--augment` alone: every augmentation
+        elif field.name == "weights" and value.lower() == "none":
+            value = None
+        options[field.name] = value
+    return TrainConfig(**options)
+
+
+def _train(args: argparse.Namespace) -> int:
     if args.resume:
+        given = [f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(TrainConfig) if _given(args, f)]
+        if args.backbone or args.data or args.val or args.out or given:
+            raise ConfigError(
+                f"--resume RUN continues a run with its own options; drop {', '.join(given) or 'the rest'}"
+            )
+        import zoo
+
         run = zoo.resume(args.resume)
     else:
         if not args.backbone or not args.data:
-            print("zoo train: error: --backbone and --data are required (or --resume RUN)", file=sys.stderr)
-            return 2
-        run = zoo.train(
-            args.backbone,
-            args.data,
-            args.val,
-            task=args.task,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            learning_rate=args.lr,
-            fine_tune=args.fine_tune,
-            fine_tune_epochs=args.fine_tune_epochs,
-            augment=None if args.augment is None else (args.augment or True),
-            weights=None if args.weights.lower() == "none" else args.weights,
-            input_shape=args.input_size,
-            head=args.head,
-            hidden=args.hidden,
-            dropout=args.dropout,
-            class_weight=args.class_weight,
-            mixed_precision=args.mixed_precision,
-            cache=not args.no_cache,
-            patience=args.patience,
-            seed=args.seed,
-            out=args.out,
-        )
+            raise ConfigError("--backbone and --data are required (or --resume RUN)")
+        config = _config(args)  # every check that needs no TensorFlow comes first
+        get_spec(args.backbone)
+        for source in (args.data, args.val):
+            if source is not None and not Path(source).exists():
+                raise DataError(f"{source} does not exist: give a folder of class sub-folders or a CSV manifest")
+        import zoo
+
+        run = zoo.train(args.backbone, args.data, args.val, config, out=args.out)
     for item, count in run.data.items():
         if item.startswith(("skipped", "texts cut")) and count:
             print(f"note: {count} {item}")
     _print_summary(run.path, run.task, run.metrics)
     return 0
+
+
+def _given(args: argparse.Namespace, field: dataclasses.Field) -> bool:
+    value = getattr(args, field.name)
+    return value is not None and not (field.type == "bool" and value == field.default)
 
 
 def _rank(args: argparse.Namespace) -> int:
@@ -189,9 +223,12 @@ def _print_summary(path: Any, task: str, metrics: dict[str, Any]) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from zoo.inference import SavedRun, evaluate
+    from zoo.inference import evaluate
+    from zoo.run import Run
 
-    run = SavedRun.open(args.run_dir)
+    run = Run(args.run_dir)
+    if not Path(args.data).exists():
+        raise DataError(f"{args.data} does not exist: give labelled data, as for `zoo train`")
     metrics = evaluate(run, args.data)
     if args.json:
         _print_json(metrics)

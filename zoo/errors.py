@@ -30,6 +30,14 @@ class WeightsError(ZooError, ValueError):
     """Weights could not be found, downloaded or loaded into the backbone."""
 
 
+class ConfigError(ZooError, ValueError):
+    """An option has a value the zoo cannot use: ``epochs=0``, an unknown task or head, a negative dropout."""
+
+
+class RunError(ZooError, ValueError):
+    """A run directory cannot be started, resumed or read as asked."""
+
+
 class InputShapeError(ZooError, ValueError):
     """An input shape the backbone cannot take (wrong channels, too small)."""
 
@@ -39,7 +47,8 @@ class PluginWarning(UserWarning):
 
 
 class DataError(ZooError, ValueError):
-    """A data set cannot be used: a missing path or column, unknown labels, too many bad files, too few examples."""
+    """A data set cannot be used: a missing path or column, unknown labels, too many bad files, too few examples,
+    or data of the wrong kind for the backbone (images for a text encoder)."""
 
 
 class DataWarning(UserWarning):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,8 @@ from typing import Any
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` (same suffix); it replaces ``path`` when the block succeeds.
+
+    The file gets the user's usual permissions (``0o666`` less the umask), as ``open`` would give it.
 
     >>> import tempfile, pathlib
     >>> target = pathlib.Path(tempfile.mkdtemp()) / "x.txt"
@@ -24,9 +26,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix="".join(path.suffixes) or ".tmp")
-    os.close(fd)
-    tmp = Path(name)
+    suffix = "".join(path.suffixes) or ".tmp"
+    while True:  # O_EXCL: a name nobody else holds; 0o666 & ~umask, unlike mkstemp's 0o600
+        tmp = path.parent / f".{path.stem}.{secrets.token_hex(4)}{suffix}"
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            break
+        except FileExistsError:
+            continue
     try:
         yield tmp
         os.replace(tmp, path)

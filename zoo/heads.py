@@ -11,32 +11,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from zoo.backbones import Weights, feature_graph, resolve_input_shape
+from zoo.config import HEADS, TASKS, ModelConfig, Task
+from zoo.errors import ConfigError
 from zoo.plugins import get_spec
 
 if TYPE_CHECKING:
     import keras
 
-Task = Literal["classification", "multilabel", "regression"]
-TASKS = ("classification", "multilabel", "regression")
-HEADS = ("avg", "max", "flatten")
 _ACTIVATIONS = {"classification": "softmax", "multilabel": "sigmoid", "regression": None}
-
-
-@dataclasses.dataclass(frozen=True)
-class BuildConfig:
-    """The arguments of :func:`build`, kept with the model so the trainer and run directory know them."""
-
-    backbone: str
-    task: Task
-    num_outputs: int
-    head: str
-    hidden: tuple[int, ...]
-    dropout: float
-    weights: str | None
-    input_shape: tuple[int, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "hidden": list(self.hidden), "input_shape": list(self.input_shape)}
 
 
 def build(
@@ -50,12 +32,13 @@ def build(
     input_shape: int | tuple[int, ...] | None = None,
     num_outputs: int | None = None,
 ) -> keras.Model:
-    """A frozen backbone with a new head: raw input -> ``pool`` (features) -> ``head`` (a nested model) -> outputs.
+    """A frozen backbone with a new head: raw input -> features -> ``head`` (a nested model) -> outputs.
 
     ``task``: ``classification`` (softmax over ``num_classes``), ``multilabel`` (sigmoid per class)
     or ``regression`` (``num_outputs`` linear outputs, default 1). ``head`` reduces the feature map
     (``avg``, ``max`` or ``flatten``); ``hidden`` adds ReLU layers; ``dropout`` comes before each
-    Dense layer. The classic recipe is one call:
+    Dense layer. ``model.zoo_config`` (a :class:`zoo.ModelConfig`) records how it was built; it is
+    saved inside ``model.keras`` by ``zoo.save_model`` and the trainer. The classic recipe is one call:
 
     >>> model = build("resnet50", num_classes=100, head="flatten", dropout=0.5, weights=None)
     >>> model.count_params(), sum(int(w.numpy().size) for w in model.trainable_weights)
@@ -64,19 +47,19 @@ def build(
     import keras
 
     if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        raise ConfigError(f"task must be one of {TASKS}, got {task!r}")
     if head not in HEADS:
-        raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+        raise ConfigError(f"head must be one of {HEADS}, got {head!r}")
     outputs = _output_count(task, num_classes, num_outputs)
     hidden = tuple(int(h) for h in hidden)
     if any(h < 1 for h in hidden) or not 0.0 <= dropout < 1.0:
-        raise ValueError(f"hidden sizes must be positive and 0 <= dropout < 1, got {hidden} and {dropout}")
+        raise ConfigError(f"hidden sizes must be positive and 0 <= dropout < 1, got {hidden} and {dropout}")
 
     spec = get_spec(backbone)
-    pixels, features = feature_graph(spec, weights, input_shape, False, head)  # ends in the layer "pool"
+    inputs, features, parts = feature_graph(spec, weights, input_shape, False, head)
     head_model = _head(features.shape[1:], task, outputs, hidden, dropout)
-    model = keras.Model(pixels, head_model(features), name=f"{spec.name}_{task}")
-    model.zoo_config = BuildConfig(
+    model = keras.Model(inputs, head_model(features), name=f"{spec.name}_{task}")
+    model.zoo_config = ModelConfig(
         backbone=spec.name,
         task=task,
         num_outputs=outputs,
@@ -85,6 +68,9 @@ def build(
         dropout=float(dropout),
         weights=None if weights is None else os.fspath(weights),
         input_shape=resolve_input_shape(spec, input_shape),  # (tokens,) for text
+        parts=dataclasses.replace(parts, head=head_model.name),
+        modality=spec.modality,
+        block_pattern=spec.block_pattern,
     )
     return model
 
@@ -92,16 +78,16 @@ def build(
 def _output_count(task: str, num_classes: int | None, num_outputs: int | None) -> int:
     if task == "regression":
         if num_classes is not None:
-            raise ValueError("regression has no classes: pass num_outputs (default 1), not num_classes")
+            raise ConfigError("regression has no classes: pass num_outputs (default 1), not num_classes")
         count = 1 if num_outputs is None else num_outputs
     else:
         if num_classes is None or num_outputs is not None:
-            raise ValueError(f"{task} needs num_classes (and no num_outputs)")
+            raise ConfigError(f"{task} needs num_classes (and no num_outputs)")
         count = num_classes
         if task == "classification" and count < 2:
-            raise ValueError(f"classification needs at least 2 classes, got num_classes={count}")
+            raise ConfigError(f"classification needs at least 2 classes, got num_classes={count}")
     if not isinstance(count, int) or count < 1:
-        raise ValueError(f"the number of outputs must be a positive integer, got {count!r}")
+        raise ConfigError(f"the number of outputs must be a positive integer, got {count!r}")
     return count
 
 

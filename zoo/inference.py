@@ -1,61 +1,22 @@
-"""Use a finished run: evaluate it on labelled data, or predict files, from its saved model."""
+"""Use a finished run (a :class:`zoo.Run` or its directory): evaluate it on labelled data, or predict inputs."""
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 
-from zoo import report
 from zoo.data import decode_image, load_dataset, pipeline
 from zoo.errors import DataError
 from zoo.features import resize_pixels
-from zoo.trainer import RunError, load_model
+from zoo.report import compute_metrics
+from zoo.run import Run
 
 
-@dataclasses.dataclass
-class SavedRun:
-    """A run directory's model with what it was trained on: task, labels, input size, modality."""
-
-    path: Path
-    model: keras.Model
-    task: str
-    class_names: tuple[str, ...]
-    input_shape: tuple[int, ...]
-    interpolation: str
-    modality: str
-
-    @classmethod
-    def open(cls, path: str | os.PathLike) -> SavedRun:
-        """Load ``path`` (a run directory).
-
-        >>> run = SavedRun.open("runs/demo")  # doctest: +SKIP
-        """
-        path = Path(path)
-        needed = ("config.json", "labels.json", "spec.json", "model.keras")
-        missing = [name for name in needed if not (path / name).exists()]
-        if missing:
-            raise RunError(f"{path} is not a finished run directory: missing {', '.join(missing)}")
-        build = json.loads((path / "config.json").read_text())["build"]
-        spec = json.loads((path / "spec.json").read_text())
-        return cls(
-            path=path,
-            model=load_model(path / "model.keras"),
-            task=build["task"],
-            class_names=tuple(json.loads((path / "labels.json").read_text())),
-            input_shape=tuple(build["input_shape"]),
-            interpolation=spec["preprocessing"].get("interpolation", "bilinear"),
-            modality=spec["modality"],
-        )
-
-
-def evaluate(run: str | os.PathLike | SavedRun, data: Any, *, batch_size: int = 32) -> dict[str, Any]:
+def evaluate(run: str | os.PathLike | Run, data: Any, *, batch_size: int = 32) -> dict[str, Any]:
     """Metrics of a saved run on labelled ``data`` (folder, manifest or arrays), as in ``metrics.json``.
 
     Labels the model does not know raise a clear error.
@@ -63,7 +24,7 @@ def evaluate(run: str | os.PathLike | SavedRun, data: Any, *, batch_size: int = 
     >>> evaluate("runs/demo", "data/test")["accuracy"]  # doctest: +SKIP
     0.95
     """
-    run = run if isinstance(run, SavedRun) else SavedRun.open(run)
+    run = run if isinstance(run, Run) else _finished(run)
     dataset = load_dataset(data, task=run.task, class_names=run.class_names or None)
     inputs = pipeline(
         dataset,
@@ -73,13 +34,13 @@ def evaluate(run: str | os.PathLike | SavedRun, data: Any, *, batch_size: int = 
         with_targets=False,
     )
     outputs = run.model.predict(inputs, verbose=0)
-    metrics = report.compute_metrics(run.task, dataset.targets, outputs, run.class_names)
+    metrics = compute_metrics(run.task, dataset.targets, outputs, run.class_names)
     metrics["skipped"] = len(dataset.skipped)
     return metrics
 
 
 def predict(
-    run: str | os.PathLike | SavedRun, inputs: Sequence[str | os.PathLike], *, top_k: int = 5
+    run: str | os.PathLike | Run, inputs: Sequence[str | os.PathLike], *, top_k: int = 5
 ) -> list[dict[str, Any]]:
     """One result per input (an image file, or a text for a text model): ``{"input", "predictions":
     [{"label", "score"}, ...]}`` (top ``top_k``), ``{"input", "values"}`` for regression, or
@@ -88,7 +49,7 @@ def predict(
     >>> predict("runs/demo", ["beach.png"], top_k=1)  # doctest: +SKIP
     [{'input': 'beach.png', 'predictions': [{'label': 'beach', 'score': 0.98}]}]
     """
-    run = run if isinstance(run, SavedRun) else SavedRun.open(run)
+    run = run if isinstance(run, Run) else _finished(run)
     results: list[dict[str, Any]] = [{"input": os.fspath(item)} for item in inputs]
     if run.modality == "text":  # the inputs are the texts themselves
         batch, readable = np.array([os.fspath(item) for item in inputs], dtype=object), list(range(len(inputs)))
@@ -112,3 +73,9 @@ def predict(
         order = np.argsort(-output)[: max(1, top_k)]
         results[i]["predictions"] = [{"label": run.class_names[j], "score": float(output[j])} for j in order]
     return results
+
+
+def _finished(path: str | os.PathLike) -> Run:
+    run = Run(path)
+    run.metrics  # noqa: B018  (raises RunError for a run that never finished)
+    return run

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from zoo.errors import SpecError
 
@@ -157,17 +157,35 @@ class WeightsVariant:
     description: str | None = None
 
 
+class TextNetwork(NamedTuple):
+    """What a text backbone's factory returns: the zoo adds lower-casing in front and pooling behind.
+
+    ``tokenizer`` is a layer from strings to a dict with ``token_ids`` and ``padding_mask`` (and
+    whatever else the encoder takes); ``encoder`` a ``keras.Model`` from that dict to
+    ``sequence_output`` ``(batch, tokens, feature_dim)``. An encoder that tokenizes and pools by
+    itself (``TextPreprocessing(pooling="none")``) comes with ``tokenizer=None`` and maps strings
+    to vectors ``(batch, feature_dim)``.
+
+    >>> TextNetwork(tokenizer=None, encoder="a strings -> vectors model").tokenizer is None
+    True
+    """
+
+    tokenizer: Any
+    encoder: Any
+
+
 @dataclasses.dataclass(frozen=True)
 class BackboneSpec:
     """Everything the zoo knows about a backbone before building it.
 
     ``factory(spec, weights=..., input_shape=...)`` builds the network lazily. For an image
-    backbone it returns a model from the *preprocessed* input to the last feature map
+    backbone it returns a ``keras.Model`` from the *preprocessed* input to the last feature map
     (``feature_shape``); the zoo adds the declared preprocessing in front and the pooling behind.
-    For a text backbone it returns ``(tokenizer, encoder)``: a layer from strings to a dict with
-    ``token_ids`` and ``padding_mask`` (and whatever else the encoder takes), and a model from that
-    dict to ``sequence_output`` ``(batch, tokens, feature_dim)``; the zoo pools as declared.
-    ``weights`` it receives is ``None``, a tag of ``self.weights``, or a ``pathlib.Path``.
+    For a text backbone it returns a :class:`TextNetwork`; the zoo pools as declared. The core
+    resolves ``weights`` before the call: the factory receives ``None`` (random init), a tag of
+    ``self.weights`` (to download), or a ``pathlib.Path`` that exists (given by the user, or found
+    on this machine by a plugin's ``locate_weights``). A factory raises :class:`zoo.WeightsError`
+    for weights it cannot use; any other exception is reported as a bug in the plugin.
 
     ``block_pattern`` is a regular expression whose first group names the block a network layer
     belongs to (``r"^(conv\\d_block\\d+)_"`` for ResNet); layers that do not match belong to the

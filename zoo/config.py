@@ -1,0 +1,220 @@
+"""The options of a training run and the record of a built model: one definition each.
+
+:class:`TrainConfig` is the single source of ``zoo.train``'s keyword options, of what ``resume``
+reads back from ``config.json``, and of the ``zoo train`` flags with their help and defaults.
+:class:`ModelConfig` is what the zoo knows about a model it built (backbone, task, head, labels,
+and the names of its parts), kept with the model so a loaded model can be trained again.
+Neither imports TensorFlow or Keras: the CLI checks every option before paying for them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from zoo.errors import ConfigError
+
+Task = Literal["classification", "multilabel", "regression"]
+TASKS = ("classification", "multilabel", "regression")
+HEADS = ("avg", "max", "flatten")
+SCHEDULES = ("cosine", "constant")
+CLASS_WEIGHTS = ("balanced",)
+
+
+def _option(default: Any, help: str, **cli: Any) -> Any:
+    """A dataclass field that also describes its ``zoo train`` flag (``flags``, ``type``, ``choices``, ...)."""
+    factory = {"default_factory": lambda: default} if isinstance(default, (list, dict)) else {"default": default}
+    return dataclasses.field(**factory, metadata={"help": help, **cli})
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Every option of a training run. ``zoo.train(..., **options)``, ``config.json`` and ``zoo train`` share it.
+
+    The model options (``task`` to ``input_shape``) apply when ``train`` builds the model from a
+    backbone name; the rest to every run.
+
+    >>> TrainConfig(epochs=3, fine_tune=2).fine_tune_epochs is None
+    True
+    >>> TrainConfig(epochs=0)
+    Traceback (most recent call last):
+    zoo.errors.ConfigError: epochs must be a positive integer, got 0
+    """
+
+    task: str = _option("classification", "what the head predicts", choices=TASKS)
+    head: str = _option("avg", "how the feature map is reduced before the head", choices=HEADS)
+    hidden: tuple[int, ...] = _option((), "hidden ReLU layer sizes of the head", type=int, nargs="*", metavar="UNITS")
+    dropout: float = _option(0.0, "dropout before each Dense layer of the head", type=float)
+    weights: str | None = _option("default", "backbone weights: default | none | PATH", metavar="WEIGHTS")
+    input_shape: int | tuple[int, ...] | None = _option(
+        None, "square image size, or tokens per text (default: the backbone's)", flags=("--input-size",), type=int
+    )
+    epochs: int = _option(10, "phase-1 epochs (head only, backbone frozen)", type=int)
+    batch_size: int = _option(32, "examples per step", type=int)
+    learning_rate: float = _option(1e-3, "phase-1 learning rate", flags=("--lr", "--learning-rate"), type=float)
+    fine_tune: int | None = _option(None, "phase 2: unfreeze the top N blocks", type=int, metavar="N")
+    fine_tune_epochs: int | None = _option(None, "phase-2 epochs (default: --epochs)", type=int, metavar="N")
+    fine_tune_learning_rate: float | None = _option(None, "phase-2 learning rate (default: lr/10)", type=float)
+    augment: bool | tuple[str, ...] | None = _option(
+        None, "augment training images: all, or some of flip crop rotate zoom contrast", nargs="*", metavar="NAME"
+    )
+    seed: int = _option(0, "seed of weights, splits, shuffling and augmentation", type=int)
+    val_fraction: float = _option(0.2, "share held out for validation when no --val is given", type=float)
+    patience: int | None = _option(5, "early-stopping patience in epochs (none: never stop early)", type=int)
+    schedule: str = _option("cosine", "learning-rate schedule", choices=SCHEDULES)
+    class_weight: str | None = _option(None, "weigh classes by inverse frequency", choices=CLASS_WEIGHTS)
+    mixed_precision: bool = _option(False, "compute in float16/bfloat16 (the model is built under the policy)")
+    cache: bool = _option(True, "cache the frozen backbone's features (--no-cache: run it every epoch)")
+    shuffle: bool = _option(True, "shuffle the training data every epoch")
+
+    def __post_init__(self) -> None:
+        if isinstance(self.hidden, (list, tuple)):
+            object.__setattr__(self, "hidden", tuple(self.hidden))
+        if isinstance(self.augment, list):
+            object.__setattr__(self, "augment", tuple(self.augment))
+        if isinstance(self.input_shape, list):
+            object.__setattr__(self, "input_shape", tuple(self.input_shape))
+        if isinstance(self.weights, os.PathLike):
+            object.__setattr__(self, "weights", os.fspath(self.weights))
+        self.validate()
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> TrainConfig:
+        """A config from keyword options; an unknown name is a :class:`ConfigError` suggesting the closest.
+
+        >>> TrainConfig.from_options({"epoch": 3})
+        Traceback (most recent call last):
+        zoo.errors.ConfigError: unknown training option 'epoch'; did you mean 'epochs'?
+        """
+        names = [f.name for f in dataclasses.fields(cls)]
+        for key in options:
+            if key not in names:
+                close = difflib.get_close_matches(key, names, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; options: {', '.join(names)}"
+                raise ConfigError(f"unknown training option {key!r}{hint}")
+        return cls(**options)
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first option with a value the trainer cannot use."""
+        _choice("task", self.task, TASKS)
+        _choice("head", self.head, HEADS)
+        _choice("schedule", self.schedule, SCHEDULES)
+        _choice("class_weight", self.class_weight, (None, *CLASS_WEIGHTS))
+        for name in ("epochs", "batch_size"):
+            _positive_int(name, getattr(self, name))
+        for name in ("fine_tune", "fine_tune_epochs", "patience"):
+            if getattr(self, name) is not None:
+                _positive_int(name, getattr(self, name))
+        for name in ("learning_rate", "fine_tune_learning_rate"):
+            value = getattr(self, name)
+            if value is not None and (not _number(value) or not 0 < value < float("inf")):
+                raise ConfigError(f"{name} must be a positive number, got {value!r}")
+        if not _number(self.dropout) or not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if not _number(self.val_fraction) or not 0.0 < self.val_fraction < 1.0:
+            raise ConfigError(f"val_fraction must be between 0 and 1, got {self.val_fraction!r}")
+        if any(not isinstance(h, int) or isinstance(h, bool) or h < 1 for h in self.hidden):
+            raise ConfigError(f"hidden layer sizes must be positive integers, got {list(self.hidden)}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if self.class_weight is not None and self.task != "classification":
+            raise ConfigError(f"class_weight applies to classification only, not {self.task}")
+
+    @property
+    def model_options(self) -> dict[str, Any]:
+        """The options that shape the model (``zoo.build`` arguments), as given.
+
+        >>> TrainConfig(head="flatten").model_options["head"]
+        'flatten'
+        """
+        return {name: getattr(self, name) for name in MODEL_OPTIONS}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form, as ``config.json`` keeps it."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+MODEL_OPTIONS = ("task", "head", "hidden", "dropout", "weights", "input_shape")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelParts:
+    """Names of the layers of a zoo model the trainer works with; recorded when the model is built.
+
+    ``network`` is the backbone network (unfrozen for fine-tuning), ``features`` the layer whose
+    output the head reads (cached while the network is frozen), ``head`` the head model, and
+    ``text_steps`` the layers from strings to tokens (empty for images).
+    """
+
+    network: str
+    features: str
+    head: str
+    text_steps: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """What the zoo knows about a model it built; it travels inside ``model.keras`` and ``config.json``.
+
+    ``class_names`` are set once the model is trained; ``block_pattern`` is the spec's, so a loaded
+    model fine-tunes by blocks even where its plugin is not installed; ``unfrozen`` lists the blocks
+    fine-tuning has opened so far.
+
+    >>> parts = ModelParts(network="resnet50", features="pool", head="head")
+    >>> config = ModelConfig("resnet50", "classification", 3, "avg", (), 0.0, None, (64, 64, 3), parts)
+    >>> ModelConfig.from_dict(config.to_dict()) == config
+    True
+    """
+
+    backbone: str
+    task: str
+    num_outputs: int
+    head: str
+    hidden: tuple[int, ...]
+    dropout: float
+    weights: str | None
+    input_shape: tuple[int, ...]
+    parts: ModelParts
+    modality: str = "image"
+    block_pattern: str | None = None
+    class_names: tuple[str, ...] = ()
+    unfrozen: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form (lists, not tuples)."""
+        return _lists(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
+        """Rebuild a config from :meth:`to_dict` output."""
+        data = dict(data)
+        parts = data.pop("parts")
+        parts = ModelParts(**{**parts, "text_steps": tuple(parts.get("text_steps", ()))})
+        tuples = {k: tuple(v) for k, v in data.items() if isinstance(v, list)}
+        return cls(**{**data, **tuples, "parts": parts})
+
+
+def _lists(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_lists(v) for v in value]
+    return value
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _choice(name: str, value: Any, choices: Sequence[Any]) -> None:
+    if value not in choices:
+        shown = ", ".join(repr(c) for c in choices)
+        raise ConfigError(f"{name} must be one of {shown}, got {value!r}")

@@ -1,0 +1,327 @@
+"""The run directory, owned by one class: :class:`Run` alone knows its file layout.
+
+::
+
+    runs/<name>/
+        config.json          TrainConfig, ModelConfig and the data sources (written first)
+        spec.json            the backbone's spec, as it was when the run started
+        labels.json          the class names, in output order
+        state.json           phase, epoch, early stopping and the history so far (rewritten each epoch)
+        checkpoints/         weights, best weights and optimizer state per phase; start.keras when the
+                             run started from a model object (removed once the run is complete)
+        skipped.json         inputs left out as unreadable, with the reason
+        model.keras          the trained model, with its ModelConfig inside (member zoo.json)
+        metrics.json         validation metrics; history.csv, learning_curves.png,
+                             confusion_matrix.png and README.md (the model card) beside it
+
+Training, resume, evaluate and predict go through it; every file is written atomically and with
+the user's normal permissions.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from zoo import files, report
+from zoo.config import ModelConfig, TrainConfig
+from zoo.errors import RunError
+
+if TYPE_CHECKING:
+    import keras
+
+MODEL = "model.keras"
+CONFIG = "config.json"
+SPEC = "spec.json"
+LABELS = "labels.json"
+STATE = "state.json"
+METRICS = "metrics.json"
+SKIPPED = "skipped.json"
+HISTORY = "history.csv"
+CURVES = "learning_curves.png"
+CONFUSION = "confusion_matrix.png"
+CARD = "README.md"
+CHECKPOINTS = "checkpoints"
+START = "start.keras"  # in checkpoints/: the model a run started from, when it was given as an object
+CONFIG_MEMBER = "zoo.json"  # inside model.keras: the ModelConfig, so a loaded model can be trained again
+
+
+class Run:
+    """A run directory: its configuration, state, checkpoints, model and results.
+
+    ``Run(path)`` opens an existing one (:class:`RunError` if ``path`` is not a run directory);
+    :meth:`create` starts one. ``zoo.train`` returns the Run it wrote.
+
+    >>> run = Run("runs/demo/run")  # doctest: +SKIP
+    >>> run.metrics["accuracy"], run.class_names, run.complete  # doctest: +SKIP
+    (0.975, ('beach', 'forest', 'night', 'sunset'), True)
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        if not (self.path / CONFIG).is_file():
+            raise RunError(f"{self.path} is not a run directory (no {CONFIG})")
+        self._config = _read_json(self.path / CONFIG)
+        self._model: Any = None
+        self._made = False  # whether create() made the directory (discard() then removes it)
+
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike,
+        *,
+        train: TrainConfig,
+        model: ModelConfig,
+        spec: Mapping[str, Any],
+        data: Mapping[str, str | None],
+        data_id: str,
+    ) -> Run:
+        """Start a run directory at ``path`` (made if missing); :class:`RunError` if it already holds a run."""
+        path = Path(path)
+        if (path / STATE).exists() or (path / CONFIG).exists():
+            raise RunError(f"{path} already holds a run; resume it (`zoo train --resume {path}`) or pick --out")
+        if path.exists() and not path.is_dir():
+            raise RunError(f"{path} exists and is not a directory; pick another --out")
+        made = not path.exists()
+        path.mkdir(parents=True, exist_ok=True)
+        files.write_json(path / CONFIG, {"train": train.to_dict(), "model": model.to_dict(), "data": dict(data)})
+        files.write_json(path / SPEC, dict(spec))
+        files.write_json(path / LABELS, list(model.class_names))
+        files.write_json(path / STATE, {"data": data_id, "phase": 1, "epoch": 0, "history": []})
+        run = cls(path)
+        run._made = made
+        return run
+
+    @staticmethod
+    def default_path(backbone: str) -> Path:
+        """``runs/<backbone>-<time>``, the directory a run gets when no ``out`` is given."""
+        return Path("runs") / f"{backbone}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+
+    # -- configuration ---------------------------------------------------------------------------
+    @property
+    def train_config(self) -> TrainConfig:
+        """The options the run was started with."""
+        return TrainConfig(**self._config["train"])
+
+    @property
+    def model_config(self) -> ModelConfig:
+        """The model's record as the run started (labels included)."""
+        return ModelConfig.from_dict(self._config["model"])
+
+    @property
+    def data_sources(self) -> dict[str, str | None]:
+        """``{"train": ..., "val": ...}``: absolute paths, or ``"<arrays>"`` for in-memory data."""
+        return dict(self._config["data"])
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """The backbone's spec as JSON (``BackboneSpec.to_dict()``)."""
+        return _read_json(self.path / SPEC)
+
+    @property
+    def task(self) -> str:
+        return self.model_config.task
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(_read_json(self.path / LABELS))
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """What the model reads: ``(height, width, 3)``, or ``(tokens,)`` for text."""
+        return self.model_config.input_shape
+
+    @property
+    def modality(self) -> str:
+        return self.model_config.modality
+
+    @property
+    def interpolation(self) -> str:
+        """How images are resized to :attr:`input_shape` (the spec's declared method)."""
+        return self.spec["preprocessing"].get("interpolation", "bilinear")
+
+    # -- state and checkpoints -------------------------------------------------------------------
+    def read_state(self) -> dict[str, Any]:
+        return _read_json(self.path / STATE)
+
+    def save_state(self, state: Mapping[str, Any]) -> None:
+        files.write_json(self.path / STATE, dict(state))
+
+    @property
+    def complete(self) -> bool:
+        return bool((self.path / STATE).exists() and self.read_state().get("complete"))
+
+    def checkpoint(self, name: str) -> Path:
+        return self.path / CHECKPOINTS / name
+
+    def save_weights(self, model: keras.Model, name: str) -> None:
+        with files.atomic_path(self.checkpoint(f"{name}.weights.h5")) as tmp:
+            model.save_weights(tmp)
+
+    def load_weights(self, model: keras.Model, name: str) -> None:
+        model.load_weights(self.checkpoint(f"{name}.weights.h5"))
+
+    def save_arrays(self, name: str, arrays: Sequence[np.ndarray]) -> None:
+        with files.atomic_path(self.checkpoint(f"{name}.npz")) as tmp, open(tmp, "wb") as f:
+            np.savez(f, *arrays)
+
+    def load_arrays(self, name: str) -> list[np.ndarray] | None:
+        path = self.checkpoint(f"{name}.npz")
+        if not path.exists():
+            return None
+        with np.load(path) as data:
+            return [data[f"arr_{i}"] for i in range(len(data.files))]
+
+    def save_start(self, model: keras.Model) -> None:
+        """Keep the model the run starts from, so a resume starts from the very same weights."""
+        save_model(model, self.checkpoint(START))
+
+    def load_start(self) -> keras.Model | None:
+        return load_model(self.checkpoint(START)) if self.checkpoint(START).exists() else None
+
+    def discard(self) -> None:
+        """Remove a run that failed before its first checkpoint: its directory if this run made it."""
+        if any((self.path / CHECKPOINTS).glob("phase*")):
+            return
+        if self._made:
+            shutil.rmtree(self.path, ignore_errors=True)
+        else:
+            for name in (CONFIG, SPEC, LABELS, STATE, SKIPPED):
+                (self.path / name).unlink(missing_ok=True)
+            shutil.rmtree(self.path / CHECKPOINTS, ignore_errors=True)
+
+    # -- the model and the results ---------------------------------------------------------------
+    @property
+    def model(self) -> keras.Model:
+        """The trained model (loaded from ``model.keras`` on first use)."""
+        if self._model is None:
+            self._model = load_model(self.path / MODEL)
+        return self._model
+
+    def write_skipped(self, skipped: Sequence[tuple[str, str]]) -> None:
+        files.write_json(self.path / SKIPPED, [{"path": str(p), "reason": str(r)} for p, r in skipped])
+
+    @property
+    def skipped(self) -> list[dict[str, str]]:
+        """The inputs left out as unreadable: ``[{"path", "reason"}, ...]``."""
+        path = self.path / SKIPPED
+        return _read_json(path) if path.exists() else []
+
+    def finish(
+        self,
+        model: keras.Model,
+        metrics: Mapping[str, Any],
+        history: Sequence[Mapping[str, Any]],
+        summary: Mapping[str, Any],
+    ) -> None:
+        """Write the model and every report, then mark the run complete and drop its checkpoints."""
+        save_model(model, self.path / MODEL)
+        self._model = model
+        files.write_json(self.path / METRICS, dict(metrics))
+        report.write_history_csv(history, self.path / HISTORY)
+        report.plot_learning_curves(history, self.path / CURVES)
+        names = self.class_names
+        if "confusion_matrix" in metrics:
+            report.plot_confusion_matrix(metrics["confusion_matrix"], names, self.path / CONFUSION)
+        model_config = model.zoo_config
+        report.write_model_card(
+            self.path / CARD,
+            name=self.path.name,
+            spec={**self.spec, "input_shape": list(model_config.input_shape)},
+            config={**self.train_config.to_dict(), **self.data_sources, "unfrozen blocks": list(model_config.unfrozen)},
+            metrics=metrics,
+            class_names=names,
+            task=model_config.task,
+            data_summary=summary,
+        )
+        self.save_state({**self.read_state(), "complete": True, "summary": dict(summary)})
+        shutil.rmtree(self.path / CHECKPOINTS, ignore_errors=True)
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """The validation metrics (``metrics.json``) of a complete run."""
+        if not (self.path / METRICS).exists():
+            raise RunError(f"{self.path} is not finished: no {METRICS} (resume it with `zoo train --resume`)")
+        return _read_json(self.path / METRICS)
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """One row per epoch: phase, epoch, losses, metrics, learning rate."""
+        return self.read_state().get("history", [])
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """Counts of the data the run saw: examples, skipped files, texts cut at the token limit."""
+        return self.read_state().get("summary", {})
+
+    def __repr__(self) -> str:
+        if not self.complete:
+            return f"Run({self.path}, incomplete)"
+        headline = ", ".join(f"{k} {v}" for k, v in report.summary_rows(self.task, self.metrics)[:2])
+        return f"Run({self.path}, {headline})"
+
+
+def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
+    """Save ``model`` as a ``.keras`` file, with its :class:`ModelConfig` inside when it has one.
+
+    Keras loads the file by itself (it ignores the extra member); :func:`load_model` also restores
+    ``model.zoo_config``, so the model can be trained again.
+
+    >>> save_model(zoo.build("mobilenet_v2", num_classes=2, weights=None, input_shape=32), "m.keras")  # doctest: +SKIP
+    PosixPath('m.keras')
+    """
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise RunError(f"a zoo model is saved as a .keras file, got {path}")
+    with files.atomic_path(path) as tmp:
+        model.save(tmp)
+        config = getattr(model, "zoo_config", None)
+        if config is not None:
+            with zipfile.ZipFile(tmp, "a") as archive:
+                archive.writestr(CONFIG_MEMBER, json.dumps(config.to_dict()))
+    return path
+
+
+def load_model(path: str | os.PathLike) -> keras.Model:
+    """Load a model the zoo saved (a ``.keras`` file or a run directory), with Keras' safe mode on.
+
+    Image models load with ``keras.saving.load_model`` alone, even where the zoo is not installed;
+    text models need the zoo's layers, which this registers. ``model.zoo_config`` is restored, so
+    ``zoo.train(load_model(run), data)`` continues training it.
+
+    >>> model = load_model("runs/demo/run")  # doctest: +SKIP
+    """
+    import keras
+
+    import zoo.layers  # noqa: F401  (text models use the zoo's layers)
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / MODEL
+    if not path.is_file():
+        raise RunError(f"No saved model at {path}: is this a finished run directory?")
+    try:
+        model = keras.saving.load_model(path, safe_mode=True)
+        with zipfile.ZipFile(path) as archive:
+            if CONFIG_MEMBER in archive.namelist():
+                model.zoo_config = ModelConfig.from_dict(json.loads(archive.read(CONFIG_MEMBER)))
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        raise RunError(f"Cannot load {path}: {type(err).__name__}: {err}".splitlines()[0]) from err
+    return model
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"{path.parent} is missing {path.name}: not a complete run directory") from None
+    except (OSError, ValueError) as err:
+        raise RunError(f"{path} cannot be read ({err}); the run directory is damaged") from None
