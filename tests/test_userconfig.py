@@ -1,7 +1,6 @@
-"""Backbones from a TOML config file (zoo.userconfig), without writing a plugin."""
+"""Backbones from a TOML config file (the default plugin user-config), without writing a plugin."""
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,9 @@ import tensorflow as tf
 import zoo
 from zoo import userconfig
 from zoo.plugins import load_registry, reset
+
+TF_HUB = "backbone-zoo-tensorflow-hub"  # provides the sources savedmodel and hub
+ALLOW = ["user-config", TF_HUB]
 
 
 class Pooled(tf.Module):
@@ -50,9 +52,16 @@ def write_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> 
     return config
 
 
-def test_no_config_file_means_no_plugin(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def sources() -> dict[str, zoo.ConfigSource]:
+    """The config sources of the first-party plugins (loaded without user-config)."""
+    return load_registry(allow=[TF_HUB, "backbone-zoo-keras-hub"]).config_sources
+
+
+def test_no_config_file_means_no_backbones(tmp_path, monkeypatch):
     monkeypatch.setenv(userconfig.ENV_CONFIG, str(tmp_path / "missing.toml"))
-    assert userconfig.plugin() is None
+    (info,) = [p for p in load_registry(allow=["user-config"]).plugins if p.name == "user-config"]
+    assert (info.status, info.module, info.backbones) == ("loaded", "zoo.userconfig", ())
 
 
 def test_the_file_is_found_under_xdg_config_home(tmp_path, monkeypatch):
@@ -65,18 +74,22 @@ def test_the_file_is_found_under_xdg_config_home(tmp_path, monkeypatch):
 
 def test_a_savedmodel_entry_registers_and_builds(saved_model, tmp_path, monkeypatch):
     config = write_config(tmp_path, monkeypatch, ENTRY.format(path=saved_model))
-    reset(load_registry(allow=["user-config"]))
+    reset(load_registry(allow=ALLOW))
     spec = zoo.get_spec("my_net")
     assert (spec.family, spec.plugin, spec.feature_shape) == ("user", "user-config", (4,))
+    assert (spec.weights[0].tag, spec.weights[0].source) == ("savedmodel", str(saved_model))
     assert f"from {config}" in spec.description
     model = zoo.backbone("my_net")
     assert model.output_shape == (None, 4)
     assert float(model.predict(tf.fill((1, 32, 32, 3), 255.0), verbose=0)[0, 0]) == pytest.approx(1.5)
+    assert zoo.backbone("my_net", weights=saved_model).output_shape == (None, 4)  # a local path replaces it
+    with pytest.raises(zoo.WeightsError, match="no random initialisation"):
+        zoo.backbone("my_net", weights=None)
 
 
-def test_a_relative_path_is_relative_to_the_config_file(saved_model, tmp_path, monkeypatch):
-    write_config(saved_model.parent, monkeypatch, ENTRY.format(path="pooled").replace('"unit"', '"none"'))
-    (spec,) = userconfig.plugin().register_backbones()
+def test_a_relative_path_is_relative_to_the_config_file(saved_model, monkeypatch, sources):
+    config = write_config(saved_model.parent, monkeypatch, ENTRY.format(path="pooled").replace('"unit"', '"none"'))
+    (spec,) = userconfig.read_config(config, sources)
     assert spec.weights[0].source == str(saved_model.resolve())
 
 
@@ -84,7 +97,7 @@ def test_a_hub_entry_without_internet_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "hub"))
     text = ENTRY.replace('source = "savedmodel"', 'source = "hub"').replace('path = "{path}"', 'handle = "{path}"')
     write_config(tmp_path, monkeypatch, text.format(path="https://127.0.0.1:9/m"))
-    reset(load_registry(allow=["user-config"]))
+    reset(load_registry(allow=ALLOW))
     with pytest.raises(zoo.WeightsError, match="needs internet"):
         zoo.backbone("my_net")
 
@@ -94,7 +107,10 @@ def test_a_hub_entry_without_internet_says_what_to_do(tmp_path, monkeypatch):
     [
         ('path = "{path}"\n', "", r"\[backbones.my_net\] needs path"),
         ('path = "{path}"', 'path = "/no/such/dir"', r"\[backbones.my_net\] path /no/such/dir does not exist"),
-        ('source = "savedmodel"', 'source = "onnx"', "source must be one of"),
+        ('source = "savedmodel"', 'source = "onnx"', "source 'onnx' is not provided by any loaded plugin"),
+        ('source = "savedmodel"\n', "", "needs source = '<kind>' \\(loaded sources: hub, keras_hub_preset, savedmodel"),
+        ('path = "{path}"', 'handle = "x"', r"unknown keys \['handle'\]; known for source 'savedmodel'"),
+        ('description = "a tiny test network"', "signature = 3", "signature must be a non-empty string"),
         ("[32, 32, 3]", "[32, 32]", r"input_shape must be \[height, width, 3\]"),
         ("[32, 32, 3]", "[32, 32, 1]", "3 \\(RGB\\) channels"),
         ("[32, 32, 3]", "[16, 16, 3]", "at least 32"),
@@ -107,12 +123,13 @@ def test_a_hub_entry_without_internet_says_what_to_do(tmp_path, monkeypatch):
     ],
 )
 def test_each_invalid_entry_is_a_spec_error_naming_the_entry_and_field(
-    saved_model, tmp_path, monkeypatch, old, new, message
+    saved_model, tmp_path, monkeypatch, sources, old, new, message
 ):
     assert old in ENTRY
-    write_config(tmp_path, monkeypatch, ENTRY.replace(old, new).format(path=saved_model))
-    with pytest.raises(zoo.SpecError, match=message):
-        userconfig.plugin().register_backbones()
+    config = write_config(tmp_path, monkeypatch, ENTRY.replace(old, new).format(path=saved_model))
+    with pytest.raises(zoo.SpecError, match=message) as err:
+        userconfig.read_config(config, sources)
+    assert str(err.value).startswith(str(config))
 
 
 def test_an_invalid_file_fails_only_the_user_config_plugin(tmp_path, monkeypatch):
@@ -123,12 +140,25 @@ def test_an_invalid_file_fails_only_the_user_config_plugin(tmp_path, monkeypatch
     assert [p.status for p in registry.plugins if p.name == "user-config"] == ["failed"]
 
 
-def test_a_missing_plugin_for_savedmodels_is_named(saved_model, tmp_path, monkeypatch):
+def test_a_source_of_a_plugin_left_out_by_zoo_plugins_names_the_plugin(saved_model, tmp_path, monkeypatch):
     write_config(tmp_path, monkeypatch, ENTRY.format(path=saved_model))
-    reset(load_registry(allow=["user-config"]))
-    monkeypatch.setitem(sys.modules, "zoo_tensorflow_hub", None)  # as if not installed
-    with pytest.raises(zoo.WeightsError, match="pip install backbone-zoo-tensorflow-hub"):
+    monkeypatch.setenv("ZOO_PLUGINS", "user-config,backbone-zoo-keras-hub")
+    message = (
+        r"\[backbones.my_net\] source 'savedmodel' is provided by the plugin backbone-zoo-tensorflow-hub, "
+        r"which is installed but not loaded.*ZOO_PLUGINS.*\(loaded sources: keras_hub_preset\)"
+    )
+    with pytest.warns(zoo.PluginWarning, match=message):
+        reset(load_registry())
+    with pytest.raises(zoo.UnknownBackboneError):
         zoo.backbone("my_net")
+
+
+def test_a_source_of_a_plugin_not_installed_says_what_to_install(tmp_path, monkeypatch, sources):
+    monkeypatch.setitem(userconfig.PROVIDERS, "onnx", "backbone-zoo-onnx")  # a first-party plugin to come
+    config = write_config(tmp_path, monkeypatch, ENTRY.replace('"savedmodel"', '"onnx"').format(path="model.onnx"))
+    message = "source 'onnx' is provided by the plugin backbone-zoo-onnx: pip install backbone-zoo-onnx"
+    with pytest.raises(zoo.SpecError, match=message):
+        userconfig.read_config(config, sources)
 
 
 def test_zoo_list_shows_config_backbones_under_their_source(saved_model, tmp_path, monkeypatch, capsys):
@@ -137,10 +167,14 @@ def test_zoo_list_shows_config_backbones_under_their_source(saved_model, tmp_pat
     write_config(tmp_path, monkeypatch, ENTRY.format(path=saved_model))
     assert main(["list", "my_net"]) == 0
     assert "user-config" in capsys.readouterr().out
+    assert main(["plugins"]) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("user-config")]
+    assert line.split()[1:] == ["-", "loaded", "1:", "my_net"]
     assert main(["plugins", "--json"]) == 0
     plugins = {p["name"]: p for p in json.loads(capsys.readouterr().out)["plugins"]}
-    assert plugins["user-config"]["module"] == str(tmp_path / "backbones.toml")
+    assert plugins["user-config"]["module"] == "zoo.userconfig"
     assert plugins["user-config"]["backbones"] == ["my_net"]
+    assert plugins[TF_HUB]["config_sources"] == ["savedmodel", "hub"]
 
 
 def test_a_keras_hub_preset_entry_builds_with_the_preset_weights(tmp_path, monkeypatch):
@@ -165,8 +199,10 @@ feature_shape = [8, 8, 16]  # stem /4, then strides 1 and 2
 preprocessing = "torch"
 """,
     )
-    reset(load_registry(allow=["user-config"]))
+    reset(load_registry(allow=["user-config", "backbone-zoo-keras-hub"]))
     model = zoo.backbone("my_resnet", pooling=None)
     assert model.output_shape == (None, 8, 8, 16)
-    kernel = model.get_layer("backbone").weights[0]
+    (network,) = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    kernel = network.weights[0]
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(kernel), keras.ops.convert_to_numpy(backbone.weights[0]))
+    assert zoo.backbone("my_resnet", weights=None, pooling=None).output_shape == (None, 8, 8, 16)  # random init

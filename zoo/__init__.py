@@ -10,6 +10,7 @@ Importing ``zoo`` and listing backbones imports neither TensorFlow nor Keras.
 from typing import Any
 
 from zoo.backbones import backbone
+from zoo.config_sources import ConfigSource
 from zoo.errors import (
     DataError,
     DataWarning,
@@ -53,6 +54,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BackboneSpec",
+    "ConfigSource",
     "DataError",
     "DataWarning",
     "DuplicateBackboneError",

@@ -6,12 +6,19 @@ the ``backbone_zoo`` entry-point group of its distribution::
     [project.entry-points.backbone_zoo]
     my_backbones = "my_package.zoo_plugin"
 
-First-party plugins in ``plugins/`` register exactly this way.
+First-party plugins in ``plugins/`` register exactly this way, and the core's own default plugins
+(``zoo.plugins.DEFAULT_PLUGINS``) go through the same path.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
 import pluggy
+
+if TYPE_CHECKING:
+    from zoo.config_sources import ConfigSource
 
 PROJECT = "backbone_zoo"
 ENTRY_POINT_GROUP = "backbone_zoo"
@@ -21,10 +28,26 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def register_backbones() -> list:
+def register_config_sources() -> list:
+    """Return the ``backbones.toml`` entry kinds (``source = "..."``) the plugin builds, as :class:`zoo.ConfigSource`.
+
+    Called once per process, before any ``register_backbones``. Must not import TensorFlow or
+    Keras: put that in the factories that ``factory_for`` returns.
+
+    >>> import zoo
+    >>> @zoo.hookimpl
+    ... def register_config_sources():
+    ...     return [zoo.ConfigSource(name="onnx", keys=("path",), factory_for=onnx_factory)]
+    """
+
+
+@hookspec
+def register_backbones(config_sources: Mapping[str, ConfigSource]) -> list:
     """Return the plugin's backbones as a list of :class:`zoo.BackboneSpec` (or their dicts).
 
-    Must not import TensorFlow or Keras: put that in each spec's ``factory``.
+    Must not import TensorFlow or Keras: put that in each spec's ``factory``. ``config_sources``
+    (source name -> :class:`zoo.ConfigSource` of every loaded plugin) is there for plugins that
+    read config files; declare the argument only if you use it.
 
     >>> import zoo
     >>> @zoo.hookimpl

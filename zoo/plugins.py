@@ -1,10 +1,11 @@
-"""Plugin discovery and the registry of backbone specs.
+"""Plugin discovery and the registry of backbone specs and config sources.
 
 Plugins are found through the ``backbone_zoo`` entry-point group, first-party and third-party
-alike. ``ZOO_PLUGINS`` (comma-separated plugin names) limits which load: unset loads all, empty
-loads none. ``ZOO_STRICT_PLUGINS=1`` turns a broken plugin from a warning into an exception, for
-plugin authors. A broken plugin never breaks the host; two plugins declaring one name is an error
-that names both.
+alike; the core's own plugins (:data:`DEFAULT_PLUGINS`) are loaded the same way. ``ZOO_PLUGINS``
+(comma-separated plugin names) limits which load: unset loads all, empty loads none.
+``ZOO_STRICT_PLUGINS=1`` turns a broken plugin from a warning into an exception, for plugin
+authors. A broken plugin never breaks the host; two plugins declaring one name is an error that
+names both.
 """
 
 from __future__ import annotations
@@ -16,16 +17,20 @@ import os
 import warnings
 from collections.abc import Iterable, Mapping
 from importlib import metadata
+from types import MappingProxyType
 from typing import Any, Literal
 
 import pluggy
 
-from zoo import hookspecs, userconfig
+from zoo import hookspecs
+from zoo.config_sources import ConfigSource
 from zoo.errors import DuplicateBackboneError, PluginError, PluginWarning, SpecError, UnknownBackboneError
 from zoo.spec import MODALITIES, BackboneSpec
 
 ENV_ALLOW = "ZOO_PLUGINS"
 ENV_STRICT = "ZOO_STRICT_PLUGINS"
+# The core's own plugins, loaded after the installed ones exactly as entry points are (name = module).
+DEFAULT_PLUGINS = (metadata.EntryPoint("user-config", "zoo.userconfig", hookspecs.ENTRY_POINT_GROUP),)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,20 +43,23 @@ class PluginInfo:
     status: Literal["loaded", "failed", "disabled", "incompatible"]
     error: str | None = None
     backbones: tuple[str, ...] = ()
+    config_sources: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "backbones": list(self.backbones)}
+        data = dataclasses.asdict(self)
+        return {**data, "backbones": list(self.backbones), "config_sources": list(self.config_sources)}
 
 
 @dataclasses.dataclass
 class Registry:
-    """The backbones of the loaded plugins, indexed by name and alias."""
+    """The backbones and ``backbones.toml`` sources of the loaded plugins, backbones indexed by name and alias."""
 
     specs: dict[str, BackboneSpec]
     plugins: list[PluginInfo]
     conflicts: list[str]
     _index: dict[str, str]
     _manager: pluggy.PluginManager | None = None
+    config_sources: dict[str, ConfigSource] = dataclasses.field(default_factory=dict)
 
     def locate_weights(self, spec: BackboneSpec, tag: str) -> str | None:
         """The local path a plugin reports for weights ``tag`` of ``spec`` (``None`` if none does)."""
@@ -101,7 +109,7 @@ def load_registry(
     strict: bool | None = None,
     extra_plugins: Mapping[str, object] | None = None,
 ) -> Registry:
-    """Discover plugins and collect their specs.
+    """Discover plugins and collect their config sources, then their specs.
 
     ``allow`` and ``strict`` default to the ``ZOO_PLUGINS`` and ``ZOO_STRICT_PLUGINS`` variables;
     ``extra_plugins`` (name -> module or object) are registered in-process, after the entry points.
@@ -132,7 +140,8 @@ def load_registry(
         plugins.append(dataclasses.replace(info, status=status, error=error))
 
     candidates: list[tuple[PluginInfo, Any]] = []
-    for ep in sorted(metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=lambda e: e.name):
+    installed = sorted(metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=lambda e: e.name)
+    for ep in [*installed, *DEFAULT_PLUGINS]:
         dist = getattr(ep, "dist", None)
         info = PluginInfo(
             name=dist.name if dist else ep.name,
@@ -148,37 +157,44 @@ def load_registry(
             fail(dataclasses.replace(info, status="incompatible"), incompatible)
             continue
         candidates.append((info, ep))
-    user = userconfig.plugin()  # backbones declared in a TOML file, without writing a plugin
-    if user is not None:
-        info = PluginInfo(
-            name=userconfig.PLUGIN_NAME, version=None, module=str(userconfig.config_path()), status="loaded"
-        )
-        if allowed is None or _normalise(info.name) in allowed:
-            candidates.append((info, user))
-        else:
-            plugins.append(dataclasses.replace(info, status="disabled"))
     for name, obj in (extra_plugins or {}).items():
         candidates.append(
             (PluginInfo(name=name, version=None, module=getattr(obj, "__name__", None), status="loaded"), obj)
         )
 
-    for info, source in candidates:
+    # First every plugin's config sources, so that register_backbones can be given all of them.
+    sources: dict[str, ConfigSource] = {}
+    loaded: list[tuple[PluginInfo, Any]] = []
+    for info, origin in candidates:
         try:
-            plugin = source.load() if isinstance(source, metadata.EntryPoint) else source
+            plugin = origin.load() if isinstance(origin, metadata.EntryPoint) else origin
             manager.register(plugin, name=info.name)
         except Exception as err:  # a plugin's import may raise anything; it must not break the host
             fail(info, f"could not be loaded: {type(err).__name__}: {err}")
             continue
         try:
             manager.check_pending()
-            new = _collect_specs(manager, plugin, info.name)
+            new_sources = _collect_sources(manager, plugin, info.name, sources)
         except (SpecError, pluggy.PluginValidationError) as err:
             manager.unregister(plugin)
             fail(info, str(err))
             continue
         except Exception as err:
             manager.unregister(plugin)
-            fail(info, f"register_backbones raised {type(err).__name__}: {err}")
+            fail(info, f"register_config_sources raised {type(err).__name__}: {err}")
+            continue
+        sources.update((s.name, s) for s in new_sources)
+        loaded.append((dataclasses.replace(info, config_sources=tuple(s.name for s in new_sources)), plugin))
+
+    for info, plugin in loaded:
+        try:
+            new = _collect_specs(manager, plugin, info.name, MappingProxyType(dict(sources)))
+        except Exception as err:  # a SpecError says what is wrong; anything else is the hook's own bug
+            manager.unregister(plugin)
+            for name in info.config_sources:  # a failed plugin provides nothing
+                del sources[name]
+            error = str(err) if isinstance(err, SpecError) else f"register_backbones raised {type(err).__name__}: {err}"
+            fail(dataclasses.replace(info, config_sources=()), error)
             continue
         for spec in new:
             if spec.name in specs:
@@ -193,7 +209,9 @@ def load_registry(
         plugins.append(dataclasses.replace(info, backbones=tuple(s.name for s in new)))
     if conflicts and strict:
         raise DuplicateBackboneError("\n".join(conflicts))
-    return Registry(specs=specs, plugins=plugins, conflicts=conflicts, _index=index, _manager=manager)
+    return Registry(
+        specs=specs, plugins=plugins, conflicts=conflicts, _index=index, _manager=manager, config_sources=sources
+    )
 
 
 def _incompatibility(dist: Any) -> str | None:
@@ -216,11 +234,34 @@ def _incompatibility(dist: Any) -> str | None:
     return None
 
 
-def _collect_specs(manager: pluggy.PluginManager, plugin: object, plugin_name: str) -> list[BackboneSpec]:
-    impls = [i for i in manager.hook.register_backbones.get_hookimpls() if i.plugin is plugin]
-    found: list[BackboneSpec] = []
-    for impl in impls:
+def _collect_sources(
+    manager: pluggy.PluginManager, plugin: object, plugin_name: str, known: Mapping[str, ConfigSource]
+) -> list[ConfigSource]:
+    """The plugin's :class:`ConfigSource` records; a name another plugin registered is a :class:`SpecError`."""
+    found: list[ConfigSource] = []
+    for impl in _impls(manager.hook.register_config_sources, plugin):
         result = impl.function()
+        if not isinstance(result, (list, tuple)):
+            raise SpecError(
+                f"register_config_sources must return a list of zoo.ConfigSource, got {type(result).__name__}"
+            )
+        for item in result:
+            if not isinstance(item, ConfigSource):
+                raise SpecError(f"register_config_sources returned {type(item).__name__}, expected zoo.ConfigSource")
+            taken = {**known, **{s.name: s for s in found}}.get(item.name)
+            if taken is not None:
+                raise SpecError(f"config source {item.name!r} is already registered by plugin {taken.plugin!r}")
+            found.append(dataclasses.replace(item, plugin=plugin_name))
+    return found
+
+
+def _collect_specs(
+    manager: pluggy.PluginManager, plugin: object, plugin_name: str, config_sources: Mapping[str, ConfigSource]
+) -> list[BackboneSpec]:
+    arguments = {"config_sources": config_sources}  # each implementation gets the ones it declares
+    found: list[BackboneSpec] = []
+    for impl in _impls(manager.hook.register_backbones, plugin):
+        result = impl.function(**{name: arguments[name] for name in impl.argnames})
         if not isinstance(result, (list, tuple)):
             raise SpecError(f"register_backbones must return a list of BackboneSpec, got {type(result).__name__}")
         for item in result:
@@ -232,6 +273,10 @@ def _collect_specs(manager: pluggy.PluginManager, plugin: object, plugin_name: s
                 raise SpecError(f"backbone {item.name!r} has no factory, so it could never be built")
             found.append(dataclasses.replace(item, plugin=plugin_name))
     return found
+
+
+def _impls(hook: Any, plugin: object) -> list[Any]:
+    return [impl for impl in hook.get_hookimpls() if impl.plugin is plugin]
 
 
 def _conflict(key: str, first: BackboneSpec, second: BackboneSpec) -> str:

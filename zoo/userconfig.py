@@ -1,19 +1,21 @@
-"""Backbones from a TOML file, without writing a plugin.
+"""The ``user-config`` plugin: backbones from a TOML file, without writing a plugin.
 
-The file is ``$ZOO_CONFIG`` if set, else ``$XDG_CONFIG_HOME/backbone-zoo/backbones.toml``
-(``~/.config`` without XDG). Each ``[backbones.<name>]`` table is one backbone::
+A default plugin of the core (``zoo.plugins.DEFAULT_PLUGINS``), loaded, listed and allowed by
+``ZOO_PLUGINS`` like an installed one. The file is ``$ZOO_CONFIG`` if set, else
+``$XDG_CONFIG_HOME/backbone-zoo/backbones.toml`` (``~/.config`` without XDG). Each
+``[backbones.<name>]`` table is one backbone::
 
     [backbones.my_classifier]
-    source = "savedmodel"            # savedmodel | hub | keras_hub_preset
-    path = "/models/my_saved_model"  # or handle = "https://tfhub.dev/..." for hub
+    source = "savedmodel"            # a config source of an installed plugin: `zoo plugins --json`
+    path = "models/my_saved_model"   # relative to this file
     input_shape = [224, 224, 3]
-    feature_dim = 1280
+    feature_dim = 1280               # feature_shape defaults to what the source's network gives
     preprocessing = { mode = "unit", scale = 0.00392156862745098 }  # or "tf" | "torch" | "caffe" | "none"
     description = "my own classifier"
 
-``savedmodel`` and ``hub`` need the ``backbone-zoo-tensorflow-hub`` plugin (a pooled feature
-vector); ``keras_hub_preset`` loads ``keras_hub.models.Backbone.from_preset`` and takes its last
-feature map. Optional keys: ``signature`` and ``output_key`` (SavedModels), ``feature_shape``.
+This module reads the keys every entry shares (``zoo.config_sources.CONFIG_KEYS``), resolves
+``path`` relative to the file, and hands the source's own keys to the :class:`ConfigSource` of that
+name, which some plugin registered through ``register_config_sources``.
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ import dataclasses
 import math
 import os
 import sys
+from collections.abc import Callable, Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from zoo.config_sources import CONFIG_KEYS, ConfigSource, Factory
 from zoo.errors import SpecError
 from zoo.hookspecs import hookimpl
 from zoo.spec import BackboneSpec, Preprocessing, WeightsVariant
@@ -35,11 +40,15 @@ else:  # Python 3.10: the same parser, as the `tomli` package
     import tomli as tomllib
 
 ENV_CONFIG = "ZOO_CONFIG"
-PLUGIN_NAME = "user-config"
-SOURCES = ("savedmodel", "hub", "keras_hub_preset")
 PRESETS = {"tf": Preprocessing.tf, "torch": Preprocessing.torch, "caffe": Preprocessing.caffe, "none": Preprocessing}
-KEYS = {"source", "path", "handle", "input_shape", "feature_dim", "feature_shape", "preprocessing", "description"}
-KEYS |= {"signature", "output_key"}
+# The sources of first-party plugins, so that an entry using one names the distribution to install.
+PROVIDERS = {
+    "savedmodel": "backbone-zoo-tensorflow-hub",
+    "hub": "backbone-zoo-tensorflow-hub",
+    "keras_hub_preset": "backbone-zoo-keras-hub",
+}
+
+Fail = Callable[[str], SpecError]
 
 
 def config_path() -> Path:
@@ -54,38 +63,33 @@ def config_path() -> Path:
     return Path(base).expanduser() / "backbone-zoo" / "backbones.toml"
 
 
-def plugin() -> object | None:
-    """A plugin object registering the file's backbones, or ``None`` when there is no file.
-
-    >>> from zoo.plugins import load_registry
-    >>> registry = load_registry(extra_plugins={"user-config": plugin()}) if plugin() else None
-    """
+@hookimpl
+def register_backbones(config_sources: Mapping[str, ConfigSource]) -> list[BackboneSpec]:
+    """The backbones of the user's config file (none without a file)."""
     path = config_path()
-    return UserConfig(path) if path.is_file() else None
+    return read_config(path, config_sources) if path.is_file() else []
 
 
-@dataclasses.dataclass(frozen=True)
-class UserConfig:
-    """The plugin for one config file; it reads the file when the host asks for backbones."""
+def read_config(path: Path, sources: Mapping[str, ConfigSource]) -> list[BackboneSpec]:
+    """The specs of a ``backbones.toml`` file; a :class:`SpecError` names the file, the entry and the field.
 
-    path: Path
-
-    @hookimpl
-    def register_backbones(self) -> list[BackboneSpec]:
-        try:
-            data = tomllib.loads(self.path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as err:  # its message ends "(at line 3, column 7)"
-            raise SpecError(f"{self.path} is not valid TOML: {err}") from None
-        except OSError as err:
-            raise SpecError(f"cannot read {self.path}: {err}") from None
-        unknown = set(data) - {"backbones"}
-        if unknown:
-            raise SpecError(f"{self.path}: unknown top-level keys {sorted(unknown)}; use [backbones.<name>] tables")
-        entries = data.get("backbones", {})
-        return [_spec(name, entry, self.path) for name, entry in entries.items()]
+    >>> from zoo.plugins import registry
+    >>> read_config(config_path(), registry().config_sources)  # doctest: +SKIP
+    [BackboneSpec(name='my_classifier', family='user', ...)]
+    """
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:  # its message ends "(at line 3, column 7)"
+        raise SpecError(f"{path} is not valid TOML: {err}") from None
+    except OSError as err:
+        raise SpecError(f"cannot read {path}: {err}") from None
+    unknown = set(data) - {"backbones"}
+    if unknown:
+        raise SpecError(f"{path}: unknown top-level keys {sorted(unknown)}; use [backbones.<name>] tables")
+    return [_spec(name, entry, path, sources) for name, entry in data.get("backbones", {}).items()]
 
 
-def _spec(name: str, entry: Any, config: Path) -> BackboneSpec:
+def _spec(name: str, entry: Any, config: Path, sources: Mapping[str, ConfigSource]) -> BackboneSpec:
     """One ``[backbones.<name>]`` table as a spec; every error names the entry and the field."""
 
     def fail(message: str) -> SpecError:
@@ -93,13 +97,18 @@ def _spec(name: str, entry: Any, config: Path) -> BackboneSpec:
 
     if not isinstance(entry, dict):
         raise fail("must be a table")
-    unknown = set(entry) - KEYS
-    if unknown:
-        raise fail(f"has unknown keys {sorted(unknown)}; known: {sorted(KEYS)}")
     source = entry.get("source")
-    if source not in SOURCES:
-        raise fail(f"source must be one of {SOURCES}, got {source!r}")
-    location = _location(entry, source, config, fail)
+    if source not in sources:
+        raise fail(_missing_source(source, sources))
+    kind = sources[source]
+    known = {*CONFIG_KEYS, *kind.keys}
+    unknown = set(entry) - known
+    if unknown:
+        raise fail(f"has unknown keys {sorted(unknown)}; known for source {source!r}: {sorted(known)}")
+    own = {key: entry[key] for key in kind.keys if key in entry}
+    if "path" in own:
+        own["path"] = _path(own["path"], config, fail)
+    location, factory = _resolve(kind, own, fail)
     shape = entry.get("input_shape")
     if not isinstance(shape, list) or len(shape) != 3 or not all(type(d) is int and d > 0 for d in shape):
         raise fail(f"input_shape must be [height, width, 3], got {shape!r}")
@@ -112,10 +121,10 @@ def _spec(name: str, entry: Any, config: Path) -> BackboneSpec:
         raise fail(f"feature_dim must be a positive integer, got {dim!r}")
     if "feature_shape" in entry:
         feature_shape = entry["feature_shape"]
-    elif source == "keras_hub_preset":  # a feature map, at the usual stride of 32
-        feature_shape = [math.ceil(shape[0] / 32), math.ceil(shape[1] / 32), dim]
-    else:
+    elif kind.feature_stride is None:  # the network pools itself
         feature_shape = [dim]
+    else:  # a feature map at the source's stride
+        feature_shape = [math.ceil(shape[0] / kind.feature_stride), math.ceil(shape[1] / kind.feature_stride), dim]
     try:
         return BackboneSpec(
             name=name,
@@ -124,31 +133,60 @@ def _spec(name: str, entry: Any, config: Path) -> BackboneSpec:
             feature_dim=dim,
             feature_shape=tuple(feature_shape),
             preprocessing=_preprocessing(entry.get("preprocessing"), fail),
-            weights=(WeightsVariant(tag=source, source=str(location)),),
+            weights=(WeightsVariant(tag=source, source=location),),
             description=f"{entry.get('description', name)} (from {config})",
-            factory=_factory(source, location, entry.get("signature"), entry.get("output_key")),
+            factory=factory,
         )
     except (SpecError, TypeError) as err:
         raise fail(str(err)) from None
 
 
-def _location(entry: dict[str, Any], source: str, config: Path, fail: Any) -> str | Path:
-    """The entry's existing local directory (``path``, relative to the config file) or its ``handle``."""
-    if source == "hub" or (source == "keras_hub_preset" and "handle" in entry):
-        handle = entry.get("handle")
-        if not isinstance(handle, str) or not handle:
-            raise fail(f"needs handle = '...' (a {'TF Hub handle' if source == 'hub' else 'keras-hub preset'})")
-        return handle
-    path = entry.get("path")
-    if not isinstance(path, str) or not path:
-        raise fail("needs path = '/path/to/model' (a local directory)")
-    resolved = (config.parent / Path(path).expanduser()).resolve()
+def _missing_source(source: Any, sources: Mapping[str, ConfigSource]) -> str:
+    """Why ``source`` is not among the loaded ``sources``, and which plugin provides it when it is a known one."""
+    loaded = f"loaded sources: {', '.join(sorted(sources)) or 'none'}"
+    if not isinstance(source, str):
+        return f"needs source = '<kind>' ({loaded})"
+    provider = PROVIDERS.get(source)
+    if provider is None:
+        return f"source {source!r} is not provided by any loaded plugin ({loaded}); install the plugin that provides it"
+    try:
+        metadata.distribution(provider)
+    except metadata.PackageNotFoundError:
+        return f"source {source!r} is provided by the plugin {provider}: pip install {provider} ({loaded})"
+    return (
+        f"source {source!r} is provided by the plugin {provider}, which is installed but not loaded: "
+        f"`zoo plugins` says why (ZOO_PLUGINS may leave it out) ({loaded})"
+    )
+
+
+def _path(value: Any, config: Path, fail: Fail) -> Path:
+    """``path``: an existing local file or directory, relative to the config file."""
+    if not isinstance(value, str) or not value:
+        raise fail("path must be a non-empty string, the local model (relative to this file)")
+    resolved = (config.parent / Path(value).expanduser()).resolve()
     if not resolved.exists():
         raise fail(f"path {resolved} does not exist")
     return resolved
 
 
-def _preprocessing(value: Any, fail: Any) -> Preprocessing:
+def _resolve(kind: ConfigSource, entry: dict[str, Any], fail: Fail) -> tuple[str, Factory]:
+    """``kind.factory_for(entry)``; a result that is not ``(location, factory)`` is the source plugin's bug."""
+    owner = f"the source {kind.name!r} of plugin {kind.plugin!r}"
+    try:
+        result = kind.factory_for(entry)
+    except SpecError as err:
+        raise fail(str(err)) from None
+    except Exception as err:  # the source plugin's bug: say whose
+        raise fail(f"{owner} raised {type(err).__name__}: {err}") from err
+    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], (str, os.PathLike))):
+        raise fail(f"{owner} returned {result!r}, not (location, factory)")
+    location, factory = result
+    if not callable(factory):
+        raise fail(f"{owner} returned a factory that is not callable: {factory!r}")
+    return str(location), factory
+
+
+def _preprocessing(value: Any, fail: Fail) -> Preprocessing:
     if isinstance(value, str):
         if value not in PRESETS:
             raise fail(f"preprocessing must be one of {sorted(PRESETS)} or a table, got {value!r}")
@@ -160,41 +198,3 @@ def _preprocessing(value: Any, fail: Any) -> Preprocessing:
     if unknown:
         raise fail(f"preprocessing has unknown fields {sorted(unknown)}; known: {sorted(fields)}")
     return Preprocessing(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
-
-
-def _factory(source: str, location: str | Path, signature: str | None, output_key: str | None) -> Any:
-    """The lazy builder of one entry: ``weights`` is the entry's tag, a local directory, or ``None``."""
-
-    def build(spec: BackboneSpec, *, weights: str | Path | None, input_shape: tuple[int, ...]) -> Any:
-        target = weights if isinstance(weights, Path) else location
-        if source == "keras_hub_preset":
-            return _keras_hub_features(target, input_shape, load_weights=weights is not None)
-        if weights is None:
-            raise ValueError(
-                f"{spec.name} is a SavedModel, which has no random initialisation: "
-                "pass weights='default' (its configured location) or a local SavedModel directory"
-            )
-        try:
-            import zoo_tensorflow_hub
-        except ImportError:
-            raise ImportError(
-                f"{spec.name} (source = {source!r}) needs the plugin: pip install backbone-zoo-tensorflow-hub"
-            ) from None
-        path = zoo_tensorflow_hub.resolve(target) if source == "hub" and isinstance(target, str) else target
-        return zoo_tensorflow_hub.saved_model_network(
-            path, input_shape, feature_dim=spec.feature_dim, signature=signature, output_key=output_key
-        )
-
-    return build
-
-
-def _keras_hub_features(preset: str | Path, input_shape: tuple[int, ...], load_weights: bool) -> Any:
-    """A keras-hub image backbone cut at its last (deepest) feature map."""
-    import keras
-    import keras_hub
-
-    backbone = keras_hub.models.Backbone.from_preset(str(preset), load_weights=load_weights)
-    pyramid = getattr(backbone, "pyramid_outputs", None)
-    output = pyramid[sorted(pyramid)[-1]] if pyramid else backbone.output
-    inputs = keras.Input(input_shape)
-    return keras.Model(inputs, keras.Model(backbone.inputs, output)(inputs))
