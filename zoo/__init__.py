@@ -10,14 +10,17 @@ Importing ``zoo`` and listing backbones imports neither TensorFlow nor Keras.
 from typing import Any
 
 from zoo.backbones import backbone
+from zoo.config import ModelConfig, ModelParts, TrainConfig
 from zoo.config_sources import ConfigSource
 from zoo.errors import (
+    ConfigError,
     DataError,
     DataWarning,
     DuplicateBackboneError,
     InputShapeError,
     PluginError,
     PluginWarning,
+    RunError,
     SpecError,
     UnknownBackboneError,
     WeightsError,
@@ -26,7 +29,7 @@ from zoo.errors import (
 from zoo.heads import build
 from zoo.hookspecs import hookimpl
 from zoo.plugins import get_spec, list_backbones
-from zoo.spec import BackboneSpec, Preprocessing, TextPreprocessing, WeightsVariant
+from zoo.spec import BackboneSpec, Preprocessing, TextNetwork, TextPreprocessing, WeightsVariant
 
 __version__ = "0.1.0"
 
@@ -34,8 +37,9 @@ __version__ = "0.1.0"
 _LAZY = {
     "train": "zoo.trainer",
     "resume": "zoo.trainer",
-    "load_model": "zoo.trainer",
-    "Run": "zoo.trainer",
+    "load_model": "zoo.run",
+    "save_model": "zoo.run",
+    "Run": "zoo.run",
     "evaluate": "zoo.inference",
     "predict": "zoo.inference",
     "extract": "zoo.features",
@@ -54,17 +58,23 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BackboneSpec",
+    "ConfigError",
     "ConfigSource",
     "DataError",
     "DataWarning",
     "DuplicateBackboneError",
     "InputShapeError",
+    "ModelConfig",
+    "ModelParts",
     "PluginError",
     "PluginWarning",
     "Preprocessing",
     "Run",
+    "RunError",
     "SpecError",
+    "TextNetwork",
     "TextPreprocessing",
+    "TrainConfig",
     "UnknownBackboneError",
     "WeightsError",
     "WeightsVariant",
@@ -81,5 +91,6 @@ __all__ = [
     "predict",
     "rank",
     "resume",
+    "save_model",
     "train",
 ]

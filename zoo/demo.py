@@ -91,7 +91,7 @@ def run_demo(backbone_name: str = "resnet50", out: str | os.PathLike = "runs/dem
 
 def _image_demo(backbone_name: str, out: Path) -> dict:
     import zoo
-    from zoo.inference import SavedRun, evaluate, predict
+    from zoo.inference import evaluate, predict
 
     train_dir = write_scenes(out / "data" / "train", per_class=30, size=64, seed=0)
     test_dir = write_scenes(out / "data" / "test", per_class=10, size=64, seed=1)
@@ -102,11 +102,10 @@ def _image_demo(backbone_name: str, out: Path) -> dict:
     run = zoo.train(spec.name, train_dir, weights=None, input_shape=64, epochs=15, out=_fresh(out / "run"), verbose=0)
     print(f"trained in {time.perf_counter() - start:.1f}s; validation accuracy {run.metrics['accuracy']:.3f}")
 
-    saved = SavedRun.open(run.path)
-    metrics = evaluate(saved, test_dir)
+    metrics = evaluate(run, test_dir)
     print(f"held-out test set: accuracy {metrics['accuracy']:.3f}, macro F1 {metrics['macro_f1']:.3f}")
     example = sorted((test_dir / "sunset").iterdir())[0]
-    best = predict(saved, [example], top_k=1)[0]["predictions"][0]
+    best = predict(run, [example], top_k=1)[0]["predictions"][0]
     print(f"predict {example.name}: {best['label']} ({best['score']:.2f})")
     print(f"run directory (model.keras, metrics.json, plots, README.md): {run.path}")
     return metrics

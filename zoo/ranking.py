@@ -19,9 +19,10 @@ import numpy as np
 from zoo import scoring
 from zoo.backbones import Weights, backbone
 from zoo.cache import FeatureCache
+from zoo.config import Task
 from zoo.data import Dataset, load_dataset, split
+from zoo.errors import DataError, UnknownBackboneError
 from zoo.features import cached_extract
-from zoo.heads import Task
 from zoo.plugins import list_backbones
 
 
@@ -92,7 +93,9 @@ def candidates(backbones: str | Sequence[str], modality: str) -> list[str]:
     for pattern in patterns:
         found = [s.name for s in list_backbones(pattern, modality=modality)]
         if not found:
-            raise ValueError(f"no {modality} backbone matches {pattern!r}; see `zoo list --modality {modality}`")
+            raise UnknownBackboneError(
+                f"no {modality} backbone matches {pattern!r}; see `zoo list --modality {modality}`"
+            )
         names += [n for n in found if n not in names]
     return names
 
@@ -137,13 +140,13 @@ def _score(
 
 def _check_scorable(dataset: Dataset, folds: int) -> None:
     if dataset.task == "multilabel":
-        raise ValueError("zoo rank scores classification and regression data; multilabel is not supported")
+        raise DataError("zoo rank scores classification and regression data; multilabel is not supported")
     if len(dataset) < folds:
-        raise ValueError(
+        raise DataError(
             f"{len(dataset)} examples are too few to score with {folds}-fold probing; need at least {folds}"
         )
     if dataset.task == "classification" and len(np.unique(dataset.targets)) < 2:
-        raise ValueError("ranking needs at least two classes in the data")
+        raise DataError("ranking needs at least two classes in the data")
 
 
 def table_rows(results: Sequence[Ranking]) -> list[tuple[str, ...]]:

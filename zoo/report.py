@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from zoo.config import TASKS
 from zoo.files import atomic_path, write_text
 
-TASKS = ("classification", "multilabel", "regression")
 EPSILON = 1e-7  # probability clipping for the loss, as Keras does
 ANNOTATE_MAX_CLASSES = 30  # confusion matrix cells get their value written up to this many classes
 TICKS_MAX_CLASSES = 100  # and class names on the axes up to this many

@@ -93,6 +93,7 @@ def train(
             f"({', '.join(train_set.class_names) or 'regression targets'})"
         )
     model.zoo_config = dataclasses.replace(model.zoo_config, class_names=train_set.class_names)
+    check_fine_tune(model.get_layer(model.zoo_config.parts.network), config.fine_tune, model.zoo_config.block_pattern)
     data_id = cache_key(train=train_set.digests, val=val_set.digests)
     if resume:
         if out is None:
@@ -176,7 +177,7 @@ class _Trainer:
             print(f"{self.run_dir.path} is already complete")
             return self.run_dir
         if not resume:
-            self.run_dir.write_skipped([*self.train_set.skipped, *self.val_set.skipped])
+            self.run_dir.write_skipped(self._skipped())
             if started_from_model:
                 self.run_dir.save_start(self.model)
         features = None
@@ -271,12 +272,16 @@ class _Trainer:
         summary = {
             "train examples": len(self.train_set),
             "validation examples": len(self.val_set),
-            "skipped files": len(self.train_set.skipped) + len(self.val_set.skipped),
+            "skipped files": len(self._skipped()),
         }
         if self.recipe.modality == "text" and self.recipe.parts.text_steps:
             limit = self.recipe.input_shape[0]  # tokens read of each text
             summary[f"texts cut at {limit} tokens"] = sum(self._truncated(d) for d in (self.train_set, self.val_set))
         return summary
+
+    def _skipped(self) -> list[tuple[str, str]]:
+        """Inputs left out as unreadable, once each (a split gives both halves the same list)."""
+        return list(dict.fromkeys([*self.train_set.skipped, *self.val_set.skipped]))
 
     def _truncated(self, dataset: Dataset) -> int:
         """How many texts fill the whole token window (so were cut, or end exactly there)."""
@@ -408,26 +413,37 @@ class _ArrayBatches(keras.utils.PyDataset):
         self.order = self._order()
 
 
+def blocks(network: Any, block_pattern: str | None) -> list[tuple[str, list[Any]]]:
+    """The network's fine-tunable units, bottom first: ``(name, layers)`` per block, or per weighted layer
+    without a pattern (layers that match no block belong to the block before them)."""
+    layers = [layer for layer in network.layers if layer.weights]
+    if not block_pattern:
+        return [(layer.name, [layer]) for layer in layers]
+    units: list[tuple[str, list[Any]]] = []
+    for layer in layers:
+        match = re.search(block_pattern, layer.name)
+        if match and (not units or units[-1][0] != match.group(1)):
+            units.append((match.group(1), []))
+        if units:
+            units[-1][1].append(layer)
+    return units
+
+
+def check_fine_tune(network: Any, count: int | None, block_pattern: str | None) -> None:
+    """Raise :class:`ConfigError` unless ``count`` top blocks exist to unfreeze (``None``: no phase 2)."""
+    total = len(blocks(network, block_pattern))
+    if count is not None and not 1 <= count <= total:
+        raise ConfigError(f"fine_tune must be between 1 and {total} (blocks of {network.name}), got {count}")
+
+
 def unfreeze_top(network: Any, count: int, block_pattern: str | None) -> list[str]:
     """Make the top ``count`` blocks (or weighted layers, without a pattern) trainable; BatchNorm stays frozen.
 
     Returns the names of the unfrozen blocks or layers, top first.
     """
+    check_fine_tune(network, count, block_pattern)
     network.trainable = True
-    layers = [layer for layer in network.layers if layer.weights]
-    if block_pattern:
-        units: list[tuple[str, list[Any]]] = []
-        for layer in layers:
-            match = re.search(block_pattern, layer.name)
-            if match and (not units or units[-1][0] != match.group(1)):
-                units.append((match.group(1), []))
-            if units:
-                units[-1][1].append(layer)
-    else:
-        units = [(layer.name, [layer]) for layer in layers]
-    if count < 1 or count > len(units):
-        raise ConfigError(f"fine_tune must be between 1 and {len(units)} (blocks of {network.name}), got {count}")
-    chosen = units[-count:]
+    chosen = blocks(network, block_pattern)[-count:]
     keep = {id(layer) for _, members in chosen for layer in members}
     for layer in network.layers:
         frozen_bn = isinstance(layer, keras.layers.BatchNormalization)

@@ -25,11 +25,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from zoo.config import TASKS, Task
 from zoo.data.images import scan_files
-from zoo.errors import DataError, DataWarning
+from zoo.errors import ConfigError, DataError, DataWarning
 
-Task = Literal["classification", "multilabel", "regression"]
-TASKS = ("classification", "multilabel", "regression")
 Modality = Literal["image", "text"]
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 TEXT_EXTENSIONS = (".txt",)
@@ -164,7 +163,7 @@ def load_dataset(
     ('Rain by noon.', 'Goal!')
     """
     if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        raise ConfigError(f"task must be one of {TASKS}, got {task!r}")
     if not 0 <= max_bad_fraction <= 1:
         raise ValueError(f"max_bad_fraction must be in [0, 1], got {max_bad_fraction!r}")
     if class_names is not None:

@@ -1,0 +1,178 @@
+"""zoo.Run owns the run directory; a loaded model trains again; failed starts leave nothing behind."""
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import zoo
+import zoo.testing
+from zoo.run import Run
+
+FAST = dict(epochs=2, batch_size=8, verbose=0)
+
+
+@pytest.fixture(autouse=True)
+def tiny():
+    zoo.testing.register_plugin(zoo.testing, keep_installed=True)  # the autouse registry fixture resets it
+
+
+def _data(n=24, labels=("cat", "dog", "fox"), seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.array([labels[i % len(labels)] for i in range(n)])
+    x = rng.integers(0, 256, (n, 32, 32, 3)).astype("uint8")
+    x[y == labels[0], :, :, 0] = 250  # something to learn
+    return x, y
+
+
+@pytest.fixture
+def first_run(tmp_path):
+    return zoo.train("tiny_image", _data(), weights=None, out=tmp_path / "first", fine_tune=1, **FAST)
+
+
+def test_a_loaded_model_continues_training_from_its_weights(first_run, tmp_path):
+    model = zoo.load_model(first_run.path)
+    start = [w.copy() for w in model.get_weights()]
+    again = zoo.train(model, _data(seed=1), out=tmp_path / "again", fine_tune=2, **FAST)
+    assert again.complete and again.model_config.backbone == "tiny_image"
+    saved = zoo.load_model(again.path)
+    assert saved.zoo_config.unfrozen == ("block3", "block2")  # deeper than the first run's one block
+    assert saved.zoo_config.class_names == ("cat", "dog", "fox")
+    assert any(not np.array_equal(a, b) for a, b in zip(start, saved.get_weights(), strict=True))
+    assert [row["phase"] for row in again.history] == [1, 1, 2, 2]
+
+
+def test_more_epochs_start_where_the_run_ended(first_run, tmp_path):
+    model = zoo.load_model(first_run.path)
+    x, y = _data()
+    before = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(before, first_run.model.predict(x, verbose=0))  # the trained weights, not new ones
+    again = zoo.train(model, (x, y), out=tmp_path / "more", epochs=1, learning_rate=1e-9, batch_size=8, verbose=0)
+    np.testing.assert_allclose(again.model.predict(x, verbose=0), before, atol=1e-4)
+
+
+def test_new_data_keeps_the_label_map(first_run, tmp_path):
+    x, y = _data(labels=("fox", "cat", "dog"))  # the same labels, met in another order
+    again = zoo.train(zoo.load_model(first_run.path), (x, y), out=tmp_path / "again", **FAST)
+    assert again.class_names == ("cat", "dog", "fox")
+    x, y = _data(labels=("cat", "dog", "emu"))
+    with pytest.raises(zoo.DataError, match="emu"):
+        zoo.train(zoo.load_model(first_run.path), (x, y), out=tmp_path / "unknown", **FAST)
+    assert not (tmp_path / "unknown").exists()
+
+
+def test_options_of_a_built_model_are_refused(first_run, tmp_path):
+    with pytest.raises(zoo.ConfigError, match="head applies when train"):
+        zoo.train(zoo.load_model(first_run.path), _data(), head="max", out=tmp_path / "x", **FAST)
+    assert not (tmp_path / "x").exists()
+
+
+def test_the_run_object_reads_every_file(first_run):
+    run = Run(first_run.path)
+    assert run.complete and run.task == "classification"
+    assert run.class_names == ("cat", "dog", "fox") and run.input_shape == (32, 32, 3)
+    assert run.metrics == json.loads((run.path / "metrics.json").read_text())
+    assert run.train_config.fine_tune == 1 and run.data_sources == {"train": "<arrays>", "val": None}
+    assert run.skipped == [] and run.data["train examples"] + run.data["validation examples"] == 24
+    assert run.spec["name"] == "tiny_image"
+    assert not (run.path / "checkpoints").exists()
+    assert repr(run).startswith(f"Run({run.path}, accuracy")
+    with pytest.raises(zoo.RunError, match="not a run directory"):
+        Run(run.path / "checkpoints")
+
+
+def test_run_files_get_the_users_normal_permissions(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        run = zoo.train("tiny_image", _data(), weights=None, out=tmp_path / "run", **FAST)
+    finally:
+        os.umask(previous)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in run.path.iterdir() if p.is_file()}
+    assert {"model.keras", "config.json", "metrics.json", "README.md", "learning_curves.png"} <= set(modes)
+    assert set(modes.values()) == {0o644}, modes
+
+
+def test_skipped_inputs_are_listed(tmp_path):
+    from PIL import Image
+
+    for label in ("a", "b"):
+        (tmp_path / "data" / label).mkdir(parents=True)
+        for i in range(6):
+            Image.new("RGB", (32, 32), (i * 40, 0, 0)).save(tmp_path / "data" / label / f"{i}.png")
+    (tmp_path / "data" / "a" / "broken.png").write_bytes(b"\x89PNG not an image")
+    with pytest.warns(zoo.DataWarning):
+        run = zoo.train("tiny_image", tmp_path / "data", weights=None, out=tmp_path / "run", **FAST)
+    assert [item["path"].endswith("broken.png") for item in run.skipped] == [True]
+    assert run.skipped[0]["reason"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(epochs=0),
+        dict(fine_tune=0),
+        dict(learning_rate=-1.0),
+        dict(weights="no/such/file.h5"),
+        dict(input_shape=8),
+        dict(task="regression", class_weight="balanced"),
+        dict(epoch=3),
+    ],
+    ids=["epochs", "fine_tune", "lr", "weights", "input", "class_weight", "typo"],
+)
+def test_a_run_that_fails_before_training_leaves_no_directory(bad, tmp_path):
+    with pytest.raises(zoo.ZooError):
+        zoo.train("tiny_image", _data(), **{"weights": None, "verbose": 0, **bad}, out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_fine_tuning_more_blocks_than_exist_leaves_no_directory(tmp_path):
+    with pytest.raises(zoo.ConfigError, match="fine_tune must be between 1 and 3"):
+        zoo.train("tiny_image", _data(), weights=None, fine_tune=9, out=tmp_path / "run", **FAST)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_text_backbone_refuses_images_before_building(tmp_path):
+    with pytest.raises(zoo.DataError, match="text backbone but .* holds images"):
+        zoo.train("bert_tiny_en_uncased", _data(), weights=None, out=tmp_path / "run", **FAST)
+    assert not (tmp_path / "run").exists()
+
+
+TRAIN_FROM_MODEL = """
+import sys
+import zoo, zoo.testing
+zoo.testing.register_plugin(zoo.testing, keep_installed=True)
+model = zoo.load_model(sys.argv[1])
+zoo.train(model, sys.argv[2], out=sys.argv[3], epochs=40, patience=100, cache=False, batch_size=4, verbose=0)
+"""
+
+
+def test_a_killed_run_that_started_from_a_loaded_model_resumes_from_it(first_run, tmp_path):
+    from PIL import Image
+
+    x, y = _data(n=120)
+    for i, (pixels, label) in enumerate(zip(x, y, strict=True)):
+        (tmp_path / "data" / label).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(tmp_path / "data" / label / f"{i}.png")
+    out = tmp_path / "again"
+    env = {**os.environ, "ZOO_CACHE_DIR": str(tmp_path / "cache")}
+    args = [sys.executable, "-c", TRAIN_FROM_MODEL, str(first_run.path), str(tmp_path / "data"), str(out)]
+    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if (out / "state.json").exists() and json.loads((out / "state.json").read_text()).get("epoch", 0) >= 2:
+            break
+        time.sleep(0.1)
+    assert process.poll() is None, process.stderr.read().decode()[-2000:]
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert (out / "checkpoints" / "start.keras").exists()  # what the run started from, kept for a resume
+    done = json.loads((out / "state.json").read_text())["epoch"]
+    resumed = zoo.resume(out, verbose=0)
+    assert [row["epoch"] for row in resumed.history] == list(range(1, 41)) and done < 40
+    assert resumed.complete and resumed.class_names == ("cat", "dog", "fox")
