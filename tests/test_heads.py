@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import zoo
+from zoo.backbones import network_of
 
 FAMILIES = ["mobilenet_v2", "efficientnet_b0", "densenet121", "resnet50_v2"]
 
@@ -23,7 +24,7 @@ def test_head_types_on_several_families(name, head):
     probs = keras.ops.convert_to_numpy(model(pixels(2, 64)))
     assert probs.shape == (2, 3)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
-    assert model.get_layer("backbone").trainable is False
+    assert network_of(model).trainable is False
     keras.backend.clear_session()
 
 

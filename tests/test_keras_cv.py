@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.backbones import build_network
+from zoo.backbones import build_network, network_of
 from zoo.testing import check_backbone
 
 pytest.importorskip("keras_cv")
@@ -43,7 +43,7 @@ def test_forward_pass_on_small_input(name):
 def test_local_weights_round_trip(tmp_path):
     first = zoo.backbone("resnet18_kerascv", weights=None, input_shape=64)
     path = tmp_path / "resnet18.weights.h5"
-    first.get_layer("backbone").save_weights(path)
+    network_of(first).save_weights(path)
     again = zoo.backbone("resnet18_kerascv", weights=path, input_shape=64)
     pixels = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
     np.testing.assert_allclose(first.predict(pixels, verbose=0), again.predict(pixels, verbose=0), atol=1e-4)
@@ -51,7 +51,7 @@ def test_local_weights_round_trip(tmp_path):
 
 def test_weights_of_another_architecture_are_refused(tmp_path):
     path = tmp_path / "resnet34.weights.h5"
-    zoo.backbone("resnet34_kerascv", weights=None, input_shape=64).get_layer("backbone").save_weights(path)
+    network_of(zoo.backbone("resnet34_kerascv", weights=None, input_shape=64)).save_weights(path)
     with pytest.raises(zoo.WeightsError, match="resnet18_kerascv"):
         zoo.backbone("resnet18_kerascv", weights=path, input_shape=64)
 

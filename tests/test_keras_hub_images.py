@@ -5,6 +5,7 @@ import pytest
 from zoo_keras_hub.images import FAMILIES, IMAGES, Image
 
 import zoo
+from zoo.backbones import network_of
 
 keras_hub = pytest.importorskip("keras_hub")
 
@@ -53,7 +54,7 @@ def test_a_local_keras_hub_preset_loads_with_identical_weights(tmp_path):
     saved = keras_hub.models.VGGBackbone(**image.arguments, image_shape=(32, 32, 3))
     saved.save_to_preset(str(tmp_path))
     model = zoo.backbone("vgg_11_imagenet", weights=tmp_path, input_shape=32)
-    loaded = model.get_layer("backbone").get_weights()
+    loaded = network_of(model).get_weights()
     assert len(loaded) == len(saved.get_weights())
     assert all(np.array_equal(a, b) for a, b in zip(loaded, saved.get_weights(), strict=True))
 
@@ -79,7 +80,7 @@ def test_a_local_timm_checkpoint_directory_loads(tmp_path):
     import keras
     from safetensors.numpy import save_file
 
-    source = zoo.backbone("resnet_18_imagenet", weights=None, input_shape=64, pooling=None).get_layer("backbone")
+    source = network_of(zoo.backbone("resnet_18_imagenet", weights=None, input_shape=64, pooling=None))
     tensors = {}
 
     def conv(layer, name):
@@ -109,7 +110,7 @@ def test_a_local_timm_checkpoint_directory_loads(tmp_path):
     (directory / "config.json").write_text(json.dumps(config))
     save_file(tensors, str(directory / "model.safetensors"))
 
-    loaded = zoo.backbone("resnet_18_imagenet", weights=directory, input_shape=64).get_layer("backbone")
+    loaded = network_of(zoo.backbone("resnet_18_imagenet", weights=directory, input_shape=64))
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(loaded.get_layer("conv1_bn").moving_mean), tensors["bn1.running_mean"], rtol=1e-6
     )

@@ -11,7 +11,7 @@ import zoo_tensorflow_hub
 from zoo_tensorflow_hub import layer as layer_module
 
 import zoo
-from zoo.backbones import build_network
+from zoo.backbones import build_network, network_of
 
 WIDTH = 1024  # the feature_dim of mobilenet_v3_small_tfhub, whose spec the tests build
 
@@ -61,7 +61,7 @@ def test_catalogue_image_entries_are_pooled_tfhub_feature_vectors():
 def test_a_local_saved_model_is_a_frozen_backbone(saved_model):
     model = zoo.backbone("mobilenet_v3_small_tfhub", weights=saved_model, input_shape=32)
     assert model.output_shape == (None, WIDTH)
-    network = model.get_layer("backbone")
+    network = network_of(model)
     assert not network.trainable_weights and len(network.non_trainable_weights) == 3
 
     pixels = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
@@ -93,7 +93,7 @@ def test_fine_tuning_through_zoo_train_changes_the_saved_model_variables(saved_m
         fine_tune_epochs=2, learning_rate=1e-2, batch_size=8, patience=None, out=tmp_path / "run",
         cache_dir=tmp_path / "cache", verbose=0,
     )  # fmt: skip
-    network = run.model.get_layer("backbone")
+    network = network_of(run.model)
     trained = {w.name: w.numpy() for w in network.weights}
     original = saved_values(saved_model)
     assert not np.allclose(trained["conv_kernel"], original["kernel"])
@@ -163,7 +163,7 @@ def test_a_text_savedmodel_extracts_and_fine_tunes_through_zoo_train(tmp_path):
     texts = ["good fine great nice"] * 8 + ["bad awful poor sad"] * 8
     labels = ["pos"] * 8 + ["neg"] * 8
     built = zoo.build("universal_sentence_encoder_tfhub", num_classes=2, weights=path)
-    table = built.get_layer("backbone").get_layer("saved_model").weights[0]
+    table = network_of(built).get_layer("saved_model").weights[0]
     before = np.array(keras.ops.convert_to_numpy(table))
     run = zoo.train(built, (texts, labels), epochs=3, fine_tune=1, fine_tune_epochs=2, learning_rate=0.05,
                     batch_size=4, out=tmp_path / "run", cache_dir=tmp_path / "cache", verbose=0)  # fmt: skip

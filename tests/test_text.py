@@ -10,6 +10,7 @@ from safetensors.numpy import save_file
 from zoo_keras_hub import minilm_directory
 
 import zoo
+from zoo.backbones import network_of
 
 FIXTURE = Path(__file__).parent / "fixtures" / "minilm_reference.json"
 needs_minilm = pytest.mark.skipif(
@@ -61,7 +62,7 @@ def test_random_init_encoders_build_from_strings_to_features(name):
     model = zoo.backbone(name, weights=None)
     features = model.predict(strings("a first text", "", "Ünïcode and émoji 🚀"), verbose=0)
     assert features.shape == (3, spec.feature_dim) and np.isfinite(features).all()
-    assert model.get_layer("backbone").count_params() == spec.params
+    assert network_of(model).count_params() == spec.params
     keras.backend.clear_session()
 
 
@@ -78,7 +79,7 @@ def test_minilm_matches_sentence_transformers():
     np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
 
     lowered = model.get_layer("lowercase")(keras.ops.convert_to_tensor(reference["sentences"]))
-    tokens = keras.ops.convert_to_numpy(model.get_layer("preprocessing")(lowered)["token_ids"])
+    tokens = keras.ops.convert_to_numpy(model.get_layer("tokenize")(lowered)["token_ids"])
     assert [[t for t in row if t] for row in tokens.tolist()] == reference["input_ids"]
 
 
@@ -130,9 +131,9 @@ def write_hf_bert(directory, *, hidden=128, layers=2, heads=2, model_type="bert"
 def test_a_hugging_face_checkpoint_made_here_loads_through_the_same_path(tmp_path):
     tensors = write_hf_bert(tmp_path / "tiny")
     model = zoo.backbone("bert_tiny_en_uncased", weights=tmp_path / "tiny")
-    embeddings = model.get_layer("backbone").get_layer("token_embedding").embeddings
+    embeddings = network_of(model).get_layer("token_embedding").embeddings
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(embeddings), tensors["embeddings.word_embeddings.weight"])
-    tokens = model.get_layer("preprocessing")(keras.ops.convert_to_tensor(["the cat sat on the mat ."]))
+    tokens = model.get_layer("tokenize")(keras.ops.convert_to_tensor(["the cat sat on the mat ."]))
     assert keras.ops.convert_to_numpy(tokens["token_ids"])[0, :9].tolist() == [2, 5, 6, 8, 10, 5, 11, 13, 3]
     features = model.predict(strings("The CAT sat.", "a dog ran"), verbose=0)
     assert features.shape == (2, 128) and np.isfinite(features).all()
@@ -194,7 +195,7 @@ def test_a_keras_hub_preset_directory_made_here_loads(tmp_path):
     backbone.save_to_preset(tmp_path / "preset")
     keras_hub.models.BertTokenizer(vocabulary=words).save_to_preset(tmp_path / "preset")
     model = zoo.backbone("bert_tiny_en_uncased", weights=tmp_path / "preset")
-    loaded = model.get_layer("backbone").get_layer("token_embedding").embeddings
+    loaded = network_of(model).get_layer("token_embedding").embeddings
     expected = backbone.get_layer("token_embedding").embeddings
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded), keras.ops.convert_to_numpy(expected))
     assert model.predict(strings("Hello world", "unknown words"), verbose=0).shape == (2, 128)

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 import zoo
+from zoo.backbones import network_of
 from zoo.cache import FeatureCache
 from zoo.demo import SCENES, write_scenes
 from zoo.errors import DataError
@@ -94,7 +95,7 @@ def test_cached_and_uncached_phase1_give_the_same_head(scenes, tmp_path):
 
 def test_fine_tuning_unfreezes_top_blocks_and_keeps_batchnorm_frozen(scenes, tmp_path):
     model = zoo.build("resnet50", num_classes=4, weights=None, input_shape=32)
-    network = model.get_layer("backbone")
+    network = network_of(model)
     before = {layer.name: [w.copy() for w in layer.get_weights()] for layer in network.layers}
     run = zoo.train(model, scenes[0], epochs=1, fine_tune=1, fine_tune_epochs=1, out=tmp_path / "ft", **FAST)
     assert [row["phase"] for row in run.history] == [1, 2]
@@ -108,7 +109,7 @@ def test_fine_tuning_unfreezes_top_blocks_and_keeps_batchnorm_frozen(scenes, tmp
 
 
 def test_unfreeze_top_counts_blocks_from_the_top():
-    network = zoo.backbone("resnet50", weights=None, input_shape=32, pooling=None).get_layer("backbone")
+    network = network_of(zoo.backbone("resnet50", weights=None, input_shape=32, pooling=None))
     assert unfreeze_top(network, 2, zoo.get_spec("resnet50").block_pattern) == ["conv5_block3", "conv5_block2"]
     trainable = {layer.name for layer in network.layers if layer.trainable and layer.weights}
     assert "conv5_block2_1_conv" in trainable and "conv5_block1_1_conv" not in trainable
@@ -124,7 +125,7 @@ def test_class_weights_mixed_precision_and_multilabel_run(tmp_path):
     labels = np.array([0] * 18 + [1] * 6)
     run = zoo.train("resnet50", (x, labels), epochs=2, class_weight="balanced", mixed_precision=True,
                     out=tmp_path / "a", **FAST)  # fmt: skip
-    assert run.model.get_layer("backbone").dtype_policy.name == "mixed_bfloat16"
+    assert network_of(run.model).dtype_policy.name == "mixed_bfloat16"
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
     multi = np.stack([labels, 1 - labels, labels], axis=1)
     run = zoo.train("resnet50", (x, multi), task="multilabel", epochs=2, out=tmp_path / "b", **FAST)

@@ -86,6 +86,24 @@ def feature_graph(
     return pixels, x, ModelParts(network=network.name, features=last.name, head="")
 
 
+def network_of(model: keras.Model) -> keras.Model:
+    """The plugin's network inside a zoo model (from ``zoo.build``, ``zoo.backbone`` or ``zoo.load_model``).
+
+    >>> model = backbone("mobilenet_v2", weights=None, input_shape=32)
+    >>> network_of(model).name
+    'mobilenetv2_1.00_32'
+    """
+    import keras
+
+    config = getattr(model, "zoo_config", None)
+    if config is not None:
+        return model.get_layer(config.parts.network)
+    nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    if len(nested) != 1:
+        raise ConfigError(f"{model.name} is not a zoo model: it holds {len(nested)} networks, expected one")
+    return nested[0]
+
+
 def preprocessing_graph(pixels: Any, preprocessing: Preprocessing) -> Any:
     """Apply ``preprocessing`` to raw pixels with built-in Keras operations only.
 

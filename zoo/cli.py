@@ -14,7 +14,7 @@ from typing import Any
 
 from zoo import catalogue
 from zoo.config import TrainConfig
-from zoo.errors import ConfigError, DataError, ZooError
+from zoo.errors import ConfigError, DataError, UnknownBackboneError, ZooError
 from zoo.plugins import get_spec, list_backbones, registry
 from zoo.spec import MODALITIES, BackboneSpec
 
@@ -162,9 +162,11 @@ def _train(args: argparse.Namespace) -> int:
     if args.resume:
         given = [f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(TrainConfig) if _given(args, f)]
         if args.backbone or args.data or args.val or args.out or given:
-            raise ConfigError(
-                f"--resume RUN continues a run with its own options; drop {', '.join(given) or 'the rest'}"
-            )
+            dropped = ", ".join(given) or "the other options"
+            raise ConfigError(f"--resume RUN continues a run with its own options; drop {dropped}")
+        from zoo.run import Run
+
+        Run(args.resume)  # a run directory? (checked before TensorFlow loads)
         import zoo
 
         run = zoo.resume(args.resume)
@@ -192,6 +194,15 @@ def _given(args: argparse.Namespace, field: dataclasses.Field) -> bool:
 
 
 def _rank(args: argparse.Namespace) -> int:
+    if args.sample is not None and args.sample < 2:
+        raise ConfigError(f"--sample must be at least 2, got {args.sample}")
+    if args.folds < 2:
+        raise ConfigError(f"--folds must be at least 2, got {args.folds}")
+    for pattern in args.backbones:  # checked before TensorFlow loads
+        if not list_backbones(pattern):
+            raise UnknownBackboneError(f"no backbone matches {pattern!r}; see `zoo list`")
+    if not Path(args.data).exists():
+        raise DataError(f"{args.data} does not exist: give labelled data, as for `zoo train`")
     from zoo.ranking import rank, table_rows
 
     results = rank(
@@ -223,12 +234,11 @@ def _print_summary(path: Any, task: str, metrics: dict[str, Any]) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from zoo.inference import evaluate
-    from zoo.run import Run
-
-    run = Run(args.run_dir)
+    run = _finished_run(args.run_dir)
     if not Path(args.data).exists():
         raise DataError(f"{args.data} does not exist: give labelled data, as for `zoo train`")
+    from zoo.inference import evaluate
+
     metrics = evaluate(run, args.data)
     if args.json:
         _print_json(metrics)
@@ -237,9 +247,12 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    run = _finished_run(args.run_dir)
+    if args.top_k < 1:
+        raise ConfigError(f"--top-k must be at least 1, got {args.top_k}")
     from zoo.inference import predict
 
-    results = predict(args.run_dir, args.files, top_k=args.top_k)
+    results = predict(run, args.files, top_k=args.top_k)
     if args.json:
         _print_json(results)
     else:
@@ -252,6 +265,15 @@ def _predict(args: argparse.Namespace) -> int:
                 best = ", ".join(f"{p['label']} {p['score']:.3f}" for p in result["predictions"])
                 print(f"{result['input']}: {best}")
     return 1 if all("error" in r for r in results) else 0
+
+
+def _finished_run(path: str) -> Any:
+    """The run at ``path``, checked to be finished, without importing TensorFlow."""
+    from zoo.run import Run
+
+    run = Run(path)
+    run.metrics  # noqa: B018  (raises RunError for a run that never finished)
+    return run
 
 
 def _list(args: argparse.Namespace) -> None:

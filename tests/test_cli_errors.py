@@ -1,0 +1,129 @@
+"""One error policy: a user mistake is one line on stderr and exit status 2, before TensorFlow loads
+where it can be; an internal error is a traceback and exit status 1."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from zoo import cli
+
+# Runs the CLI in a fresh interpreter and reports whether TensorFlow or Keras got imported.
+RUN_CLI = (
+    "import sys; from zoo.cli import main; code = main(sys.argv[1:]); "
+    "print('heavy:', sorted(m for m in ('tensorflow', 'keras') if m in sys.modules)); sys.exit(code)"
+)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    root = tmp_path_factory.mktemp("images")
+    for label in ("a", "b"):
+        (root / label).mkdir()
+        for i in range(4):
+            Image.fromarray(np.full((32, 32, 3), i * 50, np.uint8)).save(root / label / f"{i}.png")
+    return root
+
+
+def _zoo(*args, tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "ZOO_CACHE_DIR": str(tmp_path / "cache")}
+    result = subprocess.run([sys.executable, "-c", RUN_CLI, *map(str, args)], capture_output=True, text=True, env=env)
+    return result.returncode, result.stdout, result.stderr
+
+
+def _assert_user_error(code, stderr, match):
+    assert code == 2, stderr
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("zoo: error:")]
+    assert len(errors) == 1 and match in errors[0], stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--epochs", "0"], "epochs must be a positive integer"),
+        (["--batch-size", "-3"], "batch_size must be a positive integer"),
+        (["--lr", "0"], "learning_rate must be a positive number"),
+        (["--dropout", "1.5"], "dropout must be in [0, 1)"),
+        (["--fine-tune", "0"], "fine_tune must be a positive integer"),
+        (["--task", "regression", "--class-weight", "balanced"], "class_weight applies to classification only"),
+    ],
+    ids=["epochs", "batch", "lr", "dropout", "fine-tune", "class-weight"],
+)
+def test_bad_numbers_fail_before_tensorflow_loads(args, match, images, tmp_path):
+    code, out, err = _zoo("train", "--backbone", "resnet50", "--data", images, *args, tmp_path=tmp_path)
+    _assert_user_error(code, err, match)
+    assert "heavy: []" in out
+    assert not any(tmp_path.glob("runs*"))
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["train", "--backbone", "resnet5O", "--data", "{images}"], "Unknown backbone 'resnet5O'. Did you mean"),
+        (["train", "--backbone", "resnet50", "--data", "{missing}"], "does not exist"),
+        (["train", "--backbone", "resnet50"], "--backbone and --data are required"),
+        (["rank", "--data", "{images}", "--backbones", "nonet*"], "no backbone matches 'nonet*'"),
+        (["rank", "--data", "{missing}", "--backbones", "resnet50"], "does not exist"),
+        (["evaluate", "{missing}", "--data", "{images}"], "is not a run directory"),
+        (["predict", "{missing}", "x.png"], "is not a run directory"),
+        (["info", "nonet"], "Unknown backbone 'nonet'"),
+        (["train", "--resume", "{missing}"], "is not a run directory"),
+        (["train", "--resume", "{images}", "--epochs", "3"], "drop --epochs"),
+    ],
+    ids=[
+        "unknown-name",
+        "missing-data",
+        "no-data",
+        "no-match",
+        "rank-missing-data",
+        "evaluate-missing",
+        "predict-missing",
+        "info",
+        "resume-missing",
+        "resume-options",
+    ],
+)
+def test_unknown_names_and_missing_paths_fail_fast(args, match, images, tmp_path):
+    filled = [a.format(images=images, missing=tmp_path / "missing") for a in args]
+    code, out, err = _zoo(*filled, tmp_path=tmp_path)
+    _assert_user_error(code, err, match)
+    assert "heavy: []" in out
+
+
+def test_a_text_backbone_given_images_is_one_line_and_leaves_no_run(images, tmp_path):
+    out = tmp_path / "run"
+    code, _, err = _zoo("train", "--backbone", "bert_tiny_en_uncased", "--weights", "none", "--data", images,
+                        "--out", out, tmp_path=tmp_path)  # fmt: skip
+    _assert_user_error(code, err, "is a text backbone but")
+    assert not out.exists()
+
+
+def test_a_fine_tune_deeper_than_the_network_leaves_no_run(images, tmp_path):
+    out = tmp_path / "run"
+    code, _, err = _zoo("train", "--backbone", "mobilenet_v2", "--weights", "none", "--input-size", "32",
+                        "--data", images, "--fine-tune", "999", "--out", out, tmp_path=tmp_path)  # fmt: skip
+    _assert_user_error(code, err, "fine_tune must be between 1 and")
+    assert not out.exists()
+
+
+def test_help_shows_every_training_option_with_its_default(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for flag in ("--epochs", "--lr", "--fine-tune", "--augment", "--class-weight", "--no-cache", "--patience"):
+        assert flag in text
+    assert "(default: 10)" in text and "(default: cosine)" in text and "(default: 0.001)" in text
+
+
+def test_an_internal_error_prints_its_traceback_and_exits_1(monkeypatch, capsys):
+    def broken(args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cli, "_list", broken)
+    assert cli.main(["list"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: a bug" in err and "internal error" in err
