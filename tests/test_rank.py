@@ -55,7 +55,7 @@ def test_too_small_or_single_class_data_is_refused(tmp_path):
     x = np.random.default_rng(0).integers(0, 255, (4, 32, 32, 3), dtype=np.uint8)
     with pytest.raises(ValueError, match="too few to score"):
         rank((x, [0, 1, 0, 1]), "resnet50", weights=None, verbose=0)
-    with pytest.raises(ValueError, match="no image backbone matches 'nonet\\*'"):
+    with pytest.raises(zoo.UnknownBackboneError, match="no image backbone matches 'nonet\\*'"):
         candidates("nonet*", "image")
 
 
