@@ -7,6 +7,8 @@ import pytest
 import zoo
 from zoo import catalogue
 from zoo.cli import main
+from zoo.demo import write_scenes
+from zoo.testing import TINY_IMAGE_CAFFE
 
 
 def run(capsys, *argv):
@@ -77,7 +79,30 @@ def test_registry_ignores_third_party_plugins(install_plugin, tiny_plugin_source
     assert "tiny_net" not in catalogue.render()
 
 
+def test_train_evaluate_and_predict_through_the_command_line(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+    train = write_scenes(tmp_path / "data" / "train", per_class=12, size=32, seed=0)
+    test = write_scenes(tmp_path / "data" / "test", per_class=5, size=32, seed=1)
+    options = ["--weights", "none", "--epochs", "12", "--lr", "0.1", "--batch-size", "16"]
+    status, out, _ = run(capsys, "train", "--backbone", TINY_IMAGE_CAFFE, "--data", str(train), *options,
+                         "--out", str(tmp_path / "run"))  # fmt: skip
+    assert status == 0 and "run directory" in out
+    for name in ("model.keras", "metrics.json", "history.csv", "learning_curves.png", "confusion_matrix.png"):
+        assert (tmp_path / "run" / name).exists(), name
+    status, out, _ = run(capsys, "evaluate", str(tmp_path / "run"), "--data", str(test), "--json")
+    metrics = json.loads(out)
+    assert status == 0 and metrics["n"] == 20 and metrics["accuracy"] >= 0.8
+    image = sorted((test / "night").iterdir())[0]
+    status, out, _ = run(capsys, "predict", str(tmp_path / "run"), str(image), "--top-k", "2", "--json")
+    predictions = json.loads(out)[0]["predictions"]
+    assert status == 0 and len(predictions) == 2 and predictions[0]["label"] == "night"
+    status, out, _ = run(capsys, "predict", str(tmp_path / "run"), str(tmp_path / "missing.png"))
+    assert status == 1 and "missing.png: error" in out
+
+
+@pytest.mark.slow
 def test_demo_trains_and_evaluates_end_to_end(capsys, tmp_path):
+    """The real thing: ResNet50 on generated scenes, then all-MiniLM-L6-v2 on the shipped topics."""
     status, out, _ = run(capsys, "demo", "--out", str(tmp_path))
     assert status == 0
     assert f"{len(zoo.list_backbones())} backbones" in out and "held-out test set: accuracy" in out

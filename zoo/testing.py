@@ -1,4 +1,5 @@
-"""Helpers for testing a backbone-zoo plugin: a registry fixture and a one-line conformance check.
+"""Helpers for testing a backbone-zoo plugin or an application: a registry fixture, a one-line
+conformance check, and tiny backbones that build and train in a fraction of a second.
 
 Use the fixture with ``pytest_plugins = ["zoo.testing"]`` in your root ``conftest.py`` (or
 ``from zoo.testing import zoo_plugin`` there), and call :func:`check_backbone` in a test::
@@ -10,23 +11,141 @@ Use the fixture with ``pytest_plugins = ["zoo.testing"]`` in your root ``conftes
         zoo_plugin(my_plugin)
         check_backbone("my_net")
 
+Tests whose logic does not depend on an architecture (a trainer, a CLI, a data pipeline) can
+run on the tiny backbones this module registers, ``tiny_image`` and ``tiny_image_caffe``: a few
+thousand parameters, 32x32 input, BatchNormalization inside and fine-tuning blocks. They are
+test fixtures, registered only where a test asks for them, never by installing ``backbone-zoo``::
+
+    import zoo.testing
+
+    def test_my_training_loop(zoo_plugin):
+        zoo_plugin(zoo.testing, keep_installed=True)   # this module is itself a plugin
+        run = zoo.train("tiny_image", (x, y), weights=None, epochs=2)
+
+A ``zoo`` command run in a subprocess finds them through an entry point as any plugin:
+:func:`write_tiny_plugin` writes a distribution record into a folder to put on ``PYTHONPATH``.
+
 ``import zoo`` never imports this module, and it imports pytest only to define the fixture.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import zoo
+from zoo.hookspecs import hookimpl
 from zoo.plugins import Registry, load_registry, reset
+from zoo.spec import BackboneSpec, Preprocessing
 
 try:
     import pytest
 except ImportError:  # check_backbone works without pytest; the fixture needs it
     pytest = None
+
+TINY_IMAGE = "tiny_image"
+TINY_IMAGE_CAFFE = "tiny_image_caffe"
+TINY_BACKBONES = (TINY_IMAGE, TINY_IMAGE_CAFFE)
+TINY_BLOCK_PATTERN = r"^(block\d+)_"
+TINY_PLUGIN = "backbone-zoo-testing"  # the distribution name write_tiny_plugin gives them
+_TINY_STAGES = (("stem", 8, 2), ("block1", 16, 2), ("block2", 16, 2), ("block3", 16, 1))  # name, width, stride
+
+
+def build_tiny_image(spec: BackboneSpec | None, *, weights: str | Path | None, input_shape: tuple[int, ...]) -> Any:
+    """The factory of the tiny backbones: preprocessed pixels -> the ``(H/8, W/8, 16)`` feature map.
+
+    A stem and three blocks, each ``Conv2D`` 3x3, ``BatchNormalization`` and ``ReLU``, named
+    ``stem_*`` and ``block1_*`` to ``block3_*`` (``TINY_BLOCK_PATTERN`` finds the three blocks; the
+    stem belongs to none). The stem and the first two blocks halve the size; the last keeps it.
+    ``weights`` is ``None`` (random init) or a local ``.weights.h5`` file saved from the same network.
+
+    >>> network = build_tiny_image(None, weights=None, input_shape=(32, 32, 3))
+    >>> network.output_shape, network.count_params()
+    ((None, 4, 4, 16), 6256)
+    """
+    import keras
+
+    inputs = keras.Input(tuple(input_shape))
+    x = inputs
+    for name, width, stride in _TINY_STAGES:
+        gain = 2.0 * (_input_std(spec) ** -2 if name == "stem" else 1.0)  # He init, for inputs of unit spread
+        init = keras.initializers.VarianceScaling(gain, "fan_in", "truncated_normal")
+        x = keras.layers.Conv2D(width, 3, strides=stride, padding="same", kernel_initializer=init, name=f"{name}_conv")(
+            x
+        )
+        x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = keras.layers.ReLU(name=f"{name}_relu")(x)
+    network = keras.Model(inputs, x, name=spec.name if spec is not None else TINY_IMAGE)
+    if weights is not None:
+        network.load_weights(str(weights))
+    return network
+
+
+def _input_std(spec: BackboneSpec | None) -> float:
+    """About the standard deviation of the network's input: uniform pixels through the spec's preprocessing."""
+    pre = spec.preprocessing if spec is not None else Preprocessing.tf()
+    spread = 255 * abs(pre.scale) / float(np.mean(pre.std or 1.0))
+    return spread / 12**0.5
+
+
+def tiny_specs() -> list[BackboneSpec]:
+    """The specs of the tiny test backbones: the same network with ``tf`` and with ``caffe`` preprocessing.
+
+    ``tiny_image`` scales pixels to [-1, 1]; ``tiny_image_caffe`` flips RGB to BGR and subtracts
+    the ImageNet mean, as ResNet v1 and VGG do, so a test of a preprocessing path can pick either.
+    Neither declares pretrained weights: build them with ``weights=None`` or a local file.
+
+    >>> [(s.name, s.preprocessing.mode, s.feature_shape) for s in tiny_specs()]
+    [('tiny_image', 'tf', (4, 4, 16)), ('tiny_image_caffe', 'caffe', (4, 4, 16))]
+    """
+    common = dict(
+        family="tiny",
+        input_shape=(32, 32, 3),
+        feature_dim=16,
+        feature_shape=(4, 4, 16),
+        params=6256,
+        block_pattern=TINY_BLOCK_PATTERN,
+        description="a tiny convnet for tests (zoo.testing): stem + 3 conv/BatchNorm/ReLU blocks",
+        factory=build_tiny_image,
+    )
+    return [
+        BackboneSpec(name=TINY_IMAGE, preprocessing=Preprocessing.tf(), **common),
+        BackboneSpec(name=TINY_IMAGE_CAFFE, preprocessing=Preprocessing.caffe(), **common),
+    ]
+
+
+@hookimpl
+def register_backbones() -> list[BackboneSpec]:
+    """The hook that makes this module a plugin: ``zoo_plugin(zoo.testing)`` registers the tiny backbones."""
+    return tiny_specs()
+
+
+def write_tiny_plugin(site: str | os.PathLike) -> Path:
+    """Make the tiny backbones an installed plugin for every Python that has ``site`` on its path.
+
+    Writes a ``backbone-zoo-testing`` distribution record (``.dist-info`` with a ``backbone_zoo``
+    entry point to this module) into ``site`` and returns ``site``. Put the folder on ``sys.path``
+    for this process or on ``PYTHONPATH`` for a ``zoo`` subprocess: the zoo then finds the tiny
+    backbones exactly as it finds a pip-installed plugin. Remove the folder from the path to undo.
+
+    >>> import tempfile
+    >>> site = write_tiny_plugin(tempfile.mkdtemp())
+    >>> sorted(p.name for p in site.iterdir())
+    ['backbone_zoo_testing-0.1.0.dist-info']
+    """
+    site = Path(site)
+    info = site / f"{TINY_PLUGIN.replace('-', '_')}-{zoo.__version__}.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {TINY_PLUGIN}\nVersion: {zoo.__version__}\n"
+        "Summary: the tiny test backbones of zoo.testing\n"
+    )
+    (info / "entry_points.txt").write_text(f"[backbone_zoo]\n{TINY_PLUGIN} = {__name__}\n")
+    return site
 
 
 def register_plugin(*plugins: object, keep_installed: bool = False, name: str | None = None) -> Registry:
@@ -34,10 +153,10 @@ def register_plugin(*plugins: object, keep_installed: bool = False, name: str | 
 
     Strict: a broken plugin raises instead of being skipped. Undo with ``zoo.plugins.reset()``.
 
-    >>> import zoo_keras_applications
-    >>> reg = register_plugin(zoo_keras_applications)
-    >>> "resnet50" in reg.specs
-    True
+    >>> import zoo.testing
+    >>> reg = register_plugin(zoo.testing)
+    >>> sorted(reg.specs)
+    ['tiny_image', 'tiny_image_caffe']
     >>> reset()
     """
     extra = {name or getattr(p, "__name__", None) or type(p).__name__: p for p in plugins}
