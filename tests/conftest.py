@@ -1,7 +1,6 @@
+"""Fixtures of the test suite; the registry isolation both tests and doctests need is in ../conftest.py."""
+
 import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import sys
 import textwrap
 from pathlib import Path
@@ -26,17 +25,6 @@ def tiny_backbones(tmp_path_factory):
         patch.setenv("PYTHONPATH", os.pathsep.join(p for p in (site, os.environ.get("PYTHONPATH")) if p))
         zoo.plugins.reset()
         yield site
-    zoo.plugins.reset()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry(monkeypatch, tmp_path_factory):
-    """Each test starts from the installed plugins: no allowlist, strict mode or user config from outside."""
-    monkeypatch.delenv(zoo.plugins.ENV_ALLOW, raising=False)
-    monkeypatch.delenv(zoo.plugins.ENV_STRICT, raising=False)
-    monkeypatch.setenv("ZOO_CONFIG", str(tmp_path_factory.getbasetemp() / "no-user-config.toml"))
-    zoo.plugins.reset()
-    yield
     zoo.plugins.reset()
 
 

@@ -57,7 +57,7 @@ class FeatureCache:
     >>> import tempfile
     >>> cache = FeatureCache(tempfile.mkdtemp())
     >>> def fill(out): out[:] = 1.0
-    >>> cache.get_or_compute("k", (2, 3), fill).sum()
+    >>> float(cache.get_or_compute("k", (2, 3), fill).sum())
     6.0
     """
 

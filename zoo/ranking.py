@@ -85,8 +85,8 @@ def rank(
 def candidates(backbones: str | Sequence[str], modality: str) -> list[str]:
     """Backbone names matching any of ``backbones`` (names or patterns) for ``modality``, in order.
 
-    >>> candidates(["resnet50", "mobilenet_v3*"], "image")
-    ['resnet50', 'mobilenet_v3_large', 'mobilenet_v3_small']
+    >>> candidates(["resnet50", "efficientnet_b[01]", "ResNet50"], "image")  # a name found twice counts once
+    ['resnet50', 'efficientnet_b0', 'efficientnet_b1']
     """
     patterns = [backbones] if isinstance(backbones, str) else list(backbones)
     names: list[str] = []
