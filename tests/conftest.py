@@ -10,6 +10,9 @@ import pytest
 import zoo.plugins
 import zoo.testing
 
+# Reference data and the scripts that make it (they need packages the tests do not): nothing to collect.
+collect_ignore = ["fixtures"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def tiny_backbones(tmp_path_factory):

@@ -32,14 +32,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import zoo
-from zoo.hookspecs import hookimpl
-from zoo.plugins import Registry, load_registry, reset
+from zoo.hookspecs import ENTRY_POINT_GROUP, hookimpl
+from zoo.plugins import ENV_ALLOW, Registry, load_registry, reset
 from zoo.spec import BackboneSpec, Preprocessing
 
 try:
@@ -151,7 +152,10 @@ def write_tiny_plugin(site: str | os.PathLike) -> Path:
 def register_plugin(*plugins: object, keep_installed: bool = False, name: str | None = None) -> Registry:
     """Make the process registry hold only ``plugins`` (modules or objects), plus the installed ones if asked.
 
-    Strict: a broken plugin raises instead of being skipped. Undo with ``zoo.plugins.reset()``.
+    Strict: a broken plugin raises instead of being skipped. Undo with ``zoo.plugins.reset()``. With
+    ``keep_installed=True``, a module that an installed entry point loads anyway (this one, after
+    :func:`write_tiny_plugin`) is registered once, so ``zoo_plugin(zoo.testing, keep_installed=True)``
+    works whether or not the tiny backbones are installed.
 
     >>> import zoo.testing
     >>> reg = register_plugin(zoo.testing)
@@ -159,13 +163,32 @@ def register_plugin(*plugins: object, keep_installed: bool = False, name: str | 
     ['tiny_image', 'tiny_image_caffe']
     >>> reset()
     """
-    extra = {name or getattr(p, "__name__", None) or type(p).__name__: p for p in plugins}
     if name is not None and len(plugins) != 1:
         raise ValueError("name= names one plugin; register several without it")
+    if keep_installed:  # a module the registry loads through its entry point anyway is not registered twice
+        plugins = tuple(p for p in plugins if not _installed(p))
+    extra = {name or getattr(p, "__name__", None) or type(p).__name__: p for p in plugins}
     registry = load_registry(allow=None if keep_installed else [], strict=True, extra_plugins=extra)
     registry.check()
     reset(registry)
     return registry
+
+
+def _installed(plugin: object) -> bool:
+    """Whether ``plugin`` is a module that an enabled ``backbone_zoo`` entry point names (so it loads by itself)."""
+    module = getattr(plugin, "__name__", None)
+    allow = os.environ.get(ENV_ALLOW)
+    allowed = None if allow is None else {_normalise(a) for a in allow.split(",") if a.strip()}
+    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if entry.value == module:
+            names = {_normalise(entry.name), _normalise(entry.dist.name if entry.dist else entry.name)}
+            if allowed is None or names & allowed:
+                return True
+    return False
+
+
+def _normalise(name: str) -> str:
+    return name.strip().lower().replace("-", "_")
 
 
 def check_backbone(name: str, input_shape: int | tuple[int, ...] | None = None, batch: int = 2) -> Any:
