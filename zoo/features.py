@@ -45,8 +45,8 @@ def extract(
     ``batch_size=None`` starts at 64 on CPU (256 on GPU) and halves on out-of-memory errors.
 
     >>> x = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
-    >>> extract("resnet50", x, weights=None, verbose=0).shape
-    (8, 2048)
+    >>> extract("mobilenet_v3_small", x, weights=None, verbose=0).shape
+    (8, 576)
     """
     if isinstance(model, str):
         model = backbone(model, weights=weights, input_shape=input_shape, pooling=pooling)

@@ -49,7 +49,7 @@ def pipeline(
     which take no ``augment`` (ValueError).
 
     >>> texts = load_dataset((["Goal!", "Rain."], ["sports", "weather"]))
-    >>> pipeline(texts, batch_size=2).element_spec[0].dtype.name  # doctest: +SKIP
+    >>> pipeline(texts, batch_size=2).element_spec[0].dtype.name
     'string'
     """
     if dataset.modality == "text":

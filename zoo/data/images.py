@@ -201,9 +201,12 @@ def image_pipeline(
     ``dataset.targets``. ``shuffle`` reshuffles every epoch from ``seed``; without it the order is the
     dataset's. ``augment`` (see :func:`augmentation_layers`) is for training data only.
 
-    >>> ds = image_pipeline(dataset, image_size=(224, 224), shuffle=True, augment=True)  # doctest: +SKIP
-    >>> next(iter(ds))[0].shape  # doctest: +SKIP
-    TensorShape([32, 224, 224, 3])
+    >>> import numpy as np
+    >>> from zoo.data import load_dataset
+    >>> dataset = load_dataset((np.zeros((4, 8, 8, 3), np.uint8), ["cat", "dog", "cat", "dog"]))
+    >>> ds = image_pipeline(dataset, image_size=(16, 16), batch_size=3, shuffle=True, augment=True)
+    >>> [tuple(pixels.shape) for pixels, targets in ds]
+    [(3, 16, 16, 3), (1, 16, 16, 3)]
     """
     import tensorflow as tf
 
