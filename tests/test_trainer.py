@@ -183,6 +183,7 @@ def test_feature_cache_recomputes_a_damaged_entry(tmp_path, damage):
     assert len(calls) == 2  # intact now: read, not recomputed
 
 
+@pytest.mark.slow  # two fresh processes importing TensorFlow
 def test_a_run_killed_mid_training_resumes_and_completes(scenes, tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "ZOO_CACHE_DIR": str(tmp_path / "cache")}  # PYTHONPATH finds the tiny backbones
