@@ -29,6 +29,7 @@ FAMILY_MEMBERS = [
     "vgg16",
     "xception",
 ]
+SLOW_TO_BUILD = {"inception_resnet_v2", "nasnet_mobile"}  # 2-3 s each on a CPU: built in the slow tier
 
 
 def pixels(n, size, seed=0):
@@ -40,7 +41,9 @@ def test_family_members_cover_every_family():
     assert {zoo.get_spec(n).family for n in FAMILY_MEMBERS} == {s.family for s in applications}
 
 
-@pytest.mark.parametrize("name", FAMILY_MEMBERS)
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_TO_BUILD else n for n in FAMILY_MEMBERS]
+)
 def test_every_family_builds_and_returns_pooled_features(name):
     spec = zoo.get_spec(name)
     size = max(spec.min_input_size, 32)
@@ -69,7 +72,7 @@ EQUIVALENCE = [
     ("mobilenet_v2", "MobileNetV2", "mobilenet_v2", 64),
     ("efficientnet_b0", "EfficientNetB0", "efficientnet", 64),
     ("densenet121", "DenseNet121", "densenet", 64),
-    ("inception_v3", "InceptionV3", "inception_v3", 96),
+    pytest.param("inception_v3", "InceptionV3", "inception_v3", 96, marks=pytest.mark.slow),  # tf, as MobileNetV2
 ]
 
 
