@@ -9,7 +9,7 @@ from zoo.backbones import network_of
 
 keras_hub = pytest.importorskip("keras_hub")
 
-LARGE = 100_000_000  # parameters; building a backbone this big takes more than 5 s on a CPU
+LARGE = 50_000_000  # parameters; building a bigger one takes 1 s (ViT-B) to 6 s (ViT-L) on a CPU: slow tier
 
 
 def _marked(image: Image) -> object:

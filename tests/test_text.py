@@ -56,7 +56,9 @@ def test_declared_parameters_match_keras_hub_preset_metadata(name):
         assert spec.params + pooler == 22_713_216  # sentence-transformers' model card
 
 
-@pytest.mark.parametrize("name", ["bert_tiny_en_uncased", "distil_bert_base_en_uncased"])
+@pytest.mark.parametrize(
+    "name", ["bert_tiny_en_uncased", pytest.param("distil_bert_base_en_uncased", marks=pytest.mark.slow)]
+)
 def test_random_init_encoders_build_from_strings_to_features(name):
     spec = zoo.get_spec(name)
     model = zoo.backbone(name, weights=None)
