@@ -152,6 +152,7 @@ zoo.train(model, sys.argv[2], out=sys.argv[3], epochs=40, patience=100, cache=Fa
 """
 
 
+@pytest.mark.slow
 def test_a_killed_run_that_started_from_a_loaded_model_resumes_from_it(first_run, tmp_path):
     from PIL import Image
 

@@ -1,7 +1,7 @@
 """backbone-zoo: pretrained backbones as plugins, one head builder and one trainer for all of them.
 
 >>> import zoo
->>> [spec.name for spec in zoo.list_backbones("resnet5*")]
+>>> [spec.name for spec in zoo.list_backbones("resnet5*") if spec.family.startswith("resnet")]
 ['resnet50', 'resnet50_v2']
 
 Importing ``zoo`` and listing backbones imports neither TensorFlow nor Keras.

@@ -115,7 +115,7 @@ def preprocessing_graph(pixels: Any, preprocessing: Preprocessing) -> Any:
     >>> from zoo.spec import Preprocessing
     >>> pixels = keras.Input((1, 1, 3))
     >>> model = keras.Model(pixels, preprocessing_graph(pixels, Preprocessing.caffe()))
-    >>> model.predict(np.array([[[[10.0, 20.0, 30.0]]]]), verbose=0).round(3).tolist()
+    >>> model.predict(np.array([[[[10.0, 20.0, 30.0]]]]), verbose=0).astype("float64").round(3).tolist()
     [[[[-73.939, -96.779, -113.68]]]]
     """
     import keras
