@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from zoo.errors import ConfigError
+from zoo.spec import as_lists
 
 Task = Literal["classification", "multilabel", "regression"]
 TASKS = ("classification", "multilabel", "regression")
@@ -134,7 +135,7 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form, as ``config.json`` keeps it."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        return as_lists(dataclasses.asdict(self))
 
 
 MODEL_OPTIONS = ("task", "head", "hidden", "dropout", "weights", "input_shape")
@@ -185,7 +186,7 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form (lists, not tuples)."""
-        return _lists(dataclasses.asdict(self))
+        return as_lists(dataclasses.asdict(self))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
@@ -195,14 +196,6 @@ class ModelConfig:
         parts = ModelParts(**{**parts, "text_steps": tuple(parts.get("text_steps", ()))})
         tuples = {k: tuple(v) for k, v in data.items() if isinstance(v, list)}
         return cls(**{**data, **tuples, "parts": parts})
-
-
-def _lists(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _lists(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_lists(v) for v in value]
-    return value
 
 
 def _number(value: Any) -> bool:

@@ -280,7 +280,7 @@ class BackboneSpec:
         """The JSON-ready form (lists, not tuples), without the factory."""
         data = dataclasses.asdict(self)
         data.pop("factory")
-        return _lists(data)
+        return as_lists(data)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], factory: Callable[..., Any] | None = None) -> BackboneSpec:
@@ -311,11 +311,16 @@ def _positive_ints(values: tuple[Any, ...]) -> bool:
     return len(values) > 0 and all(_positive_int(v) for v in values)
 
 
-def _lists(value: Any) -> Any:
+def as_lists(value: Any) -> Any:
+    """``value`` with every tuple turned into a list, recursively: what JSON gives back.
+
+    >>> as_lists({"shape": (7, 7), "weights": [("a", 1)]})
+    {'shape': [7, 7], 'weights': [['a', 1]]}
+    """
     if isinstance(value, dict):
-        return {k: _lists(v) for k, v in value.items()}
+        return {k: as_lists(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_lists(v) for v in value]
+        return [as_lists(v) for v in value]
     return value
 
 
