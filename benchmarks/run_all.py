@@ -15,7 +15,15 @@ from pathlib import Path
 
 from result import MARK
 
-SCRIPTS = ["cold_start.py", "phase1.py", "extraction.py", "text_extraction.py", "logme_speed.py", "memory.py"]
+SCRIPTS = [
+    "cold_start.py",
+    "phase1.py",
+    "extraction.py",
+    "text_extraction.py",
+    "logme_speed.py",
+    "memory.py",
+    "export.py",
+]
 
 
 def main() -> int:

@@ -17,6 +17,7 @@ from zoo.errors import (
     DataError,
     DataWarning,
     DuplicateBackboneError,
+    ExportError,
     InputShapeError,
     PluginError,
     PluginWarning,
@@ -45,6 +46,7 @@ _LAZY = {
     "extract": "zoo.features",
     "rank": "zoo.ranking",
     "logme": "zoo.scoring",
+    "export": "zoo.exports",
 }
 
 
@@ -63,6 +65,7 @@ __all__ = [
     "DataError",
     "DataWarning",
     "DuplicateBackboneError",
+    "ExportError",
     "InputShapeError",
     "ModelConfig",
     "ModelParts",
@@ -82,6 +85,7 @@ __all__ = [
     "backbone",
     "build",
     "evaluate",
+    "export",
     "extract",
     "get_spec",
     "hookimpl",

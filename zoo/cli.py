@@ -99,6 +99,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_predict)
 
+    p = commands.add_parser("export", help="export a finished run as SavedModel, TFLite or ONNX, checked against Keras")
+    p.add_argument("run_dir", metavar="RUN")
+    p.add_argument(
+        "--format",
+        default="savedmodel",
+        metavar="FORMAT",
+        help="savedmodel (TF Serving; any image size), tflite (LiteRT) or onnx (default: savedmodel)",
+    )
+    p.add_argument("--out", metavar="DIR", help="output folder (default: RUN/exports/FORMAT[-QUANTIZE])")
+    p.add_argument(
+        "--quantize",
+        metavar="MODE",
+        help="tflite only: dynamic (int8 weights) or int8 (full integer, calibrated on the training data)",
+    )
+    p.add_argument("--calibration", metavar="DATA", help="images to calibrate int8 on (default: training data)")
+    p.add_argument("--no-check", dest="check", action="store_false", help="skip the parity check against Keras")
+    p.add_argument("--json", action="store_true", help="print metadata.json")
+    p.set_defaults(run=_export)
+
     p = commands.add_parser("rank", help="which backbone suits this data? LogME and a linear probe, no fine-tuning")
     p.add_argument("--data", required=True, help="labelled data, as for `zoo train`")
     p.add_argument("--backbones", nargs="+", default=["*"], metavar="PATTERN", help="names or patterns (default: all)")
@@ -265,6 +284,46 @@ def _predict(args: argparse.Namespace) -> int:
                 best = ", ".join(f"{p['label']} {p['score']:.3f}" for p in result["predictions"])
                 print(f"{result['input']}: {best}")
     return 1 if all("error" in r for r in results) else 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from zoo.exports import check_options
+
+    check_options(args.format, args.quantize)  # before TensorFlow loads
+    run = _finished_run(args.run_dir)
+    if args.calibration is not None and not Path(args.calibration).exists():
+        raise DataError(f"{args.calibration} does not exist: give images to calibrate on, as for `zoo train --data`")
+    import warnings
+
+    from zoo.exports import export
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        exported = export(run, args.format, out=args.out, quantize=args.quantize, calibration=args.calibration,
+                          check=args.check)  # fmt: skip
+    if args.json:
+        _print_json(exported.metadata)
+        return 0
+    meta = exported.metadata
+    kind = f"{args.format} ({args.quantize})" if args.quantize else args.format
+    size = _bytes(exported.size)
+    if "size_ratio" in meta:
+        size += f"; float32 {_bytes(meta['float32_bytes'])}: {meta['size_ratio']:.1f}x smaller"
+    print(f"{kind}: {exported.artefact} ({size})")
+    parity = meta.get("parity")
+    if parity:
+        print(f"parity: {parity['verdict']}: {'ok' if parity['ok'] else 'MISSED'}")
+    for warning in caught:  # the parity verdict is printed above already
+        if not str(warning.message).startswith(f"the {args.format} export of"):
+            print(f"warning: {warning.message}", file=sys.stderr)
+    print(f"metadata: {exported.path / 'metadata.json'}")
+    return 0
+
+
+def _bytes(count: int) -> str:
+    if count < 1024:
+        return f"{count} bytes"
+    return f"{count / 1024:.1f} KB" if count < 1024**2 else f"{count / 1024**2:.1f} MB"
 
 
 def _finished_run(path: str) -> Any:

@@ -38,6 +38,11 @@ class RunError(ZooError, ValueError):
     """A run directory cannot be started, resumed or read as asked."""
 
 
+class ExportError(ZooError, ValueError):
+    """A model cannot be exported as asked: an unknown format, an option the format does not take, a missing
+    ``backbone-zoo[export]`` extra, an output folder that holds something else, or a model the format cannot hold."""
+
+
 class InputShapeError(ZooError, ValueError):
     """An input shape the backbone cannot take (wrong channels, too small)."""
 

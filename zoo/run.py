@@ -13,8 +13,9 @@
         model.keras          the trained model, with its ModelConfig inside (member zoo.json)
         metrics.json         validation metrics; history.csv, learning_curves.png,
                              confusion_matrix.png and README.md (the model card) beside it
+        exports/             ``zoo export``'s default outputs: savedmodel/, tflite/, tflite-int8/, onnx/, ...
 
-Training, resume, evaluate and predict go through it; every file is written atomically and with
+Training, resume, evaluate, predict and export go through it; every file is written atomically and with
 the user's normal permissions.
 """
 
@@ -38,6 +39,8 @@ from zoo.errors import RunError
 if TYPE_CHECKING:
     import keras
 
+    from zoo.data import Dataset
+
 MODEL = "model.keras"
 CONFIG = "config.json"
 SPEC = "spec.json"
@@ -50,6 +53,7 @@ CURVES = "learning_curves.png"
 CONFUSION = "confusion_matrix.png"
 CARD = "README.md"
 CHECKPOINTS = "checkpoints"
+EXPORTS = "exports"
 START = "start.keras"  # in checkpoints/: the model a run started from, when it was given as an object
 CONFIG_MEMBER = "zoo.json"  # inside model.keras: the ModelConfig, so a loaded model can be trained again
 
@@ -147,6 +151,39 @@ class Run:
     def interpolation(self) -> str:
         """How images are resized to :attr:`input_shape` (the spec's declared method)."""
         return self.spec["preprocessing"].get("interpolation", "bilinear")
+
+    def read_data(self, *, progress: bool | None = None) -> tuple[Dataset, Dataset]:
+        """The training and validation sets as the run used them, read again from their sources.
+
+        Without a separate validation source, the training data is split again with the run's
+        ``val_fraction`` and ``seed``, so the held-out examples are the ones the run held out. A run
+        trained from in-memory data has nothing to read: :class:`RunError`.
+
+        >>> train, val = Run("runs/demo/run").read_data()  # doctest: +SKIP
+        >>> len(train), len(val)  # doctest: +SKIP
+        (96, 24)
+        """
+        from zoo.data import load_dataset, split
+
+        sources, names = self.data_sources, self.class_names or None
+        if not sources.get("train") or sources["train"].startswith("<"):
+            raise RunError(f"{self.path} was trained from in-memory data ({sources.get('train')}): there is no "
+                           "training data to read again; pass the data yourself")  # fmt: skip
+        train = load_dataset(sources["train"], task=self.task, class_names=names, progress=progress)
+        if sources.get("val") is None:
+            config = self.train_config
+            return split(train, config.val_fraction, config.seed)
+        if sources["val"].startswith("<"):
+            raise RunError(f"{self.path} was validated on in-memory data: there is no validation data to read again")
+        return train, load_dataset(sources["val"], task=self.task, class_names=names, progress=progress)
+
+    def export_path(self, format: str, quantize: str | None = None) -> Path:
+        """Where ``zoo export`` writes ``format`` when no ``--out`` is given: ``exports/<format>[-<quantize>]``.
+
+        >>> Run("runs/demo/run").export_path("tflite", "int8")  # doctest: +SKIP
+        PosixPath('runs/demo/run/exports/tflite-int8')
+        """
+        return self.path / EXPORTS / (f"{format}-{quantize}" if quantize else format)
 
     # -- state and checkpoints -------------------------------------------------------------------
     def read_state(self) -> dict[str, Any]:

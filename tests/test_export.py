@@ -1,0 +1,402 @@
+"""`zoo export` and `zoo.export`: SavedModel, TFLite and ONNX artefacts that match the Keras model, load
+where neither backbone-zoo nor Keras is installed, and carry their metadata; and the one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import zoo
+from zoo.config import ModelConfig, ModelParts, TrainConfig
+from zoo.exports import AGREEMENT_TARGET, FLOAT_TOLERANCE
+from zoo.run import Run
+
+COLOURS = {"blue": (40, 40, 200), "green": (40, 200, 40), "red": (200, 40, 40)}
+
+# Runs in a fresh interpreter where backbone-zoo and Keras cannot be imported (tf_keras and keras_hub
+# neither): loads every artefact it is given with its own runtime and saves what each returns.
+LOAD_WITHOUT_ZOO = textwrap.dedent(
+    """
+    import importlib.abc, importlib.machinery, importlib.util, json, pathlib, sys
+
+    class Blocked(importlib.abc.Loader):
+        def create_module(self, spec):
+            raise ModuleNotFoundError(f"No module named {spec.name!r} (not installed here)", name=spec.name)
+
+        def exec_module(self, module):
+            pass
+
+    class NoZooNoKeras(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("zoo", "keras", "keras_hub", "keras_cv", "tf_keras") or name.startswith("zoo_"):
+                return importlib.machinery.ModuleSpec(name, Blocked())  # no origin: TensorFlow's probes skip it
+            return None
+
+    sys.meta_path.insert(0, NoZooNoKeras())
+    import numpy as np
+
+    jobs, results = json.loads(sys.argv[1]), {}
+    for key, (kind, path, inputs) in jobs.items():
+        x = np.load(inputs, allow_pickle=True)
+        if kind == "savedmodel" or kind == "savedmodel-text":
+            import tensorflow as tf
+
+            if kind == "savedmodel-text":  # the tokenizer's ops, registered without importing tensorflow_text
+                spec = importlib.util.find_spec("tensorflow_text")
+                for lib in sorted(pathlib.Path(spec.submodule_search_locations[0], "python", "ops").glob("_*.so")):
+                    tf.load_op_library(str(lib))
+            model = tf.saved_model.load(path)
+            name = "text" if kind == "savedmodel-text" else "images"
+            out = model.signatures["serving_default"](**{name: tf.constant(x)})
+            for output, value in out.items():
+                results[f"{key}.{output}"] = value.numpy()
+            if kind == "savedmodel":
+                results[f"{key}.features"] = model.signatures["features"](images=tf.constant(x))["features"].numpy()
+        elif kind == "tflite":
+            from ai_edge_litert.interpreter import Interpreter
+
+            runner = Interpreter(model_path=path).get_signature_runner("serving_default")
+            results[key] = runner(images=x)["probabilities"]
+        elif kind == "onnx":
+            import onnxruntime
+
+            session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+            results[key] = session.run(["probabilities"], {"images": x})[0]
+    np.savez(sys.argv[2], **results)
+    print(sorted(n for n in sys.modules if n.split(".")[0] in ("zoo", "keras", "keras_hub", "tf_keras")))
+    """
+)
+
+# The CLI in a fresh interpreter; reports whether TensorFlow or Keras got imported. argv[1] names modules
+# that fail to import there, as if they were not installed.
+RUN_CLI = textwrap.dedent(
+    """
+    import importlib.abc, sys
+
+    class Missing(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in sys.argv[1].split(","):
+                raise ModuleNotFoundError(f"No module named {name!r}")
+            return None
+
+    sys.meta_path.insert(0, Missing())
+    from zoo.cli import main
+
+    code = main(sys.argv[2:])
+    print("heavy:", sorted(m for m in ("tensorflow", "keras") if m in sys.modules))
+    sys.exit(code)
+    """
+)
+
+
+def _images(n, seed, sizes=(24, 48)):
+    """``n`` noisy images per colour class, each of a random size in ``sizes``: (images, labels)."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for label, colour in COLOURS.items():
+        for _ in range(n):
+            height, width = rng.integers(*sizes, 2) if sizes[0] != sizes[1] else sizes
+            noise = rng.normal(0, 50, (height, width, 3))
+            images.append(np.clip(np.array(colour) + noise, 0, 255).astype(np.uint8))
+            labels.append(label)
+    return images, labels
+
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+    """A run of tiny_image trained on a folder of PNG files, with a head big enough for int8 to shrink it."""
+    root = tmp_path_factory.mktemp("export")
+    for i, (pixels, label) in enumerate(zip(*_images(20, seed=0), strict=True)):
+        (root / "data" / label).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(root / "data" / label / f"{i}.png")
+    return zoo.train("tiny_image", root / "data", weights=None, head="flatten", hidden=(256,), epochs=6,
+                     learning_rate=3e-3, batch_size=8, out=root / "run", cache=False, verbose=0)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    """Held-out images at the training size, as uint8."""
+    images, _ = _images(40, seed=1, sizes=(32, 32))
+    return np.stack(images)
+
+
+def _zoo(*args, missing="", tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "ZOO_CACHE_DIR": str(tmp_path / "cache")}
+    command = [sys.executable, "-c", RUN_CLI, missing, "export", *map(str, args)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    return result.returncode, result.stdout, result.stderr
+
+
+def _assert_user_error(code, out, err, match):
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("zoo: error:") and match in lines[0], err
+    assert "heavy: []" in out  # refused before TensorFlow loaded
+
+
+def _without_zoo(jobs, tmp_path):
+    """Run ``{key: (kind, artefact, inputs)}`` in a fresh process without the zoo or Keras; returns the outputs."""
+    specs = {}
+    for key, (kind, path, inputs) in jobs.items():
+        np.save(tmp_path / f"{key}.npy", inputs)
+        specs[key] = (kind, str(path), str(tmp_path / f"{key}.npy"))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [sys.executable, "-c", LOAD_WITHOUT_ZOO, json.dumps(specs), str(tmp_path / "out.npz")]
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"  # neither the zoo nor Keras was imported
+    with np.load(tmp_path / "out.npz", allow_pickle=True) as data:
+        return {key: data[key] for key in data.files}
+
+
+# -- mistakes: one line, exit 2, before TensorFlow loads ----------------------------------------------------
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--format", "coreml"], "unknown export format 'coreml'; choose one of savedmodel, tflite, onnx"),
+        (["--format", "savedmodel", "--quantize", "int8"], "quantize applies to the tflite format only"),
+        (["--format", "onnx", "--quantize", "dynamic"], "quantize applies to the tflite format only, not onnx"),
+        (["--format", "tflite", "--quantize", "int4"], "unknown quantization 'int4'; choose one of dynamic, int8"),
+    ],
+    ids=["format", "savedmodel-quantize", "onnx-quantize", "int4"],
+)
+def test_bad_options_are_one_line_before_tensorflow_loads(args, match, tmp_path):
+    code, out, err = _zoo(tmp_path / "no-run", *args, tmp_path=tmp_path)
+    _assert_user_error(code, out, err, match)
+
+
+def test_an_unfinished_run_is_refused(tmp_path):
+    parts = ModelParts(network="tiny_image", features="pool", head="head")
+    model = ModelConfig("tiny_image", "classification", 2, "avg", (), 0.0, None, (32, 32, 3), parts)
+    Run.create(tmp_path / "run", train=TrainConfig(), model=model, spec=zoo.get_spec("tiny_image").to_dict(),
+               data={"train": str(tmp_path), "val": None}, data_id="x")  # fmt: skip
+    code, out, err = _zoo(tmp_path / "run", "--format", "tflite", tmp_path=tmp_path)
+    _assert_user_error(code, out, err, "is not finished")
+    with pytest.raises(zoo.RunError, match="is not finished"):
+        zoo.export(tmp_path / "run", "tflite")
+    assert not (tmp_path / "run" / "exports").exists()
+
+
+def test_an_out_folder_holding_other_files_is_refused(image_run, tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    code, out, err = _zoo(image_run.path, "--out", tmp_path / "mine", tmp_path=tmp_path)
+    _assert_user_error(code, out, err, "holds other files (no earlier export); choose another --out")
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(zoo.ExportError, match="exists and is not a folder"):
+        zoo.export(image_run, out=tmp_path / "file")
+
+
+def test_a_missing_extra_names_it_in_one_line(image_run, tmp_path):
+    code, out, err = _zoo(image_run.path, "--format", "onnx", missing="tf2onnx", tmp_path=tmp_path)
+    _assert_user_error(code, out, err, "onnx export needs the export extra (tf2onnx missing): "
+                                       "pip install 'backbone-zoo[export]'")  # fmt: skip
+    assert not (image_run.path / "exports" / "onnx").exists()
+
+
+def test_a_model_object_needs_an_out_folder_and_int8_needs_calibration(image_run, tmp_path):
+    with pytest.raises(zoo.ExportError, match="pass out=<folder> when exporting a model object"):
+        zoo.export(image_run.model, "savedmodel")
+    with pytest.raises(zoo.ExportError, match="int8 quantization calibrates on example inputs"):
+        zoo.export(image_run.model, "tflite", quantize="int8", out=tmp_path / "x")
+    with pytest.raises(zoo.ExportError, match="neither a run directory nor a model made by zoo.build"):
+        zoo.export(object(), "savedmodel", out=tmp_path / "x")
+
+
+# -- the Keras model itself: raw uint8 at the training size ----------------------------------------------------
+def test_the_keras_model_takes_raw_uint8_at_its_training_size(image_run, held_out):
+    import keras
+
+    expected = image_run.model.predict(held_out.astype("float32"), verbose=0)
+    np.testing.assert_array_equal(zoo.load_model(image_run.path).predict(held_out, verbose=0), expected)
+    plain = keras.saving.load_model(image_run.path / "model.keras")
+    np.testing.assert_array_equal(plain.predict(held_out, verbose=0), expected)
+
+
+# -- parity: each format against Keras ------------------------------------------------------------------------
+def test_savedmodel_and_tflite_float_match_keras(image_run, held_out, tmp_path):
+    expected = image_run.model.predict(held_out, verbose=0)
+    saved = zoo.export(image_run, "savedmodel")
+    assert saved.path == image_run.path / "exports" / "savedmodel" and (saved.path / "saved_model.pb").exists()
+    assert saved.metadata["parity"]["ok"] and saved.metadata["parity"]["max_abs_diff"] <= FLOAT_TOLERANCE
+    assert saved.metadata["parity"]["data"] == "the run's validation data"
+    lite = zoo.export(image_run, "tflite")
+    assert lite.artefact == image_run.path / "exports" / "tflite" / "model.tflite"
+    assert lite.metadata["parity"]["max_abs_diff"] <= FLOAT_TOLERANCE
+
+    import tensorflow as tf
+
+    from zoo.exports import _run_tflite
+
+    served = tf.saved_model.load(str(saved.path)).signatures["serving_default"](images=tf.constant(held_out))
+    np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=FLOAT_TOLERANCE, rtol=0)
+    names = np.array(image_run.class_names, dtype=object)
+    assert [s.decode() for s in served["label"].numpy()] == list(names[expected.argmax(-1)])
+    assert served["classes"].numpy().shape == expected.shape
+    assert [s.decode() for s in served["classes"].numpy()[0]] == list(image_run.class_names)
+    got = _run_tflite(lite.artefact, held_out, "probabilities")
+    assert np.abs(got - expected).max() <= FLOAT_TOLERANCE
+    metadata = json.loads((lite.path / "metadata.json").read_text())
+    assert metadata["input"] == {"name": "images", "dtype": "uint8", "shape": [None, 32, 32, 3],
+                                 "value_range": [0, 255], "channels": "RGB",
+                                 "resize": "before feeding, to 32x32 with bilinear interpolation"}  # fmt: skip
+    assert metadata["labels"] == list(image_run.class_names) and metadata["preprocessing"]["inside"] is True
+    assert metadata["preprocessing"]["description"] == "tf: x*0.00784314-1"
+    assert metadata["backbone"]["name"] == "tiny_image" and metadata["backbone"]["weights"].startswith("none")
+    assert "weights_license" in metadata["backbone"] and metadata["source_run"] == str(image_run.path.resolve())
+    again = zoo.export(image_run, "tflite")  # an earlier export is replaced, nothing else left beside it
+    assert sorted(p.name for p in again.path.iterdir()) == ["metadata.json", "model.tflite"]
+    assert sorted(p.name for p in again.path.parent.iterdir()) == ["savedmodel", "tflite"]
+
+
+def test_every_format_loads_without_the_zoo_or_keras_and_resizes_like_zoo_predict(image_run, held_out, tmp_path):
+    saved = zoo.export(image_run, "savedmodel", out=tmp_path / "savedmodel")
+    lite = zoo.export(image_run, "tflite", out=tmp_path / "tflite")
+    onnx = zoo.export(image_run, "onnx", out=tmp_path / "onnx")
+    assert onnx.metadata["parity"]["max_abs_diff"] <= FLOAT_TOLERANCE
+    # Images of another size go through the serving signature as they go through `zoo predict`.
+    others, _ = _images(2, seed=2, sizes=(50, 50))
+    for i, pixels in enumerate(others):
+        Image.fromarray(pixels).save(tmp_path / f"other{i}.png")
+    predicted = zoo.predict(image_run, [tmp_path / f"other{i}.png" for i in range(len(others))], top_k=3)
+    outputs = _without_zoo(
+        {
+            "same": ("savedmodel", saved.path, held_out),
+            "other": ("savedmodel", saved.path, np.stack(others)),
+            "lite": ("tflite", lite.artefact, held_out),
+            "onnx": ("onnx", onnx.artefact, held_out),
+        },
+        tmp_path,
+    )
+    expected = image_run.model.predict(held_out, verbose=0)
+    for key in ("same.probabilities", "lite", "onnx"):
+        assert np.abs(outputs[key] - expected).max() <= FLOAT_TOLERANCE, key
+    features = _features(image_run).predict(held_out, verbose=0)
+    assert np.abs(outputs["same.features"] - features).max() <= FLOAT_TOLERANCE
+    for row, result in zip(outputs["other.probabilities"], predicted, strict=True):
+        scores = {p["label"]: p["score"] for p in result["predictions"]}
+        np.testing.assert_allclose(row, [scores[c] for c in image_run.class_names], atol=FLOAT_TOLERANCE)
+    assert [s.decode() for s in outputs["other.label"]] == [r["predictions"][0]["label"] for r in predicted]
+
+
+def _features(run):
+    import keras
+
+    model = run.model
+    return keras.Model(model.inputs, model.get_layer(model.zoo_config.parts.features).output)
+
+
+@pytest.mark.parametrize("quantize", ["dynamic", "int8"])
+def test_quantized_tflite_agrees_with_keras_on_top1_and_is_smaller(quantize, image_run, held_out):
+    from zoo.exports import _run_tflite
+
+    exported = zoo.export(image_run, "tflite", quantize=quantize)
+    assert exported.path.name == f"tflite-{quantize}"
+    expected = image_run.model.predict(held_out, verbose=0).argmax(-1)
+    got = _run_tflite(exported.artefact, held_out, "probabilities").argmax(-1)
+    agreement = float(np.mean(got == expected))
+    assert agreement >= AGREEMENT_TARGET, agreement
+    metadata = exported.metadata
+    assert metadata["parity"]["ok"] and metadata["parity"]["top1_agreement"] >= AGREEMENT_TARGET
+    assert metadata["size_ratio"] == pytest.approx(metadata["float32_bytes"] / exported.size, abs=0.01)
+    if quantize == "int8":
+        assert metadata["size_ratio"] >= 3.0, metadata["size_ratio"]
+        print(f"int8: top-1 agreement {agreement:.1%} on {len(held_out)} held-out images, "
+              f"{metadata['size_ratio']}x smaller than float32")  # fmt: skip
+
+
+def test_int8_calibrates_on_given_pixels_for_a_model_object(image_run, held_out, tmp_path):
+    exported = zoo.export(image_run.model, "tflite", quantize="int8", out=tmp_path / "q", calibration=held_out)
+    assert exported.metadata["source_run"] is None and exported.metadata["parity"]["data"] == "the calibration data"
+    assert exported.metadata["parity"]["top1_agreement"] >= AGREEMENT_TARGET
+
+
+@pytest.mark.slow
+def test_the_cli_prints_only_its_own_lines(image_run, tmp_path):
+    code, out, err = _zoo(image_run.path, "--format", "tflite", "--quantize", "int8", "--out", tmp_path / "q",
+                          tmp_path=tmp_path)  # fmt: skip
+    assert code == 0, err
+    assert err == ""
+    lines = out.strip().splitlines()
+    assert lines[0].startswith(f"tflite (int8): {tmp_path / 'q' / 'model.tflite'} (") and "x smaller" in lines[0]
+    assert lines[1].startswith("parity: top-1 agreement with Keras") and lines[1].endswith(": ok")
+    assert lines[2] == f"metadata: {tmp_path / 'q' / 'metadata.json'}" and lines[3].startswith("heavy:")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["regression", "multilabel"])
+def test_regression_and_multilabel_runs_export_their_own_outputs(task, tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (24, 32, 32, 3), dtype=np.uint8)
+    y = x.mean(axis=(1, 2)) / 255 if task == "regression" else np.array([[1, 0], [0, 1], [1, 1]] * 8)
+    run = zoo.train("tiny_image", (x, y), task=task, weights=None, epochs=2, batch_size=8, out=tmp_path / "run",
+                    cache=False, verbose=0)  # fmt: skip
+    saved = zoo.export(run, "savedmodel")
+    lite = zoo.export(run, "tflite")
+    assert saved.metadata["parity"]["data"].startswith("random pixels")  # in-memory data: nothing to read again
+    assert saved.metadata["parity"]["ok"] and lite.metadata["parity"]["ok"]
+    outputs = set(saved.metadata["signatures"]["serving_default"])
+    assert outputs == ({"values"} if task == "regression" else {"probabilities", "classes"})
+    assert lite.metadata["output"]["name"] == ("values" if task == "regression" else "probabilities")
+    with pytest.raises(zoo.ExportError, match="cannot be read again .* pass calibration="):
+        zoo.export(run, "tflite", quantize="int8")
+
+
+@pytest.mark.slow
+def test_a_tf_hub_savedmodel_backbone_exports_to_every_format(tmp_path):
+    import tensorflow as tf
+
+    class Net(tf.Module):  # a TF2 SavedModel feature vector: (None, 32, 32, 3) in [0, 1] -> (None, 1024)
+        def __init__(self):
+            super().__init__()
+            self.kernel = tf.Variable(tf.random.stateless_normal((3, 3, 3, 1024), seed=(1, 2)) * 0.3)
+
+        @tf.function(input_signature=[tf.TensorSpec((None, 32, 32, 3), tf.float32)], autograph=False)
+        def __call__(self, x):
+            return tf.reduce_mean(tf.nn.relu(tf.nn.conv2d(x, self.kernel, 1, "SAME")), axis=[1, 2])
+
+    tf.saved_model.save(Net(), str(tmp_path / "hub"))
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (24, 32, 32, 3), dtype=np.uint8), np.array(["a", "b"] * 12)
+    x[y == "a", :, :, 0] = 250
+    run = zoo.train("mobilenet_v3_small_tfhub", (x, y), weights=tmp_path / "hub", input_shape=32, epochs=2,
+                    out=tmp_path / "run", cache=False, verbose=0)  # fmt: skip
+    exported = {format: zoo.export(run, format) for format in ("savedmodel", "tflite", "onnx")}
+    assert all(e.metadata["parity"]["ok"] for e in exported.values())
+    assert exported["savedmodel"].metadata["backbone"]["weights_license"] == "unknown (a local weights file)"
+    outputs = _without_zoo({"hub": ("savedmodel", exported["savedmodel"].path, x[:4])}, tmp_path)
+    expected = run.model.predict(x[:4], verbose=0)
+    assert np.abs(outputs["hub.probabilities"] - expected).max() <= FLOAT_TOLERANCE
+
+
+# -- text ------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory):
+    texts = ["the cat sat on the mat", "a cat sat", "the cat ran", "a cat on a mat"] * 3
+    texts += ["the dog ran", "a dog ran on the mat", "the dog sat", "a dog ."] * 3
+    labels = ["cat"] * 12 + ["dog"] * 12
+    out = tmp_path_factory.mktemp("text") / "run"
+    return zoo.train("bert_tiny_en_uncased", (texts, labels), weights=None, epochs=2, batch_size=8, out=out,
+                     cache=False, verbose=0)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_text_model_exports_as_a_savedmodel_that_takes_strings(text_run, tmp_path):
+    exported = zoo.export(text_run, "savedmodel")
+    assert exported.metadata["input"]["dtype"] == "string" and exported.metadata["parity"]["ok"]
+    assert exported.metadata["parity"]["data"] == "three example sentences"  # in-memory data: not readable again
+    texts = np.array(["the cat", "a dog sat down", "Dogs and CATS, again!"], dtype=object)
+    outputs = _without_zoo({"text": ("savedmodel-text", exported.path, texts)}, tmp_path)
+    expected = text_run.model.predict(texts, verbose=0)
+    assert np.abs(outputs["text.probabilities"] - expected).max() <= FLOAT_TOLERANCE
+    assert [s.decode() for s in outputs["text.label"]] == [text_run.class_names[i] for i in expected.argmax(-1)]
+    for format in ("tflite", "onnx"):
+        with pytest.raises(zoo.ExportError, match="is a text model: it tokenizes strings inside with TensorFlow Text"):
+            zoo.export(text_run, format)

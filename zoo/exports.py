@@ -1,0 +1,665 @@
+"""Export a finished run (or a zoo model) for serving: SavedModel, TFLite (LiteRT) or ONNX, checked against Keras.
+
+Every artefact takes raw input, as the Keras model does: uint8 RGB pixels ``[N, H, W, 3]`` (strings
+for a text model), with the backbone's preprocessing inside. The SavedModel also resizes: its
+``serving_default`` signature takes images of any size and resizes them with the spec's
+interpolation, as ``zoo predict`` does, and returns the class names with the probabilities; its
+``features`` signature returns the pooled backbone features. TFLite and ONNX take the training size.
+
+Each export writes one folder: the artefact and ``metadata.json`` (input spec, preprocessing, labels,
+backbone and weights' licence, source run, and the parity with Keras measured on held-out data).
+The folder is written under a temporary name and renamed, so it is never half-written.
+
+``onnx``, ``tf2onnx``, ``onnxruntime`` and ``ai-edge-litert`` are the optional extra
+``backbone-zoo[export]``; TensorFlow and the converters are imported only when an export runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import importlib.util
+import json
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo import files
+from zoo.config import ModelConfig
+from zoo.errors import ConfigError, ExportError, RunError, ZooError
+from zoo.run import Run
+from zoo.spec import BackboneSpec
+
+FORMATS = ("savedmodel", "tflite", "onnx")
+QUANTIZATIONS = ("dynamic", "int8")
+EXTRA = "pip install 'backbone-zoo[export]'"
+METADATA = "metadata.json"
+ARTEFACTS = {"savedmodel": "saved_model.pb", "tflite": "model.tflite", "onnx": "model.onnx"}
+SERVING = "serving_default"  # the signature TF Serving calls by default
+FEATURES = "features"  # the SavedModel's second signature: pooled backbone features
+FLOAT_TOLERANCE = 1e-4  # max abs difference from Keras a float artefact may show
+AGREEMENT_TARGET = 0.98  # top-1 agreement with Keras a quantised artefact should reach
+CALIBRATION_SIZE = 200  # training examples that calibrate an int8 model
+CHECK_SIZE = 200  # held-out examples the parity check runs on
+_EXTRA_MODULES = {"onnx": ("onnx", "tf2onnx", "onnxruntime")}  # what each format needs beyond TensorFlow
+_MARK = "backbone-zoo"  # metadata.json's "exported_by" starts with it: a folder the zoo may replace
+
+
+@dataclasses.dataclass(frozen=True)
+class Exported:
+    """One export: the folder, the artefact in it, and what ``metadata.json`` says about it.
+
+    >>> exported = export("runs/demo/run", "tflite", quantize="int8")  # doctest: +SKIP
+    >>> exported.artefact.name, exported.metadata["size_ratio"]  # doctest: +SKIP
+    ('model.tflite', 3.9)
+    """
+
+    path: Path
+    artefact: Path
+    format: str
+    quantize: str | None
+    metadata: dict[str, Any]
+
+    @property
+    def size(self) -> int:
+        """The artefact's size in bytes (a SavedModel's whole folder, metadata.json left out)."""
+        return int(self.metadata["bytes"])
+
+
+def check_options(format: str, quantize: str | None = None) -> None:
+    """Raise :class:`ExportError` for a format or quantisation the zoo cannot export; imports nothing heavy.
+
+    >>> check_options("tflite", "int8")
+    >>> check_options("onnx", "int8")
+    Traceback (most recent call last):
+    zoo.errors.ExportError: quantize applies to the tflite format only, not onnx; drop quantize int8
+    """
+    if format not in FORMATS:
+        raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+    if quantize is None:
+        return
+    if quantize not in QUANTIZATIONS:
+        raise ExportError(f"unknown quantization {quantize!r}; choose one of {', '.join(QUANTIZATIONS)}")
+    if format != "tflite":
+        raise ExportError(f"quantize applies to the tflite format only, not {format}; drop quantize {quantize}")
+
+
+def export(
+    source: str | os.PathLike | Run | Any,
+    format: str = "savedmodel",
+    *,
+    out: str | os.PathLike | None = None,
+    quantize: str | None = None,
+    calibration: Any = None,
+    calibration_size: int = CALIBRATION_SIZE,
+    check: bool = True,
+    check_size: int = CHECK_SIZE,
+) -> Exported:
+    """Export a finished run (a :class:`zoo.Run` or its directory) or a zoo model as ``format``.
+
+    ``format``: ``"savedmodel"`` (TF Serving, ``tf.saved_model.load``), ``"tflite"`` (LiteRT) or
+    ``"onnx"`` (onnxruntime). ``quantize`` (TFLite only): ``"dynamic"`` (int8 weights) or
+    ``"int8"`` (full integer, calibrated on ``calibration_size`` examples of the run's training
+    data, or of ``calibration``: pixels ``(N, H, W, 3)``, a folder or a manifest). ``out`` defaults
+    to ``<run>/exports/<format>[-<quantize>]``; an existing folder is replaced only if it holds an
+    earlier export. With ``check`` the artefact is run against Keras on up to ``check_size``
+    held-out examples (the run's validation data) and the result goes into ``metadata.json``.
+
+    >>> exported = export("runs/demo/run", "savedmodel")  # doctest: +SKIP
+    >>> exported.metadata["parity"]["max_abs_diff"] <= 1e-4  # doctest: +SKIP
+    True
+    """
+    check_options(format, quantize)
+    for name, value in (("calibration_size", calibration_size), ("check_size", check_size)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    src = _Source.of(source)
+    if src.config.modality == "text" and format != "savedmodel":
+        raise ExportError(
+            f"{src.config.backbone} is a text model: it tokenizes strings inside with TensorFlow Text ops "
+            f"(wordpiece, regex split), which {'ONNX' if format == 'onnx' else 'TFLite builtins'} do not "
+            "provide; export it as savedmodel"
+        )
+    if src.config.task != "regression" and not src.labels:
+        raise ExportError(f"{src.name} has no class names yet: train it (zoo.train) before exporting")
+    if quantize == "int8" and calibration is None and src.run is None:
+        raise ExportError("int8 quantization calibrates on example inputs: pass calibration=pixels or a data folder")
+    _require_extra(format)
+    target = _output_folder(src, format, quantize, out)
+    tmp = target.parent / f".{target.name}.tmp-{secrets.token_hex(4)}"
+    try:
+        with _quiet():
+            exporter = _Exporter(src, format, quantize, calibration, calibration_size, check, check_size)
+            metadata = exporter.write(tmp)
+        files.write_json(tmp / METADATA, metadata)
+        _replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    parity = metadata.get("parity") or {}
+    if parity and not parity["ok"]:
+        warnings.warn(f"the {format} export of {src.name} {parity['verdict']}", UserWarning, stacklevel=2)
+    artefact = target if format == "savedmodel" else target / ARTEFACTS[format]
+    return Exported(target, artefact, format, quantize, metadata)
+
+
+@dataclasses.dataclass
+class _Source:
+    """What an export needs to know, from a run directory (no TensorFlow yet) or from a model object."""
+
+    name: str
+    config: ModelConfig
+    spec: BackboneSpec
+    labels: tuple[str, ...]
+    run: Run | None
+    _model: Any = None
+
+    @classmethod
+    def of(cls, source: Any) -> _Source:
+        if isinstance(source, (str, os.PathLike, Run)):
+            run = source if isinstance(source, Run) else Run(source)
+            if not run.complete:
+                raise RunError(f"{run.path} is not finished: resume it (`zoo train --resume {run.path}`), then export")
+            spec = BackboneSpec.from_dict(run.spec)
+            return cls(str(run.path), run.model_config, spec, run.class_names, run)
+        config = getattr(source, "zoo_config", None)
+        if not isinstance(config, ModelConfig):
+            raise ExportError(
+                f"{type(source).__name__} is neither a run directory nor a model made by zoo.build/zoo.load_model"
+            )
+        from zoo.plugins import get_spec
+
+        spec = get_spec(config.backbone)
+        return cls(getattr(source, "name", "the model"), config, spec, config.class_names, None, source)
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            self._model = self.run.model
+        return self._model
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return tuple(self.config.input_shape[:2])
+
+    @property
+    def interpolation(self) -> str:
+        return self.spec.preprocessing.interpolation if self.config.modality == "image" else "none"
+
+
+def _require_extra(format: str) -> None:
+    """A one-line :class:`ExportError` naming the extra when a package ``format`` needs is missing."""
+    missing = []
+    for module in _EXTRA_MODULES.get(format, ()):
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(module)
+    if missing:
+        raise ExportError(f"{format} export needs the export extra ({', '.join(missing)} missing): {EXTRA}")
+
+
+def _output_folder(src: _Source, format: str, quantize: str | None, out: str | os.PathLike | None) -> Path:
+    if out is None:
+        if src.run is None:
+            raise ExportError("pass out=<folder> when exporting a model object (a run exports into <run>/exports/)")
+        target = src.run.export_path(format, quantize)
+    else:
+        target = Path(out)
+    if target.exists() and not target.is_dir():
+        raise ExportError(f"{target} exists and is not a folder; choose another --out")
+    if target.is_dir() and any(target.iterdir()) and not _is_export(target):
+        raise ExportError(f"{target} holds other files (no earlier export); choose another --out or empty it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def _is_export(folder: Path) -> bool:
+    try:
+        return str(json.loads((folder / METADATA).read_text(encoding="utf-8"))["exported_by"]).startswith(_MARK)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _replace(tmp: Path, target: Path) -> None:
+    """Put the finished folder ``tmp`` at ``target``; an earlier export there goes only once ``tmp`` is in place."""
+    old = None
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{secrets.token_hex(4)}"
+        os.replace(target, old)
+    os.replace(tmp, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+class _Exporter:
+    """Builds one artefact in a folder and measures it against the Keras model; TensorFlow from here on."""
+
+    def __init__(
+        self,
+        src: _Source,
+        format: str,
+        quantize: str | None,
+        calibration: Any,
+        calibration_size: int,
+        check: bool,
+        check_size: int,
+    ) -> None:
+        import keras
+        import tensorflow as tf
+
+        self.tf, self.keras = tf, keras
+        self.src, self.format, self.quantize = src, format, quantize
+        self.calibration, self.calibration_size = calibration, calibration_size
+        self.check, self.check_size = check, check_size
+        self.model = src.model
+        self.text = src.config.modality == "text"
+        self._data: tuple[Any, Any] | str | None = None
+
+    # -- what every format shares -------------------------------------------------------------------
+    @property
+    def output_name(self) -> str:
+        return "values" if self.src.config.task == "regression" else "probabilities"
+
+    def input_spec(self, any_size: bool) -> Any:
+        tf = self.tf
+        if self.text:
+            return tf.TensorSpec([None], tf.string, name="text")
+        height, width = self.src.image_size
+        return tf.TensorSpec([None, None if any_size else height, None if any_size else width, 3], tf.uint8, "images")
+
+    def write(self, folder: Path) -> dict[str, Any]:
+        folder.mkdir(parents=True)
+        write = {"savedmodel": self._savedmodel, "tflite": self._tflite, "onnx": self._onnx}[self.format]
+        details = write(folder)
+        size = _folder_size(folder) if self.format == "savedmodel" else (folder / ARTEFACTS[self.format]).stat().st_size
+        return self._metadata(size, details)
+
+    def keras_outputs(self, inputs: np.ndarray, model: Any = None) -> np.ndarray:
+        model = model or self.model
+        batches = [model.predict_on_batch(inputs[i : i + 32]) for i in range(0, len(inputs), 32)]
+        return np.concatenate([np.asarray(b, dtype=np.float32) for b in batches])
+
+    # -- SavedModel ---------------------------------------------------------------------------------
+    def _savedmodel(self, folder: Path) -> dict[str, Any]:
+        tf, keras = self.tf, self.keras
+        model, config = self.model, self.src.config
+        features_model = keras.Model(model.inputs, model.get_layer(config.parts.features).output, name="features")
+        names = tf.constant(list(self.src.labels) or [""], dtype=tf.string)
+        prepare = self._resize_inside()
+
+        def serve(inputs: Any) -> dict[str, Any]:
+            outputs = model(prepare(inputs), training=False)
+            if config.task == "regression":
+                return {"values": outputs}
+            result = {"probabilities": outputs, "classes": tf.tile(names[None], [tf.shape(outputs)[0], 1])}
+            if config.task == "classification":
+                result["label"] = tf.gather(names, tf.argmax(outputs, axis=-1))
+            return result
+
+        def features(inputs: Any) -> dict[str, Any]:
+            return {"features": features_model(prepare(inputs), training=False)}
+
+        archive = keras.export.ExportArchive()  # no track(): it would save every variable twice (Keras 3.15)
+        archive.add_endpoint(SERVING, serve, input_signature=[self.input_spec(any_size=True)])
+        archive.add_endpoint(FEATURES, features, input_signature=[self.input_spec(any_size=True)])
+        archive.write_out(str(folder), verbose=False)
+        details: dict[str, Any] = {"signatures": self._signatures(features_model.output_shape[-1])}
+        if self.check:
+            loaded = tf.saved_model.load(str(folder))
+            key = self.input_spec(True).name
+
+            def run(fn: Any, x: np.ndarray, output: str) -> np.ndarray:
+                batches = [fn(**{key: tf.constant(x[i : i + 32])})[output].numpy() for i in range(0, len(x), 32)]
+                return np.concatenate(batches)
+
+            details["parity"] = self._parity(lambda x: run(loaded.signatures[SERVING], x, self.output_name))
+            if details["parity"].get("examples"):
+                x = self._check_inputs()[0]
+                got = run(loaded.signatures[FEATURES], x, "features")
+                details["parity"]["features_max_abs_diff"] = _max_diff(got, self.keras_outputs(x, features_model))
+        return details
+
+    def _resize_inside(self) -> Callable[[Any], Any]:
+        """Strings pass through; images of any size become float32 at the training size, as ``zoo predict`` does."""
+        tf = self.tf
+        if self.text:
+            return lambda texts: texts
+        height, width = self.src.image_size
+        method = self.src.interpolation
+
+        def resize(images: Any) -> Any:
+            images = tf.cast(images, tf.float32)
+            shape = tf.shape(images)
+            same = tf.logical_and(tf.equal(shape[1], height), tf.equal(shape[2], width))
+            resized = tf.cond(
+                same,
+                lambda: images,
+                lambda: tf.clip_by_value(tf.image.resize(images, (height, width), method=method), 0.0, 255.0),
+            )
+            return tf.ensure_shape(resized, [None, height, width, 3])
+
+        return resize
+
+    def _signatures(self, feature_dim: int) -> dict[str, Any]:
+        task, labels = self.src.config.task, len(self.src.labels)
+        outputs: dict[str, Any] = {}
+        if task == "regression":
+            outputs["values"] = {"dtype": "float32", "shape": [None, self.src.config.num_outputs]}
+        else:
+            kind = "softmax" if task == "classification" else "sigmoid, one per class"
+            outputs["probabilities"] = {"dtype": "float32", "shape": [None, labels], "meaning": kind}
+            outputs["classes"] = {"dtype": "string", "shape": [None, labels], "meaning": "the class names, in order"}
+            if task == "classification":
+                outputs["label"] = {"dtype": "string", "shape": [None], "meaning": "the most probable class"}
+        features = {"features": {"dtype": "float32", "shape": [None, feature_dim], "meaning": "pooled features"}}
+        return {SERVING: outputs, FEATURES: features}
+
+    # -- TFLite -------------------------------------------------------------------------------------
+    def _tflite(self, folder: Path) -> dict[str, Any]:
+        model, tf = self.model, self.tf
+        name = self.output_name
+
+        def serve(images: Any) -> dict[str, Any]:
+            return {name: model(tf.cast(images, tf.float32), training=False)}
+
+        with tempfile.TemporaryDirectory() as saved:
+            archive = self.keras.export.ExportArchive()
+            archive.add_endpoint(SERVING, serve, input_signature=[self.input_spec(any_size=False)])
+            archive.write_out(saved, verbose=False)
+            flat = self._convert(saved, None)
+            data = flat if self.quantize is None else self._convert(saved, self.quantize)
+        (folder / ARTEFACTS["tflite"]).write_bytes(data)
+        details: dict[str, Any] = {}
+        if self.quantize is not None:
+            details["float32_bytes"] = len(flat)
+            details["size_ratio"] = round(len(flat) / len(data), 2)
+        if self.check:
+            details["parity"] = self._parity(lambda x: _run_tflite(folder / ARTEFACTS["tflite"], x, name))
+        return details
+
+    def _convert(self, saved: str, quantize: str | None) -> bytes:
+        tf = self.tf
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=[SERVING])
+        if quantize is not None:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "int8":
+            examples = self._calibration_inputs()
+            converter.representative_dataset = lambda: ([example[None]] for example in examples)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        try:
+            return converter.convert()
+        except Exception as err:  # the converter raises its own types, with the unsupported op in the message
+            what = f"{quantize} quantization" if quantize else "TFLite"
+            raise ExportError(f"{self.src.name} cannot be converted to {what}: {_first_line(err)}") from err
+
+    # -- ONNX ---------------------------------------------------------------------------------------
+    def _onnx(self, folder: Path) -> dict[str, Any]:
+        import onnx
+
+        path = folder / ARTEFACTS["onnx"]
+        try:
+            self.model.export(
+                str(path), format="onnx", input_signature=[self.input_spec(any_size=False)], verbose=False
+            )
+        except Exception as err:  # tf2onnx raises many types; the first line says which op
+            raise ExportError(f"{self.src.name} cannot be converted to ONNX: {_first_line(err)}") from err
+        graph = onnx.load(str(path))
+        _name_onnx_output(graph, self.output_name)
+        for key, value in {"labels": json.dumps(list(self.src.labels)), "exported_by": _exported_by()}.items():
+            graph.metadata_props.add(key=key, value=value)
+        onnx.checker.check_model(graph)
+        onnx.save(graph, str(path))
+        details: dict[str, Any] = {}
+        if self.check:
+            details["parity"] = self._parity(lambda x: _run_onnx(path, x))
+        return details
+
+    # -- data: calibration and the parity check -------------------------------------------------------
+    def _run_data(self) -> tuple[Any, Any] | None:
+        """The run's (train, validation) datasets, read once through the Run; None when they cannot be read."""
+        if self._data is None:
+            self._data = "unreadable"
+            if self.src.run is not None:
+                with contextlib.suppress(ZooError, OSError):
+                    self._data = self.src.run.read_data(progress=False)
+        return None if isinstance(self._data, str) else self._data
+
+    def _calibration_inputs(self) -> np.ndarray:
+        if self.calibration is not None:
+            return _sample(self._inputs(self.calibration), self.calibration_size)
+        data = self._run_data()
+        if data is None:
+            raise ExportError(
+                f"int8 quantization calibrates on the training data, and that of {self.src.name} cannot be read "
+                "again (in-memory data, or moved files): pass calibration= (or --calibration DATA)"
+            )
+        return self._inputs(_subset(data[0], self.calibration_size))
+
+    def _check_inputs(self) -> tuple[np.ndarray, str]:
+        data = self._run_data()
+        if data is not None:
+            return self._inputs(_subset(data[1], self.check_size)), "the run's validation data"
+        if self.calibration is not None:
+            return _sample(self._inputs(self.calibration), self.check_size), "the calibration data"
+        if self.text:
+            texts = ["a short sentence", "another example text", "what does the model say about this?"]
+            return np.array(texts, dtype=object), "three example sentences"
+        height, width = self.src.image_size
+        pixels = np.random.default_rng(0).integers(0, 256, (16, height, width, 3), dtype=np.uint8)
+        return pixels, "random pixels (the run's data cannot be read again)"
+
+    def _inputs(self, data: Any) -> np.ndarray:
+        """Model inputs from a Dataset, a data source or arrays: uint8 pixels at the training size, or strings."""
+        from zoo.data import Dataset, load_dataset, pipeline
+
+        if isinstance(data, np.ndarray) and data.dtype.kind in "uif":
+            if data.ndim != 4 or data.shape[-1] != 3:
+                raise ExportError(f"calibration pixels must be (N, height, width, 3), got shape {data.shape}")
+            from zoo.features import resize_pixels
+
+            return _to_uint8(resize_pixels(data, self.src.image_size, self.src.interpolation))
+        if self.text:
+            texts = data.texts if isinstance(data, Dataset) else None
+            return np.array(texts if texts is not None else list(data), dtype=object)
+        task = self.src.config.task
+        dataset = data if isinstance(data, Dataset) else load_dataset(data, task=task, progress=False)
+        if isinstance(data, (str, os.PathLike)) and dataset.modality != "image":
+            raise ExportError(f"{data} holds {dataset.modality}s; the model reads images")
+        batches = pipeline(dataset, image_size=self.src.image_size, interpolation=self.src.interpolation,
+                           with_targets=False)  # fmt: skip
+        return _to_uint8(np.concatenate([np.asarray(batch) for batch in batches]))
+
+    def _parity(self, run: Callable[[np.ndarray], np.ndarray]) -> dict[str, Any]:
+        inputs, described = self._check_inputs()
+        expected, got = self.keras_outputs(inputs), np.asarray(run(inputs), dtype=np.float32)
+        parity: dict[str, Any] = {"against": "the Keras model", "data": described, "examples": len(inputs)}
+        parity["max_abs_diff"] = _max_diff(got, expected)
+        if self.src.config.task == "classification":
+            parity["top1_agreement"] = float(np.mean(got.argmax(-1) == expected.argmax(-1)))
+        if self.quantize is None:
+            parity["tolerance"] = FLOAT_TOLERANCE
+            parity["ok"] = parity["max_abs_diff"] <= FLOAT_TOLERANCE
+            verdict = f"max abs diff from Keras {parity['max_abs_diff']:.2g} (tolerance {FLOAT_TOLERANCE:g})"
+        elif "top1_agreement" in parity:
+            parity["target"] = AGREEMENT_TARGET
+            parity["ok"] = parity["top1_agreement"] >= AGREEMENT_TARGET
+            verdict = (f"top-1 agreement with Keras {parity['top1_agreement']:.1%} (target {AGREEMENT_TARGET:.0%}), "
+                       f"max abs diff {parity['max_abs_diff']:.2g}")  # fmt: skip
+        else:
+            parity["ok"] = True  # no top-1 to compare: the difference is reported as it is
+            verdict = f"max abs diff from Keras {parity['max_abs_diff']:.2g}"
+        parity["verdict"] = f"{verdict}, on {len(inputs)} examples of {described}"
+        return parity
+
+    # -- metadata.json ------------------------------------------------------------------------------
+    def _metadata(self, size: int, details: dict[str, Any]) -> dict[str, Any]:
+        src, spec, config = self.src, self.src.spec, self.src.config
+        any_size = self.format == "savedmodel"
+        if self.text:
+            inputs = {"name": "text", "dtype": "string", "shape": [None], "value": "raw text, one string per example"}
+        else:
+            height, width = src.image_size
+            shape = [None, None, None, 3] if any_size else [None, height, width, 3]
+            resize = (f"inside, to {height}x{width} with {src.interpolation} interpolation (any size in)" if any_size
+                      else f"before feeding, to {height}x{width} with {src.interpolation} interpolation")  # fmt: skip
+            inputs = {"name": "images", "dtype": "uint8", "shape": shape, "value_range": [0, 255],
+                      "channels": "RGB", "resize": resize}  # fmt: skip
+        output = {"name": self.output_name, "dtype": "float32", "shape": [None, config.num_outputs]}
+        metadata: dict[str, Any] = {
+            "format": self.format,
+            "quantize": self.quantize,
+            "artefact": "." if any_size else ARTEFACTS[self.format],
+            "bytes": size,
+            "exported_by": _exported_by(),
+            "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "source_run": str(src.run.path.resolve()) if src.run is not None else None,
+            "task": config.task,
+            "modality": config.modality,
+            "input": inputs,
+            "output": output,
+            "preprocessing": {
+                "inside": True,
+                "description": spec.preprocessing.describe(),
+                **dataclasses.asdict(spec.preprocessing),
+            },
+            "labels": list(src.labels),
+            "backbone": _backbone(spec, config),
+            **{k: v for k, v in details.items() if k != "parity"},
+        }
+        if "parity" in details:
+            metadata["parity"] = details["parity"]
+        return metadata
+
+
+def _backbone(spec: BackboneSpec, config: ModelConfig) -> dict[str, Any]:
+    """The backbone and the licence of the weights the model started from."""
+    weights = config.weights
+    tag = spec.default_weights if weights == "default" else weights
+    variant = next((w for w in spec.weights if w.tag == tag), None)
+    if weights is None:
+        described, licence = "none (random initialisation)", None
+    elif variant is not None:
+        described, licence = f"{variant.tag}: {variant.source}", variant.license or "unknown"
+    else:
+        described, licence = f"local file {weights}", "unknown (a local weights file)"
+    return {"name": spec.name, "family": spec.family, "plugin": spec.plugin, "weights": described,
+            "weights_license": licence, "reference": spec.reference}  # fmt: skip
+
+
+def _run_tflite(path: Path, inputs: np.ndarray, output: str) -> np.ndarray:
+    """Run a TFLite file with LiteRT's interpreter (TensorFlow's where ``ai-edge-litert`` is missing)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter
+    interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count())
+    runner = interpreter.get_signature_runner(SERVING)
+    results = []
+    for start in range(0, len(inputs), 32):
+        batch = inputs[start : start + 32]
+        results.append(runner(images=batch)[output])
+    return np.concatenate(results)
+
+
+def _run_onnx(path: Path, inputs: np.ndarray) -> np.ndarray:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return np.concatenate([session.run(None, {name: inputs[i : i + 32]})[0] for i in range(0, len(inputs), 32)])
+
+
+def _name_onnx_output(graph: Any, name: str) -> None:
+    """Name the graph's input dimension ``batch`` and its output ``name`` (tf2onnx calls it ``Identity:0``)."""
+    old = graph.graph.output[0].name
+    for node in graph.graph.node:
+        node.output[:] = [name if o == old else o for o in node.output]
+        node.input[:] = [name if i == old else i for i in node.input]
+    graph.graph.output[0].name = name
+    for value in (graph.graph.input[0], graph.graph.output[0]):
+        value.type.tensor_type.shape.dim[0].dim_param = "batch"
+
+
+def _exported_by() -> str:
+    import zoo
+
+    return f"{_MARK} {zoo.__version__}"
+
+
+def _subset(dataset: Any, count: int) -> Any:
+    """At most ``count`` examples of ``dataset``, a fixed random choice kept in the dataset's order."""
+    if len(dataset) <= count:
+        return dataset
+    return dataset.subset(np.sort(np.random.default_rng(0).choice(len(dataset), count, replace=False)))
+
+
+def _sample(inputs: np.ndarray, count: int) -> np.ndarray:
+    if len(inputs) <= count:
+        return inputs
+    return inputs[np.sort(np.random.default_rng(0).choice(len(inputs), count, replace=False))]
+
+
+def _to_uint8(pixels: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+
+
+def _max_diff(got: np.ndarray, expected: np.ndarray) -> float:
+    if got.shape != expected.shape:
+        raise ExportError(f"the exported model gives outputs of shape {got.shape}, Keras {expected.shape}")
+    return float(np.max(np.abs(got.astype(np.float64) - expected.astype(np.float64)), initial=0.0))
+
+
+def _folder_size(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and f.name != METADATA)
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Keep TensorFlow's converters quiet: their C++ logs, prints and warnings go to a temporary file.
+
+    On an unexpected error (a bug, not a :class:`ZooError`) what they said is replayed to stderr.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        failed = False
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                yield
+        except ZooError:
+            raise
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            if failed:
+                log.seek(0)
+                sys.stderr.write(log.read()[-5000:].decode(errors="replace"))
