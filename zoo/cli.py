@@ -317,7 +317,7 @@ def _export(args: argparse.Namespace) -> int:
         if not str(warning.message).startswith(f"the {args.format} export of"):
             print(f"warning: {warning.message}", file=sys.stderr)
     print(f"metadata: {exported.path / 'metadata.json'}")
-    return 0
+    return 0 if not parity or parity["ok"] else 1  # a quantised model below its agreement target
 
 
 def _bytes(count: int) -> str:

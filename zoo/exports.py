@@ -140,12 +140,17 @@ def export(
         with _quiet():
             exporter = _Exporter(src, format, quantize, calibration, calibration_size, check, check_size)
             metadata = exporter.write(tmp)
+        parity = metadata.get("parity") or {}
+        if parity and not parity["ok"] and quantize is None:  # a float artefact must compute what Keras does
+            raise ExportError(
+                f"the {format} export of {src.name} does not match the Keras model ({parity['verdict']}), so "
+                "nothing was written: this is a bug in the zoo or the converter, please report it"
+            )
         files.write_json(tmp / METADATA, metadata)
         _replace(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    parity = metadata.get("parity") or {}
-    if parity and not parity["ok"]:
+    if parity and not parity["ok"]:  # quantised below the agreement target: kept, and said loudly
         warnings.warn(f"the {format} export of {src.name} {parity['verdict']}", UserWarning, stacklevel=2)
     artefact = target if format == "savedmodel" else target / ARTEFACTS[format]
     return Exported(target, artefact, format, quantize, metadata)
