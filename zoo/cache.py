@@ -2,22 +2,41 @@
 
 An entry is keyed by everything that changes the features: the network's weights (their bytes),
 the spec's preprocessing, the input size, the reducer, and the content of every example. It is
-a ``.npy`` file written under a temporary name and renamed, with a ``.json`` beside it holding
-its shape and SHA-256; an entry that is missing, truncated or altered is recomputed.
+a ``<key>.npy`` file written under a temporary name and renamed, then a ``<key>.json`` record
+beside it holding its shape, dtype and SHA-256; an entry that is missing, truncated or altered is
+recomputed.
+
+Several processes (the workers of one job, two runs on one machine) may share a cache folder.
+Whoever writes or deletes an entry holds an exclusive ``fcntl.flock`` on ``<key>.lock``, so a
+key is computed once: a second process asking for it waits for the lock, then reads the first
+one's entry. Readers take no lock for an intact entry: they check the array's SHA-256 against the
+record and map the very file they checked. A reader that finds a mismatched pair (a writer
+between its two renames) deletes nothing unless it holds the lock itself. Lock files stay (empty)
+after use: deleting a lock file someone may be waiting on would let two writers in.
+
+Where ``fcntl`` is missing (Windows) no lock is taken: a best effort in which concurrent writers
+may both compute and the last rename wins, and a reader may delete an entry being published
+(it is then computed again). A damaged array is still never returned.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
 from zoo import files
+
+try:
+    import fcntl
+except ImportError:  # Windows: best effort without a lock (see the module docstring)
+    fcntl = None
 
 ENV_CACHE_DIR = "ZOO_CACHE_DIR"
 FORMAT = 1
@@ -52,13 +71,15 @@ def weights_fingerprint(arrays: Iterable[Any]) -> str:
 
 
 class FeatureCache:
-    """Memory-mapped feature arrays under ``root``, one ``<key>.npy`` per entry.
+    """Memory-mapped feature arrays under ``root``, one ``<key>.npy`` per entry, safe to share between processes.
 
     >>> import tempfile
     >>> cache = FeatureCache(tempfile.mkdtemp())
     >>> def fill(out): out[:] = 1.0
     >>> float(cache.get_or_compute("k", (2, 3), fill).sum())
     6.0
+    >>> cache.load("k", (2, 3)).shape, cache.load("other", (2, 3))
+    ((2, 3), None)
     """
 
     def __init__(self, root: str | os.PathLike | None = None) -> None:
@@ -69,44 +90,112 @@ class FeatureCache:
     ) -> np.ndarray:
         """The cached array for ``key``, or ``compute(out)`` fills a new memmap that is then stored.
 
-        Returns a read-only memmap, so entries larger than memory work.
+        An intact entry is read without a lock. Otherwise this waits for the key's lock, so while
+        another process computes the key, this one waits and then reads its entry. A damaged entry
+        is deleted and computed again. Returns a read-only memmap, so entries larger than memory work.
         """
-        cached = self.load(key, shape, dtype)
-        if cached is not None:
-            return cached
-        self.root.mkdir(parents=True, exist_ok=True)
-        path, meta = self._paths(key)
-        with files.atomic_path(path) as tmp:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
-            compute(out)
-            out.flush()
-            del out
-            checksum = _sha256(tmp)
-        files.write_json(meta, {"shape": list(shape), "dtype": dtype, "sha256": checksum})
-        return np.load(path, mmap_mode="r")
+        entry = self._read(key, shape, dtype)
+        if entry is not None:
+            return entry
+        with self.lock(key):
+            entry = self._load_locked(key, shape, dtype)
+            if entry is not None:
+                return entry  # written by another process while this one waited
+            path, meta = self._paths(key)
+            with files.atomic_path(path) as tmp:
+                out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+                compute(out)
+                out.flush()
+                del out
+                checksum = _sha256(tmp)
+            files.write_json(meta, {"shape": list(shape), "dtype": dtype, "sha256": checksum})
+            with open(path, "rb") as f:
+                return _map(f)
 
     def load(self, key: str, shape: tuple[int, ...], dtype: str = "float32") -> np.ndarray | None:
-        """The verified entry, or ``None`` when it is missing or damaged (then it is deleted)."""
+        """The verified entry, or ``None`` when it is missing or damaged; never waits.
+
+        A damaged entry is deleted only when the key's lock is free (taken for the deletion): while
+        another process holds it, the mismatch may be a write in progress, so this returns ``None``
+        and leaves the files alone.
+        """
+        entry = self._read(key, shape, dtype)
         path, meta = self._paths(key)
-        if not path.exists() or not meta.exists():
+        if entry is not None or not (path.exists() or meta.exists()):
+            return entry
+        try:
+            with self.lock(key, wait=False) as held:
+                return self._load_locked(key, shape, dtype) if held else None
+        except OSError:  # a folder this process may not write to: nothing to delete either
             return None
+
+    @contextlib.contextmanager
+    def lock(self, key: str, wait: bool = True) -> Iterator[bool]:
+        """Hold the exclusive lock on ``<key>.lock``: the right to write or delete the entry ``key``.
+
+        Yields ``True`` once held; with ``wait=False``, yields ``False`` at once if another process
+        holds it. Released when the block ends (or the process dies). Without ``fcntl`` it yields
+        ``True`` and locks nothing.
+        """
+        if fcntl is None:
+            yield True
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / f"{key}.lock", "a") as handle:  # "a": created if needed, never truncated
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True  # closing the file releases the lock
+
+    def _load_locked(self, key: str, shape: tuple[int, ...], dtype: str) -> np.ndarray | None:
+        """Under the key's lock: the verified entry, or ``None`` after deleting whatever is left of it.
+
+        Whatever is left includes the temporary files of a writer that died holding the lock.
+        """
+        entry = self._read(key, shape, dtype)
+        if entry is None:
+            for leftover in (*self._paths(key), *(self.root.glob(f".{key}.*") if fcntl else ())):
+                leftover.unlink(missing_ok=True)
+        return entry
+
+    def _read(self, key: str, shape: tuple[int, ...], dtype: str) -> np.ndarray | None:
+        """The entry if its record matches ``shape``, ``dtype`` and the array's SHA-256, else ``None``.
+
+        Takes no lock and deletes nothing. The array is mapped from the file handle whose bytes were
+        hashed, so a rename that replaces the file afterwards cannot swap what is returned.
+        """
+        path, meta = self._paths(key)
         try:
             info = json.loads(meta.read_text())
-            if info["shape"] != list(shape) or info["dtype"] != dtype or info["sha256"] != _sha256(path):
-                raise ValueError("entry does not match its record")
-            return np.load(path, mmap_mode="r")
+            with open(path, "rb") as f:
+                if info["shape"] != list(shape) or info["dtype"] != dtype or info["sha256"] != _sha256(f):
+                    return None
+                return _map(f)
         except (OSError, ValueError, KeyError, TypeError):
-            path.unlink(missing_ok=True)
-            meta.unlink(missing_ok=True)
             return None
 
     def _paths(self, key: str) -> tuple[Path, Path]:
         return self.root / f"{key}.npy", self.root / f"{key}.json"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
+def _map(f: IO[bytes]) -> np.memmap:
+    """A read-only memmap of the ``.npy`` file open as ``f`` (it stays valid after ``f`` closes)."""
+    f.seek(0)
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+    else:
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+    return np.memmap(f, dtype=dtype, mode="r", shape=shape, order="F" if fortran else "C", offset=f.tell())
+
+
+def _sha256(source: Path | IO[bytes]) -> str:
+    """SHA-256 of a file, given by path or as a binary file object (read from its start)."""
+    with open(source, "rb") if isinstance(source, Path) else contextlib.nullcontext(source) as f:
+        f.seek(0)
+        digest = hashlib.sha256()
         for block in iter(lambda: f.read(1 << 22), b""):
             digest.update(block)
-    return digest.hexdigest()
+        return digest.hexdigest()
