@@ -49,9 +49,12 @@ def _assert_user_error(code, stderr, match):
         (["--lr", "0"], "learning_rate must be a positive number"),
         (["--dropout", "1.5"], "dropout must be in [0, 1)"),
         (["--fine-tune", "0"], "fine_tune must be a positive integer"),
+        (["--augment", "rotate"], "unknown augmentation ['rotate']; known: crop, flip, rotation"),
+        (["--input-size", "8"], "needs images of at least 32x32"),
+        (["--weights", "no/such/file.weights.h5"], "Weights file not found"),
         (["--task", "regression", "--class-weight", "balanced"], "class_weight applies to classification only"),
     ],
-    ids=["epochs", "batch", "lr", "dropout", "fine-tune", "class-weight"],
+    ids=["epochs", "batch", "lr", "dropout", "fine-tune", "augment", "input-size", "weights", "class-weight"],
 )
 def test_bad_numbers_fail_before_tensorflow_loads(args, match, images, tmp_path):
     code, out, err = _zoo("train", "--backbone", "resnet50", "--data", images, *args, tmp_path=tmp_path)
@@ -68,10 +71,11 @@ def test_bad_numbers_fail_before_tensorflow_loads(args, match, images, tmp_path)
         (["train", "--backbone", "resnet50"], "--backbone and --data are required"),
         (["rank", "--data", "{images}", "--backbones", "nonet*"], "no backbone matches 'nonet*'"),
         (["rank", "--data", "{missing}", "--backbones", "resnet50"], "does not exist"),
-        (["evaluate", "{missing}", "--data", "{images}"], "is not a run directory"),
-        (["predict", "{missing}", "x.png"], "is not a run directory"),
+        (["evaluate", "{missing}", "--data", "{images}"], "does not exist"),
+        (["predict", "{images}", "x.png"], "is not a run directory"),
         (["info", "nonet"], "Unknown backbone 'nonet'"),
-        (["train", "--resume", "{missing}"], "is not a run directory"),
+        (["train", "--resume", "{missing}"], "does not exist"),
+        (["rank", "--data", "{images}", "--backbones", "densenet12"], "Did you mean: densenet121"),
         (["train", "--resume", "{images}", "--epochs", "3"], "drop --epochs"),
     ],
     ids=[
@@ -84,6 +88,7 @@ def test_bad_numbers_fail_before_tensorflow_loads(args, match, images, tmp_path)
         "predict-missing",
         "info",
         "resume-missing",
+        "rank-typo",
         "resume-options",
     ],
 )

@@ -43,6 +43,7 @@ def test_a_loaded_model_continues_training_from_its_weights(first_run, tmp_path)
     assert again.complete and again.model_config.backbone == "tiny_image"
     saved = zoo.load_model(again.path)
     assert saved.zoo_config.unfrozen == ("block3", "block2")  # deeper than the first run's one block
+    assert Run(again.path).model_config == saved.zoo_config  # config.json says what model.keras holds
     assert saved.zoo_config.class_names == ("cat", "dog", "fox")
     assert any(not np.array_equal(a, b) for a, b in zip(start, saved.get_weights(), strict=True))
     assert [row["phase"] for row in again.history] == [1, 1, 2, 2]
@@ -84,7 +85,9 @@ def test_the_run_object_reads_every_file(first_run):
     assert not (run.path / "checkpoints").exists()
     assert repr(run).startswith(f"Run({run.path}, accuracy")
     with pytest.raises(zoo.RunError, match="not a run directory"):
-        Run(run.path / "checkpoints")
+        Run(run.path.parent)
+    with pytest.raises(zoo.RunError, match="does not exist"):
+        Run(run.path / "checkpoints")  # removed once the run finished
 
 
 def test_run_files_get_the_users_normal_permissions(tmp_path):

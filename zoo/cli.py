@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo import catalogue
+from zoo.backbones import resolve_input_shape, resolve_weights
 from zoo.config import TrainConfig
 from zoo.errors import ConfigError, DataError, UnknownBackboneError, ZooError
 from zoo.plugins import get_spec, list_backbones, registry
@@ -141,25 +142,25 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     for field in dataclasses.fields(TrainConfig):
         meta = dict(field.metadata)
         flags = meta.pop("flags", None) or (f"--{field.name.replace('_', '-')}",)
-        if field.type == "bool":
-            if field.default:
-                parser.add_argument(f"--no-{field.name.replace('_', '-')}", dest=field.name, action="store_false",
-                                    default=True, help=meta["help"])  # fmt: skip
-            else:
-                parser.add_argument(*flags, dest=field.name, action="store_true", help=meta["help"])
-            continue
-        parser.add_argument(*flags, dest=field.name, default=None, **meta)
+        negative = meta.pop("negative", None)
+        if field.type == "bool" and field.default:  # on by default: the flag turns it off
+            flag = f"--no-{field.name.replace('_', '-')}"
+            parser.add_argument(flag, dest=field.name, action="store_false", default=True, help=negative)
+        elif field.type == "bool":
+            parser.add_argument(*flags, dest=field.name, action="store_true", help=meta["help"])
+        else:
+            parser.add_argument(*flags, dest=field.name, default=None, **meta)
 
 
 class _DefaultsFormatter(argparse.HelpFormatter):
-    """Shows each TrainConfig default in ``--help``: ``(default: 10)``."""
+    """Shows each TrainConfig default in ``--help``, e.g. ``(default: 10)``; ``None`` reads as "none"."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        default = next((f.default for f in dataclasses.fields(TrainConfig) if f.name == action.dest), None)
-        text = action.help or ""
-        if action.dest in {f.name for f in dataclasses.fields(TrainConfig)} and default not in (None, (), False, True):
-            text += f" (default: {default})"
-        return text
+        field = next((f for f in dataclasses.fields(TrainConfig) if f.name == action.dest), None)
+        if field is None or field.type == "bool" or "(default:" in (action.help or ""):
+            return action.help or ""
+        default = "none" if field.default in (None, ()) else field.default
+        return f"{action.help} (default: {default})"
 
 
 def _config(args: argparse.Namespace) -> TrainConfig:
@@ -193,7 +194,10 @@ def _train(args: argparse.Namespace) -> int:
         if not args.backbone or not args.data:
             raise ConfigError("--backbone and --data are required (or --resume RUN)")
         config = _config(args)  # every check that needs no TensorFlow comes first
-        get_spec(args.backbone)
+        spec = get_spec(args.backbone)
+        resolve_input_shape(spec, config.input_shape)
+        if config.weights != "default":
+            resolve_weights(spec, config.weights)
         for source in (args.data, args.val):
             if source is not None and not Path(source).exists():
                 raise DataError(f"{source} does not exist: give a folder of class sub-folders or a CSV manifest")
@@ -219,6 +223,8 @@ def _rank(args: argparse.Namespace) -> int:
         raise ConfigError(f"--folds must be at least 2, got {args.folds}")
     for pattern in args.backbones:  # checked before TensorFlow loads
         if not list_backbones(pattern):
+            if not any(c in pattern for c in "*?["):
+                get_spec(pattern)  # a name: the error suggests close ones
             raise UnknownBackboneError(f"no backbone matches {pattern!r}; see `zoo list`")
     if not Path(args.data).exists():
         raise DataError(f"{args.data} does not exist: give labelled data, as for `zoo train`")

@@ -23,6 +23,7 @@ TASKS = ("classification", "multilabel", "regression")
 HEADS = ("avg", "max", "flatten")
 SCHEDULES = ("cosine", "constant")
 CLASS_WEIGHTS = ("balanced",)
+AUGMENTATIONS = ("crop", "flip", "rotation", "zoom", "contrast")
 
 
 def _option(default: Any, help: str, **cli: Any) -> Any:
@@ -51,31 +52,43 @@ class TrainConfig:
     dropout: float = _option(0.0, "dropout before each Dense layer of the head", type=float)
     weights: str | None = _option("default", "backbone weights: default | none | PATH", metavar="WEIGHTS")
     input_shape: int | tuple[int, ...] | None = _option(
-        None, "square image size, or tokens per text (default: the backbone's)", flags=("--input-size",), type=int
+        None,
+        "square image size, or tokens per text (default: the backbone's)",
+        flags=("--input-size",),
+        type=int,
+        metavar="N",
     )
     epochs: int = _option(10, "phase-1 epochs (head only, backbone frozen)", type=int)
     batch_size: int = _option(32, "examples per step", type=int)
-    learning_rate: float = _option(1e-3, "phase-1 learning rate", flags=("--lr", "--learning-rate"), type=float)
+    learning_rate: float = _option(
+        1e-3, "phase-1 learning rate", flags=("--lr", "--learning-rate"), type=float, metavar="LR"
+    )
     fine_tune: int | None = _option(None, "phase 2: unfreeze the top N blocks", type=int, metavar="N")
     fine_tune_epochs: int | None = _option(None, "phase-2 epochs (default: --epochs)", type=int, metavar="N")
-    fine_tune_learning_rate: float | None = _option(None, "phase-2 learning rate (default: lr/10)", type=float)
+    fine_tune_learning_rate: float | None = _option(
+        None, "phase-2 learning rate (default: lr/10)", type=float, metavar="LR"
+    )
     augment: bool | tuple[str, ...] | None = _option(
-        None, "augment training images: all, or some of flip crop rotate zoom contrast", nargs="*", metavar="NAME"
+        None, f"augment training images: all (no NAME), or some of {' '.join(AUGMENTATIONS)}", nargs="*", metavar="NAME"
     )
     seed: int = _option(0, "seed of weights, splits, shuffling and augmentation", type=int)
     val_fraction: float = _option(0.2, "share held out for validation when no --val is given", type=float)
-    patience: int | None = _option(5, "early-stopping patience in epochs (none: never stop early)", type=int)
+    patience: int | None = _option(5, "early-stopping patience in epochs (Python: None never stops early)", type=int)
     schedule: str = _option("cosine", "learning-rate schedule", choices=SCHEDULES)
     class_weight: str | None = _option(None, "weigh classes by inverse frequency", choices=CLASS_WEIGHTS)
     mixed_precision: bool = _option(False, "compute in float16/bfloat16 (the model is built under the policy)")
-    cache: bool = _option(True, "cache the frozen backbone's features (--no-cache: run it every epoch)")
-    shuffle: bool = _option(True, "shuffle the training data every epoch")
+    cache: bool = _option(
+        True, "cache the frozen backbone's features", negative="run the frozen backbone every epoch instead of caching"
+    )
+    shuffle: bool = _option(True, "shuffle the training data every epoch", negative="keep the data in its order")
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden, (list, tuple)):
             object.__setattr__(self, "hidden", tuple(self.hidden))
-        if isinstance(self.augment, list):
-            object.__setattr__(self, "augment", tuple(self.augment))
+        if isinstance(self.augment, (list, str)):
+            object.__setattr__(
+                self, "augment", (self.augment,) if isinstance(self.augment, str) else tuple(self.augment)
+            )
         if isinstance(self.input_shape, list):
             object.__setattr__(self, "input_shape", tuple(self.input_shape))
         if isinstance(self.weights, os.PathLike):
@@ -121,6 +134,11 @@ class TrainConfig:
             raise ConfigError(f"hidden layer sizes must be positive integers, got {list(self.hidden)}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if isinstance(self.augment, tuple) and not set(self.augment) <= set(AUGMENTATIONS):
+            unknown = sorted(set(self.augment) - set(AUGMENTATIONS))
+            raise ConfigError(f"unknown augmentation {unknown}; known: {', '.join(AUGMENTATIONS)}")
+        if self.augment is not None and not isinstance(self.augment, (bool, tuple)):
+            raise ConfigError(f"augment must be True, False, None or a list of names, got {self.augment!r}")
         if self.class_weight is not None and self.task != "classification":
             raise ConfigError(f"class_weight applies to classification only, not {self.task}")
 

@@ -3,7 +3,8 @@
 ::
 
     runs/<name>/
-        config.json          TrainConfig, ModelConfig and the data sources (written first)
+        config.json          TrainConfig, ModelConfig and the data sources (written first; the
+                             ModelConfig is brought up to date when the run finishes)
         spec.json            the backbone's spec, as it was when the run started
         labels.json          the class names, in output order
         state.json           phase, epoch, early stopping and the history so far (rewritten each epoch)
@@ -71,6 +72,8 @@ class Run:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
+        if not self.path.exists():
+            raise RunError(f"{self.path} does not exist: give the directory of a run (`zoo train --out`)")
         if not (self.path / CONFIG).is_file():
             raise RunError(f"{self.path} is not a run directory (no {CONFIG})")
         self._config = _read_json(self.path / CONFIG)
@@ -113,7 +116,10 @@ class Run:
     @property
     def train_config(self) -> TrainConfig:
         """The options the run was started with."""
-        return TrainConfig(**self._config["train"])
+        try:
+            return TrainConfig(**self._config["train"])
+        except TypeError as err:  # an option another version of the zoo wrote
+            raise RunError(f"{self.path / CONFIG} holds options this version of the zoo does not know: {err}") from None
 
     @property
     def model_config(self) -> ModelConfig:
@@ -262,6 +268,8 @@ class Run:
         """Write the model and every report, then mark the run complete and drop its checkpoints."""
         save_model(model, self.path / MODEL)
         self._model = model
+        self._config = {**self._config, "model": model.zoo_config.to_dict()}  # as trained: labels, opened blocks
+        files.write_json(self.path / CONFIG, self._config)
         files.write_json(self.path / METRICS, dict(metrics))
         report.write_history_csv(history, self.path / HISTORY)
         report.plot_learning_curves(history, self.path / CURVES)

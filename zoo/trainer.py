@@ -75,8 +75,8 @@ def train(
     train_set = load_dataset(data, task=task, class_names=known)
     if train_set.modality != spec.modality:
         raise DataError(
-            f"{spec.name} is a {spec.modality} backbone but {_describe_source(data)} holds {train_set.modality}s: "
-            f"give it {spec.modality}s, or choose a {train_set.modality} backbone (`zoo list --modality "
+            f"{spec.name} is {_a(spec.modality)} backbone but {_describe_source(data)} holds {train_set.modality}s: "
+            f"give it {spec.modality}s, or choose {_a(train_set.modality)} backbone (`zoo list --modality "
             f"{train_set.modality}`)"
         )
     if val is None:
@@ -489,6 +489,10 @@ def _has_gpu() -> bool:
 
         return jax.default_backend() == "gpu"
     return False
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
 
 
 def _describe_source(data: Any) -> str | None:

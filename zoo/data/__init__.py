@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from zoo.data.images import AUGMENTATIONS, augmentation_layers, decode_image, image_pipeline, scan_files
+from zoo.config import AUGMENTATIONS
+from zoo.data.images import augmentation_layers, decode_image, image_pipeline, scan_files
 from zoo.data.sources import (
     IMAGE_EXTENSIONS,
     TASKS,

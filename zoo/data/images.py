@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from zoo.errors import DataError
+from zoo.config import AUGMENTATIONS
+from zoo.errors import ConfigError, DataError
 from zoo.spec import INTERPOLATIONS
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 
     from zoo.data.sources import Dataset
 
-AUGMENTATIONS = ("crop", "flip", "rotation", "zoom", "contrast")
 PROGRESS_ABOVE = 200  # files; a scan of more shows a progress bar
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 _UINT16_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
@@ -179,7 +179,7 @@ def _augment_names(augment: bool | str | Sequence[str] | None) -> set[str]:
     names = {augment} if isinstance(augment, str) else set(augment)
     unknown = names - set(AUGMENTATIONS)
     if unknown:
-        raise ValueError(f"unknown augmentation {sorted(unknown)}; known: {', '.join(AUGMENTATIONS)}")
+        raise ConfigError(f"unknown augmentation {sorted(unknown)}; known: {', '.join(AUGMENTATIONS)}")
     return names
 
 
