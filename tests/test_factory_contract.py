@@ -12,7 +12,7 @@ import zoo
 import zoo.testing
 
 
-def _plugin(factory, modality="image", weights=(), locate=None):
+def _plugin(factory, modality="image", weights=(), locate=None, feature_map=False):
     """A plugin module-like object registering one backbone ``probe`` built by ``factory``."""
 
     class Plugin:
@@ -22,7 +22,7 @@ def _plugin(factory, modality="image", weights=(), locate=None):
                 extra = dict(input_shape=(), feature_dim=4, feature_shape=(4,),
                              preprocessing=zoo.TextPreprocessing(lowercase=False, pooling="none"))  # fmt: skip
             else:
-                extra = dict(input_shape=(32, 32, 3), feature_dim=4, feature_shape=(4,),
+                extra = dict(input_shape=(32, 32, 3), feature_dim=4, feature_shape=(30, 30, 4) if feature_map else (4,),
                              preprocessing=zoo.Preprocessing.tf())  # fmt: skip
             return [zoo.BackboneSpec(name="probe", family="probe", modality=modality, weights=weights,
                                      factory=factory, **extra)]  # fmt: skip
@@ -125,3 +125,15 @@ def test_a_text_factory_returns_a_text_network():
     _plugin(lambda spec, *, weights, input_shape: keras.Sequential(), modality="text")
     with pytest.raises(zoo.PluginError, match="must return a zoo.TextNetwork"):
         zoo.backbone("probe", weights=None)
+
+
+def test_a_network_named_like_a_zoo_layer_still_builds_and_keeps_its_parts_apart():
+    def factory(spec, *, weights, input_shape):
+        inputs = keras.Input(input_shape)
+        return keras.Model(inputs, keras.layers.Conv2D(4, 3)(inputs), name="head")
+
+    _plugin(factory, feature_map=True)
+    model = zoo.build("probe", num_classes=2, weights=None)
+    parts = model.zoo_config.parts
+    assert parts.network == "probe_network" and parts.head == "head"
+    assert model.predict(np.zeros((1, 32, 32, 3)), verbose=0).shape == (1, 2)

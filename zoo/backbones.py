@@ -75,7 +75,7 @@ def feature_graph(
     shape = resolve_input_shape(spec, input_shape)
     if spec.modality == "text":
         return _text_graph(spec, weights, shape, trainable)
-    network = build_network(spec, weights, shape)
+    network = _unclashed(build_network(spec, weights, shape), spec)
     network.trainable = trainable
     pixels = keras.Input(shape=shape, name="pixels")
     x = network(preprocessing_graph(pixels, spec.preprocessing))
@@ -84,6 +84,16 @@ def feature_graph(
         last = (_reducers()[pooling] if len(spec.feature_shape) > 1 else keras.layers.Identity)(name="pool")
         x = last(x)
     return pixels, x, ModelParts(network=network.name, features=last.name, head="")
+
+
+# The names of the layers the zoo puts around a network; a network of that name is renamed to fit in.
+ZOO_LAYER_NAMES = frozenset({"pixels", "preprocessing", "pool", "head", "text", "lowercase", "tokenize"})
+
+
+def _unclashed(network: Any, spec: BackboneSpec) -> Any:
+    if network.name in ZOO_LAYER_NAMES:
+        network.name = f"{spec.name}_network"
+    return network
 
 
 def network_of(model: keras.Model) -> keras.Model:
@@ -140,7 +150,7 @@ def _text_graph(spec: BackboneSpec, weights: Weights, shape: tuple[int, ...], tr
     text = keras.Input(shape=(), dtype="string", name="text")
     steps = [Lowercase(name="lowercase")] if pre.lowercase else []
     lowered = steps[0](text) if steps else text
-    built.encoder.trainable = trainable
+    _unclashed(built.encoder, spec).trainable = trainable
     if built.tokenizer is None:  # strings -> vectors in one network (e.g. a SavedModel)
         features = keras.layers.Identity(name="pool")(built.encoder(lowered))
     else:
