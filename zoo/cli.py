@@ -201,6 +201,8 @@ def _train(args: argparse.Namespace) -> int:
         for source in (args.data, args.val):
             if source is not None and not Path(source).exists():
                 raise DataError(f"{source} does not exist: give a folder of class sub-folders or a CSV manifest")
+        if config.distribution == "mirrored":  # oneDNN's CPU convolution mishandles an empty per-replica batch
+            os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
         import zoo
 
         run = zoo.train(args.backbone, args.data, args.val, config, out=args.out)

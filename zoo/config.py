@@ -22,8 +22,11 @@ Task = Literal["classification", "multilabel", "regression"]
 TASKS = ("classification", "multilabel", "regression")
 HEADS = ("avg", "max", "flatten")
 SCHEDULES = ("cosine", "constant")
+OPTIMIZERS = ("adam", "sgd")
 CLASS_WEIGHTS = ("balanced",)
 AUGMENTATIONS = ("crop", "flip", "rotation", "zoom", "contrast")
+DISTRIBUTIONS = ("auto", "none", "mirrored")
+STRATEGY = "strategy:"  # config.json's record of a distribution given as an object: "strategy:MirroredStrategy"
 
 
 def _option(default: Any, help: str, **cli: Any) -> Any:
@@ -75,12 +78,20 @@ class TrainConfig:
     val_fraction: float = _option(0.2, "share held out for validation when no --val is given", type=float)
     patience: int | None = _option(5, "early-stopping patience in epochs (Python: None never stops early)", type=int)
     schedule: str = _option("cosine", "learning-rate schedule", choices=SCHEDULES)
+    optimizer: str = _option("adam", "Adam, or SGD with momentum 0.9", choices=OPTIMIZERS)
     class_weight: str | None = _option(None, "weigh classes by inverse frequency", choices=CLASS_WEIGHTS)
     mixed_precision: bool = _option(False, "compute in float16/bfloat16 (the model is built under the policy)")
     cache: bool = _option(
         True, "cache the frozen backbone's features", negative="run the frozen backbone every epoch instead of caching"
     )
     shuffle: bool = _option(True, "shuffle the training data every epoch", negative="keep the data in its order")
+    distribution: str | object = _option(
+        "auto",
+        "where to train: every local GPU when there are several (auto), one device (none), or every local "
+        "device (mirrored); in Python also a tf.distribute.Strategy or keras.distribution.Distribution",
+        flags=("--distribute",),
+        choices=DISTRIBUTIONS,
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden, (list, tuple)):
@@ -111,11 +122,20 @@ class TrainConfig:
                 raise ConfigError(f"unknown training option {key!r}{hint}")
         return cls(**options)
 
+    def updated(self, options: Mapping[str, Any]) -> TrainConfig:
+        """A copy with ``options`` changed, checked as :meth:`from_options` checks them.
+
+        >>> TrainConfig(epochs=3).updated({"seed": 7}).epochs
+        3
+        """
+        return self.from_options({**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, **options})
+
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first option with a value the trainer cannot use."""
         _choice("task", self.task, TASKS)
         _choice("head", self.head, HEADS)
         _choice("schedule", self.schedule, SCHEDULES)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("class_weight", self.class_weight, (None, *CLASS_WEIGHTS))
         for name in ("epochs", "batch_size"):
             _positive_int(name, getattr(self, name))
@@ -139,6 +159,8 @@ class TrainConfig:
             raise ConfigError(f"unknown augmentation {unknown}; known: {', '.join(AUGMENTATIONS)}")
         if self.augment is not None and not isinstance(self.augment, (bool, tuple)):
             raise ConfigError(f"augment must be True, False, None or a list of names, got {self.augment!r}")
+        if isinstance(self.distribution, str) and not self.distribution.startswith(STRATEGY):
+            _choice("distribution", self.distribution, DISTRIBUTIONS)
         if self.class_weight is not None and self.task != "classification":
             raise ConfigError(f"class_weight applies to classification only, not {self.task}")
 
@@ -152,8 +174,11 @@ class TrainConfig:
         return {name: getattr(self, name) for name in MODEL_OPTIONS}
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON-ready form, as ``config.json`` keeps it."""
-        return as_lists(dataclasses.asdict(self))
+        """The JSON-ready form, as ``config.json`` keeps it (a strategy object by its class name)."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        if not isinstance(self.distribution, str):
+            data["distribution"] = STRATEGY + type(self.distribution).__name__
+        return as_lists(data)
 
 
 MODEL_OPTIONS = ("task", "head", "hidden", "dropout", "weights", "input_shape")

@@ -116,8 +116,13 @@ def _without(value: Any, keys: tuple[str, ...]) -> Any:
 def _run(model: keras.Model, items: np.ndarray | Dataset, size: int, out: np.ndarray, verbose: int) -> None:
     bar = keras.utils.Progbar(len(out), unit_name="example") if verbose else None
     row = 0
+    strategy = getattr(model, "distribute_strategy", None)  # tf.distribute: predict_on_batch would not split
+    if strategy is not None and strategy.num_replicas_in_sync > 1:
+        predict = lambda batch: model.predict(batch, batch_size=len(batch), verbose=0)  # noqa: E731
+    else:
+        predict = model.predict_on_batch
     for count, batch in _prefetch(_staged(_batches(model, items, size), size)):
-        out[row : row + count] = np.asarray(model.predict_on_batch(batch), dtype=out.dtype)[:count]
+        out[row : row + count] = np.asarray(predict(batch), dtype=out.dtype)[:count]
         row += count
         if bar is not None:
             bar.update(row)

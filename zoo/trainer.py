@@ -20,6 +20,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from zoo import distribute
 from zoo.cache import FeatureCache, cache_key
 from zoo.config import MODEL_OPTIONS, ModelConfig, TrainConfig
 from zoo.data import Dataset, load_dataset, pipeline, split
@@ -28,7 +29,7 @@ from zoo.features import cached_extract, model_identity
 from zoo.heads import build
 from zoo.plugins import get_spec
 from zoo.report import compute_metrics
-from zoo.run import Run
+from zoo.run import Run, load_model, save_model
 
 LOSSES = {"classification": "sparse_categorical_crossentropy", "multilabel": "binary_crossentropy", "regression": "mse"}
 
@@ -57,7 +58,7 @@ def train(
     >>> run = train("mobilenet_v2", "data/train", epochs=5, weights=None, input_shape=64)  # doctest: +SKIP
     >>> run = train(zoo.load_model(run.path), "data/more", fine_tune=2)  # doctest: +SKIP
     """
-    config = TrainConfig.from_options({**(dataclasses.asdict(config) if config else {}), **options})
+    config = (config or TrainConfig()).updated(options)
     if isinstance(model, str):
         spec, recipe, task = get_spec(model), None, config.task
     else:
@@ -83,15 +84,38 @@ def train(
         train_set, val_set = split(train_set, config.val_fraction, config.seed)
     else:
         val_set = load_dataset(val, task=task, class_names=train_set.class_names or None)
-    keras.utils.set_random_seed(config.seed)
-    started_from_model = recipe is not None
-    if recipe is None:
-        model = _build_for(spec.name, train_set, config)
-    elif recipe.num_outputs != train_set.num_outputs:
+    if recipe is not None and recipe.num_outputs != train_set.num_outputs:
         raise DataError(
             f"the model has {recipe.num_outputs} outputs but the data has {train_set.num_outputs} "
             f"({', '.join(train_set.class_names) or 'regression targets'})"
         )
+    placement = distribute.resolve(config.distribution)
+    with placement.scope():  # the model's variables live on every replica; compile and fit follow
+        args = (config, train_set, val_set, data, val, out, resume, cache_dir, verbose)
+        return _train_placed(model, spec, placement, *args)
+
+
+def _train_placed(
+    model: Any,
+    spec: Any,
+    placement: distribute.Placement,
+    config: TrainConfig,
+    train_set: Dataset,
+    val_set: Dataset,
+    data: Any,
+    val: Any,
+    out: str | os.PathLike | None,
+    resume: bool,
+    cache_dir: str | os.PathLike | None,
+    verbose: int,
+) -> Run:
+    """The rest of :func:`train`, inside the distribution's scope."""
+    keras.utils.set_random_seed(config.seed)
+    started_from_model = not isinstance(model, str)
+    if not started_from_model:
+        model = _build_for(spec.name, train_set, config)
+    elif placement.engine is not None:
+        model = _placed_copy(model)
     model.zoo_config = dataclasses.replace(model.zoo_config, class_names=train_set.class_names)
     check_fine_tune(model.get_layer(model.zoo_config.parts.network), config.fine_tune, model.zoo_config.block_pattern)
     data_id = cache_key(train=train_set.digests, val=val_set.digests)
@@ -114,8 +138,16 @@ def train(
         raise
 
 
-def resume(run_dir: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None, verbose: int = 1) -> Run:
+def resume(
+    run_dir: str | os.PathLike,
+    *,
+    distribution: Any = None,
+    cache_dir: str | os.PathLike | None = None,
+    verbose: int = 1,
+) -> Run:
     """Continue an interrupted run from its last checkpoint (data given as paths; see :func:`train`).
+
+    ``distribution`` overrides the run's own (a run started with a strategy object needs it again).
 
     >>> run = resume("runs/resnet50-20261127-101500")  # doctest: +SKIP
     """
@@ -129,9 +161,18 @@ def resume(run_dir: str | os.PathLike, *, cache_dir: str | os.PathLike | None = 
     if run.complete:
         print(f"{run.path} is already complete")
         return run
+    config = run.train_config if distribution is None else run.train_config.updated({"distribution": distribution})
     model = run.load_start() or run.model_config.backbone  # the model it started from, or a rebuild by name
-    return train(model, sources["train"], sources["val"], run.train_config, out=run_dir, resume=True,
-                 cache_dir=cache_dir, verbose=verbose)  # fmt: skip
+    return train(model, sources["train"], sources["val"], config, out=run_dir, resume=True, cache_dir=cache_dir,
+                 verbose=verbose)  # fmt: skip
+
+
+def _placed_copy(model: Any) -> Any:
+    """``model`` rebuilt inside the active distribution's scope (its variables then live on every replica)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        return load_model(save_model(model, Path(folder) / "model.keras"))
 
 
 def model_config_of(model: Any) -> ModelConfig:
@@ -240,7 +281,8 @@ class _Trainer:
         metrics = ["accuracy"] if task != "regression" else ["mae"]
         if task == "classification" and self.recipe.num_outputs > 5:
             metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5_accuracy"))
-        target.compile(optimizer=keras.optimizers.Adam(rate), loss=LOSSES[task], metrics=metrics)
+        optimizer = keras.optimizers.Adam(rate) if self.config.optimizer == "adam" else keras.optimizers.SGD(rate, 0.9)
+        target.compile(optimizer=optimizer, loss=LOSSES[task], metrics=metrics)
         callback = _EpochEnd(self, phase, self.config.patience)
         if resumed:
             callback.restore(self.state.get("early_stopping", {}), best)

@@ -1,0 +1,100 @@
+"""Training on several local devices through tf.distribute: the same numbers as one device, and a run
+that evaluates and exports like any other. Two logical CPU devices stand in for two accelerators."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import zoo
+from zoo.config import TrainConfig
+from zoo.distribute import resolve
+
+# Two logical CPU devices must exist before TensorFlow starts, so these tests run in a subprocess.
+TWO_DEVICES = textwrap.dedent(
+    """
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import sys, json
+    import numpy as np
+    import zoo
+    """
+)
+
+SAME_NUMBERS = TWO_DEVICES + textwrap.dedent(
+    """
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (60, 32, 32, 3)).astype("uint8")
+    y = np.array(["a", "b", "c"] * 20)
+    weights = {}
+    for distribution in ("none", "mirrored"):
+        # 48 training examples in batches of 8: every global batch splits evenly over the replicas.
+        run = zoo.train("tiny_image", (x, y), weights=None, epochs=2, fine_tune=2, batch_size=8,
+                        learning_rate=0.01, optimizer="sgd", shuffle=False, distribution=distribution,
+                        out=f"{sys.argv[1]}/{distribution}", cache_dir=f"{sys.argv[1]}/cache-{distribution}", verbose=0)
+        weights[distribution] = run.model.get_weights()
+    relative = max(float(np.abs(a - b).max() / np.abs(a).max()) for a, b in zip(weights["none"], weights["mirrored"]))
+    print(json.dumps({"replicas": zoo.distribute.resolve("mirrored").replicas, "relative": relative}))
+    """
+)
+
+CLI = TWO_DEVICES + "from zoo.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+
+
+def _python(code, *args, tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+    env["ZOO_CACHE_DIR"] = str(tmp_path / "cache")
+    result = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_mirrored_fine_tuning_matches_one_device(tmp_path):
+    result = json.loads(_python(SAME_NUMBERS, tmp_path, tmp_path=tmp_path).strip().splitlines()[-1])
+    assert result["replicas"] == 2
+    assert result["relative"] <= 1e-4, result
+
+
+@pytest.mark.slow
+def test_a_mirrored_cli_run_evaluates_and_exports(tmp_path):
+    from PIL import Image
+
+    for label in ("a", "b"):
+        (tmp_path / "data" / label).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(np.full((32, 32, 3), i * 20 + (label == "a") * 50, np.uint8)).save(
+                tmp_path / "data" / label / f"{i}.png"
+            )
+    out = tmp_path / "run"
+    train = ["train", "--backbone", "tiny_image", "--weights", "none", "--data", tmp_path / "data", "--epochs", "2",
+             "--fine-tune", "1", "--batch-size", "4", "--distribute", "mirrored", "--out", out]  # fmt: skip
+    _python(CLI, *train, tmp_path=tmp_path)
+    run = zoo.Run(out)
+    assert run.complete and run.train_config.distribution == "mirrored"
+    assert [row["phase"] for row in run.history] == [1, 1, 2, 2]
+    metrics = json.loads(_python(CLI, "evaluate", out, "--data", tmp_path / "data", "--json", tmp_path=tmp_path))
+    assert metrics["n"] == 20
+    _python(CLI, "export", out, "--format", "savedmodel", tmp_path=tmp_path)
+    assert (out / "exports" / "savedmodel" / "saved_model.pb").exists()
+
+
+def test_auto_uses_one_device_without_several_accelerators():
+    assert resolve("auto").engine is None and resolve("none").replicas == 1
+
+
+def test_a_distribution_is_checked_and_recorded():
+    with pytest.raises(zoo.ConfigError, match="distribution must be one of"):
+        TrainConfig(distribution="everywhere")
+    import tensorflow as tf
+
+    config = TrainConfig(distribution=tf.distribute.OneDeviceStrategy("/cpu:0"))
+    assert config.to_dict()["distribution"] == "strategy:OneDeviceStrategy"
+    recorded = TrainConfig(**config.to_dict())  # what resume reads back
+    with pytest.raises(zoo.ConfigError, match="pass it again, zoo.resume"):
+        resolve(recorded.distribution)
