@@ -22,8 +22,8 @@ pytestmark = pytest.mark.skipif(
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_jax(code, *args):
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
+def run_jax(code, *args, env=None):
+    env = {**os.environ, "KERAS_BACKEND": "jax", **(env or {})}
     result = subprocess.run([JAX_PYTHON, "-c", code, *args], capture_output=True, text=True, env=env, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
@@ -61,3 +61,26 @@ def test_gpu_benchmark_script_runs_on_the_cpu_with_jax():
     rows = [line.split() for line in out.splitlines() if line.startswith("mobilenet_v3_small")]
     assert [row[1] for row in rows] == ["float32", "mixed_bfloat16"]
     assert all(float(row[2]) > 0 and float(row[3]) > 0 for row in rows)
+
+
+def test_data_parallel_extraction_on_two_jax_devices_gives_the_same_features():
+    code = (
+        "import json, numpy as np, keras, jax, zoo, zoo.distribute, zoo.testing\n"
+        "zoo.testing.register_plugin(zoo.testing, keep_installed=True)\n"
+        "x = np.random.default_rng(0).integers(0, 256, (10, 32, 32, 3), dtype=np.uint8)\n"
+        "keras.utils.set_random_seed(0)\n"
+        "one = zoo.extract('tiny_image', x, weights=None, batch_size=4, verbose=0)\n"
+        "with zoo.distribute.resolve('mirrored').scope():\n"
+        "    keras.utils.set_random_seed(0)\n"
+        "    model = zoo.backbone('tiny_image', weights=None)\n"
+        "    placed = str(model.weights[0].value.sharding)\n"
+        "    two = zoo.extract(model, x, batch_size=4, verbose=0)\n"
+        "result = {'devices': len(jax.devices()), 'placed': placed, 'one': one.tolist(), 'two': two.tolist()}\n"
+        "print(json.dumps(result))\n"
+    )
+    env_flags = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    out = json.loads(run_jax(code, env=env_flags).strip().splitlines()[-1])
+    assert out["devices"] == 2 and "'batch': 2" in out["placed"]  # the weights live on a 2-device mesh
+    one, two = np.array(out["one"]), np.array(out["two"])
+    assert np.abs(one).max() > 1e-3
+    np.testing.assert_allclose(two, one, rtol=1e-5, atol=1e-6)

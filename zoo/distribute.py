@@ -93,7 +93,7 @@ def _jax(distribution: Any) -> Placement:
 
     if jax.process_count() > 1:
         raise ConfigError("this JAX job spans several processes, which the zoo does not support yet")
-    if isinstance(distribution, keras.distribution.Distribution):
+    if hasattr(distribution, "device_mesh") and hasattr(distribution, "scope"):  # a keras.distribution object
         return Placement(distribution, distribution.device_mesh.devices.size, type(distribution).__name__)
     devices = jax.devices()
     if distribution == "auto" and (len(devices) < 2 or devices[0].platform == "cpu"):
