@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from zoo.config import ModelParts
-from zoo.errors import ConfigError, InputShapeError, PluginError, WeightsError, ZooError
+from zoo.errors import ConfigError, InputShapeError, PluginError, WeightsError, ZooError, first_line
 from zoo.plugins import get_spec, registry
 from zoo.spec import BackboneSpec, Preprocessing, TextNetwork
 
@@ -151,8 +151,9 @@ def _text_graph(spec: BackboneSpec, weights: Weights, shape: tuple[int, ...], tr
     steps = [Lowercase(name="lowercase")] if pre.lowercase else []
     lowered = steps[0](text) if steps else text
     _unclashed(built.encoder, spec).trainable = trainable
-    if built.tokenizer is None:  # strings -> vectors in one network (e.g. a SavedModel)
+    if built.tokenizer is None:  # strings -> vectors in one network (e.g. a SavedModel): no tokens to reach
         features = keras.layers.Identity(name="pool")(built.encoder(lowered))
+        steps = []
     else:
         steps.append(Tokenize.around(built.tokenizer, pre.sequence_length, name="tokenize"))
         tokens = steps[-1](lowered)
@@ -215,13 +216,13 @@ def _factory_error(spec: BackboneSpec, resolved: str | Path | None, err: BaseExc
         return _load_error(spec, resolved, err)
     if isinstance(resolved, str) and _is_download_failure(err):
         return WeightsError(
-            f"Could not download the {resolved!r} weights of {spec.name!r} ({_first_line(err)}). They are "
+            f"Could not download the {resolved!r} weights of {spec.name!r} ({first_line(err)}). They are "
             "downloaded once and cached, which needs internet; offline, pass a local path "
             "(weights='path/to/weights'), or weights=None for random initialisation where the backbone has one."
         )
     return PluginError(
         f"The factory of backbone {spec.name!r} (plugin {spec.plugin!r}) failed with weights={resolved!r}: "
-        f"{type(err).__name__}: {_first_line(err)}. This is a bug in the plugin, not a weights problem: "
+        f"{type(err).__name__}: {first_line(err)}. This is a bug in the plugin, not a weights problem: "
         "report it to the plugin's authors."
     )
 
@@ -240,7 +241,7 @@ def _is_download_failure(err: BaseException | None) -> bool:
 def _load_error(spec: BackboneSpec, resolved: str | Path, err: BaseException) -> WeightsError:
     return WeightsError(
         f"Could not load weights from {resolved} into backbone {spec.name!r}: {type(err).__name__}: "
-        f"{_first_line(err)}. Check that the file is not damaged and was saved from {spec.name} without "
+        f"{first_line(err)}. Check that the file is not damaged and was saved from {spec.name} without "
         "its classification top (e.g. keras.applications with include_top=False)."
     )
 
@@ -315,10 +316,6 @@ def resolve_input_shape(spec: BackboneSpec, input_shape: int | tuple[int, ...] |
             f"got {shape[0]}x{shape[1]}; use a larger input_shape (declared: {list(spec.input_shape)})."
         )
     return shape
-
-
-def _first_line(err: BaseException) -> str:
-    return (str(err).strip().splitlines() or [""])[0][:300]
 
 
 def _reducers() -> dict[str, Any]:

@@ -338,9 +338,7 @@ def _finished_run(path: str) -> Any:
     """The run at ``path``, checked to be finished, without importing TensorFlow."""
     from zoo.run import Run
 
-    run = Run(path)
-    run.metrics  # noqa: B018  (raises RunError for a run that never finished)
-    return run
+    return Run.finished(path)
 
 
 def _list(args: argparse.Namespace) -> None:

@@ -190,7 +190,8 @@ class ModelParts:
 
     ``network`` is the backbone network (unfrozen for fine-tuning), ``features`` the layer whose
     output the head reads (cached while the network is frozen), ``head`` the head model, and
-    ``text_steps`` the layers from strings to tokens (empty for images).
+    ``text_steps`` the layers from strings to the token dict (empty for images and for text
+    encoders that tokenize inside).
     """
 
     network: str

@@ -58,3 +58,12 @@ class DataError(ZooError, ValueError):
 
 class DataWarning(UserWarning):
     """Some image files were skipped (corrupt, truncated, unreadable); ``Dataset.skipped`` lists them."""
+
+
+def first_line(err: BaseException, limit: int = 300) -> str:
+    """The first line of an error's message (its type's name when it has none), for one-line reports.
+
+    >>> first_line(ValueError("bad shape\\n  at layer 3"))
+    'bad shape'
+    """
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:limit]

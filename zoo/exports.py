@@ -35,7 +35,7 @@ import numpy as np
 
 from zoo import files
 from zoo.config import ModelConfig
-from zoo.errors import ConfigError, ExportError, RunError, ZooError
+from zoo.errors import ConfigError, ExportError, ZooError, first_line
 from zoo.run import Run
 from zoo.spec import BackboneSpec
 
@@ -170,9 +170,7 @@ class _Source:
     @classmethod
     def of(cls, source: Any) -> _Source:
         if isinstance(source, (str, os.PathLike, Run)):
-            run = source if isinstance(source, Run) else Run(source)
-            if not run.complete:
-                raise RunError(f"{run.path} is not finished: resume it (`zoo train --resume {run.path}`), then export")
+            run = Run.finished(source)
             spec = BackboneSpec.from_dict(run.spec)
             return cls(str(run.path), run.model_config, spec, run.class_names, run)
         config = getattr(source, "zoo_config", None)
@@ -337,24 +335,11 @@ class _Exporter:
 
     def _resize_inside(self) -> Callable[[Any], Any]:
         """Strings pass through; images of any size become float32 at the training size, as ``zoo predict`` does."""
-        tf = self.tf
         if self.text:
             return lambda texts: texts
-        height, width = self.src.image_size
-        method = self.src.interpolation
+        from zoo.data.images import resize_images
 
-        def resize(images: Any) -> Any:
-            images = tf.cast(images, tf.float32)
-            shape = tf.shape(images)
-            same = tf.logical_and(tf.equal(shape[1], height), tf.equal(shape[2], width))
-            resized = tf.cond(
-                same,
-                lambda: images,
-                lambda: tf.clip_by_value(tf.image.resize(images, (height, width), method=method), 0.0, 255.0),
-            )
-            return tf.ensure_shape(resized, [None, height, width, 3])
-
-        return resize
+        return lambda images: resize_images(images, self.src.image_size, self.src.interpolation)
 
     def _signatures(self, feature_dim: int) -> dict[str, Any]:
         task, labels = self.src.config.task, len(self.src.labels)
@@ -406,7 +391,7 @@ class _Exporter:
             return converter.convert()
         except Exception as err:  # the converter raises its own types, with the unsupported op in the message
             what = f"{quantize} quantization" if quantize else "TFLite"
-            raise ExportError(f"{self.src.name} cannot be converted to {what}: {_first_line(err)}") from err
+            raise ExportError(f"{self.src.name} cannot be converted to {what}: {first_line(err)}") from err
 
     # -- ONNX ---------------------------------------------------------------------------------------
     def _onnx(self, folder: Path) -> dict[str, Any]:
@@ -418,7 +403,7 @@ class _Exporter:
                 str(path), format="onnx", input_signature=[self.input_spec(any_size=False)], verbose=False
             )
         except Exception as err:  # tf2onnx raises many types; the first line says which op
-            raise ExportError(f"{self.src.name} cannot be converted to ONNX: {_first_line(err)}") from err
+            raise ExportError(f"{self.src.name} cannot be converted to ONNX: {first_line(err)}") from err
         graph = onnx.load(str(path))
         _name_onnx_output(graph, self.output_name)
         for key, value in {"labels": json.dumps(list(self.src.labels)), "exported_by": _exported_by()}.items():
@@ -629,10 +614,6 @@ def _max_diff(got: np.ndarray, expected: np.ndarray) -> float:
 
 def _folder_size(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and f.name != METADATA)
-
-
-def _first_line(err: BaseException) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
 
 
 @contextlib.contextmanager

@@ -24,7 +24,7 @@ def evaluate(run: str | os.PathLike | Run, data: Any, *, batch_size: int = 32) -
     >>> evaluate("runs/demo", "data/test")["accuracy"]  # doctest: +SKIP
     0.95
     """
-    run = run if isinstance(run, Run) else _finished(run)
+    run = Run.finished(run)
     dataset = load_dataset(data, task=run.task, class_names=run.class_names or None)
     inputs = pipeline(
         dataset,
@@ -49,7 +49,7 @@ def predict(
     >>> predict("runs/demo", ["beach.png"], top_k=1)  # doctest: +SKIP
     [{'input': 'beach.png', 'predictions': [{'label': 'beach', 'score': 0.98}]}]
     """
-    run = run if isinstance(run, Run) else _finished(run)
+    run = Run.finished(run)
     results: list[dict[str, Any]] = [{"input": os.fspath(item)} for item in inputs]
     if run.modality == "text":  # the inputs are the texts themselves
         batch, readable = np.array([os.fspath(item) for item in inputs], dtype=object), list(range(len(inputs)))
@@ -73,9 +73,3 @@ def predict(
         order = np.argsort(-output)[: max(1, top_k)]
         results[i]["predictions"] = [{"label": run.class_names[j], "score": float(output[j])} for j in order]
     return results
-
-
-def _finished(path: str | os.PathLike) -> Run:
-    run = Run(path)
-    run.metrics  # noqa: B018  (raises RunError for a run that never finished)
-    return run

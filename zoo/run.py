@@ -23,6 +23,7 @@ the user's normal permissions.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import os
 import shutil
@@ -107,6 +108,18 @@ class Run:
         run._made = made
         return run
 
+    @classmethod
+    def finished(cls, run: str | os.PathLike | Run) -> Run:
+        """The run at ``run`` (or ``run`` itself), checked to be complete; :class:`RunError` otherwise.
+
+        >>> Run.finished("runs/demo/run").complete  # doctest: +SKIP
+        True
+        """
+        run = run if isinstance(run, Run) else cls(run)
+        if not run.complete:
+            raise RunError(f"{run.path} is not finished: resume it (`zoo train --resume {run.path}`) first")
+        return run
+
     @staticmethod
     def default_path(backbone: str) -> Path:
         """``runs/<backbone>-<time>``, the directory a run gets when no ``out`` is given."""
@@ -131,17 +144,18 @@ class Run:
         """``{"train": ..., "val": ...}``: absolute paths, or ``"<arrays>"`` for in-memory data."""
         return dict(self._config["data"])
 
-    @property
+    @functools.cached_property
     def spec(self) -> dict[str, Any]:
-        """The backbone's spec as JSON (``BackboneSpec.to_dict()``)."""
+        """The backbone's spec as JSON (``BackboneSpec.to_dict()``), read once."""
         return _read_json(self.path / SPEC)
 
     @property
     def task(self) -> str:
         return self.model_config.task
 
-    @property
+    @functools.cached_property
     def class_names(self) -> tuple[str, ...]:
+        """The labels in output order, read once (``labels.json`` never changes)."""
         return tuple(_read_json(self.path / LABELS))
 
     @property

@@ -316,7 +316,7 @@ class _Trainer:
             "validation examples": len(self.val_set),
             "skipped files": len(self._skipped()),
         }
-        if self.recipe.modality == "text" and self.recipe.parts.text_steps:
+        if self.recipe.parts.text_steps:  # the model tokenizes: count the texts it cuts
             limit = self.recipe.input_shape[0]  # tokens read of each text
             summary[f"texts cut at {limit} tokens"] = sum(self._truncated(d) for d in (self.train_set, self.val_set))
         return summary

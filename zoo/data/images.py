@@ -220,16 +220,8 @@ def image_pipeline(
     if n == 0:
         raise DataError("the dataset is empty")
 
-    def resize(images: tf.Tensor) -> tf.Tensor:  # (h, w, 3) or (b, h, w, 3), any size -> float32 in [0, 255]
-        images = tf.cast(images, tf.float32)
-        shape = tf.shape(images)
-        same = tf.logical_and(tf.equal(shape[-3], height), tf.equal(shape[-2], width))
-        resized = tf.cond(
-            same,
-            lambda: images,
-            lambda: tf.clip_by_value(tf.image.resize(images, (height, width), method=interpolation), 0.0, 255.0),
-        )
-        return tf.ensure_shape(resized, [*images.shape[:-3], height, width, 3])
+    def resize(images: tf.Tensor) -> tf.Tensor:
+        return resize_images(images, (height, width), interpolation)
 
     order = tf.data.Dataset.range(n)
     if shuffle:
@@ -255,6 +247,29 @@ def image_pipeline(
     if not with_targets:
         ds = ds.map(lambda x, y: x)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def resize_images(images: tf.Tensor, size: tuple[int, int], interpolation: str) -> tf.Tensor:
+    """Images ``(h, w, 3)`` or ``(b, h, w, 3)`` of any size as float32 in [0, 255] at ``size``, in a TF graph.
+
+    The one resize of the data pipeline and of an exported SavedModel's signature (a no-op at ``size``).
+
+    >>> import tensorflow as tf
+    >>> resize_images(tf.zeros((2, 8, 8, 3), tf.uint8), (4, 4), "bilinear").shape
+    TensorShape([2, 4, 4, 3])
+    """
+    import tensorflow as tf
+
+    height, width = size
+    images = tf.cast(images, tf.float32)
+    shape = tf.shape(images)
+    same = tf.logical_and(tf.equal(shape[-3], height), tf.equal(shape[-2], width))
+    resized = tf.cond(
+        same,
+        lambda: images,
+        lambda: tf.clip_by_value(tf.image.resize(images, (height, width), method=interpolation), 0.0, 255.0),
+    )
+    return tf.ensure_shape(resized, [*images.shape[:-3], height, width, 3])
 
 
 def _apply(layers: list[Any], images: Any) -> Any:
