@@ -129,6 +129,12 @@ class FeatureCache:
         except OSError:  # a folder this process may not write to: nothing to delete either
             return None
 
+    def remove(self, key: str) -> None:
+        """Delete the entry ``key`` (waiting for its lock, so no writer is cut short); nothing if it is missing."""
+        with self.lock(key):
+            for path in self._paths(key):
+                path.unlink(missing_ok=True)
+
     @contextlib.contextmanager
     def lock(self, key: str, wait: bool = True) -> Iterator[bool]:
         """Hold the exclusive lock on ``<key>.lock``: the right to write or delete the entry ``key``.

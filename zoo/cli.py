@@ -206,6 +206,9 @@ def _train(args: argparse.Namespace) -> int:
         import zoo
 
         run = zoo.train(args.backbone, args.data, args.val, config, out=args.out)
+    if not run.writes:
+        print(f"this worker is done; the chief (process 0) writes {run.path}")
+        return 0
     for item, count in run.data.items():
         if item.startswith(("skipped", "texts cut")) and count:
             print(f"note: {count} {item}")

@@ -25,7 +25,7 @@ SCHEDULES = ("cosine", "constant")
 OPTIMIZERS = ("adam", "sgd")
 CLASS_WEIGHTS = ("balanced",)
 AUGMENTATIONS = ("crop", "flip", "rotation", "zoom", "contrast")
-DISTRIBUTIONS = ("auto", "none", "mirrored")
+DISTRIBUTIONS = ("auto", "none", "mirrored", "multi-worker")
 STRATEGY = "strategy:"  # config.json's record of a distribution given as an object: "strategy:MirroredStrategy"
 
 
@@ -87,8 +87,9 @@ class TrainConfig:
     shuffle: bool = _option(True, "shuffle the training data every epoch", negative="keep the data in its order")
     distribution: str | object = _option(
         "auto",
-        "where to train: every local GPU when there are several (auto), one device (none), or every local "
-        "device (mirrored); in Python also a tf.distribute.Strategy or keras.distribution.Distribution",
+        "where to train: every local GPU when there are several (auto), one device (none), every local device "
+        "(mirrored), or every device of several JAX processes (multi-worker, see docs/scaling.md); in Python also "
+        "a tf.distribute.Strategy or keras.distribution.Distribution",
         flags=("--distribute",),
         choices=DISTRIBUTIONS,
     )

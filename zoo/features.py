@@ -9,10 +9,11 @@ Arrays need nothing but Keras, so this runs on JAX or PyTorch too; files and tex
 
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import keras
@@ -21,6 +22,7 @@ import numpy as np
 from zoo.backbones import Weights, backbone
 from zoo.cache import FeatureCache, cache_key, weights_fingerprint
 from zoo.data import Dataset, load_dataset, pipeline
+from zoo.distribute import Placement
 
 DEFAULT_BATCH = {"cpu": 64, "gpu": 256}
 _OUT_OF_MEMORY = ("RESOURCE_EXHAUSTED", "out of memory", "OOM", "Failed to allocate")
@@ -76,18 +78,56 @@ def cached_extract(
     *,
     batch_size: int | None = None,
     identity: str | None = None,
+    placement: Placement | None = None,
     verbose: int = 1,
 ) -> np.ndarray:
     """:func:`extract` through the feature cache: computed once, then read back (memory-mapped).
 
     The key is everything that changes the features: the model (see :func:`model_identity`; pass
-    ``identity`` to reuse one for several datasets) and the content of every example.
+    ``identity`` to reuse one for several datasets) and the content of every example. In a job of
+    several processes (``placement``), each process extracts its own contiguous shard into the
+    shared cache folder; after a barrier the shards are assembled into the one entry, which every
+    process then reads. ``model`` is then each process's local copy.
     """
     key = cache_key(model=identity or model_identity(model), examples=dataset.digests)
     shape = (len(dataset), *model.output_shape[1:])
-    return cache.get_or_compute(
-        key, shape, lambda out: extract(model, dataset, batch_size=batch_size, out=out, verbose=verbose)
-    )
+
+    def compute(rows: slice) -> Callable[[np.ndarray], None]:
+        subset = dataset.subset(np.arange(len(dataset))[rows])
+        return lambda out: extract(model, subset, batch_size=batch_size, out=out, verbose=verbose)
+
+    if placement is None or placement.processes == 1:
+        return cache.get_or_compute(key, shape, compute(slice(None)))
+    shards = _shards(len(dataset), placement.processes)
+    shard_keys = [cache_key(entry=key, rows=[s.start, s.stop]) for s in shards]
+    if cache.load(key, shape) is None:
+        mine = shards[placement.process]
+        with placement.local():
+            cache.get_or_compute(shard_keys[placement.process], (mine.stop - mine.start, *shape[1:]), compute(mine))
+    placement.barrier(f"zoo: features {key}")  # every shard is in the cache folder
+
+    def assemble(out: np.ndarray) -> None:
+        for rows, shard_key in zip(shards, shard_keys, strict=True):
+            part = cache.load(shard_key, (rows.stop - rows.start, *shape[1:]))
+            if part is None:  # gone (a cache cleared meanwhile): computed here instead
+                with placement.local():
+                    compute(rows)(out[rows])
+            else:
+                out[rows] = part
+        for shard_key in shard_keys:
+            cache.remove(shard_key)
+
+    return cache.get_or_compute(key, shape, assemble)
+
+
+def _shards(count: int, parts: int) -> list[slice]:
+    """``parts`` contiguous slices covering ``range(count)``, sizes differing by at most one.
+
+    >>> _shards(5, 2)
+    [slice(0, 3, None), slice(3, 5, None)]
+    """
+    bounds = [-(-count * i // parts) for i in range(parts + 1)]
+    return [slice(a, b) for a, b in itertools.pairwise(bounds)]
 
 
 def model_identity(model: keras.Model) -> str:

@@ -27,6 +27,7 @@ import functools
 import json
 import os
 import shutil
+import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -93,11 +94,7 @@ class Run:
         data_id: str,
     ) -> Run:
         """Start a run directory at ``path`` (made if missing); :class:`RunError` if it already holds a run."""
-        path = Path(path)
-        if (path / STATE).exists() or (path / CONFIG).exists():
-            raise RunError(f"{path} already holds a run; resume it (`zoo train --resume {path}`) or pick --out")
-        if path.exists() and not path.is_dir():
-            raise RunError(f"{path} exists and is not a directory; pick another --out")
+        path = cls.check_free(path)
         made = not path.exists()
         path.mkdir(parents=True, exist_ok=True)
         files.write_json(path / CONFIG, {"train": train.to_dict(), "model": model.to_dict(), "data": dict(data)})
@@ -107,6 +104,16 @@ class Run:
         run = cls(path)
         run._made = made
         return run
+
+    @staticmethod
+    def check_free(path: str | os.PathLike) -> Path:
+        """``path`` as a Path if a new run may start there; :class:`RunError` if it holds a run or is a file."""
+        path = Path(path)
+        if (path / STATE).exists() or (path / CONFIG).exists():
+            raise RunError(f"{path} already holds a run; resume it (`zoo train --resume {path}`) or pick --out")
+        if path.exists() and not path.is_dir():
+            raise RunError(f"{path} exists and is not a directory; pick another --out")
+        return path
 
     @classmethod
     def finished(cls, run: str | os.PathLike | Run) -> Run:
@@ -119,6 +126,11 @@ class Run:
         if not run.complete:
             raise RunError(f"{run.path} is not finished: resume it (`zoo train --resume {run.path}`) first")
         return run
+
+    @property
+    def writes(self) -> bool:
+        """Whether this process writes the directory: ``False`` for a worker's :class:`WorkerView`."""
+        return True
 
     @staticmethod
     def default_path(backbone: str) -> Path:
@@ -326,6 +338,42 @@ class Run:
             return f"Run({self.path}, incomplete)"
         headline = ", ".join(f"{k} {v}" for k, v in report.summary_rows(self.task, self.metrics)[:2])
         return f"Run({self.path}, {headline})"
+
+
+class WorkerView(Run):
+    """A run directory as a worker of a multi-worker job sees it: read like any run, never written.
+
+    The chief (process 0) writes the directory. A worker computes the same steps and reads the
+    chief's state and checkpoints to resume. Saving a distributed model is itself a collective step
+    (every process takes part), so a worker saves models as the chief does, into a throwaway folder.
+    """
+
+    @property
+    def writes(self) -> bool:
+        return False
+
+    def save_weights(self, model: keras.Model, name: str) -> None:
+        with tempfile.TemporaryDirectory() as scratch:
+            model.save_weights(Path(scratch) / f"{name}.weights.h5")
+
+    def save_start(self, model: keras.Model) -> None:
+        with tempfile.TemporaryDirectory() as scratch:
+            save_model(model, Path(scratch) / START)
+
+    def save_state(self, state: Mapping[str, Any]) -> None:
+        pass
+
+    def save_arrays(self, name: str, arrays: Sequence[np.ndarray]) -> None:
+        pass
+
+    def write_skipped(self, skipped: Sequence[tuple[str, str]]) -> None:
+        pass
+
+    def discard(self) -> None:
+        pass
+
+    def finish(self, model: keras.Model, *args: Any, **kwargs: Any) -> None:
+        pass
 
 
 def save_model(model: keras.Model, path: str | os.PathLike) -> Path:

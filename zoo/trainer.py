@@ -29,7 +29,7 @@ from zoo.features import cached_extract, model_identity
 from zoo.heads import build
 from zoo.plugins import get_spec
 from zoo.report import compute_metrics
-from zoo.run import Run, load_model, save_model
+from zoo.run import Run, WorkerView
 
 LOSSES = {"classification": "sparse_categorical_crossentropy", "multilabel": "binary_crossentropy", "regression": "mse"}
 
@@ -90,6 +90,8 @@ def train(
             f"({', '.join(train_set.class_names) or 'regression targets'})"
         )
     placement = distribute.resolve(config.distribution)
+    if placement.processes > 1 and out is None:
+        raise ConfigError("a multi-worker run needs out=<run directory> on storage every process shares")
     with placement.scope():  # the model's variables live on every replica; compile and fit follow
         args = (config, train_set, val_set, data, val, out, resume, cache_dir, verbose)
         return _train_placed(model, spec, placement, *args)
@@ -114,22 +116,27 @@ def _train_placed(
     started_from_model = not isinstance(model, str)
     if not started_from_model:
         model = _build_for(spec.name, train_set, config)
-    elif placement.engine is not None:
-        model = _placed_copy(model)
+    else:
+        model = placement.place(model)
     model.zoo_config = dataclasses.replace(model.zoo_config, class_names=train_set.class_names)
     check_fine_tune(model.get_layer(model.zoo_config.parts.network), config.fine_tune, model.zoo_config.block_pattern)
     data_id = cache_key(train=train_set.digests, val=val_set.digests)
     if resume:
         if out is None:
             raise ConfigError("resume=True continues the run in out=<run directory>: pass out")
-        run = Run(out)
+        run = Run(out) if placement.chief else WorkerView(out)
         if run.read_state().get("data") != data_id:
             raise RunError(f"The data of {run.path} changed since the run started; start a new run instead")
     else:
-        sources = {"train": _describe_source(data), "val": _describe_source(val)}
-        path = Path(out) if out is not None else Run.default_path(spec.name)
-        run = Run.create(path, train=config, model=model.zoo_config, spec=spec.to_dict(), data=sources, data_id=data_id)
-    trainer = _Trainer(model, config, train_set, val_set, run, FeatureCache(cache_dir), verbose)
+        path = Run.check_free(out if out is not None else Run.default_path(spec.name))
+        placement.barrier("zoo: run directory checked")  # by every process, before the chief makes it
+        if placement.chief:
+            sources = {"train": _describe_source(data), "val": _describe_source(val)}
+            recipe = model.zoo_config
+            run = Run.create(path, train=config, model=recipe, spec=spec.to_dict(), data=sources, data_id=data_id)
+        placement.barrier("zoo: run directory made")
+        run = run if placement.chief else WorkerView(path)
+    trainer = _Trainer(model, config, train_set, val_set, run, FeatureCache(cache_dir), placement, verbose)
     try:
         return trainer.run(resume, started_from_model)
     except Exception:
@@ -167,14 +174,6 @@ def resume(
                  verbose=verbose)  # fmt: skip
 
 
-def _placed_copy(model: Any) -> Any:
-    """``model`` rebuilt inside the active distribution's scope (its variables then live on every replica)."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as folder:
-        return load_model(save_model(model, Path(folder) / "model.keras"))
-
-
 def model_config_of(model: Any) -> ModelConfig:
     """The :class:`zoo.ModelConfig` of a model made by ``zoo.build`` or loaded by ``zoo.load_model``.
 
@@ -199,10 +198,11 @@ class _Trainer:
         val_set: Dataset,
         run: Run,
         cache: FeatureCache,
+        placement: distribute.Placement,
         verbose: int,
     ) -> None:
         self.model, self.config, self.train_set, self.val_set = model, config, train_set, val_set
-        self.run_dir, self.cache, self.verbose = run, cache, verbose
+        self.run_dir, self.cache, self.placement, self.verbose = run, cache, placement, verbose
         self.recipe: ModelConfig = model.zoo_config
         self.head = model.get_layer(self.recipe.parts.head)
         self.network = model.get_layer(self.recipe.parts.network)
@@ -236,11 +236,13 @@ class _Trainer:
         if cached:
             features_output = self.model.get_layer(self.recipe.parts.features).output
             extractor = keras.Model(self.model.inputs, features_output, name="features")
+            extractor = self.placement.local_copy(extractor)  # several processes: each extracts its own shard
             identity = model_identity(extractor)  # the weights are hashed once for both sets
             features = tuple(self._features(extractor, d, identity) for d in (self.train_set, self.val_set))
-            target = self.head
-            fit_data = _ArrayBatches(features[0], *self._targets(self.train_set), self.config, epoch=self._epoch(1))
-            val_data = _ArrayBatches(features[1], self.val_set.targets, None, self.config, shuffle=False)
+            target, placement = self.head, self.placement
+            train_targets = self._targets(self.train_set)
+            fit_data = _ArrayBatches(features[0], *train_targets, self.config, placement, epoch=self._epoch(1))
+            val_data = _ArrayBatches(features[1], self.val_set.targets, None, self.config, placement, shuffle=False)
         else:
             features, target = None, self.model
             fit_data = self._pipeline(self.train_set, training=True)
@@ -300,13 +302,18 @@ class _Trainer:
         )
 
     def _finish(self, features: tuple[np.ndarray, np.ndarray] | None) -> Run:
-        if features is not None and not self.config.fine_tune:
-            outputs = self.head.predict(_ArrayBatches(features[1], None, None, self.config, shuffle=False), verbose=0)
-        else:
-            outputs = self.model.predict(self._pipeline(self.val_set, training=False, targets=False), verbose=0)
-        metrics = compute_metrics(self.recipe.task, self.val_set.targets, outputs, self.train_set.class_names)
         self.model.zoo_config = self.recipe
-        self.run_dir.finish(self.model, metrics, self.history, self._data_summary())
+        model = self.placement.local_copy(self.model)  # several processes: the chief predicts alone (all copy)
+        if not self.run_dir.writes:
+            return self.run_dir  # a worker: the chief measures and writes the results
+        with self.placement.local():
+            if features is not None and not self.config.fine_tune:
+                batches = _ArrayBatches(features[1], None, None, self.config, shuffle=False)
+                outputs = model.get_layer(self.recipe.parts.head).predict(batches, verbose=0)
+            else:
+                outputs = model.predict(self._pipeline(self.val_set, training=False, targets=False), verbose=0)
+            metrics = compute_metrics(self.recipe.task, self.val_set.targets, outputs, self.train_set.class_names)
+            self.run_dir.finish(model, metrics, self.history, self._data_summary())
         return self.run_dir
 
     # -- data ------------------------------------------------------------------------------------
@@ -336,8 +343,8 @@ class _Trainer:
         return count
 
     def _features(self, extractor: Any, dataset: Dataset, identity: str) -> np.ndarray:
-        batch = self.config.batch_size
-        return cached_extract(extractor, dataset, self.cache, batch_size=batch, identity=identity, verbose=self.verbose)
+        options = {"batch_size": self.config.batch_size, "identity": identity, "verbose": self.verbose}
+        return cached_extract(extractor, dataset, self.cache, placement=self.placement, **options)
 
     def _pipeline(self, dataset: Dataset, training: bool, targets: bool = True) -> Any:
         batches = pipeline(
@@ -350,12 +357,21 @@ class _Trainer:
             augment=self.config.augment if training else None,
             with_targets=targets,
         )
-        if not training or self.config.class_weight is None:
-            return batches
         import tensorflow as tf
 
-        table = tf.constant(_class_weights(dataset), dtype=tf.float32)
-        return batches.map(lambda x, y: (x, y, tf.gather(table, y)))
+        if training and self.config.class_weight is not None:
+            table = tf.constant(_class_weights(dataset), dtype=tf.float32)
+            batches = batches.map(lambda x, y: (x, y, tf.gather(table, y)))
+        if self.placement.processes == 1 or not targets:
+            return batches
+
+        def my_rows(x: Any, y: Any, weight: Any = 1.0) -> tuple[Any, Any, Any]:  # this process's part of the batch
+            count = tf.shape(y)[0]
+            rows, shard_weight = tf.numpy_function(self.placement.shard_rows, [count], (tf.int64, tf.float32))
+            take = lambda t: tf.gather(t, rows)  # noqa: E731
+            return tf.nest.map_structure(take, x), take(y), shard_weight * take(tf.broadcast_to(weight, [count]))
+
+        return batches.map(my_rows)
 
     def _targets(self, dataset: Dataset) -> tuple[np.ndarray, np.ndarray | None]:
         if self.config.class_weight is None:
@@ -422,12 +438,14 @@ class _ArrayBatches(keras.utils.PyDataset):
         y: np.ndarray | None,
         sample_weight: np.ndarray | None,
         config: TrainConfig,
+        placement: distribute.Placement | None = None,
         *,
         shuffle: bool | None = None,
         epoch: int = 0,
     ) -> None:
         super().__init__()
         self.x, self.y, self.sample_weight, self.config = x, y, sample_weight, config
+        self.placement = placement or distribute.Placement(None)
         self.epoch = epoch
         self.shuffle = config.shuffle if shuffle is None else shuffle
         self.order = self._order()
@@ -443,12 +461,15 @@ class _ArrayBatches(keras.utils.PyDataset):
     def __getitem__(self, index: int) -> Any:
         size = self.config.batch_size
         rows = np.sort(self.order[index * size : (index + 1) * size])
+        weight = None if self.sample_weight is None else self.sample_weight[rows]
+        shard = self.placement.shard_rows(len(rows)) if self.y is not None else None
+        if shard is not None:  # several processes: this one's part of the global batch
+            weight = shard[1] * (1.0 if weight is None else weight[shard[0]])
+            rows = rows[shard[0]]
         batch = np.asarray(self.x[rows], dtype="float32")
         if self.y is None:
             return (batch,)
-        if self.sample_weight is None:
-            return batch, self.y[rows]
-        return batch, self.y[rows], self.sample_weight[rows]
+        return (batch, self.y[rows]) if weight is None else (batch, self.y[rows], weight)
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
