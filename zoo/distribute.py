@@ -104,22 +104,23 @@ class Placement:
             multihost_utils.sync_global_devices(name)
 
     def shard_rows(self, count: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """This process's rows of a global batch of ``count`` and their loss weights, or ``None`` with one process.
+        """This process's rows of a global batch of ``count`` and their weights, or ``None`` with one process.
 
         Each of P processes takes an equal, contiguous part. A batch that does not split evenly is padded
-        with copies of its first row weighted 0, and its real rows weighted ``padded / count``, so the
-        weighted mean loss, its gradient and weighted metrics equal those of the batch on one device.
+        with copies of its first row, weighted 0; real rows weigh 1. With a loss reduced by
+        ``mean_with_sample_weight`` and weighted metrics, a batch's loss, gradient and metrics are those
+        of its real rows, as on one device.
 
         >>> rows, weights = Placement(None, process=1, processes=2).shard_rows(3)
         >>> rows.tolist(), weights.tolist()
-        ([2, 0], [1.3333333730697632, 0.0])
+        ([2, 0], [1.0, 0.0])
         """
         if self.processes == 1:
             return None
         part = -(-count // self.processes)
         padded = part * self.processes
         rows = np.concatenate([np.arange(count), np.zeros(padded - count, np.int64)])
-        weights = np.where(np.arange(padded) < count, padded / count, 0.0).astype("float32")
+        weights = (np.arange(padded) < count).astype("float32")
         mine = slice(self.process * part, (self.process + 1) * part)
         return rows[mine], weights[mine]
 

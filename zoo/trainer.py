@@ -31,7 +31,11 @@ from zoo.plugins import get_spec
 from zoo.report import compute_metrics
 from zoo.run import Run, WorkerView
 
-LOSSES = {"classification": "sparse_categorical_crossentropy", "multilabel": "binary_crossentropy", "regression": "mse"}
+LOSSES = {
+    "classification": keras.losses.SparseCategoricalCrossentropy,
+    "multilabel": keras.losses.BinaryCrossentropy,
+    "regression": keras.losses.MeanSquaredError,
+}
 
 
 def train(
@@ -92,6 +96,8 @@ def train(
     placement = distribute.resolve(config.distribution)
     if placement.processes > 1 and out is None:
         raise ConfigError("a multi-worker run needs out=<run directory> on storage every process shares")
+    if placement.processes > 1 and config.class_weight is not None:
+        raise ConfigError("class_weight is not supported on several processes yet: train without it, or on one host")
     with placement.scope():  # the model's variables live on every replica; compile and fit follow
         args = (config, train_set, val_set, data, val, out, resume, cache_dir, verbose)
         return _train_placed(model, spec, placement, *args)
@@ -121,6 +127,10 @@ def _train_placed(
     model.zoo_config = dataclasses.replace(model.zoo_config, class_names=train_set.class_names)
     check_fine_tune(model.get_layer(model.zoo_config.parts.network), config.fine_tune, model.zoo_config.block_pattern)
     data_id = cache_key(train=train_set.digests, val=val_set.digests)
+    if not resume and out is not None and _unfinished_same_run(Path(out), spec.name, config, data_id):
+        resume = True  # the same command again goes on from the last checkpoint (Keras' BackupAndRestore)
+        if verbose:
+            print(f"{out} holds this run, unfinished: resuming it from its last checkpoint")
     if resume:
         if out is None:
             raise ConfigError("resume=True continues the run in out=<run directory>: pass out")
@@ -172,6 +182,16 @@ def resume(
     model = run.load_start() or run.model_config.backbone  # the model it started from, or a rebuild by name
     return train(model, sources["train"], sources["val"], config, out=run_dir, resume=True, cache_dir=cache_dir,
                  verbose=verbose)  # fmt: skip
+
+
+def _unfinished_same_run(out: Path, backbone: str, config: TrainConfig, data_id: str) -> bool:
+    """Whether ``out`` holds an unfinished run of ``backbone`` with these options on this data."""
+    try:
+        run = Run(out)
+        same = run.model_config.backbone == backbone and run.train_config.to_dict() == config.to_dict()
+        return same and not run.complete and run.read_state().get("data") == data_id
+    except RunError:
+        return False  # no run there, or a damaged one (Run.check_free then refuses the folder)
 
 
 def model_config_of(model: Any) -> ModelConfig:
@@ -284,7 +304,11 @@ class _Trainer:
         if task == "classification" and self.recipe.num_outputs > 5:
             metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5_accuracy"))
         optimizer = keras.optimizers.Adam(rate) if self.config.optimizer == "adam" else keras.optimizers.SGD(rate, 0.9)
-        target.compile(optimizer=optimizer, loss=LOSSES[task], metrics=metrics)
+        if self.placement.processes == 1:
+            target.compile(optimizer=optimizer, loss=LOSSES[task](), metrics=metrics)
+        else:  # padding rows weigh 0 (Placement.shard_rows): a batch's loss and metrics are over its real rows
+            loss = LOSSES[task](reduction="mean_with_sample_weight")
+            target.compile(optimizer=optimizer, loss=loss, weighted_metrics=metrics)
         callback = _EpochEnd(self, phase, self.config.patience)
         if resumed:
             callback.restore(self.state.get("early_stopping", {}), best)

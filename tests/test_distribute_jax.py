@@ -1,0 +1,223 @@
+"""Keras' own multi-device and multi-host path, JAX: DataParallel over two forced host devices, and a job of
+two processes joined by jax.distributed on 127.0.0.1, end to end through the CLI, killed and resumed.
+
+The processes compute what one device computes with the same global batch; only the chief writes the run
+directory; the feature cache is extracted in shards, one per process, and assembled.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import zoo
+from zoo.cache import FeatureCache
+from zoo.data import load_dataset
+from zoo.distribute import Placement
+from zoo.features import cached_extract, extract
+from zoo.run import WorkerView
+from zoo.testing import TINY_IMAGE
+
+pytest.importorskip("jax")  # in the test extra; `make test` always has it
+
+OPTIONS = [
+    "--backbone",
+    TINY_IMAGE,
+    "--weights",
+    "none",
+    "--epochs",
+    "2",
+    "--fine-tune",
+    "1",
+    "--batch-size",
+    "5",
+]  # fmt: skip  (5 splits unevenly over two processes: every batch is padded)
+
+
+def _env(tmp_path, **extra):
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3", "ZOO_CACHE_DIR": str(tmp_path / "cache")}
+    return {**env, **extra}
+
+
+def _port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _workers(tmp_path, *args):
+    """Start the two processes of a job running ``zoo ARGS``; stdout of each goes to a file beside the data."""
+    address, processes = f"127.0.0.1:{_port()}", []
+    for index in range(2):
+        env = _env(tmp_path, JAX_COORDINATOR_ADDRESS=address, JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(index))
+        log = open(tmp_path / f"process{index}.log", "w")  # closed when this test process ends
+        command = [sys.executable, "-m", "zoo", *map(str, args)]
+        processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT))
+    return processes
+
+
+def _wait(processes, tmp_path, timeout=300):
+    for index, process in enumerate(processes):
+        assert process.wait(timeout) == 0, (tmp_path / f"process{index}.log").read_text()[-3000:]
+    return [(tmp_path / f"process{i}.log").read_text() for i in range(len(processes))]
+
+
+@pytest.fixture
+def images(tmp_path):
+    rng = np.random.default_rng(0)
+    for label in ("a", "b", "c"):
+        (tmp_path / "data" / label).mkdir(parents=True)
+        for i in range(11):
+            pixels = np.clip(rng.normal(60 + 60 * "abc".index(label), 40, (32, 32, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "data" / label / f"{i}.png")
+    return tmp_path / "data"
+
+
+def _relative_difference(a, b):
+    return max(float(np.abs(x - y).max() / max(np.abs(x).max(), 1e-12)) for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.slow
+def test_two_processes_train_like_one_device_and_only_the_chief_writes(images, tmp_path):
+    one = tmp_path / "one-device"
+    single = [sys.executable, "-m", "zoo", "train", *OPTIONS, "--data", images, "--distribute", "none", "--out", one]
+    result = subprocess.run(list(map(str, single)), env=_env(tmp_path / "single"), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    out = tmp_path / "run"
+    logs = _wait(_workers(tmp_path, "train", *OPTIONS, "--data", images, "--distribute", "multi-worker",
+                          "--out", out), tmp_path)  # fmt: skip
+    assert "run directory" in logs[0] and "the chief (process 0) writes" in logs[1]
+    run, reference = zoo.Run(out), zoo.Run(one)
+    assert run.complete and run.train_config.distribution == "multi-worker"
+    assert _relative_difference(reference.model.get_weights(), run.model.get_weights()) <= 1e-4
+    assert run.metrics["accuracy"] == reference.metrics["accuracy"]
+    assert [(r["phase"], r["epoch"]) for r in run.history] == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    for mine, theirs in zip(run.history, reference.history, strict=True):  # every batch padded: still exact
+        assert abs(mine["val_accuracy"] - theirs["val_accuracy"]) <= 1e-6
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in one.iterdir())  # nothing extra
+    entries = sorted(p.name for p in (tmp_path / "cache").glob("*.npy"))
+    assert len(entries) == 2  # the training and validation features, assembled; the shards are gone
+
+
+@pytest.mark.slow
+def test_a_killed_process_and_the_same_command_again_finish_the_run(images, tmp_path):
+    out, epochs = tmp_path / "run", 30
+    command = ["train", *OPTIONS[:-2], "--batch-size", "4", "--epochs", "1", "--fine-tune-epochs", epochs,
+               "--patience", "100", "--data", images, "--distribute", "multi-worker", "--out", out]  # fmt: skip
+    chief, worker = _workers(tmp_path, *command)
+    state, deadline = out / "state.json", time.time() + 300
+    while time.time() < deadline and chief.poll() is None:
+        if (
+            state.exists()
+            and json.loads(state.read_text()).get("phase") == 2
+            and json.loads(state.read_text())["epoch"]
+        ):
+            break
+        time.sleep(0.05)
+    assert chief.poll() is None, (tmp_path / "process0.log").read_text()[-3000:]
+    worker.send_signal(signal.SIGKILL)
+    # JAX stops the chief once the worker misses its heartbeats (100 s); a scheduler stops it at once.
+    chief.send_signal(signal.SIGKILL)
+    chief.wait(), worker.wait()
+    done = json.loads(state.read_text())
+    assert done["phase"] == 2 and 1 <= done["epoch"] < epochs and not (out / "model.keras").exists()
+
+    logs = _wait(_workers(tmp_path, *command), tmp_path)  # the same command again
+    assert "resuming it from its last checkpoint" in logs[0]
+    history = zoo.Run(out).history
+    assert [r["epoch"] for r in history if r["phase"] == 2] == list(range(1, epochs + 1))  # nothing redone or lost
+    assert zoo.Run(out).complete and zoo.load_model(out).output_shape == (None, 3)
+
+
+@pytest.mark.slow
+def test_data_parallel_fine_tuning_on_two_devices_matches_one(tmp_path):
+    code = """if True:
+        import json, sys
+        import numpy as np, zoo
+        rng = np.random.default_rng(0)
+        x, y = rng.integers(0, 256, (50, 32, 32, 3)).astype("uint8"), np.array(["a", "b"] * 25)
+        weights = {}
+        for distribution in ("none", "mirrored"):
+            run = zoo.train("tiny_image", (x, y), weights=None, epochs=2, fine_tune=2, batch_size=8, verbose=0,
+                            distribution=distribution, out=f"{sys.argv[1]}/{distribution}")
+            weights[distribution] = run.model.get_weights()
+        diff = max(float(np.abs(a - b).max() / max(np.abs(a).max(), 1e-12))
+                   for a, b in zip(weights["none"], weights["mirrored"]))
+        print(json.dumps({"replicas": zoo.distribute.resolve("mirrored").replicas, "relative": diff}))
+    """
+    env = _env(tmp_path, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    result = subprocess.run([sys.executable, "-c", code, tmp_path], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["replicas"] == 2 and report["relative"] <= 1e-4, report
+
+
+class _Threads(Placement):
+    """Two processes of a job, played by two threads of this one: the barrier is a threading.Barrier."""
+
+    def barrier(self, name):
+        self.meeting.wait(timeout=60)
+
+
+def test_shards_extracted_by_each_process_assemble_into_the_one_cache_entry(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (7, 32, 32, 3)).astype("uint8")
+    dataset = load_dataset((x, np.array([0, 1] * 3 + [0])))
+    model = zoo.backbone(TINY_IMAGE, weights=None)
+    cache, meeting, results = FeatureCache(tmp_path / "cache"), threading.Barrier(2), {}
+
+    def process(index):
+        placement = _Threads(None, process=index, processes=2)
+        object.__setattr__(placement, "meeting", meeting)
+        results[index] = np.array(cached_extract(model, dataset, cache, batch_size=3, placement=placement, verbose=0))
+
+    threads = [threading.Thread(target=process, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    expected = extract(model, dataset, batch_size=3, verbose=0)
+    np.testing.assert_allclose(results[0], expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(results[0], results[1])
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 1  # the shards were removed once assembled
+
+
+def test_a_worker_reads_the_run_and_writes_nothing(tmp_path):
+    x = np.random.default_rng(0).integers(0, 256, (12, 32, 32, 3)).astype("uint8")
+    run = zoo.train(TINY_IMAGE, (x, np.array(["a", "b"] * 6)), weights=None, epochs=1, out=tmp_path / "run", verbose=0)
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(run.path.rglob("*")) if p.is_file()}
+    view = WorkerView(run.path)
+    assert not view.writes and view.read_state() == run.read_state() and view.class_names == run.class_names
+    view.save_state({"epoch": 99})
+    view.save_weights(run.model, "phase1")
+    view.save_arrays("phase1-best", [np.zeros(3)])
+    view.save_start(run.model)
+    view.write_skipped([("x.png", "broken")])
+    view.finish(run.model, {}, [], {})
+    view.discard()
+    after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(run.path.rglob("*")) if p.is_file()}
+    assert after == before
+
+
+def test_each_process_takes_an_equal_part_of_a_batch_weighted_to_the_batch_mean():
+    parts = [Placement(None, process=i, processes=3).shard_rows(7) for i in range(3)]
+    rows = np.concatenate([p[0] for p in parts])
+    weights = np.concatenate([p[1] for p in parts])
+    assert all(len(p[0]) == 3 for p in parts) and sorted(rows[weights > 0]) == list(range(7))
+    losses = np.arange(7.0)[rows]
+    assert np.isclose((weights * losses).sum() / weights.sum(), np.arange(7.0).mean())  # mean_with_sample_weight
+    assert Placement(None).shard_rows(7) is None
+
+
+def test_multi_worker_on_tensorflow_is_refused_with_the_reason():
+    with pytest.raises(zoo.ConfigError, match="keras-team/keras#20585.*KERAS_BACKEND=jax"):
+        zoo.distribute.resolve("multi-worker")
