@@ -102,7 +102,8 @@ def test_two_processes_train_like_one_device_and_only_the_chief_writes(images, t
     assert run.metrics["accuracy"] == reference.metrics["accuracy"]
     assert [(r["phase"], r["epoch"]) for r in run.history] == [(1, 1), (1, 2), (2, 1), (2, 2)]
     for mine, theirs in zip(run.history, reference.history, strict=True):  # every batch padded: still exact
-        assert abs(mine["val_accuracy"] - theirs["val_accuracy"]) <= 1e-6
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            assert abs(mine[key] - theirs[key]) <= 1e-5 * max(abs(theirs[key]), 1), (key, mine, theirs)
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in one.iterdir())  # nothing extra
     entries = sorted(p.name for p in (tmp_path / "cache").glob("*.npy"))
     assert len(entries) == 2  # the training and validation features, assembled; the shards are gone

@@ -36,6 +36,14 @@ LOSSES = {
     "multilabel": keras.losses.BinaryCrossentropy,
     "regression": keras.losses.MeanSquaredError,
 }
+# The same losses as metrics: on several processes, the epoch's loss over its real rows (Keras' own loss
+# average counts a padded batch at its padded size), reported as loss and val_loss.
+EXACT_LOSS = "exact_loss"
+LOSS_METRICS = {
+    "classification": keras.metrics.SparseCategoricalCrossentropy,
+    "multilabel": keras.metrics.BinaryCrossentropy,
+    "regression": keras.metrics.MeanSquaredError,
+}
 
 
 def train(
@@ -308,6 +316,7 @@ class _Trainer:
             target.compile(optimizer=optimizer, loss=LOSSES[task](), metrics=metrics)
         else:  # padding rows weigh 0 (Placement.shard_rows): a batch's loss and metrics are over its real rows
             loss = LOSSES[task](reduction="mean_with_sample_weight")
+            metrics.append(LOSS_METRICS[task](name=EXACT_LOSS))
             target.compile(optimizer=optimizer, loss=loss, weighted_metrics=metrics)
         callback = _EpochEnd(self, phase, self.config.patience)
         if resumed:
@@ -424,6 +433,9 @@ class _EpochEnd(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         trainer, logs = self.trainer, dict(logs or {})
+        for prefix in ("", "val_"):
+            if prefix + EXACT_LOSS in logs:
+                logs[prefix + "loss"] = logs.pop(prefix + EXACT_LOSS)
         optimizer = self.model.optimizer
         row = {"phase": self.phase, "epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}}
         row["learning_rate"] = float(np.asarray(optimizer.learning_rate))
