@@ -398,11 +398,9 @@ class _Trainer:
         if self.placement.processes == 1 or not targets:
             return batches
 
-        def my_rows(x: Any, y: Any, weight: Any = 1.0) -> tuple[Any, Any, Any]:  # this process's part of the batch
-            count = tf.shape(y)[0]
-            rows, shard_weight = tf.numpy_function(self.placement.shard_rows, [count], (tf.int64, tf.float32))
-            take = lambda t: tf.gather(t, rows)  # noqa: E731
-            return tf.nest.map_structure(take, x), take(y), shard_weight * take(tf.broadcast_to(weight, [count]))
+        def my_rows(x: Any, y: Any) -> tuple[Any, Any, Any]:  # this process's part of the batch (no class weights)
+            rows, weight = tf.numpy_function(self.placement.shard_rows, [tf.shape(y)[0]], (tf.int64, tf.float32))
+            return tf.nest.map_structure(lambda t: tf.gather(t, rows), x), tf.gather(y, rows), weight
 
         return batches.map(my_rows)
 
@@ -499,9 +497,8 @@ class _ArrayBatches(keras.utils.PyDataset):
         rows = np.sort(self.order[index * size : (index + 1) * size])
         weight = None if self.sample_weight is None else self.sample_weight[rows]
         shard = self.placement.shard_rows(len(rows)) if self.y is not None else None
-        if shard is not None:  # several processes: this one's part of the global batch
-            weight = shard[1] * (1.0 if weight is None else weight[shard[0]])
-            rows = rows[shard[0]]
+        if shard is not None:  # several processes (no class weights): this one's part of the global batch
+            rows, weight = rows[shard[0]], shard[1]
         batch = np.asarray(self.x[rows], dtype="float32")
         if self.y is None:
             return (batch,)
