@@ -127,6 +127,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default="default", help="default | none | PATH, for every candidate")
     p.add_argument("--input-size", type=int, metavar="N", help="square image size, or tokens per text")
     p.add_argument("--folds", type=int, default=5)
+    p.add_argument(
+        "--distribute",
+        default="auto",
+        metavar="{" + ",".join(RANK_DISTRIBUTIONS) + "}",
+        help="every local GPU when there are several (auto, the default), one device (none), every local device "
+        "(mirrored)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_rank)
 
@@ -221,11 +228,19 @@ def _given(args: argparse.Namespace, field: dataclasses.Field) -> bool:
     return value is not None and not (field.type == "bool" and value == field.default)
 
 
+RANK_DISTRIBUTIONS = ("auto", "none", "mirrored")  # one host: several are the trainer's (multi-worker)
+
+
 def _rank(args: argparse.Namespace) -> int:
     if args.sample is not None and args.sample < 2:
         raise ConfigError(f"--sample must be at least 2, got {args.sample}")
     if args.folds < 2:
         raise ConfigError(f"--folds must be at least 2, got {args.folds}")
+    if args.distribute not in RANK_DISTRIBUTIONS:
+        raise ConfigError(
+            f"--distribute must be one of {', '.join(RANK_DISTRIBUTIONS)}, got {args.distribute!r} "
+            "(several hosts: zoo train --distribute multi-worker)"
+        )
     for pattern in args.backbones:  # checked before TensorFlow loads
         if not list_backbones(pattern):
             if not any(c in pattern for c in "*?["):
@@ -233,6 +248,8 @@ def _rank(args: argparse.Namespace) -> int:
             raise UnknownBackboneError(f"no backbone matches {pattern!r}; see `zoo list`")
     if not Path(args.data).exists():
         raise DataError(f"{args.data} does not exist: give labelled data, as for `zoo train`")
+    if args.distribute == "mirrored":  # oneDNN's CPU convolution mishandles an empty per-replica batch
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     from zoo.ranking import rank, table_rows
 
     results = rank(
@@ -243,6 +260,7 @@ def _rank(args: argparse.Namespace) -> int:
         weights=None if args.weights.lower() == "none" else args.weights,
         input_shape=args.input_size,
         folds=args.folds,
+        distribution=args.distribute,
         verbose=0 if args.json else 1,
     )
     if args.json:

@@ -22,7 +22,8 @@ import numpy as np
 from zoo.backbones import Weights, backbone
 from zoo.cache import FeatureCache, cache_key, weights_fingerprint
 from zoo.data import Dataset, load_dataset, pipeline
-from zoo.distribute import Placement
+from zoo.distribute import Placement, resolve
+from zoo.errors import ConfigError
 
 DEFAULT_BATCH = {"cpu": 64, "gpu": 256}
 _OUT_OF_MEMORY = ("RESOURCE_EXHAUSTED", "out of memory", "OOM", "Failed to allocate")
@@ -37,6 +38,7 @@ def extract(
     input_shape: int | tuple[int, ...] | None = None,
     pooling: str = "avg",
     out: np.ndarray | None = None,
+    distribution: Any = "none",
     verbose: int = 1,
 ) -> np.ndarray:
     """Features of ``data`` from a backbone (a name, or any zoo model up to its features).
@@ -46,29 +48,44 @@ def extract(
     memory-mapped array) receives the rows as they come, so the result need not fit in memory.
     ``batch_size=None`` starts at 64 on CPU (256 on GPU) and halves on out-of-memory errors.
 
+    ``distribution`` (as for :func:`zoo.train`: ``auto``, ``none``, ``mirrored`` or a strategy object)
+    splits each batch over the local devices; a model object is then rebuilt inside the strategy's
+    scope first. Several hosts (``multi-worker``) are the trainer's alone.
+
     >>> x = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
     >>> extract("mobilenet_v3_small", x, weights=None, verbose=0).shape
     (8, 576)
+    >>> extract("mobilenet_v3_small", x, weights=None, distribution="mirrored", verbose=0).shape  # doctest: +SKIP
+    (8, 576)
     """
-    if isinstance(model, str):
-        model = backbone(model, weights=weights, input_shape=input_shape, pooling=pooling)
+    # One host only; "multi-worker" is refused before resolving it, which would join a JAX job.
+    placement = Placement(None) if distribution == "multi-worker" else resolve(distribution)
+    if distribution == "multi-worker" or placement.processes > 1:
+        raise ConfigError(
+            "zoo.extract runs on one host: for several hosts, use the trainer (zoo train --distribute multi-worker)"
+        )
     items = _as_inputs(data)
     count = len(items)
-    if out is None:
-        out = np.empty((count, *model.output_shape[1:]), dtype="float32")
-    if len(out) != count:
+    if out is not None and len(out) != count:
         raise ValueError(f"out has {len(out)} rows for {count} examples")
-    size = batch_size or DEFAULT_BATCH["gpu" if _on_gpu() else "cpu"]
-    while True:
-        try:
-            _run(model, items, size, out, verbose)
-            return out
-        except Exception as err:
-            if batch_size is not None or size == 1 or not any(s in str(err) for s in _OUT_OF_MEMORY):
-                raise
-            size //= 2
-            if verbose:
-                print(f"out of memory: retrying with batch size {size}")
+    with placement.scope():  # the model's variables on every replica, each batch split over them
+        if isinstance(model, str):
+            model = backbone(model, weights=weights, input_shape=input_shape, pooling=pooling)
+        else:
+            model = placement.place(model)
+        if out is None:
+            out = np.empty((count, *model.output_shape[1:]), dtype="float32")
+        size = batch_size or DEFAULT_BATCH["gpu" if _on_gpu() else "cpu"]
+        while True:
+            try:
+                _run(model, items, size, out, verbose)
+                return out
+            except Exception as err:
+                if batch_size is not None or size == 1 or not any(s in str(err) for s in _OUT_OF_MEMORY):
+                    raise
+                size //= 2
+                if verbose:
+                    print(f"out of memory: retrying with batch size {size}")
 
 
 def cached_extract(

@@ -21,7 +21,8 @@ from zoo.backbones import Weights, backbone
 from zoo.cache import FeatureCache
 from zoo.config import Task
 from zoo.data import Dataset, load_dataset, split
-from zoo.errors import DataError, UnknownBackboneError
+from zoo.distribute import Placement, resolve
+from zoo.errors import ConfigError, DataError, UnknownBackboneError
 from zoo.features import cached_extract
 from zoo.plugins import list_backbones
 
@@ -56,17 +57,27 @@ def rank(
     folds: int = 5,
     seed: int = 0,
     cache_dir: str | os.PathLike | None = None,
+    distribution: Any = "auto",
     verbose: int = 1,
 ) -> list[Ranking]:
     """Score each backbone matching ``backbones`` (names or fnmatch patterns) on ``data``, best first.
 
     ``sample`` scores a stratified subset of that many examples. ``weights`` and ``input_shape``
     apply to every candidate. Candidates are those of the data's modality (images or texts).
+    ``distribution`` (as for :func:`zoo.train`; default ``auto``: every local GPU when there are
+    several) builds each candidate on every local device and splits its batches over them.
 
     >>> table = rank("data/train", ["resnet50", "mobilenet*"], sample=500)  # doctest: +SKIP
     >>> table[0].backbone, table[0].logme  # doctest: +SKIP
     ('resnet50', 1.24)
+    >>> rank("data/train", "efficientnet*", distribution="mirrored")  # doctest: +SKIP
     """
+    # One host only; "multi-worker" is refused before resolving it, which would join a JAX job.
+    placement = Placement(None) if distribution == "multi-worker" else resolve(distribution)
+    if distribution == "multi-worker" or placement.processes > 1:
+        raise ConfigError(
+            "zoo rank runs on one host: for several hosts, use the trainer (zoo train --distribute multi-worker)"
+        )
     dataset = load_dataset(data, task=task)
     if sample is not None and sample < len(dataset):
         dataset = split(dataset, val_fraction=sample / len(dataset), seed=seed)[1]
@@ -77,7 +88,7 @@ def rank(
     for i, name in enumerate(names, 1):
         if verbose:
             print(f"[{i}/{len(names)}] {name}")
-        results.append(_score(name, dataset, cache, weights, input_shape, batch_size, folds, seed, verbose))
+        results.append(_score(name, dataset, cache, placement, weights, input_shape, batch_size, folds, seed, verbose))
         keras.backend.clear_session()
     return sorted(results, key=lambda r: (r.error is not None, -(r.logme if r.logme is not None else -np.inf)))
 
@@ -104,6 +115,7 @@ def _score(
     name: str,
     dataset: Dataset,
     cache: FeatureCache,
+    placement: Placement,
     weights: Weights,
     input_shape: Any,
     batch_size: int | None,
@@ -115,8 +127,9 @@ def _score(
     start = time.perf_counter()
     keras.utils.set_random_seed(seed)  # weights=None: the same random backbone on every run
     try:
-        model = backbone(name, weights=weights, input_shape=input_shape)
-        features = np.asarray(cached_extract(model, dataset, cache, batch_size=batch_size, verbose=verbose))
+        with placement.scope():  # built on every replica; each batch split over them
+            model = backbone(name, weights=weights, input_shape=input_shape)
+            features = np.asarray(cached_extract(model, dataset, cache, batch_size=batch_size, verbose=verbose))
     except Exception as err:  # any backbone may fail (offline weights, too-small input...): report, go on
         result.error = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
         result.feature_seconds = time.perf_counter() - start
