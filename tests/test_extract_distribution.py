@@ -97,6 +97,7 @@ def _python(code, *args, tmp_path, **extra):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # a fresh process importing TensorFlow or JAX
 def test_mirrored_extraction_matches_one_device(tmp_path):
     result = _python(SAME_FEATURES, tmp_path=tmp_path)
     assert result["replicas"] == [1, 2, 1, 2], result
@@ -104,6 +105,7 @@ def test_mirrored_extraction_matches_one_device(tmp_path):
     assert result["name"] <= 1e-5 and result["model"] <= 1e-5, result
 
 
+@pytest.mark.slow  # a fresh process importing TensorFlow or JAX
 def test_mirrored_extraction_on_jax_matches_one_device(tmp_path):
     pytest.importorskip("jax")
     flags = {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
@@ -111,6 +113,7 @@ def test_mirrored_extraction_on_jax_matches_one_device(tmp_path):
     assert result["replicas"] == 2 and result["relative"] <= 1e-5, result
 
 
+@pytest.mark.slow  # a fresh process importing TensorFlow or JAX
 def test_mirrored_ranking_matches_one_device(tmp_path):
     scores = _python(SAME_SCORES, tmp_path, tmp_path=tmp_path)
     assert scores["replicas"] == [1, 2], scores

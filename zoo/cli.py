@@ -14,7 +14,7 @@ from typing import Any
 
 from zoo import catalogue
 from zoo.backbones import resolve_input_shape, resolve_weights
-from zoo.config import TrainConfig
+from zoo.config import ONE_HOST, TrainConfig
 from zoo.errors import ConfigError, DataError, UnknownBackboneError, ZooError
 from zoo.plugins import get_spec, list_backbones, registry
 from zoo.spec import MODALITIES, BackboneSpec
@@ -130,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--distribute",
         default="auto",
-        metavar="{" + ",".join(RANK_DISTRIBUTIONS) + "}",
+        metavar="{" + ",".join(ONE_HOST) + "}",
         help="every local GPU when there are several (auto, the default), one device (none), every local device "
         "(mirrored)",
     )
@@ -228,17 +228,14 @@ def _given(args: argparse.Namespace, field: dataclasses.Field) -> bool:
     return value is not None and not (field.type == "bool" and value == field.default)
 
 
-RANK_DISTRIBUTIONS = ("auto", "none", "mirrored")  # one host: several are the trainer's (multi-worker)
-
-
 def _rank(args: argparse.Namespace) -> int:
     if args.sample is not None and args.sample < 2:
         raise ConfigError(f"--sample must be at least 2, got {args.sample}")
     if args.folds < 2:
         raise ConfigError(f"--folds must be at least 2, got {args.folds}")
-    if args.distribute not in RANK_DISTRIBUTIONS:
+    if args.distribute not in ONE_HOST:
         raise ConfigError(
-            f"--distribute must be one of {', '.join(RANK_DISTRIBUTIONS)}, got {args.distribute!r} "
+            f"--distribute must be one of {', '.join(ONE_HOST)}, got {args.distribute!r} "
             "(several hosts: zoo train --distribute multi-worker)"
         )
     for pattern in args.backbones:  # checked before TensorFlow loads

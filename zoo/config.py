@@ -25,7 +25,8 @@ SCHEDULES = ("cosine", "constant")
 OPTIMIZERS = ("adam", "sgd")
 CLASS_WEIGHTS = ("balanced",)
 AUGMENTATIONS = ("crop", "flip", "rotation", "zoom", "contrast")
-DISTRIBUTIONS = ("auto", "none", "mirrored", "multi-worker")
+ONE_HOST = ("auto", "none", "mirrored")  # what extraction and ranking accept: several hosts are the trainer's
+DISTRIBUTIONS = (*ONE_HOST, "multi-worker")
 STRATEGY = "strategy:"  # config.json's record of a distribution given as an object: "strategy:MirroredStrategy"
 
 

@@ -156,6 +156,21 @@ def resolve(distribution: Any = "auto") -> Placement:
     raise ConfigError(f"distribution {distribution!r} needs the tensorflow or jax backend, not {backend}")
 
 
+def resolve_one_host(distribution: Any, who: str) -> Placement:
+    """:func:`resolve` for work that runs on one host (``who``: extraction, ranking); :class:`ConfigError` for
+    several, before a JAX job is joined.
+
+    >>> resolve_one_host("multi-worker", "zoo rank")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    zoo.errors.ConfigError: zoo rank runs on one host: for several hosts, use the trainer (zoo train --distribute ...
+    """
+    placement = None if distribution == "multi-worker" else resolve(distribution)  # never joins a JAX job
+    if placement is None or placement.processes > 1:
+        several = "use the trainer (zoo train --distribute multi-worker)"
+        raise ConfigError(f"{who} runs on one host: for several hosts, {several}")
+    return placement
+
+
 def _tensorflow(distribution: Any) -> Placement:
     import tensorflow as tf
 

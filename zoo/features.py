@@ -22,8 +22,7 @@ import numpy as np
 from zoo.backbones import Weights, backbone
 from zoo.cache import FeatureCache, cache_key, weights_fingerprint
 from zoo.data import Dataset, load_dataset, pipeline
-from zoo.distribute import Placement, resolve
-from zoo.errors import ConfigError
+from zoo.distribute import Placement, resolve_one_host
 
 DEFAULT_BATCH = {"cpu": 64, "gpu": 256}
 _OUT_OF_MEMORY = ("RESOURCE_EXHAUSTED", "out of memory", "OOM", "Failed to allocate")
@@ -58,12 +57,7 @@ def extract(
     >>> extract("mobilenet_v3_small", x, weights=None, distribution="mirrored", verbose=0).shape  # doctest: +SKIP
     (8, 576)
     """
-    # One host only; "multi-worker" is refused before resolving it, which would join a JAX job.
-    placement = Placement(None) if distribution == "multi-worker" else resolve(distribution)
-    if distribution == "multi-worker" or placement.processes > 1:
-        raise ConfigError(
-            "zoo.extract runs on one host: for several hosts, use the trainer (zoo train --distribute multi-worker)"
-        )
+    placement = resolve_one_host(distribution, "zoo.extract")
     items = _as_inputs(data)
     count = len(items)
     if out is not None and len(out) != count:

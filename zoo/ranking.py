@@ -21,8 +21,8 @@ from zoo.backbones import Weights, backbone
 from zoo.cache import FeatureCache
 from zoo.config import Task
 from zoo.data import Dataset, load_dataset, split
-from zoo.distribute import Placement, resolve
-from zoo.errors import ConfigError, DataError, UnknownBackboneError
+from zoo.distribute import Placement, resolve_one_host
+from zoo.errors import DataError, UnknownBackboneError
 from zoo.features import cached_extract
 from zoo.plugins import list_backbones
 
@@ -72,12 +72,7 @@ def rank(
     ('resnet50', 1.24)
     >>> rank("data/train", "efficientnet*", distribution="mirrored")  # doctest: +SKIP
     """
-    # One host only; "multi-worker" is refused before resolving it, which would join a JAX job.
-    placement = Placement(None) if distribution == "multi-worker" else resolve(distribution)
-    if distribution == "multi-worker" or placement.processes > 1:
-        raise ConfigError(
-            "zoo rank runs on one host: for several hosts, use the trainer (zoo train --distribute multi-worker)"
-        )
+    placement = resolve_one_host(distribution, "zoo rank")
     dataset = load_dataset(data, task=task)
     if sample is not None and sample < len(dataset):
         dataset = split(dataset, val_fraction=sample / len(dataset), seed=seed)[1]
