@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -216,6 +217,9 @@ def _join_jax_job() -> None:
     if jax.distributed.is_initialized():
         return
     address, count, index = (os.environ.get(name) for name in JAX_ENV)
+    if address:  # JAX waits for every process (300 s), then aborts the process without a Python error
+        print(f"zoo: joining the JAX job at {address} as process {index} of {count}; waiting for the others up to "
+              "300 s", file=sys.stderr, flush=True)  # fmt: skip
     try:
         if count is not None or index is not None:
             jax.distributed.initialize(address, int(count or 0) or None, None if index is None else int(index))
