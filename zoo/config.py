@@ -191,15 +191,17 @@ class ModelParts:
     """Names of the layers of a zoo model the trainer works with; recorded when the model is built.
 
     ``network`` is the backbone network (unfrozen for fine-tuning), ``features`` the layer whose
-    output the head reads (cached while the network is frozen), ``head`` the head model, and
+    output the head reads (cached while the network is frozen), ``head`` the head model,
     ``text_steps`` the layers from strings to the token dict (empty for images and for text
-    encoders that tokenize inside).
+    encoders that tokenize inside), and ``standardize`` the head's ``Normalization`` layer, adapted
+    on the training features (``None`` in models built before heads had one).
     """
 
     network: str
     features: str
     head: str
     text_steps: tuple[str, ...] = ()
+    standardize: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

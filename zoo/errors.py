@@ -60,6 +60,10 @@ class DataWarning(UserWarning):
     """Some image files were skipped (corrupt, truncated, unreadable); ``Dataset.skipped`` lists them."""
 
 
+class TrainingWarning(UserWarning):
+    """A run finished but learned nothing useful: its validation loss never left chance level."""
+
+
 def first_line(err: BaseException, limit: int = 300) -> str:
     """The first line of an error's message (its type's name when it has none), for one-line reports.
 

@@ -10,6 +10,8 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
+
 from zoo.backbones import Weights, feature_graph, resolve_input_shape
 from zoo.config import HEADS, TASKS, ModelConfig, Task
 from zoo.errors import ConfigError
@@ -18,6 +20,7 @@ from zoo.plugins import get_spec
 if TYPE_CHECKING:
     import keras
 
+STANDARDIZE = "standardize"  # the head's first layer (ModelParts.standardize)
 _ACTIVATIONS = {"classification": "softmax", "multilabel": "sigmoid", "regression": None}
 
 
@@ -36,13 +39,14 @@ def build(
 
     ``task``: ``classification`` (softmax over ``num_classes``), ``multilabel`` (sigmoid per class)
     or ``regression`` (``num_outputs`` linear outputs, default 1). ``head`` reduces the feature map
-    (``avg``, ``max`` or ``flatten``); ``hidden`` adds ReLU layers; ``dropout`` comes before each
-    Dense layer. ``model.zoo_config`` (a :class:`zoo.ModelConfig`) records how it was built; it is
+    (``avg``, ``max`` or ``flatten``) and standardises it (a ``Normalization`` layer that
+    ``zoo.train`` adapts to the training features); ``hidden`` adds ReLU layers; ``dropout`` comes
+    before each Dense layer. ``model.zoo_config`` (a :class:`zoo.ModelConfig`) records how it was built; it is
     saved inside ``model.keras`` by ``zoo.save_model`` and the trainer. The classic recipe is one call:
 
     >>> model = build("resnet50", num_classes=100, head="flatten", dropout=0.5, weights=None)
     >>> model.count_params(), sum(int(w.numpy().size) for w in model.trainable_weights)
-    (33623012, 10035300)
+    (33823716, 10035300)
     """
     import keras
 
@@ -58,6 +62,7 @@ def build(
     spec = get_spec(backbone)
     inputs, features, parts = feature_graph(spec, weights, input_shape, False, head)
     head_model = _head(features.shape[1:], task, outputs, hidden, dropout)
+    parts = dataclasses.replace(parts, head=head_model.name, standardize=STANDARDIZE)
     model = keras.Model(inputs, head_model(features), name=f"{spec.name}_{task}")
     model.zoo_config = ModelConfig(
         backbone=spec.name,
@@ -68,11 +73,36 @@ def build(
         dropout=float(dropout),
         weights=None if weights is None else os.fspath(weights),
         input_shape=resolve_input_shape(spec, input_shape),  # (tokens,) for text
-        parts=dataclasses.replace(parts, head=head_model.name),
+        parts=parts,
         modality=spec.modality,
         block_pattern=spec.block_pattern,
     )
     return model
+
+
+def fit_standardization(layer: Any, features: np.ndarray, chunk: int = 8192) -> None:
+    """Set a head's standardisation (``ModelParts.standardize``) to the per-feature mean and variance of
+    ``features`` (rows, e.g. a memory-mapped cache entry, read in chunks).
+
+    A variance is floored at 1% of the mean variance: a feature that hardly varied in training is
+    amplified at most ten times more than a typical one, so it cannot swamp the others when it varies
+    later (or in a quantised export); features that never vary at all are only centred.
+
+    >>> import keras
+    >>> layer = keras.layers.BatchNormalization(center=False, scale=False, epsilon=1e-30, trainable=False)
+    >>> layer.build((None, 2))
+    >>> fit_standardization(layer, np.array([[1.0, 5.0], [3.0, 5.0]]))
+    >>> mean, variance = layer.get_weights()
+    >>> mean.tolist(), variance.tolist()
+    ([2.0, 5.0], [1.0, 0.004999999888241291])
+    """
+    count = len(features)
+    chunks = [range(start, min(start + chunk, count)) for start in range(0, count, chunk)]
+    mean = sum(np.asarray(features[r.start : r.stop], np.float64).sum(axis=0) for r in chunks) / count
+    variance = sum(((np.asarray(features[r.start : r.stop], np.float64) - mean) ** 2).sum(axis=0) for r in chunks)
+    variance = variance / count
+    floor = 1e-2 * variance.mean() if variance.mean() > 0 else 1.0
+    layer.set_weights([mean.astype("float32"), np.maximum(variance, floor).astype("float32")])
 
 
 def _output_count(task: str, num_classes: int | None, num_outputs: int | None) -> int:
@@ -95,7 +125,13 @@ def _head(feature_shape: Sequence[int], task: str, outputs: int, hidden: tuple[i
     import keras
 
     features = keras.Input(shape=tuple(feature_shape), name="features")
-    x = features
+    # Features of any scale (1e-10 from random weights, 1e3 from some encoders) reach the Dense layers
+    # standardised. A BatchNormalization kept in inference mode, holding the statistics fit_standardization
+    # sets (until then it passes features through): Keras' Normalization floors the deviation at 1e-7.
+    standardize = keras.layers.BatchNormalization(
+        center=False, scale=False, epsilon=1e-30, trainable=False, name=STANDARDIZE
+    )
+    x = standardize(features)
     for i, units in enumerate(hidden):
         if dropout:
             x = keras.layers.Dropout(dropout, name=f"dropout_{i}")(x)

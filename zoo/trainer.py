@@ -14,6 +14,7 @@ import dataclasses
 import math
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,9 @@ from zoo import distribute
 from zoo.cache import FeatureCache, cache_key
 from zoo.config import MODEL_OPTIONS, ModelConfig, TrainConfig
 from zoo.data import Dataset, load_dataset, pipeline, split
-from zoo.errors import ConfigError, DataError, RunError
-from zoo.features import cached_extract, model_identity
-from zoo.heads import build
+from zoo.errors import ConfigError, DataError, RunError, TrainingWarning
+from zoo.features import cached_extract, extract, model_identity
+from zoo.heads import build, fit_standardization
 from zoo.plugins import get_spec
 from zoo.report import compute_metrics
 from zoo.run import Run, WorkerView
@@ -39,6 +40,8 @@ LOSSES = {
 # The same losses as metrics: on several processes, the epoch's loss over its real rows (Keras' own loss
 # average counts a padded batch at its padded size), reported as loss and val_loss.
 EXACT_LOSS = "exact_loss"
+ADAPT_SAMPLE = 2048  # without cached features, the head's standardisation is fit on this many examples
+CHANCE_MARGIN = 0.02  # a validation loss within 2% of chance's, ln(classes), is learning nothing
 LOSS_METRICS = {
     "classification": keras.metrics.SparseCategoricalCrossentropy,
     "multilabel": keras.metrics.BinaryCrossentropy,
@@ -251,20 +254,22 @@ class _Trainer:
                 self.run_dir.save_start(self.model)
         features = None
         if not self.state.get("phase1_done"):
-            features = self._phase1()
+            features = self._phase1(adapt=not started_from_model)
         else:
             self.run_dir.load_weights(self.head, "phase1-final")
         if self.config.fine_tune:
             self._phase2()
         return self._finish(features)
 
-    def _phase1(self) -> tuple[np.ndarray, np.ndarray] | None:
+    def _phase1(self, adapt: bool) -> tuple[np.ndarray, np.ndarray] | None:
+        """Train the head on the frozen network; ``adapt``: first fit the head's standardisation to the
+        training features (a model that arrives trained keeps its own)."""
         self.network.trainable = False  # a loaded model may come fine-tuned: phase 1 trains the head only
         cached = self.config.cache and not self.config.augment
+        features_output = self.model.get_layer(self.recipe.parts.features).output
+        extractor = keras.Model(self.model.inputs, features_output, name="features")
+        extractor = self.placement.local_copy(extractor)  # several processes: each extracts its own shard
         if cached:
-            features_output = self.model.get_layer(self.recipe.parts.features).output
-            extractor = keras.Model(self.model.inputs, features_output, name="features")
-            extractor = self.placement.local_copy(extractor)  # several processes: each extracts its own shard
             identity = model_identity(extractor)  # the weights are hashed once for both sets
             features = tuple(self._features(extractor, d, identity) for d in (self.train_set, self.val_set))
             target, placement = self.head, self.placement
@@ -275,6 +280,10 @@ class _Trainer:
             features, target = None, self.model
             fit_data = self._pipeline(self.train_set, training=True)
             val_data = self._pipeline(self.val_set, training=False)
+        if adapt and self.recipe.parts.standardize:
+            with self.placement.local():
+                sample = features[0] if features else extract(extractor, self._adapt_sample(), verbose=0)
+            fit_standardization(self.head.get_layer(self.recipe.parts.standardize), sample)
         self._fit(target, 1, fit_data, val_data, self.config.epochs, self.config.learning_rate)
         self.run_dir.save_weights(self.head, "phase1-final")
         self.state.update(phase1_done=True, phase=2, epoch=0)
@@ -347,7 +356,24 @@ class _Trainer:
                 outputs = model.predict(self._pipeline(self.val_set, training=False, targets=False), verbose=0)
             metrics = compute_metrics(self.recipe.task, self.val_set.targets, outputs, self.train_set.class_names)
             self.run_dir.finish(model, metrics, self.history, self._data_summary())
+        self._warn_at_chance()
         return self.run_dir
+
+    def _warn_at_chance(self) -> None:
+        """Warn when every epoch's validation loss sat at chance level: ln(classes), what uniform outputs score."""
+        losses = [row["val_loss"] for row in self.history if "val_loss" in row]
+        if self.recipe.task != "classification" or not losses:
+            return
+        classes = self.recipe.num_outputs
+        chance = math.log(classes)
+        if all(abs(loss - chance) <= CHANCE_MARGIN * chance for loss in losses):
+            warnings.warn(
+                f"{self.run_dir.path}: the validation loss stayed at chance level, ln({classes}) = {chance:.3f}, in "
+                "every epoch: the model learned nothing; check the labels, try another learning rate, or use "
+                "pretrained weights (--weights none gives random features)",
+                TrainingWarning,
+                stacklevel=2,
+            )
 
     # -- data ------------------------------------------------------------------------------------
     def _data_summary(self) -> dict[str, Any]:
@@ -374,6 +400,12 @@ class _Trainer:
                 batch = layer(batch)
             count += int((keras.ops.convert_to_numpy(batch["padding_mask"]).sum(axis=1) >= limit).sum())
         return count
+
+    def _adapt_sample(self) -> Dataset:
+        """Up to :data:`ADAPT_SAMPLE` training examples (all when fewer), chosen with the run's seed."""
+        count = min(len(self.train_set), ADAPT_SAMPLE)
+        rows = np.random.default_rng(self.config.seed).choice(len(self.train_set), count, replace=False)
+        return self.train_set.subset(np.sort(rows))
 
     def _features(self, extractor: Any, dataset: Dataset, identity: str) -> np.ndarray:
         options = {"batch_size": self.config.batch_size, "identity": identity, "verbose": self.verbose}
