@@ -88,10 +88,11 @@ def test_fine_tuning_through_zoo_train_changes_the_saved_model_variables(saved_m
     x = rng.uniform(0, 255, (24, 32, 32, 3)).astype("float32")
     y = np.array(["a", "b"] * 12)
     x[y == "a"] *= 0.3  # learnable: class a is dark
+    # A phase 1 that leaves the head unfitted, so phase 2 still has gradients to follow.
     run = zoo.train(
         "mobilenet_v3_small_tfhub", (x, y), weights=saved_model, input_shape=32, epochs=1, fine_tune=1,
-        fine_tune_epochs=2, learning_rate=1e-2, batch_size=8, patience=None, out=tmp_path / "run",
-        cache_dir=tmp_path / "cache", verbose=0,
+        fine_tune_epochs=2, learning_rate=1e-4, fine_tune_learning_rate=1e-2, batch_size=8, patience=None,
+        out=tmp_path / "run", cache_dir=tmp_path / "cache", verbose=0,
     )  # fmt: skip
     network = network_of(run.model)
     trained = {w.name: w.numpy() for w in network.weights}
