@@ -73,9 +73,10 @@ def test_the_layer_trains_its_saved_model_variables_with_adam(saved_model):
     layer = zoo_tensorflow_hub.SavedModelLayer(str(saved_model), trainable=True)
     assert [w.path for w in layer.trainable_weights] == ["saved_model_layer/conv_kernel", "saved_model_layer/conv_bias"]
     assert [w.path for w in layer.non_trainable_weights] == ["saved_model_layer/bn_moving_mean"]
+    keras.utils.set_random_seed(0)  # the Dense layer's start: unseeded, the test failed one run in four
     inputs = keras.Input((32, 32, 3))
     model = keras.Model(inputs, keras.layers.Dense(2)(layer(inputs)))
-    model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
+    model.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     before = [w.numpy().copy() for w in layer.weights]
     model.fit(np.random.default_rng(0).uniform(0, 1, (8, 32, 32, 3)), np.arange(8) % 2, epochs=1, verbose=0)
     after = [w.numpy() for w in layer.weights]
