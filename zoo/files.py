@@ -1,4 +1,5 @@
-"""Atomic file writing: a reader sees the old file or the new one, never half of one."""
+"""Atomic, durable file writing: a reader sees the old file or the new one, never half of one, and a
+file written survives a power cut (it and its directory entry are fsynced)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` (same suffix); it replaces ``path`` when the block succeeds.
 
     The file gets the user's usual permissions (``0o666`` less the umask), as ``open`` would give it.
+    Its bytes are fsynced before the rename and the directory after it, so once the block ends the
+    new file is on disk, not only in the page cache.
 
     >>> import tempfile, pathlib
     >>> target = pathlib.Path(tempfile.mkdtemp()) / "x.txt"
@@ -36,9 +39,21 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             continue
     try:
         yield tmp
+        _fsync(tmp)
         os.replace(tmp, path)
+        if hasattr(os, "O_DIRECTORY"):  # POSIX: the rename itself is durable once the directory is
+            _fsync(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's (or a directory's) data and metadata to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

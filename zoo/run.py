@@ -291,8 +291,13 @@ class Run:
         history: Sequence[Mapping[str, Any]],
         summary: Mapping[str, Any],
     ) -> None:
-        """Write the model and every report, then mark the run complete and drop its checkpoints."""
+        """Write the model and every report, then mark the run complete and drop its checkpoints.
+
+        ``model.keras`` is loaded back before anything else: a file that does not load (a full disk, a
+        failing device) raises here, and the checkpoints stay for ``zoo train --resume`` to write it again.
+        """
         save_model(model, self.path / MODEL)
+        load_model(self.path / MODEL)  # verified before the checkpoints go
         self._model = model
         self._config = {**self._config, "model": model.zoo_config.to_dict()}  # as trained: labels, opened blocks
         files.write_json(self.path / CONFIG, self._config)
@@ -415,6 +420,11 @@ def load_model(path: str | os.PathLike) -> keras.Model:
         path = path / MODEL
     if not path.is_file():
         raise RunError(f"No saved model at {path}: is this a finished run directory?")
+    if not zipfile.is_zipfile(path):  # Keras calls a damaged archive "File not found"
+        raise RunError(
+            f"{path} is damaged (not a complete .keras archive: truncated or overwritten); restore it from a copy, "
+            "or train again (an unfinished run writes it again with `zoo train --resume RUN`)"
+        )
     try:
         model = keras.saving.load_model(path, safe_mode=True)
         with zipfile.ZipFile(path) as archive:

@@ -30,7 +30,7 @@ from zoo.features import cached_extract, extract, model_identity
 from zoo.heads import build, fit_standardization
 from zoo.plugins import get_spec
 from zoo.report import compute_metrics
-from zoo.run import Run, WorkerView
+from zoo.run import Run, WorkerView, load_model
 
 LOSSES = {
     "classification": keras.losses.SparseCategoricalCrossentropy,
@@ -180,15 +180,16 @@ def resume(
     >>> run = resume("runs/resnet50-20261127-101500")  # doctest: +SKIP
     """
     run = Run(run_dir)
+    if run.complete:
+        load_model(run.path)  # a damaged model.keras says so now, not at the next predict
+        print(f"{run.path} is already complete")
+        return run
     sources = run.data_sources
     if sources["train"] is None or sources["train"].startswith("<"):
         raise RunError(
             f"{run_dir} was trained from in-memory data; call zoo.train(..., out={str(run_dir)!r}, resume=True) "
             "with the same data instead"
         )
-    if run.complete:
-        print(f"{run.path} is already complete")
-        return run
     config = run.train_config if distribution is None else run.train_config.updated({"distribution": distribution})
     model = run.load_start() or run.model_config.backbone  # the model it started from, or a rebuild by name
     return train(model, sources["train"], sources["val"], config, out=run_dir, resume=True, cache_dir=cache_dir,
