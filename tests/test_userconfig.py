@@ -59,7 +59,8 @@ def sources() -> dict[str, zoo.ConfigSource]:
 
 
 def test_no_config_file_means_no_backbones(tmp_path, monkeypatch):
-    monkeypatch.setenv(userconfig.ENV_CONFIG, str(tmp_path / "missing.toml"))
+    monkeypatch.delenv(userconfig.ENV_CONFIG, raising=False)  # the default place, which may well be empty
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     (info,) = [p for p in load_registry(allow=["user-config"]).plugins if p.name == "user-config"]
     assert (info.status, info.module, info.backbones) == ("loaded", "zoo.userconfig", ())
 
@@ -116,6 +117,8 @@ def test_a_hub_entry_without_internet_says_what_to_do(tmp_path, monkeypatch):
         ("[32, 32, 3]", "[16, 16, 3]", "at least 32"),
         ("feature_dim = 4", "feature_dim = 0", "feature_dim must be a positive integer"),
         ("scale = 0.00392156862745098", "scael = 0.1", r"preprocessing has unknown fields \['scael'\]"),
+        ("scale = 0.00392156862745098", 'scale = "abc"', "preprocessing.scale must be a finite number, got 'abc'"),
+        ("scale = 0.00392156862745098", "scale = 1, mean = [1, 2, nan]", "preprocessing.mean needs 3 numbers"),
         ('{{ mode = "unit", scale = 0.00392156862745098 }}', "'inception'", "preprocessing must be one of"),
         ('description = "a tiny test network"', "colour = 1", r"unknown keys \['colour'\]"),
         ("[backbones.my_net]", "[backbones.MyNet]", "lowercase snake case"),
@@ -138,6 +141,15 @@ def test_an_invalid_file_fails_only_the_user_config_plugin(tmp_path, monkeypatch
         registry = load_registry()  # the file is found through ZOO_CONFIG
     assert registry.get("resnet50").name == "resnet50"
     assert [p.status for p in registry.plugins if p.name == "user-config"] == ["failed"]
+
+
+@pytest.mark.parametrize("where", ["missing.toml", "."])
+def test_a_zoo_config_that_is_not_a_file_is_said_not_ignored(tmp_path, monkeypatch, where):
+    monkeypatch.setenv("ZOO_CONFIG", str(tmp_path / where))
+    what = "does not exist" if where != "." else "is a folder"
+    with pytest.warns(zoo.PluginWarning, match=f"'user-config' failed: ZOO_CONFIG=.* {what}: point it at"):
+        registry = load_registry()
+    assert registry.get("resnet50").name == "resnet50"  # everything else still works
 
 
 def test_a_source_of_a_plugin_left_out_by_zoo_plugins_names_the_plugin(saved_model, tmp_path, monkeypatch):

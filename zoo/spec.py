@@ -8,6 +8,7 @@ lazy ``factory`` round-trips through JSON (``to_dict`` / ``from_dict``). Listing
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, NamedTuple
@@ -91,10 +92,13 @@ class Preprocessing:
             raise SpecError(f"preprocessing.channel_order must be 'rgb' or 'bgr', got {self.channel_order!r}")
         if self.interpolation not in INTERPOLATIONS:
             raise SpecError(f"preprocessing.interpolation must be one of {INTERPOLATIONS}, got {self.interpolation!r}")
+        for field in ("scale", "offset"):
+            if not _finite(getattr(self, field)):
+                raise SpecError(f"preprocessing.{field} must be a finite number, got {getattr(self, field)!r}")
         for field in ("mean", "std"):
             values = getattr(self, field)
-            if values is not None and len(values) != channels:
-                raise SpecError(f"preprocessing.{field} needs {channels} values (one per channel), got {values!r}")
+            if values is not None and (len(values) != channels or not all(map(_finite, values))):
+                raise SpecError(f"preprocessing.{field} needs {channels} numbers (one per channel), got {values!r}")
         if self.std is not None and any(s == 0 for s in self.std):
             raise SpecError("preprocessing.std must not contain zeros")
 
@@ -326,3 +330,12 @@ def as_lists(value: Any) -> Any:
 
 def _tuples(data: Mapping[str, Any]) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+
+
+def _finite(value: Any) -> bool:
+    """Whether ``value`` is a real, finite number (not a bool, a string or NaN).
+
+    >>> _finite(0.5), _finite("abc"), _finite(float("nan")), _finite(True)
+    (True, False, False, False)
+    """
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -67,6 +67,9 @@ def config_path() -> Path:
 def register_backbones(config_sources: Mapping[str, ConfigSource]) -> list[BackboneSpec]:
     """The backbones of the user's config file (none without a file)."""
     path = config_path()
+    if os.environ.get(ENV_CONFIG) and not path.is_file():  # asked for by name: never ignored without a word
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise SpecError(f"{ENV_CONFIG}={path} {what}: point it at a backbones.toml file, or unset it")
     return read_config(path, config_sources) if path.is_file() else []
 
 
