@@ -15,7 +15,10 @@ def _fresh_registry(monkeypatch, tmp_path_factory):
     """Each test starts from the installed plugins: no allowlist, strict mode or user config from outside."""
     monkeypatch.delenv(zoo.plugins.ENV_ALLOW, raising=False)
     monkeypatch.delenv(zoo.plugins.ENV_STRICT, raising=False)
-    monkeypatch.setenv("ZOO_CONFIG", str(tmp_path_factory.getbasetemp() / "no-user-config" / "backbones.toml"))
+    empty = tmp_path_factory.getbasetemp() / "no-user-config" / "backbones.toml"  # an empty user config
+    empty.parent.mkdir(exist_ok=True)
+    empty.touch()
+    monkeypatch.setenv("ZOO_CONFIG", str(empty))
     zoo.plugins.reset()
     yield
     zoo.plugins.reset()

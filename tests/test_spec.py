@@ -47,7 +47,7 @@ def test_spec_is_frozen_and_lists_become_tuples():
         ({"input_shape": (32, 32)}, "height, width, channels"),
         ({"input_shape": (16, 16, 3)}, "below min_input_size"),
         ({"params": -1}, "params"),
-        ({"preprocessing": Preprocessing(mean=(1.0, 2.0))}, "needs 3 values"),
+        ({"preprocessing": Preprocessing(mean=(1.0, 2.0))}, "needs 3 numbers"),
         ({"preprocessing": Preprocessing(std=(1.0, 0.0, 1.0))}, "zeros"),
         ({"preprocessing": Preprocessing(channel_order="grb")}, "channel_order"),
         ({"preprocessing": Preprocessing(interpolation="cubic-ish")}, "interpolation"),
