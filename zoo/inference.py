@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from zoo.data import decode_image, load_dataset, pipeline
+from zoo.data import load_dataset, pipeline, read_image
 from zoo.errors import DataError
 from zoo.features import resize_pixels
 from zoo.report import compute_metrics
@@ -57,7 +56,7 @@ def predict(
         images, readable = [], []
         for i, path in enumerate(inputs):
             try:
-                pixels = decode_image(Path(path).read_bytes()).astype("float32")
+                pixels = read_image(path).astype("float32")
                 images.append(resize_pixels(pixels, run.input_shape[:2], run.interpolation))
                 readable.append(i)
             except (OSError, DataError) as err:

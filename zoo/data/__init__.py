@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from zoo.config import AUGMENTATIONS
-from zoo.data.images import augmentation_layers, decode_image, image_pipeline, scan_files
+from zoo.data.images import augmentation_layers, decode_image, image_pipeline, read_image, scan_files
 from zoo.data.sources import (
     IMAGE_EXTENSIONS,
     TASKS,
@@ -84,6 +84,7 @@ __all__ = [
     "image_pipeline",
     "load_dataset",
     "pipeline",
+    "read_image",
     "scan_files",
     "split",
     "text_pipeline",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +30,12 @@ if TYPE_CHECKING:
     from zoo.data.sources import Dataset
 
 PROGRESS_ABOVE = 200  # files; a scan of more shows a progress bar
+# An image above this many pixels is refused before it is decoded (a 12000x12000 PNG of 140 KB would take
+# 1.5 GB); ZOO_MAX_PIXELS raises it. A generous margin over any backbone's input, and over most cameras.
+ENV_MAX_PIXELS = "ZOO_MAX_PIXELS"
+DEFAULT_MAX_PIXELS = 64_000_000
+MAX_FILE_BYTES = 1 << 30  # a file is read whole: one larger than 1 GiB is no image to train on
+_CHECK_DRAFT = (512, 512)  # a JPEG is checked decoded at a reduced scale, at least this big (DCT scaling)
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 _UINT16_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 
@@ -47,10 +54,48 @@ def decode_image(data: bytes) -> np.ndarray:
     >>> decode_image(png.getvalue())[0, 0].tolist()
     [255, 255, 255]
     """
+    return _decode(data)
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """The pixels of an image file, as :func:`decode_image` gives them; only a regular file is read (see
+    :func:`check_file`). :class:`DataError` (or ``OSError``) says why a file cannot be used.
+
+    >>> read_image("/dev/zero")
+    Traceback (most recent call last):
+    zoo.errors.DataError: not a regular file (a character device)
+    """
+    return decode_image(_read_regular(os.fspath(path)))
+
+
+def max_pixels() -> int:
+    """The largest image (width x height) the zoo decodes: ``$ZOO_MAX_PIXELS``, else 64 million.
+
+    >>> max_pixels()
+    64000000
+    """
+    value = os.environ.get(ENV_MAX_PIXELS, "")
+    if not value:
+        return DEFAULT_MAX_PIXELS
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"{ENV_MAX_PIXELS} must be a positive whole number of pixels, got {value!r}")
+    return int(value)
+
+
+def _decode(data: bytes, draft: bool = False) -> np.ndarray:
+    """:func:`decode_image`; ``draft=True`` decodes a JPEG at a reduced scale (enough to check the file)."""
     if not data:
         raise DataError("empty file (0 bytes)")
     try:
         with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
+            if width * height > max_pixels():  # checked on the header, before a byte is decoded
+                raise DataError(
+                    f"{width}x{height} is {width * height / 1e6:.0f} megapixels, above the zoo's limit of "
+                    f"{max_pixels() / 1e6:.0f} (a decompression bomb?); set {ENV_MAX_PIXELS} to allow it"
+                )
+            if draft and img.format == "JPEG":
+                img.draft("RGB", _CHECK_DRAFT)
             img.load()
             ImageOps.exif_transpose(img, in_place=True)
             return _to_rgb(img)
@@ -86,21 +131,49 @@ def _grey_to_uint8(grey: np.ndarray, mode: str) -> np.ndarray:
 
 
 def check_file(path: str) -> tuple[str | None, str | None]:
-    """Read a file once, hash it and decode it fully: ``(sha256 hex digest, None)`` or ``(None, reason)``.
+    """Read a file once, hash it and decode it: ``(sha256 hex digest, None)`` or ``(None, reason)``.
+
+    Only a regular file (after links are followed) is read, and at most :data:`MAX_FILE_BYTES`: a
+    FIFO, a device such as ``/dev/zero`` or a socket is refused without blocking. A JPEG is decoded
+    at a reduced scale, which reads and checks the whole stream.
 
     >>> check_file("/no/such/file.png")
     (None, 'unreadable: No such file or directory')
+    >>> check_file("/dev/zero")
+    (None, 'not a regular file (a character device)')
     """
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = _read_regular(path)
     except OSError as err:
         return None, f"unreadable: {err.strerror or err}"
+    except DataError as err:
+        return None, str(err)
     try:
-        decode_image(data)
+        _decode(data, draft=True)
     except DataError as err:
         return None, str(err)
     return hashlib.sha256(data).hexdigest(), None
+
+
+def _read_regular(path: str) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most :data:`MAX_FILE_BYTES`; :class:`DataError` if not.
+
+    Opened without blocking (a FIFO opened to read would wait for a writer), then checked on the
+    open descriptor, so a file swapped for a FIFO in between is caught too.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise DataError(f"not a regular file ({_KINDS.get(stat.S_IFMT(mode), 'a special file')})")
+        data = f.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise DataError(f"larger than {MAX_FILE_BYTES >> 20} MB: no image to train on")
+    return data
+
+
+_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+          stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}  # fmt: skip
 
 
 def scan_files(
@@ -203,7 +276,8 @@ def image_pipeline(
 
     >>> import numpy as np
     >>> from zoo.data import load_dataset
-    >>> dataset = load_dataset((np.zeros((4, 8, 8, 3), np.uint8), ["cat", "dog", "cat", "dog"]))
+    >>> pixels = np.arange(4 * 8 * 8 * 3).reshape(4, 8, 8, 3).astype(np.uint8)  # four different images
+    >>> dataset = load_dataset((pixels, ["cat", "dog", "cat", "dog"]))
     >>> ds = image_pipeline(dataset, image_size=(16, 16), batch_size=3, shuffle=True, augment=True)
     >>> [tuple(pixels.shape) for pixels, targets in ds]
     [(3, 16, 16, 3), (1, 16, 16, 3)]
