@@ -21,8 +21,11 @@ import numpy as np
 
 from zoo.backbones import Weights, backbone
 from zoo.cache import FeatureCache, cache_key, weights_fingerprint
-from zoo.data import Dataset, load_dataset, pipeline
+from zoo.data import IMAGE_EXTENSIONS, Dataset, load_dataset, pipeline, scan_files
+from zoo.data.sources import _first, _rgb_uint8
 from zoo.distribute import Placement, resolve_one_host
+from zoo.errors import DataError
+from zoo.plugins import get_spec
 
 DEFAULT_BATCH = {"cpu": 64, "gpu": 256}
 _OUT_OF_MEMORY = ("RESOURCE_EXHAUSTED", "out of memory", "OOM", "Failed to allocate")
@@ -38,6 +41,7 @@ def extract(
     pooling: str = "avg",
     out: np.ndarray | None = None,
     distribution: Any = "none",
+    interpolation: str | None = None,
     verbose: int = 1,
 ) -> np.ndarray:
     """Features of ``data`` from a backbone (a name, or any zoo model up to its features).
@@ -46,6 +50,8 @@ def extract(
     :class:`zoo.data.Dataset`, or anything :func:`zoo.data.load_dataset` reads. ``out`` (e.g. a
     memory-mapped array) receives the rows as they come, so the result need not fit in memory.
     ``batch_size=None`` starts at 64 on CPU (256 on GPU) and halves on out-of-memory errors.
+    Images are resized to the model's input with ``interpolation``: by default the spec's declared
+    method for a backbone named here, else bilinear (the trainer passes its run's).
 
     ``distribution`` (as for :func:`zoo.train`: ``auto``, ``none``, ``mirrored`` or a strategy object)
     splits each batch over the local devices; a model object is then rebuilt inside the strategy's
@@ -64,6 +70,7 @@ def extract(
         raise ValueError(f"out has {len(out)} rows for {count} examples")
     with placement.scope():  # the model's variables on every replica, each batch split over them
         if isinstance(model, str):
+            interpolation = interpolation or get_spec(model).preprocessing.interpolation
             model = backbone(model, weights=weights, input_shape=input_shape, pooling=pooling)
         else:
             model = placement.place(model)
@@ -72,7 +79,7 @@ def extract(
         size = batch_size or DEFAULT_BATCH["gpu" if _on_gpu() else "cpu"]
         while True:
             try:
-                _run(model, items, size, out, verbose)
+                _run(model, items, size, out, interpolation or "bilinear", verbose)
                 return out
             except Exception as err:
                 if batch_size is not None or size == 1 or not any(s in str(err) for s in _OUT_OF_MEMORY):
@@ -90,6 +97,7 @@ def cached_extract(
     batch_size: int | None = None,
     identity: str | None = None,
     placement: Placement | None = None,
+    interpolation: str = "bilinear",
     verbose: int = 1,
 ) -> np.ndarray:
     """:func:`extract` through the feature cache: computed once, then read back (memory-mapped).
@@ -100,12 +108,13 @@ def cached_extract(
     shared cache folder; after a barrier the shards are assembled into the one entry, which every
     process then reads. ``model`` is then each process's local copy.
     """
-    key = cache_key(model=identity or model_identity(model), examples=dataset.digests)
+    key = cache_key(model=identity or model_identity(model), examples=dataset.digests, interpolation=interpolation)
     shape = (len(dataset), *model.output_shape[1:])
 
     def compute(rows: slice) -> Callable[[np.ndarray], None]:
         subset = dataset.subset(np.arange(len(dataset))[rows])
-        return lambda out: extract(model, subset, batch_size=batch_size, out=out, verbose=verbose)
+        options = {"batch_size": batch_size, "interpolation": interpolation, "verbose": verbose}
+        return lambda out: extract(model, subset, out=out, **options)
 
     if placement is None or placement.processes == 1:
         return cache.get_or_compute(key, shape, compute(slice(None)))
@@ -164,7 +173,9 @@ def _without(value: Any, keys: tuple[str, ...]) -> Any:
     return value
 
 
-def _run(model: keras.Model, items: np.ndarray | Dataset, size: int, out: np.ndarray, verbose: int) -> None:
+def _run(
+    model: keras.Model, items: np.ndarray | Dataset, size: int, out: np.ndarray, interpolation: str, verbose: int
+) -> None:
     bar = keras.utils.Progbar(len(out), unit_name="example") if verbose else None
     row = 0
     strategy = getattr(model, "distribute_strategy", None)  # tf.distribute: predict_on_batch would not split
@@ -172,7 +183,7 @@ def _run(model: keras.Model, items: np.ndarray | Dataset, size: int, out: np.nda
         predict = lambda batch: model.predict(batch, batch_size=len(batch), verbose=0)  # noqa: E731
     else:
         predict = model.predict_on_batch
-    for count, batch in _prefetch(_staged(_batches(model, items, size), size)):
+    for count, batch in _prefetch(_staged(_batches(model, items, size, interpolation), size)):
         out[row : row + count] = np.asarray(predict(batch), dtype=out.dtype)[:count]
         row += count
         if bar is not None:
@@ -196,16 +207,17 @@ def _staged(batches: Iterator[np.ndarray], size: int) -> Iterator[tuple[int, Any
         yield count, (put(batch) if put is not None and batch.dtype != object else batch)
 
 
-def _batches(model: keras.Model, items: np.ndarray | Dataset, size: int) -> Iterator[np.ndarray]:
+def _batches(model: keras.Model, items: np.ndarray | Dataset, size: int, interpolation: str) -> Iterator[np.ndarray]:
     shape = tuple(model.input_shape[1:])
     if isinstance(items, Dataset) and items.images is not None and items.images.shape[1:3] == shape[:2]:
         items = items.images
     if isinstance(items, np.ndarray):  # pixels stay uint8 until the model casts them on the device
         for start in range(0, len(items), size):
             batch = np.ascontiguousarray(items[start : start + size])
-            yield resize_pixels(batch, shape[:2])
+            yield resize_pixels(batch, shape[:2], interpolation)
         return
-    for batch in pipeline(items, image_size=shape[:2] or None, batch_size=size, with_targets=False):
+    size_hw = shape[:2] or None
+    for batch in pipeline(items, image_size=size_hw, interpolation=interpolation, batch_size=size, with_targets=False):
         yield np.asarray(batch)
 
 
@@ -242,18 +254,58 @@ def _prefetch(batches: Iterator[Any], depth: int = 2) -> Iterator[Any]:
 
 
 def _as_inputs(data: Any) -> np.ndarray | Dataset:
+    """What :func:`extract` runs on: checked uint8 pixels, image files, texts, or a :class:`Dataset`.
+
+    Pixel arrays get the checks of :func:`zoo.data.load_dataset` (values in [0, 255], a warning
+    for [0, 1]); a list of strings is a list of image files when every item names one (by its
+    extension), texts otherwise. Bad input is a :class:`DataError` that says what to pass.
+
+    >>> _as_inputs(np.full((1, 2, 2, 3), 127.6)).dtype
+    dtype('uint8')
+    >>> _as_inputs(["a sunny day", "rain at noon"]).texts
+    ('a sunny day', 'rain at noon')
+    """
     if isinstance(data, Dataset):
         return data
     if isinstance(data, np.ndarray) and data.dtype.kind in "uif":
-        if data.ndim != 4:
-            raise ValueError(f"pixel arrays must be (N, height, width, channels), got shape {data.shape}")
-        return data
+        return _rgb_uint8(data)
     if isinstance(data, Sequence) and not isinstance(data, str) and data and isinstance(data[0], str):
+        images = _image_files(data)
+        if images is not None:
+            return images
         count = len(data)  # unlabelled texts: targets and digests are not needed to extract
         return Dataset("regression", np.zeros(count), (), ("",) * count, texts=tuple(data))
     if isinstance(data, (str, os.PathLike, tuple)):
         return _as_inputs(load_dataset(data))
-    raise ValueError("data must be pixel arrays, a list of texts, a zoo.data.Dataset, a folder or a manifest")
+    raise DataError(
+        f"zoo.extract cannot read {type(data).__name__}: pass pixels (N, height, width, 3) in [0, 255], "
+        "a list of image paths or of texts, a zoo.data.Dataset, or a folder or manifest that zoo.load_dataset reads"
+    )
+
+
+def _image_files(items: Sequence[str]) -> Dataset | None:
+    """``items`` as an unlabelled image dataset if they name image files; ``None`` if they are texts.
+
+    Every item must then be an image file that decodes (the digests of :func:`scan_files`); a list
+    that mixes image files and other strings is refused rather than guessed.
+    """
+    named = [str(item).lower().endswith(IMAGE_EXTENSIONS) for item in items]
+    found = [isinstance(item, str) and os.path.isfile(item) for item, name in zip(items, named, strict=True) if name]
+    if not any(found) and not all(named):
+        return None  # texts (a text that merely ends in ".png" is no file)
+    if not all(named):
+        texts = [repr(item)[:60] for item, name in zip(items, named, strict=True) if not name]
+        raise DataError(
+            f"the list mixes image files and {len(texts)} strings that are not image files ({_first(texts)}): "
+            "pass only image paths, or only texts"
+        )
+    paths = [os.path.abspath(item) for item in items]
+    checked = scan_files(paths)
+    bad = [f"{path} ({reason})" for path, (_, reason) in zip(paths, checked, strict=True) if reason]
+    if bad:
+        raise DataError(f"{len(bad)} of {len(paths)} image files cannot be read: {_first(bad)}; fix or remove them")
+    digests = tuple(digest for digest, _ in checked)
+    return Dataset("regression", np.zeros(len(paths)), (), digests, paths=tuple(paths), source="image files")
 
 
 def _on_gpu() -> bool:

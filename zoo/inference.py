@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from zoo.data import load_dataset, pipeline, read_image
+from zoo.data.images import resize_images
 from zoo.errors import DataError
-from zoo.features import resize_pixels
 from zoo.report import compute_metrics
 from zoo.run import Run
 
@@ -56,8 +56,8 @@ def predict(
         images, readable = [], []
         for i, path in enumerate(inputs):
             try:
-                pixels = read_image(path).astype("float32")
-                images.append(resize_pixels(pixels, run.input_shape[:2], run.interpolation))
+                pixels = read_image(path)  # resized as the training pipeline resizes: one resize for all
+                images.append(np.asarray(resize_images(pixels, run.input_shape[:2], run.interpolation)))
                 readable.append(i)
             except (OSError, DataError) as err:
                 results[i]["error"] = str(err)

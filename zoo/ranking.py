@@ -24,7 +24,7 @@ from zoo.data import Dataset, load_dataset, split
 from zoo.distribute import Placement, resolve_one_host
 from zoo.errors import DataError, UnknownBackboneError
 from zoo.features import cached_extract
-from zoo.plugins import list_backbones
+from zoo.plugins import get_spec, list_backbones
 
 
 @dataclasses.dataclass
@@ -124,7 +124,9 @@ def _score(
     try:
         with placement.scope():  # built on every replica; each batch split over them
             model = backbone(name, weights=weights, input_shape=input_shape)
-            features = np.asarray(cached_extract(model, dataset, cache, batch_size=batch_size, verbose=verbose))
+            interpolation = get_spec(name).preprocessing.interpolation
+            options = {"batch_size": batch_size, "interpolation": interpolation, "verbose": verbose}
+            features = np.asarray(cached_extract(model, dataset, cache, **options))
     except Exception as err:  # any backbone may fail (offline weights, too-small input...): report, go on
         result.error = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
         result.feature_seconds = time.perf_counter() - start

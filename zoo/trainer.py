@@ -283,7 +283,11 @@ class _Trainer:
             val_data = self._pipeline(self.val_set, training=False)
         if adapt and self.recipe.parts.standardize:
             with self.placement.local():
-                sample = features[0] if features else extract(extractor, self._adapt_sample(), verbose=0)
+                sample = (
+                    features[0]
+                    if features
+                    else extract(extractor, self._adapt_sample(), interpolation=self.interpolation, verbose=0)
+                )
             fit_standardization(self.head.get_layer(self.recipe.parts.standardize), sample)
         self._fit(target, 1, fit_data, val_data, self.config.epochs, self.config.learning_rate)
         self.run_dir.save_weights(self.head, "phase1-final")
@@ -410,6 +414,7 @@ class _Trainer:
 
     def _features(self, extractor: Any, dataset: Dataset, identity: str) -> np.ndarray:
         options = {"batch_size": self.config.batch_size, "identity": identity, "verbose": self.verbose}
+        options["interpolation"] = self.interpolation  # the resize every other consumer of the run uses
         return cached_extract(extractor, dataset, self.cache, placement=self.placement, **options)
 
     def _pipeline(self, dataset: Dataset, training: bool, targets: bool = True) -> Any:
