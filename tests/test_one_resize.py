@@ -65,3 +65,14 @@ def test_a_run_reports_what_evaluate_and_predict_compute(tmp_path):
     for row, probabilities in zip(predicted, expected[order], strict=True):
         best = row["predictions"][0]
         assert best["score"] == pytest.approx(float(probabilities.max()), rel=1e-5)
+
+
+def test_a_file_changed_after_the_scan_is_refused_not_cached_under_its_old_key(tmp_path):
+    dataset = load_dataset(_folder(tmp_path / "data"))  # the scan hashes every file: the cache keys
+    changed = tmp_path / "data" / "a" / "0.png"
+    Image.fromarray(np.full((45, 45, 3), 7, np.uint8)).save(changed)  # other pixels, same name
+    with pytest.raises(zoo.DataError, match=r"a/0.png changed since the data was checked; run the command again"):
+        zoo.extract(NEAREST, dataset, weights=None, verbose=0)
+    with pytest.raises(zoo.DataError, match="changed since the data was checked"):
+        zoo.train(NEAREST, dataset, weights=None, epochs=1, out=tmp_path / "run", cache_dir=tmp_path / "c", verbose=0)
+    assert not list((tmp_path / "c").glob("*.npy")) and not (tmp_path / "run").exists()  # nothing kept

@@ -64,6 +64,21 @@ class TrainingWarning(UserWarning):
     """A run finished but learned nothing useful: its validation loss never left chance level."""
 
 
+def zoo_error_in(err: BaseException) -> ZooError | None:
+    """The zoo error an engine reported as its own: a ``DataError`` raised inside a ``tf.data`` function
+    reaches Python as a TensorFlow error whose message names it. ``None`` when there is none.
+
+    >>> zoo_error_in(RuntimeError("UnknownError: DataError: x.png changed since the data was checked"))
+    DataError('x.png changed since the data was checked')
+    """
+    import re
+
+    match = re.search(r"\b(DataError|RunError|ConfigError): ([^\n]+)", str(err))
+    if match is None or isinstance(err, ZooError):
+        return None
+    return {"DataError": DataError, "RunError": RunError, "ConfigError": ConfigError}[match[1]](match[2].strip())
+
+
 def first_line(err: BaseException, limit: int = 300) -> str:
     """The first line of an error's message (its type's name when it has none), for one-line reports.
 

@@ -24,7 +24,7 @@ from zoo.cache import FeatureCache, cache_key, weights_fingerprint
 from zoo.data import IMAGE_EXTENSIONS, Dataset, load_dataset, pipeline, scan_files
 from zoo.data.sources import _first, _rgb_uint8
 from zoo.distribute import Placement, resolve_one_host
-from zoo.errors import DataError
+from zoo.errors import DataError, zoo_error_in
 from zoo.plugins import get_spec
 
 DEFAULT_BATCH = {"cpu": 64, "gpu": 256}
@@ -82,6 +82,8 @@ def extract(
                 _run(model, items, size, out, interpolation or "bilinear", verbose)
                 return out
             except Exception as err:
+                if (reported := zoo_error_in(err)) is not None:  # raised inside a tf.data function
+                    raise reported from err
                 if batch_size is not None or size == 1 or not any(s in str(err) for s in _OUT_OF_MEMORY):
                     raise
                 size //= 2

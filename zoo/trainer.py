@@ -25,7 +25,7 @@ from zoo import distribute
 from zoo.cache import FeatureCache, cache_key
 from zoo.config import MODEL_OPTIONS, ModelConfig, TrainConfig
 from zoo.data import Dataset, load_dataset, pipeline, split
-from zoo.errors import ConfigError, DataError, RunError, TrainingWarning
+from zoo.errors import ConfigError, DataError, RunError, TrainingWarning, zoo_error_in
 from zoo.features import cached_extract, extract, model_identity
 from zoo.heads import build, fit_standardization
 from zoo.plugins import get_spec
@@ -160,9 +160,12 @@ def _train_placed(
     trainer = _Trainer(model, config, train_set, val_set, run, FeatureCache(cache_dir), placement, verbose)
     try:
         return trainer.run(resume, started_from_model)
-    except Exception:
+    except Exception as err:
         if not resume:
             run.discard()  # failed before its first checkpoint: leave nothing half-made behind
+        reported = zoo_error_in(err)  # raised inside a tf.data function: said as the zoo error it is
+        if reported is not None:
+            raise reported from err
         raise
 
 

@@ -68,6 +68,14 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return decode_image(_read_regular(os.fspath(path)))
 
 
+def _decode_unchanged(data: bytes, digest: bytes, path: bytes) -> np.ndarray:
+    """:func:`decode_image` of bytes that still hash to the digest the scan took (the cache key of their
+    features): a file changed since then raises :class:`DataError` rather than train on other pixels."""
+    if hashlib.sha256(data).hexdigest() != digest.decode():
+        raise DataError(f"{path.decode()} changed since the data was checked; run the command again")
+    return decode_image(data)
+
+
 def max_pixels() -> int:
     """The largest image (width x height) the zoo decodes: ``$ZOO_MAX_PIXELS``, else 64 million.
 
@@ -307,10 +315,11 @@ def image_pipeline(
             lambda i: (resize(tf.gather(images, i)), tf.gather(targets, i)), num_parallel_calls=tf.data.AUTOTUNE
         )
     elif dataset.paths is not None:
-        paths = tf.constant(dataset.paths)
+        paths, digests = tf.constant(dataset.paths), tf.constant(dataset.digests)
 
         def load(i: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            pixels = tf.numpy_function(decode_image, [tf.io.read_file(paths[i])], tf.uint8, stateful=False)
+            inputs = [tf.io.read_file(paths[i]), digests[i], paths[i]]
+            pixels = tf.numpy_function(_decode_unchanged, inputs, tf.uint8, stateful=False)
             return resize(tf.ensure_shape(pixels, [None, None, 3])), targets[i]
 
         ds = order.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle).batch(batch_size)
