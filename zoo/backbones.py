@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from zoo.config import ModelParts
 from zoo.errors import ConfigError, InputShapeError, PluginError, WeightsError, ZooError, first_line
-from zoo.plugins import get_spec, registry
+from zoo.plugins import PLUGIN_FAULTS, get_spec, registry
 from zoo.spec import BackboneSpec, Preprocessing, TextNetwork
 
 if TYPE_CHECKING:
@@ -181,14 +181,57 @@ def build_network(spec: BackboneSpec, weights: Weights, input_shape: tuple[int, 
             built = spec.factory(spec, weights=resolved, input_shape=input_shape)
         except ZooError:
             raise
-        except Exception as err:  # the factory's loaders raise many types; keep the cause chained
+        except PLUGIN_FAULTS as err:  # the loaders raise many types (a sys.exit too); keep the cause chained
             raise _factory_error(spec, resolved, err) from err
     skipped = [w for w in caught if "freshly-initialized" in str(w.message)]
     if skipped and resolved is not None:  # Keras loaded the file only in part: never run on random layers
         raise _load_error(spec, resolved, RuntimeError(f"{len(skipped)} parts were left unloaded"))
     for w in caught:  # pass the rest on, once per place as usual
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, registry=_WARNED)
-    return _checked(spec, built)
+    return _checked_shapes(spec, _checked(spec, built), input_shape)
+
+
+def _checked_shapes(spec: BackboneSpec, built: Any, input_shape: tuple[int, ...]) -> Any:
+    """Refuse a network whose shapes contradict its spec: what ``zoo info`` shows must be what it builds.
+
+    An image network must take ``input_shape`` (where it fixes its input) and give ``feature_shape``
+    at the declared input size (at another size, the same rank and ``feature_dim`` channels); a text
+    encoder's last axis must be ``feature_dim``. Axes a network leaves unknown (``None``) pass.
+    """
+    problems = []
+    if spec.modality == "text":
+        found, expected = _shape(built.encoder.output_shape), (spec.feature_dim,)
+        found = found and found[-1:]
+        claim = f"feature_dim={spec.feature_dim}"
+    else:
+        found_in = _shape(built.input_shape)
+        if found_in is not None and not _fits(found_in, tuple(input_shape)):
+            problems.append(f"takes inputs of shape {found_in}, not the input_shape {tuple(input_shape)} it was given")
+        found, expected = _shape(built.output_shape), tuple(spec.feature_shape)
+        if tuple(input_shape) != tuple(spec.input_shape):  # another size: only the channels are declared
+            expected = (None,) * (len(expected) - 1) + expected[-1:]
+        claim = f"feature_shape={spec.feature_shape} (feature_dim={spec.feature_dim})"
+    if found is not None and not _fits(found, expected):
+        problems.append(f"outputs features of shape {found}, but its spec declares {claim}")
+    if problems:
+        raise PluginError(
+            f"The network of backbone {spec.name!r} (plugin {spec.plugin!r}) {'; it '.join(problems)}. A spec "
+            "must describe the network its factory builds: fix the spec or the factory (see docs/plugins.md)."
+        )
+    return built
+
+
+def _shape(shape: Any) -> tuple | None:
+    """A shape without its batch axis, or ``None`` when it is not one shape (several outputs: not checked)."""
+    if isinstance(shape, tuple) and all(d is None or isinstance(d, int) for d in shape) and shape:
+        return shape[1:]
+    return None
+
+
+def _fits(found: tuple, expected: tuple) -> bool:
+    if len(found) != len(expected):
+        return False
+    return all(f is None or e is None or f == e for f, e in zip(found, expected, strict=True))
 
 
 def _checked(spec: BackboneSpec, built: Any) -> Any:

@@ -424,10 +424,14 @@ def _plugins(args: argparse.Namespace) -> None:
     if args.json:
         _print_json({"plugins": [p.to_dict() for p in reg.plugins], "conflicts": reg.conflicts})
         return
-    rows = [(p.name, p.version or "-", p.status, _names(p.backbones), p.error or "") for p in reg.plugins]
+    rows = [(p.name, p.version or "-", p.status, _names(p.backbones), p.error or _conflicting(p)) for p in reg.plugins]
     _print_table(("PLUGIN", "VERSION", "STATUS", "BACKBONES", "ERROR"), rows)
     for conflict in reg.conflicts:
         print(f"error: {conflict}")
+
+
+def _conflicting(plugin: Any) -> str:
+    return f"conflicting: {', '.join(plugin.conflicts)} (left out, see below)" if plugin.conflicts else ""
 
 
 def _registry(args: argparse.Namespace) -> int:

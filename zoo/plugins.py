@@ -4,8 +4,8 @@ Plugins are found through the ``backbone_zoo`` entry-point group, first-party an
 alike; the core's own plugins (:data:`DEFAULT_PLUGINS`) are loaded the same way. ``ZOO_PLUGINS``
 (comma-separated plugin names) limits which load: unset loads all, empty loads none.
 ``ZOO_STRICT_PLUGINS=1`` turns a broken plugin from a warning into an exception, for plugin
-authors. A broken plugin never breaks the host; two plugins declaring one name is an error that
-names both.
+authors. A broken plugin never breaks the host, even one that calls ``sys.exit``; a name two
+plugins declare is an error naming both, for that name only.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ ENV_ALLOW = "ZOO_PLUGINS"
 ENV_STRICT = "ZOO_STRICT_PLUGINS"
 # The core's own plugins, loaded after the installed ones exactly as entry points are (name = module).
 DEFAULT_PLUGINS = (metadata.EntryPoint("user-config", "zoo.userconfig", hookspecs.ENTRY_POINT_GROUP),)
+# What a plugin's code may raise and the zoo isolates: everything but Ctrl-C (KeyboardInterrupt), a sys.exit too.
+PLUGIN_FAULTS = (Exception, SystemExit, GeneratorExit)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,10 +46,12 @@ class PluginInfo:
     error: str | None = None
     backbones: tuple[str, ...] = ()
     config_sources: tuple[str, ...] = ()
+    conflicts: tuple[str, ...] = ()  # its names (or aliases) that another plugin declares too: left out
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        return {**data, "backbones": list(self.backbones), "config_sources": list(self.config_sources)}
+        lists = ("backbones", "config_sources", "conflicts")
+        return {**data, **{key: list(data[key]) for key in lists}}
 
 
 @dataclasses.dataclass
@@ -60,6 +64,7 @@ class Registry:
     _index: dict[str, str]
     _manager: pluggy.PluginManager | None = None
     config_sources: dict[str, ConfigSource] = dataclasses.field(default_factory=dict)
+    _clashes: dict[str, str] = dataclasses.field(default_factory=dict)  # normalised name -> the error naming both
 
     def locate_weights(self, spec: BackboneSpec, tag: str) -> str | None:
         """The local path a plugin reports for weights ``tag`` of ``spec`` (``None`` if none does)."""
@@ -67,8 +72,8 @@ class Registry:
             return None
         try:
             return self._manager.hook.locate_weights(spec=spec, tag=tag)
-        except Exception as err:  # a plugin's bug must not break `zoo info`
-            warnings.warn(f"locate_weights failed for {spec.name}: {err}", PluginWarning, stacklevel=2)
+        except PLUGIN_FAULTS as err:  # a plugin's bug must not break `zoo info`
+            warnings.warn(f"locate_weights failed for {spec.name}: {_described(err)}", PluginWarning, stacklevel=2)
             return None
 
     def check(self) -> None:
@@ -77,8 +82,9 @@ class Registry:
             raise DuplicateBackboneError("\n".join(self.conflicts))
 
     def get(self, name: str) -> BackboneSpec:
-        self.check()
         key = _normalise(name)
+        if key in self._clashes:  # declared twice: neither is meant more than the other
+            raise DuplicateBackboneError(self._clashes[key])
         if key in self._index:
             return self.specs[self._index[key]]
         close = difflib.get_close_matches(key, list(self._index), n=5, cutoff=0.6)
@@ -90,7 +96,6 @@ class Registry:
         )
 
     def list(self, pattern: str = "*", modality: str | None = None) -> list[BackboneSpec]:
-        self.check()
         if modality is not None and modality not in MODALITIES:
             raise ValueError(f"modality must be one of {MODALITIES} or None, got {modality!r}")
         pattern = pattern.lower()
@@ -98,6 +103,7 @@ class Registry:
             spec
             for spec in self.specs.values()
             if (modality is None or spec.modality == modality)
+            and _normalise(spec.name) not in self._clashes
             and any(fnmatch.fnmatchcase(n.lower(), pattern) for n in (spec.name, *spec.aliases))
         ]
         return sorted(found, key=lambda s: s.name)
@@ -113,6 +119,9 @@ def load_registry(
 
     ``allow`` and ``strict`` default to the ``ZOO_PLUGINS`` and ``ZOO_STRICT_PLUGINS`` variables;
     ``extra_plugins`` (name -> module or object) are registered in-process, after the entry points.
+    A plugin that raises (``SystemExit`` included, ``KeyboardInterrupt`` not) is skipped with a
+    :class:`PluginWarning`. A name (or alias) declared twice warns and is left out, the rest works;
+    looking it up raises :class:`DuplicateBackboneError` naming both. Strict mode raises at once.
 
     >>> reg = load_registry(allow=[])          # no entry-point plugin at all
     >>> reg.specs
@@ -130,12 +139,21 @@ def load_registry(
     specs: dict[str, BackboneSpec] = {}
     index: dict[str, str] = {}
     conflicts: list[str] = []
+    clashes: dict[str, str] = {}
+    clashing: dict[str, set[str]] = {}  # plugin -> its names that clash
+
+    def clash(key: str, first: BackboneSpec, second: BackboneSpec) -> None:
+        message = _conflict(key, first, second)
+        conflicts.append(message)
+        clashes.setdefault(key, message)
+        for spec in (first, second):
+            clashing.setdefault(spec.plugin, set()).add(key)
 
     def fail(info: PluginInfo, error: str) -> None:
         message = f"backbone-zoo plugin {info.name!r} failed: {error}"
         if strict:
             raise PluginError(message)
-        warnings.warn(message + f" (it is skipped; set {ENV_STRICT}=1 to raise instead)", PluginWarning, stacklevel=3)
+        _warn(message + f" (it is skipped; set {ENV_STRICT}=1 to raise instead)")
         status = info.status if info.status == "incompatible" else "failed"
         plugins.append(dataclasses.replace(info, status=status, error=error))
 
@@ -169,8 +187,8 @@ def load_registry(
         try:
             plugin = origin.load() if isinstance(origin, metadata.EntryPoint) else origin
             manager.register(plugin, name=info.name)
-        except Exception as err:  # a plugin's import may raise anything; it must not break the host
-            fail(info, f"could not be loaded: {type(err).__name__}: {err}")
+        except PLUGIN_FAULTS as err:  # a plugin's import may raise anything; it must not break the host
+            fail(info, f"could not be loaded: {_described(err)}")
             continue
         try:
             manager.check_pending()
@@ -179,9 +197,9 @@ def load_registry(
             manager.unregister(plugin)
             fail(info, str(err))
             continue
-        except Exception as err:
+        except PLUGIN_FAULTS as err:
             manager.unregister(plugin)
-            fail(info, f"register_config_sources raised {type(err).__name__}: {err}")
+            fail(info, f"register_config_sources raised {_described(err)}")
             continue
         sources.update((s.name, s) for s in new_sources)
         loaded.append((dataclasses.replace(info, config_sources=tuple(s.name for s in new_sources)), plugin))
@@ -189,28 +207,37 @@ def load_registry(
     for info, plugin in loaded:
         try:
             new = _collect_specs(manager, plugin, info.name, MappingProxyType(dict(sources)))
-        except Exception as err:  # a SpecError says what is wrong; anything else is the hook's own bug
+        except PLUGIN_FAULTS as err:  # a SpecError says what is wrong; anything else is the hook's own bug
             manager.unregister(plugin)
             for name in info.config_sources:  # a failed plugin provides nothing
                 del sources[name]
-            error = str(err) if isinstance(err, SpecError) else f"register_backbones raised {type(err).__name__}: {err}"
+            error = str(err) if isinstance(err, SpecError) else f"register_backbones raised {_described(err)}"
             fail(dataclasses.replace(info, config_sources=()), error)
             continue
         for spec in new:
             if spec.name in specs:
-                conflicts.append(_conflict(spec.name, specs[spec.name], spec))
+                clash(_normalise(spec.name), specs[spec.name], spec)
                 continue
             specs[spec.name] = spec
             for key in {_normalise(spec.name), *(_normalise(a) for a in spec.aliases)}:
                 if key in index and index[key] != spec.name:
-                    conflicts.append(_conflict(key, specs[index[key]], spec))
+                    clash(key, specs[index[key]], spec)
                 else:
                     index[key] = spec.name
         plugins.append(dataclasses.replace(info, backbones=tuple(s.name for s in new)))
     if conflicts and strict:
         raise DuplicateBackboneError("\n".join(conflicts))
+    for message in conflicts:
+        _warn(f"{message} It is left out; the other backbones work.")
+    plugins = [dataclasses.replace(p, conflicts=tuple(sorted(clashing.get(p.name, ())))) for p in plugins]
     return Registry(
-        specs=specs, plugins=plugins, conflicts=conflicts, _index=index, _manager=manager, config_sources=sources
+        specs=specs,
+        plugins=plugins,
+        conflicts=conflicts,
+        _index=index,
+        _manager=manager,
+        config_sources=sources,
+        _clashes=clashes,
     )
 
 
@@ -285,6 +312,22 @@ def _conflict(key: str, first: BackboneSpec, second: BackboneSpec) -> str:
         f"{second.plugin!r} ({second.name}). Uninstall one of them, or choose the plugins to load with "
         f"{ENV_ALLOW}=name,name."
     )
+
+
+def _warn(message: str) -> None:
+    """A :class:`PluginWarning` that prints as one line (no source line of the zoo, where the user can do nothing)."""
+    warnings.warn_explicit(message, PluginWarning, filename="backbone-zoo", lineno=0, module=__name__)
+
+
+def _described(err: BaseException) -> str:
+    """A plugin's exception in one line: ``KeyError: 'x'``, or what a ``sys.exit`` in a plugin did.
+
+    >>> _described(SystemExit(0))
+    'SystemExit(0): the plugin tried to end the process'
+    """
+    if isinstance(err, SystemExit):
+        return f"SystemExit({err.code!r}): the plugin tried to end the process"
+    return f"{type(err).__name__}: {err}"
 
 
 def _normalise(name: str) -> str:
