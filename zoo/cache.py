@@ -84,6 +84,15 @@ class FeatureCache:
 
     def __init__(self, root: str | os.PathLike | None = None) -> None:
         self.root = Path(root) if root is not None else default_cache_dir()
+        self._remove_orphans()
+
+    def _remove_orphans(self) -> None:
+        """Delete the temporary files of writers that died (a full disk, SIGKILL): each one whose key's lock
+        is free, so a writer at work keeps its file."""
+        for orphan in files.orphans(self.root) if self.root.is_dir() else ():
+            with contextlib.suppress(OSError), self.lock(orphan.name[1:].split(".")[0], wait=False) as held:
+                if held:
+                    orphan.unlink(missing_ok=True)
 
     def get_or_compute(
         self, key: str, shape: tuple[int, ...], compute: Callable[[np.ndarray], None], dtype: str = "float32"
@@ -104,6 +113,7 @@ class FeatureCache:
             path, meta = self._paths(key)
             with files.atomic_path(path) as tmp:
                 out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+                files.preallocate(tmp, tmp.stat().st_size)  # a full disk now, not a SIGBUS mid-write
                 compute(out)
                 out.flush()
                 del out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import json
 import os
 import sys
@@ -15,7 +16,7 @@ from typing import Any
 from zoo import catalogue
 from zoo.backbones import resolve_input_shape, resolve_weights
 from zoo.config import ONE_HOST, TrainConfig
-from zoo.errors import ConfigError, DataError, UnknownBackboneError, ZooError
+from zoo.errors import ConfigError, DataError, DiskFullError, UnknownBackboneError, ZooError
 from zoo.plugins import get_spec, list_backbones, registry
 from zoo.spec import MODALITIES, BackboneSpec
 
@@ -34,6 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.run(args) or 0
+    except DiskFullError as err:  # not the user's mistake: exit 1, in one line, with nothing half-written
+        print(f"zoo: {err}", file=sys.stderr)
+        return 1
     except ZooError as err:
         print(f"zoo: error: {err}", file=sys.stderr)
         return 2
@@ -43,7 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `zoo list | head`: stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except Exception:
+    except Exception as err:
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:  # a full disk below the zoo's own checks
+            print(f"zoo: disk full: no space left for {err.filename or 'a file'}", file=sys.stderr)
+            return 1
         traceback.print_exc()
         print("zoo: internal error (a bug in the zoo or a plugin): please report it with the traceback above",
               file=sys.stderr)  # fmt: skip

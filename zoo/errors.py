@@ -43,6 +43,20 @@ class ExportError(ZooError, ValueError):
     ``backbone-zoo[export]`` extra, an output folder that holds something else, or a model the format cannot hold."""
 
 
+class DiskFullError(ZooError, OSError):
+    """Not enough free space for a file the zoo is about to write; nothing was half-written (exit status 1)."""
+
+    @classmethod
+    def needed(cls, path: object, nbytes: int, free: int | None = None) -> DiskFullError:
+        """``disk full: N MB needed at PATH`` (and what is free, when known).
+
+        >>> str(DiskFullError.needed("/runs/x/model.keras", 5 << 20, 1 << 20))
+        'disk full: 5 MB needed at /runs/x/model.keras (1 MB free)'
+        """
+        free_text = "" if free is None else f" ({free >> 20} MB free)"
+        return cls(f"disk full: {max(1, -(-nbytes >> 20))} MB needed at {path}{free_text}")
+
+
 class InputShapeError(ZooError, ValueError):
     """An input shape the backbone cannot take (wrong channels, too small)."""
 

@@ -4,12 +4,20 @@ file written survives a power cut (it and its directory entry are fsynced)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
 import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from zoo.errors import DiskFullError
+
+_TEMPORARY = re.compile(r"\..+?\.[0-9a-f]{8}(\.[^.]+)*")  # atomic_path's names
+SPACE_MARGIN = 8 << 20  # bytes left free besides a file, for the records written next to it
 
 
 @contextlib.contextmanager
@@ -54,6 +62,54 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def ensure_space(path: str | os.PathLike, nbytes: int) -> None:
+    """Raise :class:`DiskFullError` unless the file system of ``path`` has ``nbytes`` free, and a margin.
+
+    >>> ensure_space("/tmp/x", 1)
+    >>> ensure_space("/tmp/x", 1 << 60)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    zoo.errors.DiskFullError: disk full: ... MB needed at /tmp/x (... MB free)
+    """
+    folder = Path(path).parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if free < nbytes + SPACE_MARGIN:
+        raise DiskFullError.needed(path, nbytes + SPACE_MARGIN, free)
+
+
+def preallocate(path: str | os.PathLike, nbytes: int) -> None:
+    """Reserve ``nbytes`` for the file at ``path`` now, so writing it later (through a memory map, where a
+    full disk is a SIGBUS) cannot run out of space; :class:`DiskFullError` if the space is not there."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, nbytes)
+    except OSError as err:
+        if err.errno == errno.ENOSPC:
+            raise DiskFullError.needed(path, nbytes, shutil.disk_usage(Path(path).parent).free) from None
+        if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # file systems without fallocate: checked instead
+            raise
+        ensure_space(path, nbytes)
+    except AttributeError:  # no posix_fallocate (macOS, Windows): a check of the free space
+        ensure_space(path, nbytes)
+    finally:
+        os.close(fd)
+
+
+def orphans(folder: str | os.PathLike) -> list[Path]:
+    """The temporary files :func:`atomic_path` left in ``folder`` when their writer died
+    (``.<name>.<8 hex digits><suffixes>``).
+
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / ".phase1.weights.0a1b2c3d.weights.h5").write_bytes(b"half")
+    >>> _ = (folder / ".hidden").write_bytes(b"kept")
+    >>> [p.name for p in orphans(folder)]
+    ['.phase1.weights.0a1b2c3d.weights.h5']
+    """
+    return sorted(p for p in Path(folder).glob(".*") if _TEMPORARY.fullmatch(p.name) and p.is_file())
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

@@ -232,14 +232,18 @@ class Run:
         return self.path / CHECKPOINTS / name
 
     def save_weights(self, model: keras.Model, name: str) -> None:
-        with files.atomic_path(self.checkpoint(f"{name}.weights.h5")) as tmp:
+        path = self.checkpoint(f"{name}.weights.h5")
+        files.ensure_space(path, _nbytes(model.weights))  # h5py crashes on a full disk: check first
+        with files.atomic_path(path) as tmp:
             model.save_weights(tmp)
 
     def load_weights(self, model: keras.Model, name: str) -> None:
         model.load_weights(self.checkpoint(f"{name}.weights.h5"))
 
     def save_arrays(self, name: str, arrays: Sequence[np.ndarray]) -> None:
-        with files.atomic_path(self.checkpoint(f"{name}.npz")) as tmp, open(tmp, "wb") as f:
+        path = self.checkpoint(f"{name}.npz")
+        files.ensure_space(path, _nbytes(arrays))
+        with files.atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, *arrays)
 
     def load_arrays(self, name: str) -> list[np.ndarray] | None:
@@ -255,6 +259,12 @@ class Run:
 
     def load_start(self) -> keras.Model | None:
         return load_model(self.checkpoint(START)) if self.checkpoint(START).exists() else None
+
+    def remove_orphans(self) -> None:
+        """Delete the temporary files a writer of this run left when it died (its one writer calls this)."""
+        for folder in (self.path, self.path / CHECKPOINTS):
+            for orphan in files.orphans(folder) if folder.is_dir() else ():
+                orphan.unlink(missing_ok=True)
 
     def discard(self) -> None:
         """Remove a run that failed before its first checkpoint: its directory if this run made it."""
@@ -393,6 +403,8 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.suffix != ".keras":
         raise RunError(f"a zoo model is saved as a .keras file, got {path}")
+    optimizer = getattr(model, "optimizer", None)
+    files.ensure_space(path, _nbytes([*model.weights, *(optimizer.variables if optimizer is not None else ())]))
     with files.atomic_path(path) as tmp:
         model.save(tmp)
         config = getattr(model, "zoo_config", None)
@@ -433,6 +445,11 @@ def load_model(path: str | os.PathLike) -> keras.Model:
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
         raise RunError(f"Cannot load {path}: {type(err).__name__}: {err}".splitlines()[0]) from err
     return model
+
+
+def _nbytes(arrays: Sequence[Any]) -> int:
+    """The bytes of arrays or Keras variables (what writing them takes, before the file format's own)."""
+    return sum(int(np.prod(a.shape)) * np.dtype(str(a.dtype)).itemsize for a in arrays)
 
 
 def _read_json(path: Path) -> Any:

@@ -146,6 +146,8 @@ def _train_placed(
         if out is None:
             raise ConfigError("resume=True continues the run in out=<run directory>: pass out")
         run = Run(out) if placement.chief else WorkerView(out)
+        if placement.chief:
+            run.remove_orphans()  # left by a writer that died: a full disk, SIGKILL
         if run.read_state().get("data") != data_id:
             raise RunError(f"The data of {run.path} changed since the run started; start a new run instead")
     else:
