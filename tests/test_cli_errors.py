@@ -24,7 +24,8 @@ def images(tmp_path_factory):
     for label in ("a", "b"):
         (root / label).mkdir()
         for i in range(4):
-            Image.fromarray(np.full((32, 32, 3), i * 50, np.uint8)).save(root / label / f"{i}.png")
+            value = i * 50 + (label == "b") * 20  # no image under both labels
+            Image.fromarray(np.full((32, 32, 3), value, np.uint8)).save(root / label / f"{i}.png")
     return root
 
 

@@ -107,7 +107,8 @@ def test_skipped_inputs_are_listed(tmp_path):
     for label in ("a", "b"):
         (tmp_path / "data" / label).mkdir(parents=True)
         for i in range(6):
-            Image.new("RGB", (32, 32), (i * 40, 0, 0)).save(tmp_path / "data" / label / f"{i}.png")
+            colour = (i * 40, 0, 0 if label == "a" else 90)  # no image under both labels
+            Image.new("RGB", (32, 32), colour).save(tmp_path / "data" / label / f"{i}.png")
     (tmp_path / "data" / "a" / "broken.png").write_bytes(b"\x89PNG not an image")
     with pytest.warns(zoo.DataWarning):
         run = zoo.train("tiny_image", tmp_path / "data", weights=None, out=tmp_path / "run", **FAST)

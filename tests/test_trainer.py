@@ -224,7 +224,7 @@ def test_options_that_do_not_apply_are_refused(scenes, tmp_path):
     model = zoo.build(NET, num_classes=4, weights=None, input_shape=32)
     with pytest.raises(ValueError, match="mixed_precision"):
         zoo.train(model, scenes[0], mixed_precision=True, out=tmp_path / "a", **TRAIN)
-    x, y = np.zeros((8, 32, 32, 3), "uint8"), np.linspace(0, 1, 8)
+    x, y = (np.arange(8 * 32 * 32 * 3).reshape(8, 32, 32, 3) % 251).astype("uint8"), np.linspace(0, 1, 8)
     with pytest.raises(ValueError, match="classification only"):
         zoo.train(NET, (x, y), task="regression", class_weight="balanced", out=tmp_path / "b", **FAST)
     with pytest.raises(ValueError, match="4 outputs but the data has 2"):

@@ -2,7 +2,7 @@
 
 >>> import numpy as np
 >>> from zoo.data import load_dataset, split
->>> train, val = split(load_dataset((np.zeros((10, 8, 8, 3)), [0, 1] * 5)), val_fraction=0.2)
+>>> train, val = split(load_dataset((np.arange(10).reshape(10, 1, 1), [0, 1] * 5)), val_fraction=0.2)
 >>> len(train), len(val)
 (8, 2)
 

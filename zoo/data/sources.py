@@ -156,7 +156,13 @@ def load_dataset(
     texts are replaced by U+FFFD, with one :class:`DataWarning`. ``workers`` threads check image
     files, with a progress bar above 200 files (``progress`` forces it on or off).
 
-    >>> ds = load_dataset((np.zeros((4, 8, 8, 3)), ["dog", "cat", "cat", "dog"]))
+    Nothing is silently wrong: the same content (file bytes, pixels or text) under two different
+    targets is a :class:`DataError` naming both; repeated content is kept (one output per input for
+    ``extract`` and ``predict``) and reported with a :class:`DataWarning`, and :func:`split` keeps it
+    once. A CSV/TSV row with more or fewer fields than the header (an unquoted comma or tab) is a
+    :class:`DataError` naming its line; more distinct labels than half of 20 or more rows warns.
+
+    >>> ds = load_dataset((np.arange(4).reshape(4, 1, 1), ["dog", "cat", "cat", "dog"]))
     >>> ds.class_names, ds.targets.tolist()
     (('cat', 'dog'), [1, 0, 0, 1])
     >>> load_dataset((["Rain by noon.", "Goal!"], ["weather", "sports"])).texts
@@ -177,9 +183,8 @@ def load_dataset(
             raise DataError(f"this dataset is for {data.task}, not {task} ({data.source})")
         return data if class_names is None or class_names == data.class_names else _reindex(data, class_names)
     if isinstance(data, tuple) and len(data) == 2:
-        if not _is_texts(data[0]):
-            return _from_arrays(data[0], data[1], task, class_names)
-        dataset, messages = _from_text_arrays(data[0], data[1], task, class_names)
+        arrays = _from_text_arrays if _is_texts(data[0]) else _from_arrays
+        dataset, messages = arrays(data[0], data[1], task, class_names)
     elif isinstance(data, (str, os.PathLike)):
         found = _read_path(Path(os.path.abspath(data)), task, path_column, label_column, text_column, max_bad_fraction)
         if isinstance(found, _Texts):
@@ -197,35 +202,90 @@ def load_dataset(
 
 
 def split(dataset: Dataset, val_fraction: float = 0.2, seed: int = 0) -> tuple[Dataset, Dataset]:
-    """Split into ``(train, validation)``: stratified by class for classification, random otherwise.
+    """Split into ``(train, validation)`` by content: stratified by class for classification, random otherwise.
 
-    Every class with at least two examples gets at least one validation example; the same seed
-    gives the same split, and both parts keep the dataset's order.
+    Examples with the same content (the same ``digests`` entry) count once: the first is kept and its
+    copies are dropped, so no content is on both sides and neither side is inflated. The same content
+    with two different targets is a :class:`DataError`. Every class with at least two distinct examples
+    gets at least one validation example; the same seed gives the same split, and both parts keep the
+    dataset's order.
 
-    >>> ds = load_dataset((np.zeros((6, 8, 8)), [0, 0, 0, 1, 1, 1]))
+    >>> ds = load_dataset((np.arange(6).reshape(6, 1, 1), [0, 0, 0, 1, 1, 1]))
     >>> [part.targets.tolist() for part in split(ds, 0.34)]
     [[0, 0, 1, 1], [0, 1]]
+    >>> copies = Dataset("regression", [1.0, 1.0, 2.0], (), ("a", "a", "b"), texts=("x", "x", "y"))
+    >>> [part.texts for part in split(copies, 0.5)]
+    [('y',), ('x',)]
     """
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction!r}")
     rng = np.random.default_rng(seed)
-    n = len(dataset)
+    where = dataset.paths or [f"example {i}" for i in range(len(dataset))]
+    copies = _copies(dataset, where)
+    pool = np.array([i for i in range(len(dataset)) if i not in copies], dtype=np.int64)
+    n = len(pool)
     if dataset.task == "classification":
         val = []
         for c in range(len(dataset.class_names)):
-            members = np.flatnonzero(dataset.targets == c)
+            members = pool[dataset.targets[pool] == c]
             if len(members) >= 2:
                 k = min(max(1, math.floor(len(members) * val_fraction + 0.5)), len(members) - 1)
                 val.extend(rng.permutation(members)[:k])
         if not val:
-            raise DataError(f"too small to split: no class has two examples ({n} examples)")
+            raise DataError(f"too small to split: no class has two distinct examples ({n} examples)")
     else:
         if n < 2:
-            raise DataError(f"too small to split: {n} example(s), at least two are needed")
-        val = rng.permutation(n)[: min(max(1, math.floor(n * val_fraction + 0.5)), n - 1)]
-    is_val = np.zeros(n, dtype=bool)
+            raise DataError(f"too small to split: {n} distinct example(s), at least two are needed")
+        val = pool[rng.permutation(n)[: min(max(1, math.floor(n * val_fraction + 0.5)), n - 1)]]
+    is_val = np.zeros(len(dataset), dtype=bool)
     is_val[np.asarray(val, dtype=np.int64)] = True
-    return dataset.subset(~is_val), dataset.subset(is_val)
+    is_train = ~is_val
+    is_train[list(copies)] = False
+    return dataset.subset(is_train), dataset.subset(is_val)
+
+
+def _copies(dataset: Dataset, where: Sequence[str]) -> dict[int, int]:
+    """``{copy: first example with the same digest}``; a :class:`DataError` if a copy's target differs.
+
+    ``where`` names each example in messages (a path, ``"line 3"``, ``"item 2"``).
+    """
+    first: dict[str, int] = {}
+    copies, conflicts = {}, []
+    for i, digest in enumerate(dataset.digests):
+        j = first.setdefault(digest, i)
+        if j != i:
+            copies[i] = j
+            if not np.array_equal(dataset.targets[i], dataset.targets[j]):
+                conflicts.append(f"{where[j]} {_target(dataset, j)} and {where[i]} {_target(dataset, i)}")
+    if conflicts:
+        noun = "label" if dataset.task == "classification" else "target"
+        raise DataError(
+            f"the same content has different {noun}s in {len(conflicts)} place(s): {_first(conflicts)}; "
+            f"give each file or text one {noun} (fix or remove the other rows)"
+        )
+    return copies
+
+
+def _report_copies(dataset: Dataset, where: Sequence[str]) -> list[str]:
+    """Refuse the same content under two targets; a message counting duplicates, if any."""
+    copies = _copies(dataset, where)
+    if not copies:
+        return []
+    pairs = [f"{where[i]} = {where[j]}" for i, j in copies.items()]
+    return [
+        f"{len(copies)} of {len(dataset)} examples of {dataset.source} repeat the content of another "
+        f"(same SHA-256); split() keeps each content once, on one side: {_first(pairs)}"
+    ]
+
+
+def _target(dataset: Dataset, i: int) -> str:
+    """Example ``i``'s target for a message: ``'cat'``, ``'cat; dog'`` or ``[0.5]``."""
+    target = dataset.targets[i]
+    if dataset.task == "classification":
+        return repr(dataset.class_names[target])
+    if dataset.task == "multilabel":
+        return repr("; ".join(name for name, on in zip(dataset.class_names, target, strict=True) if on))
+    return str(np.atleast_1d(target).tolist())
 
 
 @dataclasses.dataclass
@@ -237,6 +297,7 @@ class _Files:
     source: str
     declared: tuple[str, ...] | None = None  # classes a folder declares, even if empty
     missing: dict[int, str] = dataclasses.field(default_factory=dict)  # row -> reason, found before reading
+    where: list[str] | None = None  # "line N" per row of a manifest, for messages
 
 
 @dataclasses.dataclass
@@ -361,29 +422,49 @@ def _table(
             f"{len(missing)} of the {len(rows)} paths in manifest {path} do not exist "
             f"(relative paths are read from {base}): {_first(shown)}"
         )
-    return _Files(paths, labels, f"manifest {path} ({len(rows)} rows)", missing=missing)
+    return _Files(paths, labels, f"manifest {path} ({len(rows)} rows)", missing=missing, where=where)
 
 
 def _read_table(path: Path) -> tuple[list[str], list[dict[str, str]], list[int], list[int]]:
     """A CSV (or, for ``.tsv``, tab-separated) file's header, rows of stripped cells, their lines, and repaired rows.
 
-    A row is repaired when one of its cells had bytes that are not UTF-8 (now U+FFFD).
+    A row is repaired when one of its cells had bytes that are not UTF-8 (now U+FFFD). A row with more
+    or fewer fields than the header (empty trailing fields aside) is a :class:`DataError` naming its
+    line: an unquoted separator inside a text would otherwise shift the label silently.
     """
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    delimiter, name = ("\t", "tab") if path.suffix.lower() == ".tsv" else (",", "comma")
     try:
-        reader = csv.DictReader(io.StringIO(_decode(path.read_bytes()), newline=""), delimiter=delimiter)
-        header = [c.strip() for c in reader.fieldnames or []]
-        reader.fieldnames = header
-        rows, lines, replaced = [], [], []
-        for row in reader:
-            cells = {k: _repair((v or "").strip()) for k, v in row.items() if k is not None}
+        reader = csv.reader(io.StringIO(_decode(path.read_bytes()), newline=""), delimiter=delimiter)
+        header = _trim([c.strip() for c in next(reader, [])])
+        rows, lines, replaced, bad = [], [], [], []
+        for fields in reader if header else ():  # no header: no columns, which the caller reports
+            fields = _trim(fields, keep=len(header))
+            if not fields:
+                continue  # a blank line
+            if len(fields) != len(header):
+                bad.append(f"line {reader.line_num} ({len(fields)})")
+                continue
+            cells = {k: _repair(v.strip()) for k, v in zip(header, fields, strict=True)}
             if any(changed for _, changed in cells.values()):
                 replaced.append(len(rows))
             rows.append({k: text for k, (text, _) in cells.items()})
             lines.append(reader.line_num)
     except (OSError, csv.Error) as err:
         raise DataError(f"cannot read {path} as a CSV file: {err}") from None
+    if bad:
+        raise DataError(
+            f"{path}: {len(bad)} line(s) have more or fewer fields than the {len(header)} of the header "
+            f"({_first(bad)}); put fields that contain a {name} in double quotes, or fix those lines"
+        )
     return header, rows, lines, replaced
+
+
+def _trim(fields: list[str], keep: int = 0) -> list[str]:
+    """``fields`` without empty trailing ones beyond the first ``keep`` (``"a,b,,"`` is two fields)."""
+    end = len(fields)
+    while end > keep and not fields[end - 1].strip():
+        end -= 1
+    return fields[:end]
 
 
 def _jsonl(path: Path, task: Task, text_column: str, columns: tuple[str, ...]) -> _Texts:
@@ -498,10 +579,12 @@ def _from_files(
             f"{max_bad_fraction}: {_first(shown)}"
         )
     keep = np.array([d is not None for d in digests])
+    messages: list[str] = []
     if not keep.any():
         raise DataError(f"the dataset is empty: none of the {n} images in {files.source} can be read")
     if class_names is None and task != "regression":
         _check_classes(targets, keep, names, task)
+        messages = _implausible(files.labels, task, files.declared, files.source)
     dataset = Dataset(
         task=task,
         targets=targets[keep],
@@ -511,8 +594,10 @@ def _from_files(
         skipped=tuple(bad),
         source=files.source,
     )
-    message = f"skipped {len(bad)} of {n} images that cannot be used (see Dataset.skipped): {_first(shown)}"
-    return dataset, [message] if bad else []
+    if bad:
+        messages.append(f"skipped {len(bad)} of {n} images that cannot be used (see Dataset.skipped): {_first(shown)}")
+    where = [f"{p} ({files.where[i]})" if files.where else p for i, p in enumerate(files.paths) if keep[i]]
+    return dataset, messages + _report_copies(dataset, where)
 
 
 def _from_texts(
@@ -532,25 +617,39 @@ def _from_texts(
     keep = np.array([i not in found.skipped for i in range(n)])
     if not keep.any():
         raise DataError(f"the dataset is empty: none of the {n} text files in {found.source} can be read")
+    messages: list[str] = []
     if class_names is None and task != "regression":
         _check_classes(targets, keep, names, task, "texts")
+        messages = _implausible(found.labels, task, found.declared, found.source)
     texts = tuple(text for text, k in zip(found.texts, keep, strict=True) if k)
     dataset = Dataset(
         task, targets[keep], names, _text_digests(texts), texts=texts, skipped=tuple(bad), source=found.source
     )
-    messages = []
     if bad:
         messages.append(
             f"skipped {len(bad)} of {n} text files that cannot be read (see Dataset.skipped): {_first(shown)}"
         )
     replaced = [found.where[i] for i in found.replaced if keep[i]]
-    return dataset, messages + _replaced_message(replaced, len(dataset), found.source)
+    where = [w for w, k in zip(found.where, keep, strict=True) if k]
+    messages += _replaced_message(replaced, len(dataset), found.source)
+    return dataset, messages + _report_copies(dataset, where)
 
 
 def _replaced_message(where: list[str], n: int, source: str) -> list[str]:
     if not where:
         return []
     return [f"replaced bytes that are not UTF-8 with U+FFFD in {len(where)} of {n} texts of {source}: {_first(where)}"]
+
+
+def _implausible(labels: list[Any], task: Task, declared: tuple[str, ...] | None, source: str) -> list[str]:
+    """A message when labels read from a file's cells have more distinct values than half its rows (20 or more)."""
+    found = {name for row in labels for name in (row if task == "multilabel" else [row])}
+    if declared is not None or len(labels) < 20 or len(found) <= len(labels) / 2:
+        return []
+    return [
+        f"{len(found)} distinct labels in {len(labels)} rows of {source}, implausibly many: check label_column, "
+        f"and that fields containing the separator are quoted (labels such as {_listing(sorted(found), SHOW)})"
+    ]
 
 
 def _check_classes(
@@ -624,12 +723,13 @@ def _reindex(dataset: Dataset, class_names: tuple[str, ...]) -> Dataset:
     return dataclasses.replace(dataset, targets=targets, class_names=class_names)
 
 
-def _from_arrays(x: Any, y: Any, task: Task, class_names: tuple[str, ...] | None) -> Dataset:
+def _from_arrays(x: Any, y: Any, task: Task, class_names: tuple[str, ...] | None) -> tuple[Dataset, list[str]]:
     images = _rgb_uint8(np.asarray(x))
     targets, names = _array_targets(y, len(images), "images", task, class_names)
     digests = tuple(_array_digest(row) for row in images)
     source = f"arrays ({len(images)} images of {images.shape[1]}x{images.shape[2]})"
-    return Dataset(task, targets, names, digests, images=images, source=source)
+    dataset = Dataset(task, targets, names, digests, images=images, source=source)
+    return dataset, _report_copies(dataset, [f"item {i}" for i in range(len(dataset))])
 
 
 def _is_texts(x: Any) -> bool:
@@ -651,7 +751,8 @@ def _from_text_arrays(
     source = f"arrays ({len(texts)} texts)"
     dataset = Dataset(task, targets, names, _text_digests(texts), texts=texts, source=source)
     replaced = [f"item {i}" for i, (_, changed) in enumerate(repaired) if changed]
-    return dataset, _replaced_message(replaced, len(texts), source)
+    messages = _report_copies(dataset, [f"item {i}" for i in range(len(texts))])
+    return dataset, _replaced_message(replaced, len(texts), source) + messages
 
 
 def _array_targets(
