@@ -1,5 +1,5 @@
 """``python -m zoo`` is the ``zoo`` command."""
 
-from zoo.cli import main
+from zoo.cli import run
 
-raise SystemExit(main())
+run()

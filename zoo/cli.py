@@ -21,6 +21,20 @@ from zoo.plugins import get_spec, list_backbones, registry
 from zoo.spec import MODALITIES, BackboneSpec
 
 
+def run() -> None:
+    """The ``zoo`` program: :func:`main`, then exit with its status.
+
+    After Ctrl-C it leaves at once (``os._exit``): the run's files are already written, and a normal
+    interpreter shutdown can wait forever on tf.data's threads.
+    """
+    status = main()
+    if status == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    raise SystemExit(status)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``zoo`` command; returns the exit status.
 

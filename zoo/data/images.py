@@ -197,11 +197,14 @@ def scan_files(
     workers = workers or min(32, (os.cpu_count() or 1) + 4)
     bar = _Progress(len(paths)) if (len(paths) > PROGRESS_ABOVE if progress is None else progress) else None
     results = []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
         for result in pool.map(check_file, paths):
             results.append(result)
             if bar:
                 bar.update(len(results))
+    finally:  # Ctrl-C: the files not started are dropped, not checked to the end before it stops
+        pool.shutdown(wait=False, cancel_futures=True)
     return results
 
 
