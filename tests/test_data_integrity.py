@@ -189,3 +189,14 @@ def test_plausible_labels_do_not_warn(tmp_path):
     load_dataset(
         write(tmp_path / "known.csv", "text,label\n" + "".join(f"t{i},l{i}\n" for i in range(20))), class_names=names
     )
+
+
+def test_examples_in_nested_sub_folders_are_counted_for_their_class_and_said(tmp_path):
+    for label, shade in (("a", 10), ("b", 200)):
+        (tmp_path / label / "more").mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((8, 8, 3), shade + i, np.uint8)).save(tmp_path / label / f"{i}.png")
+    Image.fromarray(np.full((8, 8, 3), 99, np.uint8)).save(tmp_path / "a" / "more" / "x.png")
+    with pytest.warns(DataWarning, match=r"1 in sub-folders of 'a'; they count as examples of the class folder"):
+        dataset = load_dataset(tmp_path)
+    assert len(dataset) == 7 and dataset.class_names == ("a", "b")

@@ -352,6 +352,13 @@ def _folder(root: Path, task: Task) -> _Files | _Texts:
             f"{root} mixes images and texts: class folder(s) {_listing(only_texts)} hold only .txt files, "
             f"{_listing(with_images)} images; put image and text datasets in separate folders"
         )
+    found = texts if only_texts else images
+    nested = {name: len([p for p in found[name] if os.path.dirname(p) != str(root / name)]) for name in classes}
+    if any(nested.values()):  # said, not merged in silence: a sub-folder may be a class put in the wrong place
+        where = ", ".join(f"{count} in sub-folders of '{name}'" for name, count in nested.items() if count)
+        warnings.warn(
+            f"{root}: {where}; they count as examples of the class folder that holds them", DataWarning, stacklevel=4
+        )
     if only_texts:
         return _text_folder(root, classes, texts)
     paths = [path for name in classes for path in images[name]]
