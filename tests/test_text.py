@@ -173,6 +173,9 @@ def test_text_classification_end_to_end_with_the_generic_head_and_trainer(tmp_pa
     loaded = zoo.load_model(run.path)
     result = zoo.predict(run.path, ["the dog ran on the mat"], top_k=1)[0]
     assert result["predictions"][0]["label"] == "dog"
+    undecodable = b"the dog \xff ran".decode("utf-8", "surrogateescape")  # as argv gives bytes that are not UTF-8
+    repaired = zoo.predict(run.path, [undecodable], top_k=1)[0]  # repaired as training repairs it
+    assert repaired["predictions"][0]["label"] == "dog"
     expected = run.model.predict(strings("a cat"), verbose=0)
     np.testing.assert_allclose(loaded.predict(strings("a cat"), verbose=0), expected, atol=1e-5)
 
