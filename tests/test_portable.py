@@ -125,7 +125,7 @@ def test_a_loaded_model_keeps_its_config_and_a_plain_keras_save_loses_only_that(
 
 def test_a_damaged_model_file_is_one_clear_error(tmp_path):
     (tmp_path / "model.keras").write_bytes(b"PK\x03\x04 not really a zip")
-    with pytest.raises(RunError, match="Cannot load"):
+    with pytest.raises(RunError, match=r"is damaged \(not a complete .keras archive"):
         zoo.load_model(tmp_path / "model.keras")
     with pytest.raises(RunError, match="No saved model"):
         zoo.load_model(tmp_path / "missing")
