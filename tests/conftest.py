@@ -11,7 +11,7 @@ import zoo.plugins
 import zoo.testing
 
 # Reference data and the scripts that make it (they need packages the tests do not): nothing to collect.
-collect_ignore = ["fixtures"]
+collect_ignore = ["fixtures", "corpus"]  # corpus: the generator of test_corpus.py
 
 
 @pytest.fixture(scope="session", autouse=True)
