@@ -108,6 +108,27 @@ def test_two_processes_train_like_one_device_and_only_the_chief_writes(images, t
     entries = sorted(p.name for p in (tmp_path / "cache").glob("*.npy"))
     assert len(entries) == 2  # the training and validation features, assembled; the shards are gone
 
+    export = [sys.executable, "-m", "zoo", "export", str(out), "--format", "savedmodel"]
+    refused = subprocess.run(export, env=_env(tmp_path), capture_output=True, text=True)  # still KERAS_BACKEND=jax
+    assert refused.returncode == 2 and "zoo export needs the TensorFlow backend" in refused.stderr
+
+
+@pytest.mark.slow
+def test_processes_started_with_different_options_are_refused_before_anything_is_written(images, tmp_path):
+    out = tmp_path / "run"
+    args = ["train", *OPTIONS, "--data", images, "--distribute", "multi-worker", "--out", out]
+    address = f"127.0.0.1:{_port()}"
+    processes = []
+    for index, epochs in enumerate(("2", "3")):  # a typo on one host
+        env = _env(tmp_path, JAX_COORDINATOR_ADDRESS=address, JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(index))
+        command = [sys.executable, "-m", "zoo", *map(str, args), "--epochs", epochs]
+        processes.append(subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True))
+    for process in processes:
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 2, stderr[-2000:]
+        assert "differ in their options, data or run directory: start every process with the same" in stderr
+    assert not out.exists()
+
 
 @pytest.mark.slow
 def test_a_killed_process_and_the_same_command_again_finish_the_run(images, tmp_path):

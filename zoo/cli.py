@@ -28,7 +28,9 @@ def run() -> None:
     interpreter shutdown can wait forever on tf.data's threads.
     """
     status = main()
-    if status == 130:
+    jax = sys.modules.get("jax")
+    in_a_job = jax is not None and jax.distributed.is_initialized()  # a failed process of a multi-worker job
+    if status == 130 or (status != 0 and in_a_job):  # must not wait at the job's shutdown barrier
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)
@@ -208,16 +210,17 @@ def _config(args: argparse.Namespace) -> TrainConfig:
 
 def _train(args: argparse.Namespace) -> int:
     if args.resume:
-        given = [f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(TrainConfig) if _given(args, f)]
+        fields = [f for f in dataclasses.fields(TrainConfig) if _given(args, f) and f.name != "distribution"]
+        given = [f.metadata.get("flags", (f"--{f.name.replace('_', '-')}",))[0] for f in fields]
         if args.backbone or args.data or args.val or args.out or given:
             dropped = ", ".join(given) or "the other options"
-            raise ConfigError(f"--resume RUN continues a run with its own options; drop {dropped}")
+            raise ConfigError(f"--resume RUN continues a run with its own options (--distribute aside); drop {dropped}")
         from zoo.run import Run
 
         Run(args.resume)  # a run directory? (checked before TensorFlow loads)
         import zoo
 
-        run = zoo.resume(args.resume)
+        run = zoo.resume(args.resume, distribution=args.distribution)  # e.g. a multi-worker run on one host
     else:
         if not args.backbone or not args.data:
             raise ConfigError("--backbone and --data are required (or --resume RUN)")

@@ -104,6 +104,20 @@ class Placement:
 
             multihost_utils.sync_global_devices(name)
 
+    def check_same(self, what: str, key: str) -> None:
+        """:class:`ConfigError` on every process unless all give the same ``key`` (a hex digest of ``what``):
+        processes that disagree on their options or data would otherwise fail later, in a collective."""
+        if self.processes == 1:
+            return
+        from jax.experimental import multihost_utils
+
+        try:
+            multihost_utils.assert_equal(np.frombuffer(bytes.fromhex(key[:16]), np.uint32), what)
+        except AssertionError:
+            raise ConfigError(
+                f"the processes of this job differ in their {what}: start every process with the same command"
+            ) from None
+
     def shard_rows(self, count: int) -> tuple[np.ndarray, np.ndarray] | None:
         """This process's rows of a global batch of ``count`` and their weights, or ``None`` with one process.
 
@@ -217,7 +231,7 @@ def _join_jax_job() -> None:
     if jax.distributed.is_initialized():
         return
     address, count, index = (os.environ.get(name) for name in JAX_ENV)
-    if address:  # JAX waits for every process (300 s), then aborts the process without a Python error
+    if address and count and index:  # JAX waits for every process (300 s), then aborts without a Python error
         print(f"zoo: joining the JAX job at {address} as process {index} of {count}; waiting for the others up to "
               "300 s", file=sys.stderr, flush=True)  # fmt: skip
     try:

@@ -119,6 +119,13 @@ def export(
     True
     """
     check_options(format, quantize)
+    import keras
+
+    if keras.backend.backend() != "tensorflow":  # the exporters trace the model with TensorFlow
+        raise ExportError(
+            f"zoo export needs the TensorFlow backend, not {keras.backend.backend()}: run it with "
+            "KERAS_BACKEND=tensorflow (a model trained on any backend exports)"
+        )
     for name, value in (("calibration_size", calibration_size), ("check_size", check_size)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"{name} must be a positive integer, got {value!r}")

@@ -104,14 +104,30 @@ def train(
             f"the model has {recipe.num_outputs} outputs but the data has {train_set.num_outputs} "
             f"({', '.join(train_set.class_names) or 'regression targets'})"
         )
+    several = config.distribution == "multi-worker"
+    if several and out is None:  # checked before this process joins the job and waits for the others
+        raise ConfigError("a multi-worker run needs a run directory (--out) on storage every process shares")
     placement = distribute.resolve(config.distribution)
-    if placement.processes > 1 and out is None:
-        raise ConfigError("a multi-worker run needs out=<run directory> on storage every process shares")
-    if placement.processes > 1 and config.class_weight is not None:
-        raise ConfigError("class_weight is not supported on several processes yet: train without it, or on one host")
-    with placement.scope():  # the model's variables live on every replica; compile and fit follow
-        args = (config, train_set, val_set, data, val, out, resume, cache_dir, verbose)
-        return _train_placed(model, spec, placement, *args)
+    if placement.processes > 1:
+        if out is None:
+            raise ConfigError("a job of several processes needs a run directory (--out) that every process shares")
+        if config.class_weight is not None:
+            raise ConfigError("--class-weight is not supported on several processes yet: drop it, or train on one host")
+        placement.check_same("options, data or run directory", cache_key(
+            backbone=spec.name, options=config.to_dict(), train=train_set.digests, val=val_set.digests,
+            out=str(Path(out).resolve()),
+        ))  # fmt: skip
+    try:
+        with placement.scope():  # the model's variables live on every replica; compile and fit follow
+            args = (config, train_set, val_set, data, val, out, resume, cache_dir, verbose)
+            return _train_placed(model, spec, placement, *args)
+    except Exception as err:
+        if placement.processes > 1 and _lost_a_peer(err):
+            raise RunError(
+                "another process of this job stopped or failed (see its output): run the same command again on "
+                "every host, and the run goes on from its last checkpoint"
+            ) from err
+        raise
 
 
 def _train_placed(
@@ -199,6 +215,12 @@ def resume(
     model = run.load_start() or run.model_config.backbone  # the model it started from, or a rebuild by name
     return train(model, sources["train"], sources["val"], config, out=run_dir, resume=True, cache_dir=cache_dir,
                  verbose=verbose)  # fmt: skip
+
+
+def _lost_a_peer(err: BaseException) -> bool:
+    """Whether ``err`` is a collective that failed because another process of the job is gone."""
+    text = f"{err} {err.__cause__ or ''}"
+    return any(mark in text for mark in ("Gloo", "DEADLINE_EXCEEDED", "Connection reset by peer", "coordination"))
 
 
 def _unfinished_same_run(out: Path, backbone: str, config: TrainConfig, data_id: str) -> bool:
