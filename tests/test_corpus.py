@@ -19,16 +19,7 @@ from tests import corpus
 from zoo.cli import main
 
 # Cases that misbehave today, kept visible: strict, so the fix makes them fail until they leave this list.
-KNOWN_BUGS = {
-    "run-truncated-checkpoint-resume": "a truncated checkpoint .weights.h5: h5py's OSError traceback, exit 1",
-    "run-truncated-arrays-resume": "a truncated checkpoint .npz: zipfile.BadZipFile traceback, exit 1",
-}
-CASES = [
-    pytest.param(case, id=case.name, marks=pytest.mark.xfail(reason=KNOWN_BUGS[case.name], strict=True))
-    if case.name in KNOWN_BUGS
-    else pytest.param(case, id=case.name)
-    for case in corpus.cases()
-]
+CASES = [pytest.param(case, id=case.name) for case in corpus.cases()]
 TIMEOUT = 120  # seconds: a case that blocks (a FIFO read, an endless file) fails instead of hanging the suite
 
 

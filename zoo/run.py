@@ -238,7 +238,11 @@ class Run:
             model.save_weights(tmp)
 
     def load_weights(self, model: keras.Model, name: str) -> None:
-        model.load_weights(self.checkpoint(f"{name}.weights.h5"))
+        path = self.checkpoint(f"{name}.weights.h5")
+        try:
+            model.load_weights(path)
+        except OSError as err:  # h5py: a truncated or overwritten file
+            raise _damaged(path, err) from None
 
     def save_arrays(self, name: str, arrays: Sequence[np.ndarray]) -> None:
         path = self.checkpoint(f"{name}.npz")
@@ -250,8 +254,11 @@ class Run:
         path = self.checkpoint(f"{name}.npz")
         if not path.exists():
             return None
-        with np.load(path) as data:
-            return [data[f"arr_{i}"] for i in range(len(data.files))]
+        try:
+            with np.load(path) as data:
+                return [data[f"arr_{i}"] for i in range(len(data.files))]
+        except (OSError, ValueError, zipfile.BadZipFile) as err:
+            raise _damaged(path, err) from None
 
     def save_start(self, model: keras.Model) -> None:
         """Keep the model the run starts from, so a resume starts from the very same weights."""
@@ -445,6 +452,11 @@ def load_model(path: str | os.PathLike) -> keras.Model:
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
         raise RunError(f"Cannot load {path}: {type(err).__name__}: {err}".splitlines()[0]) from err
     return model
+
+
+def _damaged(path: Path, err: BaseException) -> RunError:
+    """The one error for a checkpoint that cannot be read back."""
+    return RunError(f"{path} is damaged ({type(err).__name__}): this run cannot resume from it; start it again")
 
 
 def _nbytes(arrays: Sequence[Any]) -> int:
