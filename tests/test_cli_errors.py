@@ -133,3 +133,12 @@ def test_an_internal_error_prints_its_traceback_and_exits_1(monkeypatch, capsys)
     assert cli.main(["list"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and "RuntimeError: a bug" in err and "internal error" in err
+
+
+def test_a_plugin_calling_sys_exit_during_a_command_never_ends_it_with_success(monkeypatch, capsys):
+    def exits(args):
+        raise SystemExit(0)  # what a plugin's layer or factory might do mid-command
+
+    monkeypatch.setattr(cli, "_list", exits)
+    assert cli.main(["list"]) == 1
+    assert "called sys.exit(0) during the command" in capsys.readouterr().err

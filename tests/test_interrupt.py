@@ -32,11 +32,14 @@ def many_images(tmp_path_factory):
 def _reached(stage, stderr, state):
     if stage == "scan":
         return "checking images" in stderr.read_text()
+    if stage == "extraction":  # a cache entry being written: its key's lock exists, its array not yet
+        cache = state.parent.parent / "cache"
+        return any(cache.glob("*.lock")) and not any(cache.glob("*.npy"))
     progress = json.loads(state.read_text()) if state.exists() else {}
     return progress.get("phase") == int(stage[-1]) and progress.get("epoch", 0) >= 1
 
 
-@pytest.mark.parametrize("stage", ["scan", "phase1", "phase2"])
+@pytest.mark.parametrize("stage", ["scan", "extraction", "phase1", "phase2"])
 def test_ctrl_c_stops_within_seconds_and_the_run_resumes(many_images, tmp_path, stage):
     out, stderr = tmp_path / "run", tmp_path / "stderr.txt"
     command = [sys.executable, "-m", "zoo", "train", "--backbone", TINY_IMAGE, "--weights", "none",

@@ -60,6 +60,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("zoo: interrupted", file=sys.stderr)
         return 130
+    except SystemExit as err:  # the zoo never exits from inside a command: a plugin's code did
+        traceback.print_exc()
+        print(f"zoo: internal error: code in a plugin called sys.exit({err.code!r}) during the command; "
+              "please report it to the plugin's authors", file=sys.stderr)  # fmt: skip
+        return 1
     except BrokenPipeError:  # `zoo list | head`: stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
