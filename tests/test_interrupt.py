@@ -34,7 +34,7 @@ def _reached(stage, stderr, state):
         return "checking images" in stderr.read_text()
     if stage == "extraction":  # a cache entry being written: its key's lock exists, its array not yet
         cache = state.parent.parent / "cache"
-        return any(cache.glob("*.lock")) and not any(cache.glob("*.npy"))
+        return any(cache.glob("*.lock")) and not any(p for p in cache.glob("*.npy") if not p.name.startswith("."))
     progress = json.loads(state.read_text()) if state.exists() else {}
     return progress.get("phase") == int(stage[-1]) and progress.get("epoch", 0) >= 1
 
