@@ -119,13 +119,6 @@ def export(
     True
     """
     check_options(format, quantize)
-    import keras
-
-    if keras.backend.backend() != "tensorflow":  # the exporters trace the model with TensorFlow
-        raise ExportError(
-            f"zoo export needs the TensorFlow backend, not {keras.backend.backend()}: run it with "
-            "KERAS_BACKEND=tensorflow (a model trained on any backend exports)"
-        )
     for name, value in (("calibration_size", calibration_size), ("check_size", check_size)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"{name} must be a positive integer, got {value!r}")
@@ -142,6 +135,13 @@ def export(
         raise ExportError("int8 quantization calibrates on example inputs: pass calibration=pixels or a data folder")
     _require_extra(format)
     target = _output_folder(src, format, quantize, out)
+    import keras  # (checked after the folder: these checks need no TensorFlow start-up)
+
+    if keras.backend.backend() != "tensorflow":  # the exporters trace the model with TensorFlow
+        raise ExportError(
+            f"zoo export needs the TensorFlow backend, not {keras.backend.backend()}: run it with "
+            "KERAS_BACKEND=tensorflow (a model trained on any backend exports)"
+        )
     tmp = target.parent / f".{target.name}.tmp-{secrets.token_hex(4)}"
     try:
         with _quiet():
