@@ -135,16 +135,16 @@ def export(
         raise ExportError("int8 quantization calibrates on example inputs: pass calibration=pixels or a data folder")
     _require_extra(format)
     target = _output_folder(src, format, quantize, out)
-    import keras  # (checked after the folder: these checks need no TensorFlow start-up)
-
-    if keras.backend.backend() != "tensorflow":  # the exporters trace the model with TensorFlow
-        raise ExportError(
-            f"zoo export needs the TensorFlow backend, not {keras.backend.backend()}: run it with "
-            "KERAS_BACKEND=tensorflow (a model trained on any backend exports)"
-        )
     tmp = target.parent / f".{target.name}.tmp-{secrets.token_hex(4)}"
     try:
-        with _quiet():
+        with _quiet():  # (TensorFlow starts here, quietly)
+            import keras
+
+            if keras.backend.backend() != "tensorflow":  # the exporters trace the model with TensorFlow
+                raise ExportError(
+                    f"zoo export needs the TensorFlow backend, not {keras.backend.backend()}: run it with "
+                    "KERAS_BACKEND=tensorflow (a model trained on any backend exports)"
+                )
             exporter = _Exporter(src, format, quantize, calibration, calibration_size, check, check_size)
             metadata = exporter.write(tmp)
         parity = metadata.get("parity") or {}
