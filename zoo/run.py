@@ -243,6 +243,11 @@ class Run:
             model.load_weights(path)
         except OSError as err:  # h5py: a truncated or overwritten file
             raise _damaged(path, err) from None
+        except ValueError as err:  # Keras: other variables than the model's (another version of the zoo)
+            raise RunError(
+                f"{path} does not fit the model ({str(err).splitlines()[0]}): it was written for another model, "
+                "or by another version of the zoo; start the run again"
+            ) from None
 
     def save_arrays(self, name: str, arrays: Sequence[np.ndarray]) -> None:
         path = self.checkpoint(f"{name}.npz")
