@@ -124,3 +124,10 @@ def test_demo_trains_and_evaluates_end_to_end(capsys, tmp_path):
 def test_train_without_data_or_resume_is_a_usage_error(capsys):
     status, _, err = run(capsys, "train", "--backbone", "resnet50")
     assert status == 2 and "--data" in err
+
+
+def test_version_and_the_public_api_are_discoverable(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out == f"zoo (backbone-zoo) {zoo.__version__}\n"
+    assert {"train", "load_model", "predict", "rank", "extract", "export", "Run"} <= set(dir(zoo))

@@ -59,6 +59,16 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'zoo' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    """The public API, the lazily imported functions included: ``dir(zoo)`` shows ``train``, ``predict``, ...
+
+    >>> import zoo
+    >>> {"train", "load_model", "predict", "rank", "extract", "export"} <= set(dir(zoo))
+    True
+    """
+    return sorted({*globals(), *_LAZY})
+
+
 __all__ = [
     "BackboneSpec",
     "ConfigError",

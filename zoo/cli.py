@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from zoo import __version__ as zoo_version
 from zoo import catalogue
 from zoo.backbones import resolve_input_shape, resolve_weights
 from zoo.config import ONE_HOST, TrainConfig
@@ -80,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zoo", description="Pretrained backbones as plugins, for transfer learning.")
+    parser.add_argument("--version", action="version", version=f"zoo (backbone-zoo) {zoo_version}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = commands.add_parser("list", help="list installed backbones")
