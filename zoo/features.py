@@ -22,7 +22,7 @@ import numpy as np
 from zoo.backbones import Weights, backbone
 from zoo.cache import FeatureCache, cache_key, weights_fingerprint
 from zoo.data import IMAGE_EXTENSIONS, Dataset, load_dataset, pipeline, scan_files
-from zoo.data.sources import _first, _rgb_uint8
+from zoo.data.sources import _first, rgb_uint8
 from zoo.distribute import Placement, resolve_one_host
 from zoo.errors import DataError, zoo_error_in
 from zoo.plugins import get_spec
@@ -270,7 +270,7 @@ def _as_inputs(data: Any) -> np.ndarray | Dataset:
     if isinstance(data, Dataset):
         return data
     if isinstance(data, np.ndarray) and data.dtype.kind in "uif":
-        return _rgb_uint8(data)
+        return rgb_uint8(data)
     if isinstance(data, Sequence) and not isinstance(data, str) and data and isinstance(data[0], str):
         images = _image_files(data)
         if images is not None:

@@ -83,6 +83,9 @@ def ensure_space(path: str | os.PathLike, nbytes: int) -> None:
 def preallocate(path: str | os.PathLike, nbytes: int) -> None:
     """Reserve ``nbytes`` for the file at ``path`` now, so writing it later (through a memory map, where a
     full disk is a SIGBUS) cannot run out of space; :class:`DiskFullError` if the space is not there."""
+    if not hasattr(os, "posix_fallocate"):  # macOS, Windows: a check of the free space
+        ensure_space(path, nbytes)
+        return
     fd = os.open(path, os.O_RDWR)
     try:
         os.posix_fallocate(fd, 0, nbytes)
@@ -91,8 +94,6 @@ def preallocate(path: str | os.PathLike, nbytes: int) -> None:
             raise DiskFullError.needed(path, nbytes, shutil.disk_usage(Path(path).parent).free) from None
         if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # file systems without fallocate: checked instead
             raise
-        ensure_space(path, nbytes)
-    except AttributeError:  # no posix_fallocate (macOS, Windows): a check of the free space
         ensure_space(path, nbytes)
     finally:
         os.close(fd)

@@ -10,7 +10,7 @@ import numpy as np
 
 from zoo.data import load_dataset, pipeline, read_image
 from zoo.data.images import resize_images
-from zoo.data.sources import _repair
+from zoo.data.sources import repair_text
 from zoo.errors import DataError
 from zoo.report import compute_metrics
 from zoo.run import Run
@@ -52,7 +52,7 @@ def predict(
     run = Run.finished(run)
     results: list[dict[str, Any]] = [{"input": os.fspath(item)} for item in inputs]
     if run.modality == "text":  # the inputs are the texts themselves, repaired as training repairs them
-        texts = [_repair(os.fspath(item))[0] for item in inputs]
+        texts = [repair_text(os.fspath(item))[0] for item in inputs]
         batch, readable = np.array(texts, dtype=object), list(range(len(inputs)))
     else:
         images, readable = [], []

@@ -291,12 +291,15 @@ class _Trainer:
 
     def _phase1(self, adapt: bool) -> tuple[np.ndarray, np.ndarray] | None:
         """Train the head on the frozen network; ``adapt``: first fit the head's standardisation to the
-        training features (a model that arrives trained keeps its own)."""
+        training features (a model that arrives trained keeps its own; a resumed phase 1 has it in its
+        checkpoint)."""
         self.network.trainable = False  # a loaded model may come fine-tuned: phase 1 trains the head only
         cached = self.config.cache and not self.config.augment
-        features_output = self.model.get_layer(self.recipe.parts.features).output
-        extractor = keras.Model(self.model.inputs, features_output, name="features")
-        extractor = self.placement.local_copy(extractor)  # several processes: each extracts its own shard
+        adapt = adapt and bool(self.recipe.parts.standardize) and self._epoch(1) == 0
+        if cached or adapt:
+            features_output = self.model.get_layer(self.recipe.parts.features).output
+            extractor = keras.Model(self.model.inputs, features_output, name="features")
+            extractor = self.placement.local_copy(extractor)  # several processes: each extracts its own shard
         if cached:
             identity = model_identity(extractor)  # the weights are hashed once for both sets
             features = tuple(self._features(extractor, d, identity) for d in (self.train_set, self.val_set))
@@ -308,7 +311,7 @@ class _Trainer:
             features, target = None, self.model
             fit_data = self._pipeline(self.train_set, training=True)
             val_data = self._pipeline(self.val_set, training=False)
-        if adapt and self.recipe.parts.standardize:
+        if adapt:
             with self.placement.local():
                 sample = (
                     features[0]

@@ -387,7 +387,7 @@ def _text_folder(root: Path, classes: list[str], files: dict[str, list[str]]) ->
         for path in files[name]:
             text, changed = "", False
             try:
-                text, changed = _repair(_decode(Path(path).read_bytes()))
+                text, changed = repair_text(_decode(Path(path).read_bytes()))
             except OSError as err:
                 found.skipped[len(found.texts)] = f"unreadable: {err.strerror or err}"
             if changed:
@@ -451,7 +451,7 @@ def _read_table(path: Path) -> tuple[list[str], list[dict[str, str]], list[int],
             if len(fields) != len(header):
                 bad.append(f"line {reader.line_num} ({len(fields)})")
                 continue
-            cells = {k: _repair(v.strip()) for k, v in zip(header, fields, strict=True)}
+            cells = {k: repair_text(v.strip()) for k, v in zip(header, fields, strict=True)}
             if any(changed for _, changed in cells.values()):
                 replaced.append(len(rows))
             rows.append({k: text for k, (text, _) in cells.items()})
@@ -505,7 +505,7 @@ def _jsonl(path: Path, task: Task, text_column: str, columns: tuple[str, ...]) -
         raise DataError(f"{path}: {text_column!r} must be a string; {len(not_text)} are not: {_first(not_text)}")
     texts, rows, replaced = [], [], []
     for i, record in enumerate(records):
-        text, changed = _repair(record[text_column])
+        text, changed = repair_text(record[text_column])
         cells = {column: _json_cell(record[column], task, path, lines[i]) for column in columns}
         if changed or any(bad for _, bad in cells.values()):
             replaced.append(i)
@@ -526,7 +526,7 @@ def _json_cell(value: Any, task: Task, path: Path, line: int) -> tuple[str | lis
         raise DataError(f"{path} line {line}: a {task} label must be one value, got {kind}: {value!r}")
     if value is None:
         return "", False
-    return _repair(value.strip()) if isinstance(value, str) else (json.dumps(value), False)
+    return repair_text(value.strip()) if isinstance(value, str) else (json.dumps(value), False)
 
 
 def _labels(
@@ -731,7 +731,7 @@ def _reindex(dataset: Dataset, class_names: tuple[str, ...]) -> Dataset:
 
 
 def _from_arrays(x: Any, y: Any, task: Task, class_names: tuple[str, ...] | None) -> tuple[Dataset, list[str]]:
-    images = _rgb_uint8(np.asarray(x))
+    images = rgb_uint8(np.asarray(x))
     targets, names = _array_targets(y, len(images), "images", task, class_names)
     digests = tuple(_array_digest(row) for row in images)
     source = f"arrays ({len(images)} images of {images.shape[1]}x{images.shape[2]})"
@@ -752,7 +752,7 @@ def _from_text_arrays(
     not_text = [f"item {i} ({type(t).__name__})" for i, t in enumerate(x) if not isinstance(t, str)]
     if not_text:
         raise DataError(f"texts must all be strings; {len(not_text)} are not: {_first(not_text)}")
-    repaired = [_repair(str(t)) for t in x]
+    repaired = [repair_text(str(t)) for t in x]
     texts = tuple(text for text, _ in repaired)
     targets, names = _array_targets(y, len(texts), "texts", task, class_names)
     source = f"arrays ({len(texts)} texts)"
@@ -810,7 +810,13 @@ def _class_indices(y: np.ndarray, class_names: tuple[str, ...] | None) -> tuple[
     return indices, names
 
 
-def _rgb_uint8(x: np.ndarray) -> np.ndarray:
+def rgb_uint8(x: np.ndarray) -> np.ndarray:
+    """Pixel arrays ``(N, H, W[, 1|3|4])`` checked (no NaN, values in [0, 255]) and made RGB uint8, as training
+    takes them; :class:`DataError` otherwise.
+
+    >>> rgb_uint8(np.zeros((1, 2, 2))).shape
+    (1, 2, 2, 3)
+    """
     if x.dtype.kind not in "iuf":
         raise DataError(f"images must be a numeric array of pixels in [0, 255], got dtype {x.dtype}")
     if x.ndim == 3:
@@ -849,14 +855,14 @@ def _text_digests(texts: Iterable[str]) -> tuple[str, ...]:
 
 
 def _decode(data: bytes) -> str:
-    """UTF-8 bytes to a string without a BOM; bytes that are not UTF-8 stay as surrogate escapes for :func:`_repair`."""
+    """UTF-8 bytes to a string without a BOM; bytes that are not UTF-8 stay escaped for :func:`repair_text`."""
     return data.decode("utf-8-sig", "surrogateescape")
 
 
-def _repair(text: str) -> tuple[str, bool]:
+def repair_text(text: str) -> tuple[str, bool]:
     """``(text, False)``, or the text with undecodable bytes (and lone surrogates) replaced by U+FFFD and True.
 
-    >>> _repair(b"caf\\xe9 ok".decode("utf-8", "surrogateescape"))
+    >>> repair_text(b"caf\\xe9 ok".decode("utf-8", "surrogateescape"))
     ('caf\ufffd ok', True)
     """
     if not _SURROGATE.search(text):
