@@ -19,6 +19,7 @@ Modality = Literal["image", "text"]
 MODALITIES = ("image", "text")
 INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+PYRAMID_LEVEL = re.compile(r"^P([1-6])$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,6 +196,10 @@ class BackboneSpec:
     belongs to (``r"^(conv\\d_block\\d+)_"`` for ResNet); layers that do not match belong to the
     block before them. Fine-tuning unfreezes whole blocks from the top; without a pattern, layers.
 
+    ``pyramid`` maps pyramid levels to the layers of the factory's network whose outputs are the
+    feature maps at that stride: ``"P2"`` (stride 4) to ``"P5"`` (stride 32), ``Pn`` at stride
+    ``2**n``. Empty when the network has no multi-scale maps (a ViT, a text encoder).
+
     >>> spec = BackboneSpec(name="tiny", family="demo", input_shape=(32, 32, 3), feature_dim=8,
     ...                     feature_shape=(4, 4, 8), preprocessing=Preprocessing.tf())
     >>> BackboneSpec.from_dict(spec.to_dict()) == spec
@@ -216,12 +221,17 @@ class BackboneSpec:
     block_pattern: str | None = None
     description: str = ""
     reference: str | None = None
+    pyramid: Mapping[str, str] = dataclasses.field(default_factory=dict)
     factory: Callable[..., Any] | None = dataclasses.field(default=None, compare=False, repr=False)
+
+    __hash__ = None  # ``pyramid`` is a dict; specs are compared, never hashed
 
     def __post_init__(self) -> None:
         # Accept lists (as JSON gives them) and freeze them into tuples.
         for field in ("input_shape", "feature_shape", "aliases", "weights"):
             object.__setattr__(self, field, tuple(getattr(self, field)))
+        if isinstance(self.pyramid, Mapping):  # levels in stride order, whatever order they came in
+            object.__setattr__(self, "pyramid", dict(sorted(self.pyramid.items())))
         self.validate()
 
     def validate(self) -> None:
@@ -258,6 +268,13 @@ class BackboneSpec:
                 raise SpecError(f"{self.name}: block_pattern is not a regular expression: {err}") from None
             if groups < 1:
                 raise SpecError(f"{self.name}: block_pattern needs a group that captures the block's name")
+        if not isinstance(self.pyramid, Mapping) or not all(
+            isinstance(level, str) and PYRAMID_LEVEL.match(level) and isinstance(layer, str) and layer
+            for level, layer in self.pyramid.items()
+        ):
+            raise SpecError(f"{self.name}: pyramid maps levels 'P1'..'P6' to layer names, got {self.pyramid!r}")
+        if self.pyramid and self.modality != "image":
+            raise SpecError(f"{self.name}: only an image backbone has a feature pyramid")
         if self.factory is not None and not callable(self.factory):
             raise SpecError(f"{self.name}: factory must be callable")
         if self.modality == "image":
