@@ -28,10 +28,14 @@ AUGMENTATIONS = ("crop", "flip", "rotation", "zoom", "contrast")
 ONE_HOST = ("auto", "none", "mirrored")  # what extraction and ranking accept: several hosts are the trainer's
 DISTRIBUTIONS = (*ONE_HOST, "multi-worker")
 STRATEGY = "strategy:"  # config.json's record of a distribution given as an object: "strategy:MirroredStrategy"
+TOP_K = 5  # labels per input that zoo.predict and `zoo predict` give unless told otherwise
 
 
 def _option(default: Any, help: str, **cli: Any) -> Any:
-    """A dataclass field that also describes its ``zoo train`` flag (``flags``, ``type``, ``choices``, ...)."""
+    """A dataclass field that also describes its ``zoo train`` flag (``flags``, ``type``, ``choices``, ...).
+
+    ``shown`` is how ``--help`` words the default where the bare value would not say it (``None``).
+    """
     factory = {"default_factory": lambda: default} if isinstance(default, (list, dict)) else {"default": default}
     return dataclasses.field(**factory, metadata={"help": help, **cli})
 
@@ -52,13 +56,18 @@ class TrainConfig:
 
     task: str = _option("classification", "what the head predicts", choices=TASKS)
     head: str = _option("avg", "how the feature map is reduced before the head", choices=HEADS)
-    hidden: tuple[int, ...] = _option((), "hidden ReLU layer sizes of the head", type=int, nargs="*", metavar="UNITS")
+    hidden: tuple[int, ...] = _option(
+        (), "hidden ReLU layer sizes of the head", type=int, nargs="*", metavar="UNITS", shown="none"
+    )
     dropout: float = _option(0.0, "dropout before each Dense layer of the head", type=float)
-    weights: str | None = _option("default", "backbone weights: default | none | PATH", metavar="WEIGHTS")
+    weights: str | None = _option(
+        "default", "backbone weights: default | none | PATH", metavar="WEIGHTS", shown="default, the pretrained ones"
+    )
     input_shape: int | tuple[int, ...] | None = _option(
         None,
-        "square image size, or tokens per text (default: the backbone's)",
-        flags=("--input-size",),
+        "square image size, or tokens per text (default: the backbone's image size; for text, the 95th percentile "
+        "of the training texts' token counts rounded up to a multiple of 8, at most the backbone's sequence length)",
+        flags=("--input-size", "--sequence-length"),
         type=int,
         metavar="N",
     )
@@ -67,20 +76,28 @@ class TrainConfig:
     learning_rate: float = _option(
         1e-3, "phase-1 learning rate", flags=("--lr", "--learning-rate"), type=float, metavar="LR"
     )
-    fine_tune: int | None = _option(None, "phase 2: unfreeze the top N blocks", type=int, metavar="N")
+    fine_tune: int | None = _option(
+        None, "phase 2: unfreeze the top N blocks", type=int, metavar="N", shown="none, no phase 2"
+    )
     fine_tune_epochs: int | None = _option(None, "phase-2 epochs (default: --epochs)", type=int, metavar="N")
     fine_tune_learning_rate: float | None = _option(
         None, "phase-2 learning rate (default: lr/10)", type=float, metavar="LR"
     )
     augment: bool | tuple[str, ...] | None = _option(
-        None, f"augment training images: all (no NAME), or some of {' '.join(AUGMENTATIONS)}", nargs="*", metavar="NAME"
+        None,
+        f"augment training images: all (no NAME), or some of {' '.join(AUGMENTATIONS)}",
+        nargs="*",
+        metavar="NAME",
+        shown="none",
     )
     seed: int = _option(0, "seed of weights, splits, shuffling and augmentation", type=int)
     val_fraction: float = _option(0.2, "share held out for validation when no --val is given", type=float)
     patience: int | None = _option(5, "early-stopping patience in epochs (Python: None never stops early)", type=int)
     schedule: str = _option("cosine", "learning-rate schedule", choices=SCHEDULES)
     optimizer: str = _option("adam", "Adam, or SGD with momentum 0.9", choices=OPTIMIZERS)
-    class_weight: str | None = _option(None, "weigh classes by inverse frequency", choices=CLASS_WEIGHTS)
+    class_weight: str | None = _option(
+        None, "weigh classes by inverse frequency", choices=CLASS_WEIGHTS, shown="none, every class weighs 1"
+    )
     mixed_precision: bool = _option(False, "compute in float16/bfloat16 (the model is built under the policy)")
     cache: bool = _option(
         True, "cache the frozen backbone's features", negative="run the frozen backbone every epoch instead of caching"
@@ -167,6 +184,24 @@ class TrainConfig:
             raise ConfigError(f"class_weight applies to classification only, not {self.task}")
 
     @property
+    def phase2_epochs(self) -> int:
+        """The epochs phase 2 runs: ``fine_tune_epochs``, else ``epochs``.
+
+        >>> TrainConfig(epochs=8).phase2_epochs, TrainConfig(epochs=8, fine_tune_epochs=3).phase2_epochs
+        (8, 3)
+        """
+        return self.fine_tune_epochs or self.epochs
+
+    @property
+    def phase2_learning_rate(self) -> float:
+        """The learning rate phase 2 starts from: ``fine_tune_learning_rate``, else a tenth of ``learning_rate``.
+
+        >>> TrainConfig(learning_rate=0.01).phase2_learning_rate
+        0.001
+        """
+        return self.fine_tune_learning_rate or self.learning_rate / 10
+
+    @property
     def model_options(self) -> dict[str, Any]:
         """The options that shape the model (``zoo.build`` arguments), as given.
 
@@ -184,6 +219,23 @@ class TrainConfig:
 
 
 MODEL_OPTIONS = ("task", "head", "hidden", "dropout", "weights", "input_shape")
+
+
+def finished_run_error(run: str | os.PathLike, options: Sequence[str]) -> ConfigError:
+    """The error for training options given with a run that is complete: they cannot apply, and are never ignored.
+
+    A finished run has dropped its checkpoints (optimizer and early-stopping state), so more epochs
+    cannot continue it as if it had been asked for them from the start; a new run can, from its model.
+
+    >>> print(finished_run_error("runs/a", ["--epochs"]))  # doctest: +ELLIPSIS
+    runs/a is complete, so --epochs cannot apply: ... zoo.train(zoo.load_model('runs/a'), DATA, epochs=N, ...)
+    """
+    given = ", ".join(options)
+    return ConfigError(
+        f"{os.fspath(run)} is complete, so {given} cannot apply: resuming finishes an interrupted run, and a finished "
+        f"one has no checkpoints to train on from; start a new run with {given}, or go on from its weights in "
+        f"Python: zoo.train(zoo.load_model({os.fspath(run)!r}), DATA, epochs=N, out=NEW_RUN)"
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo.config import TOP_K
 from zoo.data import load_dataset, pipeline, read_image
 from zoo.data.images import resize_images
 from zoo.data.sources import repair_text
@@ -40,11 +41,11 @@ def evaluate(run: str | os.PathLike | Run, data: Any, *, batch_size: int = 32) -
 
 
 def predict(
-    run: str | os.PathLike | Run, inputs: Sequence[str | os.PathLike], *, top_k: int = 5
+    run: str | os.PathLike | Run, inputs: Sequence[str | os.PathLike], *, top_k: int = TOP_K
 ) -> list[dict[str, Any]]:
     """One result per input (an image file, or a text for a text model): ``{"input", "predictions":
-    [{"label", "score"}, ...]}`` (top ``top_k``), ``{"input", "values"}`` for regression, or
-    ``{"input", "error"}`` for a file that cannot be read.
+    [{"label", "score"}, ...]}`` (the best ``top_k``, 5 by default as for ``zoo predict``), ``{"input",
+    "values"}`` for regression, or ``{"input", "error"}`` for a file that cannot be read.
 
     >>> predict("runs/demo", ["beach.png"], top_k=1)  # doctest: +SKIP
     [{'input': 'beach.png', 'predictions': [{'label': 'beach', 'score': 0.98}]}]

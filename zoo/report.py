@@ -381,11 +381,17 @@ def write_model_card(
     class_names: Sequence[str],
     task: str,
     data_summary: Mapping[str, Any] | None = None,
+    history: Sequence[Mapping[str, Any]] = (),
 ) -> Path:
     """Write a short Markdown model card (``README.md`` of a run directory) and return its path.
 
     ``path`` is the card file, or a directory to write ``README.md`` in; the usage snippet points at
-    ``model.keras`` beside it. ``spec`` is the backbone's ``BackboneSpec.to_dict()``.
+    ``model.keras`` beside it. ``spec`` is the backbone's ``BackboneSpec.to_dict()``, its
+    ``input_shape`` what the model reads (``[tokens]`` for text); its ``modality`` chooses the
+    wording of the input, usage and limitations. ``config`` holds the run's ``TrainConfig`` fields
+    (and its data sources); ``history`` the epochs the run trained, so the card gives the epochs and
+    learning rate each phase really used. Nothing unset is printed as ``None``: it is left out or
+    worded ("none", "not used").
 
     >>> import tempfile, pathlib
     >>> card = write_model_card(pathlib.Path(tempfile.mkdtemp()), name="pets", spec={"name": "resnet50"},
@@ -399,30 +405,42 @@ def write_model_card(
         path = path / "README.md"
     if hasattr(spec, "to_dict"):
         spec = spec.to_dict()
+    if hasattr(config, "to_dict"):
+        config = config.to_dict()
     folder = path.parent.as_posix()
     names = [str(n) for n in class_names]
     backbone = spec.get("name", "?")
+    text = spec.get("modality") == "text"
+    train = _train_config(config)
     lines = [f"# {name}", ""]
     outputs = {
         "classification": f"one of {len(names)} classes (softmax probabilities)",
         "multilabel": f"any of {len(names)} labels (independent sigmoid probabilities)",
         "regression": f"{len(names) or 'one or more'} regression target(s)",
     }.get(task, task)
-    lines += [f"A {task} model trained with backbone-zoo on the `{backbone}` backbone: it predicts {outputs}.", ""]
+    kind = "text " if text else "image " if spec.get("modality") == "image" else ""
+    lines += [
+        f"A {kind}{task} model trained with backbone-zoo on the `{backbone}` backbone: it predicts {outputs}.",
+        "",
+    ]
 
     lines += ["## Model", ""]
     lines += [f"- backbone: `{backbone}`" + (f" ({spec['family']} family)" if spec.get("family") else "")]
     if spec.get("plugin"):
         lines += [f"- plugin: `{spec['plugin']}`"]
-    if spec.get("input_shape"):
-        lines += [f"- input: {' x '.join(str(d) for d in spec['input_shape'])}, raw RGB pixels in [0, 255]"]
-    if spec.get("preprocessing"):
-        lines += [f"- preprocessing (inside the model): {_describe_preprocessing(spec['preprocessing'])}"]
-    lines += [""]
+    lines += _text_input(spec) if text else _image_input(spec)
+    lines += [f"- head: {_describe_head(train, text, len(names))}", ""]
 
-    lines += ["## Training", "", *_table(("setting", "value"), [(k, _cell(v)) for k, v in config.items()]), ""]
+    lines += [
+        "## Training",
+        "",
+        *_table(("phase", "what trains", "epochs", "learning rate"), _phases(train, config, history)),
+    ]
+    settings = _settings(config, train)
+    lines += ["", *_table(("setting", "value"), settings), ""] if settings else [""]
     if data_summary:
-        lines += ["## Data", "", *_table(("item", "value"), [(k, _cell(v)) for k, v in data_summary.items()]), ""]
+        rows = [(k, _cell(v)) for k, v in data_summary.items() if v is not None]
+        lines += ["## Data", "", *_table(("item", "value"), rows), ""]
 
     lines += ["## Evaluation", ""]
     n = metrics.get("n")
@@ -442,9 +460,7 @@ def write_model_card(
         lines += ["## Labels", "", "Output index: label", ""]
         lines += [f"- {i}: {_md(label)}" for i, label in enumerate(names)] + [""]
 
-    lines += ["## Usage", "", "```python", "import zoo", "", f'model = zoo.load_model("{folder}/model.keras")']
-    lines += ["outputs = model.predict(images)  # raw RGB pixels in [0, 255]; the model preprocesses them", "```", ""]
-    lines += ["```sh", f"zoo predict {folder} image.jpg", "```", ""]
+    lines += ["## Usage", "", *(_text_usage(folder) if text else _image_usage(folder, spec)), ""]
 
     lines += ["## Limitations", ""]
     if n is not None:
@@ -455,8 +471,193 @@ def write_model_card(
     if few:
         shown = ", ".join(_md(label) for label in few[:10]) + (", ..." if len(few) > 10 else "")
         lines += [f"- {len(few)} label(s) have fewer than 10 validation examples, so their scores are noisy: {shown}."]
-    lines += ["- Performance on images unlike the training data (other cameras, domains, resolutions) is unknown."]
+    lines += _text_limitations(spec, data_summary or {}) if text else _image_limitations()
     return write_text(path, "\n".join(lines) + "\n")
+
+
+def _train_config(config: Mapping[str, Any]) -> Any:
+    """The run's :class:`zoo.TrainConfig` from the TrainConfig fields among ``config`` (the rest are data sources)."""
+    import dataclasses
+
+    from zoo.config import TrainConfig
+
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig.from_options({k: v for k, v in config.items() if k in fields})
+
+
+def _image_input(spec: Mapping[str, Any]) -> list[str]:
+    lines = []
+    shape = spec.get("input_shape")
+    pre = spec.get("preprocessing") or {}
+    if shape:
+        size = " x ".join(str(d) for d in shape)
+        resize = (
+            f", resized {pre['interpolation']} to this size"
+            if isinstance(pre, Mapping) and "interpolation" in pre
+            else ""
+        )
+        lines += [f"- input: RGB images of {size}, raw pixels in [0, 255]{resize}"]
+    if pre:
+        lines += [f"- preprocessing (inside the model): {_describe_preprocessing(pre)}"]
+    return lines
+
+
+def _text_input(spec: Mapping[str, Any]) -> list[str]:
+    pre = dict(spec.get("preprocessing") or {})
+    shape = spec.get("input_shape") or ()
+    length = shape[0] if len(shape) == 1 else pre.get("sequence_length")
+    lines = ["- input: one raw string per example (the model tokenizes it)"]
+    tokenizer = pre.get("tokenizer")
+    if tokenizer:
+        case = [w for w, on in (("lower-cased", pre.get("lowercase")), ("accents stripped", pre.get("strip_accents")))
+                if on]  # fmt: skip
+        case_text = f" ({', '.join(case)})" if case else ""
+        vocabulary = f"; vocabulary: {pre['vocabulary']}" if pre.get("vocabulary") else ""
+        lines += [f"- tokenizer (inside the model): {tokenizer}{case_text}{vocabulary}"]
+    if length:
+        declared = pre.get("sequence_length")
+        most = f" (the backbone reads up to {declared})" if declared and declared != length else ""
+        lines += [f"- sequence length: {length} tokens{most}; longer texts are cut to their first {length}"]
+    pooling = pre.get("pooling")
+    if pooling:
+        pooled = {"cls": "the first token's vector", "none": "pooled by the encoder itself"}.get(
+            pooling, f"{pooling} of the token vectors over the padding mask"
+        )
+        lines += [f"- pooling: {pooled}{', L2-normalised' if pre.get('normalize') else ''}"]
+    return lines
+
+
+def _describe_head(train: Any, text: bool, outputs: int) -> str:
+    steps = [] if text else [f"{train.head} pooling of the feature map"]
+    steps += ["standardised features"]
+    if train.dropout and train.hidden:
+        steps += [f"dropout {train.dropout:g} and Dense {units} (ReLU)" for units in train.hidden]
+    else:
+        steps += [f"Dense {units} (ReLU)" for units in train.hidden]
+    if train.dropout:
+        steps += [f"dropout {train.dropout:g}"]
+    activation = {"classification": "softmax", "multilabel": "sigmoid", "regression": "linear"}.get(train.task, "")
+    steps += [f"Dense {outputs or 'outputs'} ({activation})" if activation else f"Dense {outputs or 'outputs'}"]
+    return ", then ".join(steps)
+
+
+def _phases(train: Any, config: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
+    """One row per phase: what trained, the epochs run (of the most allowed) and the learning rate used."""
+    schedule = "cosine decay to 0" if train.schedule == "cosine" else "constant"
+    optimizer = {"adam": "Adam", "sgd": "SGD, momentum 0.9"}.get(train.optimizer, train.optimizer)
+
+    def epochs(phase: int, most: int) -> str:
+        run = sum(1 for row in history if row.get("phase") == phase)
+        if not history:
+            return f"at most {most}"
+        stopped = " (early stopping)" if run < most else ""
+        return f"{run} of {most}{stopped}"
+
+    rows = [
+        (
+            "1",
+            "the head (backbone frozen)",
+            epochs(1, train.epochs),
+            f"{train.learning_rate:g}, {schedule}, {optimizer}",
+        )
+    ]
+    if train.fine_tune:
+        unfrozen = list(config.get("unfrozen blocks") or [])
+        blocks = f" ({', '.join(unfrozen)})" if unfrozen else ""
+        what = f"the head and the top {train.fine_tune} backbone blocks{blocks}, BatchNorm frozen"
+        rate = f"{train.phase2_learning_rate:g}, {schedule}, {optimizer}"
+        rows.append(("2", what, epochs(2, train.phase2_epochs), rate))
+    else:
+        rows.append(("2", "not used (no fine-tuning)", "-", "-"))
+    return rows
+
+
+# The settings table: TrainConfig fields the phases and the head do not already show, and how to word them.
+_SETTINGS = ("batch_size", "weights", "augment", "class_weight", "patience", "seed", "mixed_precision", "cache",
+             "shuffle", "distribution", "val_fraction")  # fmt: skip
+
+
+def _settings(config: Mapping[str, Any], train: Any) -> list[tuple[str, str]]:
+    rows = []
+    for key in _SETTINGS:
+        value = getattr(train, key)
+        if key == "weights":
+            text = {None: "none (random initialisation)", "default": "default (the backbone's pretrained ones)"}.get(
+                value, str(value)
+            )
+        elif key == "augment":
+            text = "none" if not value else "all" if value is True else ", ".join(value)
+        elif key == "class_weight":
+            text = value or "none (every class weighs 1)"
+        elif key == "patience":
+            text = "none (never stops early)" if value is None else f"{value} epochs"
+        elif key == "val_fraction":
+            if config.get("val", "") is not None:
+                continue  # validated on its own data (or not said): nothing was held out
+            text = f"{value:g} of the training data held out for validation"
+        elif isinstance(value, bool):
+            text = "yes" if value else "no"
+        else:
+            text = _cell(value)
+        rows.append((key, text))
+    rows += [(key, _cell(config[key])) for key in ("train", "val") if config.get(key) is not None]
+    return rows
+
+
+def _image_usage(folder: str, spec: Mapping[str, Any]) -> list[str]:
+    shape = spec.get("input_shape")
+    shaped = f" of shape (N, {', '.join(str(d) for d in shape)})" if shape else ""
+    return [
+        "```python",
+        "import zoo",
+        "",
+        f'model = zoo.load_model("{folder}/model.keras")',
+        f"outputs = model.predict(images)  # raw RGB pixels in [0, 255]{shaped}; the model preprocesses them",
+        f'results = zoo.predict("{folder}", ["image.jpg"])  # or from files, resized as in training',
+        "```",
+        "",
+        "```sh",
+        f"zoo predict {folder} image.jpg other.png",
+        "```",
+    ]
+
+
+def _text_usage(folder: str) -> list[str]:
+    return [
+        "```python",
+        "import numpy as np",
+        "import zoo",
+        "",
+        f'model = zoo.load_model("{folder}/model.keras")',
+        'outputs = model.predict(np.array(["some text", "another text"], dtype=object))  # raw strings',
+        f'results = zoo.predict("{folder}", ["some text", "another text"])',
+        "```",
+        "",
+        "```sh",
+        f'zoo predict {folder} "some text" "another text"',
+        f"xargs -d '\\n' zoo predict {folder} < texts.txt  # one text per line",
+        "```",
+    ]
+
+
+def _image_limitations() -> list[str]:
+    return ["- Performance on images unlike the training data (other cameras, domains, resolutions) is unknown."]
+
+
+def _text_limitations(spec: Mapping[str, Any], data_summary: Mapping[str, Any]) -> list[str]:
+    pre = spec.get("preprocessing") or {}
+    shape = spec.get("input_shape") or ()
+    length = shape[0] if len(shape) == 1 else pre.get("sequence_length")
+    vocabulary = f" (its vocabulary: {pre['vocabulary']})" if pre.get("vocabulary") else ""
+    lines = [
+        f"- Performance on texts unlike the training data (other languages, domains, styles or lengths) is unknown; "
+        f"the backbone reads what its tokenizer knows{vocabulary}."
+    ]
+    if length:
+        cut = next((v for k, v in data_summary.items() if k.startswith("texts cut at")), None)
+        counted = f" ({cut} of the training and validation texts were)" if cut is not None else ""
+        lines += [f"- Only the first {length} tokens of a text are read: the rest is ignored{counted}."]
+    return lines
 
 
 def _describe_preprocessing(pre: Any) -> str:
@@ -469,11 +670,13 @@ def _describe_preprocessing(pre: Any) -> str:
     try:
         return Preprocessing(**{k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()}).describe()
     except (TypeError, AttributeError):
-        return _cell(pre)
+        return _cell({k: v for k, v in pre.items() if v is not None})
 
 
 def _cell(value: Any) -> str:
-    """A short rendering of a config or data value for a table cell."""
+    """A short rendering of a config or data value for a table cell ("none" for ``None``)."""
+    if value is None:
+        return "none"
     if hasattr(value, "item"):
         value = value.item()
     if isinstance(value, float):
