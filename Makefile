@@ -5,8 +5,11 @@ BIN := $(VENV)/bin
 # keras + JAX, no TensorFlow: the tests prove extraction is backend-agnostic there.
 JAX_VENV := .venv-jax
 PLUGINS := $(wildcard plugins/*)
+# The docs site's tools only: griffe reads the API reference from the source, so no zoo and no TensorFlow.
+DOCS_VENV := .venv-docs
+DOCS_PACKAGES := 'mkdocs>=1.6,<2' 'mkdocs-material>=9.5,<10' 'mkdocstrings[python]>=1.0,<2' 'mkdocstrings-python>=2.0,<3' 'ruff>=0.6'
 
-.PHONY: demo test bench registry clean
+.PHONY: demo test bench registry docs clean
 
 $(VENV)/.installed: pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	$(PYTHON) -m venv $(VENV)
@@ -29,13 +32,23 @@ test: $(VENV)/.installed $(JAX_VENV)/.installed  ## lint, registry.json in sync,
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/zoo registry --check
+	$(MAKE) --no-print-directory docs
 	ZOO_JAX_PYTHON=$(JAX_VENV)/bin/python $(BIN)/pytest
 
 bench: $(VENV)/.installed  ## every CPU benchmark, each against plain Keras in the same run
 	$(BIN)/python benchmarks/run_all.py
 
+$(DOCS_VENV)/.installed:
+	$(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/python -m pip install --quiet $(DOCS_PACKAGES)
+	touch $@
+
+docs: $(DOCS_VENV)/.installed  ## the site in site/; --strict: a broken link, anchor or API reference fails the build
+	$(DOCS_VENV)/bin/python -m doctest docs/hooks/*.py
+	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs build --strict
+
 registry: $(VENV)/.installed
 	$(BIN)/zoo registry --write
 
 clean:
-	rm -rf $(VENV) $(JAX_VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(JAX_VENV) $(DOCS_VENV) site runs .pytest_cache .ruff_cache
