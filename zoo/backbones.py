@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 Weights = str | os.PathLike | None
 POOLINGS = ("avg", "max", "flatten", None)
+FEATURES = ("final", "pyramid")
 _WARNED: dict = {}
 
 
@@ -27,6 +28,7 @@ def backbone(
     input_shape: int | tuple[int, ...] | None = None,
     trainable: bool = False,
     pooling: Literal["avg", "max", "flatten"] | None = "avg",
+    features: Literal["final", "pyramid"] = "final",
 ) -> keras.Model:
     """The backbone ``name`` as a ``keras.Model`` from RAW RGB pixels in [0, 255] to features.
 
@@ -36,15 +38,99 @@ def backbone(
     ``input_shape`` overrides the declared size (an int means a square RGB image). ``pooling``
     ``"avg"`` or ``"max"`` gives ``(N, feature_dim)``; ``None`` gives the last feature map.
 
+    ``features="pyramid"`` gives instead a dict of feature maps, one per level the spec declares
+    (``"P2"`` at stride 4 to ``"P5"`` at stride 32; see :func:`pyramid_graph`), for dense tasks such
+    as segmentation or detection; ``pooling`` does not apply.
+
     >>> model = backbone("mobilenet_v3_small", weights=None, input_shape=64)
     >>> model.output_shape
     (None, 576)
+    >>> maps = backbone("mobilenet_v3_small", weights=None, input_shape=64, features="pyramid").output
+    >>> {level: tuple(x.shape[1:]) for level, x in maps.items()}
+    {'P2': (16, 16, 16), 'P3': (8, 8, 24), 'P4': (4, 4, 48), 'P5': (2, 2, 96)}
     """
     import keras
 
     spec = get_spec(name)
-    inputs, features, _ = feature_graph(spec, weights, input_shape, trainable, pooling)
-    return keras.Model(inputs, features, name=spec.name)
+    if features not in FEATURES:
+        raise ConfigError(f"features must be one of {FEATURES}, got {features!r}")
+    if features == "pyramid":
+        inputs, outputs = pyramid_graph(spec, weights, input_shape, trainable)
+    else:
+        inputs, outputs, _ = feature_graph(spec, weights, input_shape, trainable, pooling)
+    return keras.Model(inputs, outputs, name=spec.name)
+
+
+def pyramid_graph(
+    spec: BackboneSpec, weights: Weights, input_shape: int | tuple[int, ...] | None, trainable: bool
+) -> tuple[Any, dict[str, Any]]:
+    """Raw pixels -> preprocessing -> the network's maps at the levels its spec declares: ``(pixels, maps)``.
+
+    ``maps`` maps each level of ``spec.pyramid`` (``"Pn"``, stride ``2**n``) to the output of the
+    layer it names, of spatial size ``input / 2**n`` (rounded up or down as the network pads). The
+    network is the plugin's, built once at ``input_shape``; its layers (and weights) are shared by
+    every level, and it sits in the model as one nested model under its own name (see :func:`network_of`).
+
+    >>> from zoo.plugins import get_spec
+    >>> pixels, maps = pyramid_graph(get_spec("resnet50"), None, 64, False)
+    >>> {level: tuple(x.shape) for level, x in maps.items()}["P5"]
+    (None, 2, 2, 2048)
+    """
+    import keras
+
+    if not spec.pyramid:
+        having = sorted(s.name for s in registry().specs.values() if s.pyramid)
+        shown = ", ".join(having[:8]) + (f", ... ({len(having)} in all)" if len(having) > 8 else "")
+        raise ConfigError(f"{spec.name} declares no feature pyramid; backbones that do: {shown or 'none installed'}")
+    shape = resolve_input_shape(spec, input_shape)
+    network = _unclashed(build_network(spec, weights, shape), spec)
+    network.trainable = trainable
+    levels = keras.Model(network.inputs, _pyramid_outputs(spec, network, shape), name=network.name)
+    pixels = keras.Input(shape=shape, name="pixels")
+    return pixels, levels(preprocessing_graph(pixels, spec.preprocessing))
+
+
+def pyramid_sizes(spec: BackboneSpec, input_shape: int | tuple[int, ...] | None = None) -> dict[str, tuple[int, int]]:
+    """The spatial size ``(height, width)`` of each declared pyramid level: the input divided by ``2**n``, rounded up.
+
+    Computed from the spec alone (no Keras): what ``zoo info`` shows. Networks that pad as
+    ``padding="same"`` give exactly these sizes; others may round down instead.
+
+    >>> from zoo.plugins import get_spec
+    >>> pyramid_sizes(get_spec("resnet50"))
+    {'P2': (56, 56), 'P3': (28, 28), 'P4': (14, 14), 'P5': (7, 7)}
+    """
+    height, width = resolve_input_shape(spec, input_shape)[:2]
+    return {level: (-(-height // _stride(level)), -(-width // _stride(level))) for level in spec.pyramid}
+
+
+def _stride(level: str) -> int:
+    return 2 ** int(level[1:])
+
+
+def _pyramid_outputs(spec: BackboneSpec, network: Any, shape: tuple[int, ...]) -> dict[str, Any]:
+    """The outputs of the layers ``spec.pyramid`` names, checked against the strides their levels mean."""
+    names = {layer.name for layer in network.layers}
+    outputs, problems = {}, []
+    for level, layer in spec.pyramid.items():
+        if layer not in names:
+            problems.append(f"has no layer {layer!r} (declared as pyramid level {level})")
+            continue
+        outputs[level] = output = network.get_layer(layer).output
+        found, stride = tuple(output.shape[1:]), _stride(level)
+        sizes = [{size // stride, -(-size // stride)} for size in shape[:2]]
+        if len(found) != 3 or not all(f is None or f in ok for f, ok in zip(found[:2], sizes, strict=True)):
+            expected = "x".join("/".join(map(str, sorted(ok))) for ok in sizes)
+            problems.append(
+                f"gives pyramid level {level} (stride {stride}) from layer {layer!r} with shape {found}, "
+                f"not a {expected} map at input {shape[0]}x{shape[1]}"
+            )
+    if problems:
+        raise PluginError(
+            f"The network of backbone {spec.name!r} (plugin {spec.plugin!r}) {'; it '.join(problems)}. A spec "
+            "must describe the network its factory builds: fix the spec's pyramid or the factory (see docs/plugins.md)."
+        )
+    return outputs
 
 
 def feature_graph(

@@ -55,6 +55,7 @@ TINY_IMAGE = "tiny_image"
 TINY_IMAGE_CAFFE = "tiny_image_caffe"
 TINY_BACKBONES = (TINY_IMAGE, TINY_IMAGE_CAFFE)
 TINY_BLOCK_PATTERN = r"^(block\d+)_"
+TINY_PYRAMID = {"P2": "block1_relu", "P3": "block3_relu"}  # strides 4 and 8
 TINY_PLUGIN = "backbone-zoo-testing"  # the distribution name write_tiny_plugin gives them
 _TINY_STAGES = (("stem", 8, 2), ("block1", 16, 2), ("block2", 16, 2), ("block3", 16, 1))  # name, width, stride
 
@@ -64,7 +65,8 @@ def build_tiny_image(spec: BackboneSpec | None, *, weights: str | Path | None, i
 
     A stem and three blocks, each ``Conv2D`` 3x3, ``BatchNormalization`` and ``ReLU``, named
     ``stem_*`` and ``block1_*`` to ``block3_*`` (``TINY_BLOCK_PATTERN`` finds the three blocks; the
-    stem belongs to none). The stem and the first two blocks halve the size; the last keeps it.
+    stem belongs to none). The stem and the first two blocks halve the size; the last keeps it, so
+    ``block1_relu`` (stride 4) and ``block3_relu`` (stride 8) are the feature pyramid's ``P2`` and ``P3``.
     ``weights`` is ``None`` (random init) or a local ``.weights.h5`` file saved from the same network.
 
     >>> network = build_tiny_image(None, weights=None, input_shape=(32, 32, 3))
@@ -115,6 +117,7 @@ def tiny_specs() -> list[BackboneSpec]:
         feature_shape=(4, 4, 16),
         params=6256,
         block_pattern=TINY_BLOCK_PATTERN,
+        pyramid=TINY_PYRAMID,
         description="a tiny convnet for tests (zoo.testing): stem + 3 conv/BatchNorm/ReLU blocks",
         factory=build_tiny_image,
     )

@@ -2,7 +2,9 @@
 
 Each row of :data:`BACKBONES` is one constructor; its family says how its input is preprocessed.
 Parameter counts and feature shapes are for ``include_top=False`` at the default input size
-(checked against Keras by the tests). Nothing here imports Keras until a backbone is built.
+(checked against Keras by the tests). :data:`PYRAMIDS` names the layers whose outputs are the
+feature maps at strides 4 to 32 (``zoo.backbone(name, features="pyramid")``). Nothing here
+imports Keras until a backbone is built.
 """
 
 from __future__ import annotations
@@ -125,6 +127,75 @@ BACKBONES: list[tuple[str, str, str, int, int, tuple[int, int, int]]] = [
 ]
 
 
+def _levels(*layers: str, first: int = 2) -> dict[str, str]:
+    """Pyramid levels from ``P{first}`` up, one layer name each."""
+    return {f"P{level}": layer for level, layer in enumerate(layers, start=first)}
+
+
+def _resnet(blocks: tuple[int, ...]) -> dict[str, str]:
+    """ResNet v1: the output of each stack's last block (a stack's first block halves the size)."""
+    return _levels(*(f"conv{stack}_block{last}_out" for stack, last in enumerate(blocks, start=2)))
+
+
+def _resnet_v2(blocks: tuple[int, int, int]) -> dict[str, str]:
+    """ResNet v2 halves the size in each stack's LAST block: its pre-activation (BN+ReLU of the stack so
+    far) is the stride's map; the network's output (``post_relu``) is stride 32."""
+    return _levels(*(f"conv{stack}_block{last}_preact_relu" for stack, last in enumerate(blocks, start=2)), "post_relu")
+
+
+def _efficientnet(last_blocks: str) -> dict[str, str]:
+    """EfficientNet v1/v2: the residual sum of the last block at strides 4, 8, 16 (stages 2, 3, 5), then the top."""
+    return _levels(*(f"block{block}_add" for block in last_blocks.split()), "top_activation")
+
+
+# DenseNet: each dense block's BN+ReLU before its transition (the last one is the network's output).
+_DENSENET = _levels("pool2_relu", "pool3_relu", "pool4_relu", "relu")
+
+# Constructor -> {level: layer}; P2..P5 are at exactly 1/4 .. 1/32 of the input ("same" padding).
+# Left out: ConvNeXt (a block's output is `inputs + branch`, an unnamed op, and the final LayerNormalization
+# is auto-named, so no layer has a stable name), InceptionV3, InceptionResNetV2 and the NASNets ("valid"
+# convolutions and pools: their maps are not input/2**n). Xception loses 2 pixels to "valid" convolutions
+# before stride 4 (55x55 at 224), so it has P3..P5 only, which round to input/2**n.
+PYRAMIDS: dict[str, dict[str, str]] = {
+    "ResNet50": _resnet((3, 4, 6, 3)),
+    "ResNet101": _resnet((3, 4, 23, 3)),
+    "ResNet152": _resnet((3, 8, 36, 3)),
+    "ResNet50V2": _resnet_v2((3, 4, 6)),
+    "ResNet101V2": _resnet_v2((3, 4, 23)),
+    "ResNet152V2": _resnet_v2((3, 8, 36)),
+    "VGG16": _levels("block3_conv3", "block4_conv3", "block5_conv3", "block5_pool"),
+    "VGG19": _levels("block3_conv4", "block4_conv4", "block5_conv4", "block5_pool"),
+    "MobileNet": _levels("conv_pw_3_relu", "conv_pw_5_relu", "conv_pw_11_relu", "conv_pw_13_relu"),
+    "MobileNetV2": _levels("block_2_add", "block_5_add", "block_12_add", "out_relu"),
+    # MobileNetV3's last activations are auto-named (activation_17), so P5 is the last block's sum, as in KerasCV.
+    "MobileNetV3Small": _levels(
+        "expanded_conv_project_bn", "expanded_conv_2_add", "expanded_conv_7_add", "expanded_conv_10_add"
+    ),
+    "MobileNetV3Large": _levels(
+        "expanded_conv_2_add", "expanded_conv_5_add", "expanded_conv_11_add", "expanded_conv_14_add"
+    ),
+    "EfficientNetB0": _efficientnet("2b 3b 5c"),
+    "EfficientNetB1": _efficientnet("2c 3c 5d"),
+    "EfficientNetB2": _efficientnet("2c 3c 5d"),
+    "EfficientNetB3": _efficientnet("2c 3c 5e"),
+    "EfficientNetB4": _efficientnet("2d 3d 5f"),
+    "EfficientNetB5": _efficientnet("2e 3e 5g"),
+    "EfficientNetB6": _efficientnet("2f 3f 5h"),
+    "EfficientNetB7": _efficientnet("2g 3g 5j"),
+    "EfficientNetV2B0": _efficientnet("2b 3b 5e"),
+    "EfficientNetV2B1": _efficientnet("2c 3c 5f"),
+    "EfficientNetV2B2": _efficientnet("2c 3c 5f"),
+    "EfficientNetV2B3": _efficientnet("2c 3c 5g"),
+    "EfficientNetV2S": _efficientnet("2d 3d 5i"),
+    "EfficientNetV2M": _efficientnet("2e 3e 5n"),
+    "EfficientNetV2L": _efficientnet("2g 3g 5s"),
+    "DenseNet121": _DENSENET,
+    "DenseNet169": _DENSENET,
+    "DenseNet201": _DENSENET,
+    "Xception": _levels("block4_sepconv1_act", "block13_sepconv1_act", "block14_sepconv2_act", first=3),
+}
+
+
 def build(constructor: str, spec: BackboneSpec, *, weights: str | Path | None, input_shape: tuple[int, ...]) -> Any:
     """Build ``keras.applications.<constructor>`` without its top: preprocessed pixels -> feature map.
 
@@ -162,6 +233,7 @@ def _spec(constructor: str, name: str, family: str, size: int, params: int, feat
         params=params,
         min_input_size=fam.min_input_size,
         block_pattern=fam.block_pattern,
+        pyramid=PYRAMIDS.get(constructor, {}),
         description=f"keras.applications.{constructor}, ImageNet-1k pretrained",
         reference=fam.reference,
         factory=functools.partial(build, constructor),
