@@ -365,7 +365,26 @@ SPEC = zoo.BackboneSpec(
     feature_shape=(7, 7, 2048),
     preprocessing=zoo.Preprocessing.caffe(),
 ).to_dict()
-CONFIG = {"epochs": 10, "batch_size": 32, "learning_rate": 0.001, "fine_tune": True, "augment": "flip", "seed": 0}
+CONFIG = {"epochs": 10, "batch_size": 32, "learning_rate": 0.001, "fine_tune": 2, "augment": ["flip"], "seed": 0}
+TEXT_SPEC = zoo.BackboneSpec(
+    name="minilm",
+    family="bert",
+    plugin="backbone-zoo-keras-hub",
+    input_shape=(),
+    feature_dim=384,
+    feature_shape=(384,),
+    modality="text",
+    preprocessing=zoo.TextPreprocessing(sequence_length=256, vocabulary="BERT uncased", normalize=True),
+).to_dict()
+IMAGE_WORDS = ("RGB", "pixels", "image.jpg", "cameras", "resolutions")
+
+
+def card_text(tmp_path, spec, config, history=(), summary=None, task="classification", names=("cat", "dog")):
+    y, probs = random_classification(40, len(names), 5)
+    metrics = compute_metrics(task, y, probs, names)
+    card = write_model_card(tmp_path / "run" / "README.md", name="card", spec=spec, config=config, metrics=metrics,
+                            class_names=names, task=task, data_summary=summary, history=history)  # fmt: skip
+    return card.read_text()
 
 
 def test_model_card_has_metrics_labels_and_usage(tmp_path):
@@ -386,18 +405,65 @@ def test_model_card_has_metrics_labels_and_usage(tmp_path):
     assert text.startswith("# pets\n")
     run = (tmp_path / "run").as_posix()
     expected = [
-        *("`resnet50` (resnet family)", "`keras-applications`", "224 x 224 x 3", zoo.Preprocessing.caffe().describe()),
-        *("| epochs | 10 |", "| batch_size | 32 |", "| learning_rate | 0.001 |", "| fine_tune | True |"),
-        *("| augment | flip |", "| seed | 0 |"),
+        *("`resnet50` (resnet family)", "`keras-applications`", zoo.Preprocessing.caffe().describe()),
+        "- input: RGB images of 224 x 224 x 3, raw pixels in [0, 255], resized bilinear to this size",
+        "| 1 | the head (backbone frozen) | at most 10 | 0.001, cosine decay to 0, Adam |",
+        "| 2 | the head and the top 2 backbone blocks, BatchNorm frozen | at most 10 | 0.0001, cosine decay to 0, ",
+        *(
+            "| batch_size | 32 |",
+            "| augment | flip |",
+            "| seed | 0 |",
+            "| class_weight | none (every class weighs 1) |",
+        ),
         *("| train_examples | 240 |", "| val_examples | 60 |", '| skipped_files | ["a.jpg", "b.png"] |'),
         f"| accuracy | {metrics['accuracy']:.4f} |",
         f"| macro F1 | {metrics['macro_f1']:.4f} |",
         f"| cat | {metrics['per_class']['cat']['precision']:.4f} |",
         *("- 0: cat", "- 1: dog", "bird\\|feather", "60 validation examples"),
         *("import zoo", f'zoo.load_model("{run}/model.keras")', f"zoo predict {run} image.jpg"),
+        "other cameras",
     ]
     for snippet in expected:
         assert snippet in text, snippet
+    assert "None" not in text
+
+
+def test_a_text_model_card_describes_text_input_usage_and_limits(tmp_path):
+    spec = {**TEXT_SPEC, "input_shape": [64]}  # the length the model reads, as Run.finish passes it
+    history = [{"phase": 1, "epoch": e} for e in (1, 2, 3)] + [{"phase": 2, "epoch": e} for e in (1, 2)]
+    config = {**CONFIG, "fine_tune_epochs": 4, "fine_tune_learning_rate": 3e-5, "augment": None, "class_weight": None,
+              "patience": None, "weights": None, "train": "/data/texts.csv", "val": None,
+              "unfrozen blocks": ["l5", "l4"]}  # fmt: skip
+    text = card_text(tmp_path, spec, config, history, {"train examples": 80, "texts cut at 64 tokens": 3, "x": None})
+    run = (tmp_path / "run").as_posix()
+    expected = [
+        "A text classification model",
+        "- input: one raw string per example (the model tokenizes it)",
+        "- tokenizer (inside the model): wordpiece (lower-cased); vocabulary: BERT uncased",
+        "- sequence length: 64 tokens (the backbone reads up to 256); longer texts are cut to their first 64",
+        "- pooling: mean of the token vectors over the padding mask, L2-normalised",
+        "- head: standardised features, then Dense 2 (softmax)",
+        "| 1 | the head (backbone frozen) | 3 of 10 (early stopping) | 0.001, cosine decay to 0, Adam |",
+        "| 2 | the head and the top 2 backbone blocks (l5, l4), BatchNorm frozen | 2 of 4 (early stopping) | 3e-05, ",
+        *("| weights | none (random initialisation) |", "| patience | none (never stops early) |"),
+        *("| val_fraction | 0.2 of the training data held out for validation |", "| train | /data/texts.csv |"),
+        'outputs = model.predict(np.array(["some text", "another text"], dtype=object))',
+        f'zoo predict {run} "some text" "another text"',
+        f"zoo predict {run} < texts.txt",
+        "other languages, domains",
+        "- Only the first 64 tokens of a text are read: the rest is ignored (3 of the training and validation texts",
+    ]
+    for snippet in expected:
+        assert snippet in text, snippet
+    assert not [word for word in IMAGE_WORDS if word in text]
+    assert "None" not in text and "| x |" not in text
+
+
+def test_a_card_without_fine_tuning_says_so_and_prints_no_none(tmp_path):
+    text = card_text(tmp_path, SPEC, {"epochs": 4, "fine_tune": None, "augment": True, "val": "/v"}, history=[{}] * 0)
+    assert "| 2 | not used (no fine-tuning) | - | - |" in text
+    assert "| augment | all |" in text and "| val | /v |" in text and "val_fraction" not in text
+    assert "None" not in text
 
 
 def test_model_card_in_a_directory_for_regression(tmp_path):
@@ -427,3 +493,62 @@ def test_model_card_skips_per_class_table_for_many_classes(tmp_path):
     text = card.read_text()
     assert "| species_0 |" not in text  # no per-class table above 50 classes
     assert "- 59: species_59" in text and "top-5 accuracy" in text
+
+
+# --- the card of real runs -----------------------------------------------------------------------
+
+
+def card_lines(run):
+    return (run.path / "README.md").read_text()
+
+
+def phase_rows(text):
+    return [line for line in text.splitlines() if line.startswith(("| 1 |", "| 2 |"))]
+
+
+def test_the_card_of_a_tiny_image_run_gives_the_values_each_phase_used(tmp_path):
+    from zoo.demo import write_scenes
+
+    data = write_scenes(tmp_path / "data", per_class=6, size=32, seed=0)
+    run = zoo.train("tiny_image", data, weights=None, epochs=2, fine_tune=2, fine_tune_epochs=1, learning_rate=0.05,
+                    batch_size=16, out=tmp_path / "run", cache_dir=tmp_path / "cache", verbose=0)  # fmt: skip
+    text = card_lines(run)
+    config, history = run.train_config, run.history
+    epochs = [sum(row["phase"] == phase for row in history) for phase in (1, 2)]
+    assert phase_rows(text) == [
+        f"| 1 | the head (backbone frozen) | {epochs[0]} of 2 | 0.05, cosine decay to 0, Adam |",
+        f"| 2 | the head and the top 2 backbone blocks (block3, block2), BatchNorm frozen | {epochs[1]} of 1 | "
+        f"{config.phase2_learning_rate:g}, cosine decay to 0, Adam |",
+    ]
+    assert config.phase2_learning_rate == pytest.approx(0.005)  # a tenth of the phase-1 rate: not a default
+    assert "- input: RGB images of 32 x 32 x 3, raw pixels in [0, 255], resized bilinear" in text
+    assert f"zoo predict {run.path.as_posix()} image.jpg" in text and "other cameras" in text
+    assert "| batch_size | 16 |" in text and "| weights | none (random initialisation) |" in text
+    assert "None" not in text
+
+
+def test_the_card_of_a_tiny_text_run_describes_texts_not_images(tmp_path):
+    from tests.test_text import write_hf_bert
+
+    write_hf_bert(tmp_path / "bert")
+    texts = [f"the {a} {v} on {w}" for a in ("cat", "dog") for v in ("sat", "ran", "sat .") for w in ("a mat", "the")]
+    labels = ["cat"] * 6 + ["dog"] * 6
+    run = zoo.train("bert_tiny_en_uncased", (texts, labels), weights=tmp_path / "bert", epochs=2,
+                    learning_rate=0.01, batch_size=4, out=tmp_path / "run", cache_dir=tmp_path / "cache",
+                    verbose=0)  # fmt: skip
+    text = card_lines(run)
+    length = run.model_config.input_shape[0]
+    assert length == run.train_config.input_shape < 128  # fitted to these short texts
+    for snippet in [
+        "A text classification model",
+        "- input: one raw string per example (the model tokenizes it)",
+        "- tokenizer (inside the model): wordpiece (lower-cased, accents stripped)",
+        f"- sequence length: {length} tokens (the backbone reads up to 128); longer texts are cut to their first",
+        f'zoo predict {run.path.as_posix()} "some text"',
+        f"- Only the first {length} tokens of a text are read",
+        f"| 1 | the head (backbone frozen) | {len(run.history)} of 2 | 0.01, cosine decay to 0, Adam |",
+        "| 2 | not used (no fine-tuning) | - | - |",
+    ]:
+        assert snippet in text, snippet
+    assert not [word for word in IMAGE_WORDS if word in text]
+    assert "None" not in text
