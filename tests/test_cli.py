@@ -17,7 +17,8 @@ def run(capsys, *argv):
     return status, out, err
 
 
-def test_list_table_and_json(capsys):
+def test_list_table_and_json(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # every column (tests/test_tables.py: narrower terminals)
     status, out, _ = run(capsys, "list", "resnet*")
     assert status == 0
     assert out.splitlines()[0].split()[:3] == ["NAME", "FAMILY", "MODALITY"]
@@ -45,10 +46,12 @@ def test_unknown_name_exits_2_with_suggestions(capsys):
 def test_plugins_lists_versions_status_and_errors(capsys, install_plugin):
     install_plugin("broken-one", "raise ImportError('needs torch')")
     with pytest.warns(UserWarning, match="broken-one"):
-        status, out, _ = run(capsys, "plugins")
+        zoo.plugins.registry()
+    status, out, _ = run(capsys, "plugins")
     assert status == 0
-    line = next(line for line in out.splitlines() if line.startswith("broken-one"))
-    assert "failed" in line and "ImportError: needs torch" in line
+    lines = out.splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith("broken-one"))
+    assert "failed" in lines[row] and "ImportError: needs torch" in lines[row + 1]  # the error under its plugin
     status, out, _ = run(capsys, "plugins", "--json")
     plugins = {p["name"]: p for p in json.loads(out)["plugins"]}
     assert plugins["backbone-zoo-keras-applications"]["status"] == "loaded"

@@ -166,9 +166,10 @@ def test_a_plugin_declaring_resnet50_again_leaves_the_rest_working(install_plugi
     assert main(["info", "resnet50"]) == 2
     assert "declared twice" in capsys.readouterr().err
     assert main(["plugins"]) == 0
-    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
-    assert "conflicting: resnet50" in rows[FIRST_PARTY] and "conflicting: resnet50" in rows["zoo-resnet-thief"]
-    assert "conflicting: resnet50" not in rows["backbone-zoo-keras-cv"]
+    lines = capsys.readouterr().out.splitlines()
+    notes = {line.split()[0]: lines[i + 1] for i, line in enumerate(lines[:-1])}  # the line under each plugin
+    assert "conflicting: resnet50" in notes[FIRST_PARTY] and "conflicting: resnet50" in notes["zoo-resnet-thief"]
+    assert "conflicting: resnet50" not in notes["backbone-zoo-keras-cv"]
 
     with pytest.raises(zoo.DuplicateBackboneError, match="zoo-resnet-thief"):
         load_registry(strict=True)

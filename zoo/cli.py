@@ -7,9 +7,11 @@ import dataclasses
 import errno
 import json
 import os
+import shutil
 import sys
+import textwrap
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +19,8 @@ from zoo import __version__ as zoo_version
 from zoo import catalogue
 from zoo.backbones import resolve_input_shape, resolve_weights
 from zoo.config import ONE_HOST, TrainConfig
-from zoo.errors import ConfigError, DataError, DiskFullError, UnknownBackboneError, ZooError
-from zoo.plugins import get_spec, list_backbones, registry
+from zoo.errors import ConfigError, DataError, DiskFullError, ZooError
+from zoo.plugins import get_spec, list_backbones, registry, select_backbones
 from zoo.spec import MODALITIES, BackboneSpec
 
 
@@ -85,7 +87,12 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = commands.add_parser("list", help="list installed backbones")
-    p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern on names and aliases, e.g. 'resnet*'")
+    p.add_argument(
+        "pattern",
+        nargs="?",
+        default="*",
+        help="part of a name or alias (case, -, _ aside), e.g. 'resnet-50', or an fnmatch pattern such as 'resnet*'",
+    )
     p.add_argument("--modality", choices=MODALITIES)
     p.add_argument("--json", action="store_true", help="print the specs as JSON")
     p.set_defaults(run=_list)
@@ -269,11 +276,7 @@ def _rank(args: argparse.Namespace) -> int:
             f"--distribute must be one of {', '.join(ONE_HOST)}, got {args.distribute!r} "
             "(several hosts: zoo train --distribute multi-worker)"
         )
-    for pattern in args.backbones:  # checked before TensorFlow loads
-        if not list_backbones(pattern):
-            if not any(c in pattern for c in "*?["):
-                get_spec(pattern)  # a name: the error suggests close ones
-            raise UnknownBackboneError(f"no backbone matches {pattern!r}; see `zoo list`")
+    select_backbones(args.backbones)  # checked before TensorFlow loads; an unknown name suggests close ones
     if not Path(args.data).exists():
         raise DataError(f"{args.data} does not exist: give labelled data, as for `zoo train`")
     if args.distribute == "mirrored":  # oneDNN's CPU convolution mishandles an empty per-replica batch
@@ -395,6 +398,17 @@ def _list(args: argparse.Namespace) -> None:
     if args.json:
         _print_json([s.to_dict() for s in specs])
         return
+    if not specs:
+        modality = f" {args.modality}" if args.modality else ""
+        if args.pattern == "*":
+            print(f"0{modality} backbones")
+            return
+        width = _terminal_width()
+        _print_wrapped("", f"0{modality} backbones match {args.pattern!r}", width)
+        close = registry().suggest(args.pattern)
+        hint = f"did you mean: {', '.join(close)}? `zoo list` shows all" if close else "try `zoo list` for all of them"
+        _print_wrapped("", hint, width, indent=2)
+        return
     rows = [
         (
             s.name,
@@ -403,12 +417,24 @@ def _list(args: argparse.Namespace) -> None:
             "x".join(map(str, s.input_shape)) or "text",
             s.feature_dim,
             _millions(s.params),
-            s.plugin,
+            _weights(s),
+            s.plugin.removeprefix("backbone-zoo-"),  # the first-party plugins' common prefix says nothing here
         )
         for s in specs
     ]
-    _print_table(("NAME", "FAMILY", "MODALITY", "INPUT", "FEATURES", "PARAMS", "PLUGIN"), rows)
+    _print_table(
+        ("NAME", "FAMILY", "MODALITY", "INPUT", "FEATURES", "PARAMS", "WEIGHTS", "PLUGIN"),
+        rows,
+        shrink={"WEIGHTS": 10, "PLUGIN": 10},
+        drop=("MODALITY", "FAMILY", "PLUGIN"),  # the input says the modality, the name the family
+    )
     print(f"{len(specs)} backbone{'' if len(specs) == 1 else 's'}")
+
+
+def _weights(spec: BackboneSpec) -> str:
+    """The tag ``weights="default"`` loads (and how many others there are), or ``none``."""
+    more = f" (+{len(spec.weights) - 1})" if len(spec.weights) > 1 else ""
+    return f"{spec.default_weights}{more}" if spec.default_weights else "none"
 
 
 def _info(args: argparse.Namespace) -> None:
@@ -416,8 +442,9 @@ def _info(args: argparse.Namespace) -> None:
     if args.json:
         _print_json(spec.to_dict())
         return
+    width = _terminal_width()
     for key, value in _describe(spec):
-        print(f"{key + ':':<16}{value}")
+        _print_wrapped(f"{key + ':':<16}" if key else " " * 16, str(value), width)
 
 
 def _describe(spec: BackboneSpec) -> list[tuple[str, Any]]:
@@ -455,10 +482,17 @@ def _plugins(args: argparse.Namespace) -> None:
     if args.json:
         _print_json({"plugins": [p.to_dict() for p in reg.plugins], "conflicts": reg.conflicts})
         return
-    rows = [(p.name, p.version or "-", p.status, _names(p.backbones), p.error or _conflicting(p)) for p in reg.plugins]
-    _print_table(("PLUGIN", "VERSION", "STATUS", "BACKBONES", "ERROR"), rows)
+    width = _terminal_width()
+    rows = [(p.name, p.version or "-", p.status, _names(p.backbones)) for p in reg.plugins]
+    lines = _table_lines(("PLUGIN", "VERSION", "STATUS", "BACKBONES"), rows, width, shrink={"BACKBONES": 12})
+    print(lines[0])
+    for plugin, line in zip(reg.plugins, lines[1:], strict=True):
+        print(line)
+        note = f"error: {plugin.error}" if plugin.error else _conflicting(plugin)
+        if note:  # in full, under its plugin
+            _print_wrapped("  ", note, width, indent=4)
     for conflict in reg.conflicts:
-        print(f"error: {conflict}")
+        _print_wrapped("error: ", conflict, width, indent=2)
 
 
 def _conflicting(plugin: Any) -> str:
@@ -501,11 +535,76 @@ def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def _print_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    cells = [list(map(str, header))] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    for row in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+def _terminal_width() -> int:
+    """The columns output may use: the terminal's width, else ``$COLUMNS``, else 80 (as ``ls`` and rich do)."""
+    return shutil.get_terminal_size((80, 24)).columns
+
+
+def _print_table(
+    header: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    shrink: Mapping[str, int] | None = None,
+    drop: Sequence[str] = (),
+) -> None:
+    """Print ``rows`` under ``header`` within the terminal's width (see :func:`_table_lines`)."""
+    for line in _table_lines(header, rows, _terminal_width(), shrink=shrink, drop=drop):
+        print(line)
+
+
+def _table_lines(
+    header: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    width: int,
+    *,
+    shrink: Mapping[str, int] | None = None,
+    drop: Sequence[str] = (),
+) -> list[str]:
+    """A table's lines, none wider than ``width``: a line for the header, then one per row.
+
+    While it is too wide, the columns in ``drop`` are left out, in that order; then the ``shrink``
+    columns are cut (widest first) down to their given widths, then any column; a cut cell ends with "…".
+
+    >>> _table_lines(("NAME", "NOTE"), [("resnet50", "a long note")], 20, shrink={"NOTE": 4})
+    ['NAME      NOTE', 'resnet50  a long no…']
+    """
+    cells = [list(map(str, header))] + [[str(c).replace("\n", " ") for c in row] for row in rows]
+    natural = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    floor = [min(n, (shrink or {}).get(h, n)) for h, n in zip(header, natural, strict=True)]
+    shown = list(range(len(header)))
+
+    def total(widths: Sequence[int]) -> int:
+        return sum(widths[i] for i in shown) + 2 * (len(shown) - 1)
+
+    for name in drop:
+        if total(natural) <= width:
+            break
+        shown.remove(header.index(name))
+    widths = list(natural)
+    for limits in (floor, [1] * len(header)):  # the columns meant to give way first, then any, widest first
+        while total(widths) > width:
+            wider = [i for i in shown if widths[i] > limits[i]]
+            if not wider:
+                break
+            widths[max(wider, key=lambda i: widths[i])] -= 1
+    return ["  ".join(_cut(row[i], widths[i]).ljust(widths[i]) for i in shown).rstrip()[:width] for row in cells]
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _print_wrapped(head: str, text: str, width: int, indent: int | None = None) -> None:
+    """``head`` then ``text`` wrapped to ``width``, its further lines indented by ``indent`` (default: the head's).
+
+    Long words (paths, URLs) are broken; nothing passes ``width``.
+    """
+    indent = min(len(head) if indent is None else indent, width // 2)
+    lines = textwrap.wrap(
+        text, max(width, len(head) + 1), initial_indent=head, subsequent_indent=" " * indent, break_on_hyphens=False
+    )
+    for line in lines or [head.rstrip()]:
+        print(line[:width])
 
 
 if __name__ == "__main__":

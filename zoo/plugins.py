@@ -14,8 +14,9 @@ import dataclasses
 import difflib
 import fnmatch
 import os
+import re
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
 from types import MappingProxyType
 from typing import Any, Literal
@@ -82,31 +83,79 @@ class Registry:
             raise DuplicateBackboneError("\n".join(self.conflicts))
 
     def get(self, name: str) -> BackboneSpec:
+        """The spec whose name or alias is ``name``, case and separators aside; no guessing beyond that.
+
+        An unknown name raises :class:`UnknownBackboneError` suggesting close names (:meth:`suggest`).
+        """
         key = _normalise(name)
         if key in self._clashes:  # declared twice: neither is meant more than the other
             raise DuplicateBackboneError(self._clashes[key])
         if key in self._index:
             return self.specs[self._index[key]]
-        close = difflib.get_close_matches(key, list(self._index), n=5, cutoff=0.6)
-        names = list(dict.fromkeys(self._index[c] for c in close))
-        hint = f" Did you mean: {', '.join(names)}?" if names else ""
         raise UnknownBackboneError(
-            f"Unknown backbone {name!r}.{hint} Run `zoo list` to see the {len(self.specs)} installed "
+            f"Unknown backbone {name!r}.{self._hint(name)} Run `zoo list` to see the {len(self.specs)} installed "
             "backbones, or install the plugin that provides it."
         )
 
     def list(self, pattern: str = "*", modality: str | None = None) -> list[BackboneSpec]:
+        """Specs with a name or alias that matches ``pattern`` (see :func:`list_backbones`), sorted by name."""
         if modality is not None and modality not in MODALITIES:
             raise ValueError(f"modality must be one of {MODALITIES} or None, got {modality!r}")
-        pattern = pattern.lower()
+        matches = _matcher(pattern)
         found = [
             spec
             for spec in self.specs.values()
             if (modality is None or spec.modality == modality)
             and _normalise(spec.name) not in self._clashes
-            and any(fnmatch.fnmatchcase(n.lower(), pattern) for n in (spec.name, *spec.aliases))
+            and any(matches(_normalise(n)) for n in (spec.name, *spec.aliases))
         ]
         return sorted(found, key=lambda s: s.name)
+
+    def select(self, patterns: str | Iterable[str], modality: str | None = None) -> list[BackboneSpec]:
+        """The specs ``patterns`` name, in their order and each once: exact names (or aliases) and fnmatch patterns.
+
+        A name is looked up as by :meth:`get`, never guessed; a pattern or name that selects nothing
+        (of ``modality``, when given) raises :class:`UnknownBackboneError`.
+        """
+        chosen: dict[str, BackboneSpec] = {}
+        for pattern in [patterns] if isinstance(patterns, str) else patterns:
+            if _is_pattern(pattern):
+                found = self.list(pattern, modality)
+            else:
+                spec = self.get(pattern)
+                found = [spec] if modality in (None, spec.modality) else []
+            if not found:
+                kind = f"{modality} backbone" if modality else "backbone"
+                see = f"zoo list --modality {modality}" if modality else "zoo list"
+                hint = self._hint(pattern) if _is_pattern(pattern) else ""
+                raise UnknownBackboneError(f"no {kind} matches {pattern!r}.{hint} See `{see}`.")
+            chosen.update((s.name, s) for s in found if s.name not in chosen)
+        return list(chosen.values())
+
+    def suggest(self, name: str, limit: int = 5) -> list[str]:
+        """Up to ``limit`` backbone names close to ``name``, best first, aliases included.
+
+        First the names that contain it (case and separators aside), those where it starts a word
+        ahead; then similar names (:mod:`difflib`). Equally close names come in natural order
+        (``b2`` before ``b10``).
+        """
+        key = _normalise(_WILDCARDS.sub("", name))
+        query = _compact(key)
+        if not query:
+            return []
+        best: dict[str, tuple[int, float]] = {}  # name -> (tier: 0 word start, 1 inside, 2 similar; -similarity)
+        for alias, spec_name in self._index.items():
+            candidate, words = _compact(alias), alias.split("_")
+            starts = [sum(map(len, words[:i])) for i in range(len(words))]
+            tier = 0 if any(candidate.startswith(query, i) for i in starts) else 1 if query in candidate else 2
+            score = (tier, -round(difflib.SequenceMatcher(None, key, alias).ratio(), 6))
+            best[spec_name] = min(score, best.get(spec_name, score))
+        ranked = sorted(best, key=lambda n: (best[n], _natural(n)))
+        return [n for n in ranked if best[n][0] < 2 or best[n][1] <= -0.6][:limit]
+
+    def _hint(self, name: str) -> str:
+        names = self.suggest(name)
+        return f" Did you mean: {', '.join(names)}?" if names else ""
 
 
 def load_registry(
@@ -330,8 +379,46 @@ def _described(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
+_SEPARATORS = re.compile(r"[\s._-]+")
+_WILDCARDS = re.compile(r"[*?\[\]]")
+_CLASSES = re.compile(r"(\[[^\]]*\])")  # fnmatch's [...] sets, left as they are
+
+
 def _normalise(name: str) -> str:
-    return name.strip().lower().replace("-", "_")
+    """A name as lookups compare it: lowercase, each run of ``-``, ``_``, ``.`` and spaces one ``_``.
+
+    >>> _normalise(" ResNet-50.v2 ")
+    'resnet_50_v2'
+    """
+    return _SEPARATORS.sub("_", name.strip().lower())
+
+
+def _compact(key: str) -> str:
+    """A normalised name without separators, so that ``resnet_50`` contains ``resnet50``."""
+    return key.replace("_", "")
+
+
+def _is_pattern(pattern: str) -> bool:
+    return bool(_WILDCARDS.search(pattern))
+
+
+def _matcher(pattern: str) -> Callable[[str], bool]:
+    """Whether a normalised name matches ``pattern``: fnmatch with ``*?[``, else a substring, separators aside.
+
+    >>> _matcher("ResNet-5*")("resnet_50_imagenet"), _matcher("resnet50")("resnet_50_imagenet")
+    (True, True)
+    """
+    if _is_pattern(pattern):
+        parts = _CLASSES.split(pattern.strip().lower())
+        normalised = "".join(p if i % 2 else _SEPARATORS.sub("_", p) for i, p in enumerate(parts))
+        return lambda key: fnmatch.fnmatchcase(key, normalised)
+    query = _compact(_normalise(pattern))
+    return lambda key: query in _compact(key)
+
+
+def _natural(name: str) -> list[Any]:
+    """Sort key that orders numbers by value: ``efficientnet_b2`` before ``efficientnet_b10``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 _registry: Registry | None = None
@@ -352,20 +439,37 @@ def reset(registry: Registry | None = None) -> None:
 
 
 def list_backbones(pattern: str = "*", modality: str | None = None) -> list[BackboneSpec]:
-    """Specs whose name or alias matches ``pattern`` (fnmatch, case-insensitive), sorted by name.
+    """Specs with a name or alias that matches ``pattern``, sorted by name. Imports no TensorFlow or Keras.
 
-    Imports no TensorFlow or Keras.
+    A pattern with ``*``, ``?`` or ``[`` is an fnmatch pattern; any other is a substring. Case and
+    separators (``-``, ``_``, ``.``, spaces) do not count: ``ResNet-50`` finds ``resnet50`` and
+    ``resnet_50_imagenet``.
 
     >>> [s.name for s in list_backbones("efficientnet_b[01]")]
     ['efficientnet_b0', 'efficientnet_b1']
+    >>> [s.name for s in list_backbones("MiniLM")]
+    ['all_minilm_l6_v2']
     """
     return registry().list(pattern, modality)
 
 
 def get_spec(name: str) -> BackboneSpec:
-    """The spec registered under ``name`` or an alias; :class:`UnknownBackboneError` suggests close names.
+    """The spec registered under ``name`` or an alias, case and separators aside (``ResNet-50`` is ``resnet_50``).
+
+    Only an exact name resolves; :class:`UnknownBackboneError` suggests close ones.
 
     >>> get_spec("ResNet50").name
     'resnet50'
+    >>> get_spec("sentence-transformers/all-MiniLM-L6-v2").name  # a Hugging Face id its plugin declares
+    'all_minilm_l6_v2'
     """
     return registry().get(name)
+
+
+def select_backbones(patterns: str | Iterable[str], modality: str | None = None) -> list[BackboneSpec]:
+    """The specs named by exact names or fnmatch patterns, in order, each once (what ``zoo rank`` scores).
+
+    >>> [s.name for s in select_backbones(["ResNet50", "efficientnet_b[01]", "resnet50"])]
+    ['resnet50', 'efficientnet_b0', 'efficientnet_b1']
+    """
+    return registry().select(patterns, modality)

@@ -22,9 +22,9 @@ from zoo.cache import FeatureCache
 from zoo.config import Task
 from zoo.data import Dataset, load_dataset, split
 from zoo.distribute import Placement, resolve_one_host
-from zoo.errors import DataError, UnknownBackboneError
+from zoo.errors import DataError
 from zoo.features import cached_extract
-from zoo.plugins import get_spec, list_backbones
+from zoo.plugins import get_spec, select_backbones
 
 
 @dataclasses.dataclass
@@ -89,21 +89,12 @@ def rank(
 
 
 def candidates(backbones: str | Sequence[str], modality: str) -> list[str]:
-    """Backbone names matching any of ``backbones`` (names or patterns) for ``modality``, in order.
+    """Backbone names matching any of ``backbones`` (exact names or fnmatch patterns) for ``modality``, in order.
 
     >>> candidates(["resnet50", "efficientnet_b[01]", "ResNet50"], "image")  # a name found twice counts once
     ['resnet50', 'efficientnet_b0', 'efficientnet_b1']
     """
-    patterns = [backbones] if isinstance(backbones, str) else list(backbones)
-    names: list[str] = []
-    for pattern in patterns:
-        found = [s.name for s in list_backbones(pattern, modality=modality)]
-        if not found:
-            raise UnknownBackboneError(
-                f"no {modality} backbone matches {pattern!r}; see `zoo list --modality {modality}`"
-            )
-        names += [n for n in found if n not in names]
-    return names
+    return [spec.name for spec in select_backbones(backbones, modality)]
 
 
 def _score(

@@ -249,6 +249,7 @@ def _spec(encoder: Encoder) -> BackboneSpec:
         )
     return BackboneSpec(
         name=encoder.name,
+        aliases=(encoder.preset.removeprefix("hf://"),) if encoder.preset.startswith("hf://") else (),  # HF id
         family=encoder.family,
         modality="text",
         input_shape=(),
