@@ -127,9 +127,9 @@ BACKBONES: list[tuple[str, str, str, int, int, tuple[int, int, int]]] = [
 ]
 
 
-def _levels(*layers: str, first: int = 2) -> dict[str, str]:
-    """Pyramid levels from ``P{first}`` up, one layer name each."""
-    return {f"P{level}": layer for level, layer in enumerate(layers, start=first)}
+def _levels(*layers: str) -> dict[str, str]:
+    """Pyramid levels from ``P2`` up, one layer name each."""
+    return {f"P{level}": layer for level, layer in enumerate(layers, start=2)}
 
 
 def _resnet(blocks: tuple[int, ...]) -> dict[str, str]:
@@ -153,9 +153,9 @@ _DENSENET = _levels("pool2_relu", "pool3_relu", "pool4_relu", "relu")
 
 # Constructor -> {level: layer}; P2..P5 are at exactly 1/4 .. 1/32 of the input ("same" padding).
 # Left out: ConvNeXt (a block's output is `inputs + branch`, an unnamed op, and the final LayerNormalization
-# is auto-named, so no layer has a stable name), InceptionV3, InceptionResNetV2 and the NASNets ("valid"
-# convolutions and pools: their maps are not input/2**n). Xception loses 2 pixels to "valid" convolutions
-# before stride 4 (55x55 at 224), so it has P3..P5 only, which round to input/2**n.
+# is auto-named, so no layer has a stable name), and the families whose "valid" convolutions and pools make
+# maps that are not input/2**n: InceptionV3, InceptionResNetV2, the NASNets and Xception (55x55 at stride 4
+# for 224 pixels; 37x37, not 38x38, at stride 8 for its default 299). The rest have exactly ceil(input/2**n).
 PYRAMIDS: dict[str, dict[str, str]] = {
     "ResNet50": _resnet((3, 4, 6, 3)),
     "ResNet101": _resnet((3, 4, 23, 3)),
@@ -192,7 +192,6 @@ PYRAMIDS: dict[str, dict[str, str]] = {
     "DenseNet121": _DENSENET,
     "DenseNet169": _DENSENET,
     "DenseNet201": _DENSENET,
-    "Xception": _levels("block4_sepconv1_act", "block13_sepconv1_act", "block14_sepconv2_act", first=3),
 }
 
 

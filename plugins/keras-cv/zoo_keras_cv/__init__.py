@@ -7,6 +7,8 @@ offline. ``weights="imagenet"`` (the default where KerasCV publishes weights) is
 downloaded through Kaggle. Names end in ``_kerascv`` so they never clash with keras.applications.
 Parameter counts and feature shapes are at the declared input size, as built (checked by the
 tests; KerasCV's preset metadata gives slightly smaller counts for MobileNetV3 than its class builds).
+Each backbone's feature pyramid (``zoo.backbone(name, features="pyramid")``) is the P2..P5 of its
+KerasCV class's ``pyramid_level_inputs``, written out here (the tests check them against KerasCV).
 Nothing here imports KerasCV until a backbone is built.
 """
 
@@ -63,6 +65,12 @@ _MOBILENET_V3 = {
 }
 
 
+_MOBILENET_V3_PYRAMID = {
+    "small": ["expanded_conv_project_BatchNorm", "expanded_conv_2_Add", "expanded_conv_7_Add", "expanded_conv_10_Add"],
+    "large": ["expanded_conv_2_Add", "expanded_conv_5_Add", "expanded_conv_11_Add", "expanded_conv_14_Add"],
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class Backbone:
     """One KerasCV backbone: its class, the arguments of its preset, and what it gives."""
@@ -75,6 +83,11 @@ class Backbone:
     feature_shape: tuple[int, int, int]  # at 224x224
     block_pattern: str | None
     reference: str
+    pyramid: dict[str, str]  # P2..P5 -> layer, as KerasCV's pyramid_level_inputs
+
+
+def _levels(*layers: str) -> dict[str, str]:
+    return {f"P{level}": layer for level, layer in enumerate(layers, start=2)}
 
 
 def _resnet(depth: int, version: int, blocks: list[int], params: int, channels: int, weights: bool) -> Backbone:
@@ -94,10 +107,13 @@ def _resnet(depth: int, version: int, blocks: list[int], params: int, channels: 
         feature_shape=(7, 7, channels),
         block_pattern=r"^(v2_stack_\d+_block\d+)_",
         reference="https://arxiv.org/abs/1512.03385" if version == 1 else "https://arxiv.org/abs/1603.05027",
+        pyramid=_levels(*(f"v2_stack_{stack}_block{last}_out" for stack, last in enumerate(blocks))),
     )
 
 
-def _effnetv2(variant: str, width: float, depth: float, params: int, channels: int, weights: bool) -> Backbone:
+def _effnetv2(
+    variant: str, width: float, depth: float, params: int, channels: int, weights: bool, last_blocks: str
+) -> Backbone:
     return Backbone(
         name=f"efficientnet_v2_{variant}{SUFFIX}",
         cls="EfficientNetV2Backbone",
@@ -111,6 +127,7 @@ def _effnetv2(variant: str, width: float, depth: float, params: int, channels: i
         feature_shape=(7, 7, channels),
         block_pattern=r"^(block\d+[a-z])_",
         reference="https://arxiv.org/abs/2104.00298",
+        pyramid=_levels(*(f"block{block}_" for block in last_blocks.split()), "top_activation"),
     )
 
 
@@ -124,6 +141,7 @@ def _mobilenet_v3(size: str, params: int, channels: int) -> Backbone:
         feature_shape=(7, 7, channels),
         block_pattern=r"^(expanded_conv(?:_\d+)?)_",
         reference="https://arxiv.org/abs/1905.02244",
+        pyramid=_levels(*_MOBILENET_V3_PYRAMID[size]),
     )
 
 
@@ -137,6 +155,7 @@ def _csp_darknet(size: str, channels: list[int], depth: list[int], params: int, 
         feature_shape=(7, 7, channels[-1]),
         block_pattern=r"^(dark\d)_",
         reference="https://arxiv.org/abs/2004.10934",
+        pyramid=_levels("dark2_csp", "dark3_csp", "dark4_csp", "dark5_csp"),
     )
 
 
@@ -150,6 +169,7 @@ def _densenet(depth: int, repeats: list[int], params: int, channels: int) -> Bac
         feature_shape=(7, 7, channels),
         block_pattern=r"^(conv\d_block_\d+)_",
         reference="https://arxiv.org/abs/1608.06993",
+        pyramid=_levels(*(f"conv{stage}_block_{count - 1}_concat" for stage, count in enumerate(repeats, start=2))),
     )
 
 
@@ -164,11 +184,11 @@ BACKBONES: list[Backbone] = [
     _resnet(101, 2, [3, 4, 23, 3], 42_626_560, 2048, weights=False),
     _mobilenet_v3("small", 939_120, 576),
     _mobilenet_v3("large", 2_996_352, 960),
-    _effnetv2("b0", 1.0, 1.0, 5_919_312, 1280, weights=True),
-    _effnetv2("b1", 1.0, 1.1, 6_931_124, 1280, weights=True),
-    _effnetv2("b2", 1.1, 1.2, 8_769_374, 1408, weights=True),
-    _effnetv2("b3", 1.2, 1.4, 12_930_622, 1536, weights=False),
-    _effnetv2("s", 1.0, 1.0, 20_331_360, 1280, weights=True),
+    _effnetv2("b0", 1.0, 1.0, 5_919_312, 1280, weights=True, last_blocks="2b 3b 5e"),
+    _effnetv2("b1", 1.0, 1.1, 6_931_124, 1280, weights=True, last_blocks="2c 3c 5f"),
+    _effnetv2("b2", 1.1, 1.2, 8_769_374, 1408, weights=True, last_blocks="2c 3c 5f"),
+    _effnetv2("b3", 1.2, 1.4, 12_930_622, 1536, weights=False, last_blocks="2c 3c 5g"),
+    _effnetv2("s", 1.0, 1.0, 20_331_360, 1280, weights=True, last_blocks="2d 3d 5i"),
     _csp_darknet("tiny", [48, 96, 192, 384], [1, 3, 3, 1], 2_380_416, weights=True),
     _csp_darknet("s", [64, 128, 256, 512], [1, 3, 3, 1], 4_223_488, weights=False),
     _csp_darknet("m", [96, 192, 384, 768], [2, 6, 6, 2], 12_374_400, weights=False),
@@ -223,6 +243,7 @@ def _spec(backbone: Backbone) -> BackboneSpec:
         weights=weights,
         params=backbone.params,
         block_pattern=backbone.block_pattern,
+        pyramid=backbone.pyramid,
         description=f"keras_cv.models.{backbone.cls} ({backbone.preset or 'architecture only, no published weights'})",
         reference=backbone.reference,
         factory=functools.partial(build, backbone),
