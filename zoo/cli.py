@@ -17,7 +17,7 @@ from typing import Any
 
 from zoo import __version__ as zoo_version
 from zoo import catalogue
-from zoo.backbones import resolve_input_shape, resolve_weights
+from zoo.backbones import pyramid_sizes, resolve_input_shape, resolve_weights
 from zoo.config import ONE_HOST, TrainConfig
 from zoo.errors import ConfigError, DataError, DiskFullError, ZooError
 from zoo.plugins import get_spec, list_backbones, registry, select_backbones
@@ -453,6 +453,11 @@ def _describe(spec: BackboneSpec) -> list[tuple[str, Any]]:
         + (f"; found locally: {found}" if (found := registry().locate_weights(spec, w.tag)) else "")
         for w in spec.weights
     ] or ["none declared: use weights=None or a local path"]
+    # the maps zoo.backbone(name, features="pyramid") gives at the declared input size
+    pyramid = [
+        f"{level} stride {2 ** int(level[1:])}, {height}x{width}: {spec.pyramid[level]}"
+        for level, (height, width) in pyramid_sizes(spec).items()
+    ] or ["-"]
     lines = [
         ("name", spec.name),
         ("aliases", ", ".join(spec.aliases) or "-"),
@@ -462,6 +467,8 @@ def _describe(spec: BackboneSpec) -> list[tuple[str, Any]]:
         ("input", _input(spec)),
         ("preprocessing", spec.preprocessing.describe()),
         ("features", f"{spec.feature_dim} pooled, feature map {list(spec.feature_shape)}"),
+        ("pyramid", pyramid[0]),
+        *(("", level) for level in pyramid[1:]),
         ("parameters", f"{spec.params:,}" if spec.params else "unknown"),
         ("weights", weights[0]),
         *(("", w) for w in weights[1:]),
