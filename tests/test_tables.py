@@ -45,6 +45,8 @@ def test_zoo_list_shows_every_column_uncut_when_there_is_room(capsys, monkeypatc
     weights = lines[0].index("WEIGHTS")
     assert rows[TINY_IMAGE][6] == "none"  # no pretrained weights: seen before choosing it
     assert rows["resnet50"][6] == "imagenet" and rows["resnet50"][7] == "keras-applications"
+    assert rows["resnet_50_imagenet"][6] == "yes"  # its tag is its name: not repeated
+    assert rows["resnet50"][3] == "224x224" and rows["bert_tiny_en_uncased"][3] == "text"
     assert lines[1 + list(rows).index(MINILM)][weights:].startswith("sentence-transformers ")
 
 
@@ -93,7 +95,7 @@ def test_zoo_plugins_fits_and_prints_each_error_in_full_under_its_plugin(capsys,
     assert " ".join(line.strip() for line in note).endswith("so it is skipped")
 
 
-def test_table_lines_drop_columns_in_order_then_cut_the_given_ones():
+def test_table_lines_drop_dispensable_columns_then_cut_the_given_ones_then_drop_to_fit():
     header = ("NAME", "KIND", "NOTE")
     rows = [("resnet50", "image", "a note of some length")]
     assert _table_lines(header, rows, 80) == ["NAME      KIND   NOTE", "resnet50  image  a note of some length"]
@@ -102,4 +104,9 @@ def test_table_lines_drop_columns_in_order_then_cut_the_given_ones():
         "NAME      NOTE",
         "resnet50  a note of…",
     ]
+    assert _table_lines(header, rows, 19, drop_to_fit=("KIND",), shrink={"NOTE": 6}) == [
+        "NAME      NOTE",
+        "resnet50  a note o…",
+    ]
+    assert _table_lines(header, rows, 23, drop_to_fit=("KIND",), shrink={"NOTE": 6})[1] == "resnet50  image  a not…"
     assert all(len(line) <= 5 for line in _table_lines(header, rows, 5))

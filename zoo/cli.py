@@ -414,7 +414,7 @@ def _list(args: argparse.Namespace) -> None:
             s.name,
             s.family,
             s.modality,
-            "x".join(map(str, s.input_shape)) or "text",
+            "x".join(map(str, s.input_shape[:2])) or "text",  # height x width of RGB pixels
             s.feature_dim,
             _millions(s.params),
             _weights(s),
@@ -425,16 +425,22 @@ def _list(args: argparse.Namespace) -> None:
     _print_table(
         ("NAME", "FAMILY", "MODALITY", "INPUT", "FEATURES", "PARAMS", "WEIGHTS", "PLUGIN"),
         rows,
-        shrink={"WEIGHTS": 10, "PLUGIN": 10},
+        shrink={"WEIGHTS": 8, "PLUGIN": 10},
         drop=("MODALITY", "FAMILY", "PLUGIN"),  # the input says the modality, the name the family
+        drop_to_fit=("FEATURES", "INPUT", "PARAMS"),  # the name and its weights stay
     )
     print(f"{len(specs)} backbone{'' if len(specs) == 1 else 's'}")
 
 
 def _weights(spec: BackboneSpec) -> str:
-    """The tag ``weights="default"`` loads (and how many others there are), or ``none``."""
+    """The tag ``weights="default"`` loads, and how many others there are; or ``none``.
+
+    A tag that is the backbone's own name (a keras-hub preset's) reads ``yes``: repeating the name tells nothing.
+    """
+    if not spec.default_weights:
+        return "none"
     more = f" (+{len(spec.weights) - 1})" if len(spec.weights) > 1 else ""
-    return f"{spec.default_weights}{more}" if spec.default_weights else "none"
+    return f"{'yes' if spec.default_weights == spec.name else spec.default_weights}{more}"
 
 
 def _info(args: argparse.Namespace) -> None:
@@ -553,9 +559,10 @@ def _print_table(
     *,
     shrink: Mapping[str, int] | None = None,
     drop: Sequence[str] = (),
+    drop_to_fit: Sequence[str] = (),
 ) -> None:
     """Print ``rows`` under ``header`` within the terminal's width (see :func:`_table_lines`)."""
-    for line in _table_lines(header, rows, _terminal_width(), shrink=shrink, drop=drop):
+    for line in _table_lines(header, rows, _terminal_width(), shrink=shrink, drop=drop, drop_to_fit=drop_to_fit):
         print(line)
 
 
@@ -566,11 +573,14 @@ def _table_lines(
     *,
     shrink: Mapping[str, int] | None = None,
     drop: Sequence[str] = (),
+    drop_to_fit: Sequence[str] = (),
 ) -> list[str]:
     """A table's lines, none wider than ``width``: a line for the header, then one per row.
 
-    While it is too wide, the columns in ``drop`` are left out, in that order; then the ``shrink``
-    columns are cut (widest first) down to their given widths, then any column; a cut cell ends with "…".
+    While it is too wide, the columns in ``drop`` (the dispensable ones) are left out, in that
+    order; then those in ``drop_to_fit``, while it would not fit even with the ``shrink`` columns
+    cut down to their given widths. Then columns are cut, widest first: the ``shrink`` ones to those
+    widths, then any but the first (it names the row), then the first. A cut cell ends with "…".
 
     >>> _table_lines(("NAME", "NOTE"), [("resnet50", "a long note")], 20, shrink={"NOTE": 4})
     ['NAME      NOTE', 'resnet50  a long no…']
@@ -587,13 +597,17 @@ def _table_lines(
         if total(natural) <= width:
             break
         shown.remove(header.index(name))
+    for name in drop_to_fit:
+        if total(floor) <= width:
+            break
+        shown.remove(header.index(name))
     widths = list(natural)
-    for limits in (floor, [1] * len(header)):  # the columns meant to give way first, then any, widest first
+    for limits in (floor, [natural[0]] + [1] * (len(header) - 1), [1] * len(header)):  # widest first in each
         while total(widths) > width:
             wider = [i for i in shown if widths[i] > limits[i]]
             if not wider:
                 break
-            widths[max(wider, key=lambda i: widths[i])] -= 1
+            widths[max(wider, key=lambda i: (widths[i], i))] -= 1  # of equals, the rightmost
     return ["  ".join(_cut(row[i], widths[i]).ljust(widths[i]) for i in shown).rstrip()[:width] for row in cells]
 
 
