@@ -49,12 +49,17 @@ _LAZY = {
     "logme": "zoo.scoring",
     "export": "zoo.exports",
 }
+_NEEDS_KERAS = {"zoo.trainer", "zoo.inference", "zoo.features", "zoo.ranking"}  # they import Keras when imported
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
+        if _LAZY[name] in _NEEDS_KERAS:
+            from zoo.console import load_framework
+
+            load_framework()  # TensorFlow starts without its C++ start-up lines (zoo.console)
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'zoo' has no attribute {name!r}")
 

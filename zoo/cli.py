@@ -11,17 +11,20 @@ import shutil
 import sys
 import textwrap
 import traceback
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from zoo import __version__ as zoo_version
-from zoo import catalogue
+from zoo import catalogue, console
 from zoo.backbones import pyramid_sizes, resolve_input_shape, resolve_weights
 from zoo.config import ONE_HOST, TrainConfig
-from zoo.errors import ConfigError, DataError, DiskFullError, ZooError
+from zoo.errors import ConfigError, DataError, DataWarning, DiskFullError, PluginWarning, TrainingWarning, ZooError
 from zoo.plugins import get_spec, list_backbones, registry, select_backbones
 from zoo.spec import MODALITIES, BackboneSpec
+
+ZOO_WARNINGS = (DataWarning, PluginWarning, TrainingWarning)
 
 
 def run() -> None:
@@ -50,10 +53,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     [...
     0
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter
     args = _parser().parse_args(argv)
+    console.set_level(args.verbosity)
+    if args.verbosity < console.VERBOSE:  # TensorFlow's C++ chatter, for the commands that import it themselves
+        for name, value in console.QUIET_ENV.items():
+            os.environ.setdefault(name, value)
     try:
-        return args.run(args) or 0
+        with warnings.catch_warnings():
+            _show_warnings_as_lines()
+            return args.run(args) or 0
     except DiskFullError as err:  # not the user's mistake: exit 1, in one line, with nothing half-written
         print(f"zoo: {err}", file=sys.stderr)
         return 1
@@ -178,7 +186,38 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--backbone", default="resnet50")
     p.add_argument("--out", default="runs/demo", help="where to write the generated data and the run")
     p.set_defaults(run=_demo)
+    _add_verbosity_flags(parser, default=console.NORMAL)
+    for command in commands.choices.values():  # `zoo -q train` and `zoo train -q` both work
+        _add_verbosity_flags(command, default=argparse.SUPPRESS)
     return parser
+
+
+def _add_verbosity_flags(parser: argparse.ArgumentParser, default: Any) -> None:
+    """``-q/--quiet`` and ``-v/--verbose``; on a command they default to SUPPRESS, so the top level's stand."""
+    level = parser.add_mutually_exclusive_group()
+    options = {"dest": "verbosity", "action": "store_const", "default": default}
+    level.add_argument("-q", "--quiet", const=console.QUIET, help="print only results and errors", **options)
+    level.add_argument(
+        "-v", "--verbose", const=console.VERBOSE, help="also the framework's messages (TensorFlow logs, Keras bars)",
+        **options,
+    )  # fmt: skip
+
+
+def _show_warnings_as_lines() -> None:
+    """Inside ``warnings.catch_warnings()``: the zoo's warnings (unreadable inputs, a run at chance, a broken
+    plugin) print as one ``warning:`` line each, even under ``PYTHONWARNINGS=ignore``; other libraries'
+    warnings print as Python prints them, except when quiet."""
+    python_format = warnings.showwarning
+
+    def show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, ZOO_WARNINGS):
+            print(f"warning: {message}", file=sys.stderr, flush=True)
+        elif console.level() > console.QUIET:
+            python_format(message, category, *args, **kwargs)
+
+    warnings.showwarning = show
+    for category in ZOO_WARNINGS:
+        warnings.simplefilter("default", category)  # each distinct message once
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -232,9 +271,11 @@ def _train(args: argparse.Namespace) -> int:
         from zoo.run import Run
 
         Run(args.resume)  # a run directory? (checked before TensorFlow loads)
+        console.load_framework()
         import zoo
 
-        run = zoo.resume(args.resume, distribution=args.distribution)  # e.g. a multi-worker run on one host
+        with console.results_only():
+            run = zoo.resume(args.resume, distribution=args.distribution)  # e.g. a multi-worker run on one host
     else:
         if not args.backbone or not args.data:
             raise ConfigError("--backbone and --data are required (or --resume RUN)")
@@ -248,17 +289,35 @@ def _train(args: argparse.Namespace) -> int:
                 raise DataError(f"{source} does not exist: give a folder of class sub-folders or a CSV manifest")
         if config.distribution == "mirrored":  # oneDNN's CPU convolution mishandles an empty per-replica batch
             os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+        console.load_framework()
         import zoo
 
-        run = zoo.train(args.backbone, args.data, args.val, config, out=args.out)
+        with console.results_only():
+            run = zoo.train(args.backbone, args.data, args.val, config, out=args.out)
     if not run.writes:
         print(f"this worker is done; the chief (process 0) writes {run.path}")
         return 0
+    _print_skipped(run)
     for item, count in run.data.items():
-        if item.startswith(("skipped", "texts cut")) and count:
-            print(f"note: {count} {item}")
+        if item.startswith("texts cut") and count:
+            console.say(f"note: {count} {item}")
     _print_summary(run.path, run.task, run.metrics)
     return 0
+
+
+def _print_skipped(run: Any, shown: int = 10) -> None:
+    """Name the inputs a run left out, on stderr: one line each, the first ``shown`` of them."""
+    from zoo.run import SKIPPED
+
+    skipped = run.skipped
+    if not skipped:
+        return
+    s = "" if len(skipped) == 1 else "s"
+    console.say(f"note: {len(skipped)} skipped file{s} (unreadable; listed in {run.path / SKIPPED}):")
+    for item in skipped[:shown]:
+        console.say(f"  {item['path']}: {item['reason']}")
+    if len(skipped) > shown:
+        console.say(f"  ... and {len(skipped) - shown} more")
 
 
 def _given(args: argparse.Namespace, field: dataclasses.Field) -> bool:
@@ -281,19 +340,20 @@ def _rank(args: argparse.Namespace) -> int:
         raise DataError(f"{args.data} does not exist: give labelled data, as for `zoo train`")
     if args.distribute == "mirrored":  # oneDNN's CPU convolution mishandles an empty per-replica batch
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    console.load_framework()
     from zoo.ranking import rank, table_rows
 
-    results = rank(
-        args.data,
-        args.backbones,
-        sample=args.sample,
-        task=args.task,
-        weights=None if args.weights.lower() == "none" else args.weights,
-        input_shape=args.input_size,
-        folds=args.folds,
-        distribution=args.distribute,
-        verbose=0 if args.json else 1,
-    )
+    with console.results_only():  # progress on stderr: with --json, stdout is the JSON alone
+        results = rank(
+            args.data,
+            args.backbones,
+            sample=args.sample,
+            task=args.task,
+            weights=None if args.weights.lower() == "none" else args.weights,
+            input_shape=args.input_size,
+            folds=args.folds,
+            distribution=args.distribute,
+        )
     if args.json:
         _print_json([r.to_dict() for r in results])
     else:
@@ -316,9 +376,11 @@ def _evaluate(args: argparse.Namespace) -> None:
     run = _finished_run(args.run_dir)
     if not Path(args.data).exists():
         raise DataError(f"{args.data} does not exist: give labelled data, as for `zoo train`")
+    console.load_framework()
     from zoo.inference import evaluate
 
-    metrics = evaluate(run, args.data)
+    with console.results_only():
+        metrics = evaluate(run, args.data)
     if args.json:
         _print_json(metrics)
     else:
@@ -329,9 +391,11 @@ def _predict(args: argparse.Namespace) -> int:
     run = _finished_run(args.run_dir)
     if args.top_k < 1:
         raise ConfigError(f"--top-k must be at least 1, got {args.top_k}")
+    console.load_framework()
     from zoo.inference import predict
 
-    results = predict(run, args.files, top_k=args.top_k)
+    with console.results_only():
+        results = predict(run, args.files, top_k=args.top_k)
     if args.json:
         _print_json(results)
     else:
@@ -353,11 +417,9 @@ def _export(args: argparse.Namespace) -> int:
     run = _finished_run(args.run_dir)
     if args.calibration is not None and not Path(args.calibration).exists():
         raise DataError(f"{args.calibration} does not exist: give images to calibrate on, as for `zoo train --data`")
-    import warnings
-
     from zoo.exports import export
 
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, console.results_only():
         warnings.simplefilter("always")
         exported = export(run, args.format, out=args.out, quantize=args.quantize, calibration=args.calibration,
                           check=args.check)  # fmt: skip

@@ -21,6 +21,7 @@ import numpy as np
 
 from zoo.backbones import Weights, backbone
 from zoo.cache import FeatureCache, cache_key, weights_fingerprint
+from zoo.console import Progress, say
 from zoo.data import IMAGE_EXTENSIONS, Dataset, load_dataset, pipeline, scan_files
 from zoo.data.sources import _first, rgb_uint8
 from zoo.distribute import Placement, resolve_one_host
@@ -43,6 +44,7 @@ def extract(
     distribution: Any = "none",
     interpolation: str | None = None,
     verbose: int = 1,
+    label: str | None = None,
 ) -> np.ndarray:
     """Features of ``data`` from a backbone (a name, or any zoo model up to its features).
 
@@ -55,7 +57,8 @@ def extract(
 
     ``distribution`` (as for :func:`zoo.train`: ``auto``, ``none``, ``mirrored`` or a strategy object)
     splits each batch over the local devices; a model object is then rebuilt inside the strategy's
-    scope first. Several hosts (``multi-worker``) are the trainer's alone.
+    scope first. Several hosts (``multi-worker``) are the trainer's alone. ``label`` says what the
+    progress measures (default: ``extracting features: NAME (N images)``); ``verbose=0`` prints nothing.
 
     >>> x = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
     >>> extract("mobilenet_v3_small", x, weights=None, verbose=0).shape
@@ -69,6 +72,8 @@ def extract(
     if out is not None and len(out) != count:
         raise ValueError(f"out has {len(out)} rows for {count} examples")
     with placement.scope():  # the model's variables on every replica, each batch split over them
+        noun = "text" if isinstance(items, Dataset) and items.modality == "text" else "image"
+        label = label or f"extracting features: {model if isinstance(model, str) else model.name} ({count} {noun}s)"
         if isinstance(model, str):
             interpolation = interpolation or get_spec(model).preprocessing.interpolation
             model = backbone(model, weights=weights, input_shape=input_shape, pooling=pooling)
@@ -79,7 +84,8 @@ def extract(
         size = batch_size or DEFAULT_BATCH["gpu" if _on_gpu() else "cpu"]
         while True:
             try:
-                _run(model, items, size, out, interpolation or "bilinear", verbose)
+                bar = Progress(label, count, noun, verbose=verbose)
+                _run(model, items, size, out, interpolation or "bilinear", bar)
                 return out
             except Exception as err:
                 if (reported := zoo_error_in(err)) is not None:  # raised inside a tf.data function
@@ -87,8 +93,7 @@ def extract(
                 if batch_size is not None or size == 1 or not any(s in str(err) for s in _OUT_OF_MEMORY):
                     raise
                 size //= 2
-                if verbose:
-                    print(f"out of memory: retrying with batch size {size}")
+                say(f"out of memory: retrying with batch size {size}", verbose)
 
 
 def cached_extract(
@@ -101,6 +106,7 @@ def cached_extract(
     placement: Placement | None = None,
     interpolation: str = "bilinear",
     verbose: int = 1,
+    label: str | None = None,
 ) -> np.ndarray:
     """:func:`extract` through the feature cache: computed once, then read back (memory-mapped).
 
@@ -115,7 +121,7 @@ def cached_extract(
 
     def compute(rows: slice) -> Callable[[np.ndarray], None]:
         subset = dataset.subset(np.arange(len(dataset))[rows])
-        options = {"batch_size": batch_size, "interpolation": interpolation, "verbose": verbose}
+        options = {"batch_size": batch_size, "interpolation": interpolation, "verbose": verbose, "label": label}
         return lambda out: extract(model, subset, out=out, **options)
 
     if placement is None or placement.processes == 1:
@@ -176,9 +182,8 @@ def _without(value: Any, keys: tuple[str, ...]) -> Any:
 
 
 def _run(
-    model: keras.Model, items: np.ndarray | Dataset, size: int, out: np.ndarray, interpolation: str, verbose: int
+    model: keras.Model, items: np.ndarray | Dataset, size: int, out: np.ndarray, interpolation: str, bar: Progress
 ) -> None:
-    bar = keras.utils.Progbar(len(out), unit_name="example") if verbose else None
     row = 0
     strategy = getattr(model, "distribute_strategy", None)  # tf.distribute: predict_on_batch would not split
     if strategy is not None and strategy.num_replicas_in_sync > 1:
@@ -188,8 +193,7 @@ def _run(
     for count, batch in _prefetch(_staged(_batches(model, items, size, interpolation), size)):
         out[row : row + count] = np.asarray(predict(batch), dtype=out.dtype)[:count]
         row += count
-        if bar is not None:
-            bar.update(row)
+        bar.update(row)
     if row != len(out):
         raise RuntimeError(f"extracted {row} feature rows for {len(out)} examples")
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,7 +16,7 @@ from zoo.data.images import resize_images
 from zoo.data.sources import repair_text
 from zoo.errors import DataError
 from zoo.report import compute_metrics
-from zoo.run import Run
+from zoo.run import MODEL, Run
 
 
 def evaluate(run: str | os.PathLike | Run, data: Any, *, batch_size: int = 32) -> dict[str, Any]:
@@ -25,7 +27,7 @@ def evaluate(run: str | os.PathLike | Run, data: Any, *, batch_size: int = 32) -
     >>> evaluate("runs/demo", "data/test")["accuracy"]  # doctest: +SKIP
     0.95
     """
-    run = Run.finished(run)
+    run = _finished(run)
     dataset = load_dataset(data, task=run.task, class_names=run.class_names or None)
     inputs = pipeline(
         dataset,
@@ -50,7 +52,7 @@ def predict(
     >>> predict("runs/demo", ["beach.png"], top_k=1)  # doctest: +SKIP
     [{'input': 'beach.png', 'predictions': [{'label': 'beach', 'score': 0.98}]}]
     """
-    run = Run.finished(run)
+    run = _finished(run)
     results: list[dict[str, Any]] = [{"input": os.fspath(item)} for item in inputs]
     if run.modality == "text":  # the inputs are the texts themselves, repaired as training repairs them
         texts = [repair_text(os.fspath(item))[0] for item in inputs]
@@ -75,3 +77,22 @@ def predict(
         order = np.argsort(-output)[: max(1, top_k)]
         results[i]["predictions"] = [{"label": run.class_names[j], "score": float(output[j])} for j in order]
     return results
+
+
+def _finished(run: str | os.PathLike | Run) -> Run:
+    """The finished run; one named by its path is loaded once per model file, so ``predict(path, ...)`` in a
+    loop reuses one model and its compiled predict function (a model loaded per call traced a new function
+    each time, which TensorFlow reports as "triggered tf.function retracing")."""
+    if isinstance(run, Run):
+        return Run.finished(run)
+    try:
+        stamp = os.stat(Path(run) / MODEL)
+    except OSError:
+        return Run.finished(run)  # says what is missing
+    return _loaded(str(Path(run).resolve()), stamp.st_mtime_ns, stamp.st_size)
+
+
+@functools.lru_cache(maxsize=2)
+def _loaded(path: str, mtime_ns: int, size: int) -> Run:
+    """A finished run, kept while its ``model.keras`` is the same file (same time and size)."""
+    return Run.finished(path)

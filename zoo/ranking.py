@@ -20,6 +20,7 @@ from zoo import scoring
 from zoo.backbones import Weights, backbone
 from zoo.cache import FeatureCache
 from zoo.config import Task
+from zoo.console import say
 from zoo.data import Dataset, load_dataset, split
 from zoo.distribute import Placement, resolve_one_host
 from zoo.errors import DataError
@@ -81,8 +82,7 @@ def rank(
     cache = FeatureCache(cache_dir)
     results = []
     for i, name in enumerate(names, 1):
-        if verbose:
-            print(f"[{i}/{len(names)}] {name}")
+        say(f"[{i}/{len(names)}] {name}", verbose)
         results.append(_score(name, dataset, cache, placement, weights, input_shape, batch_size, folds, seed, verbose))
         keras.backend.clear_session()
     return sorted(results, key=lambda r: (r.error is not None, -(r.logme if r.logme is not None else -np.inf)))

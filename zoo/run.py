@@ -450,7 +450,11 @@ def load_model(path: str | os.PathLike) -> keras.Model:
             "or train again (an unfinished run writes it again with `zoo train --resume RUN`)"
         )
     try:
-        model = keras.saving.load_model(path, safe_mode=True)
+        # compile=False: the zoo never uses a loaded model's training state (train() compiles afresh). Compiling
+        # would rebuild the saved optimizer for every variable trainable on load, which after fine-tuning a
+        # keras-hub network (whose sublayers come back all trainable) is more than were saved, and Keras
+        # warns "Skipping variable loading for optimizer ...".
+        model = keras.saving.load_model(path, safe_mode=True, compile=False)
         with zipfile.ZipFile(path) as archive:
             if CONFIG_MEMBER in archive.namelist():
                 model.zoo_config = ModelConfig.from_dict(json.loads(archive.read(CONFIG_MEMBER)))

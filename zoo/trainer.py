@@ -21,7 +21,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from zoo import distribute
+from zoo import console, distribute
 from zoo.cache import FeatureCache, cache_key
 from zoo.config import MODEL_OPTIONS, ModelConfig, TrainConfig
 from zoo.data import Dataset, load_dataset, pipeline, split
@@ -157,7 +157,7 @@ def _train_placed(
     if not resume and out is not None and _unfinished_same_run(Path(out), spec.name, config, data_id):
         resume = True  # the same command again goes on from the last checkpoint (Keras' BackupAndRestore)
         if verbose:
-            print(f"{out} holds this run, unfinished: resuming it from its last checkpoint")
+            console.say(f"{out} holds this run, unfinished: resuming it from its last checkpoint")
     if resume:
         if out is None:
             raise ConfigError("resume=True continues the run in out=<run directory>: pass out")
@@ -203,7 +203,7 @@ def resume(
     run = Run(run_dir)
     if run.complete:
         load_model(run.path)  # a damaged model.keras says so now, not at the next predict
-        print(f"{run.path} is already complete")
+        console.say(f"{run.path} is already complete", verbose)
         return run
     sources = run.data_sources
     if sources["train"] is None or sources["train"].startswith("<"):
@@ -274,7 +274,7 @@ class _Trainer:
         self.state = self.run_dir.read_state()
         self.history = self.state.get("history", [])
         if self.state.get("complete"):
-            print(f"{self.run_dir.path} is already complete")
+            console.say(f"{self.run_dir.path} is already complete", self.verbose)
             return self.run_dir
         if not resume:
             self.run_dir.write_skipped(self._skipped())
@@ -296,13 +296,18 @@ class _Trainer:
         self.network.trainable = False  # a loaded model may come fine-tuned: phase 1 trains the head only
         cached = self.config.cache and not self.config.augment
         adapt = adapt and bool(self.recipe.parts.standardize) and self._epoch(1) == 0
+        name, epochs = self.recipe.backbone, self.config.epochs
+        why = "augmentation on" if self.config.augment else "cache off"
+        how = f"on cached features of the frozen {name}" if cached else f"with {name} frozen, run every epoch ({why})"
+        self._say(f"phase 1: training the head {how}, {epochs} epochs")
         if cached or adapt:
             features_output = self.model.get_layer(self.recipe.parts.features).output
             extractor = keras.Model(self.model.inputs, features_output, name="features")
             extractor = self.placement.local_copy(extractor)  # several processes: each extracts its own shard
         if cached:
             identity = model_identity(extractor)  # the weights are hashed once for both sets
-            features = tuple(self._features(extractor, d, identity) for d in (self.train_set, self.val_set))
+            splits = (("train", self.train_set), ("validation", self.val_set))
+            features = tuple(self._features(extractor, d, identity, split) for split, d in splits)
             target, placement = self.head, self.placement
             train_targets = self._targets(self.train_set)
             fit_data = _ArrayBatches(features[0], *train_targets, self.config, placement, epoch=self._epoch(1))
@@ -331,6 +336,11 @@ class _Trainer:
         epochs = self.config.fine_tune_epochs or self.config.epochs
         lr = self.config.fine_tune_learning_rate or self.config.learning_rate / 10
         fit_data = self._pipeline(self.train_set, training=True)
+        count = len(unfrozen)
+        self._say(
+            f"phase 2: fine-tuning the top {count} block{'' if count == 1 else 's'} of {self.recipe.backbone} "
+            f"({', '.join(reversed(unfrozen))}) with the head, learning rate {lr:g}, {epochs} epochs"
+        )
         self._fit(self.model, 2, fit_data, self._pipeline(self.val_set, training=False), epochs, lr)
         self.state.update(phase2_done=True)
         self._save_state()
@@ -368,14 +378,18 @@ class _Trainer:
             _restore_optimizer(target, self.run_dir.load_arrays(f"phase{phase}-optimizer"))
         else:
             self.state.update(phase=phase, epoch=0, stopped=False, early_stopping={})
+        if start:
+            self._say(f"phase {phase}: resuming after epoch {start} of {epochs}")
+        aliases = {EXACT_LOSS: "loss", f"val_{EXACT_LOSS}": "val_loss"}  # several processes: the exact losses
+        keras_verbose, progress = console.fit_progress(self.verbose if self.run_dir.writes else 0, aliases)
         target.fit(
             fit_data,
             validation_data=val_data,
             epochs=epochs,
             initial_epoch=start,
-            callbacks=[callback],
             shuffle=False,  # the data shuffles itself, reproducibly from the seed
-            verbose=self.verbose,
+            verbose=keras_verbose,
+            callbacks=[callback, *progress],
         )
 
     def _finish(self, features: tuple[np.ndarray, np.ndarray] | None) -> Run:
@@ -442,8 +456,13 @@ class _Trainer:
         rows = np.random.default_rng(self.config.seed).choice(len(self.train_set), count, replace=False)
         return self.train_set.subset(np.sort(rows))
 
-    def _features(self, extractor: Any, dataset: Dataset, identity: str) -> np.ndarray:
+    def _say(self, message: str) -> None:
+        console.say(message, self.verbose if self.run_dir.writes else 0)  # one process of a job speaks
+
+    def _features(self, extractor: Any, dataset: Dataset, identity: str, split: str) -> np.ndarray:
         options = {"batch_size": self.config.batch_size, "identity": identity, "verbose": self.verbose}
+        noun = "text" if dataset.modality == "text" else "image"
+        options["label"] = f"extracting features: {self.recipe.backbone}, {split} split ({len(dataset)} {noun}s)"
         options["interpolation"] = self.interpolation  # the resize every other consumer of the run uses
         return cached_extract(extractor, dataset, self.cache, placement=self.placement, **options)
 

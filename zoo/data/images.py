@@ -10,8 +10,6 @@ import hashlib
 import io
 import os
 import stat
-import sys
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -20,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from zoo.config import AUGMENTATIONS
+from zoo.console import Progress
 from zoo.errors import ConfigError, DataError
 from zoo.spec import INTERPOLATIONS
 
@@ -195,7 +194,8 @@ def scan_files(
     []
     """
     workers = workers or min(32, (os.cpu_count() or 1) + 4)
-    bar = _Progress(len(paths)) if (len(paths) > PROGRESS_ABOVE if progress is None else progress) else None
+    shown = len(paths) > PROGRESS_ABOVE if progress is None else progress
+    bar = Progress(f"checking images ({len(paths)} files)", len(paths), "file") if shown else None
     results = []
     pool = ThreadPoolExecutor(max_workers=workers)
     try:
@@ -206,23 +206,6 @@ def scan_files(
     finally:  # Ctrl-C: the files not started are dropped, not checked to the end before it stops
         pool.shutdown(wait=False, cancel_futures=True)
     return results
-
-
-class _Progress:
-    """A one-line text progress bar on stderr, redrawn at most ten times a second."""
-
-    def __init__(self, total: int, label: str = "checking images") -> None:
-        self.total, self.label, self.last = total, label, 0.0
-
-    def update(self, done: int) -> None:
-        now = time.monotonic()
-        if done < self.total and now - self.last < 0.1:
-            return
-        self.last = now
-        filled = 30 * done // max(self.total, 1)
-        end = "\n" if done >= self.total else ""
-        sys.stderr.write(f"\r{self.label} [{'=' * filled}{' ' * (30 - filled)}] {done}/{self.total}{end}")
-        sys.stderr.flush()
 
 
 def augmentation_layers(

@@ -1,0 +1,253 @@
+"""What the zoo prints, and how much: the one home of the output level, progress and the framework's noise.
+
+Results go to stdout; progress, notes and warnings go to stderr. The level is ``"quiet"`` (results and
+errors only), ``"normal"`` or ``"verbose"`` (the framework's own messages too: TensorFlow's start-up
+lines, Keras' progress bars). The ``zoo`` command sets it from ``-q``/``-v``; in Python::
+
+    import zoo.console
+    zoo.console.set_level("quiet")      # zoo.train(...) and friends print nothing but errors
+
+A function's own ``verbose=0`` (``zoo.train``, ``zoo.extract``, ``zoo.rank``) silences that call alone.
+
+Progress suits where it goes: on a terminal a bar redrawn in place; elsewhere (a log file, a pipe)
+plain lines, one per epoch, with no carriage return and no ANSI escape. TensorFlow prints its
+start-up lines from C++ straight to file descriptor 2 while it is imported, whatever
+``TF_CPP_MIN_LOG_LEVEL`` says; :func:`load_framework` imports it with that descriptor caught and
+replays every line that is not known noise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any, TextIO
+
+QUIET, NORMAL, VERBOSE = 0, 1, 2
+LEVELS = {"quiet": QUIET, "normal": NORMAL, "verbose": VERBOSE}
+# What the zoo command sets before TensorFlow loads (unless verbose): its C++ logging, gRPC's.
+QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR"}
+_state: dict[str, Any] = {"level": NORMAL, "loaded": False}
+
+# An absl/glog line ("I0000 00:00:1795855754.295597    7696 port.cc:153] ...") or TensorFlow's own older
+# format ("2026-11-28 08:00:00.000000: I tensorflow/core/...").
+_LOG_LINE = re.compile(r"^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] |^\d{4}-\d\d-\d\d [\d:.]+: ([IWEF]) \S+")
+# Errors that are noise all the same: the CUDA plugins registering twice, a missing GPU on a CPU machine.
+_NOISY_ERRORS = re.compile(r"Unable to register (cuDNN|cuFFT|cuBLAS)|cuda drivers|cuInit|CUDA|computation placer")
+_ABSL_NOTICE = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+
+
+def set_level(level: int | str) -> None:
+    """Set how much the zoo prints: ``"quiet"``, ``"normal"`` (the default) or ``"verbose"`` (or 0, 1, 2).
+
+    >>> set_level("quiet"); level()
+    0
+    >>> set_level("normal")
+    """
+    value = LEVELS.get(level, level) if isinstance(level, str) else level
+    if value not in LEVELS.values():
+        raise ValueError(f"level must be one of {', '.join(LEVELS)} (or 0, 1, 2), got {level!r}")
+    _state["level"] = value
+
+
+def level() -> int:
+    """The output level: :data:`QUIET`, :data:`NORMAL` or :data:`VERBOSE`."""
+    return _state["level"]
+
+
+def shows(verbose: int = 1) -> bool:
+    """Whether progress and notes are printed, given a call's own ``verbose`` and the level.
+
+    >>> shows(1), shows(0)
+    (True, False)
+    """
+    return bool(verbose) and level() > QUIET
+
+
+def say(message: str, verbose: int = 1) -> None:
+    """A note or a progress line on stderr (nothing when quiet, or for ``verbose=0``).
+
+    >>> say("phase 1: training the head")  # doctest: +SKIP
+    """
+    if shows(verbose):
+        print(message, file=sys.stderr, flush=True)
+
+
+def interactive(stream: TextIO | None = None) -> bool:
+    """Whether ``stream`` (default stderr) is a terminal or a notebook, where a bar can be redrawn in place."""
+    stream = stream or sys.stderr
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) or "ipykernel" in sys.modules
+
+
+class Progress:
+    """Progress of ``total`` units of work on stderr, said with what it measures.
+
+    On a terminal: one bar redrawn in place. Elsewhere: a line when the work starts, one every
+    ``every`` seconds, and one when it ends; no ``\\r``, no escape sequence.
+
+    >>> bar = Progress("extracting features: resnet50, train split (128 images)", 128, "image", verbose=0)
+    >>> bar.update(128)
+    """
+
+    def __init__(self, label: str, total: int, unit: str = "example", *, verbose: int = 1, every: float = 30.0):
+        self.label, self.total, self.unit, self.every = label, total, unit, every
+        self.on, self.live = shows(verbose), interactive()
+        self.start = self.last = time.monotonic()
+        self.done = 0
+        if self.on and not self.live:
+            say(label)
+
+    def update(self, done: int) -> None:
+        """Record that ``done`` units of ``total`` are finished (the last call, ``done == total``, ends the line)."""
+        self.done, now = done, time.monotonic()
+        finished = done >= self.total
+        if not self.on or (not finished and now - self.last < (0.1 if self.live else self.every)):
+            return
+        self.last = now
+        counted = f"{done}/{self.total} {self.unit}{'' if self.total == 1 else 's'} ({now - self.start:.0f} s)"
+        if self.live:
+            filled = 30 * done // max(self.total, 1)
+            end = "\n" if finished else ""
+            sys.stderr.write(f"\r{self.label} [{'=' * filled}{' ' * (30 - filled)}] {counted}{end}")
+            sys.stderr.flush()
+        else:
+            say(f"  {'done: ' if finished else ''}{counted}")
+
+
+def epoch_line(epoch: int, epochs: int | None, logs: Mapping[str, Any], seconds: float) -> str:
+    """One epoch said in one plain line.
+
+    >>> epoch_line(3, 10, {"loss": 0.41234, "val_accuracy": 0.875}, 12.3)
+    'epoch 3/10: loss 0.4123, val_accuracy 0.875 (12 s)'
+    """
+    values = ", ".join(f"{name} {float(value):.4g}" for name, value in logs.items() if _number(value))
+    return f"epoch {epoch}/{epochs or '?'}: {values} ({seconds:.0f} s)"
+
+
+def fit_progress(verbose: int = 1, aliases: Mapping[str, str] | None = None) -> tuple[int, list[Any]]:
+    """``(verbose, callbacks)`` for Keras' ``fit``: its own bar on a terminal (or when verbose), else one
+    plain line per epoch on stderr, else nothing. ``aliases`` renames metrics in those lines.
+
+    >>> fit_progress(0)
+    (0, [])
+    """
+    if not shows(verbose):
+        return 0, []
+    if level() >= VERBOSE or (interactive() and interactive(sys.stdout)):  # Keras writes its bar to stdout
+        return 1, []
+    import keras
+
+    class EpochLines(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+            self.start = time.monotonic()
+
+        def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+            shown = {(aliases or {}).get(k, k): v for k, v in (logs or {}).items()}
+            say(epoch_line(epoch + 1, self.params.get("epochs"), shown, time.monotonic() - self.start))
+
+    return 0, [EpochLines()]
+
+
+def _number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+# -- the framework's noise --------------------------------------------------------------------------
+def is_noise(line: str) -> bool:
+    """Whether ``line``, printed while TensorFlow starts, is start-up noise: absl's notice, an
+    informational or warning log line, or an error line about CUDA on a machine without it.
+
+    >>> is_noise("I0000 00:00:1795855754.295951    7696 cudart_stub.cc:31] Could not find cuda drivers on your machine")
+    True
+    >>> is_noise("Traceback (most recent call last):")
+    False
+    """
+    line = line.rstrip("\r\n")
+    if line == _ABSL_NOTICE:
+        return True
+    match = _LOG_LINE.match(line)
+    if not match:
+        return False
+    severity = match.group(1) or match.group(2)
+    return severity in "IW" or bool(_NOISY_ERRORS.search(line))
+
+
+@contextlib.contextmanager
+def filtered_stderr() -> Iterator[None]:
+    """Catch file descriptor 2 (C++ logs, Python's stderr) in a temporary file meanwhile, then replay on
+    stderr every line that :func:`is_noise` does not recognise; on an error, replay everything."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2 (a detached process): nothing to filter
+        yield
+        return
+    failed = False
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            lines = caught.read().decode(errors="replace").splitlines(keepends=True)
+            kept = "".join(line for line in lines if failed or not is_noise(line))
+            if kept:
+                sys.stderr.write(kept)
+                sys.stderr.flush()
+
+
+def load_framework() -> None:
+    """Import Keras, and TensorFlow where it is installed, without their start-up noise (unless verbose).
+
+    Commands that build models or read data call it first; ``import zoo`` never does. Calling it
+    again does nothing.
+
+    >>> load_framework()  # doctest: +SKIP
+    """
+    if _state["loaded"]:
+        return
+    verbose = level() >= VERBOSE
+    fresh = "tensorflow" not in sys.modules and "keras" not in sys.modules
+    with filtered_stderr() if fresh and not verbose else contextlib.nullcontext():
+        import keras  # noqa: F401  (on the TensorFlow backend, TensorFlow starts here)
+
+        if "tensorflow" not in sys.modules and importlib.util.find_spec("tensorflow") is not None:
+            import tensorflow  # noqa: F401  (tf.data reads files on every backend)
+    _state["loaded"] = True
+
+
+@contextlib.contextmanager
+def results_only() -> Iterator[TextIO]:
+    """Meanwhile, what anything prints on ``sys.stdout`` (Keras' "Downloading data from ...", its bars, a
+    plugin's prints) goes to stderr, or nowhere when quiet: stdout carries the command's results alone,
+    so ``--json`` output parses. Yields the real stdout.
+
+    >>> with results_only() as out:
+    ...     print("Downloading data from https://...")  # to stderr
+    """
+    real = sys.stdout
+    if level() == QUIET:
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+            yield real
+    else:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield real
