@@ -592,6 +592,7 @@ def _registry(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> None:
+    console.load_framework()
     from zoo.demo import run_demo
 
     run_demo(args.backbone, args.out)

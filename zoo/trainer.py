@@ -339,7 +339,7 @@ class _Trainer:
         count = len(unfrozen)
         self._say(
             f"phase 2: fine-tuning the top {count} block{'' if count == 1 else 's'} of {self.recipe.backbone} "
-            f"({', '.join(reversed(unfrozen))}) with the head, learning rate {lr:g}, {epochs} epochs"
+            f"({', '.join(unfrozen)}) with the head, learning rate {lr:g}, {epochs} epochs"
         )
         self._fit(self.model, 2, fit_data, self._pipeline(self.val_set, training=False), epochs, lr)
         self.state.update(phase2_done=True)
