@@ -100,7 +100,7 @@ def test_train_evaluate_and_predict_through_the_command_line(capsys, tmp_path, m
     predictions = json.loads(out)[0]["predictions"]
     assert status == 0 and len(predictions) == 2 and predictions[0]["label"] == "night"
     status, out, _ = run(capsys, "predict", str(tmp_path / "run"), str(tmp_path / "missing.png"))
-    assert status == 1 and "missing.png: error" in out
+    assert status == 2 and "missing.png: error" in out  # every input failed
 
 
 @pytest.mark.slow
@@ -121,7 +121,7 @@ def test_demo_trains_and_evaluates_end_to_end(capsys, tmp_path):
     predictions = json.loads(out)[0]["predictions"]
     assert status == 0 and len(predictions) == 2 and predictions[0]["label"] == "night"
     status, out, _ = run(capsys, "predict", str(tmp_path / "run"), str(tmp_path / "missing.png"))
-    assert status == 1 and "missing.png: error" in out
+    assert status == 2 and "missing.png: error" in out  # every input failed
 
 
 def test_train_without_data_or_resume_is_a_usage_error(capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import errno
 import json
@@ -19,7 +20,7 @@ from typing import Any
 from zoo import __version__ as zoo_version
 from zoo import catalogue, console
 from zoo.backbones import pyramid_sizes, resolve_input_shape, resolve_weights
-from zoo.config import ONE_HOST, TrainConfig
+from zoo.config import ONE_HOST, TOP_K, TrainConfig, finished_run_error
 from zoo.errors import ConfigError, DataError, DataWarning, DiskFullError, PluginWarning, TrainingWarning, ZooError
 from zoo.plugins import get_spec, list_backbones, registry, select_backbones
 from zoo.spec import MODALITIES, BackboneSpec
@@ -90,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="zoo", description="Pretrained backbones as plugins, for transfer learning.")
+    parser = _Parser(prog="zoo", description="Pretrained backbones as plugins, for transfer learning.")
     parser.add_argument("--version", action="version", version=f"zoo (backbone-zoo) {zoo_version}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -138,10 +139,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_evaluate)
 
-    p = commands.add_parser("predict", help="predict image files (or texts, for a text model) with a finished run")
+    p = commands.add_parser(
+        "predict",
+        help="predict image files (or texts, for a text model) with a finished run",
+        description="Predict image files (or texts, for a text model) with a finished run. Every input gets its "
+        "result, or its error, printed. Exit status: 0 when every input was predicted, 1 when some inputs failed "
+        "(the others are printed all the same), 2 when every input failed or the command was wrong.",
+    )
     p.add_argument("run_dir", metavar="RUN")
     p.add_argument("files", nargs="+", metavar="INPUT", help="image files, or the texts themselves")
-    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--top-k", type=int, default=TOP_K, metavar="K", help="labels shown per input, best first")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_predict)
 
@@ -226,6 +233,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         meta = dict(field.metadata)
         flags = meta.pop("flags", None) or (f"--{field.name.replace('_', '-')}",)
         negative = meta.pop("negative", None)
+        meta.pop("shown", None)  # how --help words the default: the formatter's
         if field.type == "bool" and field.default:  # on by default: the flag turns it off
             flag = f"--no-{field.name.replace('_', '-')}"
             parser.add_argument(flag, dest=field.name, action="store_false", default=True, help=negative)
@@ -236,14 +244,47 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 class _DefaultsFormatter(argparse.HelpFormatter):
-    """Shows each TrainConfig default in ``--help``, e.g. ``(default: 10)``; ``None`` reads as "none"."""
+    """Shows every option's default in ``--help``, e.g. ``(default: 10)``.
+
+    The ``zoo train`` flags have no argparse default (so that a given flag can be told from an absent
+    one): theirs is the :class:`zoo.TrainConfig` field's, worded by its ``shown`` where the value is
+    ``None``. On/off flags show none (their help says what they do), nor does help that states its own.
+    """
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if not (action.help or "").strip() and _default_of(action) is not None:  # argparse skips empty help
+            action = copy.copy(action)
+            action.help = f"(default: {_default_of(action)})".replace("%", "%%")
+        return super()._format_action(action)
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        field = next((f for f in dataclasses.fields(TrainConfig) if f.name == action.dest), None)
-        if field is None or field.type == "bool" or "(default:" in (action.help or ""):
-            return action.help or ""
-        default = "none" if field.default in (None, ()) else field.default
-        return f"{action.help} (default: {default})"
+        text, default = action.help or "", _default_of(action)
+        if default is None or any(said in text for said in ("(default", "default:", "the default")):
+            return text
+        return f"{text} (default: {default})".replace("%", "%%") if "%" in default else f"{text} (default: {default})"
+
+
+def _default_of(action: argparse.Action) -> str | None:
+    """The default ``--help`` shows for ``action``, or ``None`` when it has none to show."""
+    if action.nargs == 0:  # an on/off flag, --help, --version
+        return None
+    default, field = action.default, _FIELDS.get(action.dest)
+    if default is None and field is not None:
+        default = field.metadata.get("shown", field.default)
+    if default in (None, (), [], argparse.SUPPRESS) or isinstance(default, bool):
+        return None
+    return " ".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
+
+
+_FIELDS = {field.name: field for field in dataclasses.fields(TrainConfig)}
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose ``--help`` shows every default; ``zoo``'s commands are made of it too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        super().__init__(*args, **kwargs)
 
 
 def _config(args: argparse.Namespace) -> TrainConfig:
@@ -267,6 +308,8 @@ def _train(args: argparse.Namespace) -> int:
         given = [f.metadata.get("flags", (f"--{f.name.replace('_', '-')}",))[0] for f in fields]
         if args.backbone or args.data or args.val or args.out or given:
             dropped = ", ".join(given) or "the other options"
+            if given and _complete(args.resume):  # say why they cannot apply, not only to drop them
+                raise finished_run_error(args.resume, given)
             raise ConfigError(f"--resume RUN continues a run with its own options (--distribute aside); drop {dropped}")
         from zoo.run import Run
 
@@ -318,6 +361,17 @@ def _print_skipped(run: Any, shown: int = 10) -> None:
         console.say(f"  {item['path']}: {item['reason']}")
     if len(skipped) > shown:
         console.say(f"  ... and {len(skipped) - shown} more")
+
+
+def _complete(path: str) -> bool:
+    """Whether ``path`` holds a finished run (without importing TensorFlow)."""
+    from zoo.errors import RunError
+    from zoo.run import Run
+
+    try:
+        return Run(path).complete
+    except RunError:
+        return False
 
 
 def _given(args: argparse.Namespace, field: dataclasses.Field) -> bool:
@@ -407,7 +461,8 @@ def _predict(args: argparse.Namespace) -> int:
             else:
                 best = ", ".join(f"{p['label']} {p['score']:.3f}" for p in result["predictions"])
                 print(f"{result['input']}: {best}")
-    return 1 if all("error" in r for r in results) else 0
+    failed = sum("error" in r for r in results)
+    return 0 if not failed else 2 if failed == len(results) else 1  # as `zoo predict --help` says
 
 
 def _export(args: argparse.Namespace) -> int:

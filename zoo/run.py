@@ -334,11 +334,17 @@ class Run:
             self.path / CARD,
             name=self.path.name,
             spec={**self.spec, "input_shape": list(model_config.input_shape)},
-            config={**self.train_config.to_dict(), **self.data_sources, "unfrozen blocks": list(model_config.unfrozen)},
+            config={
+                **self.train_config.to_dict(),
+                **{k: getattr(model_config, k) for k in ("task", "head", "hidden", "dropout", "weights")},  # as built
+                **self.data_sources,
+                "unfrozen blocks": list(model_config.unfrozen),
+            },
             metrics=metrics,
             class_names=names,
             task=model_config.task,
             data_summary=summary,
+            history=history,
         )
         self.save_state({**self.read_state(), "complete": True, "summary": dict(summary)})
         shutil.rmtree(self.path / CHECKPOINTS, ignore_errors=True)

@@ -23,8 +23,9 @@ import numpy as np
 
 from zoo import console, distribute
 from zoo.cache import FeatureCache, cache_key
-from zoo.config import MODEL_OPTIONS, ModelConfig, TrainConfig
+from zoo.config import MODEL_OPTIONS, ModelConfig, TrainConfig, finished_run_error
 from zoo.data import Dataset, load_dataset, pipeline, split
+from zoo.data.text import fitted_sequence_length, token_counts
 from zoo.errors import ConfigError, DataError, RunError, TrainingWarning, zoo_error_in
 from zoo.features import cached_extract, extract, model_identity
 from zoo.heads import build, fit_standardization
@@ -74,6 +75,8 @@ def train(
     >>> run = train(zoo.load_model(run.path), "data/more", fine_tune=2)  # doctest: +SKIP
     """
     config = (config or TrainConfig()).updated(options)
+    if resume and out is not None:
+        _check_finished(out, config)
     if isinstance(model, str):
         spec, recipe, task = get_spec(model), None, config.task
     else:
@@ -149,6 +152,9 @@ def _train_placed(
     started_from_model = not isinstance(model, str)
     if not started_from_model:
         model = _build_for(spec.name, train_set, config)
+        if spec.modality == "text" and config.input_shape is None and model.zoo_config.parts.text_steps:
+            recorded = out if resume and out is not None else None
+            config, model = _fit_sequence_length(model, spec.name, train_set, config, placement, recorded)
     else:
         model = placement.place(model)
     model.zoo_config = dataclasses.replace(model.zoo_config, class_names=train_set.class_names)
@@ -215,6 +221,25 @@ def resume(
     model = run.load_start() or run.model_config.backbone  # the model it started from, or a rebuild by name
     return train(model, sources["train"], sources["val"], config, out=run_dir, resume=True, cache_dir=cache_dir,
                  verbose=verbose)  # fmt: skip
+
+
+def _check_finished(out: str | os.PathLike, config: TrainConfig) -> None:
+    """Refuse options that differ from those of the finished run in ``out``: they would train nothing."""
+    try:
+        run = Run(out)
+        if not run.complete:
+            return
+        recorded = run.train_config.to_dict()
+    except RunError:
+        return  # no run there yet, or a damaged one: the resume itself says so
+    ours = config.to_dict()
+    changed = [
+        f"{name}={value!r}"
+        for name, value in ours.items()
+        if value != recorded.get(name) and name != "distribution" and not (name == "input_shape" and value is None)
+    ]
+    if changed:
+        raise finished_run_error(out, changed)
 
 
 def _lost_a_peer(err: BaseException) -> bool:
@@ -333,8 +358,7 @@ class _Trainer:
     def _phase2(self) -> None:
         unfrozen = unfreeze_top(self.network, self.config.fine_tune, self.recipe.block_pattern)
         self.recipe = dataclasses.replace(self.recipe, unfrozen=tuple(unfrozen))
-        epochs = self.config.fine_tune_epochs or self.config.epochs
-        lr = self.config.fine_tune_learning_rate or self.config.learning_rate / 10
+        epochs, lr = self.config.phase2_epochs, self.config.phase2_learning_rate
         fit_data = self._pipeline(self.train_set, training=True)
         count = len(unfrozen)
         self._say(
@@ -648,6 +672,36 @@ def _restore_optimizer(model: Any, values: list[np.ndarray] | None) -> None:
 def _class_weights(dataset: Dataset) -> np.ndarray:
     counts = np.bincount(dataset.targets, minlength=len(dataset.class_names)).astype("float64")
     return np.where(counts > 0, len(dataset) / (len(counts) * np.maximum(counts, 1)), 0.0).astype("float32")
+
+
+def _fit_sequence_length(
+    model: Any,
+    name: str,
+    dataset: Dataset,
+    config: TrainConfig,
+    placement: distribute.Placement,
+    resumed: str | os.PathLike | None,
+) -> tuple[TrainConfig, Any]:
+    """The config with the text length these training texts need (see :func:`fitted_sequence_length`), and
+    the model built at it. ``model`` (built at the backbone's declared length) counts the tokens; the length
+    is recorded in ``input_shape``, so the run's config, resume, predict and export all use it. A ``resumed``
+    run keeps the length it recorded (a run of an older zoo recorded none: the declared one)."""
+    declared = model.zoo_config.input_shape[0]
+    if resumed is not None:
+        try:
+            length = Run(resumed).train_config.input_shape or declared
+        except RunError:
+            length = declared
+        length = length[0] if isinstance(length, tuple) else length
+    else:
+        steps = [model.get_layer(layer) for layer in model.zoo_config.parts.text_steps]
+        with placement.local():
+            length = fitted_sequence_length(token_counts(steps, dataset, seed=config.seed), declared)
+    config = config.updated({"input_shape": length})
+    if length != declared:
+        keras.utils.set_random_seed(config.seed)  # the same start as a model built at this length (a resume)
+        model = _build_for(name, dataset, config)
+    return config, model
 
 
 def _build_for(name: str, dataset: Dataset, config: TrainConfig) -> Any:
