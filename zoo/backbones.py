@@ -79,7 +79,8 @@ def pyramid_graph(
     import keras
 
     if not spec.pyramid:
-        having = sorted(s.name for s in registry().specs.values() if s.pyramid)
+        having = [s for s in registry().specs.values() if s.pyramid]  # its own family's first
+        having = [s.name for s in sorted(having, key=lambda s: (s.family != spec.family, s.name))]
         shown = ", ".join(having[:8]) + (f", ... ({len(having)} in all)" if len(having) > 8 else "")
         raise ConfigError(f"{spec.name} declares no feature pyramid; backbones that do: {shown or 'none installed'}")
     shape = resolve_input_shape(spec, input_shape)
