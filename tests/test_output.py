@@ -120,7 +120,7 @@ def test_quiet_prints_only_results_wherever_the_flag_goes(trained, data, tmp_pat
     assert [line.split(":")[0] for line in out.splitlines()] == images
     status, out, err = zoo_command(tmp_path, "evaluate", str(run), "--data", str(data), "--quiet")
     assert status == 0 and "accuracy" in out
-    assert [line for line in err.splitlines() if not line.startswith("warning: skipped 3 of 19 images")] == []
+    assert [line for line in err.splitlines() if not line.startswith("DataWarning: skipped 3 of 19 images")] == []
 
 
 def test_predicting_a_run_by_its_path_again_and_again_does_not_retrace(trained, data):

@@ -34,7 +34,9 @@ def run() -> None:
     After Ctrl-C it leaves at once (``os._exit``): the run's files are already written, and a normal
     interpreter shutdown can wait forever on tf.data's threads.
     """
-    status = main()
+    with warnings.catch_warnings():  # here, not in main(): a caller of main() keeps Python's own warnings
+        _show_warnings_as_lines()
+        status = main()
     jax = sys.modules.get("jax")
     in_a_job = jax is not None and jax.distributed.is_initialized()  # a failed process of a multi-worker job
     if status == 130 or (status != 0 and in_a_job):  # must not wait at the job's shutdown barrier
@@ -60,9 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, value in console.QUIET_ENV.items():
             os.environ.setdefault(name, value)
     try:
-        with warnings.catch_warnings():
-            _show_warnings_as_lines()
-            return args.run(args) or 0
+        return args.run(args) or 0
     except DiskFullError as err:  # not the user's mistake: exit 1, in one line, with nothing half-written
         print(f"zoo: {err}", file=sys.stderr)
         return 1
@@ -212,13 +212,13 @@ def _add_verbosity_flags(parser: argparse.ArgumentParser, default: Any) -> None:
 
 def _show_warnings_as_lines() -> None:
     """Inside ``warnings.catch_warnings()``: the zoo's warnings (unreadable inputs, a run at chance, a broken
-    plugin) print as one ``warning:`` line each, even under ``PYTHONWARNINGS=ignore``; other libraries'
-    warnings print as Python prints them, except when quiet."""
+    plugin) print as one line each, ``DataWarning: ...``, even under ``PYTHONWARNINGS=ignore``; other
+    libraries' warnings print as Python prints them, except when quiet."""
     python_format = warnings.showwarning
 
     def show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
         if issubclass(category, ZOO_WARNINGS):
-            print(f"warning: {message}", file=sys.stderr, flush=True)
+            print(f"{category.__name__}: {message}", file=sys.stderr, flush=True)
         elif console.level() > console.QUIET:
             python_format(message, category, *args, **kwargs)
 
