@@ -20,6 +20,7 @@ SCRIPTS = [
     "phase1.py",
     "extraction.py",
     "text_extraction.py",
+    "text_length.py",
     "logme_speed.py",
     "memory.py",
     "export.py",
