@@ -475,6 +475,7 @@ def test_model_card_in_a_directory_for_regression(tmp_path):
     text = card.read_text()
     assert "| MAE | 0.5 |" in text and "| R2 |" in text and "5 validation examples" in text
     assert "## Labels" not in text and "## Data" not in text
+    assert "then Dense (linear)" in text and "class_weight" not in text and "None" not in text
 
 
 def test_model_card_skips_per_class_table_for_many_classes(tmp_path):

@@ -429,14 +429,14 @@ def write_model_card(
     if spec.get("plugin"):
         lines += [f"- plugin: `{spec['plugin']}`"]
     lines += _text_input(spec) if text else _image_input(spec)
-    lines += [f"- head: {_describe_head(train, text, len(names))}", ""]
+    lines += [f"- head: {_describe_head(train, task, text, len(names))}", ""]
 
     lines += [
         "## Training",
         "",
         *_table(("phase", "what trains", "epochs", "learning rate"), _phases(train, config, history)),
     ]
-    settings = _settings(config, train)
+    settings = _settings(config, train, task)
     lines += ["", *_table(("setting", "value"), settings), ""] if settings else [""]
     if data_summary:
         rows = [(k, _cell(v)) for k, v in data_summary.items() if v is not None]
@@ -527,7 +527,7 @@ def _text_input(spec: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _describe_head(train: Any, text: bool, outputs: int) -> str:
+def _describe_head(train: Any, task: str, text: bool, outputs: int) -> str:
     steps = [] if text else [f"{train.head} pooling of the feature map"]
     steps += ["standardised features"]
     if train.dropout and train.hidden:
@@ -536,8 +536,9 @@ def _describe_head(train: Any, text: bool, outputs: int) -> str:
         steps += [f"Dense {units} (ReLU)" for units in train.hidden]
     if train.dropout:
         steps += [f"dropout {train.dropout:g}"]
-    activation = {"classification": "softmax", "multilabel": "sigmoid", "regression": "linear"}.get(train.task, "")
-    steps += [f"Dense {outputs or 'outputs'} ({activation})" if activation else f"Dense {outputs or 'outputs'}"]
+    activation = {"classification": "softmax", "multilabel": "sigmoid", "regression": "linear"}.get(task, "")
+    dense = f"Dense {outputs}" if outputs else "Dense"  # a regression without target names: as many as targets
+    steps += [f"{dense} ({activation})" if activation else dense]
     return ", then ".join(steps)
 
 
@@ -577,9 +578,11 @@ _SETTINGS = ("batch_size", "weights", "augment", "class_weight", "patience", "se
              "shuffle", "distribution", "val_fraction")  # fmt: skip
 
 
-def _settings(config: Mapping[str, Any], train: Any) -> list[tuple[str, str]]:
+def _settings(config: Mapping[str, Any], train: Any, task: str) -> list[tuple[str, str]]:
     rows = []
     for key in _SETTINGS:
+        if key == "class_weight" and task != "classification":
+            continue
         value = getattr(train, key)
         if key == "weights":
             text = {None: "none (random initialisation)", "default": "default (the backbone's pretrained ones)"}.get(
