@@ -17,7 +17,7 @@ keras = pytest.importorskip("keras")
 
 BY_NAME = {image.name: image for image in IMAGES}
 # keras-hub image-classifier presets the plugin leaves out, and why (see plugins/keras-hub/README.md)
-LEFT_OUT = {"mobilenetv5_300m_enc_gemma3n": "Gemma 3n's 300M vision encoder; its output is resampled to 16x16"}
+LEFT_OUT = {"mobilenetv5_300m_enc_gemma3n": "Gemma 3n's vision encoder: output resized to 16x16 whatever the input"}
 # One cheap preset per family (and per network kind) is built in the fast tier, at this size; the rest are slow.
 # (ResNet v1 and DINOv2 are built fast by test_keras_hub_images.py; MiT and Swin take seconds: slow only.)
 FAST = {

@@ -1,4 +1,5 @@
-"""backbone-zoo plugin: text encoders from keras-hub, with the tokenizer inside the model.
+"""backbone-zoo plugin: text encoders from keras-hub, with the tokenizer inside the model, and every
+keras-hub image-classifier family (``images.py``, their arguments in ``architectures.py``).
 
 Architectures are declared here (offline a keras-hub preset carries only metadata), so
 ``weights=None`` builds offline. ``weights="default"`` is the keras-hub preset (downloaded where
