@@ -177,3 +177,33 @@ def test_a_fine_tuned_text_run_loads_without_an_optimizer_warning(tmp_path):
         warnings.simplefilter("error")
         zoo.load_model(run.path)
         zoo.predict(run.path, ["A goal in the last minute."])
+
+
+def test_keras_messages_never_reach_stdout_while_a_command_works(capsys):
+    from keras.src.utils import io_utils
+
+    with console.results_only() as stdout:
+        io_utils.print_msg("Downloading data from https://example.org/weights.h5")  # what keras.utils.get_file says
+        print("[1/2] resnet50")
+    print("result", file=stdout)
+    out, err = capsys.readouterr()
+    assert out == "result\n" and "Downloading data from" in err and "[1/2] resnet50" in err
+
+
+def test_quiet_silences_progress_and_notes_in_python_too(capsys):
+    console.set_level("quiet")
+    try:
+        console.say("phase 1: training the head")
+        console.Progress("extracting features: tiny_image (4 images)", 4, "image").update(4)
+        assert console.fit_progress(1) == (0, [])
+    finally:
+        console.set_level("normal")
+    assert capsys.readouterr() == ("", "")
+    console.say("phase 1: training the head")
+    bar = console.Progress("extracting features: tiny_image (4 images)", 4, "image")
+    bar.update(4)
+    verbose, callbacks = console.fit_progress(1)  # not a terminal here: one plain line per epoch instead of Keras' bar
+    assert verbose == 0 and len(callbacks) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines()[:2] == ["phase 1: training the head", "extracting features: tiny_image (4 images)"]
+    assert "\r" not in err and "\x1b[" not in err

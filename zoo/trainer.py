@@ -324,7 +324,7 @@ class _Trainer:
         name, epochs = self.recipe.backbone, self.config.epochs
         why = "augmentation on" if self.config.augment else "cache off"
         how = f"on cached features of the frozen {name}" if cached else f"with {name} frozen, run every epoch ({why})"
-        self._say(f"phase 1: training the head {how}, {epochs} epochs")
+        self._say(f"phase 1: training the head {how}, {epochs} epoch{'' if epochs == 1 else 's'}")
         if cached or adapt:
             features_output = self.model.get_layer(self.recipe.parts.features).output
             extractor = keras.Model(self.model.inputs, features_output, name="features")
@@ -363,7 +363,7 @@ class _Trainer:
         count = len(unfrozen)
         self._say(
             f"phase 2: fine-tuning the top {count} block{'' if count == 1 else 's'} of {self.recipe.backbone} "
-            f"({', '.join(unfrozen)}) with the head, learning rate {lr:g}, {epochs} epochs"
+            f"({', '.join(unfrozen)}) with the head, learning rate {lr:g}, {epochs} epoch{'' if epochs == 1 else 's'}"
         )
         self._fit(self.model, 2, fit_data, self._pipeline(self.val_set, training=False), epochs, lr)
         self.state.update(phase2_done=True)
