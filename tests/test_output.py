@@ -154,6 +154,10 @@ def test_the_noise_filter_drops_tensorflow_start_up_lines_and_keeps_the_rest():
         "for plugin cuDNN when one has already been registered"
     )
     assert not console.is_noise("E0000 00:00:1732.1 51 file.cc:10] Failed to open the model: permission denied")
+    assert console.is_noise(
+        "To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with the appropriate "
+        "compiler flags."
+    )
     assert not console.is_noise("Traceback (most recent call last):")
     assert console.epoch_line(3, 10, {"loss": 0.41, "val_accuracy": 0.88}, 12.4) == (
         "epoch 3/10: loss 0.41, val_accuracy 0.88 (12 s)"
@@ -207,3 +211,10 @@ def test_quiet_silences_progress_and_notes_in_python_too(capsys):
     err = capsys.readouterr().err
     assert err.splitlines()[:2] == ["phase 1: training the head", "extracting features: tiny_image (4 images)"]
     assert "\r" not in err and "\x1b[" not in err
+
+
+def test_the_python_api_starts_tensorflow_without_its_start_up_lines():
+    environ = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    code = "import zoo; zoo.extract; import tensorflow; print('ok')"  # zoo.extract imports Keras, TensorFlow
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environ, check=True)
+    assert result.stdout == "ok\n" and result.stderr == ""

@@ -39,6 +39,8 @@ _state: dict[str, Any] = {"level": NORMAL, "loaded": False}
 _LOG_LINE = re.compile(r"^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] |^\d{4}-\d\d-\d\d [\d:.]+: ([IWEF]) \S+")
 # Errors that are noise all the same: the CUDA plugins registering twice, a missing GPU on a CPU machine.
 _NOISY_ERRORS = re.compile(r"Unable to register (cuDNN|cuFFT|cuBLAS)|cuda drivers|cuInit|CUDA|computation placer")
+# The second line of cpu_feature_guard's record ("This TensorFlow binary is optimized to use ...").
+_CONTINUED = re.compile(r"^To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler")
 _ABSL_NOTICE = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
 
 
@@ -173,7 +175,7 @@ def is_noise(line: str) -> bool:
     False
     """
     line = line.rstrip("\r\n")
-    if line == _ABSL_NOTICE:
+    if line == _ABSL_NOTICE or _CONTINUED.match(line):
         return True
     match = _LOG_LINE.match(line)
     if not match:
