@@ -88,30 +88,37 @@ def _built(image: Image, size: int) -> keras.Model:
                                                                                    + (3,)})  # fmt: skip
 
 
+def _trainable(network: keras.Model) -> int:
+    return sum(int(np.prod(w.shape)) for w in network.trainable_weights)
+
+
 def _head(image: Image) -> int:
     return image.feature_shape[-1] * 1000 + 1000
 
 
 # What keras-hub's metadata "params" counts, where it is not the backbone: checked, so the difference is known.
 METADATA = {
-    "resnet_vd": lambda image, built: image.params + _head(image),  # the 1000-class head too
+    "resnet_vd": lambda image, network: image.params + _head(image),  # the 1000-class head too
     # timm's count: trainable parameters (no batch-norm statistics) plus timm's 1000-class head
-    "efficientnet": lambda image, built: sum(int(np.prod(w.shape)) for w in built.trainable_weights) + _head(image),
-    "cspnet": lambda image, built: sum(int(np.prod(w.shape)) for w in built.trainable_weights) + _head(image),
-    "mit": lambda image, built: image.params + image.feature_shape[-1] * 10 + 10,  # a 10-class head
+    "efficientnet": lambda image, network: _trainable(network) + _head(image),
+    "cspnet": lambda image, network: _trainable(network) + _head(image),
+    "mit": lambda image, network: image.params + image.feature_shape[-1] * 10 + 10,  # a 10-class head
     # ResNetV2: the count of the ResNet v1 preset of the same depth
-    "resnet_v2": lambda image, built: BY_NAME[image.name.replace("_v2", "")].params,
+    "resnet_v2": lambda image, network: BY_NAME[image.name.replace("_v2", "")].params,
 }
 
 
 @pytest.mark.slow  # the fast tier counts the parameters of its small builds (below)
 @pytest.mark.parametrize("image", [pytest.param(image, id=image.name) for image in IMAGES])
 def test_params_are_the_built_networks_and_keras_hubs_metadata_is_explained(image):
-    size = image.params_size or image.size
-    built = _built(image, size)
-    assert built.count_params() == image.params
+    """At the preset's own size, the factory's network has ``params`` parameters and gives ``feature_shape``."""
+    spec, size = zoo.get_spec(image.name), image.params_size or image.size
+    network = spec.factory(spec, weights=None, input_shape=(size, size, 3))
+    assert network.count_params() == image.params
+    if size == image.size:
+        assert tuple(network.output_shape[1:]) == image.feature_shape
     metadata = keras_hub.models.Backbone.presets[image.name]["metadata"]["params"]
-    assert metadata == METADATA.get(image.family, lambda image, built: image.params)(image, built)
+    assert metadata == METADATA.get(image.family, lambda image, network: image.params)(image, network)
 
 
 def _scaled(image: Image, size: int) -> tuple[int, ...]:

@@ -433,13 +433,25 @@ def _check_architecture(backbone: Any, backbone_class: type, image: Image, spec:
         raise WeightsError(f"{source} holds a {type(backbone).__name__}; {spec.name} is a {backbone_class.__name__}")
     config = json.loads(json.dumps(backbone.get_config(), default=str))
     declared = json.loads(json.dumps(image.arguments))
-    differs = sorted(key for key, value in declared.items() if key in config and config[key] != value)
+    differs = sorted(key for key, value in declared.items() if key in config and not _equal(config[key], value))
     if differs:
         key = differs[0]
         raise WeightsError(
             f"{source} holds another {backbone_class.__name__} than {spec.name}: {key} is {config[key]!r}, "
             f"not {declared[key]!r}. Pass the preset or directory of {spec.name}'s own weights."
         )
+
+
+def _equal(found: Any, declared: Any) -> bool:
+    """Whether a preset's config value is the declared argument, a number standing for a pair of it included.
+
+    >>> _equal(16, [16, 16]), _equal([16, 16], 16), _equal(4, 4.0), _equal([2, 2], [2, 3])
+    (True, True, True, False)
+    """
+    if isinstance(found, list) != isinstance(declared, list):
+        scalar, values = (declared, found) if isinstance(found, list) else (found, declared)
+        return all(value == scalar for value in values)
+    return found == declared
 
 
 def _check_directory(path: Path) -> Path:
