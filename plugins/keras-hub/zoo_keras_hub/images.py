@@ -79,7 +79,7 @@ FAMILIES: dict[str, Family] = {
     "dinov2": Family("DINOV2Backbone", IMAGENET_BICUBIC, "Apache-2.0", "https://arxiv.org/abs/2304.07193",
                      network="cls"),
     "swin": Family("SwinTransformerBackbone", IMAGENET_BICUBIC, "MIT", "https://arxiv.org/abs/2103.14030",
-                   block_pattern=r"^(stage_\d+)$", network="swin"),
+                   network="swin"),
 }  # fmt: skip
 
 
@@ -149,8 +149,8 @@ def _vgg(name: str, repeats: list[int], params: int, depth: int) -> Image:
 def _efficientnet(name: str, variant: str, size: int, channels: int, params: int, blocks: str, description: str,
                   preprocessing: Preprocessing | None = None) -> Image:  # fmt: skip
     """``blocks``: the last block at strides 4, 8 and 16, e.g. ``"2b 3b 5c"`` (keras-hub's pyramid outputs)."""
-    edge = variant in ("el", "em", "es") or variant.startswith("rw_")  # these blocks end in a layer named "blockNx_"
-    names = [f"block{b}_" if edge else f"block{b}_add" for b in blocks.split()]
+    fused = variant.startswith("rw_")  # EfficientNet-V2's blocks end in a layer named "blockNx_"
+    names = [f"block{b}_" if fused else f"block{b}_add" for b in blocks.split()]
     feature = (-(-size // 32), -(-size // 32), channels)
     return Image(name, "efficientnet", size, feature, params, arch.efficientnet(variant), description,
                  pyramid=_levels(*names, "top_activation"), preprocessing=preprocessing)  # fmt: skip
@@ -222,9 +222,8 @@ def _swin(size_name: str, window: int, size: int, params: int) -> Image:
         f"{size}x{size}."
     )
     channels = 8 * arguments["embed_dim"]
-    pyramid = _levels("patch_embedding_map", "stage_0_map", "stage_1_map", "feature_map")
     return Image(f"swin_{size_name}_patch4_window{window}_{size}", "swin", size, (size // 32, size // 32, channels),
-                 params, arguments, description, min_input_size=size, pyramid=pyramid)  # fmt: skip
+                 params, arguments, description, min_input_size=size)  # fmt: skip
 
 
 def _dinov2(name: str, size: str, layers: int, heads: int, hidden: int, params: int, registers: int = 0) -> Image:
@@ -302,12 +301,6 @@ IMAGES = [
     _efficientnet("efficientnet_b5_sw_ft_imagenet", "b5", 448, 2048, 28_513_520, "2e 3e 5g",
                   "EfficientNet B5 model pre-trained on the ImageNet 12k dataset and fine-tuned on ImageNet-1k by "
                   f"Ross Wightman. {_SW}"),
-    _efficientnet("efficientnet_el_ra_imagenet", "el", 300, 1536, 9_144_920, "2c 3f 5f",
-                  "EfficientNet-EdgeTPU Large model trained on the ImageNet 1k dataset with RandAugment recipe."),
-    _efficientnet("efficientnet_em_ra2_imagenet", "em", 240, 1280, 5_686_304, "2c 3e 5e",
-                  "EfficientNet-EdgeTPU Medium model trained on the ImageNet 1k dataset with RandAugment2 recipe."),
-    _efficientnet("efficientnet_es_ra_imagenet", "es", 224, 1280, 4_208_832, "2b 3d 5d",
-                  "EfficientNet-EdgeTPU Small model trained on the ImageNet 1k dataset with RandAugment recipe."),
     _efficientnet("efficientnet2_rw_m_agc_imagenet", "rw_m", 320, 2152, 51_390_674, "2e 3e 5o",
                   "EfficientNet-v2 Medium model trained on the ImageNet 1k dataset with adaptive gradient clipping."),
     _efficientnet("efficientnet2_rw_s_ra2_imagenet", "rw_s", 288, 1792, 22_309_144, "2d 3d 5i",
@@ -395,36 +388,26 @@ def build(image: Image, spec: BackboneSpec, *, weights: str | Path | None, input
 def _network(kind: str, backbone: Any, input_shape: tuple[int, ...]) -> Any:
     """The zoo's network in a keras-hub backbone: one output, the pyramid's layers reachable by ``get_layer``.
 
-    ``map``: the backbone itself. ``cls``: its first token. ``swin``: its tokens as maps after the patch
-    embedding and each stage. ``stages``: HGNetV2's stages called one by one (its encoder is one layer
-    with several outputs), each output an ``Identity`` layer named ``stage1``..``stage4``.
+    ``map``: the backbone itself. ``cls``: its first token. ``swin``: its last tokens as a map. Both keep
+    the backbone whole, as one layer: keras-hub 0.32 cannot serialise DeiT's and Swin's inner layers one by
+    one (their ``get_config`` fails), only the backbone. ``stages``: HGNetV2's stages called one by one
+    (its encoder is one layer with several outputs), each output an ``Identity`` layer ``stage1``..``stage4``.
     """
     import keras
 
     if kind == "map":
         return backbone
     pixels = keras.Input(input_shape, name="images")
-    if kind == "cls":
-        inputs = backbone.input["images"] if isinstance(backbone.input, dict) else backbone.input
-        return keras.Model(inputs, backbone.output[:, 0, :], name=backbone.name)
     if kind == "stages":
         x = backbone.embedder_layer(pixels)
         for i, stage in enumerate(backbone.encoder_layer.stages_list, start=1):
             x = keras.layers.Identity(name=f"stage{i}")(stage(x))
         return keras.Model(pixels, x, name=backbone.name)
-    # swin: tokens (batch, h*w, channels) at stride 4, then 8, 16, 32 after each stage's patch merging
-    height, width = input_shape[0], input_shape[1]
-
-    def as_map(tokens: Any, stride: int, name: str) -> Any:  # a named map in the graph, then tokens again
-        channels = tokens.shape[-1]
-        return keras.layers.Reshape((height // stride, width // stride, channels), name=name)(tokens)
-
-    x = as_map(backbone.get_layer("pos_drop")(backbone.patch_embedding(pixels)), 4, "patch_embedding_map")
-    for i, stage in enumerate(backbone.stages):
-        x = stage(keras.layers.Reshape((-1, x.shape[-1]))(x))
-        x = as_map(x, min(8 * 2**i, 32), f"stage_{i}_map")
-    x = backbone.norm(keras.layers.Reshape((-1, x.shape[-1]))(x))
-    return keras.Model(pixels, as_map(x, 32, "feature_map"), name=backbone.name)
+    tokens = backbone({"images": pixels} if isinstance(backbone.input, dict) else pixels)
+    if kind == "cls":
+        return keras.Model(pixels, tokens[:, 0, :], name=f"{backbone.name}_cls")
+    shape = (input_shape[0] // 32, input_shape[1] // 32, tokens.shape[-1])  # swin: tokens (batch, h*w, channels)
+    return keras.Model(pixels, keras.layers.Reshape(shape, name="feature_map")(tokens), name=f"{backbone.name}_map")
 
 
 def _check_architecture(backbone: Any, backbone_class: type, image: Image, spec: BackboneSpec, source: str) -> None:
