@@ -101,6 +101,8 @@ def pyramid_sizes(spec: BackboneSpec, input_shape: int | tuple[int, ...] | None 
     >>> pyramid_sizes(get_spec("resnet50"))
     {'P2': (56, 56), 'P3': (28, 28), 'P4': (14, 14), 'P5': (7, 7)}
     """
+    if not spec.pyramid:  # also a text backbone, whose input_shape is a token count
+        return {}
     height, width = resolve_input_shape(spec, input_shape)[:2]
     return {level: (-(-height // _stride(level)), -(-width // _stride(level))) for level in spec.pyramid}
 
