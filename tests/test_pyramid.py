@@ -143,6 +143,8 @@ def test_a_pyramid_the_network_does_not_have_is_a_plugin_error(pyramid, says):
     message = str(caught.value)
     assert "backbone 'tiny_declared' (plugin 'pyramid-plugin')" in message and says in message
     assert "\n" not in message
+    with pytest.raises(zoo.PluginError, match="pyramid level"):  # the plugin author's one-line conformance check
+        zoo.testing.check_backbone("tiny_declared")
 
 
 def test_zoo_info_shows_the_pyramid(capsys):

@@ -204,7 +204,9 @@ def _normalise(name: str) -> str:
 def check_backbone(name: str, input_shape: int | tuple[int, ...] | None = None, batch: int = 2) -> Any:
     """Build ``name`` with random weights, run raw random pixels through it and check the features.
 
-    Asserts the output is ``(batch, spec.feature_dim)`` and finite; returns the model.
+    Asserts the output is ``(batch, spec.feature_dim)`` and finite; returns the model. Where the spec
+    declares a feature pyramid, its model is built too (which checks each declared layer exists and
+    has its level's stride) and its maps must be finite.
 
     >>> model = check_backbone("mobilenet_v3_small", input_shape=32)
     >>> model.output_shape
@@ -227,6 +229,11 @@ def check_backbone(name: str, input_shape: int | tuple[int, ...] | None = None, 
     assert np.isfinite(features).all(), (
         f"backbone {name!r} (plugin {spec.plugin!r}) gives NaN or infinite features on random input"
     )
+    if spec.pyramid:
+        pyramid = zoo.backbone(name, weights=None, input_shape=input_shape, features="pyramid")
+        maps = pyramid.predict(inputs, verbose=0)
+        broken = sorted(level for level, values in maps.items() if not np.isfinite(values).all())
+        assert not broken, f"backbone {name!r} (plugin {spec.plugin!r}) gives NaN or infinite maps at {broken}"
     return model
 
 
