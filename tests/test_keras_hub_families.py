@@ -17,13 +17,7 @@ keras = pytest.importorskip("keras")
 
 BY_NAME = {image.name: image for image in IMAGES}
 # keras-hub image-classifier presets the plugin leaves out, and why (see plugins/keras-hub/README.md)
-_NO_CONFIG = "keras-hub 0.32's EfficientNetBackbone.get_config drops stackwise_nores_option: it does not rebuild"
-LEFT_OUT = {
-    "mobilenetv5_300m_enc_gemma3n": "Gemma 3n's vision encoder: output resized to 16x16 whatever the input",
-    "efficientnet_el_ra_imagenet": _NO_CONFIG,
-    "efficientnet_em_ra2_imagenet": _NO_CONFIG,
-    "efficientnet_es_ra_imagenet": _NO_CONFIG,
-}
+LEFT_OUT = {"mobilenetv5_300m_enc_gemma3n": "Gemma 3n's vision encoder: output resized to 16x16 whatever the input"}
 # One cheap preset per family (and per network kind) is built in the fast tier, at this size; the rest are slow.
 # (ResNet v1 and DINOv2 are built fast by test_keras_hub_images.py; MiT and Swin take seconds: slow only.)
 FAST = {
@@ -73,7 +67,7 @@ def _same(declared: dict, reference: dict) -> None:
     ("declared", "converter", "architecture"),
     [
         *((arch.efficientnet(v), "convert_efficientnet", f"efficientnet{'v2' if v.startswith('rw') else ''}_{v}")
-          for v in ("b0", "b1", "b2", "b3", "b4", "b5", "lite0", "rw_t", "rw_s", "rw_m")),
+          for v in ("b0", "b1", "b2", "b3", "b4", "b5", "lite0", "el", "em", "es", "rw_t", "rw_s", "rw_m")),
         *((arch.mobilenet_v3(v), "convert_mobilenet", f"mobilenetv3_{v}") for v in ("small_050", "small_100",
                                                                                    "large_100")),
         *((arch.cspnet(a), "convert_cspnet", a) for a in ("cspdarknet53", "darknet53", "cspresnet50", "cspresnext50")),
@@ -209,6 +203,14 @@ def test_preprocessing_is_keras_hubs_image_converter(image, tmp_path):
     ours = keras.Model(inputs, preprocessing_graph(inputs, spec.preprocessing))(pixels)
     np.testing.assert_allclose(np.asarray(ours), np.asarray(converter(pixels)), atol=2e-5)
     assert spec.preprocessing.interpolation == converter.resizing.interpolation
+
+
+def test_edge_tpu_efficientnets_take_their_weights_from_timm():
+    """keras-hub 0.32's efficientnet_{el,em,es} presets point at efficientnet_b1_ft_imagenet's Kaggle files."""
+    for name in ("efficientnet_el_ra_imagenet", "efficientnet_em_ra2_imagenet", "efficientnet_es_ra_imagenet"):
+        handle = keras_hub.models.Backbone.presets[name]["kaggle_handle"]
+        assert "efficientnet_b1_ft_imagenet" in handle
+        assert zoo.get_spec(name).weights[0].source.startswith("timm checkpoint hf://timm/efficientnet_e")
 
 
 def test_a_preset_of_another_architecture_is_refused(tmp_path):

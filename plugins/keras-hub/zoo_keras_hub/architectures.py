@@ -52,6 +52,20 @@ _EFFICIENTNET: Arguments = dict(  # timm's EfficientNet B0 layout; the variants 
     projection_activation=None,
 )
 
+_EDGE_TPU: Arguments = dict(  # EfficientNet-EdgeTPU: fused first stages, no squeeze-and-excite, ReLU
+    stackwise_kernel_sizes=[3, 3, 3, 5, 5, 5],
+    stackwise_num_repeats=[1, 2, 4, 5, 4, 2],
+    stackwise_input_filters=[32, 24, 32, 48, 96, 144],
+    stackwise_output_filters=[24, 32, 48, 96, 144, 192],
+    stackwise_expansion_ratios=[4, 8, 8, 8, 8, 8],
+    stackwise_strides=[1, 2, 2, 2, 1, 2],
+    stackwise_squeeze_and_excite_ratios=[0] * 6,
+    stackwise_block_types=["fused"] * 3 + ["unfused"] * 3,
+    stackwise_force_input_filters=[24, 0, 0, 0, 0, 0],
+    stackwise_nores_option=[True] + [False] * 5,
+    activation="relu",
+)
+
 _V2_RW: Arguments = dict(  # Ross Wightman's EfficientNet-V2 variants
     stackwise_kernel_sizes=[3, 3, 3, 3, 3, 3],
     stackwise_num_repeats=[2, 4, 4, 6, 9, 15],
@@ -68,19 +82,21 @@ _V2_RW: Arguments = dict(  # Ross Wightman's EfficientNet-V2 variants
 
 
 def efficientnet(variant: str) -> Arguments:
-    """timm's ``efficientnet_<variant>`` / ``efficientnetv2_<variant>``: ``b0``..``b5``, ``lite0``, ``rw_t``, ``rw_s``,
-    ``rw_m``. (Not the EdgeTPU ``el``/``em``/``es``: keras-hub 0.32 cannot rebuild them from their config.)
+    """timm's ``efficientnet_<variant>`` / ``efficientnetv2_<variant>``: ``b0``..``b5``, ``lite0``, ``el``, ``em``,
+    ``es``, ``rw_t``, ``rw_s``, ``rw_m``.
 
     >>> efficientnet("b3")["stackwise_depth_coefficients"]
     [1.4, 1.4, 1.4, 1.4, 1.4, 1.4, 1.4]
     """
     scaling = {"b0": (1.0, 1.0), "b1": (1.0, 1.1), "b2": (1.1, 1.2), "b3": (1.2, 1.4), "b4": (1.4, 1.8),
-               "b5": (1.6, 2.2), "lite0": (1.0, 1.0), "rw_m": (1.2, None), "rw_s": (1.0, 1.0),
-               "rw_t": (0.8, 0.9)}  # fmt: skip
+               "b5": (1.6, 2.2), "lite0": (1.0, 1.0), "el": (1.2, 1.4), "em": (1.0, 1.1), "es": (1.0, 1.0),
+               "rw_m": (1.2, None), "rw_s": (1.0, 1.0), "rw_t": (0.8, 0.9)}  # fmt: skip
     width, depth = scaling[variant]
     stacks = 7 if variant.startswith(("b", "lite")) else 6
     arguments = dict(_EFFICIENTNET)
-    if variant.startswith("rw_"):
+    if variant in ("el", "em", "es"):
+        arguments.update(_EDGE_TPU)
+    elif variant.startswith("rw_"):
         arguments.update(_V2_RW)
     arguments["stackwise_width_coefficients"] = [width] * stacks
     arguments["stackwise_depth_coefficients"] = [1.2] * 4 + [1.6] * 2 if depth is None else [depth] * stacks

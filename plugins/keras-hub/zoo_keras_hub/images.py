@@ -34,7 +34,7 @@ INCEPTION_BICUBIC = Preprocessing.tf(interpolation="bicubic")
 UNIT = Preprocessing(mode="unit", scale=1 / 255)
 
 # How the factory cuts the zoo's network out of a keras-hub backbone (see ``_network``).
-NETWORKS = ("map", "cls", "swin", "stages")
+NETWORKS = ("map", "graph", "cls", "swin", "stages")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +62,7 @@ FAMILIES: dict[str, Family] = {
     "vgg": Family("VGGBackbone", IMAGENET, "BSD-3-Clause", "https://arxiv.org/abs/1409.1556",
                   block_pattern=r"^(block\d+)_"),
     "efficientnet": Family("EfficientNetBackbone", IMAGENET_BICUBIC, "Apache-2.0", "https://arxiv.org/abs/1905.11946",
-                           block_pattern=r"^(block\d+[a-z])_", shape_argument="input_shape"),
+                           block_pattern=r"^(block\d+[a-z])_", shape_argument="input_shape", network="graph"),
     "mobilenet_v3": Family("MobileNetBackbone", IMAGENET_BICUBIC, "Apache-2.0", "https://arxiv.org/abs/1905.02244",
                            block_pattern=r"^(block_\d+(?:_\d+)?)$"),
     "cspnet": Family("CSPNetBackbone", IMAGENET, "Apache-2.0", "https://arxiv.org/abs/1911.11929",
@@ -98,6 +98,7 @@ class Image:
     params_size: int | None = None  # the input size ``params`` is counted at, when it depends on it (else ``size``)
     pyramid: dict[str, str] = dataclasses.field(default_factory=dict)
     preprocessing: Preprocessing | None = None  # when it differs from the family's
+    preset: str | None = None  # the weights behind the tag, when not the keras-hub preset ``name`` (an hf:// handle)
 
 
 def _levels(*names: str) -> dict[str, str]:
@@ -147,13 +148,13 @@ def _vgg(name: str, repeats: list[int], params: int, depth: int) -> Image:
 
 
 def _efficientnet(name: str, variant: str, size: int, channels: int, params: int, blocks: str, description: str,
-                  preprocessing: Preprocessing | None = None) -> Image:  # fmt: skip
+                  **kw: Any) -> Image:  # fmt: skip
     """``blocks``: the last block at strides 4, 8 and 16, e.g. ``"2b 3b 5c"`` (keras-hub's pyramid outputs)."""
-    fused = variant.startswith("rw_")  # EfficientNet-V2's blocks end in a layer named "blockNx_"
+    fused = variant in ("el", "em", "es") or variant.startswith("rw_")  # these blocks end in a layer "blockNx_"
     names = [f"block{b}_" if fused else f"block{b}_add" for b in blocks.split()]
     feature = (-(-size // 32), -(-size // 32), channels)
     return Image(name, "efficientnet", size, feature, params, arch.efficientnet(variant), description,
-                 pyramid=_levels(*names, "top_activation"), preprocessing=preprocessing)  # fmt: skip
+                 pyramid=_levels(*names, "top_activation"), **kw)  # fmt: skip
 
 
 def _mobilenet_v3(name: str, variant: str, channels: int, params: int, description: str, **kw: Any) -> Image:
@@ -301,6 +302,16 @@ IMAGES = [
     _efficientnet("efficientnet_b5_sw_ft_imagenet", "b5", 448, 2048, 28_513_520, "2e 3e 5g",
                   "EfficientNet B5 model pre-trained on the ImageNet 12k dataset and fine-tuned on ImageNet-1k by "
                   f"Ross Wightman. {_SW}"),
+    # keras-hub 0.32's presets of these three hold efficientnet_b1_ft_imagenet's files: their weights come from timm
+    _efficientnet("efficientnet_el_ra_imagenet", "el", 300, 1536, 9_144_920, "2c 3f 5f",
+                  "EfficientNet-EdgeTPU Large model trained on the ImageNet 1k dataset with RandAugment recipe.",
+                  preset="hf://timm/efficientnet_el.ra_in1k"),
+    _efficientnet("efficientnet_em_ra2_imagenet", "em", 240, 1280, 5_686_304, "2c 3e 5e",
+                  "EfficientNet-EdgeTPU Medium model trained on the ImageNet 1k dataset with RandAugment2 recipe.",
+                  preset="hf://timm/efficientnet_em.ra2_in1k"),
+    _efficientnet("efficientnet_es_ra_imagenet", "es", 224, 1280, 4_208_832, "2b 3d 5d",
+                  "EfficientNet-EdgeTPU Small model trained on the ImageNet 1k dataset with RandAugment recipe.",
+                  preset="hf://timm/efficientnet_es.ra_in1k"),
     _efficientnet("efficientnet2_rw_m_agc_imagenet", "rw_m", 320, 2152, 51_390_674, "2e 3e 5o",
                   "EfficientNet-v2 Medium model trained on the ImageNet 1k dataset with adaptive gradient clipping."),
     _efficientnet("efficientnet2_rw_s_ra2_imagenet", "rw_s", 288, 1792, 22_309_144, "2d 3d 5i",
@@ -379,7 +390,7 @@ def build(image: Image, spec: BackboneSpec, *, weights: str | Path | None, input
     if weights is None:
         backbone = backbone_class(**image.arguments, **shape)
     else:
-        source = str(_check_directory(weights)) if isinstance(weights, Path) else image.name
+        source = str(_check_directory(weights)) if isinstance(weights, Path) else image.preset or image.name
         backbone = keras_hub.models.Backbone.from_preset(source, **shape)
         _check_architecture(backbone, backbone_class, image, spec, source)
     return _network(family.network, backbone, tuple(input_shape))
@@ -388,15 +399,20 @@ def build(image: Image, spec: BackboneSpec, *, weights: str | Path | None, input
 def _network(kind: str, backbone: Any, input_shape: tuple[int, ...]) -> Any:
     """The zoo's network in a keras-hub backbone: one output, the pyramid's layers reachable by ``get_layer``.
 
-    ``map``: the backbone itself. ``cls``: its first token. ``swin``: its last tokens as a map. Both keep
-    the backbone whole, as one layer: keras-hub 0.32 cannot serialise DeiT's and Swin's inner layers one by
-    one (their ``get_config`` fails), only the backbone. ``stages``: HGNetV2's stages called one by one
-    (its encoder is one layer with several outputs), each output an ``Identity`` layer ``stage1``..``stage4``.
+    ``map``: the backbone itself. ``graph``: its layers in a plain ``keras.Model``: keras-hub 0.32's
+    ``EfficientNetBackbone.get_config`` drops ``num_features`` and ``stackwise_nores_option``, so the
+    backbone itself would not rebuild from a saved model. ``cls``: its first token. ``swin``: its last
+    tokens as a map. Both keep the backbone whole, as one layer: keras-hub 0.32 cannot serialise DeiT's
+    and Swin's inner layers one by one (their ``get_config`` fails). ``stages``: HGNetV2's stages called
+    one by one (its encoder is one layer with several outputs), each output an ``Identity`` layer
+    ``stage1``..``stage4``.
     """
     import keras
 
     if kind == "map":
         return backbone
+    if kind == "graph":  # the same layers in a plain functional model, serialised layer by layer
+        return keras.Model(backbone.input, backbone.output, name=backbone.name)
     pixels = keras.Input(input_shape, name="images")
     if kind == "stages":
         x = backbone.embedder_layer(pixels)
@@ -457,7 +473,8 @@ def image_spec(image: Image) -> BackboneSpec:
     'stack3_block1_out'
     """
     family = FAMILIES[image.family]
-    weights = WeightsVariant(tag=image.name, source=f"keras-hub preset {image.name}", license=family.license)
+    source = f"timm checkpoint {image.preset}" if image.preset else f"keras-hub preset {image.name}"
+    weights = WeightsVariant(tag=image.name, source=source, license=family.license)
     return BackboneSpec(
         name=image.name,
         family=image.family,
