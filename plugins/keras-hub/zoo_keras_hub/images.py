@@ -5,12 +5,13 @@ declared in the plugin (``architectures.py``: from keras-hub's timm / Hugging Fa
 converters and the model cards) and the tests build each one. ``params`` is the count of the network
 the factory builds, at the preset's input size; where keras-hub's metadata counts something else (a
 classifier head, timm's trainable-only count) the tests say what. ``weights=None`` builds offline; a
-tag is the keras-hub preset (downloaded from Kaggle where there is internet); a ``pathlib.Path`` is a
-local keras-hub preset directory (``save_to_preset``) or a timm / Hugging Face checkpoint directory
-that keras-hub converts. Nothing here imports keras-hub until a backbone is built.
+tag is the keras-hub preset (downloaded from Kaggle where there is internet; ``Image.preset`` where
+the weights come from another handle); a ``pathlib.Path`` is a local keras-hub preset directory
+(``save_to_preset``) or a timm / Hugging Face checkpoint directory that keras-hub converts. Nothing
+here imports keras-hub until a backbone is built.
 
-``pyramid`` names, for CNNs and hierarchical transformers, the layers of the factory's network whose
-outputs are the feature maps at strides 4..32 (``P2``..``P5``): ``network.get_layer(name)`` finds them.
+``pyramid`` names, for the CNNs and MiT, the layers of the factory's network whose outputs are the
+feature maps at strides 4..32 (``P2``..``P5``): ``network.get_layer(name)`` finds them.
 """
 
 from __future__ import annotations
