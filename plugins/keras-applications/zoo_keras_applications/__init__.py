@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,27 @@ class Family:
     reference: str
     min_input_size: int = 32
     block_pattern: str | None = None  # first group: the block a layer belongs to (None: fine-tune by layer)
+    finish: Callable[[Any], Any] | None = None  # applied to the built network
+
+
+def _name_convnext_stages(network: Any) -> Any:
+    """keras.applications' ConvNeXt ends each stage with an unnamed sum (``inputs + branch``): name its outputs.
+
+    The same network, sharing its layers and weights (its weights files load both ways), with an
+    ``Identity`` layer ``<name>_stage_<i>_output`` on the output of each of the 4 stages: the input of
+    the next downsampling block, or of the final LayerNormalization. Those are its pyramid's layers.
+    """
+    import keras
+
+    takers = {f"{network.name}_downsampling_block_{i}": i for i in range(3)} | {network.layers[-1].name: 3}
+
+    def call(layer: Any, *args: Any, **kwargs: Any) -> Any:
+        if layer.name in takers:
+            named = keras.layers.Identity(name=f"{network.name}_stage_{takers[layer.name]}_output")
+            args = (named(args[0]), *args[1:])
+        return layer(*args, **kwargs)
+
+    return keras.models.clone_model(network, clone_function=lambda layer: layer, call_function=call)
 
 
 _RESCALES_TO_UNIT_AND_NORMALISES = "Rescaling(1/255), then ImageNet mean/std Normalization"
@@ -68,6 +90,7 @@ FAMILIES: dict[str, Family] = {
         "MIT",
         "https://arxiv.org/abs/2201.03545",
         block_pattern=r"_(stage_\d+_block_\d+)_",
+        finish=_name_convnext_stages,
     ),
     "densenet": Family(
         Preprocessing.torch(), "BSD-3-Clause", "https://arxiv.org/abs/1608.06993", block_pattern=r"^(conv\d_block\d+)_"
@@ -152,10 +175,10 @@ def _efficientnet(last_blocks: str) -> dict[str, str]:
 _DENSENET = _levels("pool2_relu", "pool3_relu", "pool4_relu", "relu")
 
 # Constructor -> {level: layer}; P2..P5 are at exactly 1/4 .. 1/32 of the input ("same" padding).
-# Left out: ConvNeXt (a block's output is `inputs + branch`, an unnamed op, and the final LayerNormalization
-# is auto-named, so no layer has a stable name), and the families whose "valid" convolutions and pools make
-# maps that are not input/2**n: InceptionV3, InceptionResNetV2, the NASNets and Xception (55x55 at stride 4
-# for 224 pixels; 37x37, not 38x38, at stride 8 for its default 299). The rest have exactly ceil(input/2**n).
+# ConvNeXt's stage outputs are named by the plugin (_name_convnext_stages). Left out: the families whose
+# "valid" convolutions and pools make maps that are not input/2**n: InceptionV3, InceptionResNetV2, the
+# NASNets and Xception (55x55 at stride 4 for 224 pixels; 37x37, not 38x38, at stride 8 for its default
+# 299). The rest have exactly ceil(input/2**n).
 PYRAMIDS: dict[str, dict[str, str]] = {
     "ResNet50": _resnet((3, 4, 6, 3)),
     "ResNet101": _resnet((3, 4, 23, 3)),
@@ -189,6 +212,10 @@ PYRAMIDS: dict[str, dict[str, str]] = {
     "EfficientNetV2S": _efficientnet("2d 3d 5i"),
     "EfficientNetV2M": _efficientnet("2e 3e 5n"),
     "EfficientNetV2L": _efficientnet("2g 3g 5s"),
+    **{
+        f"ConvNeXt{size}": _levels(*(f"convnext_{size.lower()}_stage_{i}_output" for i in range(4)))
+        for size in ("Tiny", "Small", "Base", "Large", "XLarge")
+    },
     "DenseNet121": _DENSENET,
     "DenseNet169": _DENSENET,
     "DenseNet201": _DENSENET,
@@ -204,11 +231,13 @@ def build(constructor: str, spec: BackboneSpec, *, weights: str | Path | None, i
     """
     import keras
 
-    return getattr(keras.applications, constructor)(
+    network = getattr(keras.applications, constructor)(
         include_top=False,
         weights=str(weights) if isinstance(weights, Path) else weights,
         input_shape=tuple(input_shape),
     )
+    finish = FAMILIES[spec.family].finish
+    return finish(network) if finish is not None else network
 
 
 def _spec(constructor: str, name: str, family: str, size: int, params: int, feature_shape: tuple) -> BackboneSpec:
