@@ -78,6 +78,21 @@ def test_small_keras_applications_pyramids(name):
     assert [m.shape[1] for m in maps.values()] == [16, 8, 4, 2]
 
 
+def test_convnext_with_named_stages_is_keras_applications_convnext(tmp_path):
+    """The plugin adds named Identity layers to ConvNeXt: the same numbers, and weights files load both ways."""
+    pixels = np.random.default_rng(2).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    zoo_network = network_of(zoo.backbone("convnext_tiny", weights=None, input_shape=32))
+    zoo_network.save_weights(tmp_path / "zoo.weights.h5")
+    keras_network = keras.applications.ConvNeXtTiny(
+        include_top=False, weights=str(tmp_path / "zoo.weights.h5"), input_shape=(32, 32, 3)
+    )
+    expected = keras_network.predict(pixels, verbose=0)
+    np.testing.assert_allclose(zoo_network.predict(pixels, verbose=0), expected, rtol=1e-5, atol=1e-5)
+    keras_network.save_weights(tmp_path / "keras.weights.h5")
+    again = zoo.backbone("convnext_tiny", weights=tmp_path / "keras.weights.h5", input_shape=32, pooling=None)
+    np.testing.assert_allclose(again.predict(pixels, verbose=0), expected, rtol=1e-5, atol=1e-5)
+
+
 def test_odd_input_sizes_round_as_the_network_pads():
     maps = check_pyramid("mobilenet_v2", input_shape=(72, 100), batch=1)
     assert [m.shape[1:3] for m in maps.values()] == [(18, 25), (9, 13), (5, 7), (3, 4)]
