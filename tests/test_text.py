@@ -207,9 +207,10 @@ def test_a_keras_hub_preset_directory_made_here_loads(tmp_path):
 
 
 @needs_minilm
-def test_zoo_info_says_where_the_default_text_weights_are(capsys):
+def test_zoo_info_says_where_the_default_text_weights_are(capsys, monkeypatch):
     from zoo.cli import main
 
+    monkeypatch.setenv("COLUMNS", "1000")  # the path on one line
     assert main(["info", "all_minilm_l6_v2"]) == 0
     assert f"found locally: {minilm_directory()}" in capsys.readouterr().out
 
