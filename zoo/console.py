@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 import os
 import re
 import sys
@@ -234,7 +235,24 @@ def load_framework() -> None:
 
         if "tensorflow" not in sys.modules and importlib.util.find_spec("tensorflow") is not None:
             import tensorflow  # noqa: F401  (tf.data reads files on every backend)
+    if not verbose:
+        logging.getLogger("tensorflow").addFilter(_not_retracing)
     _state["loaded"] = True
+
+
+def _not_retracing(record: logging.LogRecord) -> bool:
+    """Drop TensorFlow's "N out of the last M calls to ... triggered tf.function retracing" warning.
+
+    TensorFlow counts traces per code object, and every Keras model's predict function shares one
+    (``make_predict_function``'s inner function): a command that builds a few models (training,
+    then evaluating and predicting with the model loaded back) traces each of them once and still
+    gets the warning, which then points at nothing to fix.
+
+    >>> _not_retracing(logging.LogRecord("tensorflow", 30, "", 0, "5 out of the last 7 calls to f triggered "
+    ...                                  "tf.function retracing.", None, None))
+    False
+    """
+    return "triggered tf.function retracing" not in record.getMessage()
 
 
 @contextlib.contextmanager
