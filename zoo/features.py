@@ -23,7 +23,7 @@ from zoo.backbones import Weights, backbone
 from zoo.cache import FeatureCache, cache_key, weights_fingerprint
 from zoo.console import Progress, say
 from zoo.data import IMAGE_EXTENSIONS, Dataset, load_dataset, pipeline, scan_files
-from zoo.data.sources import _first, rgb_uint8
+from zoo.data.sources import first_items, rgb_uint8
 from zoo.distribute import Placement, resolve_one_host
 from zoo.errors import DataError, zoo_error_in
 from zoo.plugins import get_spec
@@ -302,14 +302,15 @@ def _image_files(items: Sequence[str]) -> Dataset | None:
     if not all(named):
         texts = [repr(item)[:60] for item, name in zip(items, named, strict=True) if not name]
         raise DataError(
-            f"the list mixes image files and {len(texts)} strings that are not image files ({_first(texts)}): "
+            f"the list mixes image files and {len(texts)} strings that are not image files ({first_items(texts)}): "
             "pass only image paths, or only texts"
         )
     paths = [os.path.abspath(item) for item in items]
     checked = scan_files(paths)
     bad = [f"{path} ({reason})" for path, (_, reason) in zip(paths, checked, strict=True) if reason]
     if bad:
-        raise DataError(f"{len(bad)} of {len(paths)} image files cannot be read: {_first(bad)}; fix or remove them")
+        unreadable = first_items(bad)
+        raise DataError(f"{len(bad)} of {len(paths)} image files cannot be read: {unreadable}; fix or remove them")
     digests = tuple(digest for digest, _ in checked)
     return Dataset("regression", np.zeros(len(paths)), (), digests, paths=tuple(paths), source="image files")
 

@@ -260,7 +260,7 @@ def _copies(dataset: Dataset, where: Sequence[str]) -> dict[int, int]:
     if conflicts:
         noun = "label" if dataset.task == "classification" else "target"
         raise DataError(
-            f"the same content has different {noun}s in {len(conflicts)} place(s): {_first(conflicts)}; "
+            f"the same content has different {noun}s in {len(conflicts)} place(s): {first_items(conflicts)}; "
             f"give each file or text one {noun} (fix or remove the other rows)"
         )
     return copies
@@ -274,7 +274,7 @@ def _report_copies(dataset: Dataset, where: Sequence[str]) -> list[str]:
     pairs = [f"{where[i]} = {where[j]}" for i, j in copies.items()]
     return [
         f"{len(copies)} of {len(dataset)} examples of {dataset.source} repeat the content of another "
-        f"(same SHA-256); split() keeps each content once, on one side: {_first(pairs)}"
+        f"(same SHA-256); split() keeps each content once, on one side: {first_items(pairs)}"
     ]
 
 
@@ -418,7 +418,7 @@ def _table(
         labels = _labels(rows, lines, task, columns, path)
         return _Texts([row[text_column] for row in rows], labels, source, where, replaced=replaced)
     if replaced:
-        raise DataError(f"manifest {path} is not UTF-8 on {_first([where[i] for i in replaced])}")
+        raise DataError(f"manifest {path} is not UTF-8 on {first_items([where[i] for i in replaced])}")
     labels = _labels(rows, lines, task, columns, path)
     base = path.parent
     paths = [os.path.abspath(os.path.join(base, row[path_column])) if row[path_column] else "" for row in rows]
@@ -427,7 +427,7 @@ def _table(
         shown = [paths[i] or f"(empty path, {where[i]})" for i in missing]
         raise DataError(
             f"{len(missing)} of the {len(rows)} paths in manifest {path} do not exist "
-            f"(relative paths are read from {base}): {_first(shown)}"
+            f"(relative paths are read from {base}): {first_items(shown)}"
         )
     return _Files(paths, labels, f"manifest {path} ({len(rows)} rows)", missing=missing, where=where)
 
@@ -461,7 +461,7 @@ def _read_table(path: Path) -> tuple[list[str], list[dict[str, str]], list[int],
     if bad:
         raise DataError(
             f"{path}: {len(bad)} line(s) have more or fewer fields than the {len(header)} of the header "
-            f"({_first(bad)}); put fields that contain a {name} in double quotes, or fix those lines"
+            f"({first_items(bad)}); put fields that contain a {name} in double quotes, or fix those lines"
         )
     return header, rows, lines, replaced
 
@@ -497,12 +497,12 @@ def _jsonl(path: Path, task: Task, text_column: str, columns: tuple[str, ...]) -
         lacking = [f"line {n}" for n, record in zip(lines, records, strict=True) if column not in record]
         if lacking:
             raise DataError(
-                f"{path}: {len(lacking)} of {len(records)} lines have no key {column!r} ({_first(lacking)}); "
+                f"{path}: {len(lacking)} of {len(records)} lines have no key {column!r} ({first_items(lacking)}); "
                 f"the keys found are {_listing(keys)}; name them with text_column= and label_column="
             )
     not_text = [f"line {n}" for n, r in zip(lines, records, strict=True) if not isinstance(r[text_column], str)]
     if not_text:
-        raise DataError(f"{path}: {text_column!r} must be a string; {len(not_text)} are not: {_first(not_text)}")
+        raise DataError(f"{path}: {text_column!r} must be a string; {len(not_text)} are not: {first_items(not_text)}")
     texts, rows, replaced = [], [], []
     for i, record in enumerate(records):
         text, changed = repair_text(record[text_column])
@@ -536,7 +536,7 @@ def _labels(
     if task == "classification":
         empty = [f"line {line}" for row, line in zip(rows, lines, strict=True) if not row[columns[0]]]
         if empty:
-            raise DataError(f"{path}: {len(empty)} rows have no label: {_first(empty)}")
+            raise DataError(f"{path}: {len(empty)} rows have no label: {first_items(empty)}")
         return [row[columns[0]] for row in rows]
     if task == "multilabel":
         return [
@@ -556,7 +556,7 @@ def _labels(
             values.append(value)
         labels.append(values if len(columns) > 1 else values[0])
     if bad:
-        raise DataError(f"regression labels must be finite numbers; {len(bad)} are not: {_first(bad)}")
+        raise DataError(f"regression labels must be finite numbers; {len(bad)} are not: {first_items(bad)}")
     return labels
 
 
@@ -583,7 +583,7 @@ def _from_files(
     if len(bad) > max_bad_fraction * n:
         raise DataError(
             f"{len(bad)} of {n} images ({len(bad) / n:.0%}) cannot be used, more than max_bad_fraction="
-            f"{max_bad_fraction}: {_first(shown)}"
+            f"{max_bad_fraction}: {first_items(shown)}"
         )
     keep = np.array([d is not None for d in digests])
     messages: list[str] = []
@@ -602,7 +602,7 @@ def _from_files(
         source=files.source,
     )
     if bad:
-        messages.append(f"skipped {len(bad)} of {n} images that cannot be used (see Dataset.skipped): {_first(shown)}")
+        messages.append(f"skipped {len(bad)} of {n} images that cannot be used: {first_items(shown)}")
     where = [f"{p} ({files.where[i]})" if files.where else p for i, p in enumerate(files.paths) if keep[i]]
     return dataset, messages + _report_copies(dataset, where)
 
@@ -619,7 +619,7 @@ def _from_texts(
     if len(bad) > max_bad_fraction * n:
         raise DataError(
             f"{len(bad)} of {n} text files ({len(bad) / n:.0%}) cannot be read, more than max_bad_fraction="
-            f"{max_bad_fraction}: {_first(shown)}"
+            f"{max_bad_fraction}: {first_items(shown)}"
         )
     keep = np.array([i not in found.skipped for i in range(n)])
     if not keep.any():
@@ -633,9 +633,7 @@ def _from_texts(
         task, targets[keep], names, _text_digests(texts), texts=texts, skipped=tuple(bad), source=found.source
     )
     if bad:
-        messages.append(
-            f"skipped {len(bad)} of {n} text files that cannot be read (see Dataset.skipped): {_first(shown)}"
-        )
+        messages.append(f"skipped {len(bad)} of {n} text files that cannot be read: {first_items(shown)}")
     replaced = [found.where[i] for i in found.replaced if keep[i]]
     where = [w for w, k in zip(found.where, keep, strict=True) if k]
     messages += _replaced_message(replaced, len(dataset), found.source)
@@ -645,7 +643,8 @@ def _from_texts(
 def _replaced_message(where: list[str], n: int, source: str) -> list[str]:
     if not where:
         return []
-    return [f"replaced bytes that are not UTF-8 with U+FFFD in {len(where)} of {n} texts of {source}: {_first(where)}"]
+    replaced = first_items(where)
+    return [f"replaced bytes that are not UTF-8 with U+FFFD in {len(where)} of {n} texts of {source}: {replaced}"]
 
 
 def _implausible(labels: list[Any], task: Task, declared: tuple[str, ...] | None, source: str) -> list[str]:
@@ -751,7 +750,7 @@ def _from_text_arrays(
 ) -> tuple[Dataset, list[str]]:
     not_text = [f"item {i} ({type(t).__name__})" for i, t in enumerate(x) if not isinstance(t, str)]
     if not_text:
-        raise DataError(f"texts must all be strings; {len(not_text)} are not: {_first(not_text)}")
+        raise DataError(f"texts must all be strings; {len(not_text)} are not: {first_items(not_text)}")
     repaired = [repair_text(str(t)) for t in x]
     texts = tuple(text for text, _ in repaired)
     targets, names = _array_targets(y, len(texts), "texts", task, class_names)
@@ -876,7 +875,12 @@ def _split_labels(cell: str) -> list[str]:
     return list(dict.fromkeys(name for name in (part.strip() for part in re.split(r"[;|]", cell)) if name))
 
 
-def _first(items: Sequence[Any]) -> str:
+def first_items(items: Sequence[Any]) -> str:
+    """The first few items for a message, then how many there are in all.
+
+    >>> first_items(["a.png", "b.png"])
+    'a.png, b.png'
+    """
     return _listing(items, SHOW, quote=False)
 
 
