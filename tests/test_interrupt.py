@@ -29,6 +29,12 @@ def many_images(tmp_path_factory):
     return root
 
 
+def _ctrl_c_on():
+    """In the child: SIGINT at its default, so Python turns it into KeyboardInterrupt even when the tests run
+    where it is ignored (a background job of a shell without job control, as `make test &` in a script)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _reached(stage, stderr, state):
     if stage == "scan":
         return "checking images" in stderr.read_text()
@@ -47,7 +53,7 @@ def test_ctrl_c_stops_within_seconds_and_the_run_resumes(many_images, tmp_path, 
                "--out", str(out)]  # fmt: skip
     env = {**os.environ, "ZOO_CACHE_DIR": str(tmp_path / "cache")}
     with open(stderr, "w") as errors:
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=errors, preexec_fn=_ctrl_c_on)
         deadline = time.time() + 600
         while process.poll() is None and time.time() < deadline and not _reached(stage, stderr, out / "state.json"):
             time.sleep(0.05)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from zoo.config import ModelParts
 from zoo.errors import ConfigError, InputShapeError, PluginError, WeightsError, ZooError, first_line
 from zoo.plugins import PLUGIN_FAULTS, get_spec, registry
-from zoo.spec import BackboneSpec, Preprocessing, TextNetwork
+from zoo.spec import BackboneSpec, Preprocessing, TextNetwork, level_stride
 
 if TYPE_CHECKING:
     import keras
@@ -104,11 +104,7 @@ def pyramid_sizes(spec: BackboneSpec, input_shape: int | tuple[int, ...] | None 
     if not spec.pyramid:  # also a text backbone, whose input_shape is a token count
         return {}
     height, width = resolve_input_shape(spec, input_shape)[:2]
-    return {level: (-(-height // _stride(level)), -(-width // _stride(level))) for level in spec.pyramid}
-
-
-def _stride(level: str) -> int:
-    return 2 ** int(level[1:])
+    return {level: (-(-height // level_stride(level)), -(-width // level_stride(level))) for level in spec.pyramid}
 
 
 def _pyramid_outputs(spec: BackboneSpec, network: Any, shape: tuple[int, ...]) -> dict[str, Any]:
@@ -120,7 +116,7 @@ def _pyramid_outputs(spec: BackboneSpec, network: Any, shape: tuple[int, ...]) -
             problems.append(f"has no layer {layer!r} (declared as pyramid level {level})")
             continue
         outputs[level] = output = network.get_layer(layer).output
-        found, stride = tuple(output.shape[1:]), _stride(level)
+        found, stride = tuple(output.shape[1:]), level_stride(level)
         sizes = [{size // stride, -(-size // stride)} for size in shape[:2]]
         if len(found) != 3 or not all(f is None or f in ok for f, ok in zip(found[:2], sizes, strict=True)):
             expected = "x".join("/".join(map(str, sorted(ok))) for ok in sizes)

@@ -23,7 +23,7 @@ from zoo.backbones import pyramid_sizes, resolve_input_shape, resolve_weights
 from zoo.config import ONE_HOST, TOP_K, TrainConfig, finished_run_error
 from zoo.errors import ConfigError, DataError, DataWarning, DiskFullError, PluginWarning, TrainingWarning, ZooError
 from zoo.plugins import get_spec, list_backbones, registry, select_backbones
-from zoo.spec import MODALITIES, BackboneSpec
+from zoo.spec import MODALITIES, BackboneSpec, level_stride
 
 ZOO_WARNINGS = (DataWarning, PluginWarning, TrainingWarning)
 
@@ -578,7 +578,7 @@ def _describe(spec: BackboneSpec) -> list[tuple[str, Any]]:
     ] or ["none declared: use weights=None or a local path"]
     # the maps zoo.backbone(name, features="pyramid") gives at the declared input size
     pyramid = [
-        f"{level} stride {2 ** int(level[1:])}, {height}x{width}: {spec.pyramid[level]}"
+        f"{level} stride {level_stride(level)}, {height}x{width}: {spec.pyramid[level]}"
         for level, (height, width) in pyramid_sizes(spec).items()
     ] or ["-"]
     lines = [

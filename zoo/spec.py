@@ -22,6 +22,15 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 PYRAMID_LEVEL = re.compile(r"^P([1-6])$")
 
 
+def level_stride(level: str) -> int:
+    """The stride of pyramid level ``Pn``: ``2**n`` input pixels per map cell.
+
+    >>> level_stride("P3")
+    8
+    """
+    return 2 ** int(level[1:])
+
+
 @dataclasses.dataclass(frozen=True)
 class Preprocessing:
     """How raw RGB pixels in [0, 255] become the network's input, applied in this order:
