@@ -9,7 +9,7 @@ PLUGINS := $(wildcard plugins/*)
 DOCS_VENV := .venv-docs
 DOCS_PACKAGES := 'mkdocs>=1.6,<2' 'mkdocs-material>=9.5,<10' 'mkdocstrings[python]>=1.0,<2' 'mkdocstrings-python>=2.0,<3' 'ruff>=0.6'
 
-.PHONY: demo test bench registry docs clean
+.PHONY: demo test test-all bench registry docs clean
 
 $(VENV)/.installed: pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	$(PYTHON) -m venv --clear $(VENV)
@@ -39,6 +39,10 @@ test: $(VENV)/.installed $(JAX_VENV)/.installed  ## lint, registry.json in sync,
 	$(BIN)/zoo registry --check
 	$(MAKE) --no-print-directory docs
 	ZOO_JAX_PYTHON=$(JAX_VENV)/bin/python $(BIN)/pytest
+
+test-all: $(VENV)/.installed $(JAX_VENV)/.installed  ## `make test` and the stress loops: 20 signals per stage of `zoo train`
+	$(MAKE) --no-print-directory test
+	ZOO_INTERRUPT_TRIES=20 $(BIN)/pytest tests/test_interrupt.py -m slow
 
 bench: $(VENV)/.installed  ## every CPU benchmark, each against plain Keras in the same run
 	$(BIN)/python benchmarks/run_all.py

@@ -1,22 +1,111 @@
-"""Ctrl-C at any stage of `zoo train` stops within seconds, exits 130, and the same command again finishes
-the run (from its last checkpoint once there is one)."""
+"""Ctrl-C (SIGINT) and SIGTERM at any stage of `zoo train` stop it within seconds with exit status 130 or 143,
+and the same command again finishes the run; in Python, `zoo.train` raises `zoo.Interrupted` the same way.
 
+The signal is recorded and acted on at the work's next safe point (zoo.interrupts), so a library that swallows
+a KeyboardInterrupt (JAX's garbage-collection callback did) cannot lose it. `make test` tries each stage once;
+`make test-all` sets ZOO_INTERRUPT_TRIES=20: twenty tries per stage at varied moments, both signals.
+"""
+
+import gc
 import json
 import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
+import zoo
+from zoo import interrupts
 from zoo.testing import TINY_IMAGE
 
-pytestmark = pytest.mark.slow  # fresh processes importing TensorFlow
+TRIES = int(os.environ.get("ZOO_INTERRUPT_TRIES", "1"))
+STAGES = ["scan", "extraction", "phase1", "phase2"]
+STOP_WITHIN = 10  # seconds, as the docs promise
 
 
+# -- the mechanism, in this process ------------------------------------------------------------------
+def test_a_signal_that_lands_in_a_garbage_collection_callback_is_not_lost():
+    """Python drops an exception raised in a gc callback ("Exception ignored in ..."): the interrupt must not
+    be an exception there, only a record that the next safe point acts on."""
+
+    def collecting(phase, info):
+        if phase == "start" and not fired:
+            fired.append(True)
+            signal.raise_signal(signal.SIGINT)
+            for _ in range(1000):  # Python runs the handler here, inside the callback
+                pass
+
+    fired = []
+    gc.callbacks.append(collecting)
+    try:
+        with interrupts.stop_at_safe_points():
+            gc.collect()
+            assert fired
+            with pytest.raises(zoo.Interrupted) as stopped:
+                interrupts.check()
+    finally:
+        gc.callbacks.remove(collecting)
+    assert stopped.value.status == 130
+
+
+def test_a_library_that_swallows_keyboard_interrupt_does_not_swallow_the_stop():
+    with interrupts.stop_at_safe_points():
+        try:  # what a careless library does around its own work
+            signal.raise_signal(signal.SIGTERM)
+        except KeyboardInterrupt:
+            pytest.fail("the handler raised where any code could swallow it")
+        with pytest.raises(zoo.Interrupted) as stopped:
+            interrupts.check()
+    assert stopped.value.status == 143 and isinstance(stopped.value, KeyboardInterrupt)
+
+
+def test_a_signal_after_the_last_safe_point_is_raised_when_the_work_ends():
+    with pytest.raises(zoo.Interrupted), interrupts.stop_at_safe_points():
+        signal.raise_signal(signal.SIGINT)
+
+
+def test_work_without_a_safe_point_is_interrupted_after_the_grace_time_again_and_again(monkeypatch):
+    monkeypatch.setattr(interrupts, "GRACE_SECONDS", 0.3)
+    raised = []
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), interrupts.stop_at_safe_points():
+        signal.raise_signal(signal.SIGINT)
+        while time.monotonic() - start < 10:  # work that never reaches a safe point...
+            try:
+                time.sleep(0.01)
+            except KeyboardInterrupt:  # ...and swallows the first forced interrupt
+                if raised:
+                    raise
+                raised.append(time.monotonic() - start)
+    assert 0.2 < raised[0] < 2 and time.monotonic() - start < 3
+
+
+def test_a_second_ctrl_c_stops_at_once():
+    with pytest.raises(zoo.Interrupted), interrupts.stop_at_safe_points():
+        signal.raise_signal(signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)
+        pytest.fail("the second Ctrl-C did not stop the work")
+
+
+def test_handlers_come_back_and_an_ignored_signal_stays_ignored():
+    before = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        with interrupts.stop_at_safe_points():
+            assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN  # nohup, a background job: its choice
+            assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+            signal.raise_signal(signal.SIGTERM)
+            interrupts.check()  # nothing recorded
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+# -- the command and the Python API, in fresh processes ---------------------------------------------------
 @pytest.fixture(scope="module")
 def many_images(tmp_path_factory):
     """Enough files that checking them takes a few seconds (a progress bar shows above 200)."""
@@ -29,10 +118,11 @@ def many_images(tmp_path_factory):
     return root
 
 
-def _ctrl_c_on():
-    """In the child: SIGINT at its default, so Python turns it into KeyboardInterrupt even when the tests run
-    where it is ignored (a background job of a shell without job control, as `make test &` in a script)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+def _default_signals():
+    """In the child: SIGINT and SIGTERM at their defaults, also where the tests run with them ignored (a
+    background job of a shell without job control, as `make test &` in a script)."""
+    for signum in interrupts.SIGNALS:
+        signal.signal(signum, signal.SIG_DFL)
 
 
 def _reached(stage, stderr, state):
@@ -45,26 +135,121 @@ def _reached(stage, stderr, state):
     return progress.get("phase") == int(stage[-1]) and progress.get("epoch", 0) >= 1
 
 
-@pytest.mark.parametrize("stage", ["scan", "extraction", "phase1", "phase2"])
-def test_ctrl_c_stops_within_seconds_and_the_run_resumes(many_images, tmp_path, stage):
+def _interrupt(command, env, stage, signum, stderr, state, delay=0.0):
+    """Start ``command``, send ``signum`` ``delay`` seconds into ``stage``; its exit status and seconds to stop."""
+    with open(stderr, "w") as errors:
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=errors, preexec_fn=_default_signals
+        )
+        deadline = time.time() + 600
+        while process.poll() is None and time.time() < deadline and not _reached(stage, stderr, state):
+            time.sleep(0.05)
+        time.sleep(delay)
+        assert process.poll() is None, f"the run ended before {stage}: {stderr.read_text()[-2000:]}"
+        process.send_signal(signum)
+        start = time.time()
+        try:
+            code = process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+    return code, time.time() - start
+
+
+def _tries():
+    """``(stage, signal, delay)`` per try: each stage once (both signals across stages), or TRIES times each
+    at varied moments with both signals."""
+    if TRIES == 1:
+        return [(stage, [signal.SIGINT, signal.SIGTERM][i % 2], 0.0) for i, stage in enumerate(STAGES)]
+    rng = np.random.default_rng(2026)
+    return [
+        (stage, [signal.SIGINT, signal.SIGTERM][i % 2], round(float(rng.uniform(0, 0.8)), 2))
+        for stage in STAGES
+        for i in range(TRIES)
+    ]
+
+
+@pytest.mark.slow  # fresh processes importing TensorFlow
+@pytest.mark.parametrize(("stage", "signum", "delay"), _tries())
+def test_a_signal_stops_the_command_within_seconds_and_the_same_command_finishes(
+    many_images, tmp_path, stage, signum, delay
+):
     out, stderr = tmp_path / "run", tmp_path / "stderr.txt"
     command = [sys.executable, "-m", "zoo", "train", "--backbone", TINY_IMAGE, "--weights", "none",
                "--data", str(many_images), "--epochs", "3", "--fine-tune", "1", "--batch-size", "64",
                "--out", str(out)]  # fmt: skip
     env = {**os.environ, "ZOO_CACHE_DIR": str(tmp_path / "cache")}
-    with open(stderr, "w") as errors:
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=errors, preexec_fn=_ctrl_c_on)
-        deadline = time.time() + 600
-        while process.poll() is None and time.time() < deadline and not _reached(stage, stderr, out / "state.json"):
-            time.sleep(0.05)
-        assert process.poll() is None, f"the run ended before {stage}: {stderr.read_text()[-2000:]}"
-        process.send_signal(signal.SIGINT)
-        start = time.time()
-        code = process.wait(60)
-    assert code == 130 and time.time() - start < 10, (code, stderr.read_text()[-2000:])
-    assert "zoo: interrupted" in stderr.read_text() and "Traceback" not in stderr.read_text()
+    code, seconds = _interrupt(command, env, stage, signum, stderr, out / "state.json", delay)
+    assert code == 128 + signum and seconds < STOP_WITHIN, (code, seconds, stderr.read_text()[-2000:])
+    text = stderr.read_text()
+    assert "zoo: interrupted" in text and "Traceback" not in text and "Exception ignored" not in text
 
     again = subprocess.run(command, env=env, capture_output=True, text=True)  # the same command again
     assert again.returncode == 0, again.stderr[-2000:]
     history = json.loads((out / "state.json").read_text())["history"]
     assert [(row["phase"], row["epoch"]) for row in history] == [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)]
+
+
+SLOW_PLUGIN = """
+import time
+import zoo
+
+def build(spec, *, weights, input_shape):
+    print("building", flush=True)  # the zoo command shows it on stderr (stdout carries results only)
+    time.sleep(120)  # a factory that reaches no safe point for minutes (a download, a conversion)
+
+@zoo.hookimpl
+def register_backbones():
+    return [zoo.BackboneSpec(name="slow_to_build", family="slow", input_shape=(32, 32, 3), feature_dim=8,
+                             feature_shape=(8,), preprocessing=zoo.Preprocessing.tf(), factory=build)]
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_work_with_no_safe_point_still_stops_within_seconds(many_images, tmp_path, signum):
+    site = tmp_path / "site"
+    info = site / "slow_plugin-1.0.dist-info"
+    info.mkdir(parents=True)
+    (site / "slow_plugin.py").write_text(SLOW_PLUGIN)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: slow-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[backbone_zoo]\nslow = slow_plugin\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-m", "zoo", "train", "--backbone", "slow_to_build", "--weights", "none",
+               "--data", str(many_images), "--out", str(tmp_path / "run")]  # fmt: skip
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True, preexec_fn=_default_signals)  # fmt: skip
+    for line in process.stderr:  # the scan of the images, then the build
+        if line == "building\n":
+            break
+    process.send_signal(signum)
+    start = time.time()
+    _, errors = process.communicate(timeout=60)
+    assert process.returncode == 128 + signum and time.time() - start < STOP_WITHIN, (process.returncode, errors)
+    assert errors.strip().splitlines() == ["zoo: interrupted"]
+
+
+PYTHON_RUN = """
+import sys
+import zoo
+
+try:
+    zoo.train({backbone!r}, {data!r}, out={out!r}, weights=None, epochs=3, fine_tune=1, batch_size=64, verbose=0)
+except zoo.Interrupted as stop:
+    print("interrupted", stop.status, flush=True)
+    sys.exit(3)
+print("finished", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_python_raises_interrupted_and_leaves_a_run_that_finishes(many_images, tmp_path):
+    out, stderr = tmp_path / "run", tmp_path / "stderr.txt"
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent(PYTHON_RUN.format(backbone=TINY_IMAGE, data=str(many_images), out=str(out))))
+    env = {**os.environ, "ZOO_CACHE_DIR": str(tmp_path / "cache")}
+    code, seconds = _interrupt([sys.executable, str(script)], env, "phase1", signal.SIGINT, stderr, out / "state.json")
+    assert code == 3 and seconds < STOP_WITHIN, (code, seconds, stderr.read_text()[-2000:])
+    again = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
+    assert again.returncode == 0 and again.stdout == "finished\n", again.stderr[-2000:]
+    assert json.loads((out / "state.json").read_text())["complete"]

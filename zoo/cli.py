@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import dataclasses
 import errno
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo import __version__ as zoo_version
-from zoo import catalogue, console
+from zoo import catalogue, console, interrupts
 from zoo.backbones import pyramid_sizes, resolve_input_shape, resolve_weights
 from zoo.config import ONE_HOST, TOP_K, TrainConfig, finished_run_error
 from zoo.errors import ConfigError, DataError, DataWarning, DiskFullError, PluginWarning, TrainingWarning, ZooError
@@ -26,20 +27,21 @@ from zoo.plugins import get_spec, list_backbones, registry, select_backbones
 from zoo.spec import MODALITIES, BackboneSpec, level_stride
 
 ZOO_WARNINGS = (DataWarning, PluginWarning, TrainingWarning)
+INTERRUPTED = (130, 143)  # the exit status after Ctrl-C (SIGINT) and SIGTERM
 
 
 def run() -> None:
     """The ``zoo`` program: :func:`main`, then exit with its status.
 
-    After Ctrl-C it leaves at once (``os._exit``): the run's files are already written, and a normal
-    interpreter shutdown can wait forever on tf.data's threads.
+    After Ctrl-C or SIGTERM it leaves at once (``os._exit``): the run's files are already written, and a
+    normal interpreter shutdown can wait forever on tf.data's threads.
     """
     with warnings.catch_warnings():  # here, not in main(): a caller of main() keeps Python's own warnings
         _show_warnings_as_lines()
         status = main()
     jax = sys.modules.get("jax")
     in_a_job = jax is not None and jax.distributed.is_initialized()  # a failed process of a multi-worker job
-    if status == 130 or (status != 0 and in_a_job):  # must not wait at the job's shutdown barrier
+    if status in INTERRUPTED or (status != 0 and in_a_job):  # must not wait at the job's shutdown barrier
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)
@@ -50,7 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``zoo`` command; returns the exit status.
 
     A user mistake (any :class:`zoo.ZooError`) prints one line and exits 2; an internal error
-    prints its traceback and exits 1; Ctrl-C exits 130.
+    prints its traceback and exits 1; Ctrl-C exits 130 and SIGTERM 143, at the work's next safe point
+    (:mod:`zoo.interrupts`), or after a few seconds without one.
 
     >>> main(["list", "vgg*", "--json"])  # doctest: +ELLIPSIS
     [...
@@ -62,16 +65,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, value in console.QUIET_ENV.items():
             os.environ.setdefault(name, value)
     try:
-        return args.run(args) or 0
+        with interrupts.stop_at_safe_points(on_overdue=_leave_interrupted):
+            return args.run(args) or 0
     except DiskFullError as err:  # not the user's mistake: exit 1, in one line, with nothing half-written
         print(f"zoo: {err}", file=sys.stderr)
         return 1
     except ZooError as err:
         print(f"zoo: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         print("zoo: interrupted", file=sys.stderr)
-        return 130
+        return getattr(err, "status", 130)
     except SystemExit as err:  # the zoo never exits from inside a command: a plugin's code did
         traceback.print_exc()
         print(f"zoo: internal error: code in a plugin called sys.exit({err.code!r}) during the command; "
@@ -88,6 +92,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("zoo: internal error (a bug in the zoo or a plugin): please report it with the traceback above",
               file=sys.stderr)  # fmt: skip
         return 1
+
+
+def _leave_interrupted(status: int) -> None:
+    """Leave now, from the interrupt's timer: the work reached no safe point in time (see zoo.interrupts).
+    Every file the zoo writes is whole at any moment, so nothing is lost."""
+    print("zoo: interrupted", file=sys.stderr, flush=True)
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    os._exit(status)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -78,6 +78,23 @@ class TrainingWarning(UserWarning):
     """A run finished but learned nothing useful: its validation loss never left chance level."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or SIGTERM stopped the work at a safe point (``zoo.interrupts``); the run resumes.
+
+    A ``KeyboardInterrupt``, so code that handles Ctrl-C handles it. ``status`` is the exit status of
+    the ``zoo`` command: 130 for SIGINT, 143 for SIGTERM.
+
+    >>> Interrupted(15).status
+    143
+    """
+
+    def __init__(self, signum: int = 2) -> None:
+        import signal
+
+        super().__init__(signal.Signals(signum).name)
+        self.signum, self.status = int(signum), 128 + int(signum)
+
+
 def zoo_error_in(err: BaseException) -> ZooError | None:
     """The zoo error an engine reported as its own: a ``DataError`` raised inside a ``tf.data`` function
     reaches Python as a TensorFlow error whose message names it. ``None`` when there is none.

@@ -9,6 +9,7 @@ Arrays need nothing but Keras, so this runs on JAX or PyTorch too; files and tex
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import queue
@@ -19,6 +20,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from zoo import interrupts
 from zoo.backbones import Weights, backbone
 from zoo.cache import FeatureCache, cache_key, weights_fingerprint
 from zoo.console import Progress, say
@@ -32,6 +34,7 @@ DEFAULT_BATCH = {"cpu": 64, "gpu": 256}
 _OUT_OF_MEMORY = ("RESOURCE_EXHAUSTED", "out of memory", "OOM", "Failed to allocate")
 
 
+@interrupts.stoppable
 def extract(
     model: str | keras.Model,
     data: Any,
@@ -194,6 +197,7 @@ def _run(
         out[row : row + count] = np.asarray(predict(batch), dtype=out.dtype)[:count]
         row += count
         bar.update(row)
+        interrupts.check()
     if row != len(out):
         raise RuntimeError(f"extracted {row} feature rows for {len(out)} examples")
 
@@ -240,23 +244,34 @@ def resize_pixels(pixels: np.ndarray, size: Sequence[int], interpolation: str = 
 
 
 def _prefetch(batches: Iterator[Any], depth: int = 2) -> Iterator[Any]:
-    """Run ``batches`` in a background thread, ``depth`` ahead of the consumer."""
+    """Run ``batches`` in a background thread, ``depth`` ahead of the consumer (which may stop early: an
+    interrupt, an error)."""
     ready: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
+    done, stopped = object(), threading.Event()
+
+    def hand_over(item: Any) -> None:
+        while not stopped.is_set():
+            with contextlib.suppress(queue.Full):
+                return ready.put(item, timeout=0.1)
 
     def produce() -> None:
         try:
             for batch in batches:
-                ready.put(batch)
-            ready.put(done)
+                hand_over(batch)
+                if stopped.is_set():
+                    return
+            hand_over(done)
         except BaseException as err:  # hand the producer's error to the consumer
-            ready.put(err)
+            hand_over(err)
 
     threading.Thread(target=produce, daemon=True).start()
-    while (item := ready.get()) is not done:
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+    try:
+        while (item := ready.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stopped.set()
 
 
 def _as_inputs(data: Any) -> np.ndarray | Dataset:

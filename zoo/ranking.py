@@ -16,7 +16,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from zoo import scoring
+from zoo import interrupts, scoring
 from zoo.backbones import Weights, backbone
 from zoo.cache import FeatureCache
 from zoo.config import Task
@@ -46,6 +46,7 @@ class Ranking:
         return dataclasses.asdict(self)
 
 
+@interrupts.stoppable
 def rank(
     data: Any,
     backbones: str | Sequence[str] = "*",

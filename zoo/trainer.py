@@ -21,7 +21,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from zoo import console, distribute
+from zoo import console, distribute, interrupts
 from zoo.cache import FeatureCache, cache_key
 from zoo.config import MODEL_OPTIONS, ModelConfig, TrainConfig, finished_run_error
 from zoo.data import Dataset, load_dataset, pipeline, split
@@ -50,6 +50,7 @@ LOSS_METRICS = {
 }
 
 
+@interrupts.stoppable
 def train(
     model: str | keras.Model,
     data: Any,
@@ -193,6 +194,7 @@ def _train_placed(
         raise
 
 
+@interrupts.stoppable
 def resume(
     run_dir: str | os.PathLike,
     *,
@@ -413,7 +415,7 @@ class _Trainer:
             initial_epoch=start,
             shuffle=False,  # the data shuffles itself, reproducibly from the seed
             verbose=keras_verbose,
-            callbacks=[callback, *progress],
+            callbacks=[interrupts.keras_callback(), callback, *progress],
         )
 
     def _finish(self, features: tuple[np.ndarray, np.ndarray] | None) -> Run:
@@ -421,12 +423,14 @@ class _Trainer:
         model = self.placement.local_copy(self.model)  # several processes: the chief predicts alone (all copy)
         if not self.run_dir.writes:
             return self.run_dir  # a worker: the chief measures and writes the results
+        stoppable = [interrupts.keras_callback()]
         with self.placement.local():
             if features is not None and not self.config.fine_tune:
                 batches = _ArrayBatches(features[1], None, None, self.config, shuffle=False)
-                outputs = model.get_layer(self.recipe.parts.head).predict(batches, verbose=0)
+                outputs = model.get_layer(self.recipe.parts.head).predict(batches, verbose=0, callbacks=stoppable)
             else:
-                outputs = model.predict(self._pipeline(self.val_set, training=False, targets=False), verbose=0)
+                val_inputs = self._pipeline(self.val_set, training=False, targets=False)
+                outputs = model.predict(val_inputs, verbose=0, callbacks=stoppable)
             metrics = compute_metrics(self.recipe.task, self.val_set.targets, outputs, self.train_set.class_names)
             self.run_dir.finish(model, metrics, self.history, self._data_summary())
         self._warn_at_chance()
@@ -469,6 +473,7 @@ class _Trainer:
         steps = [self.model.get_layer(name) for name in self.recipe.parts.text_steps]
         limit, count = self.recipe.input_shape[0], 0
         for batch in self._pipeline(dataset, training=False, targets=False):
+            interrupts.check()
             for layer in steps:
                 batch = layer(batch)
             count += int((keras.ops.convert_to_numpy(batch["padding_mask"]).sum(axis=1) >= limit).sum())

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from zoo import interrupts
 from zoo.config import AUGMENTATIONS
 from zoo.console import Progress
 from zoo.errors import ConfigError, DataError
@@ -203,6 +204,7 @@ def scan_files(
             results.append(result)
             if bar:
                 bar.update(len(results))
+            interrupts.check()
     finally:  # Ctrl-C: the files not started are dropped, not checked to the end before it stops
         pool.shutdown(wait=False, cancel_futures=True)
     return results
