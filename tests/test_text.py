@@ -11,6 +11,7 @@ from zoo_keras_hub import minilm_directory
 
 import zoo
 from zoo.backbones import network_of
+from zoo.cli import main
 
 FIXTURE = Path(__file__).parent / "fixtures" / "minilm_reference.json"
 needs_minilm = pytest.mark.skipif(
@@ -178,6 +179,69 @@ def test_text_classification_end_to_end_with_the_generic_head_and_trainer(tmp_pa
     assert repaired["predictions"][0]["label"] == "dog"
     expected = run.model.predict(strings("a cat"), verbose=0)
     np.testing.assert_allclose(loaded.predict(strings("a cat"), verbose=0), expected, atol=1e-5)
+
+
+CATS_AND_DOGS = (
+    ["the cat sat on the mat", "a cat sat", "the cat ran", "a cat on a mat"] * 3
+    + ["the dog ran", "a dog ran on the mat", "the dog sat", "a dog ."] * 3,
+    ["cat"] * 12 + ["dog"] * 12,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("tiny-bert") / "ckpt"
+    write_hf_bert(directory)
+    return directory
+
+
+def test_extract_and_rank_take_a_text_backbone_by_name(tiny_bert, tmp_path, capsys):
+    texts, labels = CATS_AND_DOGS
+    features = zoo.extract("bert_tiny_en_uncased", strings(*texts), weights=tiny_bert, verbose=0)
+    assert features.shape == (24, 128) and np.isfinite(features).all()
+    np.testing.assert_allclose(zoo.extract("bert_tiny_en_uncased", texts, weights=tiny_bert, verbose=0), features,
+                               atol=1e-6)  # fmt: skip
+    table = zoo.rank((texts, labels), "bert_tiny_en_uncased", weights=tiny_bert, folds=2, verbose=0,
+                     cache_dir=tmp_path / "cache")  # fmt: skip
+    assert table[0].error is None and table[0].logme is not None and table[0].feature_dim == 128
+    csv_file = tmp_path / "texts.csv"
+    csv_file.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in zip(texts, labels, strict=True)))
+    code = main(["rank", "--data", str(csv_file), "--backbones", "bert_tiny*", "--weights", str(tiny_bert),
+                 "--folds", "2", "--json"])  # fmt: skip
+    assert code == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["backbone"] == "bert_tiny_en_uncased" and row["error"] is None
+
+
+@pytest.fixture(scope="module")
+def text_run(tiny_bert, tmp_path_factory):
+    root = tmp_path_factory.mktemp("text-run")
+    return zoo.train("bert_tiny_en_uncased", CATS_AND_DOGS, weights=tiny_bert, epochs=40, learning_rate=1e-2,
+                     batch_size=8, out=root / "run", cache_dir=root / "cache", verbose=0)  # fmt: skip
+
+
+def test_predict_takes_one_text_a_list_an_array_a_folder_or_a_csv(text_run, tmp_path):
+    texts = ["a cat sat", "the dog ran on the mat"]
+    outputs = text_run.model.predict(strings(*texts), verbose=0)  # what the model says of each text
+    expected = [(text_run.class_names[int(np.argmax(o))], float(np.max(o))) for o in outputs]
+
+    def best(results):
+        return [(r["predictions"][0]["label"], pytest.approx(r["predictions"][0]["score"], abs=1e-5)) for r in results]
+
+    one = zoo.predict(text_run.path, texts[1], top_k=1)  # one string is one text, not its characters
+    assert [r["input"] for r in one] == [texts[1]] and best(one) == expected[1:]
+    assert best(zoo.predict(text_run.path, strings(*texts), top_k=1)) == expected
+    (tmp_path / "notes" / "more").mkdir(parents=True)
+    (tmp_path / "notes" / "1.txt").write_text(texts[0])
+    (tmp_path / "notes" / "more" / "2.txt").write_text(texts[1])
+    (tmp_path / "notes" / "picture.png").write_bytes(b"not a text")
+    folder = zoo.predict(text_run.path, tmp_path / "notes", top_k=1)
+    assert [Path(r["input"]).name for r in folder] == ["1.txt", "2.txt"] and best(folder) == expected
+    (tmp_path / "texts.csv").write_text(f"text,label\n{texts[0]},\n{texts[1]},dog\n")
+    table = zoo.predict(text_run.path, str(tmp_path / "texts.csv"), top_k=1)
+    assert table[0]["input"].endswith("texts.csv line 2") and best(table) == expected
+    with pytest.raises(zoo.DataError, match="strings"):
+        zoo.predict(text_run.path, np.zeros((2, 8, 8, 3)))
 
 
 @needs_minilm

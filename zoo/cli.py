@@ -160,8 +160,15 @@ def _parser() -> argparse.ArgumentParser:
         "(the others are printed all the same), 2 when every input failed or the command was wrong.",
     )
     p.add_argument("run_dir", metavar="RUN")
-    p.add_argument("files", nargs="+", metavar="INPUT", help="image files, or the texts themselves")
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="INPUT",
+        help="image files, folders of them or CSV manifests (a path column); for a text model the texts "
+        "themselves, .txt files, folders of them or CSV files with a text column",
+    )
     p.add_argument("--top-k", type=int, default=TOP_K, metavar="K", help="labels shown per input, best first")
+    p.add_argument("--out", metavar="CSV", help="also write every result to this CSV file (input, label_1, score_1...)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_predict)
 
@@ -458,11 +465,17 @@ def _predict(args: argparse.Namespace) -> int:
     run = _finished_run(args.run_dir)
     if args.top_k < 1:
         raise ConfigError(f"--top-k must be at least 1, got {args.top_k}")
+    if args.out is not None and Path(args.out).is_dir():
+        example = Path(args.out) / "preds.csv"
+        raise ConfigError(f"--out {args.out} is a folder: give the CSV file to write, e.g. {example}")
     console.load_framework()
-    from zoo.inference import predict
+    from zoo.files import write_text
+    from zoo.inference import predict, predictions_csv
 
     with console.results_only():
         results = predict(run, args.files, top_k=args.top_k)
+    if args.out is not None:
+        write_text(args.out, predictions_csv(results))
     if args.json:
         _print_json(results)
     else:

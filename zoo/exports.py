@@ -202,7 +202,7 @@ class _Source:
 
     @property
     def interpolation(self) -> str:
-        return self.spec.preprocessing.interpolation if self.config.modality == "image" else "none"
+        return self.spec.interpolation or "none"
 
 
 def _require_extra(format: str) -> None:

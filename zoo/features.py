@@ -78,7 +78,7 @@ def extract(
         noun = "text" if isinstance(items, Dataset) and items.modality == "text" else "image"
         label = label or f"extracting features: {model if isinstance(model, str) else model.name} ({count} {noun}s)"
         if isinstance(model, str):
-            interpolation = interpolation or get_spec(model).preprocessing.interpolation
+            interpolation = interpolation or get_spec(model).interpolation
             model = backbone(model, weights=weights, input_shape=input_shape, pooling=pooling)
         else:
             model = placement.place(model)
@@ -285,11 +285,15 @@ def _as_inputs(data: Any) -> np.ndarray | Dataset:
     dtype('uint8')
     >>> _as_inputs(["a sunny day", "rain at noon"]).texts
     ('a sunny day', 'rain at noon')
+    >>> _as_inputs(np.array(["a sunny day"], dtype=object)).texts
+    ('a sunny day',)
     """
     if isinstance(data, Dataset):
         return data
     if isinstance(data, np.ndarray) and data.dtype.kind in "uif":
         return rgb_uint8(data)
+    if isinstance(data, np.ndarray) and data.dtype.kind in "OU" and data.ndim == 1:
+        data = data.tolist()  # strings, as model.predict takes them
     if isinstance(data, Sequence) and not isinstance(data, str) and data and isinstance(data[0], str):
         images = _image_files(data)
         if images is not None:

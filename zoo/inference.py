@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import functools
+import io
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ import numpy as np
 from zoo.config import TOP_K
 from zoo.data import load_dataset, pipeline, read_image
 from zoo.data.images import resize_images
-from zoo.data.sources import repair_text
+from zoo.data.sources import repair_text, rgb_uint8, unlabelled
 from zoo.errors import DataError
 from zoo.report import compute_metrics
 from zoo.run import MODEL, Run
@@ -42,32 +44,37 @@ def evaluate(run: str | os.PathLike | Run, data: Any, *, batch_size: int = 32) -
     return metrics
 
 
-def predict(
-    run: str | os.PathLike | Run, inputs: Sequence[str | os.PathLike], *, top_k: int = TOP_K
-) -> list[dict[str, Any]]:
-    """One result per input (an image file, or a text for a text model): ``{"input", "predictions":
-    [{"label", "score"}, ...]}`` (the best ``top_k``, 5 by default as for ``zoo predict``), ``{"input",
-    "values"}`` for regression, or ``{"input", "error"}`` for a file that cannot be read.
+def predict(run: str | os.PathLike | Run, inputs: Any, *, top_k: int = TOP_K) -> list[dict[str, Any]]:
+    """One result per input: ``{"input", "predictions": [{"label", "score"}, ...]}`` (the best ``top_k``, 5
+    by default as for ``zoo predict``), ``{"input", "values"}`` for regression, or ``{"input", "error"}``
+    for a file that cannot be read.
 
-    >>> predict("runs/demo", ["beach.png"], top_k=1)  # doctest: +SKIP
+    ``inputs`` is one input or a list of them. For an image model: image files, folders (their image
+    files, at any depth), CSV manifests (their ``path`` column), or pixels ``(N, H, W, 3)`` or
+    ``(H, W, 3)`` in [0, 255]. For a text model: texts (one string is one text), folders of ``.txt``
+    files, CSV files with a ``text`` column.
+
+    >>> predict("runs/demo", "beach.png", top_k=1)  # doctest: +SKIP
     [{'input': 'beach.png', 'predictions': [{'label': 'beach', 'score': 0.98}]}]
+    >>> predict("runs/topics", ["Rain by noon.", "data/unseen"])  # doctest: +SKIP
     """
     run = _finished(run)
-    results: list[dict[str, Any]] = [{"input": os.fspath(item)} for item in inputs]
-    if run.modality == "text":  # the inputs are the texts themselves, repaired as training repairs them
-        texts = [repair_text(os.fspath(item))[0] for item in inputs]
-        batch, readable = np.array(texts, dtype=object), list(range(len(inputs)))
+    named = _named_inputs(inputs, run.modality)
+    results: list[dict[str, Any]] = [{"input": name} for name, _ in named]
+    if run.modality == "text":  # the texts themselves, repaired as training repairs them
+        batch = np.array([repair_text(text)[0] for _, text in named], dtype=object)
+        readable = list(range(len(named)))
     else:
         images, readable = [], []
-        for i, path in enumerate(inputs):
+        for i, (_, item) in enumerate(named):
             try:
-                pixels = read_image(path)  # resized as the training pipeline resizes: one resize for all
+                pixels = item if isinstance(item, np.ndarray) else read_image(item)
                 images.append(np.asarray(resize_images(pixels, run.input_shape[:2], run.interpolation)))
-                readable.append(i)
+                readable.append(i)  # resized as the training pipeline resizes: one resize for all
             except (OSError, DataError) as err:
                 results[i]["error"] = str(err)
         batch = np.stack(images) if images else None
-    if batch is None:
+    if batch is None or not len(batch):
         return results
     outputs = run.model.predict(batch, verbose=0)
     for i, output in zip(readable, outputs, strict=True):
@@ -77,6 +84,58 @@ def predict(
         order = np.argsort(-output)[: max(1, top_k)]
         results[i]["predictions"] = [{"label": run.class_names[j], "score": float(output[j])} for j in order]
     return results
+
+
+def predictions_csv(results: Sequence[Mapping[str, Any]]) -> str:
+    """:func:`predict`'s results as CSV: ``input``, then ``label_1, score_1, ...`` (``value_1, ...`` for
+    regression), then ``error``; one row per input.
+
+    >>> print(predictions_csv([{"input": "a.png", "predictions": [{"label": "cat", "score": 0.9}]}]), end="")
+    input,label_1,score_1,error
+    a.png,cat,0.9,
+    """
+    width = max([len(r.get("predictions", r.get("values", []))) for r in results] or [0])
+    regression = any("values" in r for r in results)
+    names = [f"value_{i}" for i in range(1, width + 1)] if regression else [
+        name for i in range(1, width + 1) for name in (f"label_{i}", f"score_{i}")
+    ]  # fmt: skip
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["input", *names, "error"])
+    for r in results:
+        cells = r.get("values") or [c for p in r.get("predictions", []) for c in (p["label"], f"{p['score']:.6g}")]
+        writer.writerow([r["input"], *cells, *[""] * (len(names) - len(cells)), r.get("error", "")])
+    return out.getvalue()
+
+
+def _named_inputs(inputs: Any, modality: str) -> list[tuple[str, Any]]:
+    """``(name, image path, pixels or text)`` for each input :func:`predict` was given (see there).
+
+    >>> _named_inputs("Rain by noon.", "text")
+    [('Rain by noon.', 'Rain by noon.')]
+    """
+    if isinstance(inputs, np.ndarray) and inputs.dtype.kind in "uifb":
+        if modality == "text":
+            raise DataError("a text model predicts strings, not an array of numbers")
+        one = inputs.ndim == 3 and inputs.shape[-1] in (3, 4)  # (H, W, 3|4): one image; (N, H, W): grey ones
+        pixels = rgb_uint8(inputs[np.newaxis] if one else inputs)
+        return [(f"array[{i}]", image) for i, image in enumerate(pixels)]
+    if isinstance(inputs, np.ndarray):
+        inputs = inputs.tolist()  # strings: dtype object or str
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    if not isinstance(inputs, Sequence):
+        raise DataError(
+            f"predict takes {'texts' if modality == 'text' else 'image files, folders or pixel arrays'}, "
+            f"not {type(inputs).__name__}"
+        )
+    named: list[tuple[str, Any]] = []
+    for item in inputs:
+        if not isinstance(item, (str, os.PathLike)):
+            raise DataError(f"each input must be a string or a path, not {type(item).__name__}: {item!r:.60}")
+        found = unlabelled(item, modality) if modality == "image" or os.path.exists(item) else None
+        named += found if found is not None else [(os.fspath(item), os.fspath(item))]
+    return named
 
 
 def _finished(run: str | os.PathLike | Run) -> Run:

@@ -116,7 +116,7 @@ def _score(
     try:
         with placement.scope():  # built on every replica; each batch split over them
             model = backbone(name, weights=weights, input_shape=input_shape)
-            interpolation = get_spec(name).preprocessing.interpolation
+            interpolation = get_spec(name).interpolation or "bilinear"  # a text backbone resizes nothing
             options = {"batch_size": batch_size, "interpolation": interpolation, "verbose": verbose}
             features = np.asarray(cached_extract(model, dataset, cache, **options))
     except Exception as err:  # any backbone may fail (offline weights, too-small input...): report, go on

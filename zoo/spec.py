@@ -302,6 +302,16 @@ class BackboneSpec:
             self.preprocessing.validate()
 
     @property
+    def interpolation(self) -> str | None:
+        """How images are resized to the backbone's input (its preprocessing's method); ``None`` for text.
+
+        >>> BackboneSpec(name="t", family="t", input_shape=(), feature_dim=4, feature_shape=(4,),
+        ...              preprocessing=TextPreprocessing(), modality="text").interpolation is None
+        True
+        """
+        return getattr(self.preprocessing, "interpolation", None)
+
+    @property
     def default_weights(self) -> str | None:
         """The tag ``weights="default"`` means, or ``None`` when the backbone has no pretrained weights."""
         return self.weights[0].tag if self.weights else None

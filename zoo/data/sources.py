@@ -432,6 +432,43 @@ def _table(
     return _Files(paths, labels, f"manifest {path} ({len(rows)} rows)", missing=missing, where=where)
 
 
+MANIFESTS = (".csv", ".tsv")
+
+
+def unlabelled(source: str | os.PathLike, modality: Modality) -> list[tuple[str, str]] | None:
+    """The inputs a folder or a file holds, to predict: ``(where, image path or text)`` pairs, in order.
+
+    A folder gives its image files (its ``.txt`` files for texts, one text each) at any depth, hidden
+    ones aside; a CSV or TSV file its ``path`` column (relative to the file) or ``text`` column, any
+    label column ignored; for texts, a ``.txt`` file its text. ``None`` when ``source`` is none of
+    these: then it is one input itself.
+
+    >>> unlabelled("beach.png", "image") is None
+    True
+    """
+    path = Path(os.path.abspath(source))
+    if path.is_dir():
+        files = _files_in(path, IMAGE_EXTENSIONS if modality == "image" else TEXT_EXTENSIONS)
+        if not files:
+            kind = "image files" if modality == "image" else ".txt files"
+            raise DataError(f"{path} holds no {kind} to predict")
+        if modality == "image":
+            return [(file, file) for file in files]
+        return [(file, repair_text(_decode(Path(file).read_bytes()))[0]) for file in files]
+    if modality == "text" and path.suffix.lower() in TEXT_EXTENSIONS and path.is_file():
+        return [(str(path), repair_text(_decode(path.read_bytes()))[0])]
+    if path.suffix.lower() not in MANIFESTS or not path.is_file():
+        return None
+    header, rows, lines, _ = _read_table(path)
+    column = "path" if modality == "image" else "text"
+    if column not in header:
+        raise DataError(f"{path} has no {column!r} column to predict (its columns: {_listing(header) or 'none'})")
+    if modality == "text":
+        return [(f"{path} line {line}", row["text"]) for row, line in zip(rows, lines, strict=True)]
+    found = [os.path.abspath(os.path.join(path.parent, row["path"])) for row in rows]
+    return [(file, file) for file in found]
+
+
 def _read_table(path: Path) -> tuple[list[str], list[dict[str, str]], list[int], list[int]]:
     """A CSV (or, for ``.tsv``, tab-separated) file's header, rows of stripped cells, their lines, and repaired rows.
 

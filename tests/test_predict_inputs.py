@@ -1,0 +1,95 @@
+"""What `zoo.predict` and `zoo predict` take: one input, a list, a folder, a CSV manifest, pixel arrays; and
+`--out preds.csv`. One string is one input, never its characters."""
+
+import csv
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import zoo
+from zoo.cli import main
+from zoo.demo import write_scenes
+from zoo.testing import TINY_IMAGE_CAFFE
+
+
+@pytest.fixture(scope="module")
+def scenes_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("scenes")
+    data = write_scenes(root / "train", per_class=6, size=32, seed=0)
+    run = zoo.train(TINY_IMAGE_CAFFE, data, epochs=2, weights=None, input_shape=32, batch_size=16, verbose=0,
+                    out=root / "run", cache_dir=root / "cache")  # fmt: skip
+    return run, data
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """Three images at any depth, and a note that is not an image."""
+    rng = np.random.default_rng(1)
+    (tmp_path / "pics" / "deeper").mkdir(parents=True)
+    paths = [tmp_path / "pics" / "a.png", tmp_path / "pics" / "b.jpg", tmp_path / "pics" / "deeper" / "c.png"]
+    for path in paths:
+        Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(path)
+    (tmp_path / "pics" / "notes.txt").write_text("not an image")
+    return tmp_path / "pics", [str(p) for p in paths]
+
+
+def scores(results):
+    return {r["input"]: [(p["label"], round(p["score"], 5)) for p in r["predictions"]] for r in results}
+
+
+def test_one_path_is_one_input_not_its_characters(scenes_run, folder):
+    run, _ = scenes_run
+    _, paths = folder
+    results = zoo.predict(run.path, paths[0], top_k=2)
+    assert [r["input"] for r in results] == [paths[0]] and len(results[0]["predictions"]) == 2
+
+
+def test_a_folder_is_its_image_files_and_a_manifest_its_path_column(scenes_run, folder, tmp_path):
+    run, _ = scenes_run
+    root, paths = folder
+    expected = scores(zoo.predict(run.path, paths))
+    assert scores(zoo.predict(run.path, root)) == {p: expected[p] for p in sorted(paths)}
+    manifest = tmp_path / "list.csv"
+    manifest.write_text("path,label\npics/a.png,beach\npics/deeper/c.png,\n")
+    assert scores(zoo.predict(run.path, str(manifest))) == {p: expected[p] for p in (paths[0], paths[2])}
+
+
+def test_pixel_arrays_predict_as_the_same_image_files(scenes_run, folder):
+    run, _ = scenes_run
+    _, paths = folder
+    pixels = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in paths])
+    by_file = [r["predictions"] for r in zoo.predict(run.path, paths)]
+    by_array = [r["predictions"] for r in zoo.predict(run.path, pixels)]
+    assert [r["input"] for r in zoo.predict(run.path, pixels)] == ["array[0]", "array[1]", "array[2]"]
+    for a, b in zip(by_array, by_file, strict=True):
+        assert [p["label"] for p in a] == [p["label"] for p in b]
+        np.testing.assert_allclose([p["score"] for p in a], [p["score"] for p in b], atol=1e-5)
+    single = zoo.predict(run.path, pixels[1].astype("float32"))  # one (H, W, 3) image
+    assert [p["label"] for p in single[0]["predictions"]] == [p["label"] for p in by_file[1]]
+    with pytest.raises(zoo.DataError, match=r"\[0, 255\]"):
+        zoo.predict(run.path, pixels.astype("float32") * 2)
+    with pytest.raises(zoo.DataError, match="shape"):
+        zoo.predict(run.path, np.zeros((2, 8, 8, 5)))
+
+
+def test_the_command_predicts_a_folder_and_writes_a_csv(scenes_run, folder, tmp_path, capsys):
+    run, _ = scenes_run
+    root, paths = folder
+    out = tmp_path / "preds.csv"
+    assert main(["predict", str(run.path), str(root), "--top-k", "2", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in printed] == sorted(paths)
+    rows = list(csv.DictReader(out.open()))
+    assert [row["input"] for row in rows] == sorted(paths)
+    assert set(rows[0]) == {"input", "label_1", "score_1", "label_2", "score_2", "error"}
+    assert all(row["label_1"] in run.class_names and 0 <= float(row["score_1"]) <= 1 for row in rows)
+    assert main(["predict", str(run.path), str(root), "--out", str(tmp_path)]) == 2  # a folder is no CSV file
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_an_empty_folder_is_one_clear_error(scenes_run, tmp_path, capsys):
+    run, _ = scenes_run
+    (tmp_path / "empty").mkdir()
+    assert main(["predict", str(run.path), str(tmp_path / "empty")]) == 2
+    assert capsys.readouterr().err.strip().endswith("holds no image files to predict")
