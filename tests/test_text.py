@@ -244,6 +244,18 @@ def test_predict_takes_one_text_a_list_an_array_a_folder_or_a_csv(text_run, tmp_
         zoo.predict(text_run.path, np.zeros((2, 8, 8, 3)))
 
 
+def test_predict_says_which_texts_were_cut_at_the_trained_length(text_run, tmp_path, capsys):
+    length = text_run.input_shape[0]
+    assert length == 8  # the training texts are short: the fitted length is the least one
+    long_text = "the dog ran on the mat " * 5
+    results = zoo.predict(text_run.path, ["a cat sat", long_text])
+    assert [r["truncated"] for r in results] == [False, True]
+    assert main(["predict", str(text_run.path), "a cat sat", long_text, "--out", str(tmp_path / "p.csv")]) == 0
+    assert f"note: 1 of 2 texts were cut at {length} tokens" in capsys.readouterr().err
+    rows = (tmp_path / "p.csv").read_text().splitlines()
+    assert rows[0].split(",")[-2:] == ["truncated", "error"] and rows[2].endswith(",true,")
+
+
 @needs_minilm
 @pytest.mark.slow
 def test_minilm_classifies_the_shipped_topics_dataset(tmp_path):

@@ -476,6 +476,11 @@ def _predict(args: argparse.Namespace) -> int:
         results = predict(run, args.files, top_k=args.top_k)
     if args.out is not None:
         write_text(args.out, predictions_csv(results))
+    if cut := sum(bool(r.get("truncated")) for r in results):
+        console.say(
+            f"note: {cut} of {len(results)} texts were cut at {run.input_shape[0]} tokens, the length {run.path} was "
+            "trained with; a model trained with a larger --sequence-length reads more"
+        )
     if args.json:
         _print_json(results)
     else:

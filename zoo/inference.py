@@ -15,7 +15,8 @@ import numpy as np
 from zoo.config import TOP_K
 from zoo.data import load_dataset, pipeline, read_image
 from zoo.data.images import resize_images
-from zoo.data.sources import repair_text, rgb_uint8, unlabelled
+from zoo.data.sources import Dataset, repair_text, rgb_uint8, unlabelled
+from zoo.data.text import token_counts
 from zoo.errors import DataError
 from zoo.report import compute_metrics
 from zoo.run import MODEL, Run
@@ -47,7 +48,8 @@ def evaluate(run: str | os.PathLike | Run, data: Any, *, batch_size: int = 32) -
 def predict(run: str | os.PathLike | Run, inputs: Any, *, top_k: int = TOP_K) -> list[dict[str, Any]]:
     """One result per input: ``{"input", "predictions": [{"label", "score"}, ...]}`` (the best ``top_k``, 5
     by default as for ``zoo predict``), ``{"input", "values"}`` for regression, or ``{"input", "error"}``
-    for a file that cannot be read.
+    for a file that cannot be read. A text model's results say whether the text was ``truncated``: it
+    reads as many tokens as the run was trained with (``Run.input_shape``, ``zoo train --sequence-length``).
 
     ``inputs`` is one input or a list of them. For an image model: image files, folders (their image
     files, at any depth), CSV manifests (their ``path`` column), or pixels ``(N, H, W, 3)`` or
@@ -64,6 +66,8 @@ def predict(run: str | os.PathLike | Run, inputs: Any, *, top_k: int = TOP_K) ->
     if run.modality == "text":  # the texts themselves, repaired as training repairs them
         batch = np.array([repair_text(text)[0] for _, text in named], dtype=object)
         readable = list(range(len(named)))
+        for result, cut in zip(results, _cut(run, batch), strict=True):
+            result["truncated"] = cut
     else:
         images, readable = [], []
         for i, (_, item) in enumerate(named):
@@ -86,9 +90,19 @@ def predict(run: str | os.PathLike | Run, inputs: Any, *, top_k: int = TOP_K) ->
     return results
 
 
+def _cut(run: Run, texts: np.ndarray) -> list[bool]:
+    """Whether each text fills the model's whole token window, so was cut (or ends exactly there): the
+    model reads ``run.input_shape[0]`` tokens, the length its training texts were fitted to."""
+    steps = [run.model.get_layer(name) for name in run.model_config.parts.text_steps]
+    if not steps or not len(texts):
+        return [False] * len(texts)  # a model that tokenizes inside one layer (a SavedModel) says nothing
+    unlabelled = Dataset("regression", np.zeros(len(texts)), (), ("",) * len(texts), texts=tuple(texts))
+    return [bool(count >= run.input_shape[0]) for count in token_counts(steps, unlabelled, sample=None)]
+
+
 def predictions_csv(results: Sequence[Mapping[str, Any]]) -> str:
     """:func:`predict`'s results as CSV: ``input``, then ``label_1, score_1, ...`` (``value_1, ...`` for
-    regression), then ``error``; one row per input.
+    regression), then ``truncated`` for texts, then ``error``; one row per input.
 
     >>> print(predictions_csv([{"input": "a.png", "predictions": [{"label": "cat", "score": 0.9}]}]), end="")
     input,label_1,score_1,error
@@ -99,12 +113,14 @@ def predictions_csv(results: Sequence[Mapping[str, Any]]) -> str:
     names = [f"value_{i}" for i in range(1, width + 1)] if regression else [
         name for i in range(1, width + 1) for name in (f"label_{i}", f"score_{i}")
     ]  # fmt: skip
+    texts = ["truncated"] if any("truncated" in r for r in results) else []
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["input", *names, "error"])
+    writer.writerow(["input", *names, *texts, "error"])
     for r in results:
         cells = r.get("values") or [c for p in r.get("predictions", []) for c in (p["label"], f"{p['score']:.6g}")]
-        writer.writerow([r["input"], *cells, *[""] * (len(names) - len(cells)), r.get("error", "")])
+        cut = [str(r.get("truncated", "")).lower()] if texts else []
+        writer.writerow([r["input"], *cells, *[""] * (len(names) - len(cells)), *cut, r.get("error", "")])
     return out.getvalue()
 
 

@@ -47,12 +47,14 @@ def fitted_sequence_length(token_counts: Sequence[int] | np.ndarray, maximum: in
     return int(min(length, maximum))
 
 
-def token_counts(steps: Sequence[Any], dataset: Dataset, *, seed: int = 0, batch_size: int = 256) -> np.ndarray:
+def token_counts(
+    steps: Sequence[Any], dataset: Dataset, *, seed: int = 0, batch_size: int = 256, sample: int | None = LENGTH_SAMPLE
+) -> np.ndarray:
     """How many tokens each text becomes through ``steps`` (a model's layers from strings to the token dict).
 
     The count includes the tokenizer's special tokens and stops at the tokenizer's own sequence
-    length. With more than :data:`LENGTH_SAMPLE` texts, a sample of that many chosen with ``seed``
-    is counted.
+    length. With more than ``sample`` texts (:data:`LENGTH_SAMPLE`; ``None``: count all), a sample of
+    that many chosen with ``seed`` is counted.
 
     >>> import zoo  # doctest: +SKIP
     >>> model = zoo.backbone("all_minilm_l6_v2")  # doctest: +SKIP
@@ -62,8 +64,8 @@ def token_counts(steps: Sequence[Any], dataset: Dataset, *, seed: int = 0, batch
     """
     import keras
 
-    if len(dataset) > LENGTH_SAMPLE:
-        rows = np.random.default_rng(seed).choice(len(dataset), LENGTH_SAMPLE, replace=False)
+    if sample is not None and len(dataset) > sample:
+        rows = np.random.default_rng(seed).choice(len(dataset), sample, replace=False)
         dataset = dataset.subset(np.sort(rows))
     counts = []
     for batch in text_pipeline(dataset, batch_size=batch_size, with_targets=False):
