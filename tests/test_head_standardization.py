@@ -1,5 +1,7 @@
 """The head standardises its input features: features of any scale train, and the trainer agrees with the
-linear probe of ``zoo rank`` on the same features. A run that learns nothing says so."""
+linear probe of ``zoo rank`` on the same features. The statistics are fitted whenever the head is unfitted (a
+model from ``zoo.build`` included), by ``zoo.fit_standardization`` for plain Keras, and kept once fitted; a head
+built with ``standardize=False`` has none. A run that learns nothing says so."""
 
 import dataclasses
 import warnings
@@ -32,9 +34,9 @@ def faint():
     register_plugin(_FaintPlugin(), name="faint")
 
 
-def _images(per_class=16, classes=3, distinct=True):
+def _images(per_class=16, classes=3, distinct=True, seed=0):
     """Images whose brightness tells the class, or (``distinct=False``) one image under every label."""
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     x = np.stack([
         np.clip(rng.normal(40 + 80 * (i % classes), 25, (32, 32, 3)), 0, 255) if distinct else np.full((32, 32, 3), 128)
         for i in range(per_class * classes)
@@ -76,3 +78,86 @@ def test_a_model_that_arrives_trained_keeps_its_standardisation(tmp_path):
     after = again.model.get_layer(parts.head).get_layer(parts.standardize).get_weights()
     for a, b in zip(before, after, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def _standardize(model):
+    parts = model.zoo_config.parts
+    return model.get_layer(parts.head).get_layer(parts.standardize)
+
+
+def _features(model, x):
+    """The features the head reads, by a model of the network's own layers: what the statistics should describe."""
+    extractor = keras.Model(model.inputs, model.get_layer(model.zoo_config.parts.features).output)
+    return np.asarray(extractor.predict(x, verbose=0), np.float64)
+
+
+def test_a_model_from_zoo_build_gets_its_standardisation_fitted_by_train(tmp_path):
+    x, y = _images()
+    val = _images(per_class=6, seed=1)
+    model = zoo.build(FAINT, num_classes=3, weights=None, input_shape=32)
+    features = _features(model, x)
+    run = zoo.train(model, (x, y), val, epochs=15, learning_rate=0.1, out=tmp_path / "run",
+                    cache_dir=tmp_path / "cache", verbose=0)  # fmt: skip
+    mean, variance = _standardize(run.model).get_weights()
+    expected = features.var(axis=0)
+    np.testing.assert_allclose(mean, features.mean(axis=0), rtol=1e-4)
+    np.testing.assert_allclose(variance, np.maximum(expected, 0.01 * expected.mean()), rtol=1e-3)
+    assert run.metrics["accuracy"] >= 0.9  # at chance (0.33) while the standardisation stayed unfitted
+
+
+def test_fit_standardization_lets_plain_keras_fit_learn():
+    x, y = _images()
+    labels = np.array([int(label[1:]) for label in y])
+    accuracy = {}
+    for fitted in (False, True):
+        keras.utils.set_random_seed(0)
+        model = zoo.build(FAINT, num_classes=3, weights=None, input_shape=32)
+        if fitted:
+            zoo.fit_standardization(model, x, verbose=0)
+        model.compile(keras.optimizers.Adam(0.1), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.fit(x, labels, epochs=15, batch_size=16, verbose=0)
+        accuracy[fitted] = model.evaluate(x, labels, verbose=0, return_dict=True)["accuracy"]
+    assert accuracy[True] >= 0.9 and accuracy[False] <= 0.5, accuracy  # features 1e-10 in size: unfitted, at chance
+    mean = _standardize(model).get_weights()[0]
+    np.testing.assert_allclose(mean, _features(model, x).mean(axis=0), rtol=1e-4)
+
+
+def test_fit_standardization_refuses_a_head_without_one():
+    model = zoo.build(FAINT, num_classes=3, weights=None, input_shape=32, standardize=False)
+    with pytest.raises(zoo.ConfigError, match="standardize=False"):
+        zoo.fit_standardization(model, _images()[0], verbose=0)
+
+
+@pytest.mark.slow
+def test_standardize_false_is_the_classic_model_exactly():
+    zoo.plugins.reset()  # the installed backbones, not this file's faint one alone
+    options = {"num_classes": 100, "head": "flatten", "dropout": 0.5, "weights": None}
+    classic = zoo.build("resnet50", standardize=False, **options)
+    trainable = sum(int(np.prod(w.shape)) for w in classic.trainable_weights)
+    assert (classic.count_params(), trainable) == (33_623_012, 10_035_300)
+    assert classic.zoo_config.parts.standardize is None and not classic.zoo_config.standardize
+    assert [type(layer).__name__ for layer in classic.get_layer("head").layers[1:]] == ["Dropout", "Dense"]
+    keras.backend.clear_session()
+    standardized = zoo.build("resnet50", **options)
+    assert standardized.count_params() == 33_623_012 + 2 * 7 * 7 * 2048  # a mean and a variance per feature
+
+
+def test_a_head_without_standardisation_trains_saves_and_reloads(tmp_path):
+    x, y = _images()
+    with pytest.warns(zoo.TrainingWarning, match="chance level"):  # features 1e-10 in size, as they come
+        run = zoo.train(FAINT, (x, y), weights=None, input_shape=32, epochs=2, standardize=False,
+                        out=tmp_path / "run", cache_dir=tmp_path / "cache", verbose=0)  # fmt: skip
+    assert run.train_config.standardize is False
+    model = zoo.load_model(run.path)
+    assert model.zoo_config.parts.standardize is None and not model.zoo_config.standardize
+    assert "BatchNormalization" not in [type(layer).__name__ for layer in model.get_layer("head").layers]
+    with pytest.warns(zoo.TrainingWarning, match="chance level"):
+        again = zoo.train(model, (x, y), epochs=1, out=tmp_path / "again", cache_dir=tmp_path / "cache", verbose=0)
+    assert again.model.zoo_config.parts.standardize is None
+
+
+def test_no_standardize_flag_reaches_the_config():
+    from zoo import cli
+
+    args = cli._parser().parse_args(["train", "--backbone", FAINT, "--data", "d", "--no-standardize"])
+    assert cli._config(args).standardize is False

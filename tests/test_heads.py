@@ -53,10 +53,9 @@ def test_tasks_give_the_right_outputs(task, counts, shape):
 
 
 def test_classic_recipe_is_one_call_with_the_hand_written_architecture():
-    model = zoo.build("resnet50", num_classes=100, head="flatten", dropout=0.5, weights=None)
+    model = zoo.build("resnet50", num_classes=100, head="flatten", dropout=0.5, standardize=False, weights=None)
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    standardize = 2 * 7 * 7 * 2048  # the head's frozen standardisation: a mean and a variance per feature
-    assert (model.count_params(), trainable) == (33_623_012 + standardize, 10_035_300)
+    assert (model.count_params(), trainable) == (33_623_012, 10_035_300)
 
     base = keras.applications.ResNet50(include_top=False, weights=None, input_shape=(224, 224, 3))
     base.trainable = False
@@ -64,12 +63,23 @@ def test_classic_recipe_is_one_call_with_the_hand_written_architecture():
         [base, keras.layers.Flatten(), keras.layers.Dropout(0.5), keras.layers.Dense(100, activation="softmax")]
     )
     classic.build((None, 224, 224, 3))
-    assert classic.count_params() == model.count_params() - standardize
+    assert classic.count_params() == model.count_params()
+    head = model.get_layer("head")
+    assert [type(layer).__name__ for layer in head.layers[1:]] == ["Dropout", "Dense"]
+    assert head.layers[1].rate == 0.5 and head.layers[2].activation.__name__ == "softmax"
+    assert isinstance(model.get_layer("pool"), keras.layers.Flatten)
+
+
+def test_the_head_standardises_its_features_by_default():
+    model = zoo.build(TINY_IMAGE, num_classes=3, head="flatten", dropout=0.5, weights=None, input_shape=32)
     head = model.get_layer("head")
     assert [type(layer).__name__ for layer in head.layers[1:]] == ["BatchNormalization", "Dropout", "Dense"]
     assert not head.layers[1].trainable  # statistics set from the training features, never learned
-    assert head.layers[2].rate == 0.5 and head.layers[3].activation.__name__ == "softmax"
-    assert isinstance(model.get_layer("pool"), keras.layers.Flatten)
+    assert head.layers[1].name == model.zoo_config.parts.standardize and model.zoo_config.standardize
+    plain = zoo.build(TINY_IMAGE, num_classes=3, head="flatten", dropout=0.5, weights=None, input_shape=32,
+                      standardize=False)  # fmt: skip
+    assert model.count_params() - plain.count_params() == 2 * 4 * 4 * 16  # a mean and a variance per feature
+    assert plain.zoo_config.parts.standardize is None and not plain.zoo_config.standardize
 
 
 def test_hidden_layers_add_the_expected_parameters():

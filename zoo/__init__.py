@@ -29,7 +29,7 @@ from zoo.errors import (
     WeightsError,
     ZooError,
 )
-from zoo.heads import build
+from zoo.heads import build, fit_standardization  # Keras is imported when they are called
 from zoo.hookspecs import hookimpl
 from zoo.plugins import get_spec, list_backbones
 from zoo.spec import BackboneSpec, Preprocessing, TextNetwork, TextPreprocessing, WeightsVariant
@@ -106,6 +106,7 @@ __all__ = [
     "evaluate",
     "export",
     "extract",
+    "fit_standardization",
     "get_spec",
     "hookimpl",
     "list_backbones",

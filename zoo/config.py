@@ -60,6 +60,11 @@ class TrainConfig:
         (), "hidden ReLU layer sizes of the head", type=int, nargs="*", metavar="UNITS", shown="none"
     )
     dropout: float = _option(0.0, "dropout before each Dense layer of the head", type=float)
+    standardize: bool = _option(
+        True,
+        "standardise the features at the head's input, with statistics fitted to the training features",
+        negative="build the head without its standardisation (the classic recipe exactly)",
+    )
     weights: str | None = _option(
         "default", "backbone weights: default | none | PATH", metavar="WEIGHTS", shown="default, the pretrained ones"
     )
@@ -218,7 +223,7 @@ class TrainConfig:
         return as_lists(data)
 
 
-MODEL_OPTIONS = ("task", "head", "hidden", "dropout", "weights", "input_shape")
+MODEL_OPTIONS = ("task", "head", "hidden", "dropout", "standardize", "weights", "input_shape")
 
 
 def finished_run_error(run: str | os.PathLike, options: Sequence[str]) -> ConfigError:
@@ -245,8 +250,9 @@ class ModelParts:
     ``network`` is the backbone network (unfrozen for fine-tuning), ``features`` the layer whose
     output the head reads (cached while the network is frozen), ``head`` the head model,
     ``text_steps`` the layers from strings to the token dict (empty for images and for text
-    encoders that tokenize inside), and ``standardize`` the head's ``Normalization`` layer, adapted
-    on the training features (``None`` in models built before heads had one).
+    encoders that tokenize inside), and ``standardize`` the head's standardisation layer, fitted to
+    the training features (``None`` for a head built with ``standardize=False``, and in models built
+    before heads had one).
     """
 
     network: str
@@ -283,6 +289,16 @@ class ModelConfig:
     block_pattern: str | None = None
     class_names: tuple[str, ...] = ()
     unfrozen: tuple[str, ...] = ()
+
+    @property
+    def standardize(self) -> bool:
+        """Whether the head standardises its features (``zoo.build``'s option, recorded in :attr:`parts`).
+
+        >>> parts = ModelParts(network="resnet50", features="pool", head="head")
+        >>> ModelConfig("resnet50", "classification", 3, "avg", (), 0.0, None, (64, 64, 3), parts).standardize
+        False
+        """
+        return bool(self.parts.standardize)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form (lists, not tuples)."""

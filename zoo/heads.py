@@ -34,19 +34,23 @@ def build(
     weights: Weights = "default",
     input_shape: int | tuple[int, ...] | None = None,
     num_outputs: int | None = None,
+    standardize: bool = True,
 ) -> keras.Model:
     """A frozen backbone with a new head: raw input -> features -> ``head`` (a nested model) -> outputs.
 
     ``task``: ``classification`` (softmax over ``num_classes``), ``multilabel`` (sigmoid per class)
     or ``regression`` (``num_outputs`` linear outputs, default 1). ``head`` reduces the feature map
-    (``avg``, ``max`` or ``flatten``) and standardises it (a ``Normalization`` layer that
-    ``zoo.train`` adapts to the training features); ``hidden`` adds ReLU layers; ``dropout`` comes
-    before each Dense layer. ``model.zoo_config`` (a :class:`zoo.ModelConfig`) records how it was built; it is
-    saved inside ``model.keras`` by ``zoo.save_model`` and the trainer. The classic recipe is one call:
+    (``avg``, ``max`` or ``flatten``); with ``standardize`` the head then standardises it (a frozen
+    layer holding a mean and a variance per feature, which ``zoo.train`` fits to the training features
+    while it is unfitted, and :func:`zoo.fit_standardization` fits for a plain ``model.fit``); ``hidden``
+    adds ReLU layers; ``dropout`` comes before each Dense layer. ``model.zoo_config`` (a
+    :class:`zoo.ModelConfig`) records how it was built; it is saved inside ``model.keras`` by
+    ``zoo.save_model`` and the trainer. The classic recipe (frozen ResNet50, Flatten, Dropout, Dense) is
+    one call; ``standardize=False`` makes it exactly the hand-written model:
 
-    >>> model = build("resnet50", num_classes=100, head="flatten", dropout=0.5, weights=None)
+    >>> model = build("resnet50", num_classes=100, head="flatten", dropout=0.5, standardize=False, weights=None)
     >>> model.count_params(), sum(int(w.numpy().size) for w in model.trainable_weights)
-    (33823716, 10035300)
+    (33623012, 10035300)
     """
     import keras
 
@@ -61,8 +65,8 @@ def build(
 
     spec = get_spec(backbone)
     inputs, features, parts = feature_graph(spec, weights, input_shape, False, head)
-    head_model = _head(features.shape[1:], task, outputs, hidden, dropout)
-    parts = dataclasses.replace(parts, head=head_model.name, standardize=STANDARDIZE)
+    head_model = _head(features.shape[1:], task, outputs, hidden, dropout, standardize)
+    parts = dataclasses.replace(parts, head=head_model.name, standardize=STANDARDIZE if standardize else None)
     model = keras.Model(inputs, head_model(features), name=f"{spec.name}_{task}")
     model.zoo_config = ModelConfig(
         backbone=spec.name,
@@ -80,7 +84,65 @@ def build(
     return model
 
 
-def fit_standardization(layer: Any, features: np.ndarray, chunk: int = 8192) -> None:
+def fit_standardization(model: keras.Model, data: Any, *, batch_size: int | None = None, verbose: int = 1) -> None:
+    """Fit the head's standardisation of a zoo model to ``data``, for training it with plain ``model.fit``.
+
+    ``data``: the training inputs, raw as the model takes them: pixels ``(N, H, W, 3)`` in [0, 255],
+    texts, or anything :func:`zoo.extract` reads. The backbone runs once over them; the head's
+    standardisation then holds the per-feature mean and variance of their features. ``zoo.train`` does
+    this by itself for a model whose standardisation is unfitted (and keeps a fitted one).
+
+    >>> model = zoo.build("resnet50", num_classes=3, weights=None)  # doctest: +SKIP
+    >>> zoo.fit_standardization(model, x_train)  # doctest: +SKIP
+    >>> model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])  # doctest: +SKIP
+    >>> model.fit(x_train, y_train, epochs=10)  # doctest: +SKIP
+    """
+    import keras
+
+    from zoo.features import extract
+
+    layer = standardization_of(model)
+    if layer is None:
+        raise ConfigError("this model's head has no standardisation to fit (it was built with standardize=False)")
+    parts = model.zoo_config.parts
+    extractor = keras.Model(model.inputs, model.get_layer(parts.features).output, name="features")
+    interpolation = get_spec(model.zoo_config.backbone).interpolation  # the resize zoo.train would use
+    features = extract(extractor, data, batch_size=batch_size, interpolation=interpolation, verbose=verbose)
+    set_standardization(layer, features)
+
+
+def standardization_of(model: keras.Model) -> Any:
+    """The standardisation layer of a zoo model's head (``ModelParts.standardize``), or ``None`` where the
+    head has none (``standardize=False``, or a model of a zoo that built none).
+
+    >>> import keras
+    >>> standardization_of(keras.Sequential())  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    zoo.errors.ConfigError: ... takes a model made by zoo.build(...) or loaded by zoo.load_model(...)
+    """
+    config = getattr(model, "zoo_config", None)
+    if not isinstance(config, ModelConfig):
+        raise ConfigError(
+            f"{type(model).__name__} {getattr(model, 'name', '')!r}: the zoo takes a model made by zoo.build(...) "
+            "or loaded by zoo.load_model(...)"
+        )
+    if not config.parts.standardize:
+        return None
+    return model.get_layer(config.parts.head).get_layer(config.parts.standardize)
+
+
+def unfitted_standardization(model: keras.Model) -> Any:
+    """The head's standardisation layer while it still holds the statistics it was built with (mean 0,
+    variance 1): the head has not been fitted yet. ``None`` once fitted (trained, or fitted by
+    :func:`zoo.fit_standardization`; ``model.keras`` keeps the statistics) and for a head without one."""
+    layer = standardization_of(model)
+    if layer is None:
+        return None
+    mean, variance = layer.get_weights()
+    return layer if not np.any(mean) and np.all(variance == 1) else None
+
+
+def set_standardization(layer: Any, features: np.ndarray, chunk: int = 8192) -> None:
     """Set a head's standardisation (``ModelParts.standardize``) to the per-feature mean and variance of
     ``features`` (rows, e.g. a memory-mapped cache entry, read in chunks).
 
@@ -91,7 +153,7 @@ def fit_standardization(layer: Any, features: np.ndarray, chunk: int = 8192) -> 
     >>> import keras
     >>> layer = keras.layers.BatchNormalization(center=False, scale=False, epsilon=1e-30, trainable=False)
     >>> layer.build((None, 2))
-    >>> fit_standardization(layer, np.array([[1.0, 5.0], [3.0, 5.0]]))
+    >>> set_standardization(layer, np.array([[1.0, 5.0], [3.0, 5.0]]))
     >>> mean, variance = layer.get_weights()
     >>> mean.tolist(), variance.tolist()
     ([2.0, 5.0], [1.0, 0.004999999888241291])
@@ -121,17 +183,19 @@ def _output_count(task: str, num_classes: int | None, num_outputs: int | None) -
     return count
 
 
-def _head(feature_shape: Sequence[int], task: str, outputs: int, hidden: tuple[int, ...], dropout: float) -> Any:
+def _head(
+    feature_shape: Sequence[int], task: str, outputs: int, hidden: tuple[int, ...], dropout: float, standardize: bool
+) -> Any:
     import keras
 
-    features = keras.Input(shape=tuple(feature_shape), name="features")
-    # Features of any scale (1e-10 from random weights, 1e3 from some encoders) reach the Dense layers
-    # standardised. A BatchNormalization kept in inference mode, holding the statistics fit_standardization
-    # sets (until then it passes features through): Keras' Normalization floors the deviation at 1e-7.
-    standardize = keras.layers.BatchNormalization(
-        center=False, scale=False, epsilon=1e-30, trainable=False, name=STANDARDIZE
-    )
-    x = standardize(features)
+    features = x = keras.Input(shape=tuple(feature_shape), name="features")
+    if standardize:
+        # Features of any scale (1e-10 from random weights, 1e3 from some encoders) reach the Dense layers
+        # standardised. A BatchNormalization kept in inference mode, holding the statistics set_standardization
+        # sets (until then it passes features through): Keras' Normalization floors the deviation at 1e-7.
+        x = keras.layers.BatchNormalization(
+            center=False, scale=False, epsilon=1e-30, trainable=False, name=STANDARDIZE
+        )(x)
     for i, units in enumerate(hidden):
         if dropout:
             x = keras.layers.Dropout(dropout, name=f"dropout_{i}")(x)

@@ -28,7 +28,7 @@ from zoo.data import Dataset, load_dataset, pipeline, split
 from zoo.data.text import fitted_sequence_length, token_counts
 from zoo.errors import ConfigError, DataError, RunError, TrainingWarning, zoo_error_in
 from zoo.features import cached_extract, extract, model_identity
-from zoo.heads import build, fit_standardization
+from zoo.heads import build, set_standardization, unfitted_standardization
 from zoo.plugins import get_spec
 from zoo.report import compute_metrics
 from zoo.run import Run, WorkerView, load_model
@@ -309,20 +309,21 @@ class _Trainer:
                 self.run_dir.save_start(self.model)
         features = None
         if not self.state.get("phase1_done"):
-            features = self._phase1(adapt=not started_from_model)
+            features = self._phase1()
         else:
             self.run_dir.load_weights(self.head, "phase1-final")
         if self.config.fine_tune:
             self._phase2()
         return self._finish(features)
 
-    def _phase1(self, adapt: bool) -> tuple[np.ndarray, np.ndarray] | None:
-        """Train the head on the frozen network; ``adapt``: first fit the head's standardisation to the
-        training features (a model that arrives trained keeps its own; a resumed phase 1 has it in its
-        checkpoint)."""
+    def _phase1(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Train the head on the frozen network, first fitting the head's standardisation to the training
+        features while it is unfitted (a new model, from a name or ``zoo.build``; one that arrives fitted,
+        trained or from ``zoo.fit_standardization``, keeps its own; a resumed phase 1 has it in its checkpoint)."""
         self.network.trainable = False  # a loaded model may come fine-tuned: phase 1 trains the head only
         cached = self.config.cache and not self.config.augment
-        adapt = adapt and bool(self.recipe.parts.standardize) and self._epoch(1) == 0
+        standardization = unfitted_standardization(self.model) if self._epoch(1) == 0 else None
+        adapt = standardization is not None
         name, epochs = self.recipe.backbone, self.config.epochs
         why = "augmentation on" if self.config.augment else "cache off"
         how = f"on cached features of the frozen {name}" if cached else f"with {name} frozen, run every epoch ({why})"
@@ -350,7 +351,7 @@ class _Trainer:
                     if features
                     else extract(extractor, self._adapt_sample(), interpolation=self.interpolation, verbose=0)
                 )
-            fit_standardization(self.head.get_layer(self.recipe.parts.standardize), sample)
+            set_standardization(standardization, sample)
         self._fit(target, 1, fit_data, val_data, self.config.epochs, self.config.learning_rate)
         self.run_dir.save_weights(self.head, "phase1-final")
         self.state.update(phase1_done=True, phase=2, epoch=0)
