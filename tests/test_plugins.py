@@ -3,9 +3,11 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import zoo
+import zoo.testing
 from zoo.plugins import load_registry
 
 FIRST_PARTY = "backbone-zoo-keras-applications"
@@ -168,3 +170,79 @@ def test_a_plugin_for_another_core_version_is_skipped_with_the_reason(install_pl
     future = {p.name: p for p in reg.plugins}["zoo-future"]
     assert future.status == "incompatible" and "requires backbone-zoo>=9.0, but this is 0.1.0" in future.error
     assert "current_net" in reg.specs and "future_net" not in reg.specs
+
+
+def _probe_spec(name):
+    return zoo.BackboneSpec(name=name, family="probe", input_shape=(32, 32, 3), feature_dim=4, feature_shape=(4,),
+                            preprocessing=zoo.Preprocessing.tf(), factory=print)  # fmt: skip
+
+
+class _Locator:
+    """A plugin with one backbone whose locate_weights records every spec it is asked about."""
+
+    def __init__(self, name):
+        self.name, self.seen = name, []
+
+    @zoo.hookimpl
+    def register_backbones(self):
+        return [_probe_spec(self.name)]
+
+    @zoo.hookimpl
+    def locate_weights(self, spec, tag):
+        self.seen.append((spec.name, spec.plugin))
+        return f"/weights/{spec.name}"  # no filtering: it answers for whatever it is given
+
+
+def test_locate_weights_receives_only_its_own_plugins_specs():
+    first, second = _Locator("first_net"), _Locator("second_net")
+    reg = load_registry(allow=[], strict=True, extra_plugins={"first-plugin": first, "second-plugin": second})
+    assert reg.locate_weights(reg.get("first_net"), "t") == "/weights/first_net"
+    assert reg.locate_weights(reg.get("second_net"), "t") == "/weights/second_net"
+    assert first.seen == [("first_net", "first-plugin")] and second.seen == [("second_net", "second-plugin")]
+
+
+def test_a_plugins_layers_load_through_its_hook_and_external_files_by_digest(tmp_path):
+    import keras
+
+    class Offset(keras.layers.Layer):  # not registered with Keras: only the plugin's hook makes it loadable
+        def __init__(self, filepath, **kwargs):
+            super().__init__(**kwargs)
+            self.filepath = filepath
+
+        def call(self, x):
+            return x + 1.0
+
+        def get_config(self):
+            return {**super().get_config(), "filepath": self.filepath}
+
+    class Plugin:
+        trusted = None
+
+        @zoo.hookimpl
+        def register_backbones(self):
+            return []
+
+        @zoo.hookimpl
+        def register_keras_objects(self, trusted):
+            Plugin.trusted = list(trusted)
+            return [Offset]
+
+        @zoo.hookimpl
+        def external_files(self, layer):
+            return [layer.filepath] if isinstance(layer, Offset) else None
+
+    (tmp_path / "table").mkdir()
+    (tmp_path / "table" / "values.txt").write_text("1")
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, Offset(str(tmp_path / "table"))(inputs))
+    zoo.save_model(model, tmp_path / "m.keras")  # no plugin knows Offset: nothing recorded, and it cannot load
+    with pytest.raises(TypeError, match="Could not locate class 'Offset'"):
+        zoo.load_model(tmp_path / "m.keras")
+
+    zoo.testing.register_plugin(Plugin(), name="offset-plugin")
+    zoo.save_model(model, tmp_path / "m.keras")
+    assert zoo.load_model(tmp_path / "m.keras").predict(np.zeros((1, 2)), verbose=0).tolist() == [[1.0, 1.0]]
+    assert Plugin.trusted == [str((tmp_path / "table").resolve())]
+    (tmp_path / "table" / "values.txt").write_text("2")
+    with pytest.raises(zoo.RunError, match=r"m.keras reads .*table, which changed since the model was saved"):
+        zoo.load_model(tmp_path / "m.keras")

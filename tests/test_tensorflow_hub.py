@@ -1,6 +1,11 @@
 """The tensorflow-hub plugin: catalogue specs, a SavedModel made here as a frozen and a fine-tuned backbone."""
 
 import dataclasses
+import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
@@ -12,6 +17,7 @@ from zoo_tensorflow_hub import layer as layer_module
 
 import zoo
 from zoo.backbones import build_network, network_of
+from zoo.cli import main
 
 WIDTH = 1024  # the feature_dim of mobilenet_v3_small_tfhub, whose spec the tests build
 
@@ -174,3 +180,57 @@ def test_a_text_savedmodel_extracts_and_fine_tunes_through_zoo_train(tmp_path):
     assert [row["phase"] for row in run.history].count(2) == 3
     assert not np.allclose(keras.ops.convert_to_numpy(table), before)  # the SavedModel's table was trained
     assert run.metrics["accuracy"] == 1.0
+
+
+@pytest.fixture
+def savedmodel_run(tmp_path):
+    """A finished, fine-tuned run on a SavedModel made here, trained from a folder of PNG files."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        label = "ab"[i % 2]
+        (tmp_path / "data" / label).mkdir(parents=True, exist_ok=True)
+        pixels = rng.uniform(0, 255, (32, 32, 3)) * (0.3 if label == "a" else 1.0)
+        Image.fromarray(pixels.astype(np.uint8)).save(tmp_path / "data" / label / f"{i}.png")
+    saved = make_saved_model(tmp_path / "tiny")
+    run = zoo.train("mobilenet_v3_small_tfhub", tmp_path / "data", weights=saved, input_shape=32, epochs=1,
+                    fine_tune=1, fine_tune_epochs=1, batch_size=4, patience=None, out=tmp_path / "run",
+                    cache=False, verbose=0)  # fmt: skip
+    return run, saved, sorted((tmp_path / "data").rglob("*.png"))[:3]
+
+
+def _zoo(*args: object) -> subprocess.CompletedProcess:
+    """The `zoo` command in a new process: nothing of this one's trust or registered classes carries over."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", "zoo", *map(str, args)], capture_output=True, text=True, env=env)
+
+
+@pytest.mark.slow
+def test_a_savedmodel_run_predicts_and_evaluates_in_a_new_process(savedmodel_run):
+    run, _, images = savedmodel_run
+    predicted = _zoo("predict", run.path, *images, "--json")
+    assert predicted.returncode == 0, predicted.stderr
+    expected = zoo.predict(run, images)
+    for got, want in zip(json.loads(predicted.stdout), expected, strict=True):
+        assert [p["label"] for p in got["predictions"]] == [p["label"] for p in want["predictions"]]
+        np.testing.assert_allclose([p["score"] for p in got["predictions"]],
+                                   [p["score"] for p in want["predictions"]], atol=1e-5)  # fmt: skip
+    evaluated = _zoo("evaluate", run.path, "--data", run.path.parent / "data", "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    in_process = zoo.evaluate(run, run.path.parent / "data")
+    assert json.loads(evaluated.stdout)["accuracy"] == pytest.approx(in_process["accuracy"])
+
+
+def test_a_changed_savedmodel_is_refused_in_one_line(savedmodel_run, capsys):
+    run, saved, images = savedmodel_run
+    changed = TinyNet()
+    changed.bias.assign(tf.fill((WIDTH,), 0.5))  # the same files, other values
+    tf.saved_model.save(changed, str(saved))
+    capsys.readouterr()
+    assert main(["predict", str(run.path), str(images[0])]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(saved) in err
+    assert re.search(r"changed since the model was saved.*restore the files it was trained with", err)
+    with pytest.raises(zoo.RunError, match="changed since"):
+        zoo.load_model(run.path)  # in this process too, which built the layer from it

@@ -12,8 +12,8 @@ First-party plugins in ``plugins/`` register exactly this way, and the core's ow
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -61,10 +61,42 @@ def register_backbones(config_sources: Mapping[str, ConfigSource]) -> list:
 def locate_weights(spec: object, tag: str) -> str | None:
     """Where the weights ``tag`` of ``spec`` are on this machine (a local path), or ``None``.
 
-    ``zoo info`` shows it, so users see where ``weights="default"`` comes from. Answer only for your
-    own backbones (``spec.plugin``); return ``None`` for the rest.
+    ``zoo info`` shows it, so users see where ``weights="default"`` comes from. The zoo asks only the
+    plugin that registered ``spec``: every ``spec`` it receives is one of its own.
 
     >>> @hookimpl
     ... def locate_weights(spec, tag):
     ...     return "/opt/models/tiny" if spec.name == "tiny" else None
+    """
+
+
+@hookspec
+def register_keras_objects(trusted: Sequence[str]) -> list:
+    """Return the Keras classes (layers, ...) your models hold, so that a saved model loads in a new process.
+
+    Called before the zoo loads a model (``zoo.load_model``, ``zoo predict``), so it may import
+    Keras; return ``[]`` where your classes cannot work (another backend). ``trusted`` are the
+    external files the model about to be loaded reads (as :func:`external_files` named them when it
+    was saved), each checked just now against the SHA-256 recorded then: allow those under Keras'
+    safe mode. Declare the argument only if you use it.
+
+    >>> @hookimpl
+    ... def register_keras_objects():
+    ...     from my_plugin.layers import MyLayer
+    ...     return [MyLayer]
+    """
+
+
+@hookspec
+def external_files(layer: Any) -> list[str] | None:
+    """The files outside the ``.keras`` archive that ``layer`` (one of your layers) reads when it is loaded.
+
+    Called by ``zoo.save_model`` for every layer of the model; return ``None`` for layers that are
+    not yours. The zoo records each file's (or directory's) SHA-256 in the saved model, and loads it
+    again only while the files are unchanged, passing them to :func:`register_keras_objects` as
+    ``trusted``. A layer that loads a SavedModel (whose graph runs on load) names its directory.
+
+    >>> @hookimpl
+    ... def external_files(layer):
+    ...     return [layer.filepath] if type(layer).__name__ == "MyLayer" else None
     """

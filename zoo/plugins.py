@@ -16,7 +16,7 @@ import fnmatch
 import os
 import re
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import metadata
 from types import MappingProxyType
 from typing import Any, Literal
@@ -68,14 +68,56 @@ class Registry:
     _clashes: dict[str, str] = dataclasses.field(default_factory=dict)  # normalised name -> the error naming both
 
     def locate_weights(self, spec: BackboneSpec, tag: str) -> str | None:
-        """The local path a plugin reports for weights ``tag`` of ``spec`` (``None`` if none does)."""
-        if self._manager is None:
+        """The local path the plugin that registered ``spec`` reports for its weights ``tag`` (``None`` if none).
+
+        Only that plugin is asked: a plugin's ``locate_weights`` never sees another plugin's specs.
+        """
+        manager = self._manager
+        plugin = manager.get_plugin(spec.plugin) if manager is not None and spec.plugin else None
+        if manager is None or plugin is None:
             return None
+        arguments = {"spec": spec, "tag": tag}
         try:
-            return self._manager.hook.locate_weights(spec=spec, tag=tag)
+            for impl in _impls(manager.hook.locate_weights, plugin):
+                found = impl.function(**{name: arguments[name] for name in impl.argnames})
+                if found is not None:
+                    return found
         except PLUGIN_FAULTS as err:  # a plugin's bug must not break `zoo info`
             warnings.warn(f"locate_weights failed for {spec.name}: {_described(err)}", PluginWarning, stacklevel=2)
-            return None
+        return None
+
+    def keras_objects(self, trusted: Sequence[str] = ()) -> list[type]:
+        """The Keras classes the plugins' models need at load time (``register_keras_objects``).
+
+        ``trusted`` (external files whose recorded SHA-256 was just checked) is passed on. A plugin
+        whose hook raises is left out with a :class:`PluginWarning`; the others' classes still load.
+        """
+        found: list[type] = []
+        for name, results in self._each("register_keras_objects", trusted=tuple(trusted)):
+            if not isinstance(results, (list, tuple)) or not all(isinstance(c, type) for c in results):
+                _warn(f"register_keras_objects of plugin {name!r} must return a list of classes, got {results!r}")
+                continue
+            found.extend(results)
+        return found
+
+    def external_files(self, layer: Any) -> list[str]:
+        """The files outside the ``.keras`` archive that ``layer`` reads when loaded, as its plugin names them."""
+        found: list[str] = []
+        for _, results in self._each("external_files", layer=layer):
+            found.extend(str(path) for path in results or ())
+        return found
+
+    def _each(self, hook: str, **arguments: Any) -> list[tuple[str, Any]]:
+        """``(plugin name, result)`` of each implementation of ``hook``; one that fails warns and is left out."""
+        if self._manager is None:
+            return []
+        results = []
+        for impl in getattr(self._manager.hook, hook).get_hookimpls():
+            try:
+                results.append((impl.plugin_name, impl.function(**{n: arguments[n] for n in impl.argnames})))
+            except PLUGIN_FAULTS as err:
+                _warn(f"{hook} of plugin {impl.plugin_name!r} failed: {_described(err)}")
+        return results
 
     def check(self) -> None:
         """Raise :class:`DuplicateBackboneError` if two plugins declare one name."""

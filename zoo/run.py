@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import hashlib
 import json
 import os
 import shutil
@@ -59,6 +60,7 @@ CHECKPOINTS = "checkpoints"
 EXPORTS = "exports"
 START = "start.keras"  # in checkpoints/: the model a run started from, when it was given as an object
 CONFIG_MEMBER = "zoo.json"  # inside model.keras: the ModelConfig, so a loaded model can be trained again
+TRUST_MEMBER = "zoo-trust.json"  # inside model.keras: {external file: SHA-256} of what the model reads on load
 
 
 class Run:
@@ -412,8 +414,10 @@ class WorkerView(Run):
 def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
     """Save ``model`` as a ``.keras`` file, with its :class:`ModelConfig` inside when it has one.
 
-    Keras loads the file by itself (it ignores the extra member); :func:`load_model` also restores
-    ``model.zoo_config``, so the model can be trained again.
+    Keras loads the file by itself (it ignores the extra members); :func:`load_model` also restores
+    ``model.zoo_config``, so the model can be trained again. The files outside the archive that the
+    model reads when loaded (a SavedModel, as its plugin's ``external_files`` hook names them) are
+    recorded by SHA-256: the trust record, which lets :func:`load_model` load them in another process.
 
     >>> save_model(zoo.build("mobilenet_v2", num_classes=2, weights=None, input_shape=32), "m.keras")  # doctest: +SKIP
     PosixPath('m.keras')
@@ -426,17 +430,58 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
     with files.atomic_path(path) as tmp:
         model.save(tmp)
         config = getattr(model, "zoo_config", None)
-        if config is not None:
-            with zipfile.ZipFile(tmp, "a") as archive:
+        trusted = {name: _sha256_tree(name) for name in _external_files(model)}
+        with zipfile.ZipFile(tmp, "a") as archive:
+            if config is not None:
                 archive.writestr(CONFIG_MEMBER, json.dumps(config.to_dict()))
+            if trusted:
+                archive.writestr(TRUST_MEMBER, json.dumps(trusted))
     return path
+
+
+def _external_files(model: keras.Model) -> list[str]:
+    """The files outside the archive that ``model``'s layers read when loaded, absolute, each once."""
+    from zoo.plugins import registry
+
+    found: dict[str, None] = {}
+    layers = list(getattr(model, "layers", ()))
+    while layers:
+        layer = layers.pop(0)
+        layers.extend(getattr(layer, "layers", ()))
+        found.update((str(Path(name).expanduser().resolve()), None) for name in registry().external_files(layer))
+    return list(found)
+
+
+def _trusted(path: Path, archive: zipfile.ZipFile) -> list[str]:
+    """The external files ``path`` recorded, each checked against its SHA-256; :class:`RunError` if one changed."""
+    if TRUST_MEMBER not in archive.namelist():
+        return []
+    try:
+        recorded: dict[str, str] = dict(json.loads(archive.read(TRUST_MEMBER)))
+    except (OSError, ValueError, TypeError, zipfile.BadZipFile) as err:
+        raise _damaged(path, err) from None
+    for name, digest in recorded.items():
+        if not Path(name).exists():
+            raise RunError(
+                f"{path} reads {name}, which is missing: put back the files it was trained with "
+                "(it loads only while their SHA-256 matches), or train again"
+            )
+        if _sha256_tree(name) != digest:
+            raise RunError(
+                f"{path} reads {name}, which changed since the model was saved (SHA-256 {digest[:12]}... recorded): "
+                "restore the files it was trained with, or train again on the new ones"
+            )
+    return list(recorded)
 
 
 def load_model(path: str | os.PathLike) -> keras.Model:
     """Load a model the zoo saved (a ``.keras`` file or a run directory), with Keras' safe mode on.
 
     Image models load with ``keras.saving.load_model`` alone, even where the zoo is not installed;
-    text models need the zoo's layers, which this registers. ``model.zoo_config`` is restored, so
+    text models need the zoo's layers, which this registers, and the plugins' own classes come from
+    their ``register_keras_objects`` hook. External files the model reads (a SavedModel) load only
+    while their SHA-256 matches the trust record :func:`save_model` wrote (:class:`RunError` when not);
+    safe mode stays on for everything else. ``model.zoo_config`` is restored, so
     ``zoo.train(load_model(run), data)`` continues training it.
 
     >>> model = load_model("runs/demo/run")  # doctest: +SKIP
@@ -455,18 +500,43 @@ def load_model(path: str | os.PathLike) -> keras.Model:
             f"{path} is damaged (not a complete .keras archive: truncated or overwritten); restore it from a copy, "
             "or train again (an unfinished run writes it again with `zoo train --resume RUN`)"
         )
+    from zoo.plugins import registry
+
+    with zipfile.ZipFile(path) as archive:
+        trusted = _trusted(path, archive)
+    classes = registry().keras_objects(trusted)
     try:
         # compile=False: the zoo never uses a loaded model's training state (train() compiles afresh). Compiling
         # would rebuild the saved optimizer for every variable trainable on load, which after fine-tuning a
         # keras-hub network (whose sublayers come back all trainable) is more than were saved, and Keras
         # warns "Skipping variable loading for optimizer ...".
-        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+        custom_objects = {keras.saving.get_registered_name(c): c for c in classes}
+        model = keras.saving.load_model(path, custom_objects=custom_objects, safe_mode=True, compile=False)
         with zipfile.ZipFile(path) as archive:
             if CONFIG_MEMBER in archive.namelist():
                 model.zoo_config = ModelConfig.from_dict(json.loads(archive.read(CONFIG_MEMBER)))
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
         raise RunError(f"Cannot load {path}: {type(err).__name__}: {err}".splitlines()[0]) from err
     return model
+
+
+def _sha256_tree(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file, or of a directory's regular files (their relative paths and contents, in order).
+
+    >>> folder = Path(tempfile.mkdtemp()); _ = (folder / "a").write_text("x"); before = _sha256_tree(folder)
+    >>> _ = (folder / "a").write_text("y"); _sha256_tree(folder) == before
+    False
+    """
+    root = Path(path)
+    members = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+    digest = hashlib.sha256()
+    for member in members:
+        content = hashlib.sha256()
+        with open(member, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                content.update(block)
+        digest.update(member.relative_to(root).as_posix().encode() + b"\0" + content.digest())
+    return digest.hexdigest()
 
 
 def _damaged(path: Path, err: BaseException) -> RunError:

@@ -167,6 +167,10 @@ def register_plugin(*plugins: object, keep_installed: bool = False, name: str | 
     :func:`write_tiny_plugin`) is registered once, so ``zoo_plugin(zoo.testing, keep_installed=True)``
     works whether or not the tiny backbones are installed.
 
+    A plugin is named as its entry point names it: a module an installed entry point loads gets its
+    distribution's name (``zoo_keras_hub`` is ``backbone-zoo-keras-hub``, in ``spec.plugin`` too), any
+    other module its module name, an object ``name`` or its class name.
+
     >>> import zoo.testing
     >>> reg = register_plugin(zoo.testing)
     >>> sorted(reg.specs)
@@ -177,7 +181,7 @@ def register_plugin(*plugins: object, keep_installed: bool = False, name: str | 
         raise ValueError("name= names one plugin; register several without it")
     if keep_installed:  # a module the registry loads through its entry point anyway is not registered twice
         plugins = tuple(p for p in plugins if not _installed(p))
-    extra = {name or getattr(p, "__name__", None) or type(p).__name__: p for p in plugins}
+    extra = {name or _plugin_name(p): p for p in plugins}
     registry = load_registry(allow=None if keep_installed else [], strict=True, extra_plugins=extra)
     registry.check()
     reset(registry)
@@ -186,15 +190,32 @@ def register_plugin(*plugins: object, keep_installed: bool = False, name: str | 
 
 def _installed(plugin: object) -> bool:
     """Whether ``plugin`` is a module that an enabled ``backbone_zoo`` entry point names (so it loads by itself)."""
-    module = getattr(plugin, "__name__", None)
     allow = os.environ.get(ENV_ALLOW)
     allowed = None if allow is None else {_normalise(a) for a in allow.split(",") if a.strip()}
-    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if entry.value == module:
-            names = {_normalise(entry.name), _normalise(entry.dist.name if entry.dist else entry.name)}
-            if allowed is None or names & allowed:
-                return True
+    for entry in _entry_points(plugin):
+        names = {_normalise(entry.name), _normalise(entry.dist.name if entry.dist else entry.name)}
+        if allowed is None or names & allowed:
+            return True
     return False
+
+
+def _plugin_name(plugin: object) -> str:
+    """The name the registry gives ``plugin``: as an installed entry point names it (the distribution's name),
+    else the module's or the class's name.
+
+    >>> import zoo.userconfig
+    >>> _plugin_name(zoo.userconfig), _plugin_name(object())
+    ('zoo.userconfig', 'object')
+    """
+    for entry in _entry_points(plugin):
+        return entry.dist.name if entry.dist else entry.name
+    return getattr(plugin, "__name__", None) or type(plugin).__name__
+
+
+def _entry_points(plugin: object) -> list[metadata.EntryPoint]:
+    """The installed ``backbone_zoo`` entry points that load ``plugin`` (a module)."""
+    module = getattr(plugin, "__name__", None)
+    return [entry for entry in metadata.entry_points(group=ENTRY_POINT_GROUP) if entry.value == module]
 
 
 def _normalise(name: str) -> str:

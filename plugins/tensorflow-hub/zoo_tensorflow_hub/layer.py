@@ -27,6 +27,9 @@ def trust(path: str | os.PathLike) -> None:
 
     Loading a SavedModel runs its graph, so, like ``keras.layers.TFSMLayer``, a saved model that
     points at one is refused in safe mode, except for directories this process built from or trusts.
+    This lasts one process; what lasts is the zoo's trust record: ``zoo.save_model`` records the
+    SHA-256 of the SavedModel (through the plugin's ``external_files`` hook) and ``zoo.load_model``,
+    in any process, trusts it again while the files on disk still match.
 
     >>> trust("/models/my_saved_model")
     """
@@ -85,8 +88,8 @@ class SavedModelLayer(keras.layers.Layer):
         if serialization_lib.in_safe_mode() and path not in _TRUSTED:
             raise ValueError(
                 f"This model calls the SavedModel {path}, whose graph would run on load, so safe mode refuses it. "
-                "If you trust it, call zoo_tensorflow_hub.trust(path) first, or load with "
-                "keras.saving.load_model(..., safe_mode=False)."
+                "Load it with zoo.load_model (which trusts the SavedModel it was saved with, while unchanged), "
+                "or, if you trust it, call zoo_tensorflow_hub.trust(path) first."
             )
         return cls(**config)
 
