@@ -148,6 +148,8 @@ def test_a_head_without_standardisation_trains_saves_and_reloads(tmp_path):
         run = zoo.train(FAINT, (x, y), weights=None, input_shape=32, epochs=2, standardize=False,
                         out=tmp_path / "run", cache_dir=tmp_path / "cache", verbose=0)  # fmt: skip
     assert run.train_config.standardize is False
+    card = (run.path / "README.md").read_text()
+    assert "- head: " in card and "standardised" not in card  # the card says the head it has
     model = zoo.load_model(run.path)
     assert model.zoo_config.parts.standardize is None and not model.zoo_config.standardize
     assert "BatchNormalization" not in [type(layer).__name__ for layer in model.get_layer("head").layers]

@@ -529,7 +529,7 @@ def _text_input(spec: Mapping[str, Any]) -> list[str]:
 
 def _describe_head(train: Any, task: str, text: bool, outputs: int) -> str:
     steps = [] if text else [f"{train.head} pooling of the feature map"]
-    steps += ["standardised features"]
+    steps += ["standardised features"] if getattr(train, "standardize", True) else []
     if train.dropout and train.hidden:
         steps += [f"dropout {train.dropout:g} and Dense {units} (ReLU)" for units in train.hidden]
     else:

@@ -338,7 +338,7 @@ class Run:
             spec={**self.spec, "input_shape": list(model_config.input_shape)},
             config={
                 **self.train_config.to_dict(),
-                **{k: getattr(model_config, k) for k in ("task", "head", "hidden", "dropout", "weights")},  # as built
+                **{k: getattr(model_config, k) for k in ("task", "head", "hidden", "dropout", "standardize", "weights")},  # as built
                 **self.data_sources,
                 "unfrozen blocks": list(model_config.unfrozen),
             },
