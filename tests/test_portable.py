@@ -66,8 +66,31 @@ def _layer_packages(model):
 
 @pytest.mark.parametrize("name", ["tiny_image", "tiny_image_caffe"])
 def test_an_image_run_loads_and_predicts_identically_without_the_zoo(tiny, name, tmp_path):
+    from tests.test_run import saved_training_state
+
     x, y = _pixels(24), np.array(["cat", "dog", "fox"] * 8)
-    run = zoo.train(name, (x, y), weights=None, epochs=2, out=tmp_path / "run", verbose=0)
+    run = zoo.train(name, (x, y), weights=None, epochs=2, fine_tune=1, fine_tune_epochs=1, out=tmp_path / "run",
+                    verbose=0)  # fmt: skip
+    assert saved_training_state(run.path / "model.keras") == ([], {})  # fine-tuned, deployed without Adam's state
+    assert run.load_requirements == ["keras"]
+    expected = run.model.predict(_pixels(), verbose=0)
+    np.testing.assert_array_equal(_predict_without_zoo(run.path / "model.keras", _pixels(), tmp_path), expected)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "requirements"),
+    [("mobilenet_v3_small", ["keras"]), ("mobilenet_v3_small_kerascv", ["keras", "keras-cv"])],
+    ids=["keras-applications", "keras-cv"],
+)
+def test_the_card_says_what_loading_needs_and_plain_keras_then_loads_it(name, requirements, tmp_path):
+    from tests.test_report import LOAD_LINES, load_line
+
+    x, y = _pixels(12), np.array(["cat", "dog"] * 6)
+    run = zoo.train(name, (x, y), weights=None, input_shape=32, epochs=1, batch_size=6, cache=False,
+                    out=tmp_path / "run", verbose=0)  # fmt: skip
+    assert run.load_requirements == requirements
+    assert load_line((run.path / "README.md").read_text()) == LOAD_LINES[tuple(requirements)]
     expected = run.model.predict(_pixels(), verbose=0)
     np.testing.assert_array_equal(_predict_without_zoo(run.path / "model.keras", _pixels(), tmp_path), expected)
 

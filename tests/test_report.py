@@ -428,6 +428,33 @@ def test_model_card_has_metrics_labels_and_usage(tmp_path):
     assert "None" not in text
 
 
+LOAD_LINES = {
+    ("keras",): "To load `model.keras`, install `keras`: plain `keras.saving.load_model` loads it (no zoo needed).",
+    ("keras", "keras-cv"): "To load `model.keras`, install `keras` and `keras-cv`: plain `keras.saving.load_model` "
+    "loads it (no zoo needed).",
+    ("backbone-zoo", "keras", "keras-hub"): "To load `model.keras`, install `backbone-zoo`, `keras` and `keras-hub`: "
+    "use `zoo.load_model` (its layers are not Keras' own, so plain `keras.saving.load_model` does not know them).",
+}
+
+
+def load_line(text):
+    """The card's one line on loading ``model.keras`` (the first line of its Usage section)."""
+    lines = text.splitlines()
+    usage = lines.index("## Usage")
+    assert lines[usage + 1] == "" and lines[usage + 3] == ""
+    return lines[usage + 2]
+
+
+@pytest.mark.parametrize("requirements", list(LOAD_LINES), ids=["keras", "keras-cv", "zoo"])
+def test_the_card_says_in_one_line_what_loading_the_model_needs(requirements, tmp_path):
+    card = write_model_card(tmp_path, name="r", spec=SPEC, config=CONFIG, metrics={}, class_names=["a", "b"],
+                            task="classification", load_requirements=list(requirements))  # fmt: skip
+    assert load_line(card.read_text()) == LOAD_LINES[requirements]
+    plain = write_model_card(tmp_path / "plain.md", name="r", spec=SPEC, config=CONFIG, metrics={},
+                             class_names=["a", "b"], task="classification")  # fmt: skip
+    assert "To load" not in plain.read_text()  # not known: not said
+
+
 def test_a_text_model_card_describes_text_input_usage_and_limits(tmp_path):
     spec = {**TEXT_SPEC, "input_shape": [64]}  # the length the model reads, as Run.finish passes it
     history = [{"phase": 1, "epoch": e} for e in (1, 2, 3)] + [{"phase": 2, "epoch": e} for e in (1, 2)]
@@ -526,6 +553,7 @@ def test_the_card_of_a_tiny_image_run_gives_the_values_each_phase_used(tmp_path)
     assert f"zoo predict {run.path.as_posix()} image.jpg" in text and "other cameras" in text
     assert "| batch_size | 16 |" in text and "| weights | none (random initialisation) |" in text
     assert "None" not in text
+    assert run.load_requirements == ["keras"] and load_line(text) == LOAD_LINES[("keras",)]  # built-in layers only
 
 
 def test_the_card_of_a_tiny_text_run_describes_texts_not_images(tmp_path):
@@ -553,3 +581,5 @@ def test_the_card_of_a_tiny_text_run_describes_texts_not_images(tmp_path):
         assert snippet in text, snippet
     assert not [word for word in IMAGE_WORDS if word in text]
     assert "None" not in text
+    assert run.load_requirements == ["backbone-zoo", "keras", "keras-hub"]  # the zoo's text layers, keras-hub's BERT
+    assert load_line(text) == LOAD_LINES[("backbone-zoo", "keras", "keras-hub")]

@@ -7,6 +7,7 @@ import stat
 import subprocess
 import sys
 import time
+import zipfile
 
 import numpy as np
 import pytest
@@ -66,6 +67,73 @@ def test_new_data_keeps_the_label_map(first_run, tmp_path):
     with pytest.raises(zoo.DataError, match="emu"):
         zoo.train(zoo.load_model(first_run.path), (x, y), out=tmp_path / "unknown", **FAST)
     assert not (tmp_path / "unknown").exists()
+
+
+def saved_training_state(path):
+    """What of a training state a ``.keras`` file holds: its weights file's optimizer entries, its compile config."""
+    import io
+
+    import h5py
+
+    with zipfile.ZipFile(path) as archive:
+        compile_config = json.loads(archive.read("config.json")).get("compile_config")
+        with h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as weights:
+            names = []
+            weights.visit(names.append)
+    return [name for name in names if "optimizer" in name], compile_config
+
+
+class Killed(Exception):
+    """Stands for the process dying right after a phase-2 checkpoint."""
+
+
+def test_resume_restores_the_optimizer_which_model_keras_leaves_out(tmp_path, monkeypatch):
+    import zoo.trainer
+
+    real_save_state = Run.save_state
+
+    def die_in_phase_two(self, state):
+        real_save_state(self, state)
+        if state.get("phase") == 2 and state.get("epoch") == 1:
+            raise Killed
+
+    monkeypatch.setattr(Run, "save_state", die_in_phase_two)
+    out = tmp_path / "run"
+    with pytest.raises(Killed):
+        zoo.train("tiny_image", _data(), weights=None, out=out, fine_tune=1, fine_tune_epochs=3, cache=False, **FAST)
+    monkeypatch.setattr(Run, "save_state", real_save_state)
+    checkpoint = [out / "checkpoints" / name for name in ("phase2.weights.h5", "phase2-optimizer.npz")]
+    with np.load(checkpoint[1]) as saved:
+        optimizer_state = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+
+    restored = []
+    real_restore = zoo.trainer._restore_optimizer
+
+    def spy(model, values):
+        real_restore(model, values)
+        restored.append([np.asarray(v) for v in model.optimizer.variables])
+
+    monkeypatch.setattr(zoo.trainer, "_restore_optimizer", spy)
+    checkpoint_bytes = sum(path.stat().st_size for path in checkpoint)
+    run = zoo.train("tiny_image", _data(), weights=None, out=out, resume=True, fine_tune=1, fine_tune_epochs=3,
+                    cache=False, **FAST)  # fmt: skip
+    assert run.complete and [row["epoch"] for row in run.history if row["phase"] == 2] == [1, 2, 3]
+    assert len(restored) == 1 and int(restored[0][0]) > 0  # Adam's step count and moments, as checkpointed
+    for got, expected in zip(restored[0], optimizer_state, strict=True):
+        np.testing.assert_array_equal(got, expected)
+    assert saved_training_state(run.path / "model.keras") == ([], {})  # deployed without them
+    assert (run.path / "model.keras").stat().st_size < checkpoint_bytes
+
+
+def test_a_fine_tuned_model_keras_holds_no_optimizer_and_the_trained_model_keeps_its_own(first_run, tmp_path):
+    model = first_run.model  # the object that trained: still compiled, its Adam state intact after saving
+    assert model.compiled and int(model.optimizer.iterations) > 0
+    model.save(tmp_path / "with-adam.keras")  # what model.keras was before: Keras saves the optimizer
+    assert saved_training_state(tmp_path / "with-adam.keras")[0]
+    assert saved_training_state(first_run.path / "model.keras") == ([], {})
+    assert (first_run.path / "model.keras").stat().st_size < (tmp_path / "with-adam.keras").stat().st_size
+    assert first_run.load_requirements == ["keras"] == Run(first_run.path).load_requirements
+    assert json.loads((first_run.path / "config.json").read_text())["load_requirements"] == ["keras"]
 
 
 def test_options_of_a_built_model_are_refused(first_run, tmp_path):

@@ -24,6 +24,7 @@ EPSILON = 1e-7  # probability clipping for the loss, as Keras does
 ANNOTATE_MAX_CLASSES = 30  # confusion matrix cells get their value written up to this many classes
 TICKS_MAX_CLASSES = 100  # and class names on the axes up to this many
 CARD_MAX_CLASSES = 50  # per-class table in the model card up to this many classes
+ZOO_DISTRIBUTION = "backbone-zoo"  # among a model's load requirements: it loads through zoo.load_model only
 
 
 # --- metrics -------------------------------------------------------------------------------------
@@ -382,6 +383,7 @@ def write_model_card(
     task: str,
     data_summary: Mapping[str, Any] | None = None,
     history: Sequence[Mapping[str, Any]] = (),
+    load_requirements: Sequence[str] | None = None,
 ) -> Path:
     """Write a short Markdown model card (``README.md`` of a run directory) and return its path.
 
@@ -390,8 +392,10 @@ def write_model_card(
     ``input_shape`` what the model reads (``[tokens]`` for text); its ``modality`` chooses the
     wording of the input, usage and limitations. ``config`` holds the run's ``TrainConfig`` fields
     (and its data sources); ``history`` the epochs the run trained, so the card gives the epochs and
-    learning rate each phase really used. Nothing unset is printed as ``None``: it is left out or
-    worded ("none", "not used").
+    learning rate each phase really used. ``load_requirements`` (``Run.load_requirements``: the
+    distributions loading ``model.keras`` needs) gives the usage one line on what to install and whether
+    plain ``keras.saving.load_model`` loads it or ``zoo.load_model`` is needed. Nothing unset is printed
+    as ``None``: it is left out or worded ("none", "not used").
 
     >>> import tempfile, pathlib
     >>> card = write_model_card(pathlib.Path(tempfile.mkdtemp()), name="pets", spec={"name": "resnet50"},
@@ -460,7 +464,9 @@ def write_model_card(
         lines += ["## Labels", "", "Output index: label", ""]
         lines += [f"- {i}: {_md(label)}" for i, label in enumerate(names)] + [""]
 
-    lines += ["## Usage", "", *(_text_usage(folder) if text else _image_usage(folder, spec)), ""]
+    lines += ["## Usage", ""]
+    lines += [_how_to_load(load_requirements), ""] if load_requirements is not None else []
+    lines += [*(_text_usage(folder) if text else _image_usage(folder, spec)), ""]
 
     lines += ["## Limitations", ""]
     if n is not None:
@@ -605,6 +611,24 @@ def _settings(config: Mapping[str, Any], train: Any, task: str) -> list[tuple[st
         rows.append((key, text))
     rows += [(key, _cell(config[key])) for key in ("train", "val") if config.get(key) is not None]
     return rows
+
+
+def _how_to_load(requirements: Sequence[str]) -> str:
+    """One line: what must be installed to load ``model.keras``, and which function loads it.
+
+    >>> print(_how_to_load(["keras", "keras-cv"]))
+    To load `model.keras`, install `keras` and `keras-cv`: plain `keras.saving.load_model` loads it (no zoo needed).
+    >>> _how_to_load(["backbone-zoo", "keras", "keras-hub"])[:77]
+    'To load `model.keras`, install `backbone-zoo`, `keras` and `keras-hub`: use `'
+    """
+    names = [f"`{name}`" for name in requirements] or ["`keras`"]
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    if ZOO_DISTRIBUTION in requirements:
+        how = ("use `zoo.load_model` (its layers are not Keras' own, so plain `keras.saving.load_model` "
+               "does not know them)")  # fmt: skip
+    else:
+        how = "plain `keras.saving.load_model` loads it (no zoo needed)"
+    return f"To load `model.keras`, install {listed}: {how}."
 
 
 def _image_usage(folder: str, spec: Mapping[str, Any]) -> list[str]:

@@ -11,7 +11,8 @@
         checkpoints/         weights, best weights and optimizer state per phase; start.keras when the
                              run started from a model object (removed once the run is complete)
         skipped.json         inputs left out as unreadable, with the reason
-        model.keras          the trained model, with its ModelConfig inside (member zoo.json)
+        model.keras          the trained model, with its ModelConfig inside (member zoo.json), without
+                             its optimizer state (what is deployed; the checkpoints keep it for a resume)
         metrics.json         validation metrics; history.csv, learning_curves.png,
                              confusion_matrix.png and README.md (the model card) beside it
         exports/             ``zoo export``'s default outputs: savedmodel/, tflite/, tflite-int8/, onnx/, ...
@@ -22,9 +23,11 @@ the user's normal permissions.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import hashlib
+import importlib.metadata
 import json
 import os
 import shutil
@@ -61,6 +64,8 @@ EXPORTS = "exports"
 START = "start.keras"  # in checkpoints/: the model a run started from, when it was given as an object
 CONFIG_MEMBER = "zoo.json"  # inside model.keras: the ModelConfig, so a loaded model can be trained again
 TRUST_MEMBER = "zoo-trust.json"  # inside model.keras: {external file: SHA-256} of what the model reads on load
+REQUIREMENTS = "load_requirements"  # in config.json: the distributions model.keras needs to load
+KERAS_IMPORTS = ("keras", "keras_hub", "keras_cv", "keras_nlp")  # packages whose classes Keras imports by itself
 
 
 class Run:
@@ -299,6 +304,24 @@ class Run:
             self._model = load_model(self.path / MODEL)
         return self._model
 
+    @property
+    def load_requirements(self) -> list[str]:
+        """The distributions that must be installed to load ``model.keras`` (see :func:`load_requirements`).
+
+        Recorded in ``config.json`` when the run finished; read from ``model.keras`` for a run finished before.
+        ``report.ZOO_DISTRIBUTION`` among them means ``zoo.load_model`` is needed; without it, plain
+        ``keras.saving.load_model`` loads the model.
+
+        >>> Run("runs/demo/run").load_requirements  # doctest: +SKIP
+        ['keras', 'keras-cv']
+        """
+        recorded = self._config.get(REQUIREMENTS)
+        if recorded is None:
+            if not (self.path / MODEL).is_file():
+                raise RunError(f"{self.path} is not finished: no {MODEL} (resume it with `zoo train --resume`)")
+            return load_requirements(self.path / MODEL)
+        return list(recorded)
+
     def write_skipped(self, skipped: Sequence[tuple[str, str]]) -> None:
         files.write_json(self.path / SKIPPED, [{"path": str(p), "reason": str(r)} for p, r in skipped])
 
@@ -323,7 +346,9 @@ class Run:
         save_model(model, self.path / MODEL)
         load_model(self.path / MODEL)  # verified before the checkpoints go
         self._model = model
-        self._config = {**self._config, "model": model.zoo_config.to_dict()}  # as trained: labels, opened blocks
+        requirements = load_requirements(self.path / MODEL)
+        # as trained: labels, opened blocks; and what loading model.keras needs, for the card and exports
+        self._config = {**self._config, "model": model.zoo_config.to_dict(), REQUIREMENTS: requirements}
         files.write_json(self.path / CONFIG, self._config)
         files.write_json(self.path / METRICS, dict(metrics))
         report.write_history_csv(history, self.path / HISTORY)
@@ -332,13 +357,14 @@ class Run:
         if "confusion_matrix" in metrics:
             report.plot_confusion_matrix(metrics["confusion_matrix"], names, self.path / CONFUSION)
         model_config = model.zoo_config
+        built = ("task", "head", "hidden", "dropout", "standardize", "weights")
         report.write_model_card(
             self.path / CARD,
             name=self.path.name,
             spec={**self.spec, "input_shape": list(model_config.input_shape)},
             config={
                 **self.train_config.to_dict(),
-                **{k: getattr(model_config, k) for k in ("task", "head", "hidden", "dropout", "standardize", "weights")},  # as built
+                **{k: getattr(model_config, k) for k in built},  # as built
                 **self.data_sources,
                 "unfrozen blocks": list(model_config.unfrozen),
             },
@@ -347,6 +373,7 @@ class Run:
             task=model_config.task,
             data_summary=summary,
             history=history,
+            load_requirements=requirements,
         )
         self.save_state({**self.read_state(), "complete": True, "summary": dict(summary)})
         shutil.rmtree(self.path / CHECKPOINTS, ignore_errors=True)
@@ -415,9 +442,11 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
     """Save ``model`` as a ``.keras`` file, with its :class:`ModelConfig` inside when it has one.
 
     Keras loads the file by itself (it ignores the extra members); :func:`load_model` also restores
-    ``model.zoo_config``, so the model can be trained again. The files outside the archive that the
-    model reads when loaded (a SavedModel, as its plugin's ``external_files`` hook names them) are
-    recorded by SHA-256: the trust record, which lets :func:`load_model` load them in another process.
+    ``model.zoo_config``, so the model can be trained again (``zoo.train`` compiles it afresh). The file is
+    what gets deployed: it holds no optimizer state (Adam's doubles a fine-tuned model's trainable weights)
+    and no compile settings; the run's checkpoints keep the optimizer for a resume. The files outside the
+    archive that the model reads when loaded (a SavedModel, as its plugin's ``external_files`` hook names
+    them) are recorded by SHA-256: the trust record, which lets :func:`load_model` load them in another process.
 
     >>> save_model(zoo.build("mobilenet_v2", num_classes=2, weights=None, input_shape=32), "m.keras")  # doctest: +SKIP
     PosixPath('m.keras')
@@ -425,10 +454,10 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.suffix != ".keras":
         raise RunError(f"a zoo model is saved as a .keras file, got {path}")
-    optimizer = getattr(model, "optimizer", None)
-    files.ensure_space(path, _nbytes([*model.weights, *(optimizer.variables if optimizer is not None else ())]))
+    files.ensure_space(path, _nbytes(model.weights))
     with files.atomic_path(path) as tmp:
-        model.save(tmp)
+        with _without_training_state(model):
+            model.save(tmp)
         config = getattr(model, "zoo_config", None)
         trusted = {name: _sha256_tree(name) for name in _external_files(model)}
         with zipfile.ZipFile(tmp, "a") as archive:
@@ -439,15 +468,110 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _without_training_state(model: keras.Model) -> Any:
+    """``model`` as if never compiled while it is saved: Keras then writes neither optimizer nor compile config.
+
+    Keras 3 has no ``include_optimizer`` for ``.keras`` files: it saves the ``optimizer`` attribute's variables
+    and, while ``compiled``, the compile config, of the model and of every model nested in it (the trainer
+    compiles the head alone for phase 1). They are set aside in the instances' own attributes (no tracking
+    touched) and put back, so a model still being trained goes on with its optimizer.
+    """
+    kept: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for part in _parts(model):
+        state = vars(part)
+        if state.get("optimizer") is not None or state.get("compiled"):
+            kept.append((state, {name: state[name] for name in ("optimizer", "compiled") if name in state}))
+            state.update(optimizer=None, compiled=False)
+    try:
+        yield model
+    finally:
+        for state, values in kept:
+            state.pop("optimizer", None)
+            state.pop("compiled", None)
+            state.update(values)
+
+
+def _parts(model: keras.Model) -> list[Any]:
+    """``model`` and every layer inside it, nested models' layers included, each once."""
+    found: dict[int, Any] = {}
+    layers = [model]
+    while layers:
+        layer = layers.pop(0)
+        if id(layer) not in found:
+            found[id(layer)] = layer
+            layers.extend(getattr(layer, "layers", ()))
+    return list(found.values())
+
+
+def load_requirements(model: keras.Model | str | os.PathLike) -> list[str]:
+    """The distributions that must be installed to load ``model`` (a model, a ``.keras`` file or a run), sorted.
+
+    Always ``keras``. Then the classes in the model's Keras config: those of keras-hub, keras-cv or
+    keras-nlp name their distribution (Keras imports their modules by itself, once installed); a class of
+    any other package names the installed distribution that provides it (``packages_distributions``) and
+    ``backbone-zoo``, whose ``zoo.load_model`` registers such classes (the zoo's text layers, a plugin's
+    layer through ``register_keras_objects``). Without ``backbone-zoo`` in the list, plain
+    ``keras.saving.load_model`` loads the model. A file or run is read without importing Keras.
+
+    >>> load_requirements("runs/cv/run")  # doctest: +SKIP
+    ['keras', 'keras-cv']
+    >>> load_requirements("runs/text/run")  # doctest: +SKIP
+    ['backbone-zoo', 'keras', 'keras-hub']
+    """
+    if isinstance(model, (str, os.PathLike)):
+        path = Path(model) / MODEL if Path(model).is_dir() else Path(model)
+        try:
+            with zipfile.ZipFile(path) as archive:
+                config = json.loads(archive.read("config.json"))
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+            raise _damaged(path, err) from None
+    else:
+        import keras
+
+        config = keras.saving.serialize_keras_object(model)
+    distributions = importlib.metadata.packages_distributions()
+    needed = {"keras"}
+    for package in _packages(config, distributions):
+        needed.update(distributions.get(package) or [package])  # not installed from a distribution: its name
+        if package not in KERAS_IMPORTS:
+            needed.add(report.ZOO_DISTRIBUTION)
+    return sorted(needed)
+
+
+def _packages(config: Any, installed: Mapping[str, Any]) -> set[str]:
+    """The top-level packages of the modules named in a Keras config (``{"module", "class_name", ...}``).
+
+    A registered function is saved under the module ``builtins`` with its registered name as config
+    (``"keras_hub>gelu_approximate"``): its package is that name's prefix, when a package has that name.
+
+    >>> sorted(_packages({"module": "keras.layers", "class_name": "Dense", "config": {"activation": {
+    ...     "module": "builtins", "class_name": "function", "config": "keras_hub>gelu_approximate"}}}, {}))
+    ['keras', 'keras_hub']
+    """
+    found: set[str] = set()
+    stack = [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            module, inner = item.get("module"), item.get("config")
+            if module == "builtins" and isinstance(inner, str) and ">" in inner:
+                prefix = inner.split(">")[0]
+                found.update([prefix] if prefix in KERAS_IMPORTS or prefix in installed else [])
+            elif isinstance(module, str) and module != "builtins" and "class_name" in item:
+                found.add(module.split(".")[0])
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
 def _external_files(model: keras.Model) -> list[str]:
     """The files outside the archive that ``model``'s layers read when loaded, absolute, each once."""
     from zoo.plugins import registry
 
     found: dict[str, None] = {}
-    layers = list(getattr(model, "layers", ()))
-    while layers:
-        layer = layers.pop(0)
-        layers.extend(getattr(layer, "layers", ()))
+    for layer in _parts(model)[1:]:
         found.update((str(Path(name).expanduser().resolve()), None) for name in registry().external_files(layer))
     return list(found)
 
