@@ -5,6 +5,14 @@ for a text model), with the backbone's preprocessing inside. The SavedModel also
 ``serving_default`` signature takes images of any size and resizes them with the spec's
 interpolation, as ``zoo predict`` does, and returns the class names with the probabilities; its
 ``features`` signature returns the pooled backbone features. TFLite and ONNX take the training size.
+A text model's SavedModel reads as many tokens of each string as the run was trained with (the length
+fitted to its training texts, ``ModelConfig.input_shape[0]``) and says per string whether it filled them
+all (``truncated``).
+
+A mixed-precision model (``zoo train --mixed-precision``) is converted to TFLite and ONNX as a float32
+copy with the same weights (their converters take float32 graphs); the parity check compares that file
+with the mixed-precision Keras model within what bfloat16 (float16) rounding explains, and with the copy
+within :data:`FLOAT_TOLERANCE`. The SavedModel keeps the model's own precision.
 
 Each export writes one folder: the artefact and ``metadata.json`` (input spec, preprocessing, labels,
 backbone and weights' licence, source run, and the parity with Keras measured on held-out data).
@@ -19,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import gc
 import importlib.util
 import json
 import os
@@ -47,6 +56,13 @@ ARTEFACTS = {"savedmodel": "saved_model.pb", "tflite": "model.tflite", "onnx": "
 SERVING = "serving_default"  # the signature TF Serving calls by default
 FEATURES = "features"  # the SavedModel's second signature: pooled backbone features
 FLOAT_TOLERANCE = 1e-4  # max abs difference from Keras a float artefact may show
+# A mixed-precision model's TFLite/ONNX file computes in float32, so it differs from the Keras model by the
+# Keras model's own rounding: bfloat16 keeps 8 significant bits (float16 11). Measured (2-core CPU, Keras
+# 3.15): a trained tiny_image run's probabilities move by up to 0.028 between mixed_bfloat16 and float32 (1,000
+# images), and by 0.0055 under mixed_float16; a ResNet50's (random weights) by 0.0057 in bfloat16. About 3.5x
+# those, scaled by the outputs' magnitude (regression values are not bounded by 1). A converter error still
+# shows: the file must also match its float32 source within FLOAT_TOLERANCE.
+MIXED_TOLERANCE = {"bfloat16": 0.1, "float16": 0.02}
 AGREEMENT_TARGET = 0.98  # top-1 agreement with Keras a quantised artefact should reach
 CALIBRATION_SIZE = 200  # training examples that calibrate an int8 model
 CHECK_SIZE = 200  # held-out examples the parity check runs on
@@ -204,6 +220,11 @@ class _Source:
     def interpolation(self) -> str:
         return self.spec.interpolation or "none"
 
+    @property
+    def sequence_length(self) -> int | None:
+        """The tokens a text model reads of each string: the length the run fitted (``input_shape[0]``)."""
+        return int(self.config.input_shape[0]) if self.config.modality == "text" else None
+
 
 def _require_extra(format: str) -> None:
     """A one-line :class:`ExportError` naming the extra when a package ``format`` needs is missing."""
@@ -275,6 +296,12 @@ class _Exporter:
         self.model = src.model
         self.text = src.config.modality == "text"
         self._data: tuple[Any, Any] | str | None = None
+        self.compute_dtype = _compute_dtype(self.model)  # float32, or bfloat16/float16 for a mixed-precision model
+        # What the artefact is made from: TFLite and ONNX take float32 graphs, so a mixed-precision model
+        # goes through a float32 copy; the SavedModel keeps the model as it is.
+        self.served = self.model
+        if self.compute_dtype != "float32" and format != "savedmodel":
+            self.served = _float32_copy(self.model, src.name)
 
     # -- what every format shares -------------------------------------------------------------------
     @property
@@ -307,18 +334,25 @@ class _Exporter:
         features_model = keras.Model(model.inputs, model.get_layer(config.parts.features).output, name="features")
         names = tf.constant(list(self.src.labels) or [""], dtype=tf.string)
         prepare = self._resize_inside()
+        truncated = self._truncated()
 
         def serve(inputs: Any) -> dict[str, Any]:
             outputs = model(prepare(inputs), training=False)
             if config.task == "regression":
-                return {"values": outputs}
-            result = {"probabilities": outputs, "classes": tf.tile(names[None], [tf.shape(outputs)[0], 1])}
+                result = {"values": outputs}
+            else:
+                result = {"probabilities": outputs, "classes": tf.tile(names[None], [tf.shape(outputs)[0], 1])}
             if config.task == "classification":
                 result["label"] = tf.gather(names, tf.argmax(outputs, axis=-1))
+            if truncated is not None:
+                result["truncated"] = truncated(inputs)
             return result
 
         def features(inputs: Any) -> dict[str, Any]:
-            return {"features": features_model(prepare(inputs), training=False)}
+            result = {"features": features_model(prepare(inputs), training=False)}
+            if truncated is not None:
+                result["truncated"] = truncated(inputs)
+            return result
 
         archive = keras.export.ExportArchive()  # no track(): it would save every variable twice (Keras 3.15)
         archive.add_endpoint(SERVING, serve, input_signature=[self.input_spec(any_size=True)])
@@ -348,6 +382,24 @@ class _Exporter:
 
         return lambda images: resize_images(images, self.src.image_size, self.src.interpolation)
 
+    def _truncated(self) -> Callable[[Any], Any] | None:
+        """For a text model that tokenizes in its own layers: strings -> whether each fills the whole token
+        window (so was cut, or ends exactly there), counted as the trainer and ``zoo predict`` count it (the
+        padding mask's sum reaches the run's sequence length). None for an image model, or a text network
+        that tokenizes inside one layer (a SavedModel): there are no tokens to count."""
+        steps = [self.model.get_layer(name) for name in self.src.config.parts.text_steps] if self.text else []
+        if not steps:
+            return None
+        tf, length = self.tf, self.src.sequence_length
+
+        def truncated(texts: Any) -> Any:
+            tokens = texts
+            for layer in steps:
+                tokens = layer(tokens)
+            return tf.reduce_sum(tf.cast(tokens["padding_mask"], tf.int32), axis=1) >= length
+
+        return truncated
+
     def _signatures(self, feature_dim: int) -> dict[str, Any]:
         task, labels = self.src.config.task, len(self.src.labels)
         outputs: dict[str, Any] = {}
@@ -360,11 +412,17 @@ class _Exporter:
             if task == "classification":
                 outputs["label"] = {"dtype": "string", "shape": [None], "meaning": "the most probable class"}
         features = {"features": {"dtype": "float32", "shape": [None, feature_dim], "meaning": "pooled features"}}
+        if self._truncated() is not None:
+            length = self.src.sequence_length
+            meaning = (f"the text fills all {length} tokens the model reads (the length fitted to the run's "
+                       "training texts): it was cut there, or ends exactly there")  # fmt: skip
+            flag = {"dtype": "bool", "shape": [None], "meaning": meaning}
+            outputs["truncated"] = features["truncated"] = flag
         return {SERVING: outputs, FEATURES: features}
 
     # -- TFLite -------------------------------------------------------------------------------------
     def _tflite(self, folder: Path) -> dict[str, Any]:
-        model, tf = self.model, self.tf
+        model, tf = self.served, self.tf
         name = self.output_name
 
         def serve(images: Any) -> dict[str, Any]:
@@ -406,21 +464,50 @@ class _Exporter:
 
         path = folder / ARTEFACTS["onnx"]
         try:
-            self.model.export(
-                str(path), format="onnx", input_signature=[self.input_spec(any_size=False)], verbose=False
-            )
+            graph = self._onnx_graph()
         except Exception as err:  # tf2onnx raises many types; the first line says which op
             raise ExportError(f"{self.src.name} cannot be converted to ONNX: {first_line(err)}") from err
-        graph = onnx.load(str(path))
         _name_onnx_output(graph, self.output_name)
         for key, value in {"labels": json.dumps(list(self.src.labels)), "exported_by": _exported_by()}.items():
             graph.metadata_props.add(key=key, value=value)
         onnx.checker.check_model(graph)
         onnx.save(graph, str(path))
+        del graph
+        gc.collect()  # the converter's graphs hold reference cycles: free them before the parity check runs
         details: dict[str, Any] = {}
         if self.check:
             details["parity"] = self._parity(lambda x: _run_onnx(path, x))
         return details
+
+    def _onnx_graph(self) -> Any:
+        """The served model as an ONNX ``ModelProto``, converted by tf2onnx with the least memory it can.
+
+        Keras' ``model.export(format="onnx")`` took 7.6 GB for ResNet50 (100 MB of weights). tf2onnx's default
+        path freezes the graph into one ``GraphDef`` and runs Grappler on it (2.9 GB at its peak), then
+        runs its ONNX optimizers, deep-copying the graph before each pass (24 passes) and rewriting every
+        node's proto after it, which under protobuf's upb runtime leaves a copy of every weight behind each
+        time (see :func:`_fresh_node_protos`). Its ``large_model`` path keeps the weights out of the
+        ``GraphDef`` (no Grappler, no deep copies) and returns them beside the graph; with fresh node protos
+        the conversion peaks at 1.5 GB, the whole export (parity check included) at 1.7 GB. The weights go
+        back into the graph here, so the artefact stays one file.
+        """
+        import tensorflow as tf
+        import tf2onnx
+
+        with contextlib.suppress(ImportError):  # Keras' numpy 2 fixes for tf2onnx 1.17 (np.object, np.product)
+            from keras.src.export.tf2onnx_lib import patch_tf2onnx
+
+            patch_tf2onnx()
+        model, spec = self.served, self.input_spec(any_size=False)
+
+        @tf.function(input_signature=[spec], autograph=False)
+        def serve(images: Any) -> Any:
+            return model(tf.cast(images, tf.float32), training=False)
+
+        with _fresh_node_protos():
+            graph, storage = tf2onnx.convert.from_function(serve, [spec], large_model=True)
+        _inline_external_tensors(graph, storage.name_to_tensor_data if storage is not None else {})
+        return graph
 
     # -- data: calibration and the parity check -------------------------------------------------------
     def _run_data(self) -> tuple[Any, Any] | None:
@@ -484,7 +571,18 @@ class _Exporter:
         parity["max_abs_diff"] = _max_diff(got, expected)
         if self.src.config.task == "classification":
             parity["top1_agreement"] = float(np.mean(got.argmax(-1) == expected.argmax(-1)))
-        if self.quantize is None:
+        if self.quantize is None and self.served is not self.model:  # a float32 file of a mixed-precision model
+            scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
+            tolerance = MIXED_TOLERANCE.get(self.compute_dtype, MIXED_TOLERANCE["bfloat16"]) * scale
+            parity["tolerance"] = round(tolerance, 6)
+            parity["float32_copy_max_abs_diff"] = _max_diff(got, self.keras_outputs(inputs, self.served))
+            parity["float32_copy_tolerance"] = FLOAT_TOLERANCE
+            copied = parity["float32_copy_max_abs_diff"]
+            parity["ok"] = parity["max_abs_diff"] <= tolerance and copied <= FLOAT_TOLERANCE
+            verdict = (f"max abs diff from the {self.compute_dtype} Keras model {parity['max_abs_diff']:.2g} "
+                       f"(tolerance {tolerance:.2g}, its rounding), from its float32 copy {copied:.2g} "
+                       f"(tolerance {FLOAT_TOLERANCE:g})")  # fmt: skip
+        elif self.quantize is None:
             parity["tolerance"] = FLOAT_TOLERANCE
             parity["ok"] = parity["max_abs_diff"] <= FLOAT_TOLERANCE
             verdict = f"max abs diff from Keras {parity['max_abs_diff']:.2g} (tolerance {FLOAT_TOLERANCE:g})"
@@ -503,8 +601,15 @@ class _Exporter:
     def _metadata(self, size: int, details: dict[str, Any]) -> dict[str, Any]:
         src, spec, config = self.src, self.src.spec, self.src.config
         any_size = self.format == "savedmodel"
-        if self.text:
-            inputs = {"name": "text", "dtype": "string", "shape": [None], "value": "raw text, one string per example"}
+        preprocessing = spec.preprocessing
+        if self.text:  # the spec declares the backbone's length; the run fitted its own to its texts
+            length = src.sequence_length
+            preprocessing = dataclasses.replace(preprocessing, sequence_length=length)
+            inputs = {"name": "text", "dtype": "string", "shape": [None], "value": "raw text, one string per example",
+                      "sequence_length": length, "truncation": f"the model reads the first {length} tokens of each "
+                      "text (the length fitted to the run's training texts) and ignores the rest"}  # fmt: skip
+            if self._truncated() is not None:
+                inputs["truncation"] += "; the output truncated says which texts filled them all"
         else:
             height, width = src.image_size
             shape = [None, None, None, 3] if any_size else [None, height, width, 3]
@@ -527,13 +632,17 @@ class _Exporter:
             "output": output,
             "preprocessing": {
                 "inside": True,
-                "description": spec.preprocessing.describe(),
-                **dataclasses.asdict(spec.preprocessing),
+                "description": preprocessing.describe(),
+                **dataclasses.asdict(preprocessing),
             },
             "labels": list(src.labels),
             "backbone": _backbone(spec, config),
             **{k: v for k, v in details.items() if k != "parity"},
         }
+        if self.compute_dtype != "float32":
+            computes = "float32 (a float32 copy of the model, same weights)" if self.served is not self.model else (
+                f"mixed {self.compute_dtype}, as the Keras model")  # fmt: skip
+            metadata["mixed_precision"] = {"keras_compute_dtype": self.compute_dtype, "artefact_computes_in": computes}
         if "parity" in details:
             metadata["parity"] = details["parity"]
         return metadata
@@ -588,6 +697,141 @@ def _name_onnx_output(graph: Any, name: str) -> None:
     graph.graph.output[0].name = name
     for value in (graph.graph.input[0], graph.graph.output[0]):
         value.type.tensor_type.shape.dim[0].dim_param = "batch"
+
+
+def _compute_dtype(model: Any) -> str:
+    """``float32``, or the lower precision a mixed-precision model computes in (``bfloat16``, ``float16``)."""
+    layers, seen = [model], set()
+    while layers:
+        layer = layers.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        policy = getattr(layer, "dtype_policy", None)
+        dtype = str(getattr(policy, "compute_dtype", "float32"))
+        if dtype in ("bfloat16", "float16") and str(getattr(policy, "name", "")).startswith("mixed_"):
+            return dtype
+        layers.extend(getattr(layer, "layers", ()))
+    return "float32"
+
+
+def _float32_copy(model: Any, name: str) -> Any:
+    """The same model under the float32 dtype policy, with the same weights (a mixed-precision model keeps
+    its variables in float32 already, so they are copied as they are).
+
+    Rebuilt from its config with every ``mixed_*`` policy replaced by ``float32``: Keras 3.15's
+    ``clone_model`` keeps each layer's policy, and ``keras.config.set_dtype_policy`` changes only layers
+    built after it. Classes Keras imports by itself (keras, keras_hub, keras_cv) come from their modules,
+    the others (the zoo's, a plugin's) from the model's own layers.
+    """
+    import keras
+
+    def float32(value: Any) -> Any:
+        if isinstance(value, dict):
+            policy = value.get("config") if value.get("class_name") == "DTypePolicy" else None
+            if isinstance(policy, dict) and str(policy.get("name")).startswith("mixed_"):
+                return {**value, "config": {**policy, "name": "float32"}}
+            return {k: "float32" if k == "dtype" and str(v).startswith("mixed_") else float32(v)
+                    for k, v in value.items()}  # fmt: skip
+        if isinstance(value, list):
+            return [float32(v) for v in value]
+        return value
+
+    # Built-in classes are left out: their registered names clash (keras.layers.Add and keras.ops' Add are both "Add").
+    builtin = ("keras", "keras_hub", "keras_cv", "keras_nlp")
+    classes = {keras.saving.get_registered_name(type(layer)): type(layer)
+               for layer in model._flatten_layers(include_self=True, recursive=True)
+               if type(layer).__module__.split(".")[0] not in builtin}  # fmt: skip
+    previous = keras.config.dtype_policy()
+    try:
+        keras.config.set_dtype_policy("float32")
+        copy = keras.saving.deserialize_keras_object(
+            float32(keras.saving.serialize_keras_object(model)), custom_objects=classes
+        )
+        copy.set_weights(model.get_weights())
+    except Exception as err:  # whatever rebuilding raises, the model cannot become float32 here
+        raise ExportError(
+            f"{name} computes in mixed precision and could not be rebuilt in float32 for this format "
+            f"({first_line(err)}); export it as savedmodel"
+        ) from err
+    finally:
+        keras.config.set_dtype_policy(previous)
+    if _compute_dtype(copy) != "float32":
+        raise ExportError(
+            f"{name} computes in mixed precision and could not be rebuilt in float32: export it as savedmodel"
+        )
+    return copy
+
+
+@contextlib.contextmanager
+def _fresh_node_protos() -> Iterator[None]:
+    """Let tf2onnx free each node's old proto when it rewrites it.
+
+    tf2onnx (1.17) rewrites every node's ``NodeProto`` in place after each optimizer pass
+    (``Node.update_proto``: ``del attribute[:]``, then ``extend``). Under protobuf's upb runtime
+    (protobuf >= 4, the default) a message's arena gives nothing back until the whole message goes,
+    so each pass left one more copy of every weight behind: about 90 MB per pass for ResNet50, 24
+    passes. Giving the node a new proto before each rewrite lets the old one, and its arena, go.
+    Where tf2onnx's ``Node`` is not as expected, nothing is changed (the conversion only costs more).
+    """
+    try:
+        from tf2onnx.graph import Node
+
+        original = Node.update_proto
+    except (ImportError, AttributeError):
+        original = None
+
+    def update_proto(self: Any, *args: Any, **kwargs: Any) -> Any:
+        old = getattr(self, "_op", None)
+        if old is not None:
+            fresh = type(old)()
+            for field, value in old.ListFields():
+                if field.name == "attribute":  # the rewrite sets them all again
+                    continue
+                if field.is_repeated:
+                    getattr(fresh, field.name).extend(value)
+                elif field.message_type is not None:
+                    getattr(fresh, field.name).CopyFrom(value)
+                else:
+                    setattr(fresh, field.name, value)
+            self._op = fresh
+        return original(self, *args, **kwargs)
+
+    if original is None:
+        yield
+        return
+    Node.update_proto = update_proto
+    try:
+        yield
+    finally:
+        Node.update_proto = original
+
+
+def _inline_external_tensors(graph: Any, data: dict[str, bytes]) -> None:
+    """Put the weights tf2onnx's ``large_model`` path kept beside ``graph`` back into it (one file to ship)."""
+    import onnx
+
+    def tensors(g: Any) -> Iterator[Any]:
+        yield from g.initializer
+        for node in g.node:
+            for attribute in node.attribute:
+                if attribute.HasField("t"):
+                    yield attribute.t
+                yield from attribute.tensors
+                if attribute.HasField("g"):
+                    yield from tensors(attribute.g)
+                for sub in attribute.graphs:
+                    yield from tensors(sub)
+
+    for tensor in tensors(graph.graph):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        location = {entry.key: entry.value for entry in tensor.external_data}.get("location")
+        if location not in data:
+            raise ExportError(f"tf2onnx left the tensor {tensor.name} outside the graph without its data")
+        tensor.raw_data = data.pop(location)
+        del tensor.external_data[:]
+        tensor.data_location = onnx.TensorProto.DEFAULT
 
 
 def _exported_by() -> str:
