@@ -251,6 +251,7 @@ def test_savedmodel_and_tflite_float_match_keras(image_run, held_out, tmp_path):
     assert metadata["preprocessing"]["description"] == "tf: x*0.00784314-1"
     assert metadata["backbone"]["name"] == "tiny_image" and metadata["backbone"]["weights"].startswith("none")
     assert "weights_license" in metadata["backbone"] and metadata["source_run"] == str(image_run.path.resolve())
+    assert metadata["source_model_requires"] == ["keras"]  # the run's model.keras: plain Keras loads it
     again = zoo.export(image_run, "tflite")  # an earlier export is replaced, nothing else left beside it
     assert sorted(p.name for p in again.path.iterdir()) == ["metadata.json", "model.tflite"]
     assert sorted(p.name for p in again.path.parent.iterdir()) == ["savedmodel", "tflite"]

@@ -45,7 +45,7 @@ import numpy as np
 from zoo import files
 from zoo.config import ModelConfig
 from zoo.errors import ConfigError, ExportError, ZooError, first_line
-from zoo.run import Run
+from zoo.run import Run, load_requirements
 from zoo.spec import BackboneSpec
 
 FORMATS = ("savedmodel", "tflite", "onnx")
@@ -637,6 +637,8 @@ class _Exporter:
             },
             "labels": list(src.labels),
             "backbone": _backbone(spec, config),
+            # What the source run's model.keras needs to load (not this artefact, which needs its runtime only).
+            "source_model_requires": src.run.load_requirements if src.run is not None else load_requirements(src.model),
             **{k: v for k, v in details.items() if k != "parity"},
         }
         if self.compute_dtype != "float32":
