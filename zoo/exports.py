@@ -55,6 +55,7 @@ METADATA = "metadata.json"
 ARTEFACTS = {"savedmodel": "saved_model.pb", "tflite": "model.tflite", "onnx": "model.onnx"}
 SERVING = "serving_default"  # the signature TF Serving calls by default
 FEATURES = "features"  # the SavedModel's second signature: pooled backbone features
+TF_CALLS = ("StatefulPartitionedCall", "PartitionedCall")  # TensorFlow function calls, no ONNX op
 FLOAT_TOLERANCE = 1e-4  # max abs difference from Keras a float artefact may show
 # A mixed-precision model's TFLite/ONNX file computes in float32, so it differs from the Keras model by the
 # Keras model's own rounding: bfloat16 keeps 8 significant bits (float16 11). Measured (2-core CPU, Keras
@@ -465,6 +466,8 @@ class _Exporter:
         path = folder / ARTEFACTS["onnx"]
         try:
             graph = self._onnx_graph()
+        except ExportError:
+            raise
         except Exception as err:  # tf2onnx raises many types; the first line says which op
             raise ExportError(f"{self.src.name} cannot be converted to ONNX: {first_line(err)}") from err
         _name_onnx_output(graph, self.output_name)
@@ -506,6 +509,13 @@ class _Exporter:
 
         with _fresh_node_protos():
             graph, storage = tf2onnx.convert.from_function(serve, [spec], large_model=True)
+        calls = [node.name for node in graph.graph.node if node.op_type in TF_CALLS]
+        if calls:  # a layer traced as a function of its own (keras-hub's MobileNet): tf2onnx keeps the call
+            layer = calls[0].rsplit("/", 1)[0]
+            raise ExportError(
+                f"{self.src.name} cannot be converted to ONNX: tf2onnx leaves {len(calls)} TensorFlow function "
+                f"calls that ONNX has no op for (the first in {layer}); export it as savedmodel or tflite"
+            )
         _inline_external_tensors(graph, storage.name_to_tensor_data if storage is not None else {})
         return graph
 

@@ -1,0 +1,392 @@
+"""The capability matrix: every journey with every kind of backbone, end to end, with tiny stand-ins.
+
+Rows are the kinds of backbone a user can have, each a small stand-in that takes that kind's plugin and
+code path; columns are the journeys a user makes on the first day. A cell either works (checked: shapes,
+metrics, predictions equal to the model's own, artefacts loaded in a new process and compared with Keras)
+or refuses before any work in one line naming the reason; a traceback or a wrong number fails its test.
+
+docs/capabilities.md is generated from the outcomes and checked against them, as registry.json is against
+the specs: after a change of behaviour, `ZOO_WRITE_CAPABILITIES=1 .venv/bin/pytest tests/test_capabilities.py`
+rewrites it.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+from test_tensorflow_hub import make_saved_model
+from test_text import write_hf_bert
+
+import zoo
+from zoo.cli import main
+from zoo.data import topics_path
+from zoo.demo import write_scenes
+from zoo.errors import first_line
+
+pytestmark = pytest.mark.slow  # a run and five exports per kind of backbone
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "capabilities.md"
+WRITE = os.environ.get("ZOO_WRITE_CAPABILITIES") == "1"
+ONLY = os.environ.get("ZOO_CAPABILITY_KINDS", "")  # while working on one row: a part of its backbone's name
+SIZE = 32  # every image stand-in is built at 32x32
+PARITY = 1e-4  # float artefacts against the Keras model: float32 arithmetic in another order
+
+
+@dataclasses.dataclass
+class Kind:
+    """A row: a kind of backbone and its stand-in (``weights`` filled in by the fixture when it is a file)."""
+
+    label: str
+    backbone: str
+    modality: str
+    weights: Any = None
+    input_size: int | None = SIZE
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return {"weights": self.weights, **({"input_shape": self.input_size} if self.input_size else {})}
+
+    @property
+    def flags(self) -> list[str]:
+        weights = ["--weights", str(self.weights) if self.weights else "none"]
+        return weights + (["--input-size", str(self.input_size)] if self.input_size else [])
+
+
+KINDS = [
+    Kind("keras-applications image", "mobilenet_v3_small", "image"),
+    Kind("keras-hub image", "mobilenet_v3_small_050_imagenet", "image"),
+    Kind("keras-cv image", "mobilenet_v3_small_kerascv", "image"),
+    Kind("TF Hub SavedModel image", "mobilenet_v3_small_tfhub", "image", weights="<savedmodel>"),
+    Kind("keras-hub text (BERT)", "bert_tiny_en_uncased", "text", weights="<bert>", input_size=None),
+    Kind("MiniLM text encoder", "all_minilm_l6_v2", "text", weights="default", input_size=None),
+    Kind("third-party plugin", "tiny_convnet", "image"),
+]
+JOURNEYS = [
+    "info", "extract by name", "extract by model", "rank", "train", "fine-tune", "mixed precision",
+    "distribute mirrored", "continue a loaded model", "evaluate", "predict (CLI)", "predict (Python)",
+    "reload in a new process", "plain Keras load", "export SavedModel", "export TFLite", "export TFLite dynamic",
+    "export TFLite int8", "export ONNX",
+]  # fmt: skip
+EXPORTS = {  # journey: (format, quantize)
+    "export SavedModel": ("savedmodel", None),
+    "export TFLite": ("tflite", None),
+    "export TFLite dynamic": ("tflite", "dynamic"),
+    "export TFLite int8": ("tflite", "int8"),
+    "export ONNX": ("onnx", None),
+}
+WORKS = "works"
+SECONDS: dict[tuple[str, str], float] = {}  # each cell's time in this process, shown by the page test
+
+
+def outcome(step: Callable[[], Any]) -> str:
+    """``works``, ``refuses: <the one line>`` for a zoo error, or ``FAILS: ...`` with the traceback's end."""
+    try:
+        step()
+    except zoo.ZooError as err:
+        return f"refuses: {first_line(err)}"
+    except Exception as err:  # every other failure is the cell's defect, shown in its test
+        return f"FAILS: {type(err).__name__}: {first_line(err)}\n{traceback.format_exc()[-1500:]}"
+    return WORKS
+
+
+# -- the data and the stand-ins ---------------------------------------------------------------------------
+def image_data(root: Path) -> tuple[Path, np.ndarray]:
+    data = write_scenes(root / "scenes", per_class=8, size=SIZE, seed=0)
+    more = sorted(write_scenes(root / "more", 2, SIZE, seed=1).rglob("*.png"))
+    return data, np.stack([np.asarray(_png(p)) for p in more])
+
+
+def _png(path: Path) -> Any:
+    from PIL import Image
+
+    return Image.open(path).convert("RGB")
+
+
+def text_data(root: Path) -> tuple[Path, np.ndarray]:
+    root.mkdir(parents=True, exist_ok=True)
+    rows = list(csv.DictReader(topics_path().open()))
+    chosen = {label: [r for r in rows if r["label"] == label][:10] for label in sorted({r["label"] for r in rows})}
+    path = root / "texts.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        writer.writerows((r["text"], label) for label, members in chosen.items() for r in members)
+    return path, np.array([r["text"] for r in rows[-6:]], dtype=object)
+
+
+@pytest.fixture(scope="session")
+def stand_ins(tmp_path_factory) -> dict[str, Kind]:
+    root = tmp_path_factory.mktemp("stand-ins")
+    made = {"<savedmodel>": make_saved_model(root / "savedmodel"), "<bert>": root / "bert"}
+    write_hf_bert(made["<bert>"])
+    return {k.label: dataclasses.replace(k, weights=made.get(k.weights, k.weights)) for k in KINDS}
+
+
+# -- the journeys -----------------------------------------------------------------------------------------
+class Walk:
+    """Every journey with one kind of backbone, sharing what earlier journeys made (the run, the exports)."""
+
+    def __init__(self, kind: Kind, root: Path) -> None:
+        self.kind, self.root = kind, root
+        self.data, self.held_out = (image_data if kind.modality == "image" else text_data)(root)
+        self.run: Any = None
+        self.checks: list[dict[str, Any]] = []  # done in a new process: (journey, how, path, inputs, expected)
+
+    def train(self, name: str, **options: Any) -> Any:
+        options = {**self.kind.options, "epochs": 2, "batch_size": 8, "verbose": 0, **options}
+        return zoo.train(self.kind.backbone, self.data, out=self.root / name, cache_dir=self.root / "cache", **options)
+
+    def steps(self) -> dict[str, Callable[[], Any]]:
+        kind, root = self.kind, self.root
+        inputs = self.held_out
+
+        def info() -> None:
+            assert main(["info", kind.backbone, "--json"]) == 0
+
+        def extract_by_name() -> None:
+            keras.utils.set_random_seed(0)  # weights=None: the same random network as by model below
+            features = zoo.extract(kind.backbone, inputs, verbose=0, **kind.options)
+            spec = zoo.get_spec(kind.backbone)
+            assert features.shape == (len(inputs), spec.feature_dim) and np.isfinite(features).all()
+            self.features = features
+
+        def extract_by_model() -> None:
+            keras.utils.set_random_seed(0)
+            model = zoo.backbone(kind.backbone, **kind.options)
+            np.testing.assert_allclose(zoo.extract(model, inputs, verbose=0), self.features, rtol=1e-4, atol=1e-4)
+
+        def rank() -> None:
+            (row,) = zoo.rank(self.data, kind.backbone, folds=2, verbose=0, cache_dir=root / "cache", **kind.options)
+            assert row.error is None and np.isfinite(row.logme), row.error
+
+        def train() -> None:
+            self.run = self.train("run")
+            assert self.run.complete and 0 <= self.run.metrics["accuracy"] <= 1
+
+        def fine_tune() -> None:
+            assert self.train("fine-tuned", epochs=1, fine_tune=1).complete
+
+        def mixed() -> None:
+            assert self.train("mixed", epochs=1, mixed_precision=True).complete
+
+        def mirrored() -> None:  # the devices here (one CPU); test_distribute.py forces two
+            assert self.train("mirrored", epochs=1, distribution="mirrored").complete
+
+        def continued() -> None:
+            model = zoo.load_model(self.run.path)
+            more = zoo.train(model, self.data, out=root / "continued", epochs=1, batch_size=8, verbose=0,
+                             cache_dir=root / "cache")  # fmt: skip
+            assert more.complete
+
+        def evaluate() -> None:
+            metrics = zoo.evaluate(self.run, self.data)
+            assert 0 <= metrics["accuracy"] <= 1
+
+        def first_input() -> str:
+            if kind.modality == "text":
+                return str(inputs[0])
+            path = root / "one.png"
+            from PIL import Image
+
+            Image.fromarray(inputs[0]).save(path)
+            return str(path)
+
+        def predict_cli() -> None:
+            assert main(["predict", str(self.run.path), first_input(), "--json"]) == 0
+
+        def predict_python() -> None:
+            (result,) = zoo.predict(self.run.path, first_input(), top_k=1)
+            expected = self.run.model.predict(inputs[:1], verbose=0)[0]
+            label = self.run.class_names[int(np.argmax(expected))]
+            assert result["predictions"][0]["label"] == label
+
+        expected = {}
+
+        def reload() -> None:
+            expected["keras"] = self.run.model.predict(inputs, verbose=0)
+            self.checks.append({"journey": "reload in a new process", "how": "zoo", "path": str(self.run.path)})
+
+        def plain_keras() -> None:  # what the run says (and its card): plain Keras, or zoo.load_model
+            needs = self.run.load_requirements
+            if "backbone-zoo" in needs:
+                raise zoo.ConfigError(f"the model needs {', '.join(needs)} to load: use zoo.load_model")
+            path = str(self.run.path / "model.keras")
+            self.checks.append({"journey": "plain Keras load", "how": "keras", "path": path})
+
+        def export(journey: str) -> Callable[[], None]:
+            format, quantize = EXPORTS[journey]
+
+            def step() -> None:
+                done = zoo.export(self.run, format, quantize=quantize, out=root / "exports" / journey.replace(" ", "-"))
+                how = f"{format}-{quantize}" if quantize else format
+                self.checks.append({"journey": journey, "how": how, "path": str(done.artefact)})
+
+            return step
+
+        return {
+            "info": info, "extract by name": extract_by_name, "extract by model": extract_by_model, "rank": rank,
+            "train": train, "fine-tune": fine_tune, "mixed precision": mixed, "distribute mirrored": mirrored,
+            "continue a loaded model": continued, "evaluate": evaluate, "predict (CLI)": predict_cli,
+            "predict (Python)": predict_python, "reload in a new process": reload, "plain Keras load": plain_keras,
+            **{journey: export(journey) for journey in EXPORTS},
+        }  # fmt: skip
+
+
+# Loads each artefact in a fresh process (plain Keras first, before the zoo is imported) and compares it
+# with what the Keras model gave in the process that trained it.
+CHECK = textwrap.dedent(
+    """
+    import json, sys, traceback
+    import numpy as np
+
+    jobs, results = json.loads(sys.argv[1]), {}
+    jobs.sort(key=lambda job: job["how"] != "keras")  # before `import zoo` registers anything
+    for job in jobs:
+        x, expected = np.load(job["inputs"], allow_pickle=True), np.load(job["expected"])
+        try:
+            how = job["how"]
+            if how == "keras":
+                import keras
+                out = keras.saving.load_model(job["path"]).predict(x, verbose=0)
+            elif how == "zoo":
+                import zoo
+                out = zoo.load_model(job["path"]).predict(x, verbose=0)
+            elif how == "savedmodel":
+                import tensorflow as tf
+                if x.dtype == object:
+                    import tensorflow_text  # noqa: F401  (the tokenizer's ops)
+                name = "text" if x.dtype == object else "images"
+                out = tf.saved_model.load(job["path"]).signatures["serving_default"](**{name: tf.constant(x)})
+                out = out["probabilities"].numpy()
+            elif how.startswith("tflite"):
+                from ai_edge_litert.interpreter import Interpreter
+                out = Interpreter(model_path=job["path"]).get_signature_runner("serving_default")(images=x)
+                out = out["probabilities"]
+            else:
+                import onnxruntime
+                session = onnxruntime.InferenceSession(job["path"], providers=["CPUExecutionProvider"])
+                out = session.run(["probabilities"], {"images": x})[0]
+            out = np.asarray(out, dtype="float32")
+            if out.shape != expected.shape or not np.isfinite(out).all():
+                finite = np.isfinite(out).all()
+                results[job["id"]] = f"FAILS: output {out.shape} (finite: {finite}), {expected.shape} expected"
+            elif how in ("tflite-dynamic", "tflite-int8"):  # quantised: its own parity check ran at export
+                results[job["id"]] = "works"
+            else:
+                diff = float(np.abs(out - expected).max())
+                results[job["id"]] = "works" if diff <= job["tolerance"] else f"FAILS: max abs diff {diff:.3g}"
+        except Exception as err:
+            results[job["id"]] = f"FAILS: {type(err).__name__}: {err}"[:300] + "\\n" + traceback.format_exc()[-1500:]
+    print(json.dumps(results))
+    """
+)
+
+
+@pytest.fixture(scope="session")
+def matrix(stand_ins, tmp_path_factory) -> dict[tuple[str, str], str]:
+    """``{(kind, journey): outcome}`` for every cell: in this process, then the new-process checks at once."""
+    outcomes: dict[tuple[str, str], str] = {}
+    jobs = []
+    root = tmp_path_factory.mktemp("matrix")
+    for kind in stand_ins.values():
+        if ONLY and ONLY not in kind.backbone:
+            continue
+        walk = Walk(kind, root / kind.label.replace(" ", "-"))
+        for journey, step in walk.steps().items():
+            needs_run = journey not in ("info", "extract by name", "extract by model", "rank", "train")
+            if needs_run and walk.run is None:
+                outcomes[kind.label, journey] = "FAILS: no run to use (train failed)"
+                continue
+            start = time.perf_counter()
+            outcomes[kind.label, journey] = outcome(step)
+            SECONDS[kind.label, journey] = time.perf_counter() - start
+        if walk.checks:
+            inputs, expected = root / f"{kind.label}-in.npy", root / f"{kind.label}-out.npy"
+            np.save(inputs, walk.held_out if kind.modality == "text" else walk.held_out.astype("uint8"))
+            np.save(expected, walk.run.model.predict(walk.held_out, verbose=0))
+            for check in walk.checks:
+                check.update(id=f"{kind.label}|{check['journey']}", inputs=str(inputs), expected=str(expected),
+                             tolerance=PARITY)  # fmt: skip
+                jobs.append(check)
+    if jobs:
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        result = subprocess.run(
+            [sys.executable, "-c", CHECK, json.dumps(jobs)], capture_output=True, text=True, env=env
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        checked = json.loads(result.stdout.strip().splitlines()[-1])
+        for key, verdict in checked.items():
+            label, journey = key.split("|")
+            outcomes[label, journey] = verdict
+    return outcomes
+
+
+def page(outcomes: dict[tuple[str, str], str]) -> str:
+    """docs/capabilities.md: one row per kind, one column per journey; refusals listed under the table."""
+    lines = [
+        "# Capabilities",
+        "",
+        "<!-- Generated by tests/test_capabilities.py from what each cell did; do not edit by hand. After a change",
+        "     of behaviour: ZOO_WRITE_CAPABILITIES=1 .venv/bin/pytest tests/test_capabilities.py -->",
+        "",
+        "Every journey with every kind of backbone, walked end to end by `tests/test_capabilities.py` with a tiny",
+        "stand-in of each kind (its plugin and code path, small shapes). **yes**: it works, checked (shapes,",
+        "metrics, predictions equal to the model's own; saved models and exports loaded in a new process and",
+        "compared with Keras). **no (n)**: it refuses before any work, in one line: note n says why and what to do.",
+        "",
+    ]
+    kinds = list(dict.fromkeys(kind for kind, _ in outcomes))
+    notes: list[str] = []
+    header = "| journey | " + " | ".join(kinds) + " |"
+    lines += [header, "| --- |" + " --- |" * len(kinds)]
+    for journey in JOURNEYS:
+        cells = []
+        for kind in kinds:
+            result = outcomes.get((kind, journey), "not walked")
+            if result == WORKS:
+                cells.append("yes")
+                continue
+            text = result.split("\n")[0]
+            if text not in notes:
+                notes.append(text)
+            cells.append(f"no ({notes.index(text) + 1})")
+        lines.append(f"| {journey} | " + " | ".join(cells) + " |")
+    lines += ["", "Stand-ins: " + "; ".join(f"{k.label}: `{k.backbone}`" for k in KINDS) + ".", ""]
+    lines += [f"{i}. {note}" for i, note in enumerate(notes, 1)]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+@pytest.mark.parametrize("journey", JOURNEYS)
+@pytest.mark.parametrize("kind", [k.label for k in KINDS])
+def test_every_cell_works_or_refuses_in_one_line(matrix, kind, journey):
+    if (kind, journey) not in matrix:
+        pytest.skip(f"ZOO_CAPABILITY_KINDS={ONLY} leaves this row out")
+    result = matrix[kind, journey]
+    assert result == WORKS or (result.startswith("refuses: ") and "\n" not in result), result
+
+
+def test_the_capability_page_is_generated_from_the_matrix(matrix):
+    slowest = sorted(SECONDS.items(), key=lambda item: -item[1])[:15]
+    print("\n".join(f"{seconds:6.1f} s  {kind}: {journey}" for (kind, journey), seconds in slowest))
+    if ONLY:
+        pytest.skip(f"ZOO_CAPABILITY_KINDS={ONLY}: the page needs every row")
+    expected = page(matrix)
+    if WRITE:
+        PAGE.write_text(expected)
+    assert PAGE.read_text() == expected, (
+        "docs/capabilities.md disagrees with what the matrix did: "
+        "ZOO_WRITE_CAPABILITIES=1 .venv/bin/pytest tests/test_capabilities.py rewrites it"
+    )
