@@ -91,12 +91,13 @@ WORKS = "works"
 SECONDS: dict[tuple[str, str], float] = {}  # each cell's time in this process, shown by the page test
 
 
-def outcome(step: Callable[[], Any]) -> str:
-    """``works``, ``refuses: <the one line>`` for a zoo error, or ``FAILS: ...`` with the traceback's end."""
+def outcome(step: Callable[[], Any], run: Path) -> str:
+    """``works``, ``refuses: <the one line>`` for a zoo error (the run's path said ``RUN``, so the page is the
+    same wherever the tests run), or ``FAILS: ...`` with the traceback's end."""
     try:
         step()
     except zoo.ZooError as err:
-        return f"refuses: {first_line(err)}"
+        return f"refuses: {first_line(ValueError(str(err).replace(str(run), 'RUN')))}"
     except Exception as err:  # every other failure is the cell's defect, shown in its test
         return f"FAILS: {type(err).__name__}: {first_line(err)}\n{traceback.format_exc()[-1500:]}"
     return WORKS
@@ -311,7 +312,7 @@ def matrix(stand_ins, tmp_path_factory) -> dict[tuple[str, str], str]:
                 outcomes[kind.label, journey] = "FAILS: no run to use (train failed)"
                 continue
             start = time.perf_counter()
-            outcomes[kind.label, journey] = outcome(step)
+            outcomes[kind.label, journey] = outcome(step, walk.root / "run")
             SECONDS[kind.label, journey] = time.perf_counter() - start
         if walk.checks:
             inputs, expected = root / f"{kind.label}-in.npy", root / f"{kind.label}-out.npy"
@@ -382,6 +383,7 @@ def test_the_capability_page_is_generated_from_the_matrix(matrix):
     slowest = sorted(SECONDS.items(), key=lambda item: -item[1])[:15]
     print("\n".join(f"{seconds:6.1f} s  {kind}: {journey}" for (kind, journey), seconds in slowest))
     if ONLY:
+        print("\n".join(f"{kind}: {journey}: {result.splitlines()[0]}" for (kind, journey), result in matrix.items()))
         pytest.skip(f"ZOO_CAPABILITY_KINDS={ONLY}: the page needs every row")
     expected = page(matrix)
     if WRITE:

@@ -34,11 +34,6 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _state: dict = {"depth": 0, "pending": None, "forced": False, "timer": None, "overdue": None}
 
 
-def pending() -> int | None:
-    """The signal received and not yet acted on, or ``None``."""
-    return _state["pending"]
-
-
 def check() -> None:
     """A safe point: raise :class:`Interrupted` if SIGINT or SIGTERM arrived since the work began.
 
