@@ -107,13 +107,19 @@ def _images(n, seed, sizes=(24, 48)):
     return images, labels
 
 
+def _image_folder(root, per_colour, seed):
+    """``root/data``: a class folder of PNG files per colour."""
+    for i, (pixels, label) in enumerate(zip(*_images(per_colour, seed=seed), strict=True)):
+        (root / "data" / label).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(root / "data" / label / f"{i}.png")
+    return root / "data"
+
+
 @pytest.fixture(scope="module")
 def image_run(tmp_path_factory):
     """A run of tiny_image trained on a folder of PNG files, with a head big enough for int8 to shrink it."""
     root = tmp_path_factory.mktemp("export")
-    for i, (pixels, label) in enumerate(zip(*_images(20, seed=0), strict=True)):
-        (root / "data" / label).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(pixels).save(root / "data" / label / f"{i}.png")
+    _image_folder(root, 20, seed=0)
     return zoo.train("tiny_image", root / "data", weights=None, head="flatten", hidden=(256,), epochs=6,
                      learning_rate=3e-3, batch_size=8, out=root / "run", cache=False, verbose=0)  # fmt: skip
 
@@ -382,9 +388,7 @@ def test_a_tf_hub_savedmodel_backbone_exports_to_every_format(tmp_path):
 def mixed_run(tmp_path_factory):
     """A run of tiny_image trained with --mixed-precision (mixed_bfloat16 on this CPU) on a folder of PNG files."""
     root = tmp_path_factory.mktemp("mixed")
-    for i, (pixels, label) in enumerate(zip(*_images(12, seed=3), strict=True)):
-        (root / "data" / label).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(pixels).save(root / "data" / label / f"{i}.png")
+    _image_folder(root, 12, seed=3)
     return zoo.train("tiny_image", root / "data", weights=None, head="flatten", hidden=(64,), epochs=4,
                      learning_rate=3e-3, batch_size=8, out=root / "run", cache=False, verbose=0,
                      mixed_precision=True)  # fmt: skip

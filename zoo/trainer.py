@@ -472,13 +472,8 @@ class _Trainer:
     def _truncated(self, dataset: Dataset) -> int:
         """How many texts fill the whole token window (so were cut, or end exactly there)."""
         steps = [self.model.get_layer(name) for name in self.recipe.parts.text_steps]
-        limit, count = self.recipe.input_shape[0], 0
-        for batch in self._pipeline(dataset, training=False, targets=False):
-            interrupts.check()
-            for layer in steps:
-                batch = layer(batch)
-            count += int((keras.ops.convert_to_numpy(batch["padding_mask"]).sum(axis=1) >= limit).sum())
-        return count
+        counts = token_counts(steps, dataset, batch_size=self.config.batch_size, sample=None)
+        return int((counts >= self.recipe.input_shape[0]).sum())
 
     def _adapt_sample(self) -> Dataset:
         """Up to :data:`ADAPT_SAMPLE` training examples (all when fewer), chosen with the run's seed."""
