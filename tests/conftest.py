@@ -80,6 +80,16 @@ def tiny_plugin_source():
     return lambda name="tiny_net": TINY_PLUGIN.format(name=name)
 
 
+def pytest_terminal_summary(terminalreporter):
+    """Say whether the tests on a full disk ran: they need a tmpfs mount, and skip where they cannot have one."""
+    reports = [r for outcome in ("passed", "failed", "skipped") for r in terminalreporter.stats.get(outcome, [])]
+    ran = [r for r in reports if "full_disk" in r.keywords and r.when == "call"]
+    skipped = [r for r in reports if "full_disk" in r.keywords and r.skipped and r.when == "setup"]
+    if ran or skipped:
+        why = f", {len(skipped)} skipped: {skipped[0].longrepr[2]}" if skipped else ""
+        terminalreporter.write_line(f"full-disk tests: {len(ran)} ran on a 1 MB tmpfs{why}")
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent

@@ -13,9 +13,11 @@ from PIL import Image
 
 import zoo
 from zoo.config import ModelConfig, ModelParts, TrainConfig
-from zoo.exports import AGREEMENT_TARGET, FLOAT_TOLERANCE, MIXED_TOLERANCE
 from zoo.run import Run
 
+# What the export promises, written here rather than read from zoo/exports.py: a float artefact gives the Keras
+# model's probabilities to 1e-4; a bfloat16 one to 0.1; a quantised one the same top-1 class on 98% of inputs.
+FLOAT, BFLOAT16, AGREEMENT = 1e-4, 0.1, 0.98
 COLOURS = {"blue": (40, 40, 200), "green": (40, 200, 40), "red": (200, 40, 40)}
 
 # Runs in a fresh interpreter where backbone-zoo and Keras cannot be imported (tf_keras and keras_hub
@@ -231,24 +233,24 @@ def test_savedmodel_and_tflite_float_match_keras(image_run, held_out, tmp_path):
     expected = image_run.model.predict(held_out, verbose=0)
     saved = zoo.export(image_run, "savedmodel")
     assert saved.path == image_run.path / "exports" / "savedmodel" and (saved.path / "saved_model.pb").exists()
-    assert saved.metadata["parity"]["ok"] and saved.metadata["parity"]["max_abs_diff"] <= FLOAT_TOLERANCE
+    assert saved.metadata["parity"]["ok"] and saved.metadata["parity"]["max_abs_diff"] <= FLOAT
     assert saved.metadata["parity"]["data"] == "the run's validation data"
     lite = zoo.export(image_run, "tflite")
     assert lite.artefact == image_run.path / "exports" / "tflite" / "model.tflite"
-    assert lite.metadata["parity"]["max_abs_diff"] <= FLOAT_TOLERANCE
+    assert lite.metadata["parity"]["max_abs_diff"] <= FLOAT
 
     import tensorflow as tf
 
     from zoo.exports import _run_tflite
 
     served = tf.saved_model.load(str(saved.path)).signatures["serving_default"](images=tf.constant(held_out))
-    np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=FLOAT_TOLERANCE, rtol=0)
+    np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=FLOAT, rtol=0)
     names = np.array(image_run.class_names, dtype=object)
     assert [s.decode() for s in served["label"].numpy()] == list(names[expected.argmax(-1)])
     assert served["classes"].numpy().shape == expected.shape
     assert [s.decode() for s in served["classes"].numpy()[0]] == list(image_run.class_names)
     got = _run_tflite(lite.artefact, held_out, "probabilities")
-    assert np.abs(got - expected).max() <= FLOAT_TOLERANCE
+    assert np.abs(got - expected).max() <= FLOAT
     metadata = json.loads((lite.path / "metadata.json").read_text())
     assert metadata["input"] == {"name": "images", "dtype": "uint8", "shape": [None, 32, 32, 3],
                                  "value_range": [0, 255], "channels": "RGB",
@@ -267,7 +269,7 @@ def test_every_format_loads_without_the_zoo_or_keras_and_resizes_like_zoo_predic
     saved = zoo.export(image_run, "savedmodel", out=tmp_path / "savedmodel")
     lite = zoo.export(image_run, "tflite", out=tmp_path / "tflite")
     onnx = zoo.export(image_run, "onnx", out=tmp_path / "onnx")
-    assert onnx.metadata["parity"]["max_abs_diff"] <= FLOAT_TOLERANCE
+    assert onnx.metadata["parity"]["max_abs_diff"] <= FLOAT
     # Images of another size go through the serving signature as they go through `zoo predict`.
     others, _ = _images(2, seed=2, sizes=(50, 50))
     for i, pixels in enumerate(others):
@@ -284,12 +286,12 @@ def test_every_format_loads_without_the_zoo_or_keras_and_resizes_like_zoo_predic
     )
     expected = image_run.model.predict(held_out, verbose=0)
     for key in ("same.probabilities", "lite", "onnx"):
-        assert np.abs(outputs[key] - expected).max() <= FLOAT_TOLERANCE, key
+        assert np.abs(outputs[key] - expected).max() <= FLOAT, key
     features = _features(image_run).predict(held_out, verbose=0)
-    assert np.abs(outputs["same.features"] - features).max() <= FLOAT_TOLERANCE
+    assert np.abs(outputs["same.features"] - features).max() <= FLOAT
     for row, result in zip(outputs["other.probabilities"], predicted, strict=True):
         scores = {p["label"]: p["score"] for p in result["predictions"]}
-        np.testing.assert_allclose(row, [scores[c] for c in image_run.class_names], atol=FLOAT_TOLERANCE)
+        np.testing.assert_allclose(row, [scores[c] for c in image_run.class_names], atol=FLOAT)
     assert [s.decode() for s in outputs["other.label"]] == [r["predictions"][0]["label"] for r in predicted]
 
 
@@ -309,9 +311,9 @@ def test_quantized_tflite_agrees_with_keras_on_top1_and_is_smaller(quantize, ima
     expected = image_run.model.predict(held_out, verbose=0).argmax(-1)
     got = _run_tflite(exported.artefact, held_out, "probabilities").argmax(-1)
     agreement = float(np.mean(got == expected))
-    assert agreement >= AGREEMENT_TARGET, agreement
+    assert agreement >= AGREEMENT, agreement
     metadata = exported.metadata
-    assert metadata["parity"]["ok"] and metadata["parity"]["top1_agreement"] >= AGREEMENT_TARGET
+    assert metadata["parity"]["ok"] and metadata["parity"]["top1_agreement"] >= AGREEMENT
     assert metadata["size_ratio"] == pytest.approx(metadata["float32_bytes"] / exported.size, abs=0.01)
     if quantize == "int8":
         assert metadata["size_ratio"] >= 3.0, metadata["size_ratio"]
@@ -322,7 +324,7 @@ def test_quantized_tflite_agrees_with_keras_on_top1_and_is_smaller(quantize, ima
 def test_int8_calibrates_on_given_pixels_for_a_model_object(image_run, held_out, tmp_path):
     exported = zoo.export(image_run.model, "tflite", quantize="int8", out=tmp_path / "q", calibration=held_out)
     assert exported.metadata["source_run"] is None and exported.metadata["parity"]["data"] == "the calibration data"
-    assert exported.metadata["parity"]["top1_agreement"] >= AGREEMENT_TARGET
+    assert exported.metadata["parity"]["top1_agreement"] >= AGREEMENT
 
 
 @pytest.mark.slow
@@ -380,7 +382,7 @@ def test_a_tf_hub_savedmodel_backbone_exports_to_every_format(tmp_path):
     assert exported["savedmodel"].metadata["backbone"]["weights_license"] == "unknown (a local weights file)"
     outputs = _without_zoo({"hub": ("savedmodel", exported["savedmodel"].path, x[:4])}, tmp_path)
     expected = run.model.predict(x[:4], verbose=0)
-    assert np.abs(outputs["hub.probabilities"] - expected).max() <= FLOAT_TOLERANCE
+    assert np.abs(outputs["hub.probabilities"] - expected).max() <= FLOAT
 
 
 # -- mixed precision -------------------------------------------------------------------------------------------
@@ -404,8 +406,8 @@ def test_a_mixed_precision_run_exports_to_tflite_and_onnx_as_float32(mixed_run, 
     for exported in (lite, onnx):
         parity, metadata = exported.metadata["parity"], exported.metadata
         assert parity["ok"] and parity["data"] == "the run's validation data", parity
-        assert parity["max_abs_diff"] <= parity["tolerance"] == MIXED_TOLERANCE["bfloat16"]  # probabilities: scale 1
-        assert parity["float32_copy_max_abs_diff"] <= FLOAT_TOLERANCE  # the converter changed nothing
+        assert parity["max_abs_diff"] <= parity["tolerance"] == BFLOAT16  # probabilities: scale 1
+        assert parity["float32_copy_max_abs_diff"] <= FLOAT  # the converter changed nothing
         assert metadata["mixed_precision"]["keras_compute_dtype"] == "bfloat16"
         assert metadata["mixed_precision"]["artefact_computes_in"].startswith("float32")
     assert keras.config.dtype_policy().name == "float32" and model.dtype_policy.name == "mixed_bfloat16"
@@ -413,11 +415,11 @@ def test_a_mixed_precision_run_exports_to_tflite_and_onnx_as_float32(mixed_run, 
                            tmp_path)  # fmt: skip
     expected = np.asarray(model.predict(held_out, verbose=0), dtype=np.float32)
     for key in ("lite", "onnx"):
-        assert np.abs(outputs[key] - expected).max() <= MIXED_TOLERANCE["bfloat16"], key
+        assert np.abs(outputs[key] - expected).max() <= BFLOAT16, key
         assert np.mean(outputs[key].argmax(-1) == expected.argmax(-1)) >= 0.95, key
-    assert np.abs(outputs["lite"] - outputs["onnx"]).max() <= 2 * FLOAT_TOLERANCE  # the same float32 model twice
+    assert np.abs(outputs["lite"] - outputs["onnx"]).max() <= 2 * FLOAT  # the same float32 model twice
     saved = zoo.export(mixed_run, "savedmodel", out=tmp_path / "saved")  # kept in mixed precision, as before
-    assert saved.metadata["parity"]["max_abs_diff"] <= FLOAT_TOLERANCE
+    assert saved.metadata["parity"]["max_abs_diff"] <= FLOAT
     assert saved.metadata["mixed_precision"]["artefact_computes_in"] == "mixed bfloat16, as the Keras model"
 
 
@@ -471,7 +473,7 @@ def test_a_text_model_exports_as_a_savedmodel_that_takes_strings(text_run, tmp_p
     texts = np.array(["the cat", "a dog sat down", "Dogs and CATS, again!"], dtype=object)
     outputs = _without_zoo({"text": ("savedmodel-text", exported.path, texts)}, tmp_path)
     expected = text_run.model.predict(texts, verbose=0)
-    assert np.abs(outputs["text.probabilities"] - expected).max() <= FLOAT_TOLERANCE
+    assert np.abs(outputs["text.probabilities"] - expected).max() <= FLOAT
     assert [s.decode() for s in outputs["text.label"]] == [text_run.class_names[i] for i in expected.argmax(-1)]
     for format in ("tflite", "onnx"):
         with pytest.raises(zoo.ExportError, match="is a text model: it tokenizes strings inside with TensorFlow Text"):
@@ -495,4 +497,4 @@ def test_a_text_savedmodel_reads_the_fitted_length_and_says_which_texts_it_cut(t
     predicted = zoo.predict(text_run, texts)
     assert outputs["text.truncated"].tolist() == [r["truncated"] for r in predicted] == [False, True]
     expected = text_run.model.predict(np.array(texts, dtype=object), verbose=0)
-    assert np.abs(outputs["text.probabilities"] - expected).max() <= FLOAT_TOLERANCE
+    assert np.abs(outputs["text.probabilities"] - expected).max() <= FLOAT

@@ -107,7 +107,6 @@ def test_mirrored_extraction_matches_one_device(tmp_path):
 
 @pytest.mark.slow  # a fresh process importing TensorFlow or JAX
 def test_mirrored_extraction_on_jax_matches_one_device(tmp_path):
-    pytest.importorskip("jax")
     flags = {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     result = _python(JAX_FEATURES, tmp_path=tmp_path, **flags)
     assert result["replicas"] == 2 and result["relative"] <= 1e-5, result

@@ -2,7 +2,7 @@
 PATH" and exit status 1, leaves nothing half-written, and cleans what a dead writer left at the next start.
 
 The disk is a small tmpfs where this machine lets the tests mount one (root), else those tests skip; the
-orphan cleaning needs no mount.
+orphan cleaning needs no mount. `make test`'s summary says whether the tests on a full disk ran (tests/conftest.py).
 """
 
 import os
@@ -45,6 +45,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", str(disk)], check=True)
 
 
+@pytest.mark.full_disk
 def test_a_cache_entry_larger_than_the_disk_is_refused_not_a_bus_error(small_disk):
     result = subprocess.run([sys.executable, "-c", FILL, str(small_disk / "cache")], capture_output=True, text=True)
     assert result.returncode == 1, result.stderr[-2000:]  # was 135, SIGBUS, from the memory-mapped write
@@ -52,6 +53,7 @@ def test_a_cache_entry_larger_than_the_disk_is_refused_not_a_bus_error(small_dis
     assert sorted(p.name for p in (small_disk / "cache").iterdir()) == ["k.lock"]  # no orphan .npy
 
 
+@pytest.mark.full_disk
 def test_a_run_on_a_full_disk_ends_in_one_line_and_exit_1(small_disk, tmp_path):
     rng = np.random.default_rng(0)
     for label in ("a", "b"):

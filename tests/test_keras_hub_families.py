@@ -4,6 +4,8 @@ size, and preprocessing against keras-hub's own image converter for the same sou
 
 import json
 
+import keras
+import keras_hub
 import numpy as np
 import pytest
 from zoo_keras_hub import architectures as arch
@@ -11,9 +13,6 @@ from zoo_keras_hub.images import FAMILIES, IMAGES, Image
 
 import zoo
 from zoo.backbones import network_of, preprocessing_graph
-
-keras_hub = pytest.importorskip("keras_hub")
-keras = pytest.importorskip("keras")
 
 BY_NAME = {image.name: image for image in IMAGES}
 # keras-hub image-classifier presets the plugin leaves out, and why (see plugins/keras-hub/README.md)

@@ -2,14 +2,13 @@
 
 Parameter counts, feature maps, pyramids and preprocessing of every family: test_keras_hub_families.py."""
 
+import keras_hub
 import numpy as np
 import pytest
 from zoo_keras_hub.images import IMAGES
 
 import zoo
 from zoo.backbones import network_of
-
-keras_hub = pytest.importorskip("keras_hub")
 
 
 @pytest.mark.parametrize(

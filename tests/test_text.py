@@ -158,21 +158,29 @@ def test_bad_local_text_checkpoints_say_what_is_wrong(tmp_path, change, message)
         zoo.backbone("bert_tiny_en_uncased", weights=tmp_path / "ckpt")
 
 
+def cat_and_dog_texts() -> tuple[list[str], list[str]]:
+    """32 different sentences (a split keeps each text once): only "cat" or "dog" tells the class."""
+    endings = ["", " on the mat", " on a mat", " ."]
+    texts = [f"{a} {animal} {verb}{end}" for animal in ("cat", "dog") for a in ("the", "a") for verb in ("sat", "ran")
+             for end in endings]  # fmt: skip
+    return texts, ["cat"] * 16 + ["dog"] * 16
+
+
 def test_text_classification_end_to_end_with_the_generic_head_and_trainer(tmp_path):
     write_hf_bert(tmp_path / "tiny")
-    texts = ["the cat sat on the mat", "a cat sat", "the cat ran", "a cat on a mat"] * 3
-    texts += ["the dog ran", "a dog ran on the mat", "the dog sat", "a dog ."] * 3
-    texts[0] = "the cat sat on the mat " * 30  # 180 word pieces: cut at 128
-    labels = ["cat"] * 12 + ["dog"] * 12
-    run = zoo.train("bert_tiny_en_uncased", (texts, labels), weights=tmp_path / "tiny", epochs=40,
+    texts, labels = cat_and_dog_texts()
+    texts[0] = "the cat sat on the mat " * 30  # 180 word pieces: cut at 16, where the others (8 at most) fit
+    run = zoo.train("bert_tiny_en_uncased", (texts, labels), weights=tmp_path / "tiny", input_shape=16, epochs=40,
                     learning_rate=1e-2, batch_size=8, out=tmp_path / "run", cache_dir=tmp_path / "cache",
                     verbose=0)  # fmt: skip
+    assert run.data["train examples"] + run.data["validation examples"] == 32  # none lost as a repeat
+    assert run.data["validation examples"] >= 6
     assert run.metrics["accuracy"] == 1.0
-    assert run.data["texts cut at 128 tokens"] == 1
-    assert "texts cut at 128 tokens | 1" in (run.path / "README.md").read_text()
+    assert run.data["texts cut at 16 tokens"] == 1, run.data
+    assert "texts cut at 16 tokens | 1" in (run.path / "README.md").read_text()
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 2  # features computed once: train and val
     loaded = zoo.load_model(run.path)
-    result = zoo.predict(run.path, ["the dog ran on the mat"], top_k=1)[0]
+    result = zoo.predict(run.path, ["the dog ran on the mat the dog"], top_k=1)[0]  # a sentence not trained on
     assert result["predictions"][0]["label"] == "dog"
     undecodable = b"the dog \xff ran".decode("utf-8", "surrogateescape")  # as argv gives bytes that are not UTF-8
     repaired = zoo.predict(run.path, [undecodable], top_k=1)[0]  # repaired as training repairs it
