@@ -1,34 +1,13 @@
 """Fixtures of the test suite; the registry isolation both tests and doctests need is in ../conftest.py."""
 
-import os
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
-import zoo.plugins
-import zoo.testing
-
 # Reference data and the scripts that make it (they need packages the tests do not): nothing to collect.
 collect_ignore = ["fixtures", "corpus"]  # corpus: the generator of test_corpus.py
-
-
-@pytest.fixture(scope="session", autouse=True)
-def tiny_backbones(tmp_path_factory):
-    """Install zoo.testing's tiny backbones for the session, as a plugin found through its entry point.
-
-    The distribution record goes on ``sys.path`` for this process and on ``PYTHONPATH`` for a ``zoo``
-    subprocess: both find ``tiny_image`` and ``tiny_image_caffe`` as they find any installed plugin.
-    Outside the tests they do not exist.
-    """
-    site = str(zoo.testing.write_tiny_plugin(tmp_path_factory.mktemp("tiny-plugin")))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(site)
-        patch.setenv("PYTHONPATH", os.pathsep.join(p for p in (site, os.environ.get("PYTHONPATH")) if p))
-        zoo.plugins.reset()
-        yield site
-    zoo.plugins.reset()
 
 
 @pytest.fixture

@@ -125,35 +125,38 @@ def _default_signals():
         signal.signal(signum, signal.SIG_DFL)
 
 
-def _reached(stage, stderr, state):
+def _reached(stage: str, lines: list[str]) -> bool:
+    """Whether the stage has begun, by what the command says on stderr as each stage starts."""
     if stage == "scan":
-        return "checking images" in stderr.read_text()
-    if stage == "extraction":  # a cache entry being written: its key's lock exists, its array not yet
-        cache = state.parent.parent / "cache"
-        return any(cache.glob("*.lock")) and not any(p for p in cache.glob("*.npy") if not p.name.startswith("."))
-    progress = json.loads(state.read_text()) if state.exists() else {}
-    return progress.get("phase") == int(stage[-1]) and progress.get("epoch", 0) >= 1
+        return lines[-1].startswith("checking images")
+    if stage == "extraction":
+        return lines[-1].startswith("extracting features")
+    phase = max((i for i, line in enumerate(lines) if line.startswith(f"phase {stage[-1]}:")), default=None)
+    return phase is not None and lines[-1].startswith("epoch 1/")  # one epoch done: in the middle of the phase
 
 
-def _interrupt(command, env, stage, signum, stderr, state, delay=0.0):
-    """Start ``command``, send ``signum`` ``delay`` seconds into ``stage``; its exit status and seconds to stop."""
-    with open(stderr, "w") as errors:
-        process = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=errors, preexec_fn=_default_signals
-        )
-        deadline = time.time() + 600
-        while process.poll() is None and time.time() < deadline and not _reached(stage, stderr, state):
-            time.sleep(0.05)
-        time.sleep(delay)
-        assert process.poll() is None, f"the run ended before {stage}: {stderr.read_text()[-2000:]}"
-        process.send_signal(signum)
-        start = time.time()
-        try:
-            code = process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
-    return code, time.time() - start
+def _interrupt(command, env, stage, signum, delay=0.0):
+    """Start ``command``, send ``signum`` ``delay`` seconds after its stderr says ``stage`` began.
+
+    Returns its exit status, the seconds it took to stop, and its stderr.
+    """
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=_default_signals)  # fmt: skip
+    said = []
+    for line in process.stderr:  # blocks until the process says something: no polling
+        said.append(line)
+        if _reached(stage, said):
+            break
+    time.sleep(delay)
+    assert process.poll() is None, f"the run ended before {stage}: {''.join(said)[-2000:]}"
+    process.send_signal(signum)
+    start = time.time()
+    try:
+        rest = process.communicate(timeout=60)[1]
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    return process.returncode, time.time() - start, "".join(said) + rest
 
 
 def _tries():
@@ -174,14 +177,13 @@ def _tries():
 def test_a_signal_stops_the_command_within_seconds_and_the_same_command_finishes(
     many_images, tmp_path, stage, signum, delay
 ):
-    out, stderr = tmp_path / "run", tmp_path / "stderr.txt"
+    out = tmp_path / "run"
     command = [sys.executable, "-m", "zoo", "train", "--backbone", TINY_IMAGE, "--weights", "none",
                "--data", str(many_images), "--epochs", "3", "--fine-tune", "1", "--batch-size", "64",
                "--out", str(out)]  # fmt: skip
     env = {**os.environ, "ZOO_CACHE_DIR": str(tmp_path / "cache")}
-    code, seconds = _interrupt(command, env, stage, signum, stderr, out / "state.json", delay)
-    assert code == 128 + signum and seconds < STOP_WITHIN, (code, seconds, stderr.read_text()[-2000:])
-    text = stderr.read_text()
+    code, seconds, text = _interrupt(command, env, stage, signum, delay)
+    assert code == 128 + signum and seconds < STOP_WITHIN, (code, seconds, text[-2000:])
     assert "zoo: interrupted" in text and "Traceback" not in text and "Exception ignored" not in text
 
     again = subprocess.run(command, env=env, capture_output=True, text=True)  # the same command again
@@ -233,8 +235,8 @@ PYTHON_RUN = """
 import sys
 import zoo
 
-try:
-    zoo.train({backbone!r}, {data!r}, out={out!r}, weights=None, epochs=3, fine_tune=1, batch_size=64, verbose=0)
+try:  # verbose: it says each stage on stderr
+    zoo.train({backbone!r}, {data!r}, out={out!r}, weights=None, epochs=3, fine_tune=1, batch_size=64, verbose=1)
 except zoo.Interrupted as stop:
     print("interrupted", stop.status, flush=True)
     sys.exit(3)
@@ -244,12 +246,12 @@ print("finished", flush=True)
 
 @pytest.mark.slow
 def test_ctrl_c_in_python_raises_interrupted_and_leaves_a_run_that_finishes(many_images, tmp_path):
-    out, stderr = tmp_path / "run", tmp_path / "stderr.txt"
+    out = tmp_path / "run"
     script = tmp_path / "train.py"
     script.write_text(textwrap.dedent(PYTHON_RUN.format(backbone=TINY_IMAGE, data=str(many_images), out=str(out))))
     env = {**os.environ, "ZOO_CACHE_DIR": str(tmp_path / "cache")}
-    code, seconds = _interrupt([sys.executable, str(script)], env, "phase1", signal.SIGINT, stderr, out / "state.json")
-    assert code == 3 and seconds < STOP_WITHIN, (code, seconds, stderr.read_text()[-2000:])
+    code, seconds, text = _interrupt([sys.executable, str(script)], env, "phase1", signal.SIGINT)
+    assert code == 3 and seconds < STOP_WITHIN, (code, seconds, text[-2000:])
     again = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
     assert again.returncode == 0 and again.stdout == "finished\n", again.stderr[-2000:]
     assert json.loads((out / "state.json").read_text())["complete"]

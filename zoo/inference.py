@@ -27,8 +27,9 @@ def evaluate(run: str | os.PathLike | Run, data: Any, *, batch_size: int = 32) -
 
     Labels the model does not know raise a clear error.
 
-    >>> evaluate("runs/demo", "data/test")["accuracy"]  # doctest: +SKIP
-    0.95
+    >>> metrics = evaluate("runs/demo/run", "data/test")
+    >>> metrics["accuracy"] > 0.8, metrics["skipped"]
+    (True, 0)
     """
     run = _finished(run)
     dataset = load_dataset(data, task=run.task, class_names=run.class_names or None)
@@ -56,9 +57,13 @@ def predict(run: str | os.PathLike | Run, inputs: Any, *, top_k: int = TOP_K) ->
     ``(H, W, 3)`` in [0, 255]. For a text model: texts (one string is one text), folders of ``.txt``
     files, CSV files with a ``text`` column.
 
-    >>> predict("runs/demo", "beach.png", top_k=1)  # doctest: +SKIP
-    [{'input': 'beach.png', 'predictions': [{'label': 'beach', 'score': 0.98}]}]
-    >>> predict("runs/topics", ["Rain by noon.", "data/unseen"])  # doctest: +SKIP
+    >>> (result,) = predict("runs/demo/run", "beach.png", top_k=4)
+    >>> result["input"], sorted(p["label"] for p in result["predictions"])
+    ('beach.png', ['beach', 'forest', 'night', 'sunset'])
+    >>> round(sum(p["score"] for p in result["predictions"]), 4)
+    1.0
+    >>> [len(r["predictions"]) for r in predict("runs/demo/run", ["beach.png", "data/test/night"], top_k=2)]
+    [2, 2, 2, 2, 2, 2, 2, 2, 2]
     """
     run = _finished(run)
     named = _named_inputs(inputs, run.modality)

@@ -69,10 +69,9 @@ def rank(
     ``distribution`` (as for :func:`zoo.train`; default ``auto``: every local GPU when there are
     several) builds each candidate on every local device and splits its batches over them.
 
-    >>> table = rank("data/train", ["resnet50", "mobilenet*"], sample=500)  # doctest: +SKIP
-    >>> table[0].backbone, table[0].logme  # doctest: +SKIP
-    ('resnet50', 1.24)
-    >>> rank("data/train", "efficientnet*", distribution="mirrored")  # doctest: +SKIP
+    >>> table = rank("data/train", "tiny_image*", weights=None, verbose=0)  # the tests' tiny backbones
+    >>> sorted(row.backbone for row in table), table[0].logme >= table[1].logme
+    (['tiny_image', 'tiny_image_caffe'], True)
     """
     placement = resolve_one_host(distribution, "zoo rank")
     dataset = load_dataset(data, task=task)
