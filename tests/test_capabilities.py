@@ -6,7 +6,7 @@ metrics, predictions equal to the model's own, artefacts loaded in a new process
 or refuses before any work in one line naming the reason; a traceback or a wrong number fails its test.
 
 docs/capabilities.md is generated from the outcomes and checked against them, as registry.json is against
-the specs: after a change of behaviour, `ZOO_WRITE_CAPABILITIES=1 .venv/bin/pytest tests/test_capabilities.py`
+the specs: after a change of behaviour, `ZOO_WRITE_CAPABILITIES=1 .venv/bin/pytest -n 0 tests/test_capabilities.py`
 rewrites it.
 """
 
@@ -37,7 +37,6 @@ from zoo.data import topics_path
 from zoo.demo import write_scenes
 from zoo.errors import first_line
 
-pytestmark = pytest.mark.slow  # a run and five exports per kind of backbone
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "capabilities.md"
 WRITE = os.environ.get("ZOO_WRITE_CAPABILITIES") == "1"
 ONLY = os.environ.get("ZOO_CAPABILITY_KINDS", "")  # while working on one row: a part of its backbone's name
@@ -128,12 +127,14 @@ def text_data(root: Path) -> tuple[Path, np.ndarray]:
     return path, np.array([r["text"] for r in rows[-6:]], dtype=object)
 
 
-@pytest.fixture(scope="session")
-def stand_ins(tmp_path_factory) -> dict[str, Kind]:
-    root = tmp_path_factory.mktemp("stand-ins")
-    made = {"<savedmodel>": make_saved_model(root / "savedmodel"), "<bert>": root / "bert"}
-    write_hf_bert(made["<bert>"])
-    return {k.label: dataclasses.replace(k, weights=made.get(k.weights, k.weights)) for k in KINDS}
+def stand_in(kind: Kind, root: Path) -> Kind:
+    """The kind with its weights file made, where its stand-in is one (a SavedModel, a BERT checkpoint)."""
+    if kind.weights == "<savedmodel>":
+        return dataclasses.replace(kind, weights=make_saved_model(root / "savedmodel"))
+    if kind.weights == "<bert>":
+        write_hf_bert(root / "bert")
+        return dataclasses.replace(kind, weights=root / "bert")
+    return kind
 
 
 # -- the journeys -----------------------------------------------------------------------------------------
@@ -296,42 +297,48 @@ CHECK = textwrap.dedent(
 )
 
 
-@pytest.fixture(scope="session")
-def matrix(stand_ins, tmp_path_factory) -> dict[tuple[str, str], str]:
-    """``{(kind, journey): outcome}`` for every cell: in this process, then the new-process checks at once."""
-    outcomes: dict[tuple[str, str], str] = {}
-    jobs = []
-    root = tmp_path_factory.mktemp("matrix")
-    for kind in stand_ins.values():
-        if ONLY and ONLY not in kind.backbone:
+def walk(kind: Kind, root: Path) -> dict[str, str]:
+    """``{journey: outcome}`` for one row: in this process, then the new-process checks at once."""
+    walk = Walk(stand_in(kind, root), root)
+    outcomes = {}
+    for journey, step in walk.steps().items():
+        needs_run = journey not in ("info", "extract by name", "extract by model", "rank", "train")
+        if needs_run and walk.run is None:
+            outcomes[journey] = "FAILS: no run to use (train failed)"
             continue
-        walk = Walk(kind, root / kind.label.replace(" ", "-"))
-        for journey, step in walk.steps().items():
-            needs_run = journey not in ("info", "extract by name", "extract by model", "rank", "train")
-            if needs_run and walk.run is None:
-                outcomes[kind.label, journey] = "FAILS: no run to use (train failed)"
-                continue
-            start = time.perf_counter()
-            outcomes[kind.label, journey] = outcome(step, walk.root / "run")
-            SECONDS[kind.label, journey] = time.perf_counter() - start
-        if walk.checks:
-            inputs, expected = root / f"{kind.label}-in.npy", root / f"{kind.label}-out.npy"
-            np.save(inputs, walk.held_out if kind.modality == "text" else walk.held_out.astype("uint8"))
-            np.save(expected, walk.run.model.predict(walk.held_out, verbose=0))
-            for check in walk.checks:
-                check.update(id=f"{kind.label}|{check['journey']}", inputs=str(inputs), expected=str(expected),
-                             tolerance=PARITY)  # fmt: skip
-                jobs.append(check)
-    if jobs:
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        result = subprocess.run(
-            [sys.executable, "-c", CHECK, json.dumps(jobs)], capture_output=True, text=True, env=env
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
-        checked = json.loads(result.stdout.strip().splitlines()[-1])
-        for key, verdict in checked.items():
-            label, journey = key.split("|")
-            outcomes[label, journey] = verdict
+        start = time.perf_counter()
+        outcomes[journey] = outcome(step, walk.root / "run")
+        SECONDS[kind.label, journey] = time.perf_counter() - start
+    if not walk.checks:
+        return outcomes
+    inputs, expected = root / "held-out.npy", root / "expected.npy"
+    np.save(inputs, walk.held_out if kind.modality == "text" else walk.held_out.astype("uint8"))
+    np.save(expected, walk.run.model.predict(walk.held_out, verbose=0))
+    for check in walk.checks:
+        check.update(id=check["journey"], inputs=str(inputs), expected=str(expected), tolerance=PARITY)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, "-c", CHECK, json.dumps(walk.checks)], capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    outcomes.update(json.loads(result.stdout.strip().splitlines()[-1]))
+    return outcomes
+
+
+ROWS: dict[str, dict[str, str]] = {}  # kind label -> {journey: outcome}, each row walked once per process
+
+
+@pytest.fixture(scope="session")
+def row(tmp_path_factory) -> Callable[[str], dict[str, str]]:
+    """``row(label)``: that row's outcomes, walked on first use (xdist keeps a row's tests on one worker)."""
+
+    def outcomes(label: str) -> dict[str, str]:
+        if ONLY and ONLY not in BY_LABEL[label].backbone:
+            pytest.skip(f"ZOO_CAPABILITY_KINDS={ONLY} leaves this row out")
+        if label not in ROWS:
+            ROWS[label] = walk(BY_LABEL[label], tmp_path_factory.mktemp(label.replace(" ", "-")))
+        return ROWS[label]
+
     return outcomes
 
 
@@ -341,7 +348,7 @@ def page(outcomes: dict[tuple[str, str], str]) -> str:
         "# Capabilities",
         "",
         "<!-- Generated by tests/test_capabilities.py from what each cell did; do not edit by hand. After a change",
-        "     of behaviour: ZOO_WRITE_CAPABILITIES=1 .venv/bin/pytest tests/test_capabilities.py -->",
+        "     of behaviour: ZOO_WRITE_CAPABILITIES=1 .venv/bin/pytest -n 0 tests/test_capabilities.py -->",
         "",
         "Every journey with every kind of backbone, walked end to end by `tests/test_capabilities.py` with a tiny",
         "stand-in of each kind (its plugin and code path, small shapes). **yes**: it works, checked (shapes,",
@@ -370,25 +377,56 @@ def page(outcomes: dict[tuple[str, str], str]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def read_page() -> dict[tuple[str, str], str]:
+    """The outcomes docs/capabilities.md shows: ``works``, or ``refuses: ...`` with its note's text."""
+    lines = PAGE.read_text().splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("| journey |"))
+    kinds = [cell.strip() for cell in lines[header].strip("|").split("|")][1:]
+    notes = dict(line.split(". ", 1) for line in lines if line[:1].isdigit())
+    shown = {}
+    for line in lines[header + 2 : header + 2 + len(JOURNEYS)]:
+        journey, *cells = (cell.strip() for cell in line.strip("|").split("|"))
+        for kind, cell in zip(kinds, cells, strict=True):
+            shown[kind, journey] = WORKS if cell == "yes" else notes[cell.removeprefix("no (").removesuffix(")")]
+    return shown
+
+
+def by_kind(*marks: Any) -> list[Any]:
+    """One parameter per kind, its tests on one xdist worker (``--dist loadgroup``): the row is walked once."""
+    return [pytest.param(k.label, marks=[pytest.mark.xdist_group(k.label), *marks], id=k.label) for k in KINDS]
+
+
+BY_LABEL = {kind.label: kind for kind in KINDS}
+
+
 @pytest.mark.parametrize("journey", JOURNEYS)
-@pytest.mark.parametrize("kind", [k.label for k in KINDS])
-def test_every_cell_works_or_refuses_in_one_line(matrix, kind, journey):
-    if (kind, journey) not in matrix:
-        pytest.skip(f"ZOO_CAPABILITY_KINDS={ONLY} leaves this row out")
-    result = matrix[kind, journey]
+@pytest.mark.parametrize("kind", by_kind(pytest.mark.slow))  # a run and five exports per kind of backbone
+def test_every_cell_works_or_refuses_in_one_line(row, kind, journey):
+    result = row(kind)[journey]
     assert result == WORKS or (result.startswith("refuses: ") and "\n" not in result), result
 
 
-def test_the_capability_page_is_generated_from_the_matrix(matrix):
-    slowest = sorted(SECONDS.items(), key=lambda item: -item[1])[:15]
-    print("\n".join(f"{seconds:6.1f} s  {kind}: {journey}" for (kind, journey), seconds in slowest))
-    if ONLY:
-        print("\n".join(f"{kind}: {journey}: {result.splitlines()[0]}" for (kind, journey), result in matrix.items()))
-        pytest.skip(f"ZOO_CAPABILITY_KINDS={ONLY}: the page needs every row")
-    expected = page(matrix)
-    if WRITE:
-        PAGE.write_text(expected)
-    assert PAGE.read_text() == expected, (
-        "docs/capabilities.md disagrees with what the matrix did: "
-        "ZOO_WRITE_CAPABILITIES=1 .venv/bin/pytest tests/test_capabilities.py rewrites it"
-    )
+@pytest.mark.parametrize("kind", by_kind(pytest.mark.slow))
+def test_the_page_shows_what_the_row_did(row, kind):
+    outcomes = row(kind)
+    slowest = sorted(((s, j) for (k, j), s in SECONDS.items() if k == kind), reverse=True)[:5]
+    print("\n".join(f"{seconds:6.1f} s  {kind}: {journey}" for seconds, journey in slowest))
+    shown = read_page()
+    for journey, result in outcomes.items():
+        did = WORKS if result == WORKS else result.split("\n")[0]
+        assert shown[kind, journey] == did, (
+            f"docs/capabilities.md disagrees with what {kind} did for {journey}: "
+            "ZOO_WRITE_CAPABILITIES=1 .venv/bin/pytest -n 0 tests/test_capabilities.py rewrites it"
+        )
+
+
+def test_the_page_is_the_generated_table_of_every_kind_and_journey():
+    """Generated from what the page shows, the page comes out the same: its layout and notes are the generator's."""
+    shown = read_page()
+    assert {kind for kind, _ in shown} == set(BY_LABEL) and {journey for _, journey in shown} == set(JOURNEYS)
+    assert page(shown) == PAGE.read_text()
+
+
+@pytest.mark.skipif(not WRITE, reason="ZOO_WRITE_CAPABILITIES=1 rewrites docs/capabilities.md")
+def test_write_the_page(row):
+    PAGE.write_text(page({(kind.label, j): r for kind in KINDS for j, r in row(kind.label).items()}))
