@@ -1,18 +1,19 @@
-"""The KerasCV plugin: declared params and feature shapes match KerasCV, built offline; local weights load."""
+"""The KerasCV plugin: declared params match KerasCV's metadata; backbones build offline; local weights load."""
 
-import keras
-import keras_cv  # noqa: F401  (a first-party plugin's library: missing, these tests fail, not skip)
+import keras_cv  # a first-party plugin's library: missing, these tests fail, not skip
 import numpy as np
 import pytest
+from zoo_keras_cv import BACKBONES
 
 import zoo
-from zoo.backbones import build_network, network_of
+from zoo.backbones import network_of
 from zoo.testing import check_backbone
 
 PLUGIN = "backbone-zoo-keras-cv"
 SPECS = zoo.list_backbones("*_kerascv")
-# Measured on CPU: these build in about 1 s at 224x224; the rest take 2-7 s and are slow-marked.
-QUICK = {"resnet18_kerascv", "resnet34_kerascv", "mobilenet_v3_small_kerascv", "mobilenet_v3_large_kerascv"}
+# KerasCV's preset metadata counts parameters too (an independent source): the declared count, except for
+# MobileNetV3, whose metadata differs by these many (not explained here; checked, so that a change shows).
+METADATA_DIFFERENCE = {"mobilenet_v3_small_kerascv": 5_618, "mobilenet_v3_large_kerascv": 1_834}
 
 
 def test_every_backbone_is_registered_with_the_kerascv_suffix_and_unit_scaling():
@@ -22,16 +23,15 @@ def test_every_backbone_is_registered_with_the_kerascv_suffix_and_unit_scaling()
     assert {s.default_weights for s in SPECS} == {"imagenet", None}
 
 
-@pytest.mark.parametrize(
-    "spec",
-    [s if s.name in QUICK else pytest.param(s, marks=pytest.mark.slow) for s in SPECS],
-    ids=lambda s: s.name,
-)
-def test_declared_params_and_feature_shape_match_kerascv(spec):
-    network = build_network(spec, None, spec.input_shape)
-    assert network.count_params() == spec.params
-    assert tuple(network.output_shape[1:]) == spec.feature_shape
-    keras.backend.clear_session()
+def test_declared_params_are_kerascvs_preset_metadata():
+    """The built networks' counts are checked against the declarations in tests/test_builds.py."""
+    counted = {}
+    for backbone in BACKBONES:
+        preset = getattr(keras_cv.models, backbone.cls).presets.get(backbone.preset or "", {})
+        if "params" in preset.get("metadata", {}):
+            counted[backbone.name] = preset["metadata"]["params"] + METADATA_DIFFERENCE.get(backbone.name, 0)
+    assert len(counted) >= 9
+    assert counted == {name: zoo.get_spec(name).params for name in counted}
 
 
 @pytest.mark.parametrize("name", ["resnet18_kerascv", "mobilenet_v3_small_kerascv", "csp_darknet_tiny_kerascv"])

@@ -3,6 +3,8 @@ the built network (and what keras-hub's metadata counts instead), feature maps a
 size, and preprocessing against keras-hub's own image converter for the same source checkpoint."""
 
 import json
+import os
+from pathlib import Path
 
 import keras
 import keras_hub
@@ -25,7 +27,9 @@ FAST = {
     "hgnetv2_b4_ssld_stage2_ft_in1k": 64, "xception_41_imagenet": 96, "deit_tiny_distilled_patch16_224_imagenet": 224,
 }  # fmt: skip
 SIZE_DEPENDENT = {"vit", "deit", "dinov2"}  # position embeddings: the parameter count depends on the input size
-HUGE = 250_000_000  # parameters: counted in the slow tier, not built there a second time at a small size
+HUGE = 250_000_000  # parameters: not built again at a small size by the sweep (tests/builds.json has them)
+SWEEP = os.environ.get("ZOO_SWEEP")  # `make test-all`: every preset (see tests/test_builds.py)
+RECORD = json.loads((Path(__file__).with_name("builds.json")).read_text())  # see tests/test_builds.py
 
 
 def _small(image: Image) -> int:
@@ -87,37 +91,29 @@ def _built(image: Image, size: int) -> keras.Model:
                                                                                    + (3,)})  # fmt: skip
 
 
-def _trainable(network: keras.Model) -> int:
-    return sum(int(np.prod(w.shape)) for w in network.trainable_weights)
-
-
 def _head(image: Image) -> int:
     return image.feature_shape[-1] * 1000 + 1000
 
 
 # What keras-hub's metadata "params" counts, where it is not the backbone: checked, so the difference is known.
+# (image, trainable parameters of its network) -> the metadata's count
 METADATA = {
-    "resnet_vd": lambda image, network: image.params + _head(image),  # the 1000-class head too
+    "resnet_vd": lambda image, trainable: image.params + _head(image),  # the 1000-class head too
     # timm's count: trainable parameters (no batch-norm statistics) plus timm's 1000-class head
-    "efficientnet": lambda image, network: _trainable(network) + _head(image),
-    "cspnet": lambda image, network: _trainable(network) + _head(image),
-    "mit": lambda image, network: image.params + image.feature_shape[-1] * 10 + 10,  # a 10-class head
+    "efficientnet": lambda image, trainable: trainable + _head(image),
+    "cspnet": lambda image, trainable: trainable + _head(image),
+    "mit": lambda image, trainable: image.params + image.feature_shape[-1] * 10 + 10,  # a 10-class head
     # ResNetV2: the count of the ResNet v1 preset of the same depth
-    "resnet_v2": lambda image, network: BY_NAME[image.name.replace("_v2", "")].params,
+    "resnet_v2": lambda image, trainable: BY_NAME[image.name.replace("_v2", "")].params,
 }
 
 
-@pytest.mark.slow  # the fast tier counts the parameters of its small builds (below)
 @pytest.mark.parametrize("image", [pytest.param(image, id=image.name) for image in IMAGES])
-def test_params_are_the_built_networks_and_keras_hubs_metadata_is_explained(image):
-    """At the preset's own size, the factory's network has ``params`` parameters and gives ``feature_shape``."""
-    spec, size = zoo.get_spec(image.name), image.params_size or image.size
-    network = spec.factory(spec, weights=None, input_shape=(size, size, 3))
-    assert network.count_params() == image.params
-    if size == image.size:
-        assert tuple(network.output_shape[1:]) == image.feature_shape
+def test_keras_hubs_metadata_counts_the_declared_parameters_or_the_difference_is_known(image):
+    """An independent source for ``params``: keras-hub's metadata (the trainable count: tests/builds.json)."""
     metadata = keras_hub.models.Backbone.presets[image.name]["metadata"]["params"]
-    assert metadata == METADATA.get(image.family, lambda image, network: image.params)(image, network)
+    trainable = RECORD[image.name]["trainable_params"]
+    assert metadata == METADATA.get(image.family, lambda image, trainable: image.params)(image, trainable)
 
 
 def _scaled(image: Image, size: int) -> tuple[int, ...]:
@@ -126,9 +122,21 @@ def _scaled(image: Image, size: int) -> tuple[int, ...]:
     return (-(-size // 32), -(-size // 32), image.feature_shape[-1])  # padded strides: ceil(size / 32)
 
 
-@pytest.mark.parametrize(
-    "image", [_param(image, image.name in FAST) for image in IMAGES if image.params < HUGE or image.name in FAST]
-)
+def _smallest_of_each_family() -> set[str]:
+    smallest: dict[str, Image] = {}
+    for image in IMAGES:
+        if image.family not in smallest or image.params < smallest[image.family].params:
+            smallest[image.family] = image
+    return {image.name for image in smallest.values()}
+
+
+# `make test`: the fast presets and the smallest of each family; `make test-all` (ZOO_SWEEP): every preset.
+SMALL_BUILDS = [image for image in IMAGES if image.params < HUGE] if SWEEP else [
+    image for image in IMAGES if image.name in FAST or image.name in _smallest_of_each_family()
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("image", [_param(image, image.name in FAST) for image in SMALL_BUILDS])
 def test_builds_small_with_its_feature_shape_and_pyramid_strides(image):
     size = _small(image)
     model = zoo.backbone(image.name, weights=None, input_shape=size, pooling=None)

@@ -189,7 +189,9 @@ def test_a_fine_tuned_text_run_loads_without_an_optimizer_warning(tmp_path):
         pytest.skip("the all-MiniLM-L6-v2 checkpoint is not installed")
     from zoo.data import topics_path
 
-    run = zoo.train(spec.name, topics_path(), epochs=1, fine_tune=1, fine_tune_epochs=1, input_shape=16,
+    rows = topics_path().read_text().splitlines()
+    (tmp_path / "texts.csv").write_text("\n".join(rows[:1] + rows[1::10]) + "\n")  # 40 of the 400 texts
+    run = zoo.train(spec.name, tmp_path / "texts.csv", epochs=1, fine_tune=1, fine_tune_epochs=1, input_shape=16,
                     out=tmp_path / "run", cache_dir=tmp_path / "cache", verbose=0)  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("error")
