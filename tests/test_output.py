@@ -10,7 +10,6 @@ import os
 import re
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -178,25 +177,8 @@ def test_the_noise_filter_drops_tensorflow_start_up_lines_and_keeps_the_rest():
     )
 
 
-@pytest.mark.slow
-def test_a_fine_tuned_text_run_loads_without_an_optimizer_warning(tmp_path):
-    """keras-hub networks come back with every sublayer trainable: the saved phase-2 optimizer state no
-    longer fits, and Keras warned "Skipping variable loading for optimizer" on every load."""
-    spec = zoo.get_spec("all_minilm_l6_v2")
-    from zoo.plugins import registry
-
-    if registry().locate_weights(spec, spec.default_weights) is None:
-        pytest.skip("the all-MiniLM-L6-v2 checkpoint is not installed")
-    from zoo.data import topics_path
-
-    rows = topics_path().read_text().splitlines()
-    (tmp_path / "texts.csv").write_text("\n".join(rows[:1] + rows[1::10]) + "\n")  # 40 of the 400 texts
-    run = zoo.train(spec.name, tmp_path / "texts.csv", epochs=1, fine_tune=1, fine_tune_epochs=1, input_shape=16,
-                    out=tmp_path / "run", cache_dir=tmp_path / "cache", verbose=0)  # fmt: skip
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        zoo.load_model(run.path)
-        zoo.predict(run.path, ["A goal in the last minute."])
+# A fine-tuned run of every kind of backbone (keras-hub's text networks among them) loads without Keras'
+# "Skipping variable loading for optimizer" warning: tests/test_capabilities.py, "fine-tune".
 
 
 def test_keras_messages_never_reach_stdout_while_a_command_works(capsys):

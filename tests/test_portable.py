@@ -77,37 +77,14 @@ def test_an_image_run_loads_and_predicts_identically_without_the_zoo(tiny, name,
     np.testing.assert_array_equal(_predict_without_zoo(run.path / "model.keras", _pixels(), tmp_path), expected)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("name", "requirements"),
-    [("mobilenet_v3_small", ["keras"]), ("mobilenet_v3_small_kerascv", ["keras", "keras-cv"])],
-    ids=["keras-applications", "keras-cv"],
-)
-def test_the_card_says_what_loading_needs_and_plain_keras_then_loads_it(name, requirements, tmp_path):
-    from tests.test_report import LOAD_LINES, load_line
-
-    x, y = _pixels(12), np.array(["cat", "dog"] * 6)
-    run = zoo.train(name, (x, y), weights=None, input_shape=32, epochs=1, batch_size=6, cache=False,
-                    out=tmp_path / "run", verbose=0)  # fmt: skip
-    assert run.load_requirements == requirements
-    assert load_line((run.path / "README.md").read_text()) == LOAD_LINES[tuple(requirements)]
-    expected = run.model.predict(_pixels(), verbose=0)
-    np.testing.assert_array_equal(_predict_without_zoo(run.path / "model.keras", _pixels(), tmp_path), expected)
+# keras-applications, keras-cv and keras-hub runs: their cards and plain-Keras loads where the zoo cannot be
+# imported are cells of the capability matrix (tests/test_capabilities.py, "plain Keras load").
 
 
 @pytest.mark.parametrize("name", ["resnet50", "mobilenet_v3_small", "densenet121", "efficientnet_b0"])
 def test_keras_applications_models_hold_only_keras_layers(name):
     model = zoo.build(name, num_classes=3, weights=None, input_shape=32)
     assert _layer_packages(model) == {"keras"}
-
-
-@pytest.mark.slow
-def test_a_keras_hub_image_model_loads_without_the_zoo(tmp_path):
-    model = zoo.build("resnet_18_imagenet", num_classes=2, weights=None, input_shape=32)
-    assert _layer_packages(model) <= {"keras", "keras_hub"}
-    zoo.save_model(model, tmp_path / "m.keras")
-    expected = model.predict(_pixels(), verbose=0)
-    np.testing.assert_array_equal(_predict_without_zoo(tmp_path / "m.keras", _pixels(), tmp_path), expected)
 
 
 @pytest.mark.parametrize(
