@@ -418,8 +418,8 @@ def test_model_card_has_metrics_labels_and_usage(tmp_path):
         *("| train_examples | 240 |", "| val_examples | 60 |", '| skipped_files | ["a.jpg", "b.png"] |'),
         f"| accuracy | {metrics['accuracy']:.4f} |",
         f"| macro F1 | {metrics['macro_f1']:.4f} |",
-        f"| cat | {metrics['per_class']['cat']['precision']:.4f} |",
-        *("- 0: cat", "- 1: dog", "bird\\|feather", "60 validation examples"),
+        f"| `cat` | {metrics['per_class']['cat']['precision']:.4f} |",
+        *("- 0: `cat`", "- 1: `dog`", "`bird\\|feather`", "60 validation examples"),
         *("import zoo", f'zoo.load_model("{run}/model.keras")', f"zoo predict {run} image.jpg"),
         "other cameras",
     ]
@@ -519,8 +519,8 @@ def test_model_card_skips_per_class_table_for_many_classes(tmp_path):
         task="classification",
     )
     text = card.read_text()
-    assert "| species_0 |" not in text  # no per-class table above 50 classes
-    assert "- 59: species_59" in text and "top-5 accuracy" in text
+    assert "| `species_0` |" not in text  # no per-class table above 50 classes
+    assert "- 59: `species_59`" in text and "top-5 accuracy" in text
 
 
 # --- the card of real runs -----------------------------------------------------------------------

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo import __version__ as zoo_version
-from zoo import catalogue, console, interrupts
+from zoo import catalogue, console, escape, interrupts
 from zoo.backbones import pyramid_sizes, resolve_input_shape, resolve_weights
 from zoo.config import ONE_HOST, TOP_K, TrainConfig, finished_run_error
 from zoo.errors import ConfigError, DataError, DataWarning, DiskFullError, PluginWarning, TrainingWarning, ZooError
@@ -70,8 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DiskFullError as err:  # not the user's mistake: exit 1, in one line, with nothing half-written
         print(f"zoo: {err}", file=sys.stderr)
         return 1
-    except ZooError as err:
-        print(f"zoo: error: {err}", file=sys.stderr)
+    except ZooError as err:  # one line, whatever a label or file name in it holds
+        print(f"zoo: error: {escape.terminal(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:
         print("zoo: interrupted", file=sys.stderr)
@@ -484,14 +484,15 @@ def _predict(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(results)
     else:
-        for result in results:
+        for result in results:  # inputs and labels are data: their control characters are shown, not obeyed
+            shown = escape.terminal(result["input"])
             if "error" in result:
-                print(f"{result['input']}: error: {result['error']}")
+                print(f"{shown}: error: {escape.terminal(result['error'])}")
             elif "values" in result:
-                print(f"{result['input']}: {', '.join(f'{v:.4g}' for v in result['values'])}")
+                print(f"{shown}: {', '.join(f'{v:.4g}' for v in result['values'])}")
             else:
-                best = ", ".join(f"{p['label']} {p['score']:.3f}" for p in result["predictions"])
-                print(f"{result['input']}: {best}")
+                best = ", ".join(f"{escape.terminal(p['label'])} {p['score']:.3f}" for p in result["predictions"])
+                print(f"{shown}: {best}")
     failed = sum("error" in r for r in results)
     return 0 if not failed else 2 if failed == len(results) else 1  # as `zoo predict --help` says
 
@@ -734,7 +735,7 @@ def _table_lines(
     >>> _table_lines(("NAME", "NOTE"), [("resnet50", "a long note")], 20, shrink={"NOTE": 4})
     ['NAME      NOTE', 'resnet50  a long no…']
     """
-    cells = [list(map(str, header))] + [[str(c).replace("\n", " ") for c in row] for row in rows]
+    cells = [list(map(str, header))] + [[escape.terminal(c) for c in row] for row in rows]  # data shown, not obeyed
     natural = [max(len(row[i]) for row in cells) for i in range(len(header))]
     floor = [min(n, (shrink or {}).get(h, n)) for h, n in zip(header, natural, strict=True)]
     shown = list(range(len(header)))

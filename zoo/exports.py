@@ -246,6 +246,10 @@ def _output_folder(src: _Source, format: str, quantize: str | None, out: str | o
         if src.run is None:
             raise ExportError("pass out=<folder> when exporting a model object (a run exports into <run>/exports/)")
         target = src.run.export_path(format, quantize)
+        inside = src.run.path.resolve()
+        for folder in (target.parent, target):  # exports/ and exports/<format>: a link there leads elsewhere
+            if folder.is_symlink() or (folder.exists() and not folder.resolve().is_relative_to(inside)):
+                raise ExportError(f"{folder} is a link out of the run directory; remove it, or export with --out")
     else:
         target = Path(out)
     if target.exists() and not target.is_dir():

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo import escape
 from zoo.config import TASKS
 from zoo.files import atomic_path, write_text
 
@@ -358,12 +359,12 @@ def plot_confusion_matrix(
             text = f"{value:.2f}" if normalize else f"{int(value)}"
             ax.text(j, i, text, ha="center", va="center", fontsize=fontsize, color="white" if value > high else "black")
     if c <= TICKS_MAX_CLASSES:
-        short = [name if len(name) <= 20 else name[:19] + "…" for name in names]
+        shown = [escape.terminal(name) for name in names]  # plain text: escapes visible, no math ($...$) parsed
+        short = [name if len(name) <= 20 else name[:19] + "…" for name in shown]
         rotate = max(len(name) for name in short) > 3
-        ax.set_xticks(
-            range(c), short, fontsize=fontsize, rotation=45 if rotate else 0, ha="right" if rotate else "center"
-        )
-        ax.set_yticks(range(c), short, fontsize=fontsize)
+        ax.set_xticks(range(c), short, fontsize=fontsize, rotation=45 if rotate else 0,
+                      ha="right" if rotate else "center", parse_math=False)  # fmt: skip
+        ax.set_yticks(range(c), short, fontsize=fontsize, parse_math=False)
     title = "confusion matrix" + (" (share of each true class)" if normalize else " (counts)")
     ax.set(title=title, xlabel="predicted", ylabel="true")
     return _save_png(figure, path)
@@ -416,7 +417,7 @@ def write_model_card(
     backbone = spec.get("name", "?")
     text = spec.get("modality") == "text"
     train = _train_config(config)
-    lines = [f"# {name}", ""]
+    lines = [f"# {escape.markdown(name)}", ""]
     outputs = {
         "classification": f"one of {len(names)} classes (softmax probabilities)",
         "multilabel": f"any of {len(names)} labels (independent sigmoid probabilities)",
@@ -455,14 +456,14 @@ def write_model_card(
     per_class = metrics.get("per_class") or {}
     if per_class and len(per_class) <= CARD_MAX_CLASSES:
         rows = [
-            (label, *(f"{m[k]:.4f}" for k in ("precision", "recall", "f1")), str(m["support"]))
+            (Code(label), *(f"{m[k]:.4f}" for k in ("precision", "recall", "f1")), str(m["support"]))
             for label, m in per_class.items()
         ]
         lines += [*_table(("label", "precision", "recall", "F1", "support"), rows), ""]
 
     if names:
         lines += ["## Labels", "", "Output index: label", ""]
-        lines += [f"- {i}: {_md(label)}" for i, label in enumerate(names)] + [""]
+        lines += [f"- {i}: {escape.markdown_code(label)}" for i, label in enumerate(names)] + [""]
 
     lines += ["## Usage", ""]
     lines += [_how_to_load(load_requirements), ""] if load_requirements is not None else []
@@ -475,7 +476,7 @@ def write_model_card(
         lines += ["- It knows only the labels above: anything else is forced into one of them."]
     few = [label for label, m in per_class.items() if m.get("support", 0) < 10]
     if few:
-        shown = ", ".join(_md(label) for label in few[:10]) + (", ..." if len(few) > 10 else "")
+        shown = ", ".join(escape.markdown_code(label) for label in few[:10]) + (", ..." if len(few) > 10 else "")
         lines += [f"- {len(few)} label(s) have fewer than 10 validation examples, so their scores are noisy: {shown}."]
     lines += _text_limitations(spec, data_summary or {}) if text else _image_limitations()
     return write_text(path, "\n".join(lines) + "\n")
@@ -638,13 +639,13 @@ def _image_usage(folder: str, spec: Mapping[str, Any]) -> list[str]:
         "```python",
         "import zoo",
         "",
-        f'model = zoo.load_model("{folder}/model.keras")',
+        f"model = zoo.load_model({escape.python(folder + '/model.keras')})",
         f"outputs = model.predict(images)  # raw RGB pixels in [0, 255]{shaped}; the model preprocesses them",
-        f'results = zoo.predict("{folder}", ["image.jpg"])  # or from files, resized as in training',
+        f'results = zoo.predict({escape.python(folder)}, ["image.jpg"])  # or from files, resized as in training',
         "```",
         "",
         "```sh",
-        f"zoo predict {folder} image.jpg other.png",
+        f"zoo predict {escape.shell(folder)} image.jpg other.png",
         "```",
     ]
 
@@ -655,14 +656,14 @@ def _text_usage(folder: str) -> list[str]:
         "import numpy as np",
         "import zoo",
         "",
-        f'model = zoo.load_model("{folder}/model.keras")',
+        f"model = zoo.load_model({escape.python(folder + '/model.keras')})",
         'outputs = model.predict(np.array(["some text", "another text"], dtype=object))  # raw strings',
-        f'results = zoo.predict("{folder}", ["some text", "another text"])',
+        f'results = zoo.predict({escape.python(folder)}, ["some text", "another text"])',
         "```",
         "",
         "```sh",
-        f'zoo predict {folder} "some text" "another text"',
-        f"xargs -d '\\n' zoo predict {folder} < texts.txt  # one text per line",
+        f'zoo predict {escape.shell(folder)} "some text" "another text"',
+        f"xargs -d '\\n' zoo predict {escape.shell(folder)} < texts.txt  # one text per line",
         "```",
     ]
 
@@ -718,11 +719,11 @@ def _cell(value: Any) -> str:
     return text
 
 
-def _md(text: str) -> str:
-    """Escape what would break a Markdown table cell or list item."""
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+class Code(str):
+    """A table cell shown as code (a label): :func:`escape.markdown_code` rather than :func:`escape.markdown`."""
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return lines + ["| " + " | ".join(_md(cell) for cell in row) + " |" for row in rows]
+    shown = [[escape.markdown_code(c) if isinstance(c, Code) else escape.markdown(c) for c in row] for row in rows]
+    return lines + ["| " + " | ".join(row) + " |" for row in shown]

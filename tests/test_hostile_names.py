@@ -1,0 +1,85 @@
+"""Labels and run names are data, never markup or commands (docs/reliability.md, "Labels and names").
+
+The model card shows them as text (no HTML, no link), its snippets quote the run's path for the shell and
+for Python, the commands print their control characters as escapes, and an export never follows a link
+out of the run directory.
+"""
+
+import ast
+import os
+import re
+import shlex
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import zoo
+from zoo.cli import main
+from zoo.testing import TINY_IMAGE
+
+LABELS = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "\x1b]0;owned\x07\x1b[2Jcat\nfake: dog 1.000"]
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory):
+    """A finished run whose labels are markup and terminal escapes, in a folder whose name is a shell command."""
+    root = tmp_path_factory.mktemp("hostile")
+    rng = np.random.default_rng(0)
+    x = np.concatenate([np.clip(rng.normal(60 + 70 * i, 20, (8, 32, 32, 3)), 0, 255) for i in range(3)])
+    y = np.repeat(LABELS, 8)
+    out = root / "run $(touch PWNED); touch PWNED2 `id`"
+    run = zoo.train(TINY_IMAGE, (x.astype("uint8"), y), weights=None, epochs=1, out=out, verbose=0)
+    Image.fromarray(x[0].astype("uint8")).save(root / "one.png")
+    return run, root
+
+
+def test_the_card_shows_labels_and_names_as_text(hostile_run):
+    run, _ = hostile_run
+    card = (run.path / "README.md").read_text()
+    outside_code = re.sub(r"(`+).*?\1", "", card)
+    assert "<" not in outside_code and "\x1b" not in card and "\x07" not in card
+    assert "`<script>alert(1)</script>`" in card  # a code span: shown as it is, nothing rendered
+
+
+def test_the_cards_snippets_quote_the_run_path(hostile_run, tmp_path):
+    run, _ = hostile_run
+    lines = (run.path / "README.md").read_text().splitlines()
+    folder = run.path.as_posix()
+    command = next(line for line in lines if line.startswith("zoo predict "))
+    assert shlex.split(command)[:3] == ["zoo", "predict", folder]  # the shell reads the path back, runs nothing
+    loading = next(line for line in lines if line.startswith("model = zoo.load_model("))
+    assert (
+        ast.literal_eval(loading.removeprefix("model = zoo.load_model(").removesuffix(")")) == f"{folder}/model.keras"
+    )
+    os.chdir(tmp_path)
+    os.system(command.replace("zoo predict", "true"))  # as a user pasting it would
+    assert not list(tmp_path.iterdir())
+
+
+def test_predict_prints_labels_escaped_on_one_line(hostile_run, capsys):
+    run, root = hostile_run
+    assert main(["predict", str(run.path), str(root / "one.png"), "--top-k", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and len(out.splitlines()) == 1
+    assert "\\x1b]0;owned\\x07\\x1b[2Jcat\\nfake: dog 1.000" in out
+
+
+def test_an_exports_link_out_of_the_run_is_refused(hostile_run, tmp_path, capsys):
+    run, _ = hostile_run
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (run.path / "exports").symlink_to(elsewhere)
+    try:
+        assert main(["export", str(run.path), "--format", "savedmodel"]) == 2
+    finally:
+        (run.path / "exports").unlink()
+    err = capsys.readouterr().err
+    assert "is a link out of the run directory" in err and len(err.strip().splitlines()) == 1
+    assert not list(elsewhere.iterdir())
+
+
+def test_a_label_that_looks_like_tex_is_plotted_as_text(tmp_path):
+    from zoo.report import plot_confusion_matrix
+
+    assert plot_confusion_matrix([[3, 1], [0, 4]], ["$\\notacommand$", "b"], tmp_path / "cm.png").stat().st_size > 0
