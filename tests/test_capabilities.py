@@ -351,7 +351,7 @@ ROWS: dict[str, dict[str, str]] = {}  # kind label -> {journey: outcome}, each r
 
 @pytest.fixture(scope="session")
 def row(tmp_path_factory) -> Callable[[str], dict[str, str]]:
-    """``row(label)``: that row's outcomes, walked on first use (xdist keeps a row's tests on one worker)."""
+    """``row(label)``: that row's outcomes, walked on first use in this process."""
 
     def outcomes(label: str) -> dict[str, str]:
         if ONLY and ONLY not in BY_LABEL[label].backbone:
@@ -412,33 +412,25 @@ def read_page() -> dict[tuple[str, str], str]:
     return shown
 
 
-def by_kind(*marks: Any) -> list[Any]:
-    """One parameter per kind, its tests on one xdist worker (``--dist loadgroup``): the row is walked once."""
-    return [pytest.param(k.label, marks=[pytest.mark.xdist_group(k.label), *marks], id=k.label) for k in KINDS]
-
-
 BY_LABEL = {kind.label: kind for kind in KINDS}
 
 
-@pytest.mark.parametrize("journey", JOURNEYS)
-@pytest.mark.parametrize("kind", by_kind(pytest.mark.slow))  # a run and five exports per kind of backbone
-def test_every_cell_works_or_refuses_in_one_line(row, kind, journey):
-    result = row(kind)[journey]
-    assert result == WORKS or (result.startswith("refuses: ") and "\n" not in result), result
-
-
-@pytest.mark.parametrize("kind", by_kind(pytest.mark.slow))
-def test_the_page_shows_what_the_row_did(row, kind):
+@pytest.mark.slow  # a run and five exports per kind of backbone
+@pytest.mark.parametrize("kind", list(BY_LABEL))
+def test_every_cell_of_a_row_works_or_refuses_in_one_line_as_the_page_shows(row, kind):
+    """One test a row (a kind of backbone), so that one xdist worker walks it once."""
     outcomes = row(kind)
     slowest = sorted(((s, j) for (k, j), s in SECONDS.items() if k == kind), reverse=True)[:5]
     print("\n".join(f"{seconds:6.1f} s  {kind}: {journey}" for seconds, journey in slowest))
+    assert list(outcomes) == JOURNEYS
+    broken = {j: r for j, r in outcomes.items() if r != WORKS and not (r.startswith("refuses: ") and "\n" not in r)}
+    assert not broken, "\n\n".join(f"{kind}: {journey}: {result}" for journey, result in broken.items())
     shown = read_page()
-    for journey, result in outcomes.items():
-        did = WORKS if result == WORKS else result.split("\n")[0]
-        assert shown[kind, journey] == did, (
-            f"docs/capabilities.md disagrees with what {kind} did for {journey}: "
-            "ZOO_WRITE_CAPABILITIES=1 .venv/bin/pytest -n 0 tests/test_capabilities.py rewrites it"
-        )
+    differ = [j for j, r in outcomes.items() if shown[kind, j] != (WORKS if r == WORKS else r.split("\n")[0])]
+    assert not differ, (
+        f"docs/capabilities.md disagrees with what {kind} did for {', '.join(differ)}: "
+        "ZOO_WRITE_CAPABILITIES=1 .venv/bin/pytest -n 0 tests/test_capabilities.py rewrites it"
+    )
 
 
 def test_the_page_is_the_generated_table_of_every_kind_and_journey():

@@ -17,7 +17,6 @@ import zoo
 # Written here rather than read from zoo/exports.py: same top-1 as Keras on 98% of held-out images, and an
 # accuracy within one point of Keras's.
 AGREEMENT, ACCURACY = 0.98, 0.01
-pytestmark = pytest.mark.xdist_group("int8")  # one worker trains and exports once for the three tests
 # Coloured shapes: each class one shape in one colour, each shape in two colours (a near hue, or a lighter or
 # darker shade), so a model needs the colours as well as the shapes.
 CLASSES = {"red_rows": ("rows", (200, 30, 30)), "orange_rows": ("rows", (230, 140, 20)),
@@ -101,20 +100,17 @@ def int8(tmp_path_factory):
     return {"network": network, "exported": exported, "truth": truth, "keras": keras_top1, "int8": int8_top1}
 
 
-def test_the_backbone_was_trained_for_real(int8):
+def test_int8_of_a_trained_network_gives_the_keras_top1_and_accuracy(int8):
+    """One test, so one worker trains and exports once."""
     variances = [layer.moving_variance.numpy() for layer in int8["network"].layers if "bn" in layer.name]
     assert len(variances) == 4 and not any(np.allclose(v, 1.0) for v in variances)  # not the initial statistics
     assert np.mean(int8["keras"] == int8["truth"]) >= 0.9  # a network that learnt the task, as a deployed one has
 
-
-def test_int8_gives_the_keras_top1_on_held_out_images(int8):
     agreement = float(np.mean(int8["int8"] == int8["keras"]))
     print(f"int8: top-1 agreement with Keras {agreement:.1%} on {len(int8['truth'])} held-out images")
     assert agreement >= AGREEMENT, agreement
     assert int8["exported"].metadata["parity"]["ok"], int8["exported"].metadata["parity"]["verdict"]
 
-
-def test_int8_keeps_the_keras_accuracy(int8):
     keras_accuracy = float(np.mean(int8["keras"] == int8["truth"]))
     int8_accuracy = float(np.mean(int8["int8"] == int8["truth"]))
     print(f"accuracy: int8 {int8_accuracy:.1%}, Keras {keras_accuracy:.1%}")

@@ -29,6 +29,18 @@ STOP_WITHIN = 10  # seconds, as the docs promise
 
 
 # -- the mechanism, in this process ------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _default_handlers():
+    """Python's own handlers, as in a foreground shell, whatever started the tests: a background job of a shell
+    without job control (`make test &` in a script) starts with SIGINT ignored, and the zoo keeps it so."""
+    before = {signum: signal.getsignal(signum) for signum in interrupts.SIGNALS}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    for signum, handler in before.items():
+        signal.signal(signum, handler)
+
+
 def test_a_signal_that_lands_in_a_garbage_collection_callback_is_not_lost():
     """Python drops an exception raised in a gc callback ("Exception ignored in ..."): the interrupt must not
     be an exception there, only a record that the next safe point acts on."""
