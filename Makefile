@@ -41,13 +41,15 @@ test: $(VENV)/.installed $(JAX_VENV)/.installed  ## lint, registry.json in sync,
 	ZOO_JAX_PYTHON=$(JAX_VENV)/bin/python $(BIN)/pytest
 
 # `make test`, the stress loops (20 signals per stage of `zoo train`), and the sweep: every first-party backbone
-# built at its declared size, tests/builds.json rewritten from it and checked again; a changed record fails
+# built at its declared size, tests/builds.json rewritten from it and checked again, every keras-hub preset
+# built small and every declared pyramid compared with its network's layers; a changed record fails
 # here until it is committed (run this after changing a plugin's tables or upgrading keras, keras-hub, keras-cv).
 test-all: $(VENV)/.installed $(JAX_VENV)/.installed
 	$(MAKE) --no-print-directory test
 	ZOO_INTERRUPT_TRIES=20 $(BIN)/pytest tests/test_interrupt.py -m slow
 	ZOO_SWEEP=write $(BIN)/pytest -n 0 --timeout=3600 tests/test_builds.py -k "network_is or write_the_record"
 	$(BIN)/pytest tests/test_builds.py
+	ZOO_SWEEP=1 $(BIN)/pytest --timeout=3600 tests/test_keras_hub_families.py tests/test_pyramid.py
 	git diff --stat --exit-code tests/builds.json || { echo "tests/builds.json changed: review and commit it"; exit 1; }
 
 bench: $(VENV)/.installed  ## every CPU benchmark, each against plain Keras in the same run
