@@ -320,45 +320,43 @@ CHECK = textwrap.dedent(
 
 def walk(kind: Kind, root: Path) -> dict[str, str]:
     """``{journey: outcome}`` for one row: in this process, then the new-process checks at once."""
-    walk = Walk(stand_in(kind, root), root)
+    walker = Walk(stand_in(kind, root), root)
     outcomes = {}
-    for journey, step in walk.steps().items():
+    for journey, step in walker.steps().items():
         needs_run = journey not in ("info", "extract by name", "extract by model", "rank", "train")
-        if needs_run and walk.run is None:
+        if needs_run and walker.run is None:
             outcomes[journey] = "FAILS: no run to use (train failed)"
             continue
         start = time.perf_counter()
-        outcomes[journey] = outcome(step, walk.root / "run")
+        outcomes[journey] = outcome(step, walker.root / "run")
         SECONDS[kind.label, journey] = time.perf_counter() - start
-    if not walk.checks:
+    if not walker.checks:
         return outcomes
     inputs, expected = root / "held-out.npy", root / "expected.npy"
-    np.save(inputs, walk.held_out if kind.modality == "text" else walk.held_out.astype("uint8"))
-    np.save(expected, walk.run.model.predict(walk.held_out, verbose=0))
-    for check in walk.checks:
+    np.save(inputs, walker.held_out if kind.modality == "text" else walker.held_out.astype("uint8"))
+    np.save(expected, walker.run.model.predict(walker.held_out, verbose=0))
+    for check in walker.checks:
         check.update(id=check["journey"], inputs=str(inputs), expected=str(expected), tolerance=PARITY)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(
-        [sys.executable, "-c", CHECK, json.dumps(walk.checks)], capture_output=True, text=True, env=env
+        [sys.executable, "-c", CHECK, json.dumps(walker.checks)], capture_output=True, text=True, env=env
     )
     assert result.returncode == 0, result.stderr[-3000:]
     outcomes.update(json.loads(result.stdout.strip().splitlines()[-1]))
     return outcomes
 
 
-ROWS: dict[str, dict[str, str]] = {}  # kind label -> {journey: outcome}, each row walked once per process
-
-
 @pytest.fixture(scope="session")
 def row(tmp_path_factory) -> Callable[[str], dict[str, str]]:
     """``row(label)``: that row's outcomes, walked on first use in this process."""
+    walked: dict[str, dict[str, str]] = {}
 
     def outcomes(label: str) -> dict[str, str]:
         if ONLY and ONLY not in BY_LABEL[label].backbone:
             pytest.skip(f"ZOO_CAPABILITY_KINDS={ONLY} leaves this row out")
-        if label not in ROWS:
-            ROWS[label] = walk(BY_LABEL[label], tmp_path_factory.mktemp(label.replace(" ", "-")))
-        return ROWS[label]
+        if label not in walked:
+            walked[label] = walk(BY_LABEL[label], tmp_path_factory.mktemp(label.replace(" ", "-")))
+        return walked[label]
 
     return outcomes
 

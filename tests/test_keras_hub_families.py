@@ -3,13 +3,12 @@ the built network (and what keras-hub's metadata counts instead), feature maps a
 size, and preprocessing against keras-hub's own image converter for the same source checkpoint."""
 
 import json
-import os
-from pathlib import Path
 
 import keras
 import keras_hub
 import numpy as np
 import pytest
+from test_builds import RECORDED, SWEEP  # what every build gives; make test-all's sweep
 from zoo_keras_hub import architectures as arch
 from zoo_keras_hub.images import FAMILIES, IMAGES, Image
 
@@ -28,8 +27,6 @@ FAST = {
 }  # fmt: skip
 SIZE_DEPENDENT = {"vit", "deit", "dinov2"}  # position embeddings: the parameter count depends on the input size
 HUGE = 250_000_000  # parameters: not built again at a small size by the sweep (tests/builds.json has them)
-SWEEP = os.environ.get("ZOO_SWEEP")  # `make test-all`: every preset (see tests/test_builds.py)
-RECORD = json.loads((Path(__file__).with_name("builds.json")).read_text())  # see tests/test_builds.py
 
 
 def _small(image: Image) -> int:
@@ -112,7 +109,7 @@ METADATA = {
 def test_keras_hubs_metadata_counts_the_declared_parameters_or_the_difference_is_known(image):
     """An independent source for ``params``: keras-hub's metadata (the trainable count: tests/builds.json)."""
     metadata = keras_hub.models.Backbone.presets[image.name]["metadata"]["params"]
-    trainable = RECORD[image.name]["trainable_params"]
+    trainable = RECORDED[image.name]["trainable_params"]
     assert metadata == METADATA.get(image.family, lambda image, trainable: image.params)(image, trainable)
 
 

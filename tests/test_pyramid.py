@@ -8,13 +8,13 @@ declarations are covered as they come) at a small size, and compare its maps wit
 
 import dataclasses
 import json
-import os
 import re
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from test_builds import SWEEP, swept  # the smallest of each family; every one in make test-all
 
 import zoo
 import zoo.testing
@@ -24,21 +24,6 @@ from zoo.cli import main
 GUIDE = Path(__file__).parent.parent / "docs" / "guide.md"
 FIRST_PARTY = ("backbone-zoo-keras-applications", "backbone-zoo-keras-cv", "backbone-zoo-keras-hub")
 WITH_PYRAMID = [s for s in zoo.list_backbones() if s.pyramid and s.plugin in FIRST_PARTY]
-
-
-def swept(specs: list[zoo.BackboneSpec]) -> list[str]:
-    """`make test`: the smallest member of each family; `make test-all` (``ZOO_SWEEP``): every one.
-
-    tests/builds.json records every declared level's map shape at the declared size (tests/test_builds.py).
-    """
-    if os.environ.get("ZOO_SWEEP"):
-        return sorted(s.name for s in specs)
-    smallest: dict[tuple, zoo.BackboneSpec] = {}
-    for spec in specs:
-        key = (spec.plugin, spec.family)
-        if key not in smallest or spec.params < smallest[key].params:
-            smallest[key] = spec
-    return sorted(s.name for s in smallest.values())
 
 
 def preprocessed(pixels: np.ndarray, pre: zoo.Preprocessing) -> np.ndarray:
@@ -237,7 +222,7 @@ def test_the_guide_example_runs_as_written_on_its_backbone():
 def test_every_declared_pyramid_gives_the_networks_maps(name):
     """At a small size (the declared one in the sweep: tests/builds.json has every map's shape there)."""
     spec = zoo.get_spec(name)
-    size = spec.input_shape if os.environ.get("ZOO_SWEEP") else (max(64, spec.min_input_size),) * 2 + (3,)
+    size = spec.input_shape if SWEEP else (max(64, spec.min_input_size),) * 2 + (3,)
     check_pyramid(name, input_shape=size[:2], batch=1)
     library = getattr(build_network(spec, None, size), "pyramid_level_inputs", None)
     if library is not None:  # KerasCV declares its own levels: the spec names the same layers
