@@ -416,4 +416,14 @@ def cases() -> list[Case]:
         _config("bad-scale", BAD_SCALE, r"preprocessing.scale must be a finite number, got 'abc'"),
         _config("invalid-toml", "[backbones.x\nsource = ", "backbones.toml is not valid TOML: Expected"),
     ]
-    return images + manifests + texts + options + runs + configs
+    return images + manifests + texts + options + runs + configs + round_two()
+
+
+def round_two() -> list[Case]:
+    """The cases of hostile round two (issue 20), one module of this package per area (``tests/corpus/<area>.py``,
+    each with its own ``cases()``): a new case is one line there."""
+    import importlib
+    import pkgutil
+
+    modules = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    return [case for name in modules for case in importlib.import_module(f"{__name__}.{name}").cases()]
