@@ -99,15 +99,19 @@ class Run:
         spec: Mapping[str, Any],
         data: Mapping[str, str | None],
         data_id: str,
+        labels_id: str | None = None,
     ) -> Run:
-        """Start a run directory at ``path`` (made if missing); :class:`RunError` if it already holds a run."""
+        """Start a run directory at ``path`` (made if missing); :class:`RunError` if it already holds a run.
+
+        ``data_id`` identifies the examples (their contents) and ``labels_id`` their labels, in ``state.json``: a
+        resume checks both."""
         path = cls.check_free(path)
         made = not path.exists()
         path.mkdir(parents=True, exist_ok=True)
         files.write_json(path / CONFIG, {"train": train.to_dict(), "model": model.to_dict(), "data": dict(data)})
         files.write_json(path / SPEC, dict(spec))
         files.write_json(path / LABELS, list(model.class_names))
-        files.write_json(path / STATE, {"data": data_id, "phase": 1, "epoch": 0, "history": []})
+        files.write_json(path / STATE, {"data": data_id, "labels": labels_id, "phase": 1, "epoch": 0, "history": []})
         run = cls(path)
         run._made = made
         return run

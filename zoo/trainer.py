@@ -25,6 +25,7 @@ from zoo import console, distribute, interrupts
 from zoo.cache import FeatureCache, cache_key
 from zoo.config import MODEL_OPTIONS, ModelConfig, TrainConfig, finished_run_error
 from zoo.data import Dataset, load_dataset, pipeline, split
+from zoo.data.sources import check_separate
 from zoo.data.text import fitted_sequence_length, token_counts
 from zoo.errors import ConfigError, DataError, RunError, TrainingWarning, zoo_error_in
 from zoo.features import cached_extract, extract, model_identity
@@ -109,6 +110,7 @@ def train(
         train_set, val_set = split(train_set, config.val_fraction, config.seed)
     else:
         val_set = load_dataset(val, task=task, class_names=train_set.class_names or None)
+        check_separate(train_set, val_set)  # the same examples on both sides: refused; some: counted
     if recipe is not None and recipe.num_outputs != train_set.num_outputs:
         raise DataError(
             f"the model has {recipe.num_outputs} outputs but the data has {train_set.num_outputs} "
@@ -125,7 +127,7 @@ def train(
             raise ConfigError("--class-weight is not supported on several processes yet: drop it, or train on one host")
         placement.check_same("options, data or run directory", cache_key(
             backbone=spec.name, options=config.to_dict(), train=train_set.digests, val=val_set.digests,
-            out=str(Path(out).resolve()),
+            labels=[train_set.label_digest, val_set.label_digest], out=str(Path(out).resolve()),
         ))  # fmt: skip
     try:
         with placement.scope():  # the model's variables live on every replica; compile and fit follow
@@ -166,7 +168,8 @@ def _train_placed(
         model = placement.place(model)
     model.zoo_config = dataclasses.replace(model.zoo_config, class_names=train_set.class_names)
     check_fine_tune(model.get_layer(model.zoo_config.parts.network), config.fine_tune, model.zoo_config.block_pattern)
-    data_id = cache_key(train=train_set.digests, val=val_set.digests)
+    data_id = cache_key(train=train_set.digests, val=val_set.digests)  # the examples; their labels beside them
+    labels_id = cache_key(train=train_set.label_digest, val=val_set.label_digest)
     if not resume and out is not None and _unfinished_same_run(Path(out), spec.name, config, data_id):
         resume = True  # the same command again goes on from the last checkpoint (Keras' BackupAndRestore)
         if verbose:
@@ -177,15 +180,22 @@ def _train_placed(
         run = Run(out) if placement.chief else WorkerView(out)
         if placement.chief:
             run.remove_orphans()  # left by a writer that died: a full disk, SIGKILL
-        if run.read_state().get("data") != data_id:
+        state = run.read_state()
+        if state.get("data") != data_id:
             raise RunError(f"The data of {run.path} changed since the run started; start a new run instead")
+        if state.get("labels") not in (None, labels_id):  # None: a run from before labels were recorded
+            raise RunError(
+                f"the labels of the data changed since the run in {run.path} started (the same examples, other "
+                "labels): its checkpoints learnt the old ones; start a new run (another --out) instead"
+            )
     else:
         path = Run.check_free(out if out is not None else Run.default_path(spec.name))
         placement.barrier("zoo: run directory checked")  # by every process, before the chief makes it
         if placement.chief:
             sources = {"train": _describe_source(data), "val": _describe_source(val)}
             recipe = model.zoo_config
-            run = Run.create(path, train=config, model=recipe, spec=spec.to_dict(), data=sources, data_id=data_id)
+            run = Run.create(path, train=config, model=recipe, spec=spec.to_dict(), data=sources, data_id=data_id,
+                             labels_id=labels_id)  # fmt: skip
         placement.barrier("zoo: run directory made")
         run = run if placement.chief else WorkerView(path)
     trainer = _Trainer(model, config, train_set, val_set, run, FeatureCache(cache_dir), placement, verbose)

@@ -12,7 +12,7 @@ import os
 import stat
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -54,7 +54,7 @@ def decode_image(data: bytes) -> np.ndarray:
     >>> decode_image(png.getvalue())[0, 0].tolist()
     [255, 255, 255]
     """
-    return _decode(data)
+    return _decode(data)[0]
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -65,7 +65,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     Traceback (most recent call last):
     zoo.errors.DataError: not a regular file (a character device)
     """
-    return decode_image(_read_regular(os.fspath(path)))
+    return decode_image(read_regular(os.fspath(path)))
 
 
 def _decode_unchanged(data: bytes, digest: bytes, path: bytes) -> np.ndarray:
@@ -90,8 +90,22 @@ def max_pixels() -> int:
     return int(value)
 
 
-def _decode(data: bytes, draft: bool = False) -> np.ndarray:
-    """:func:`decode_image`; ``draft=True`` decodes a JPEG at a reduced scale (enough to check the file)."""
+def pixel_digest(pixels: np.ndarray) -> str:
+    """The sha256 of decoded pixels ``(H, W, 3)`` uint8, their shape first: what two files that differ only in
+    metadata (a PNG text chunk, EXIF) have in common.
+
+    >>> black = np.zeros((2, 2, 3), np.uint8)
+    >>> pixel_digest(black) == pixel_digest(black.copy()) != pixel_digest(black[:1])
+    True
+    """
+    digest = hashlib.sha256(f"{pixels.shape[0]}x{pixels.shape[1]}x3:".encode())
+    digest.update(np.ascontiguousarray(pixels))
+    return digest.hexdigest()
+
+
+def _decode(data: bytes, draft: bool = False) -> tuple[np.ndarray, bool]:
+    """:func:`decode_image`, and whether it was reduced: ``draft=True`` decodes a JPEG at a reduced scale
+    (enough to check the file)."""
     if not data:
         raise DataError("empty file (0 bytes)")
     try:
@@ -104,9 +118,10 @@ def _decode(data: bytes, draft: bool = False) -> np.ndarray:
                 )
             if draft and img.format == "JPEG":
                 img.draft("RGB", _CHECK_DRAFT)
+            reduced = img.size != (width, height)
             img.load()
             ImageOps.exif_transpose(img, in_place=True)
-            return _to_rgb(img)
+            return _to_rgb(img), reduced
     except UnidentifiedImageError:
         raise DataError("not an image Pillow can read") from None
     except DataError:
@@ -138,45 +153,70 @@ def _grey_to_uint8(grey: np.ndarray, mode: str) -> np.ndarray:
     return np.rint(scaled).astype(np.uint8)
 
 
-def check_file(path: str) -> tuple[str | None, str | None]:
-    """Read a file once, hash it and decode it: ``(sha256 hex digest, None)`` or ``(None, reason)``.
+class Checked(NamedTuple):
+    """What :func:`check_image` found: the sha256 of a file's bytes and of its decoded pixels, or why not."""
+
+    digest: str | None
+    pixels: str | None  # pixel_digest(); prefixed "reduced:" when a large JPEG was checked at a reduced scale
+    reason: str | None
+
+
+def check_image(path: str) -> Checked:
+    """Read a file once, hash it, decode it and hash its pixels; ``reason`` says why it cannot be used.
 
     Only a regular file (after links are followed) is read, and at most :data:`MAX_FILE_BYTES`: a
     FIFO, a device such as ``/dev/zero`` or a socket is refused without blocking. A JPEG is decoded
-    at a reduced scale, which reads and checks the whole stream.
+    at a reduced scale, which reads and checks the whole stream; its pixel digest is then that of
+    the reduced image, marked ``reduced:`` (two such files are compared whole where they meet).
+
+    >>> check_image("/dev/zero")
+    Checked(digest=None, pixels=None, reason='not a regular file (a character device)')
+    """
+    try:
+        data = read_regular(path)
+    except OSError as err:
+        return Checked(None, None, f"unreadable: {err.strerror or err}")
+    except DataError as err:
+        return Checked(None, None, str(err))
+    try:
+        pixels, reduced = _decode(data, draft=True)
+    except DataError as err:
+        return Checked(None, None, str(err))
+    return Checked(hashlib.sha256(data).hexdigest(), ("reduced:" if reduced else "") + pixel_digest(pixels), None)
+
+
+def check_file(path: str) -> tuple[str | None, str | None]:
+    """:func:`check_image` without the pixels: ``(sha256 hex digest, None)`` or ``(None, reason)``.
 
     >>> check_file("/no/such/file.png")
     (None, 'unreadable: No such file or directory')
     >>> check_file("/dev/zero")
     (None, 'not a regular file (a character device)')
     """
-    try:
-        data = _read_regular(path)
-    except OSError as err:
-        return None, f"unreadable: {err.strerror or err}"
-    except DataError as err:
-        return None, str(err)
-    try:
-        _decode(data, draft=True)
-    except DataError as err:
-        return None, str(err)
-    return hashlib.sha256(data).hexdigest(), None
+    checked = check_image(path)
+    return checked.digest, checked.reason
 
 
-def _read_regular(path: str) -> bytes:
-    """The bytes of ``path`` if it is a regular file of at most :data:`MAX_FILE_BYTES`; :class:`DataError` if not.
+def read_regular(path: str, limit: int | None = MAX_FILE_BYTES, hint: str = "no image to train on") -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes (``None``: any size);
+    :class:`DataError` if not, ``hint`` saying what to do about a larger one.
 
     Opened without blocking (a FIFO opened to read would wait for a writer), then checked on the
     open descriptor, so a file swapped for a FIFO in between is caught too.
+
+    >>> read_regular("/dev/zero")
+    Traceback (most recent call last):
+    zoo.errors.DataError: not a regular file (a character device)
     """
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     with os.fdopen(fd, "rb") as f:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise DataError(f"not a regular file ({_KINDS.get(stat.S_IFMT(mode), 'a special file')})")
-        data = f.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise DataError(f"larger than {MAX_FILE_BYTES >> 20} MB: no image to train on")
+        data = f.read() if limit is None else f.read(limit + 1)
+    if limit is not None and len(data) > limit:
+        size = f"{limit >> 20} MB" if limit >= 1 << 20 and not limit % (1 << 20) else f"{limit} bytes"
+        raise DataError(f"larger than {size}: {hint}")
     return data
 
 
@@ -194,13 +234,18 @@ def scan_files(
     >>> scan_files([])
     []
     """
+    return [(c.digest, c.reason) for c in scan_images(paths, workers=workers, progress=progress)]
+
+
+def scan_images(paths: Sequence[str], *, workers: int | None = None, progress: bool | None = None) -> list[Checked]:
+    """:func:`check_image` on every path, as :func:`scan_files` does: with the digests of the decoded pixels."""
     workers = workers or min(32, (os.cpu_count() or 1) + 4)
     shown = len(paths) > PROGRESS_ABOVE if progress is None else progress
     bar = Progress(f"checking images ({len(paths)} files)", len(paths), "file") if shown else None
     results = []
     pool = ThreadPoolExecutor(max_workers=workers)
     try:
-        for result in pool.map(check_file, paths):
+        for result in pool.map(check_image, paths):
             results.append(result)
             if bar:
                 bar.update(len(results))

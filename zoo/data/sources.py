@@ -18,6 +18,7 @@ import json
 import math
 import os
 import re
+import unicodedata
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -26,7 +27,8 @@ from typing import Any, Literal
 import numpy as np
 
 from zoo.config import TASKS, Task
-from zoo.data.images import scan_files
+from zoo.data.images import pixel_digest, read_image, read_regular, scan_images
+from zoo.data.text import ENV_MAX_TEXT_BYTES, max_text_bytes
 from zoo.errors import ConfigError, DataError, DataWarning
 
 Modality = Literal["image", "text"]
@@ -35,6 +37,8 @@ TEXT_EXTENSIONS = (".txt",)
 SHOW = 5  # how many paths an error or warning lists
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _LONE_SURROGATE = re.compile("[\ud800-\udc7f\udd00-\udfff]")  # not an escaped byte (U+DC80..U+DCFF)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode's control characters (category Cc)
+REDUCED = "reduced:"  # a pixel digest of a large JPEG checked at a reduced scale (zoo.data.images.check_image)
 
 
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)
@@ -44,9 +48,10 @@ class Dataset:
     ``targets`` is int64 class indices ``(N,)`` for classification, float32 multi-hot ``(N, C)`` for
     multilabel and float32 ``(N,)`` or ``(N, k)`` for regression. ``digests`` holds one sha256 per
     example (of the file's bytes, of the pixel row prefixed with its shape, or of ``"text:"`` and the
-    text's UTF-8 bytes), a key for feature caches. ``skipped`` lists the ``(path, reason)`` of files
-    left out as unreadable. A text dataset has ``texts`` (one string per example) and neither
-    ``paths`` nor ``images``.
+    text's UTF-8 bytes), a key for feature caches. Image files also have ``pixel_digests``, of their
+    decoded pixels: two files that differ only in metadata are one content (:attr:`contents`), for
+    duplicates and the split. ``skipped`` lists the ``(path, reason)`` of files left out as unreadable.
+    A text dataset has ``texts`` (one string per example) and neither ``paths`` nor ``images``.
 
     >>> pixels = np.zeros((3, 8, 8, 3), np.uint8)
     >>> ds = Dataset("classification", np.array([0, 1, 1]), ("cat", "dog"), ("a", "b", "c"), images=pixels)
@@ -63,6 +68,7 @@ class Dataset:
     texts: tuple[str, ...] | None = None
     skipped: tuple[tuple[str, str], ...] = ()
     source: str = ""
+    pixel_digests: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -74,6 +80,10 @@ class Dataset:
         object.__setattr__(self, "skipped", tuple((str(p), str(r)) for p, r in self.skipped))
         if self.paths is not None:
             object.__setattr__(self, "paths", tuple(str(p) for p in self.paths))
+        if self.pixel_digests is not None:
+            if self.paths is None:
+                raise DataError("pixel_digests are of image files: a dataset of files has them")
+            object.__setattr__(self, "pixel_digests", tuple(self.pixel_digests))
         if self.texts is not None:
             if self.paths is not None or self.images is not None:
                 raise DataError("a dataset holds texts or images (paths or pixels), not both")
@@ -81,7 +91,8 @@ class Dataset:
                 raise DataError("texts must be strings, one per example")
             object.__setattr__(self, "texts", tuple(str(t) for t in self.texts))
         n = len(targets)
-        lengths = [len(self.digests)] + [len(a) for a in (self.paths, self.images, self.texts) if a is not None]
+        arrays = (self.paths, self.images, self.texts, self.pixel_digests)
+        lengths = [len(self.digests)] + [len(a) for a in arrays if a is not None]
         if any(length != n for length in lengths):
             raise DataError(
                 f"targets, digests and paths, images or texts need one entry per example, got {n} and {lengths}"
@@ -108,6 +119,25 @@ class Dataset:
         return "text" if self.texts is not None else "image"
 
     @property
+    def contents(self) -> tuple[str, ...]:
+        """One key per example for what a model sees: ``pixel_digests`` for image files, ``digests`` otherwise."""
+        return self.digests if self.pixel_digests is None else self.pixel_digests
+
+    @property
+    def label_digest(self) -> str:
+        """A sha256 of the class names and every example's target, in order: with ``digests``, what a run learns.
+
+        >>> texts = {"digests": ("x", "y"), "texts": ("a", "b")}
+        >>> swapped = [Dataset("classification", targets, ("cat", "dog"), **texts) for targets in ([0, 1], [1, 0])]
+        >>> swapped[0].label_digest == swapped[1].label_digest
+        False
+        """
+        digest = hashlib.sha256(json.dumps([self.task, self.class_names]).encode())
+        digest.update(f"{self.targets.dtype}{self.targets.shape}:".encode())
+        digest.update(np.ascontiguousarray(self.targets))
+        return digest.hexdigest()
+
+    @property
     def num_outputs(self) -> int:
         """How many outputs a head needs: the number of classes, or k for regression targets ``(N, k)``."""
         if self.task == "regression":
@@ -125,6 +155,7 @@ class Dataset:
             paths=None if self.paths is None else tuple(self.paths[i] for i in idx),
             images=None if self.images is None else self.images[idx],
             texts=None if self.texts is None else tuple(self.texts[i] for i in idx),
+            pixel_digests=None if self.pixel_digests is None else tuple(self.pixel_digests[i] for i in idx),
             source=f"{self.source} [{len(idx)} of {len(self)}]",
         )
 
@@ -156,11 +187,14 @@ def load_dataset(
     texts are replaced by U+FFFD, with one :class:`DataWarning`. ``workers`` threads check image
     files, with a progress bar above 200 files (``progress`` forces it on or off).
 
-    Nothing is silently wrong: the same content (file bytes, pixels or text) under two different
-    targets is a :class:`DataError` naming both; repeated content is kept (one output per input for
-    ``extract`` and ``predict``) and reported with a :class:`DataWarning`, and :func:`split` keeps it
-    once. A CSV/TSV row with more or fewer fields than the header (an unquoted comma or tab) is a
-    :class:`DataError` naming its line; more distinct labels than half of 20 or more rows warns.
+    Nothing is silently wrong: the same content (file bytes, decoded pixels or text) under two
+    different targets is a :class:`DataError` naming both; repeated content is kept (one output per
+    input for ``extract`` and ``predict``) and reported with a :class:`DataWarning`, and :func:`split`
+    keeps it once. A CSV/TSV row with more or fewer fields than the header (an unquoted comma or tab)
+    is a :class:`DataError` naming its line; more distinct labels than half of 20 or more rows warns.
+    Labels (class names) are read in Unicode NFC, so one name composed two ways is one class (said
+    when both forms occur); a label with a control character (NUL, ESC, a newline...) is a
+    :class:`DataError` naming its rows. A ``.txt`` file above ``$ZOO_MAX_TEXT_BYTES`` (16 MB) is skipped.
 
     >>> ds = load_dataset((np.arange(4).reshape(4, 1, 1), ["dog", "cat", "cat", "dog"]))
     >>> ds.class_names, ds.targets.tolist()
@@ -173,7 +207,7 @@ def load_dataset(
     if not 0 <= max_bad_fraction <= 1:
         raise ValueError(f"max_bad_fraction must be in [0, 1], got {max_bad_fraction!r}")
     if class_names is not None:
-        class_names = tuple(str(c) for c in class_names)
+        class_names = tuple(unicodedata.normalize("NFC", str(c)) for c in class_names)
         if len(set(class_names)) != len(class_names):
             raise DataError(f"class_names has duplicates: {_listing(class_names)}")
         if task == "regression" and class_names:
@@ -204,11 +238,11 @@ def load_dataset(
 def split(dataset: Dataset, val_fraction: float = 0.2, seed: int = 0) -> tuple[Dataset, Dataset]:
     """Split into ``(train, validation)`` by content: stratified by class for classification, random otherwise.
 
-    Examples with the same content (the same ``digests`` entry) count once: the first is kept and its
-    copies are dropped, so no content is on both sides and neither side is inflated. The same content
-    with two different targets is a :class:`DataError`. Every class with at least two distinct examples
-    gets at least one validation example; the same seed gives the same split, and both parts keep the
-    dataset's order.
+    Examples with the same content (the same :attr:`Dataset.contents` entry: bytes, decoded pixels or
+    text) count once: the first is kept and its copies are dropped, so no content is on both sides and
+    neither side is inflated. The same content with two different targets is a :class:`DataError`.
+    Every class with at least two distinct examples gets at least one validation example; the same
+    seed gives the same split, and both parts keep the dataset's order.
 
     >>> ds = load_dataset((np.arange(6).reshape(6, 1, 1), [0, 0, 0, 1, 1, 1]))
     >>> [part.targets.tolist() for part in split(ds, 0.34)]
@@ -245,13 +279,13 @@ def split(dataset: Dataset, val_fraction: float = 0.2, seed: int = 0) -> tuple[D
 
 
 def _copies(dataset: Dataset, where: Sequence[str]) -> dict[int, int]:
-    """``{copy: first example with the same digest}``; a :class:`DataError` if a copy's target differs.
+    """``{copy: first example with the same content}``; a :class:`DataError` if a copy's target differs.
 
     ``where`` names each example in messages (a path, ``"line 3"``, ``"item 2"``).
     """
     first: dict[str, int] = {}
     copies, conflicts = {}, []
-    for i, digest in enumerate(dataset.digests):
+    for i, digest in enumerate(dataset.contents):
         j = first.setdefault(digest, i)
         if j != i:
             copies[i] = j
@@ -274,8 +308,58 @@ def _report_copies(dataset: Dataset, where: Sequence[str]) -> list[str]:
     pairs = [f"{where[i]} = {where[j]}" for i, j in copies.items()]
     return [
         f"{len(copies)} of {len(dataset)} examples of {dataset.source} repeat the content of another "
-        f"(same SHA-256); split() keeps each content once, on one side: {first_items(pairs)}"
+        f"(the same bytes, pixels or text); split() keeps each content once, on one side: {first_items(pairs)}"
     ]
+
+
+def check_separate(train: Dataset, val: Dataset) -> None:
+    """Refuse validation data that holds the same examples as the training data; warn, counting them, when some
+    of its examples are training examples. Examples are compared by content, as :func:`split` compares them.
+
+    >>> texts = load_dataset((["Rain by noon.", "Goal!"], ["weather", "sports"]))
+    >>> check_separate(texts, texts)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    zoo.errors.DataError: the validation data (--val, arrays (2 texts)) holds the same 2 examples as the training ...
+    """
+    paths = [p for part in (train, val) for p in (part.paths or ("",) * len(part))]
+    keys = _confirmed(train.contents + val.contents, paths, train.digests + val.digests)
+    seen, theirs = set(keys[: len(train)]), keys[len(train) :]
+    shared = [key for key in theirs if key in seen]
+    if not shared:
+        return
+    if set(theirs) == seen:
+        raise DataError(
+            f"the validation data (--val, {val.source}) holds the same {len(seen)} examples as the training data "
+            f"(--data, {train.source}): validation needs examples training does not see; give other data to --val, "
+            "or leave it out to hold out --val-fraction of --data"
+        )
+    warnings.warn(
+        f"{len(shared)} of the {len(val)} examples of the validation data (--val, {val.source}) are also in the "
+        f"training data (--data, {train.source}): the validation metrics overstate how the model does on new data; "
+        "remove them from one side",
+        DataWarning,
+        stacklevel=2,
+    )
+
+
+def _confirmed(keys: Sequence[str], paths: Sequence[str], digests: Sequence[str]) -> list[str]:
+    """``keys`` (:attr:`Dataset.contents`) where a reduced pixel digest, of a large JPEG checked at a reduced scale,
+    is shared by files of other bytes: then each is decoded whole, and only the same whole pixels are one content."""
+    reduced: dict[str, set[str]] = {}
+    for key, digest in zip(keys, digests, strict=True):
+        if key.startswith(REDUCED):
+            reduced.setdefault(key, set()).add(digest)
+    whole: dict[str, str] = {}  # the bytes' digest -> the whole pixels' digest
+    confirmed = list(keys)
+    for i, key in enumerate(keys):
+        if len(reduced.get(key, ())) > 1:
+            if digests[i] not in whole:
+                try:
+                    whole[digests[i]] = pixel_digest(read_image(paths[i]))
+                except (OSError, DataError):  # changed since the scan: its bytes are its content
+                    whole[digests[i]] = digests[i]
+            confirmed[i] = whole[digests[i]]
+    return confirmed
 
 
 def _target(dataset: Dataset, i: int) -> str:
@@ -340,11 +424,31 @@ def _folder(root: Path, task: Task) -> _Files | _Texts:
             f"a folder of class sub-folders gives classification labels; use a CSV manifest for {task} "
             "(or a CSV, TSV or JSON Lines file of texts)"
         )
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    folders: dict[str, list[str]] = {}  # a label (in NFC) -> the folders of that name
+    for d in sorted(root.iterdir()):
+        if d.is_dir() and not d.name.startswith("."):
+            folders.setdefault(unicodedata.normalize("NFC", d.name), []).append(d.name)
+    classes = sorted(folders)
     if not classes:
         raise DataError(f"{root} has no class sub-folders (it needs one sub-folder of images or .txt files per class)")
-    images = {name: _files_in(root / name, IMAGE_EXTENSIONS) for name in classes}
-    texts = {name: _files_in(root / name, TEXT_EXTENSIONS) for name in classes}
+    hostile = [name for names in folders.values() for name in names if _CONTROL.search(name)]
+    if hostile:
+        one = len(hostile) == 1
+        raise DataError(
+            f"{root}: the name{'' if one else 's'} of class folder{'' if one else 's'} {_listing(hostile)} "
+            f"{'holds' if one else 'hold'} control characters; rename {'it' if one else 'them'} "
+            "(a folder's name is its label, shown and saved as text)"
+        )
+    for name, names in folders.items():
+        if len(names) > 1:  # said, not merged in silence
+            warnings.warn(
+                f"{root}: class folders {' and '.join(ascii(n) for n in names)} are the same label {name!r} in two "
+                "Unicode forms (NFC and NFD); their files count as one class, in NFC",
+                DataWarning,
+                stacklevel=4,
+            )
+    images = {name: [p for d in folders[name] for p in _files_in(root / d, IMAGE_EXTENSIONS)] for name in classes}
+    texts = {name: [p for d in folders[name] for p in _files_in(root / d, TEXT_EXTENSIONS)] for name in classes}
     with_images = [n for n in classes if images[n]]
     only_texts = [n for n in classes if texts[n] and not images[n]]
     if with_images and only_texts:  # .txt files beside images (notes, licences) are not examples
@@ -353,7 +457,10 @@ def _folder(root: Path, task: Task) -> _Files | _Texts:
             f"{_listing(with_images)} images; put image and text datasets in separate folders"
         )
     found = texts if only_texts else images
-    nested = {name: len([p for p in found[name] if os.path.dirname(p) != str(root / name)]) for name in classes}
+    nested = {
+        name: len([p for p in found[name] if os.path.dirname(p) not in {str(root / d) for d in folders[name]}])
+        for name in classes
+    }
     if any(nested.values()):  # said, not merged in silence: a sub-folder may be a class put in the wrong place
         where = ", ".join(f"{count} in sub-folders of '{name}'" for name, count in nested.items() if count)
         warnings.warn(
@@ -383,19 +490,39 @@ def _files_in(folder: Path, extensions: tuple[str, ...]) -> list[str]:
 
 def _text_folder(root: Path, classes: list[str], files: dict[str, list[str]]) -> _Texts:
     found = _Texts([], [], f"folder {root} ({len(classes)} classes of .txt files)", [], declared=tuple(classes))
+    limit = max_text_bytes()
     for name in classes:
         for path in files[name]:
             text, changed = "", False
             try:
-                text, changed = repair_text(_decode(Path(path).read_bytes()))
+                text, changed = _read_text(path, limit)
             except OSError as err:
                 found.skipped[len(found.texts)] = f"unreadable: {err.strerror or err}"
+            except DataError as err:
+                found.skipped[len(found.texts)] = str(err)
             if changed:
                 found.replaced.append(len(found.texts))
             found.texts.append(text)
             found.labels.append(name)
             found.where.append(path)
     return found
+
+
+def _read_text(path: str, limit: int) -> tuple[str, bool]:
+    """A ``.txt`` file's text, repaired (see :func:`repair_text`); only a regular file, of at most ``limit`` bytes,
+    is read (:class:`DataError` otherwise: a FIFO would block, ``/dev/zero`` fill the memory)."""
+    hint = f"far more than a text model reads; set {ENV_MAX_TEXT_BYTES} to read it"
+    return repair_text(_decode(read_regular(path, limit, hint)))
+
+
+def _predicted_text(path: str, limit: int) -> str:
+    """:func:`_read_text` for :func:`unlabelled`: a file that cannot be read is a :class:`DataError` naming it."""
+    try:
+        return _read_text(path, limit)[0]
+    except OSError as err:
+        raise DataError(f"{path}: unreadable: {err.strerror or err}; remove it to predict the others") from None
+    except DataError as err:
+        raise DataError(f"{path}: {err}; remove it to predict the others") from None
 
 
 def _table(
@@ -454,9 +581,10 @@ def unlabelled(source: str | os.PathLike, modality: Modality) -> list[tuple[str,
             raise DataError(f"{path} holds no {kind} to predict")
         if modality == "image":
             return [(file, file) for file in files]
-        return [(file, repair_text(_decode(Path(file).read_bytes()))[0]) for file in files]
+        limit = max_text_bytes()
+        return [(file, _predicted_text(file, limit)) for file in files]
     if modality == "text" and path.suffix.lower() in TEXT_EXTENSIONS and path.is_file():
-        return [(str(path), repair_text(_decode(path.read_bytes()))[0])]
+        return [(str(path), _predicted_text(str(path), max_text_bytes()))]
     if path.suffix.lower() not in MANIFESTS or not path.is_file():
         return None
     header, rows, lines, _ = _read_table(path)
@@ -478,7 +606,7 @@ def _read_table(path: Path) -> tuple[list[str], list[dict[str, str]], list[int],
     """
     delimiter, name = ("\t", "tab") if path.suffix.lower() == ".tsv" else (",", "comma")
     try:
-        reader = csv.reader(io.StringIO(_decode(path.read_bytes()), newline=""), delimiter=delimiter)
+        reader = csv.reader(io.StringIO(_decode(read_regular(str(path), None)), newline=""), delimiter=delimiter)
         header = _trim([c.strip() for c in next(reader, [])])
         rows, lines, replaced, bad = [], [], [], []
         for fields in reader if header else ():  # no header: no columns, which the caller reports
@@ -493,7 +621,7 @@ def _read_table(path: Path) -> tuple[list[str], list[dict[str, str]], list[int],
                 replaced.append(len(rows))
             rows.append({k: text for k, (text, _) in cells.items()})
             lines.append(reader.line_num)
-    except (OSError, csv.Error) as err:
+    except (OSError, csv.Error, DataError) as err:
         raise DataError(f"cannot read {path} as a CSV file: {err}") from None
     if bad:
         raise DataError(
@@ -514,9 +642,11 @@ def _trim(fields: list[str], keep: int = 0) -> list[str]:
 def _jsonl(path: Path, task: Task, text_column: str, columns: tuple[str, ...]) -> _Texts:
     """A JSON Lines file: one object per line with a text and label keys; blank lines are ignored."""
     try:
-        content = _decode(path.read_bytes())
+        content = _decode(read_regular(str(path), None))
     except OSError as err:
         raise DataError(f"cannot read {path}: {err.strerror or err}") from None
+    except DataError as err:
+        raise DataError(f"cannot read {path}: {err}") from None
     records, lines = [], []
     for number, line in enumerate(content.split("\n"), 1):
         if not line.strip():
@@ -608,13 +738,15 @@ def _from_files(
     n = len(files.paths)
     if n == 0:
         raise DataError(f"the dataset is empty: {files.source} lists no images")
-    targets, names = _targets(files.labels, task, class_names, files.declared)
+    labels, messages = _clean_labels(files.labels, task, files.where or files.paths, files.source)
+    targets, names = _targets(labels, task, class_names, files.declared)
     reasons: list[str | None] = [files.missing.get(i) for i in range(n)]
     digests: list[str | None] = [None] * n
+    pixels: list[str | None] = [None] * n
     to_check = [i for i in range(n) if reasons[i] is None]
-    checked = scan_files([files.paths[i] for i in to_check], workers=workers, progress=progress)
-    for i, (digest, reason) in zip(to_check, checked, strict=True):
-        digests[i], reasons[i] = digest, reason
+    checked = scan_images([files.paths[i] for i in to_check], workers=workers, progress=progress)
+    for i, found in zip(to_check, checked, strict=True):
+        digests[i], pixels[i], reasons[i] = found
     bad = [(files.paths[i] or f"(empty path, line {i + 2})", reason) for i, reason in enumerate(reasons) if reason]
     shown = [f"{p} ({r})" for p, r in bad]
     if len(bad) > max_bad_fraction * n:
@@ -623,20 +755,22 @@ def _from_files(
             f"{max_bad_fraction}: {first_items(shown)}"
         )
     keep = np.array([d is not None for d in digests])
-    messages: list[str] = []
     if not keep.any():
         raise DataError(f"the dataset is empty: none of the {n} images in {files.source} can be read")
     if class_names is None and task != "regression":
         _check_classes(targets, keep, names, task)
-        messages = _implausible(files.labels, task, files.declared, files.source)
+        messages += _implausible(labels, task, files.declared, files.source)
+    kept = [i for i in range(n) if keep[i]]
+    paths, kept_digests = [files.paths[i] for i in kept], [str(digests[i]) for i in kept]
     dataset = Dataset(
         task=task,
         targets=targets[keep],
         class_names=names,
-        digests=tuple(d for d in digests if d is not None),
-        paths=tuple(p for p, k in zip(files.paths, keep, strict=True) if k),
+        digests=tuple(kept_digests),
+        paths=tuple(paths),
         skipped=tuple(bad),
         source=files.source,
+        pixel_digests=tuple(_confirmed([str(pixels[i]) for i in kept], paths, kept_digests)),
     )
     if bad:
         messages.append(f"skipped {len(bad)} of {n} images that cannot be used: {first_items(shown)}")
@@ -650,7 +784,8 @@ def _from_texts(
     n = len(found.texts)
     if n == 0:
         raise DataError(f"the dataset is empty: {found.source} has no texts")
-    targets, names = _targets(found.labels, task, class_names, found.declared)
+    labels, messages = _clean_labels(found.labels, task, found.where, found.source)
+    targets, names = _targets(labels, task, class_names, found.declared)
     bad = [(found.where[i], reason) for i, reason in sorted(found.skipped.items())]
     shown = [f"{p} ({r})" for p, r in bad]
     if len(bad) > max_bad_fraction * n:
@@ -661,10 +796,9 @@ def _from_texts(
     keep = np.array([i not in found.skipped for i in range(n)])
     if not keep.any():
         raise DataError(f"the dataset is empty: none of the {n} text files in {found.source} can be read")
-    messages: list[str] = []
     if class_names is None and task != "regression":
         _check_classes(targets, keep, names, task, "texts")
-        messages = _implausible(found.labels, task, found.declared, found.source)
+        messages += _implausible(labels, task, found.declared, found.source)
     texts = tuple(text for text, k in zip(found.texts, keep, strict=True) if k)
     dataset = Dataset(
         task, targets[keep], names, _text_digests(texts), texts=texts, skipped=tuple(bad), source=found.source
@@ -682,6 +816,35 @@ def _replaced_message(where: list[str], n: int, source: str) -> list[str]:
         return []
     replaced = first_items(where)
     return [f"replaced bytes that are not UTF-8 with U+FFFD in {len(where)} of {n} texts of {source}: {replaced}"]
+
+
+def _clean_labels(labels: list[Any], task: Task, where: Sequence[str], source: str) -> tuple[list[Any], list[str]]:
+    """Class labels in Unicode NFC, so one name composed two ways (``é``, ``e`` and U+0301) is one class, and a
+    message when both forms occur; a :class:`DataError` naming the rows whose labels hold control characters.
+
+    >>> _clean_labels(["caf\u00e9", "cafe\u0301"], "classification", ["line 2", "line 3"], "t.csv")[0]
+    ['café', 'café']
+    """
+    if task == "regression":
+        return labels, []
+    rows = [label if task == "multilabel" else [label] for label in labels]
+    hostile = [f"{w} {name!r}" for w, names in zip(where, rows, strict=True) for name in names if _CONTROL.search(name)]
+    if hostile:
+        one = len(hostile) == 1
+        raise DataError(
+            f"{len(hostile)} {'label holds' if one else 'labels hold'} control characters in {source}: "
+            f"{first_items(hostile)}; remove them (a label is a name, shown and saved as text)"
+        )
+    forms: dict[str, set[str]] = {}
+    for name in (name for names in rows for name in names):
+        forms.setdefault(unicodedata.normalize("NFC", name), set()).add(name)
+    two = [" and ".join(ascii(form) for form in sorted(found)) for found in forms.values() if len(found) > 1]
+    messages = [
+        f"the same label in two Unicode forms (NFC and NFD) in {source}: {first_items(two)}; each is read as one "
+        "class, in NFC"
+    ] if two else []  # fmt: skip
+    normal = [list(dict.fromkeys(unicodedata.normalize("NFC", name) for name in names)) for names in rows]
+    return (normal if task == "multilabel" else [names[0] for names in normal]), messages
 
 
 def _implausible(labels: list[Any], task: Task, declared: tuple[str, ...] | None, source: str) -> list[str]:
@@ -768,11 +931,24 @@ def _reindex(dataset: Dataset, class_names: tuple[str, ...]) -> Dataset:
 
 def _from_arrays(x: Any, y: Any, task: Task, class_names: tuple[str, ...] | None) -> tuple[Dataset, list[str]]:
     images = rgb_uint8(np.asarray(x))
-    targets, names = _array_targets(y, len(images), "images", task, class_names)
-    digests = tuple(_array_digest(row) for row in images)
     source = f"arrays ({len(images)} images of {images.shape[1]}x{images.shape[2]})"
+    y, messages = _array_labels(y, task, source)
+    targets, names = _array_targets(y, len(images), "images", task, class_names)
+    digests = tuple(pixel_digest(row) for row in images)
     dataset = Dataset(task, targets, names, digests, images=images, source=source)
-    return dataset, _report_copies(dataset, [f"item {i}" for i in range(len(dataset))])
+    return dataset, messages + _report_copies(dataset, [f"item {i}" for i in range(len(dataset))])
+
+
+def _array_labels(y: Any, task: Task, source: str) -> tuple[Any, list[str]]:
+    """Class names ``y`` (a list, or a 1-D array) cleaned as a file's labels are (:func:`_clean_labels`); other
+    ``y`` as given. A list is read before NumPy, which drops a string's trailing NUL characters."""
+    names = y if isinstance(y, (list, tuple)) else np.asarray(y)
+    if isinstance(names, np.ndarray) and names.ndim != 1:
+        return y, []
+    if task != "classification" or not len(names) or not all(isinstance(v, str) for v in names):
+        return y, []
+    labels, messages = _clean_labels(list(names), task, [f"item {i}" for i in range(len(names))], source)
+    return np.array(labels, dtype=object), messages
 
 
 def _is_texts(x: Any) -> bool:
@@ -790,12 +966,13 @@ def _from_text_arrays(
         raise DataError(f"texts must all be strings; {len(not_text)} are not: {first_items(not_text)}")
     repaired = [repair_text(str(t)) for t in x]
     texts = tuple(text for text, _ in repaired)
-    targets, names = _array_targets(y, len(texts), "texts", task, class_names)
     source = f"arrays ({len(texts)} texts)"
+    y, messages = _array_labels(y, task, source)
+    targets, names = _array_targets(y, len(texts), "texts", task, class_names)
     dataset = Dataset(task, targets, names, _text_digests(texts), texts=texts, source=source)
     replaced = [f"item {i}" for i, (_, changed) in enumerate(repaired) if changed]
-    messages = _report_copies(dataset, [f"item {i}" for i in range(len(texts))])
-    return dataset, _replaced_message(replaced, len(texts), source) + messages
+    messages += _replaced_message(replaced, len(texts), source)
+    return dataset, messages + _report_copies(dataset, [f"item {i}" for i in range(len(texts))])
 
 
 def _array_targets(
@@ -877,12 +1054,6 @@ def rgb_uint8(x: np.ndarray) -> np.ndarray:
         alpha = x[..., 3:].astype(np.uint16)
         x = ((x[..., :3] * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
     return np.ascontiguousarray(x)
-
-
-def _array_digest(image: np.ndarray) -> str:
-    digest = hashlib.sha256(f"{image.shape[0]}x{image.shape[1]}x3:".encode())
-    digest.update(np.ascontiguousarray(image))
-    return digest.hexdigest()
 
 
 def _text_digests(texts: Iterable[str]) -> tuple[str, ...]:

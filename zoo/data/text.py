@@ -6,13 +6,14 @@ TensorFlow and Keras are imported inside the functions that use them, so importi
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zoo.errors import DataError
+from zoo.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -24,6 +25,24 @@ LENGTH_PERCENTILE = 95  # a text model reads this share of the training texts wh
 LENGTH_MULTIPLE = 8  # ... in a length rounded up to a multiple of 8 (accelerators tile by 8) ...
 LENGTH_MIN = 8  # ... of at least 8 tokens ...
 LENGTH_SAMPLE = 10_000  # ... measured on at most this many training texts (a seeded sample)
+# A .txt file above this many bytes is skipped, not read: a text model reads a few hundred tokens of a text, and
+# /dev/zero never ends. ZOO_MAX_TEXT_BYTES raises it.
+ENV_MAX_TEXT_BYTES = "ZOO_MAX_TEXT_BYTES"
+DEFAULT_MAX_TEXT_BYTES = 16 << 20
+
+
+def max_text_bytes() -> int:
+    """The largest ``.txt`` file the zoo reads as one text: ``$ZOO_MAX_TEXT_BYTES``, else 16 MB.
+
+    >>> max_text_bytes()
+    16777216
+    """
+    value = os.environ.get(ENV_MAX_TEXT_BYTES, "")
+    if not value:
+        return DEFAULT_MAX_TEXT_BYTES
+    if not value.isdecimal() or int(value) < 1:
+        raise ConfigError(f"{ENV_MAX_TEXT_BYTES} must be a positive whole number of bytes, got {value!r}")
+    return int(value)
 
 
 def fitted_sequence_length(token_counts: Sequence[int] | np.ndarray, maximum: int) -> int:
