@@ -350,6 +350,9 @@ def _train(args: argparse.Namespace) -> int:
         for source in (args.data, args.val):
             if source is not None and not Path(source).exists():
                 raise DataError(f"{source} does not exist: give a folder of class sub-folders or a CSV manifest")
+        if args.val is not None and Path(args.val).samefile(args.data):  # a copy elsewhere: zoo.train refuses it
+            raise DataError(f"--val is --data ({args.val}): validation needs examples training does not see; give "
+                            "other data to --val, or leave it out to hold out --val-fraction of --data")  # fmt: skip
         if config.distribution == "mirrored":  # oneDNN's CPU convolution mishandles an empty per-replica batch
             os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
         console.load_framework()
