@@ -75,7 +75,8 @@ class DataWarning(UserWarning):
 
 
 class TrainingWarning(UserWarning):
-    """A run finished but learned nothing useful: its validation loss never left chance level."""
+    """A run finished but learned nothing useful (its validation loss never left chance level), or a plot of its
+    report could not be drawn (the run is complete without it)."""
 
 
 class Interrupted(KeyboardInterrupt):

@@ -16,7 +16,9 @@ within :data:`FLOAT_TOLERANCE`. The SavedModel keeps the model's own precision.
 
 Each export writes one folder: the artefact and ``metadata.json`` (input spec, preprocessing, labels,
 backbone and weights' licence, source run, and the parity with Keras measured on held-out data).
-The folder is written under a temporary name and renamed, so it is never half-written.
+The folder is written under a temporary name and renamed, so it is never half-written; what else the folder
+held beside an earlier export (TF Serving's ``assets.extra/``, notes) is kept. The temporary name carries the
+process's id: what a killed export left is removed by the next export into the same place.
 
 ``onnx``, ``tf2onnx``, ``onnxruntime`` and ``ai-edge-litert`` are the optional extra
 ``backbone-zoo[export]``; TensorFlow and the converters are imported only when an export runs.
@@ -27,12 +29,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import errno
 import gc
+import hashlib
 import importlib.util
 import json
 import os
+import re
 import secrets
 import shutil
+import socket
 import sys
 import tempfile
 import warnings
@@ -44,7 +50,7 @@ import numpy as np
 
 from zoo import files
 from zoo.config import ModelConfig
-from zoo.errors import ConfigError, ExportError, ZooError, first_line
+from zoo.errors import ConfigError, DiskFullError, ExportError, ZooError, first_line
 from zoo.run import Run, load_requirements
 from zoo.spec import BackboneSpec
 
@@ -69,6 +75,10 @@ CALIBRATION_SIZE = 200  # training examples that calibrate an int8 model
 CHECK_SIZE = 200  # held-out examples the parity check runs on
 _EXTRA_MODULES = {"onnx": ("onnx", "tf2onnx", "onnxruntime")}  # what each format needs beyond TensorFlow
 _MARK = "backbone-zoo"  # metadata.json's "exported_by" starts with it: a folder the zoo may replace
+# Every entry an export writes in its folder (a SavedModel's, TFLite's, ONNX's): the rest is the user's and stays.
+WRITTEN = frozenset({METADATA, *ARTEFACTS.values(), "variables", "assets", "fingerprint.pb"})
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]  # process ids are compared on one host only
+_LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<host>[0-9a-f]{6})-(?P<pid>\d+)-[0-9a-f]{8}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,22 +102,52 @@ class Exported:
         return int(self.metadata["bytes"])
 
 
-def check_options(format: str, quantize: str | None = None) -> None:
-    """Raise :class:`ExportError` for a format or quantisation the zoo cannot export; imports nothing heavy.
+def check_options(format: str, quantize: str | None = None, calibration: Any = None) -> None:
+    """Raise :class:`ExportError` for a format, quantisation or calibration the zoo cannot export; imports nothing
+    heavy. Calibration data is for int8 quantization only: another export would ignore it.
 
     >>> check_options("tflite", "int8")
     >>> check_options("onnx", "int8")
     Traceback (most recent call last):
     zoo.errors.ExportError: quantize applies to the tflite format only, not onnx; drop quantize int8
+    >>> check_options("onnx", calibration="data/train")
+    Traceback (most recent call last):
+    zoo.errors.ExportError: calibration applies to int8 quantization only, not to this onnx export; drop --calibration
     """
     if format not in FORMATS:
         raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
-    if quantize is None:
-        return
-    if quantize not in QUANTIZATIONS:
+    if quantize is not None and quantize not in QUANTIZATIONS:
         raise ExportError(f"unknown quantization {quantize!r}; choose one of {', '.join(QUANTIZATIONS)}")
-    if format != "tflite":
+    if quantize is not None and format != "tflite":
         raise ExportError(f"quantize applies to the tflite format only, not {format}; drop quantize {quantize}")
+    if calibration is not None and quantize != "int8":
+        what = f"tflite {quantize or 'float32'}" if format == "tflite" else format
+        fix = "drop --calibration, or quantize int8" if format == "tflite" else "drop --calibration"
+        raise ExportError(f"calibration applies to int8 quantization only, not to this {what} export; {fix}")
+
+
+def _check_calibration(calibration: Any) -> None:
+    """Raise :class:`ExportError` for calibration data that cannot calibrate: no examples (the converter would
+    write a float32 file), or pixels that are not numbers, not images, NaN or infinite, or outside 0 to 255 (they
+    would be cast or clipped without a word). A folder or manifest is checked as it is read."""
+    from zoo.data import Dataset
+
+    if isinstance(calibration, (np.ndarray, Dataset)) and not len(calibration):
+        raise ExportError(f"int8 quantization needs calibration examples; the calibration data holds none: pass "
+                          f"images like the run's (up to {CALIBRATION_SIZE} are used)")  # fmt: skip
+    if not isinstance(calibration, np.ndarray):
+        return
+    if calibration.dtype.kind not in "uif":
+        raise ExportError(f"calibration pixels must be numbers 0 to 255 (N, height, width, 3), got an array of "
+                          f"{calibration.dtype}; pass pixels, an image folder or a manifest")  # fmt: skip
+    if calibration.ndim != 4 or calibration.shape[-1] != 3:
+        raise ExportError(f"calibration pixels must be (N, height, width, 3), got shape {calibration.shape}")
+    if calibration.dtype.kind == "f" and (bad := int(np.count_nonzero(~np.isfinite(calibration)))):
+        raise ExportError(f"calibration pixels hold {bad} values that are NaN or infinite (of {calibration.size}); "
+                          "pass pixels 0 to 255")  # fmt: skip
+    if outside := int(np.count_nonzero((calibration < 0) | (calibration > 255))):
+        raise ExportError(f"calibration pixels hold {outside} values outside 0 to 255 (from {calibration.min()} to "
+                          f"{calibration.max()}); pass pixels 0 to 255, as uint8 images hold them")  # fmt: skip
 
 
 def export(
@@ -127,15 +167,17 @@ def export(
     ``"onnx"`` (onnxruntime). ``quantize`` (TFLite only): ``"dynamic"`` (int8 weights) or
     ``"int8"`` (full integer, calibrated on ``calibration_size`` examples of the run's training
     data, or of ``calibration``: pixels ``(N, H, W, 3)``, a folder or a manifest). ``out`` defaults
-    to ``<run>/exports/<format>[-<quantize>]``; an existing folder is replaced only if it holds an
-    earlier export. With ``check`` the artefact is run against Keras on up to ``check_size``
-    held-out examples (the run's validation data) and the result goes into ``metadata.json``.
+    to ``<run>/exports/<format>[-<quantize>]``; an existing folder is written into only if it holds an
+    earlier export, whose files are replaced (the user's beside them are kept). With ``check`` the artefact
+    is run against Keras on up to ``check_size`` held-out examples (the run's validation data) and the result
+    goes into ``metadata.json``; a quantised one below its agreement target is kept, with a ``UserWarning``.
 
     >>> exported = export("runs/demo/run", "savedmodel")
     >>> exported.metadata["parity"]["ok"], exported.metadata["parity"]["max_abs_diff"] <= 1e-4
     (True, True)
     """
-    check_options(format, quantize)
+    check_options(format, quantize, calibration)
+    _check_calibration(calibration)
     for name, value in (("calibration_size", calibration_size), ("check_size", check_size)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"{name} must be a positive integer, got {value!r}")
@@ -152,9 +194,12 @@ def export(
         raise ExportError("int8 quantization calibrates on example inputs: pass calibration=pixels or a data folder")
     _require_extra(format)
     target = _output_folder(src, format, quantize, out)
-    tmp = target.parent / f".{target.name}.tmp-{secrets.token_hex(4)}"
+    with _writing(target, format):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _remove_leftovers(target.parent)
+    tmp = _temporary(target, "tmp")
     try:
-        with _quiet():  # (TensorFlow starts here, quietly)
+        with _quiet(), _writing(target, format):  # (TensorFlow starts here, quietly)
             import keras
 
             if keras.backend.backend() != "tensorflow":  # the exporters trace the model with TensorFlow
@@ -164,14 +209,14 @@ def export(
                 )
             exporter = _Exporter(src, format, quantize, calibration, calibration_size, check, check_size)
             metadata = exporter.write(tmp)
-        parity = metadata.get("parity") or {}
-        if parity and not parity["ok"] and quantize is None:  # a float artefact must compute what Keras does
-            raise ExportError(
-                f"the {format} export of {src.name} does not match the Keras model ({parity['verdict']}), so "
-                "nothing was written: this is a bug in the zoo or the converter, please report it"
-            )
-        files.write_json(tmp / METADATA, metadata)
-        _replace(tmp, target)
+            parity = metadata.get("parity") or {}
+            if parity and not parity["ok"] and quantize is None:  # a float artefact must compute what Keras does
+                raise ExportError(
+                    f"the {format} export of {src.name} does not match the Keras model ({parity['verdict']}), so "
+                    "nothing was written: this is a bug in the zoo or the converter, please report it"
+                )
+            files.write_json(tmp / METADATA, metadata)
+            _replace(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if parity and not parity["ok"]:  # quantised below the agreement target: kept, and said loudly
@@ -252,12 +297,46 @@ def _output_folder(src: _Source, format: str, quantize: str | None, out: str | o
                 raise ExportError(f"{folder} is a link out of the run directory; remove it, or export with --out")
     else:
         target = Path(out)
+    _check_names(target)
+    folder = _existing(target.parent)
+    if not os.access(folder, os.W_OK) or not folder.stat().st_mode & 0o222:  # root too: the mode says "keep out"
+        raise ExportError(f"cannot write into {folder}: it is read-only (no write permission); choose an --out "
+                          "folder you can write to")  # fmt: skip
     if target.exists() and not target.is_dir():
         raise ExportError(f"{target} exists and is not a folder; choose another --out")
     if target.is_dir() and any(target.iterdir()) and not _is_export(target):
         raise ExportError(f"{target} holds other files (no earlier export); choose another --out or empty it")
-    target.parent.mkdir(parents=True, exist_ok=True)
     return target
+
+
+def _existing(folder: Path) -> Path:
+    """``folder``, or its nearest ancestor that exists: where an export would make its folders."""
+    while not os.path.isdir(folder) and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def _check_names(target: Path) -> None:
+    """Raise :class:`ExportError` when a name in ``target``, or the temporary name the export first writes it
+    under, is longer than the file system takes (ENAMETOOLONG): before anything is written."""
+    try:
+        limit = os.pathconf(_existing(target.parent), "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    for name in target.parts[:-1]:
+        if (size := len(os.fsencode(name))) > limit:
+            raise ExportError(f"the folder name {_short(name)} in {_short(str(target))} is too long for this file "
+                              f"system ({size} bytes, at most {limit}); choose a shorter --out")  # fmt: skip
+    size = len(os.fsencode(target.name))
+    extra = len(os.fsencode(_temporary(target, "tmp").name)) - size
+    if size + extra > limit:
+        raise ExportError(f"the name {_short(target.name)} ({size} bytes) is too long for this file system: the "
+                          f"export writes it under a temporary name {extra} bytes longer, and names take at most "
+                          f"{limit}; choose a shorter --out (at most {limit - extra} bytes)")  # fmt: skip
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= 40 else f"{name[:20]}...{name[-12:]}"
 
 
 def _is_export(folder: Path) -> bool:
@@ -267,15 +346,96 @@ def _is_export(folder: Path) -> bool:
         return False
 
 
+def _temporary(target: Path, kind: str, pid: int | None = None) -> Path:
+    """The folder beside ``target`` an export is written in (``tmp``) or an earlier one is moved to (``old``),
+    named for its process (``pid``, this one's by default) so that a later export can tell a dead one's."""
+    pid = os.getpid() if pid is None else pid
+    return target.parent / f".{target.name}.{kind}-{_HOST}-{pid}-{secrets.token_hex(4)}"
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Remove what exports killed mid-way left in ``folder``: their temporary folders (on this host, of
+    processes that no longer run). An earlier export a killed one had moved aside goes back in place when
+    nothing took its place, so the user's files in it are never lost."""
+    if os.name != "posix":  # os.kill(pid, 0) would signal the process on Windows
+        return
+    for path in folder.iterdir():
+        found = _LEFTOVER.fullmatch(path.name)
+        if found is None or found["host"] != _HOST or _alive(int(found["pid"])) or path.is_symlink():
+            continue
+        target = folder / found["name"]
+        if found["kind"] == "old" and not os.path.lexists(target):
+            with contextlib.suppress(OSError):  # another export put it back first
+                os.rename(path, target)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
+
+
 def _replace(tmp: Path, target: Path) -> None:
-    """Put the finished folder ``tmp`` at ``target``; an earlier export there goes only once ``tmp`` is in place."""
-    old = None
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{secrets.token_hex(4)}"
-        os.replace(target, old)
-    os.replace(tmp, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    """Put the finished folder ``tmp`` at ``target``; an earlier export there goes only once ``tmp`` is in place.
+
+    What else the earlier folder holds (TF Serving's ``assets.extra/``, the user's notes) is carried into ``tmp``
+    first, hard-linked where the file system allows (copied elsewhere), so it is in one of the two at every moment.
+    """
+    if not target.exists():
+        os.rename(tmp, target)
+        return
+    written = WRITTEN | {entry.name for entry in tmp.iterdir()}
+    for entry in target.iterdir():
+        if entry.name in written:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.copytree(entry, tmp / entry.name, symlinks=True, copy_function=_link_or_copy)
+        elif entry.is_symlink():
+            os.symlink(os.readlink(entry), tmp / entry.name)
+        else:
+            _link_or_copy(entry, tmp / entry.name)
+    old = _temporary(target, "old")
+    os.rename(target, old)
+    os.rename(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _link_or_copy(source: str | os.PathLike, destination: str | os.PathLike) -> None:
+    try:
+        os.link(source, destination)
+    except OSError:  # a file system without hard links
+        shutil.copy2(source, destination)
+
+
+@contextlib.contextmanager
+def _writing(target: Path, format: str) -> Iterator[None]:
+    """What the file system refuses while an export is written, as the zoo's errors: a full disk is a
+    :class:`DiskFullError` (TensorFlow's writers raise ``ResourceExhaustedError``), a folder without write
+    permission or a name too long an :class:`ExportError`."""
+    try:
+        yield
+    except ZooError:
+        raise
+    except Exception as err:
+        number, text = getattr(err, "errno", None), str(err)
+        if number == errno.ENOSPC or "No space left on device" in text:
+            raise DiskFullError(f"disk full: no space left at {target} for the {format} export; nothing was "
+                                "written there") from err  # fmt: skip
+        if number == errno.ENAMETOOLONG or "File name too long" in text:
+            raise ExportError(f"a name under {target} is too long for this file system ({first_line(err)}); "
+                              "choose a shorter --out") from err  # fmt: skip
+        if number in (errno.EACCES, errno.EPERM, errno.EROFS) or "Permission denied" in text:
+            raise ExportError(f"cannot write the {format} export at {target} ({first_line(err)}); choose an --out "
+                              "folder you can write to") from err  # fmt: skip
+        raise
 
 
 class _Exporter:
@@ -563,9 +723,7 @@ class _Exporter:
         """Model inputs from a Dataset, a data source or arrays: uint8 pixels at the training size, or strings."""
         from zoo.data import Dataset, load_dataset, pipeline
 
-        if isinstance(data, np.ndarray) and data.dtype.kind in "uif":
-            if data.ndim != 4 or data.shape[-1] != 3:
-                raise ExportError(f"calibration pixels must be (N, height, width, 3), got shape {data.shape}")
+        if isinstance(data, np.ndarray) and data.dtype.kind in "uif":  # checked by _check_calibration
             from zoo.features import resize_pixels
 
             return _to_uint8(resize_pixels(data, self.src.image_size, self.src.interpolation))

@@ -7,11 +7,13 @@ without TensorFlow or Keras. Every file goes through :mod:`zoo.files`: it is com
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ import numpy as np
 
 from zoo import escape
 from zoo.config import TASKS
+from zoo.errors import DiskFullError, TrainingWarning, first_line
 from zoo.files import atomic_path, write_text
 
 EPSILON = 1e-7  # probability clipping for the loss, as Keras does
@@ -277,19 +280,38 @@ def _save_png(figure: Any, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
+def _drawn(path: str | os.PathLike, draw: Callable[[], Path]) -> Path | None:
+    """``draw()``; where it fails (a matplotlibrc asking for LaTeX where there is none, a font that cannot draw a
+    label) a :class:`TrainingWarning` naming the plot, and ``None``: a picture never costs a run its model and
+    metrics. A full disk stays an error, as everywhere."""
+    try:
+        return draw()
+    except Exception as err:
+        if isinstance(err, DiskFullError) or getattr(err, "errno", None) == errno.ENOSPC:
+            raise
+        warnings.warn(f"{Path(path).name} could not be drawn ({type(err).__name__}: {first_line(err)}); the run "
+                      "is complete without it", TrainingWarning, stacklevel=3)  # fmt: skip
+        return None
+
+
 def plot_learning_curves(
     history: Sequence[Mapping[str, Any]], path: str | os.PathLike, *, metric: str | None = None
-) -> Path:
+) -> Path | None:
     """Plot loss (train and val) and the main metric per epoch to a PNG; a line marks where fine-tuning starts.
 
     The metric is ``metric`` if given, else the first of accuracy, binary_accuracy and mae in the history.
-    Epochs are numbered across phases in row order.
+    Epochs are numbered across phases in row order. A plot that cannot be drawn is a :class:`TrainingWarning`
+    and ``None``.
 
     >>> import tempfile, pathlib
     >>> plot_learning_curves([{"loss": 1.0, "val_loss": 1.2}, {"loss": 0.7, "val_loss": 0.9}],
     ...                      pathlib.Path(tempfile.mkdtemp()) / "curves.png").suffix
     '.png'
     """
+    return _drawn(path, lambda: _learning_curves(history, path, metric))
+
+
+def _learning_curves(history: Sequence[Mapping[str, Any]], path: str | os.PathLike, metric: str | None) -> Path:
     keys = {key for row in history for key in row}
     if metric is None:
         metric = next((m for m in ("accuracy", "binary_accuracy", "mae") if {m, f"val_{m}"} & keys), None)
@@ -330,11 +352,13 @@ def plot_confusion_matrix(
     class_names: Sequence[str],
     path: str | os.PathLike,
     normalize: bool = True,
-) -> Path:
+) -> Path | None:
     """Plot a confusion matrix (rows true, columns predicted) as an annotated heatmap PNG.
 
     ``normalize`` divides each row by its total, so a cell is the share of a true class predicted as
     each class. Cells are annotated up to 30 classes; names are shortened and rotated to stay legible.
+    A matrix that is not square is a ``ValueError``; a plot that cannot be drawn a :class:`TrainingWarning`
+    and ``None``.
 
     >>> import tempfile, pathlib
     >>> plot_confusion_matrix([[5, 1], [2, 7]], ["cat", "dog"], pathlib.Path(tempfile.mkdtemp()) / "cm.png").name
@@ -343,6 +367,10 @@ def plot_confusion_matrix(
     counts = np.asarray(matrix, dtype=np.float64)
     if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
         raise ValueError(f"a confusion matrix must be square, got shape {counts.shape}")
+    return _drawn(path, lambda: _confusion_matrix(counts, class_names, path, normalize))
+
+
+def _confusion_matrix(counts: np.ndarray, class_names: Sequence[str], path: str | os.PathLike, normalize: bool) -> Path:
     c = len(counts)
     names = _names(class_names, c)
     values = counts / np.where((rows := counts.sum(axis=1, keepdims=True)) > 0, rows, 1) if normalize else counts
