@@ -172,6 +172,8 @@ def test_a_read_only_run_is_one_line_and_unchanged(run, tmp_path, capsys):
         _one_error(code, lines, f"cannot write into {copy}: it is read-only (no write permission); choose "
                                 "an --out folder you can write to")  # fmt: skip
         assert not (copy / "exports").exists()
+        code, _, lines = _cli(capsys, copy, "--format", "tflite", "--no-check", "--out", tmp_path / "served")
+        assert code == 0 and (tmp_path / "served" / "model.tflite").is_file(), lines  # elsewhere, as it says
     finally:
         for folder in (copy, *[p for p in copy.rglob("*") if p.is_dir()]):
             folder.chmod(0o755)

@@ -321,7 +321,7 @@ def _check_names(target: Path) -> None:
     under, is longer than the file system takes (ENAMETOOLONG): before anything is written."""
     try:
         limit = os.pathconf(_existing(target.parent), "PC_NAME_MAX")
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows): the common limit
         limit = 255
     for name in target.parts[:-1]:
         if (size := len(os.fsencode(name))) > limit:
@@ -418,8 +418,8 @@ def _link_or_copy(source: str | os.PathLike, destination: str | os.PathLike) -> 
 @contextlib.contextmanager
 def _writing(target: Path, format: str) -> Iterator[None]:
     """What the file system refuses while an export is written, as the zoo's errors: a full disk is a
-    :class:`DiskFullError` (TensorFlow's writers raise ``ResourceExhaustedError``), a folder without write
-    permission or a name too long an :class:`ExportError`."""
+    :class:`DiskFullError` (TensorFlow's writers raise ``ResourceExhaustedError``); a folder without write
+    permission, a file where a folder should be or a name too long an :class:`ExportError`."""
     try:
         yield
     except ZooError:
@@ -432,6 +432,9 @@ def _writing(target: Path, format: str) -> Iterator[None]:
         if number == errno.ENAMETOOLONG or "File name too long" in text:
             raise ExportError(f"a name under {target} is too long for this file system ({first_line(err)}); "
                               "choose a shorter --out") from err  # fmt: skip
+        if number in (errno.ENOTDIR, errno.EEXIST):  # a file where the export's folders go
+            raise ExportError(f"cannot make the export folder {target}: {err.filename} is a file, not a folder; "
+                              "choose another --out") from err  # fmt: skip
         if number in (errno.EACCES, errno.EPERM, errno.EROFS) or "Permission denied" in text:
             raise ExportError(f"cannot write the {format} export at {target} ({first_line(err)}); choose an --out "
                               "folder you can write to") from err  # fmt: skip

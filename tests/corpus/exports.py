@@ -1,5 +1,6 @@
 """`zoo export` given what it cannot use (issue 20, items 13 and 18): calibration data for a format that does
-not calibrate, none to calibrate on, a read-only run, an ``--out`` name longer than the file system takes. Each
+not calibrate, none to calibrate on, a read-only run, an ``--out`` name longer than the file system takes or
+under a file. Each
 is one ``zoo: error:`` line, exit 2, and the run is unchanged."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ FOLDER_TOO_LONG = r"the folder name y{20}\.\.\.y{12} in .* is too long for this 
 FLOAT = CALIBRATION.format("tflite float32") + ", or quantize int8"
 DYNAMIC = CALIBRATION.format("tflite dynamic")
 NO_IMAGE = r"no images or texts in the 1 class folders of .*data"
+NOT_A_FOLDER = r"cannot make the export folder .*/0\.png/served: .*/a/0\.png is a file, not a folder; choose another"
 READ_ONLY = r"cannot write into .*/run: it is read-only \(no write permission\); choose an --out folder"
 
 
@@ -52,5 +54,6 @@ def cases() -> list[Case]:
         _export("calibration-without-an-image", empty_class_folder, (*int8, "--calibration", "{data}"), NO_IMAGE),
         _export("read-only-run", read_only_run, ("--format", "tflite"), READ_ONLY),
         _export("out-name-too-long", nothing, ("--out", "{tmp}/" + "x" * 250), TOO_LONG),
+        _export("out-under-a-file", data_only, ("--out", "{data}/a/0.png/served"), NOT_A_FOLDER),
         _export("out-folder-over-the-limit", nothing, ("--out", "{tmp}/" + "y" * 300 + "/served"), FOLDER_TOO_LONG),
     ]
