@@ -357,8 +357,8 @@ def plot_confusion_matrix(
 
     ``normalize`` divides each row by its total, so a cell is the share of a true class predicted as
     each class. Cells are annotated up to 30 classes; names are shortened and rotated to stay legible.
-    A matrix that is not square is a ``ValueError``; a plot that cannot be drawn a :class:`TrainingWarning`
-    and ``None``.
+    A matrix that is not square, or names that do not fit it, are a ``ValueError``; a plot that cannot be
+    drawn a :class:`TrainingWarning` and ``None``.
 
     >>> import tempfile, pathlib
     >>> plot_confusion_matrix([[5, 1], [2, 7]], ["cat", "dog"], pathlib.Path(tempfile.mkdtemp()) / "cm.png").name
@@ -367,12 +367,12 @@ def plot_confusion_matrix(
     counts = np.asarray(matrix, dtype=np.float64)
     if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
         raise ValueError(f"a confusion matrix must be square, got shape {counts.shape}")
-    return _drawn(path, lambda: _confusion_matrix(counts, class_names, path, normalize))
+    names = _names(class_names, len(counts))
+    return _drawn(path, lambda: _confusion_matrix(counts, names, path, normalize))
 
 
-def _confusion_matrix(counts: np.ndarray, class_names: Sequence[str], path: str | os.PathLike, normalize: bool) -> Path:
+def _confusion_matrix(counts: np.ndarray, names: Sequence[str], path: str | os.PathLike, normalize: bool) -> Path:
     c = len(counts)
-    names = _names(class_names, c)
     values = counts / np.where((rows := counts.sum(axis=1, keepdims=True)) > 0, rows, 1) if normalize else counts
 
     size = min(4 + 0.4 * c, 24)
