@@ -2,4 +2,5 @@
 
 from zoo.cli import run
 
-run()
+if __name__ == "__main__":  # not again where a child process re-imports the main module (multiprocessing's spawn)
+    run()

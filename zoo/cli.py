@@ -7,6 +7,7 @@ import contextlib
 import copy
 import dataclasses
 import errno
+import importlib.util
 import json
 import os
 import shutil
@@ -28,6 +29,8 @@ from zoo.spec import MODALITIES, BackboneSpec, level_stride
 
 ZOO_WARNINGS = (DataWarning, PluginWarning, TrainingWarning)
 INTERRUPTED = (130, 143)  # the exit status after Ctrl-C (SIGINT) and SIGTERM
+LISTING = ("list", "info", "plugins", "registry")  # the commands that never import Keras
+KERAS_BACKENDS = ("tensorflow", "jax", "torch", "numpy", "openvino")  # each the package it needs
 
 
 def run() -> None:
@@ -66,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.environ.setdefault(name, value)
     try:
         with interrupts.stop_at_safe_points(on_overdue=_leave_interrupted):
+            if args.command not in LISTING:
+                _check_backend()
+            _load_plugins()
             return args.run(args) or 0
     except DiskFullError as err:  # not the user's mistake: exit 1, in one line, with nothing half-written
         print(f"zoo: {err}", file=sys.stderr)
@@ -92,6 +98,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("zoo: internal error (a bug in the zoo or a plugin): please report it with the traceback above",
               file=sys.stderr)  # fmt: skip
         return 1
+
+
+def _check_backend() -> None:
+    """Refuse a ``KERAS_BACKEND`` that Keras cannot start, in one line, before Keras is imported (it would
+    raise at import, or fail inside its own modules, with a traceback)."""
+    name = os.environ.get("KERAS_BACKEND", "")
+    if not name:
+        return
+    unset = "(or unset it for tensorflow)"
+    if name not in KERAS_BACKENDS:
+        known = f"{', '.join(KERAS_BACKENDS[:-1])} or {KERAS_BACKENDS[-1]}"
+        raise ConfigError(f"KERAS_BACKEND={name} is not a Keras backend: set {known} {unset}")
+    if name not in sys.modules and importlib.util.find_spec(name) is None:
+        raise ConfigError(
+            f"KERAS_BACKEND={name} needs {name}, which is not installed: install it (pip install {name}), or set "
+            f"another backend {unset}"
+        )
+
+
+def _load_plugins() -> None:
+    """Load the plugins with file descriptor 1 on stderr: what their code writes there (a subprocess, C code,
+    ``os.write``) is not a result. Python's own ``sys.stdout`` the registry guards itself (:mod:`zoo.plugins`)."""
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:  # no descriptor 1 or 2 (a detached process): nothing to keep apart
+        registry()
+        return
+    try:
+        registry()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _leave_interrupted(status: int) -> None:

@@ -8,6 +8,10 @@ the ``backbone_zoo`` entry-point group of its distribution::
 
 First-party plugins in ``plugins/`` register exactly this way, and the core's own default plugins
 (``zoo.plugins.DEFAULT_PLUGINS``) go through the same path.
+
+The import and each ``register_*`` hook run in a thread of their own and get ``ZOO_PLUGIN_TIMEOUT``
+seconds (30 by default); what they print goes to stderr, and ``os._exit`` there fails the plugin
+instead of ending the process. A plugin that overruns, raises or exits is skipped with one warning.
 """
 
 from __future__ import annotations

@@ -6,30 +6,52 @@ alike; the core's own plugins (:data:`DEFAULT_PLUGINS`) are loaded the same way.
 ``ZOO_STRICT_PLUGINS=1`` turns a broken plugin from a warning into an exception, for plugin
 authors. A broken plugin never breaks the host, even one that calls ``sys.exit``; a name two
 plugins declare is an error naming both, for that name only.
+
+A plugin's code runs guarded while it loads: its import and each ``register_*`` hook get
+``ZOO_PLUGIN_TIMEOUT`` seconds (30 by default) in a thread of their own, what it prints goes to
+stderr (stdout is the command's results), ``sys.stdout`` and ``sys.stderr`` are put back after it, and
+``os._exit`` raises in its thread instead of ending the process. Such a plugin is skipped, named in one
+warning. A factory that has not returned after that time is named on stderr, and waited for.
+
+Block patterns from model files are matched only in a bounded language (:func:`block_pattern_refusal`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import fnmatch
+import functools
 import os
 import re
+import sys
+import threading
+import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from importlib import metadata
 from types import MappingProxyType
 from typing import Any, Literal
 
 import pluggy
 
-from zoo import hookspecs
+from zoo import console, hookspecs, interrupts
 from zoo.config_sources import ConfigSource
-from zoo.errors import DuplicateBackboneError, PluginError, PluginWarning, SpecError, UnknownBackboneError
+from zoo.errors import (
+    ConfigError,
+    DuplicateBackboneError,
+    PluginError,
+    PluginWarning,
+    SpecError,
+    UnknownBackboneError,
+)
 from zoo.spec import MODALITIES, BackboneSpec
 
 ENV_ALLOW = "ZOO_PLUGINS"
 ENV_STRICT = "ZOO_STRICT_PLUGINS"
+ENV_TIMEOUT = "ZOO_PLUGIN_TIMEOUT"
+DEFAULT_TIMEOUT = 30.0  # seconds a plugin's import, or one of its register_* hooks, may take
 # The core's own plugins, loaded after the installed ones exactly as entry points are (name = module).
 DEFAULT_PLUGINS = (metadata.EntryPoint("user-config", "zoo.userconfig", hookspecs.ENTRY_POINT_GROUP),)
 # What a plugin's code may raise and the zoo isolates: everything but Ctrl-C (KeyboardInterrupt), a sys.exit too.
@@ -78,10 +100,11 @@ class Registry:
             return None
         arguments = {"spec": spec, "tag": tag}
         try:
-            for impl in _impls(manager.hook.locate_weights, plugin):
-                found = impl.function(**{name: arguments[name] for name in impl.argnames})
-                if found is not None:
-                    return found
+            with _plugin_output():  # what it prints is not a result
+                for impl in _impls(manager.hook.locate_weights, plugin):
+                    found = impl.function(**{name: arguments[name] for name in impl.argnames})
+                    if found is not None:
+                        return found
         except PLUGIN_FAULTS as err:  # a plugin's bug must not break `zoo info`
             warnings.warn(f"locate_weights failed for {spec.name}: {_described(err)}", PluginWarning, stacklevel=2)
         return None
@@ -114,7 +137,8 @@ class Registry:
         results = []
         for impl in getattr(self._manager.hook, hook).get_hookimpls():
             try:
-                results.append((impl.plugin_name, impl.function(**{n: arguments[n] for n in impl.argnames})))
+                with _plugin_output():
+                    results.append((impl.plugin_name, impl.function(**{n: arguments[n] for n in impl.argnames})))
             except PLUGIN_FAULTS as err:
                 _warn(f"{hook} of plugin {impl.plugin_name!r} failed: {_described(err)}")
         return results
@@ -210,9 +234,10 @@ def load_registry(
 
     ``allow`` and ``strict`` default to the ``ZOO_PLUGINS`` and ``ZOO_STRICT_PLUGINS`` variables;
     ``extra_plugins`` (name -> module or object) are registered in-process, after the entry points.
-    A plugin that raises (``SystemExit`` included, ``KeyboardInterrupt`` not) is skipped with a
-    :class:`PluginWarning`. A name (or alias) declared twice warns and is left out, the rest works;
-    looking it up raises :class:`DuplicateBackboneError` naming both. Strict mode raises at once.
+    A plugin that raises (``SystemExit`` included, ``KeyboardInterrupt`` not), calls ``os._exit`` or takes
+    longer than ``ZOO_PLUGIN_TIMEOUT`` seconds is skipped with a :class:`PluginWarning`; what it prints goes
+    to stderr. A name (or alias) declared twice warns and is left out, the rest works; looking it up raises
+    :class:`DuplicateBackboneError` naming both. Strict mode raises at once.
 
     >>> reg = load_registry(allow=[])          # no entry-point plugin at all
     >>> reg.specs
@@ -223,7 +248,13 @@ def load_registry(
     allowed = None if allow is None else {_normalise(a) for a in allow}
     if strict is None:
         strict = os.environ.get(ENV_STRICT, "").lower() in ("1", "true", "yes")
+    limit = plugin_timeout()
+    with _exits_raise():
+        return _load(allowed, strict, extra_plugins, limit)
 
+
+def _load(allowed: set[str] | None, strict: bool, extra_plugins: Mapping[str, object] | None, limit: float) -> Registry:
+    """:func:`load_registry`'s work, each plugin's code run by :func:`_guarded`."""
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
     plugins: list[PluginInfo] = []
@@ -276,15 +307,20 @@ def load_registry(
     loaded: list[tuple[PluginInfo, Any]] = []
     for info, origin in candidates:
         try:
-            plugin = origin.load() if isinstance(origin, metadata.EntryPoint) else origin
+            load = origin.load if isinstance(origin, metadata.EntryPoint) else functools.partial(_same, origin)
+            plugin = _guarded(load, "its import did not finish", limit)
             manager.register(plugin, name=info.name)
+        except _Overdue as err:
+            fail(info, str(err))
+            continue
         except PLUGIN_FAULTS as err:  # a plugin's import may raise anything; it must not break the host
             fail(info, f"could not be loaded: {_described(err)}")
             continue
         try:
             manager.check_pending()
-            new_sources = _collect_sources(manager, plugin, info.name, sources)
-        except (SpecError, pluggy.PluginValidationError) as err:
+            collect = functools.partial(_collect_sources, manager, plugin, info.name, sources)
+            new_sources = _guarded(collect, "register_config_sources did not return", limit)
+        except (SpecError, pluggy.PluginValidationError, _Overdue) as err:
             manager.unregister(plugin)
             fail(info, str(err))
             continue
@@ -297,12 +333,14 @@ def load_registry(
 
     for info, plugin in loaded:
         try:
-            new = _collect_specs(manager, plugin, info.name, MappingProxyType(dict(sources)))
+            collect = functools.partial(_collect_specs, manager, plugin, info.name, MappingProxyType(dict(sources)))
+            new = _guarded(collect, "register_backbones did not return", limit)
         except PLUGIN_FAULTS as err:  # a SpecError says what is wrong; anything else is the hook's own bug
             manager.unregister(plugin)
             for name in info.config_sources:  # a failed plugin provides nothing
                 del sources[name]
-            error = str(err) if isinstance(err, SpecError) else f"register_backbones raised {_described(err)}"
+            said = isinstance(err, (SpecError, _Overdue))
+            error = str(err) if said else f"register_backbones raised {_described(err)}"
             fail(dataclasses.replace(info, config_sources=()), error)
             continue
         for spec in new:
@@ -389,8 +427,14 @@ def _collect_specs(
                 raise SpecError(f"register_backbones returned {type(item).__name__}, expected zoo.BackboneSpec")
             if item.factory is None:
                 raise SpecError(f"backbone {item.name!r} has no factory, so it could never be built")
-            found.append(dataclasses.replace(item, plugin=plugin_name))
+            watched = _Watched.around(item.factory, item.name, plugin_name)
+            found.append(dataclasses.replace(item, plugin=plugin_name, factory=watched))
     return found
+
+
+def _same(plugin: object) -> object:
+    """A plugin given as an object: loading it is having it."""
+    return plugin
 
 
 def _impls(hook: Any, plugin: object) -> list[Any]:
@@ -416,9 +460,150 @@ def _described(err: BaseException) -> str:
     >>> _described(SystemExit(0))
     'SystemExit(0): the plugin tried to end the process'
     """
+    if isinstance(err, _Exited):
+        return f"os._exit({err.code!r}): the plugin tried to end the process"
     if isinstance(err, SystemExit):
         return f"SystemExit({err.code!r}): the plugin tried to end the process"
     return f"{type(err).__name__}: {err}"
+
+
+# -- guards around plugin code ----------------------------------------------------------------------
+
+
+def plugin_timeout() -> float:
+    """The seconds a plugin's import, or one of its ``register_*`` hooks, may take: ``ZOO_PLUGIN_TIMEOUT``, or 30.
+
+    A factory that takes longer is named on stderr, and waited for.
+    """
+    value = os.environ.get(ENV_TIMEOUT, "").strip()
+    try:
+        seconds = float(value) if value else DEFAULT_TIMEOUT
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise ConfigError(f"{ENV_TIMEOUT} must be a positive number of seconds, got {value!r}: unset it for 30")
+    return seconds
+
+
+class _Overdue(Exception):
+    """A plugin's code did not finish within the time limit; its thread is left behind."""
+
+    def __init__(self, what: str, limit: float) -> None:
+        super().__init__(f"{what} within {limit:g} s ({ENV_TIMEOUT} sets the limit)")
+
+
+class _Exited(SystemExit):
+    """What ``os._exit(status)`` raises in a plugin's thread while plugins load (:func:`_exits_raise`)."""
+
+
+class _PluginThread(threading.Thread):
+    """A thread that runs a plugin's code (:func:`_guarded`)."""
+
+
+def _guarded(function: Callable[[], Any], what: str, limit: float) -> Any:
+    """``function()`` in a :class:`_PluginThread`: its result, or what it raised; :class:`_Overdue` after ``limit`` s.
+
+    What it prints goes to stderr (:func:`_plugin_output`). The wait is a safe point for Ctrl-C
+    (:func:`zoo.interrupts.check`).
+    """
+    outcome: list[tuple[bool, Any]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, function()))
+        except BaseException as err:  # handed to the waiting thread, which decides
+            outcome.append((False, err))
+
+    thread = _PluginThread(target=run, name="zoo-plugin", daemon=True)  # daemon: one that hangs cannot hold the exit
+    with _plugin_output():
+        thread.start()
+        deadline = time.monotonic() + limit
+        while thread.is_alive() and time.monotonic() < deadline:
+            thread.join(min(0.1, max(deadline - time.monotonic(), 0)))
+            interrupts.check()
+    if not outcome:
+        raise _Overdue(what, limit)
+    done, value = outcome[0]
+    if not done:
+        raise value
+    return value
+
+
+@contextlib.contextmanager
+def _exits_raise() -> Iterator[None]:
+    """Meanwhile ``os._exit`` raises :class:`_Exited` in a :class:`_PluginThread` (elsewhere it ends the process).
+
+    A plugin's C code that ends the process (``_exit`` through ctypes, a crash) still ends it: only a parent
+    process could see that.
+    """
+    real = os._exit
+
+    def exit_or_raise(status: int) -> None:
+        if isinstance(threading.current_thread(), _PluginThread):
+            raise _Exited(status)
+        real(status)
+
+    os._exit = exit_or_raise
+    try:
+        yield
+    finally:
+        os._exit = real
+
+
+class _Unclosable:
+    """A stream as plugin code sees it: the same, except that closing it closes nothing."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def close(self) -> None:
+        """Leave the zoo's stream open."""
+
+
+@contextlib.contextmanager
+def _plugin_output() -> Iterator[None]:
+    """Meanwhile what plugin code prints goes to stderr (stdout carries results alone, ``--json`` too);
+    ``sys.stdout`` and ``sys.stderr`` are put back after, whatever the plugin replaced or closed."""
+    stdout, stderr = sys.stdout, sys.stderr
+    with contextlib.suppress(Exception):
+        stdout.flush()
+    sys.stdout = sys.stderr = _Unclosable(stderr)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            stderr.flush()
+        sys.stdout, sys.stderr = stdout, stderr
+
+
+@dataclasses.dataclass(frozen=True)
+class _Watched:
+    """A spec's factory, named on stderr when it has not returned after :func:`plugin_timeout` seconds."""
+
+    factory: Callable[..., Any]
+    backbone: str
+    plugin: str
+
+    @classmethod
+    def around(cls, factory: Callable[..., Any], backbone: str, plugin: str) -> _Watched:
+        return cls(factory.factory if isinstance(factory, _Watched) else factory, backbone, plugin)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        limit = plugin_timeout()
+        note = (
+            f"note: the factory of backbone {self.backbone!r} (plugin {self.plugin!r}) has not returned after "
+            f"{limit:g} s; still waiting (a download of weights can take a while; Ctrl-C stops it)"
+        )
+        timer = threading.Timer(limit, console.say, (note,))
+        timer.daemon = True
+        timer.start()
+        try:
+            return self.factory(*args, **kwargs)
+        finally:
+            timer.cancel()
 
 
 _SEPARATORS = re.compile(r"[\s._-]+")
@@ -456,6 +641,218 @@ def _matcher(pattern: str) -> Callable[[str], bool]:
         return lambda key: fnmatch.fnmatchcase(key, normalised)
     query = _compact(_normalise(pattern))
     return lambda key: query in _compact(key)
+
+
+# -- block patterns from model files ----------------------------------------------------------------
+
+BLOCK_PATTERN_LIMIT = 200  # characters
+_Node = tuple  # ("char", regex) | ("anchor", regex) | ("seq", nodes) | ("alt", nodes) | ("repeat", node, lo, hi)
+_ESCAPES = {"class": "dDwWsS", "anchor": "bBAZ", "control": "afnrtv"}
+_BOUNDS = re.compile(r"\{(\d*)(,?)(\d*)\}")
+_SYMBOLS = {"*": (0, None), "+": (1, None), "?": (0, 1)}
+
+
+class _Refusal(Exception):
+    """Why a block pattern is outside the bounded language."""
+
+
+def block_pattern_refusal(pattern: object) -> str | None:
+    """Why the zoo will not match ``pattern``, a block pattern from a model file, against layer names; or ``None``.
+
+    Python's ``re`` backtracks: ``(a+)+$`` runs for hours against a long name. So a pattern that is not an
+    installed backbone's own must be in a bounded language, where a name costs time linear in its length
+    (times the pattern's): characters, classes, ``.``, anchors (``^ $ \\b \\B \\A \\Z``), groups (``(...)``,
+    ``(?:...)``, ``(?P<name>...)``) and ``|``; only a character or a class repeats more than once; wherever
+    the pattern can go two ways (a repeat ends, alternatives) the next character decides, except at one
+    optional part; unless it starts with ``^``, no repeat runs over a character a match can start with.
+    At most 200 characters, with a group that names the block.
+
+    >>> block_pattern_refusal(r"^(conv\\d_block\\d+)_") is None
+    True
+    >>> block_pattern_refusal("(a+)+$")
+    'repeats a group (only a character or a class may repeat more than once)'
+    """
+    if not isinstance(pattern, str):
+        return "is not a string"
+    if len(pattern) > BLOCK_PATTERN_LIMIT:
+        return f"is longer than {BLOCK_PATTERN_LIMIT} characters"
+    try:
+        groups = re.compile(pattern).groups
+    except re.error as err:
+        return f"is not a regular expression ({err})"
+    if groups < 1:
+        return "has no group that names the block"
+    try:
+        tree, repeated = _parse_pattern(pattern)
+        if _check_choices(tree, []) > 1:
+            raise _Refusal("has more than one optional part that starts like what follows it")
+        if not _anchored(tree) and _overlap(_first(tree), repeated):
+            raise _Refusal("can start where one of its repeats runs (start it with ^)")
+    except _Refusal as err:
+        return str(err)
+    return None
+
+
+def _parse_pattern(pattern: str) -> tuple[_Node, list[str]]:
+    """``pattern`` (compiled already) as a tree of the bounded language, and the characters or classes it repeats."""
+    at = 0
+    repeated: list[str] = []
+
+    def alternatives() -> _Node:
+        nonlocal at
+        branches = [sequence()]
+        while at < len(pattern) and pattern[at] == "|":
+            at += 1
+            branches.append(sequence())
+        return branches[0] if len(branches) == 1 else ("alt", tuple(branches))
+
+    def sequence() -> _Node:
+        items = []
+        while at < len(pattern) and pattern[at] not in "|)":
+            items.append(quantified(atom()))
+        return ("seq", tuple(items))
+
+    def atom() -> _Node:
+        nonlocal at
+        char = pattern[at]
+        if char == "(":
+            if pattern.startswith("(?P<", at):
+                at = pattern.index(">", at) + 1
+            elif pattern.startswith("(?:", at):
+                at += 3
+            elif pattern.startswith("(?", at):
+                raise _Refusal("uses lookarounds, flags or conditionals (only (...), (?:...) and (?P<name>...) groups)")
+            else:
+                at += 1
+            inner = alternatives()
+            at += 1  # its ")"
+            return inner
+        if char == "[":
+            end = at + 1 + (pattern[at + 1] == "^")
+            end += pattern[end] == "]"  # a "]" first is one of the characters
+            while pattern[end] != "]":
+                end += 2 if pattern[end] == "\\" else 1
+            text, at = pattern[at : end + 1], end + 1
+            return ("char", text)
+        if char == "\\":
+            text, at = pattern[at : at + 2], at + 2
+            if text[1] in _ESCAPES["anchor"]:
+                return ("anchor", text)
+            if text[1] in _ESCAPES["class"] + _ESCAPES["control"] or not text[1].isalnum():
+                return ("char", text)
+            raise _Refusal("uses backreferences or numeric escapes" if text[1].isdigit() else f"uses the escape {text}")
+        at += 1
+        return ("anchor", char) if char in "^$" else ("char", char)
+
+    def quantified(node: _Node) -> _Node:
+        nonlocal at
+        bounds = _SYMBOLS.get(pattern[at]) if at < len(pattern) else None
+        match = _BOUNDS.match(pattern, at)
+        if bounds is not None:
+            at += 1
+        elif match and (match[1] or match[2]):  # else "{" is a character, as re reads it
+            low = int(match[1] or 0)
+            bounds, at = (low, int(match[3]) if match[3] else None if match[2] else low), match.end()
+        else:
+            return node
+        at += at < len(pattern) and pattern[at] in "?+"  # lazy, or possessive
+        if bounds[1] is None or bounds[1] > 1:
+            if node[0] != "char":
+                raise _Refusal("repeats a group (only a character or a class may repeat more than once)")
+            repeated.append(node[1])
+        return ("repeat", node, *bounds)
+
+    return alternatives(), repeated
+
+
+def _nullable(node: _Node) -> bool:
+    """Whether ``node`` can match no character."""
+    kind = node[0]
+    if kind in ("char", "anchor"):
+        return kind == "anchor"
+    if kind == "seq":
+        return all(map(_nullable, node[1]))
+    if kind == "alt":
+        return any(map(_nullable, node[1]))
+    return node[2] == 0 or _nullable(node[1])
+
+
+def _first(node: _Node) -> list[str]:
+    """The characters or classes that the first character ``node`` matches must match one of."""
+    kind = node[0]
+    if kind in ("char", "anchor"):
+        return [node[1]] if kind == "char" else []
+    if kind == "repeat":
+        return _first(node[1])
+    found: list[str] = []
+    for item in node[1]:
+        found += _first(item)
+        if kind == "seq" and not _nullable(item):
+            break
+    return found
+
+
+def _check_choices(node: _Node, follow: list[str]) -> int:
+    """Refuse a place where ``node`` (followed by what starts with ``follow``) goes two ways on one character;
+    count the optional parts that start like what follows them (the one ambiguity the language allows)."""
+    kind, ambiguous = node[0], 0
+    if kind == "seq":
+        items = node[1]
+        for i, item in enumerate(items):
+            rest = ("seq", items[i + 1 :])
+            ambiguous += _check_choices(item, _first(rest) + (follow if _nullable(rest) else []))
+    elif kind == "alt":
+        starts = [_first(branch) + (follow if _nullable(branch) else []) for branch in node[1]]
+        if sum(map(_nullable, node[1])) > 1 or any(
+            _overlap(one, other) for i, one in enumerate(starts) for other in starts[i + 1 :]
+        ):
+            raise _Refusal("has alternatives that start alike")
+        ambiguous += sum(_check_choices(branch, follow) for branch in node[1])
+    elif kind == "repeat":
+        body, low, high = node[1:]
+        if low != high and _nullable(body):
+            raise _Refusal("repeats a part that can match nothing")
+        if low != high and _overlap(_first(body), follow):
+            if high != 1:
+                raise _Refusal("can end its repeat where it could go on (what follows must start otherwise)")
+            ambiguous += 1
+        ambiguous += _check_choices(body, follow)
+    return ambiguous
+
+
+def _anchored(node: _Node) -> bool:
+    """Whether every match of ``node`` starts at the start of the name (``^`` or ``\\A`` first)."""
+    if node[0] == "anchor":
+        return node[1] in ("^", "\\A")
+    if node[0] == "seq":
+        return bool(node[1]) and _anchored(node[1][0])
+    return node[0] == "alt" and all(map(_anchored, node[1]))
+
+
+def _overlap(first: Sequence[str], second: Sequence[str]) -> bool:
+    """Whether one character matches one of ``first`` and one of ``second`` (characters or classes, as regexes)."""
+    if not first or not second:
+        return False
+    for atoms, others in ((first, second), (second, first)):
+        chars = [_character(atom) for atom in atoms]
+        if None not in chars:  # characters: test them
+            other = re.compile("|".join(others))
+            return any(other.fullmatch(char) for char in chars)
+    both = f"(?=(?:{'|'.join(first)}))(?:{'|'.join(second)})"
+    return re.search(both, _every_character()) is not None
+
+
+def _character(atom: str) -> str | None:
+    """The one character ``atom`` stands for (``a``, ``\\.``), or ``None`` for a class."""
+    if len(atom) == 1 and atom != ".":
+        return atom
+    return atom[1] if len(atom) == 2 and atom[0] == "\\" and not atom[1].isalnum() else None
+
+
+@functools.cache
+def _every_character() -> str:
+    """Every code point once: two classes overlap where one character of it matches both."""
+    return "".join(map(chr, range(sys.maxunicode + 1)))
 
 
 def _natural(name: str) -> list[Any]:

@@ -30,6 +30,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -41,7 +42,7 @@ import numpy as np
 
 from zoo import files, report
 from zoo.config import ModelConfig, TrainConfig
-from zoo.errors import RunError
+from zoo.errors import RunError, ZooError, first_line
 
 if TYPE_CHECKING:
     import keras
@@ -612,7 +613,10 @@ def load_model(path: str | os.PathLike) -> keras.Model:
     their ``register_keras_objects`` hook. External files the model reads (a SavedModel) load only
     while their SHA-256 matches the trust record :func:`save_model` wrote (:class:`RunError` when not);
     safe mode stays on for everything else. ``model.zoo_config`` is restored, so
-    ``zoo.train(load_model(run), data)`` continues training it.
+    ``zoo.train(load_model(run), data)`` continues training it. A config that safe mode refuses (a class or
+    function outside Keras and the plugins, a lambda), a damaged ``zoo.json``, or a block pattern outside the
+    bounded language of :func:`zoo.plugins.block_pattern_refusal` (unless it is the pattern its installed
+    backbone declares) is a one-line :class:`RunError`, before anything runs.
 
     >>> model = load_model("runs/demo/run")
     >>> model.zoo_config.backbone, model.output_shape
@@ -636,6 +640,7 @@ def load_model(path: str | os.PathLike) -> keras.Model:
 
     with zipfile.ZipFile(path) as archive:
         trusted = _trusted(path, archive)
+        zoo_config = _zoo_config(path, archive)
     classes = registry().keras_objects(trusted)
     try:
         # compile=False: the zoo never uses a loaded model's training state (train() compiles afresh). Compiling
@@ -644,12 +649,58 @@ def load_model(path: str | os.PathLike) -> keras.Model:
         # warns "Skipping variable loading for optimizer ...".
         custom_objects = {keras.saving.get_registered_name(c): c for c in classes}
         model = keras.saving.load_model(path, custom_objects=custom_objects, safe_mode=True, compile=False)
-        with zipfile.ZipFile(path) as archive:
-            if CONFIG_MEMBER in archive.namelist():
-                model.zoo_config = ModelConfig.from_dict(json.loads(archive.read(CONFIG_MEMBER)))
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
-        raise RunError(f"Cannot load {path}: {type(err).__name__}: {err}".splitlines()[0]) from err
+    except Exception as err:  # Keras reports a damaged file, or what its safe mode refuses, as many types
+        raise _load_error(path, err) from err
+    if zoo_config is not None:
+        model.zoo_config = zoo_config
     return model
+
+
+def _zoo_config(path: Path, archive: zipfile.ZipFile) -> ModelConfig | None:
+    """The :class:`ModelConfig` inside ``path`` (``None`` without one), checked before Keras reads anything.
+
+    A damaged ``zoo.json`` is a :class:`RunError`, and so is a block pattern that matching could spend hours
+    on: one outside :func:`zoo.plugins.block_pattern_refusal`'s language, unless its backbone, installed,
+    declares it (a plugin's own pattern is code the user installed).
+    """
+    from zoo.plugins import block_pattern_refusal, registry
+
+    if CONFIG_MEMBER not in archive.namelist():
+        return None
+    try:
+        config = ModelConfig.from_dict(json.loads(archive.read(CONFIG_MEMBER)))
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as err:
+        raise RunError(
+            f"{path}: its {CONFIG_MEMBER} is damaged ({type(err).__name__}: {first_line(err)}); restore the file from "
+            "a copy, or train again"
+        ) from None
+    pattern, declared = config.block_pattern, None
+    if pattern is not None and isinstance(config.backbone, str):
+        with contextlib.suppress(ZooError):  # not installed (or declared twice): its pattern must prove itself
+            declared = registry().get(config.backbone).block_pattern
+    reason = block_pattern_refusal(pattern) if pattern is not None and pattern != declared else None
+    if reason:
+        raise RunError(
+            f"{path}: the zoo refuses its block_pattern {pattern!r}: it {reason}, so matching it against layer "
+            f"names could run for hours (it is not the pattern of an installed {config.backbone!r}: the file was "
+            "edited or made elsewhere)"
+        )
+    return config
+
+
+def _load_error(path: Path, err: Exception) -> RunError:
+    """One line for a model Keras did not load: what its safe mode refused (a class or function outside Keras
+    and the installed plugins, a lambda; Keras wraps the reason in a ``TypeError``), else the error itself."""
+    chain = [err]
+    while (cause := chain[-1].__cause__ or chain[-1].__context__) is not None and cause not in chain:
+        chain.append(cause)
+    if not isinstance(err, (TypeError, RecursionError)) and not any(re.search("safe[ _]mode", str(e)) for e in chain):
+        return RunError(f"Cannot load {path}: {type(err).__name__}: {first_line(err)}")
+    reason = first_line(chain[-1]).split(". ")[0].rstrip(",.")
+    return RunError(
+        f"{path}: refused by Keras' safe mode ({reason}); a zoo model names only Keras' classes and those of "
+        "installed plugins, so this file was edited, made elsewhere, or needs a plugin that is not installed"
+    )
 
 
 def _sha256_tree(path: str | os.PathLike) -> str:
