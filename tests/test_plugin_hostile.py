@@ -111,6 +111,19 @@ REPLACES_STDOUT = "import io, sys\nsys.stdout = io.StringIO()\n"
 CLOSES_STDOUT = "import sys\nsys.stdout.close()\n"
 EXITS_ON_IMPORT = "import os\nos._exit(0)\n"
 EXITS_IN_HOOK = "import os, zoo\n@zoo.hookimpl\ndef register_backbones():\n    os._exit(3)\n"
+EXITS_IN_LOCATE_WEIGHTS = """
+import os, zoo
+
+@zoo.hookimpl
+def register_backbones():
+    return [zoo.BackboneSpec(name="quitter_net", family="x", input_shape=(32, 32, 3), feature_dim=8,
+                             feature_shape=(8,), preprocessing=zoo.Preprocessing.tf(), factory=print,
+                             weights=(zoo.WeightsVariant(tag="w", source="s"),))]
+
+@zoo.hookimpl
+def locate_weights(spec, tag):
+    os._exit(0)
+"""
 
 
 def test_zoo_list_json_stays_json_whatever_plugins_print_replace_exit_or_sleep(install_plugin, tiny_plugin_source):
@@ -137,6 +150,13 @@ def test_zoo_list_json_stays_json_whatever_plugins_print_replace_exit_or_sleep(i
     assert f"'exits-in-hook' failed: register_backbones raised os._exit(3): {ended}" in warned[0]
     assert f"'exits-on-import' failed: could not be loaded: os._exit(0): {ended}" in warned[1]
     assert "'sleeps-in-hook' failed: register_backbones did not return within 2 s" in warned[2]
+
+    install_plugin("exits-in-locate-weights", EXITS_IN_LOCATE_WEIGHTS)  # a hook the zoo calls after loading
+    command = [sys.executable, "-m", "zoo", "info", "quitter_net"]
+    only = _site_env(**{zoo.plugins.ENV_ALLOW: "exits-in-locate-weights"})
+    result = subprocess.run(command, capture_output=True, text=True, env=only, timeout=60)
+    assert result.returncode == 0 and "quitter_net" in result.stdout, result.stderr
+    assert f"locate_weights failed for quitter_net: os._exit(0): {ended}" in result.stderr
 
 
 def test_prints_while_plugins_load_go_to_stderr_and_stdout_is_put_back(install_plugin, monkeypatch, capsys):

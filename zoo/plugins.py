@@ -11,7 +11,9 @@ A plugin's code runs guarded while it loads: its import and each ``register_*`` 
 ``ZOO_PLUGIN_TIMEOUT`` seconds (30 by default) in a thread of their own, what it prints goes to
 stderr (stdout is the command's results), ``sys.stdout`` and ``sys.stderr`` are put back after it, and
 ``os._exit`` raises in its thread instead of ending the process. Such a plugin is skipped, named in one
-warning. A factory that has not returned after that time is named on stderr, and waited for.
+warning. The hooks called later (``locate_weights``, ``register_keras_objects``, ``external_files``) print
+to stderr and raise on ``os._exit`` too. A factory that has not returned after that time is named on
+stderr, and waited for.
 
 Block patterns from model files are matched only in a bounded language (:func:`block_pattern_refusal`).
 """
@@ -100,7 +102,7 @@ class Registry:
             return None
         arguments = {"spec": spec, "tag": tag}
         try:
-            with _plugin_output():  # what it prints is not a result
+            with _plugin_code():  # what it prints is not a result
                 for impl in _impls(manager.hook.locate_weights, plugin):
                     found = impl.function(**{name: arguments[name] for name in impl.argnames})
                     if found is not None:
@@ -137,7 +139,7 @@ class Registry:
         results = []
         for impl in getattr(self._manager.hook, hook).get_hookimpls():
             try:
-                with _plugin_output():
+                with _plugin_code():
                     results.append((impl.plugin_name, impl.function(**{n: arguments[n] for n in impl.argnames})))
             except PLUGIN_FAULTS as err:
                 _warn(f"{hook} of plugin {impl.plugin_name!r} failed: {_described(err)}")
@@ -493,15 +495,14 @@ class _Overdue(Exception):
 
 
 class _Exited(SystemExit):
-    """What ``os._exit(status)`` raises in a plugin's thread while plugins load (:func:`_exits_raise`)."""
+    """What ``os._exit(status)`` raises where plugin code runs (:func:`_exits_raise`)."""
 
 
-class _PluginThread(threading.Thread):
-    """A thread that runs a plugin's code (:func:`_guarded`)."""
+_running = threading.local()  # .plugin: whether this thread runs a plugin's code now
 
 
 def _guarded(function: Callable[[], Any], what: str, limit: float) -> Any:
-    """``function()`` in a :class:`_PluginThread`: its result, or what it raised; :class:`_Overdue` after ``limit`` s.
+    """``function()`` in a thread of its own: its result, or what it raised; :class:`_Overdue` after ``limit`` s.
 
     What it prints goes to stderr (:func:`_plugin_output`). The wait is a safe point for Ctrl-C
     (:func:`zoo.interrupts.check`).
@@ -509,12 +510,13 @@ def _guarded(function: Callable[[], Any], what: str, limit: float) -> Any:
     outcome: list[tuple[bool, Any]] = []
 
     def run() -> None:
+        _running.plugin = True
         try:
             outcome.append((True, function()))
         except BaseException as err:  # handed to the waiting thread, which decides
             outcome.append((False, err))
 
-    thread = _PluginThread(target=run, name="zoo-plugin", daemon=True)  # daemon: one that hangs cannot hold the exit
+    thread = threading.Thread(target=run, name="zoo-plugin", daemon=True)  # daemon: one that hangs cannot hold the exit
     with _plugin_output():
         thread.start()
         deadline = time.monotonic() + limit
@@ -530,8 +532,20 @@ def _guarded(function: Callable[[], Any], what: str, limit: float) -> Any:
 
 
 @contextlib.contextmanager
+def _plugin_code() -> Iterator[None]:
+    """Meanwhile this thread runs a plugin's hook: what it prints goes to stderr, ``os._exit`` raises."""
+    was = getattr(_running, "plugin", False)
+    _running.plugin = True
+    try:
+        with _plugin_output(), _exits_raise():
+            yield
+    finally:
+        _running.plugin = was
+
+
+@contextlib.contextmanager
 def _exits_raise() -> Iterator[None]:
-    """Meanwhile ``os._exit`` raises :class:`_Exited` in a :class:`_PluginThread` (elsewhere it ends the process).
+    """Meanwhile ``os._exit`` raises :class:`_Exited` in a thread that runs plugin code (elsewhere it ends the process).
 
     A plugin's C code that ends the process (``_exit`` through ctypes, a crash) still ends it: only a parent
     process could see that.
@@ -539,7 +553,7 @@ def _exits_raise() -> Iterator[None]:
     real = os._exit
 
     def exit_or_raise(status: int) -> None:
-        if isinstance(threading.current_thread(), _PluginThread):
+        if getattr(_running, "plugin", False):
             raise _Exited(status)
         real(status)
 
