@@ -1,5 +1,6 @@
 """Fixtures of the test suite; the registry isolation both tests and doctests need is in ../conftest.py."""
 
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -57,6 +58,18 @@ def register_backbones():
 def tiny_plugin_source():
     """Source of a valid plugin module registering one small backbone named as given."""
     return lambda name="tiny_net": TINY_PLUGIN.format(name=name)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MB tmpfs (a full disk for the ``full_disk`` tests), unmounted afterwards; skips where none can be mounted."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
 
 
 def pytest_terminal_summary(terminalreporter):

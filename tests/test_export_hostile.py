@@ -186,18 +186,6 @@ def test_an_out_name_too_long_for_the_file_system_is_one_line(length, run, tmp_p
     assert not list(tmp_path.iterdir())
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 1 MB tmpfs, unmounted afterwards (as in test_full_disk.py)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    yield disk
-    subprocess.run(["umount", str(disk)], check=True)
-
-
 @pytest.mark.full_disk
 def test_a_savedmodel_export_on_a_full_disk_is_one_line_and_leaves_nothing(run, small_disk, capsys):
     code, _, lines = _cli(capsys, run.path, "--out", small_disk / "served")

@@ -33,18 +33,6 @@ FILL = """if True:
 """
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 1 MB tmpfs, unmounted afterwards."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root): the orphan tests below still run")
-    yield disk
-    subprocess.run(["umount", str(disk)], check=True)
-
-
 @pytest.mark.full_disk
 def test_a_cache_entry_larger_than_the_disk_is_refused_not_a_bus_error(small_disk):
     result = subprocess.run([sys.executable, "-c", FILL, str(small_disk / "cache")], capture_output=True, text=True)

@@ -615,7 +615,7 @@ def load_model(path: str | os.PathLike) -> keras.Model:
     safe mode stays on for everything else. ``model.zoo_config`` is restored, so
     ``zoo.train(load_model(run), data)`` continues training it. A config that safe mode refuses (a class or
     function outside Keras and the plugins, a lambda), a damaged ``zoo.json``, or a block pattern outside the
-    bounded language of :func:`zoo.plugins.block_pattern_refusal` (unless it is the pattern its installed
+    bounded language of ``zoo.plugins.block_pattern_refusal`` (unless it is the pattern its installed
     backbone declares) is a one-line :class:`RunError`, before anything runs.
 
     >>> model = load_model("runs/demo/run")
@@ -660,7 +660,7 @@ def _zoo_config(path: Path, archive: zipfile.ZipFile) -> ModelConfig | None:
     """The :class:`ModelConfig` inside ``path`` (``None`` without one), checked before Keras reads anything.
 
     A damaged ``zoo.json`` is a :class:`RunError`, and so is a block pattern that matching could spend hours
-    on: one outside :func:`zoo.plugins.block_pattern_refusal`'s language, unless its backbone, installed,
+    on: one outside ``zoo.plugins.block_pattern_refusal``'s language, unless its backbone, installed,
     declares it (a plugin's own pattern is code the user installed).
     """
     from zoo.plugins import block_pattern_refusal, registry
