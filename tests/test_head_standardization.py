@@ -62,10 +62,12 @@ def test_features_a_billion_times_too_small_still_train_and_agree_with_the_probe
 
 def test_a_run_that_stays_at_chance_says_so(tmp_path):
     x, y = _images(distinct=False)  # nothing tells the classes apart
-    # load_dataset and split refuse one image under several labels; Datasets given as data and val are taken as they are
-    same = Dataset("classification", np.arange(len(y)) % 3, ("c0", "c1", "c2"), ("one image",) * len(y), images=x)
+    # load_dataset and split refuse one image under several labels; a Dataset given as data is taken as it is
+    labels, names = np.arange(len(y)) % 3, ("c0", "c1", "c2")
+    train = Dataset("classification", labels, names, ("one image",) * len(y), images=x)
+    val = Dataset("classification", labels, names, ("another",) * len(y), images=x - 1)  # not the training image
     with pytest.warns(zoo.TrainingWarning, match=r"stayed at chance level, ln\(3\) = 1.099"):
-        zoo.train(FAINT, same, same, weights=None, epochs=3, out=tmp_path / "run", verbose=0)
+        zoo.train(FAINT, train, val, weights=None, epochs=3, out=tmp_path / "run", verbose=0)
 
 
 def test_a_model_that_arrives_trained_keeps_its_standardisation(tmp_path):

@@ -1,8 +1,8 @@
 """Labels and run names are data, never markup or commands (docs/reliability.md, "Labels and names").
 
 The model card shows them as text (no HTML, no link), its snippets quote the run's path for the shell and
-for Python, the commands print their control characters as escapes, and an export never follows a link
-out of the run directory.
+for Python, the commands print the control characters of file names as escapes (labels holding them are
+refused at input: test_data_hostile.py), and an export never follows a link out of the run directory.
 """
 
 import ast
@@ -18,19 +18,21 @@ import zoo
 from zoo.cli import main
 from zoo.testing import TINY_IMAGE
 
-LABELS = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "\x1b]0;owned\x07\x1b[2Jcat\nfake: dog 1.000"]
+LABELS = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "cat & dog"]
+HOSTILE_FILE = "\x1b]0;owned\x07\x1b[2Jcat\nfake: dog 1.000.png"  # a legal file name on Linux
 
 
 @pytest.fixture(scope="module")
 def hostile_run(tmp_path_factory):
-    """A finished run whose labels are markup and terminal escapes, in a folder whose name is a shell command."""
+    """A finished run whose labels are markup, in a folder whose name is a shell command, and an image whose name
+    holds terminal escapes and a newline."""
     root = tmp_path_factory.mktemp("hostile")
     rng = np.random.default_rng(0)
     x = np.concatenate([np.clip(rng.normal(60 + 70 * i, 20, (8, 32, 32, 3)), 0, 255) for i in range(3)])
     y = np.repeat(LABELS, 8)
     out = root / "run $(touch PWNED); touch PWNED2 `id`"
     run = zoo.train(TINY_IMAGE, (x.astype("uint8"), y), weights=None, epochs=1, out=out, verbose=0)
-    Image.fromarray(x[0].astype("uint8")).save(root / "one.png")
+    Image.fromarray(x[0].astype("uint8")).save(root / HOSTILE_FILE, format="png")
     return run, root
 
 
@@ -57,12 +59,12 @@ def test_the_cards_snippets_quote_the_run_path(hostile_run, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_predict_prints_labels_escaped_on_one_line(hostile_run, capsys):
+def test_predict_prints_a_file_name_escaped_on_one_line(hostile_run, capsys):
     run, root = hostile_run
-    assert main(["predict", str(run.path), str(root / "one.png"), "--top-k", "3"]) == 0
+    assert main(["predict", str(run.path), str(root / HOSTILE_FILE), "--top-k", "3"]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out and len(out.splitlines()) == 1
-    assert "\\x1b]0;owned\\x07\\x1b[2Jcat\\nfake: dog 1.000" in out
+    assert "\\x1b]0;owned\\x07\\x1b[2Jcat\\nfake: dog 1.000.png" in out and "<script>alert(1)</script>" in out
 
 
 def test_an_exports_link_out_of_the_run_is_refused(hostile_run, tmp_path, capsys):

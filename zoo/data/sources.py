@@ -327,15 +327,17 @@ def check_separate(train: Dataset, val: Dataset) -> None:
     shared = [key for key in theirs if key in seen]
     if not shared:
         return
+    val_source, train_source = val.source or "a Dataset", train.source or "a Dataset"
     if set(theirs) == seen:
+        examples = f"{len(seen)} example{'' if len(seen) == 1 else 's'}"
         raise DataError(
-            f"the validation data (--val, {val.source}) holds the same {len(seen)} examples as the training data "
-            f"(--data, {train.source}): validation needs examples training does not see; give other data to --val, "
+            f"the validation data (--val, {val_source}) holds the same {examples} as the training data "
+            f"(--data, {train_source}): validation needs examples training does not see; give other data to --val, "
             "or leave it out to hold out --val-fraction of --data"
         )
     warnings.warn(
-        f"{len(shared)} of the {len(val)} examples of the validation data (--val, {val.source}) are also in the "
-        f"training data (--data, {train.source}): the validation metrics overstate how the model does on new data; "
+        f"{len(shared)} of the {len(val)} examples of the validation data (--val, {val_source}) are also in the "
+        f"training data (--data, {train_source}): the validation metrics overstate how the model does on new data; "
         "remove them from one side",
         DataWarning,
         stacklevel=2,
