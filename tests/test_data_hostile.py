@@ -15,8 +15,8 @@ from PIL import Image, PngImagePlugin
 
 import zoo
 import zoo.run
-from zoo.data import load_dataset, split
-from zoo.data.sources import unlabelled
+from zoo.data import Dataset, load_dataset, split
+from zoo.data.sources import check_separate, unlabelled
 from zoo.errors import ConfigError, DataError, DataWarning, RunError
 
 NFC, NFD = unicodedata.normalize("NFC", "café"), unicodedata.normalize("NFD", "café")
@@ -183,6 +183,14 @@ def test_val_equal_to_or_a_copy_of_data_is_refused_before_training(tmp_path):
             zoo.train("tiny_image", data, val, out=tmp_path / "out", **TINY)
         assert "\n" not in str(err.value)
         assert not (tmp_path / "out").exists()
+
+
+def test_one_shared_example_of_datasets_without_a_source_is_named_in_the_refusal():
+    one = np.full((1, 4, 4, 3), 9, np.uint8)
+    train, val = (Dataset("classification", np.array([0]), ("a",), ("its digest",), images=one) for _ in range(2))
+    with pytest.raises(DataError, match=r"^the validation data \(--val, a Dataset\) holds the same 1 example as the "
+                       r"training data \(--data, a Dataset\)"):  # fmt: skip
+        check_separate(train, val)
 
 
 def test_val_overlapping_data_is_counted_in_a_warning(tmp_path):
