@@ -491,10 +491,10 @@ def test_a_text_savedmodel_reads_the_fitted_length_and_says_which_texts_it_cut(t
     assert f"the first {length} tokens" in metadata["input"]["truncation"]
     for signature in ("serving_default", "features"):
         flag = metadata["signatures"][signature]["truncated"]
-        assert flag["dtype"] == "bool" and f"all {length} tokens" in flag["meaning"]
-    texts = ["the cat", "a dog sat on the mat and then it ran all the way home"]
+        assert flag["dtype"] == "bool" and f"longer than the {length} tokens" in flag["meaning"]
+    texts = ["the cat", "a dog sat on the mat and then it ran all the way home", "a cat sat on the mat"]
     outputs = _without_zoo({"text": ("savedmodel-text", exported.path, np.array(texts, dtype=object))}, tmp_path)
     predicted = zoo.predict(text_run, texts)
-    assert outputs["text.truncated"].tolist() == [r["truncated"] for r in predicted] == [False, True]
+    assert outputs["text.truncated"].tolist() == [r["truncated"] for r in predicted] == [False, True, False]
     expected = text_run.model.predict(np.array(texts, dtype=object), verbose=0)
     assert np.abs(outputs["text.probabilities"] - expected).max() <= FLOAT

@@ -170,6 +170,7 @@ def test_text_classification_end_to_end_with_the_generic_head_and_trainer(tmp_pa
     write_hf_bert(tmp_path / "tiny")
     texts, labels = cat_and_dog_texts()
     texts[0] = "the cat sat on the mat " * 30  # 180 word pieces: cut at 16, where the others (8 at most) fit
+    texts[1] = "the cat sat on the mat " * 2 + "a cat"  # 14 word pieces and [CLS], [SEP]: fills 16 exactly, not cut
     run = zoo.train("bert_tiny_en_uncased", (texts, labels), weights=tmp_path / "tiny", input_shape=16, epochs=40,
                     learning_rate=1e-2, batch_size=8, out=tmp_path / "run", cache_dir=tmp_path / "cache",
                     verbose=0)  # fmt: skip
@@ -256,8 +257,9 @@ def test_predict_says_which_texts_were_cut_at_the_trained_length(text_run, tmp_p
     length = text_run.input_shape[0]
     assert length == 8  # the training texts are short: the fitted length is the least one
     long_text = "the dog ran on the mat " * 5
-    results = zoo.predict(text_run.path, ["a cat sat", long_text])
-    assert [r["truncated"] for r in results] == [False, True]
+    exact = "a cat sat on the mat"  # 6 word pieces and [CLS], [SEP]: it fills the window, and is read whole
+    results = zoo.predict(text_run.path, ["a cat sat", long_text, exact])
+    assert [r["truncated"] for r in results] == [False, True, False]
     assert main(["predict", str(text_run.path), "a cat sat", long_text, "--out", str(tmp_path / "p.csv")]) == 0
     assert f"note: 1 of 2 texts were cut at {length} tokens" in capsys.readouterr().err
     rows = (tmp_path / "p.csv").read_text().splitlines()

@@ -50,6 +50,7 @@ import numpy as np
 
 from zoo import files
 from zoo.config import ModelConfig
+from zoo.data.text import counting_cut_texts
 from zoo.errors import ConfigError, DiskFullError, ExportError, ZooError, first_line
 from zoo.run import Run, load_requirements
 from zoo.spec import BackboneSpec
@@ -551,20 +552,21 @@ class _Exporter:
         return lambda images: resize_images(images, self.src.image_size, self.src.interpolation)
 
     def _truncated(self) -> Callable[[Any], Any] | None:
-        """For a text model that tokenizes in its own layers: strings -> whether each fills the whole token
-        window (so was cut, or ends exactly there), counted as the trainer and ``zoo predict`` count it (the
-        padding mask's sum reaches the run's sequence length). None for an image model, or a text network
-        that tokenizes inside one layer (a SavedModel): there are no tokens to count."""
+        """For a text model that tokenizes in its own layers: strings -> whether each is longer than the token
+        window, so was cut, counted as the trainer and ``zoo predict`` count it (:func:`counting_cut_texts`).
+        None for an image model, or a text network that tokenizes inside one layer (a SavedModel): there are
+        no tokens to count."""
         steps = [self.model.get_layer(name) for name in self.src.config.parts.text_steps] if self.text else []
         if not steps:
             return None
-        tf, length = self.tf, self.src.sequence_length
+        tf = self.tf
 
         def truncated(texts: Any) -> Any:
             tokens = texts
-            for layer in steps:
-                tokens = layer(tokens)
-            return tf.reduce_sum(tf.cast(tokens["padding_mask"], tf.int32), axis=1) >= length
+            with counting_cut_texts(steps) as cut_from:  # traced: the graph keeps the longer window
+                for layer in steps:
+                    tokens = layer(tokens)
+            return tf.reduce_sum(tf.cast(tokens["padding_mask"], tf.int32), axis=1) >= cut_from
 
         return truncated
 
@@ -582,8 +584,8 @@ class _Exporter:
         features = {"features": {"dtype": "float32", "shape": [None, feature_dim], "meaning": "pooled features"}}
         if self._truncated() is not None:
             length = self.src.sequence_length
-            meaning = (f"the text fills all {length} tokens the model reads (the length fitted to the run's "
-                       "training texts): it was cut there, or ends exactly there")  # fmt: skip
+            meaning = (f"the text is longer than the {length} tokens the model reads (the length fitted to the "
+                       "run's training texts): it was cut there")  # fmt: skip
             flag = {"dtype": "bool", "shape": [None], "meaning": meaning}
             outputs["truncated"] = features["truncated"] = flag
         return {SERVING: outputs, FEATURES: features}

@@ -16,7 +16,7 @@ from zoo.config import TOP_K
 from zoo.data import load_dataset, pipeline, read_image
 from zoo.data.images import resize_images
 from zoo.data.sources import Dataset, repair_text, rgb_uint8, unlabelled
-from zoo.data.text import token_counts
+from zoo.data.text import counting_cut_texts, token_counts
 from zoo.errors import DataError
 from zoo.report import compute_metrics
 from zoo.run import MODEL, Run
@@ -96,13 +96,15 @@ def predict(run: str | os.PathLike | Run, inputs: Any, *, top_k: int = TOP_K) ->
 
 
 def _cut(run: Run, texts: np.ndarray) -> list[bool]:
-    """Whether each text fills the model's whole token window, so was cut (or ends exactly there): the
-    model reads ``run.input_shape[0]`` tokens, the length its training texts were fitted to."""
+    """Whether each text is longer than the model's token window, so was cut: the model reads
+    ``run.input_shape[0]`` tokens, the length its training texts were fitted to."""
     steps = [run.model.get_layer(name) for name in run.model_config.parts.text_steps]
     if not steps or not len(texts):
         return [False] * len(texts)  # a model that tokenizes inside one layer (a SavedModel) says nothing
     unlabelled = Dataset("regression", np.zeros(len(texts)), (), ("",) * len(texts), texts=tuple(texts))
-    return [bool(count >= run.input_shape[0]) for count in token_counts(steps, unlabelled, sample=None)]
+    with counting_cut_texts(steps) as cut_from:
+        counts = token_counts(steps, unlabelled, sample=None)
+    return [bool(count >= cut_from) for count in counts]
 
 
 def predictions_csv(results: Sequence[Mapping[str, Any]]) -> str:

@@ -8,6 +8,8 @@ layers register when this module is imported, which the zoo does when it builds 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import keras
@@ -92,6 +94,22 @@ class Tokenize(keras.layers.Layer):
         sample = tokenizer(keras.ops.convert_to_tensor([""], dtype="string"))
         outputs = {key: keras.backend.standardize_dtype(value.dtype) for key, value in sample.items()}
         return cls(tokenizer, sequence_length, outputs, **kwargs)
+
+    @contextlib.contextmanager
+    def reading_one_more(self) -> Iterator[int]:
+        """Within it the tokenizer reads one token past its window, where its ``sequence_length`` can be set (as
+        keras-hub's preprocessors' can); it yields the count from which a text was cut: the window + 1, or
+        the window itself where the tokenizer cannot read further (a text that ends exactly there then counts).
+        """
+        length = getattr(self.tokenizer, "sequence_length", None)
+        if not isinstance(length, int):
+            yield self.sequence_length
+            return
+        self.tokenizer.sequence_length = length + 1
+        try:
+            yield length + 1
+        finally:
+            self.tokenizer.sequence_length = length
 
     def build(self, input_shape: Any = None) -> None:
         self.built = True  # a tokenizer has a vocabulary, not weights

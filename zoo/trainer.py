@@ -26,7 +26,7 @@ from zoo.cache import FeatureCache, cache_key
 from zoo.config import MODEL_OPTIONS, ModelConfig, TrainConfig, finished_run_error
 from zoo.data import Dataset, load_dataset, pipeline, split
 from zoo.data.sources import check_separate
-from zoo.data.text import fitted_sequence_length, token_counts
+from zoo.data.text import counting_cut_texts, fitted_sequence_length, token_counts
 from zoo.errors import ConfigError, DataError, RunError, TrainingWarning, zoo_error_in
 from zoo.features import cached_extract, extract, model_identity
 from zoo.heads import build, set_standardization, unfitted_standardization
@@ -487,10 +487,11 @@ class _Trainer:
         return list(dict.fromkeys([*self.train_set.skipped, *self.val_set.skipped]))
 
     def _truncated(self, dataset: Dataset) -> int:
-        """How many texts fill the whole token window (so were cut, or end exactly there)."""
+        """How many texts are longer than the token window, so were cut."""
         steps = [self.model.get_layer(name) for name in self.recipe.parts.text_steps]
-        counts = token_counts(steps, dataset, batch_size=self.config.batch_size, sample=None)
-        return int((counts >= self.recipe.input_shape[0]).sum())
+        with counting_cut_texts(steps) as cut_from:
+            counts = token_counts(steps, dataset, batch_size=self.config.batch_size, sample=None)
+        return int((counts >= cut_from).sum())
 
     def _adapt_sample(self) -> Dataset:
         """Up to :data:`ADAPT_SAMPLE` training examples (all when fewer), chosen with the run's seed."""

@@ -5,9 +5,10 @@ TensorFlow and Keras are imported inside the functions that use them, so importi
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +93,23 @@ def token_counts(
             batch = layer(batch)
         counts.append(keras.ops.convert_to_numpy(batch["padding_mask"]).sum(axis=1))
     return np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64)
+
+
+@contextlib.contextmanager
+def counting_cut_texts(steps: Sequence[Any]) -> Iterator[int]:
+    """Within it, ``steps`` (strings to tokens) read one token past the model's window; yields the token count
+    from which a text was cut. A text that fills the window exactly was not cut: it counts the window, not one more.
+
+    >>> with counting_cut_texts([]) as cut_from:  # no tokenizer among the steps: nothing is ever cut
+    ...     cut_from
+    inf
+    """
+    tokenizers = [step for step in steps if hasattr(step, "reading_one_more")]
+    if not tokenizers:
+        yield math.inf
+        return
+    with tokenizers[-1].reading_one_more() as cut_from:
+        yield cut_from
 
 
 def topics_path() -> Path:
