@@ -4,8 +4,9 @@ tests/builds.json holds, for each backbone of the first-party plugins, what its 
 its declared input size) has and gives: its parameters (all, and trainable), its feature shape, and the
 shape of each declared pyramid level's map. The specs are checked against the record without building
 anything; `make test` builds the smallest member of each family and compares it with the record.
-`make test-all` builds every backbone (``ZOO_SWEEP=1``) and rewrites the record (``ZOO_SWEEP=write``): run it
-whenever a plugin's tables or the version of keras, keras-hub or keras-cv change, and commit the record.
+`make test-all` builds every backbone (``ZOO_SWEEP=1``), checks each pyramid's maps against its network's
+layers at the declared size (:func:`test_pyramid.check_pyramid`), and rewrites the record (``ZOO_SWEEP=write``):
+run it whenever a plugin's tables or the version of keras, keras-hub or keras-cv change, and commit the record.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from test_pyramid import check_pyramid
 from zoo_keras_hub.images import IMAGES
 
 import zoo
@@ -44,6 +46,10 @@ def measure(spec: zoo.BackboneSpec) -> dict:
     """What the factory builds at the declared input size, with random weights."""
     built = build_network(spec, None, spec.input_shape)
     network = built.encoder if spec.modality == "text" else built
+    library = getattr(network, "pyramid_level_inputs", None)
+    assert (library is not None) == (spec.plugin == "backbone-zoo-keras-cv"), spec.name
+    if library is not None:  # KerasCV declares its own levels: the spec names the same layers
+        assert spec.pyramid == {level: layer for level, layer in library.items() if level in spec.pyramid}
     shape = network.output_shape[-1:] if spec.modality == "text" else network.output_shape[1:]
     found = {"params": network.count_params(), "trainable_params": _trainable(network), "feature_shape": list(shape)}
     if spec.pyramid:
@@ -101,6 +107,9 @@ def test_the_network_is_what_the_record_says(name):
     """`make test`: one member of each family; `make test-all`: every backbone, and the record rewritten."""
     found = measure(SPECS[name])
     MEASURED[name] = found
+    if SWEEP and SPECS[name].pyramid:  # `make test` checks the maps of one pyramid of each plugin (test_pyramid.py)
+        check_pyramid(name, input_shape=SPECS[name].input_shape[:2], batch=1)
+        keras.backend.clear_session()
     if SWEEP != "write":
         assert found == RECORDED.get(name), f"{name}: the record differs from the build: `make test-all` rewrites it"
 

@@ -1,9 +1,8 @@
 """``zoo.backbone(name, features="pyramid")``: raw pixels to the feature maps at strides 4..32 that a spec declares.
 
-The fast tests use the tiny test backbone and two small keras.applications networks; the slow tests build
-the smallest member of each first-party family that declares a pyramid (read from the registry, so new
-declarations are covered as they come) at a small size, and compare its maps with the network's layers;
-`make test-all` does so for every one, at its declared size.
+The tests here use the tiny test backbone and small keras.applications networks. Every other first-party
+family's pyramid is checked with :func:`check_pyramid` where tests/test_builds.py builds it at its declared
+size: the smallest member of each family in `make test`, every backbone in `make test-all`.
 """
 
 import dataclasses
@@ -14,16 +13,14 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from test_builds import SWEEP, swept  # the smallest of each family; every one in make test-all
 
 import zoo
 import zoo.testing
-from zoo.backbones import build_network, network_of, pyramid_sizes
+from zoo.backbones import network_of, pyramid_sizes
 from zoo.cli import main
 
 GUIDE = Path(__file__).parent.parent / "docs" / "guide.md"
 FIRST_PARTY = ("backbone-zoo-keras-applications", "backbone-zoo-keras-cv", "backbone-zoo-keras-hub")
-WITH_PYRAMID = [s for s in zoo.list_backbones() if s.pyramid and s.plugin in FIRST_PARTY]
 
 
 def preprocessed(pixels: np.ndarray, pre: zoo.Preprocessing) -> np.ndarray:
@@ -34,15 +31,16 @@ def preprocessed(pixels: np.ndarray, pre: zoo.Preprocessing) -> np.ndarray:
     return (x / np.asarray(pre.std or 1.0, "float32")).astype("float32")
 
 
-def check_pyramid(name: str, input_shape=None, batch: int = 2) -> dict[str, np.ndarray]:
-    """Build ``name``'s pyramid with random weights and check it against the plugin's own network.
+def check_pyramid(name: str, input_shape=None, batch: int = 2, model=None) -> dict[str, np.ndarray]:
+    """Build ``name``'s pyramid with random weights (or take ``model``, built so) and check it against the
+    plugin's own network.
 
     The maps must be the declared levels, each ``input / 2**n`` in size, and equal to the outputs of the
     network's declared layers fed the pixels preprocessed in numpy: so the model takes raw pixels and does
     its preprocessing in front.
     """
     spec = zoo.get_spec(name)
-    model = zoo.backbone(name, weights=None, input_shape=input_shape, features="pyramid")
+    model = model or zoo.backbone(name, weights=None, input_shape=input_shape, features="pyramid")
     height, width, channels = model.input_shape[1:]
     assert sorted(model.output) == sorted(spec.pyramid)
     pixels = np.random.default_rng(0).uniform(0, 255, (batch, height, width, channels)).astype("float32")
@@ -77,6 +75,13 @@ def test_tiny_backbone_pyramid_from_raw_pixels(name, input_shape):
 @pytest.mark.parametrize("name", ["mobilenet_v3_small", "resnet50", "convnext_tiny"])  # ConvNeXt: stages named
 def test_small_keras_applications_pyramids(name):
     maps = check_pyramid(name, input_shape=64)
+    assert [m.shape[1] for m in maps.values()] == [16, 8, 4, 2]
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v3_small_kerascv", "mobilenet_v3_small_050_imagenet"])
+def test_keras_cv_and_keras_hub_pyramids(name):
+    """One of each other plugin here; every family's declared layers and map shapes: tests/test_builds.py."""
+    maps = check_pyramid(name, input_shape=64, batch=1)
     assert [m.shape[1] for m in maps.values()] == [16, 8, 4, 2]
 
 
@@ -215,16 +220,3 @@ def test_the_guide_example_runs_as_written_on_its_backbone():
     exec(compile(guide_code("mobilenet_v3_small"), str(GUIDE), "exec"), namespace)
     assert namespace["model"].output_shape == (None, 64, 64, 1)
     assert namespace["accuracy"] > namespace["baseline"]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", swept(WITH_PYRAMID))
-def test_every_declared_pyramid_gives_the_networks_maps(name):
-    """At a small size (the declared one in the sweep: tests/builds.json has every map's shape there)."""
-    spec = zoo.get_spec(name)
-    size = spec.input_shape if SWEEP else (max(64, spec.min_input_size),) * 2 + (3,)
-    check_pyramid(name, input_shape=size[:2], batch=1)
-    library = getattr(build_network(spec, None, size), "pyramid_level_inputs", None)
-    if library is not None:  # KerasCV declares its own levels: the spec names the same layers
-        assert spec.pyramid == {level: layer for level, layer in library.items() if level in spec.pyramid}
-    keras.backend.clear_session()
