@@ -120,13 +120,13 @@ def test_handlers_come_back_and_an_ignored_signal_stays_ignored():
 # -- the command and the Python API, in fresh processes ---------------------------------------------------
 @pytest.fixture(scope="module")
 def many_images(tmp_path_factory):
-    """Enough files that checking them takes a few seconds (a progress bar shows above 200)."""
+    """Enough files that each stage takes a while after it says so (a progress bar shows above 200)."""
     root = tmp_path_factory.mktemp("many")
     rng = np.random.default_rng(0)
     for label in ("a", "b"):
         (root / label).mkdir()
-        for i in range(1500):
-            Image.fromarray(rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)).save(root / label / f"{i}.png")
+        for i in range(400):
+            Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(root / label / f"{i}.png")
     return root
 
 
@@ -191,7 +191,7 @@ def test_a_signal_stops_the_command_within_seconds_and_the_same_command_finishes
 ):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "zoo", "train", "--backbone", TINY_IMAGE, "--weights", "none",
-               "--data", str(many_images), "--epochs", "3", "--fine-tune", "1", "--batch-size", "64",
+               "--data", str(many_images), "--epochs", "2", "--fine-tune", "1", "--batch-size", "64",
                "--out", str(out)]  # fmt: skip
     env = {**os.environ, "ZOO_CACHE_DIR": str(tmp_path / "cache")}
     code, seconds, text = _interrupt(command, env, stage, signum, delay)
@@ -201,7 +201,7 @@ def test_a_signal_stops_the_command_within_seconds_and_the_same_command_finishes
     again = subprocess.run(command, env=env, capture_output=True, text=True)  # the same command again
     assert again.returncode == 0, again.stderr[-2000:]
     history = json.loads((out / "state.json").read_text())["history"]
-    assert [(row["phase"], row["epoch"]) for row in history] == [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)]
+    assert [(row["phase"], row["epoch"]) for row in history] == [(1, 1), (1, 2), (2, 1), (2, 2)]
 
 
 SLOW_PLUGIN = """
@@ -248,7 +248,7 @@ import sys
 import zoo
 
 try:  # verbose: it says each stage on stderr
-    zoo.train({backbone!r}, {data!r}, out={out!r}, weights=None, epochs=3, fine_tune=1, batch_size=64, verbose=1)
+    zoo.train({backbone!r}, {data!r}, out={out!r}, weights=None, epochs=2, fine_tune=1, batch_size=64, verbose=1)
 except zoo.Interrupted as stop:
     print("interrupted", stop.status, flush=True)
     sys.exit(3)
