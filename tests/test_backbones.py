@@ -76,6 +76,7 @@ EQUIVALENCE = [
 
 
 @pytest.mark.parametrize(("name", "constructor", "module", "size"), EQUIVALENCE)
+@pytest.mark.slow
 def test_preprocessing_matches_keras_applications_with_the_same_weights(name, constructor, module, size, tmp_path):
     reference = getattr(keras.applications, constructor)(
         include_top=False, weights=None, input_shape=(size, size, 3), pooling="avg"

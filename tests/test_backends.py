@@ -29,6 +29,7 @@ def run_jax(code, *args, env=None):
     return result.stdout
 
 
+@pytest.mark.slow
 def test_extraction_on_jax_matches_tensorflow_without_importing_it(tmp_path):
     reference = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
     reference.save_weights(tmp_path / "mobilenet_v2.weights.h5")
@@ -49,6 +50,7 @@ def test_extraction_on_jax_matches_tensorflow_without_importing_it(tmp_path):
     np.testing.assert_allclose(np.array(out["features"]), expected, atol=1e-4 * scale)
 
 
+@pytest.mark.slow
 def test_gpu_benchmark_script_runs_on_the_cpu_with_jax():
     code = (
         "import runpy, sys\n"
@@ -63,6 +65,7 @@ def test_gpu_benchmark_script_runs_on_the_cpu_with_jax():
     assert all(float(row[2]) > 0 and float(row[3]) > 0 for row in rows)
 
 
+@pytest.mark.slow
 def test_data_parallel_extraction_on_two_jax_devices_gives_the_same_features():
     code = (
         "import json, numpy as np, keras, jax, zoo, zoo.distribute, zoo.testing\n"

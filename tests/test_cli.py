@@ -82,6 +82,7 @@ def test_registry_ignores_third_party_plugins(install_plugin, tiny_plugin_source
     assert "tiny_net" not in catalogue.render()
 
 
+@pytest.mark.slow
 def test_train_evaluate_and_predict_through_the_command_line(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
     train = write_scenes(tmp_path / "data" / "train", per_class=12, size=32, seed=0)

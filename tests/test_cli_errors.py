@@ -100,6 +100,7 @@ def test_unknown_names_and_missing_paths_fail_fast(args, match, images, tmp_path
     assert "heavy: []" in out
 
 
+@pytest.mark.slow
 def test_a_text_backbone_given_images_is_one_line_and_leaves_no_run(images, tmp_path):
     out = tmp_path / "run"
     code, _, err = _zoo("train", "--backbone", "bert_tiny_en_uncased", "--weights", "none", "--data", images,
@@ -108,6 +109,7 @@ def test_a_text_backbone_given_images_is_one_line_and_leaves_no_run(images, tmp_
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_a_fine_tune_deeper_than_the_network_leaves_no_run(images, tmp_path):
     out = tmp_path / "run"
     code, _, err = _zoo("train", "--backbone", "mobilenet_v2", "--weights", "none", "--input-size", "32",

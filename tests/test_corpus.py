@@ -19,7 +19,11 @@ from tests import corpus
 from zoo.cli import main
 
 # Cases that misbehave today, kept visible: strict, so the fix makes them fail until they leave this list.
-CASES = [pytest.param(case, id=case.name) for case in corpus.cases()]
+# A case that trains a text model (a few seconds each) is in the slow tier; every other one is fast.
+CASES = [
+    pytest.param(case, id=case.name, marks=[pytest.mark.slow] if case.args[:3] == corpus.TRAIN_TEXTS[:3] else [])
+    for case in corpus.cases()
+]
 TIMEOUT = 120  # seconds: a case that blocks (a FIFO read, an endless file) fails instead of hanging the suite
 
 

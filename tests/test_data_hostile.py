@@ -285,6 +285,7 @@ def _interrupted_run(data, out, monkeypatch):
     assert not zoo.Run(out).complete
 
 
+@pytest.mark.slow
 def test_a_resume_on_relabelled_data_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
     images = image_folder(tmp_path / "images", classes=("x",), per_class=12)

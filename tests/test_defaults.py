@@ -85,6 +85,7 @@ def image_run(tmp_path_factory):
     return run, sorted((data / "night").iterdir())[0]
 
 
+@pytest.mark.slow
 def test_one_top_k_for_the_command_and_python(image_run, capsys):
     run, image = image_run
     assert inspect.signature(zoo.predict).parameters["top_k"].default == TOP_K
@@ -161,6 +162,7 @@ def train_text(bert, out, texts=SHORT, **options):
                      cache_dir=out.parent / "cache", verbose=0, **options)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_short_texts_get_a_short_sequence_length_that_the_saved_model_uses(bert, tmp_path):
     run = train_text(bert, tmp_path / "run")
     # "the cat sat . on a mat" is 7 word pieces, 9 tokens with [CLS] and [SEP]: the window is 16, not 128
@@ -173,6 +175,7 @@ def test_short_texts_get_a_short_sequence_length_that_the_saved_model_uses(bert,
     assert zoo.predict(run, ["the dog ran on the mat"], top_k=1)[0]["predictions"][0]["label"] in ("cat", "dog")
 
 
+@pytest.mark.slow
 def test_an_explicit_sequence_length_wins_and_long_texts_are_capped(bert, tmp_path):
     run = train_text(bert, tmp_path / "explicit", input_shape=40)
     assert run.train_config.input_shape == 40 and zoo.load_model(run.path).get_layer("tokenize").sequence_length == 40

@@ -191,6 +191,7 @@ def test_an_unfinished_run_is_refused(tmp_path):
     assert not (tmp_path / "run" / "exports").exists()
 
 
+@pytest.mark.slow
 def test_an_out_folder_holding_other_files_is_refused(image_run, tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
@@ -229,6 +230,7 @@ def test_the_keras_model_takes_raw_uint8_at_its_training_size(image_run, held_ou
 
 
 # -- parity: each format against Keras ------------------------------------------------------------------------
+@pytest.mark.slow
 def test_savedmodel_and_tflite_float_match_keras(image_run, held_out, tmp_path):
     expected = image_run.model.predict(held_out, verbose=0)
     saved = zoo.export(image_run, "savedmodel")
@@ -265,6 +267,7 @@ def test_savedmodel_and_tflite_float_match_keras(image_run, held_out, tmp_path):
     assert sorted(p.name for p in again.path.parent.iterdir()) == ["savedmodel", "tflite"]
 
 
+@pytest.mark.slow
 def test_every_format_loads_without_the_zoo_or_keras_and_resizes_like_zoo_predict(image_run, held_out, tmp_path):
     saved = zoo.export(image_run, "savedmodel", out=tmp_path / "savedmodel")
     lite = zoo.export(image_run, "tflite", out=tmp_path / "tflite")
@@ -303,6 +306,7 @@ def _features(run):
 
 
 @pytest.mark.parametrize("quantize", ["dynamic", "int8"])
+@pytest.mark.slow
 def test_quantized_tflite_agrees_with_keras_on_top1_and_is_smaller(quantize, image_run, held_out):
     from zoo.exports import _run_tflite
 
@@ -443,6 +447,7 @@ ONNX_MEMORY = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_onnx_export_memory_grows_with_the_weights_not_with_the_converter_passes(tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run([sys.executable, "-c", ONNX_MEMORY, str(tmp_path / "onnx")], capture_output=True,

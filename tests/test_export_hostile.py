@@ -64,6 +64,7 @@ def _one_error(code, lines, match, status=2, prefix="zoo: error: "):
 
 
 # -- item 5: an earlier export is replaced, the user's files beside it are not --------------------------------
+@pytest.mark.slow
 def test_exporting_again_replaces_only_what_the_export_wrote(run, tmp_path):
     out = tmp_path / "served"
     zoo.export(run, "savedmodel", out=out, check=False)
@@ -81,6 +82,7 @@ def test_exporting_again_replaces_only_what_the_export_wrote(run, tmp_path):
 
 
 # -- item 13: the export says what went wrong ---------------------------------------------------------------
+@pytest.mark.slow
 def test_a_quantised_file_below_its_target_fails_the_command_and_its_json_says_by_how_much(run, dark, tmp_path,
                                                                                          capsys):  # fmt: skip
     out = tmp_path / "q"
@@ -129,6 +131,7 @@ def test_a_string_array_as_calibration_is_one_line(run, tmp_path):
 KILLABLE = "import sys, zoo; zoo.export(sys.argv[1], 'savedmodel', out=sys.argv[2], check=False)"
 
 
+@pytest.mark.slow
 def test_a_killed_export_leaves_a_folder_the_next_export_removes(run, tmp_path):
     target = tmp_path / "served"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -147,6 +150,7 @@ def test_a_killed_export_leaves_a_folder_the_next_export_removes(run, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["served"]
 
 
+@pytest.mark.slow
 def test_an_export_killed_while_it_swapped_folders_gives_the_earlier_one_back(run, tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     pid = int(dead.stdout)  # a process that has ended

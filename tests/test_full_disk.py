@@ -42,6 +42,7 @@ def test_a_cache_entry_larger_than_the_disk_is_refused_not_a_bus_error(small_dis
 
 
 @pytest.mark.full_disk
+@pytest.mark.slow
 def test_a_run_on_a_full_disk_ends_in_one_line_and_exit_1(small_disk, tmp_path):
     rng = np.random.default_rng(0)
     for label in ("a", "b"):

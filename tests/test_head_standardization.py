@@ -45,6 +45,7 @@ def _images(per_class=16, classes=3, distinct=True, seed=0):
     return x, y
 
 
+@pytest.mark.slow
 def test_features_a_billion_times_too_small_still_train_and_agree_with_the_probe(tmp_path):
     x, y = _images()
     with warnings.catch_warnings():
@@ -70,6 +71,7 @@ def test_a_run_that_stays_at_chance_says_so(tmp_path):
         zoo.train(FAINT, train, val, weights=None, epochs=3, out=tmp_path / "run", verbose=0)
 
 
+@pytest.mark.slow
 def test_a_model_that_arrives_trained_keeps_its_standardisation(tmp_path):
     x, y = _images()
     first = zoo.train(FAINT, (x, y), weights=None, epochs=2, learning_rate=0.1, out=tmp_path / "a", verbose=0)
@@ -93,6 +95,7 @@ def _features(model, x):
     return np.asarray(extractor.predict(x, verbose=0), np.float64)
 
 
+@pytest.mark.slow
 def test_a_model_from_zoo_build_gets_its_standardisation_fitted_by_train(tmp_path):
     x, y = _images()
     val = _images(per_class=6, seed=1)
@@ -107,6 +110,7 @@ def test_a_model_from_zoo_build_gets_its_standardisation_fitted_by_train(tmp_pat
     assert run.metrics["accuracy"] >= 0.9  # at chance (0.33) while the standardisation stayed unfitted
 
 
+@pytest.mark.slow
 def test_fit_standardization_lets_plain_keras_fit_learn():
     x, y = _images()
     labels = np.array([int(label[1:]) for label in y])
@@ -144,6 +148,7 @@ def test_standardize_false_is_the_classic_model_exactly():
     assert standardized.count_params() == 33_623_012 + 2 * 7 * 7 * 2048  # a mean and a variance per feature
 
 
+@pytest.mark.slow
 def test_a_head_without_standardisation_trains_saves_and_reloads(tmp_path):
     x, y = _images()
     with pytest.warns(zoo.TrainingWarning, match="chance level"):  # features 1e-10 in size, as they come

@@ -44,6 +44,7 @@ def test_the_card_shows_labels_and_names_as_text(hostile_run):
     assert "`<script>alert(1)</script>`" in card  # a code span: shown as it is, nothing rendered
 
 
+@pytest.mark.slow
 def test_the_cards_snippets_quote_the_run_path(hostile_run, tmp_path):
     run, _ = hostile_run
     lines = (run.path / "README.md").read_text().splitlines()

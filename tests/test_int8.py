@@ -100,6 +100,7 @@ def int8(tmp_path_factory):
     return {"network": network, "exported": exported, "truth": truth, "keras": keras_top1, "int8": int8_top1}
 
 
+@pytest.mark.slow
 def test_int8_of_a_trained_network_gives_the_keras_top1_and_accuracy(int8):
     """One test, so one worker trains and exports once."""
     variances = [layer.moving_variance.numpy() for layer in int8["network"].layers if "bn" in layer.name]

@@ -35,6 +35,7 @@ def test_declared_params_are_kerascvs_preset_metadata():
 
 
 @pytest.mark.parametrize("name", ["resnet18_kerascv", "mobilenet_v3_small_kerascv", "csp_darknet_tiny_kerascv"])
+@pytest.mark.slow
 def test_forward_pass_on_small_input(name):
     check_backbone(name, input_shape=64)
 

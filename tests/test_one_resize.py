@@ -50,6 +50,7 @@ def test_cached_features_use_the_interpolation_they_are_keyed_by(tmp_path):
     np.testing.assert_allclose(nearest, model.predict(batches, verbose=0), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_run_reports_what_evaluate_and_predict_compute(tmp_path):
     data = _folder(tmp_path / "data")
     val = _folder(tmp_path / "val", seed=1)  # other images: validation shares none with training

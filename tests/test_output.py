@@ -72,6 +72,7 @@ def trained(data, tmp_path_factory):
     return tmp / "run", out, err
 
 
+@pytest.mark.slow
 def test_train_prints_plain_progress_phases_and_the_skipped_files_without_noise(trained):
     run, out, err = trained
     assert stray(out) == [] and stray(err) == []
@@ -111,6 +112,7 @@ def test_every_json_output_parses_and_nothing_strays(trained, data, tmp_path):
         assert stray(out) == [] and stray(err) == [], name
 
 
+@pytest.mark.slow
 def test_quiet_prints_only_results_wherever_the_flag_goes(trained, data, tmp_path):
     run = trained[0]
     images = [str(data / "dog" / "0.png"), str(data / "cat" / "1.png")]
@@ -122,6 +124,7 @@ def test_quiet_prints_only_results_wherever_the_flag_goes(trained, data, tmp_pat
     assert [line for line in err.splitlines() if not line.startswith("DataWarning: skipped 3 of 19 images")] == []
 
 
+@pytest.mark.slow
 def test_predicting_a_run_by_its_path_again_and_again_does_not_retrace(trained, data):
     # TensorFlow counts traces by the function's code, over all the models of the process: the first call traces
     # (a model new here), and after earlier tests' models that one trace can reach its warning
@@ -214,6 +217,7 @@ def test_quiet_silences_progress_and_notes_in_python_too(capsys):
     assert "\r" not in err and "\x1b[" not in err
 
 
+@pytest.mark.slow
 def test_the_python_api_starts_tensorflow_without_its_start_up_lines():
     environ = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     code = "import zoo; zoo.extract; import tensorflow; print('ok')"  # zoo.extract imports Keras, TensorFlow

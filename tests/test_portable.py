@@ -65,6 +65,7 @@ def _layer_packages(model):
 
 
 @pytest.mark.parametrize("name", ["tiny_image", "tiny_image_caffe"])
+@pytest.mark.slow
 def test_an_image_run_loads_and_predicts_identically_without_the_zoo(tiny, name, tmp_path):
     from tests.test_run import saved_training_state
 

@@ -73,6 +73,7 @@ def test_tiny_backbone_pyramid_from_raw_pixels(name, input_shape):
 
 
 @pytest.mark.parametrize("name", ["mobilenet_v3_small", "resnet50", "convnext_tiny"])  # ConvNeXt: stages named
+@pytest.mark.slow
 def test_small_keras_applications_pyramids(name):
     maps = check_pyramid(name, input_shape=64)
     assert [m.shape[1] for m in maps.values()] == [16, 8, 4, 2]
@@ -85,6 +86,7 @@ def test_keras_cv_and_keras_hub_pyramids(name):
     assert [m.shape[1] for m in maps.values()] == [16, 8, 4, 2]
 
 
+@pytest.mark.slow
 def test_convnext_with_named_stages_is_keras_applications_convnext(tmp_path):
     """The plugin adds named Identity layers to ConvNeXt: the same numbers, and weights files load both ways."""
     pixels = np.random.default_rng(2).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
@@ -203,6 +205,7 @@ def guide_code(backbone: str) -> str:
     return code.replace(original, f'zoo.backbone("{backbone}", weights=None, ')
 
 
+@pytest.mark.slow
 def test_the_guide_segmentation_example_learns_on_the_tiny_backbone(capsys):
     keras.utils.set_random_seed(0)
     namespace = {}

@@ -18,6 +18,7 @@ def scenes(tmp_path_factory):
     return write_scenes(tmp_path_factory.mktemp("rank") / "data", per_class=10, size=32)
 
 
+@pytest.mark.slow
 def test_rank_scores_and_sorts_several_backbones(scenes, tmp_path):
     names = [TINY_IMAGE, TINY_IMAGE_CAFFE, "mobilenet_v3_small"]
     results = rank(scenes, names, weights=None, input_shape=32, cache_dir=tmp_path, verbose=0)

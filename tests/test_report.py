@@ -534,6 +534,7 @@ def phase_rows(text):
     return [line for line in text.splitlines() if line.startswith(("| 1 |", "| 2 |"))]
 
 
+@pytest.mark.slow
 def test_the_card_of_a_tiny_image_run_gives_the_values_each_phase_used(tmp_path):
     from zoo.demo import write_scenes
 
@@ -556,6 +557,7 @@ def test_the_card_of_a_tiny_image_run_gives_the_values_each_phase_used(tmp_path)
     assert run.load_requirements == ["keras"] and load_line(text) == LOAD_LINES[("keras",)]  # built-in layers only
 
 
+@pytest.mark.slow
 def test_the_card_of_a_tiny_text_run_describes_texts_not_images(tmp_path):
     from tests.test_text import write_hf_bert
 

@@ -37,6 +37,7 @@ def first_run(tmp_path):
     return zoo.train("tiny_image", _data(), weights=None, out=tmp_path / "first", fine_tune=1, **FAST)
 
 
+@pytest.mark.slow
 def test_a_loaded_model_continues_training_from_its_weights(first_run, tmp_path):
     model = zoo.load_model(first_run.path)
     start = [w.copy() for w in model.get_weights()]
@@ -50,6 +51,7 @@ def test_a_loaded_model_continues_training_from_its_weights(first_run, tmp_path)
     assert [row["phase"] for row in again.history] == [1, 1, 2, 2]
 
 
+@pytest.mark.slow
 def test_more_epochs_start_where_the_run_ended(first_run, tmp_path):
     model = zoo.load_model(first_run.path)
     x, y = _data()
@@ -59,6 +61,7 @@ def test_more_epochs_start_where_the_run_ended(first_run, tmp_path):
     np.testing.assert_allclose(again.model.predict(x, verbose=0), before, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_new_data_keeps_the_label_map(first_run, tmp_path):
     x, y = _data(labels=("fox", "cat", "dog"))  # the same labels, met in another order
     again = zoo.train(zoo.load_model(first_run.path), (x, y), out=tmp_path / "again", **FAST)
@@ -87,6 +90,7 @@ class Killed(Exception):
     """Stands for the process dying right after a phase-2 checkpoint."""
 
 
+@pytest.mark.slow
 def test_resume_restores_the_optimizer_which_model_keras_leaves_out(tmp_path, monkeypatch):
     import zoo.trainer
 
@@ -125,6 +129,7 @@ def test_resume_restores_the_optimizer_which_model_keras_leaves_out(tmp_path, mo
     assert (run.path / "model.keras").stat().st_size < checkpoint_bytes
 
 
+@pytest.mark.slow
 def test_a_fine_tuned_model_keras_holds_no_optimizer_and_the_trained_model_keeps_its_own(first_run, tmp_path):
     model = first_run.model  # the object that trained: still compiled, its Adam state intact after saving
     assert model.compiled and int(model.optimizer.iterations) > 0

@@ -90,6 +90,7 @@ def test_the_layer_trains_its_saved_model_variables_with_adam(saved_model):
     np.testing.assert_array_equal(before[2], after[2])  # non-trainable stays
 
 
+@pytest.mark.slow
 def test_fine_tuning_through_zoo_train_changes_the_saved_model_variables(saved_model, tmp_path):
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (24, 32, 32, 3)).astype("float32")
@@ -161,6 +162,7 @@ class BagOfWords(tf.Module):
         return tf.reduce_mean(tf.gather(self.table, ids), axis=1)
 
 
+@pytest.mark.slow
 def test_a_text_savedmodel_extracts_and_fine_tunes_through_zoo_train(tmp_path):
     path = tmp_path / "bag_of_words"
     tf.saved_model.save(BagOfWords(), str(path))
@@ -222,6 +224,7 @@ def test_a_savedmodel_run_predicts_and_evaluates_in_a_new_process(savedmodel_run
     assert json.loads(evaluated.stdout)["accuracy"] == pytest.approx(in_process["accuracy"])
 
 
+@pytest.mark.slow
 def test_a_changed_savedmodel_is_refused_in_one_line(savedmodel_run, capsys):
     run, saved, images = savedmodel_run
     changed = TinyNet()

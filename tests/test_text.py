@@ -60,6 +60,7 @@ def test_declared_parameters_match_keras_hub_preset_metadata(name):
 @pytest.mark.parametrize(
     "name", ["bert_tiny_en_uncased", pytest.param("distil_bert_base_en_uncased", marks=pytest.mark.slow)]
 )
+@pytest.mark.slow
 def test_random_init_encoders_build_from_strings_to_features(name):
     spec = zoo.get_spec(name)
     model = zoo.backbone(name, weights=None)
@@ -70,6 +71,7 @@ def test_random_init_encoders_build_from_strings_to_features(name):
 
 
 @needs_minilm
+@pytest.mark.slow
 def test_minilm_matches_sentence_transformers():
     reference = json.loads(FIXTURE.read_text())
     assert len(reference["sentences"]) >= 20 and "" in reference["sentences"]
@@ -166,6 +168,7 @@ def cat_and_dog_texts() -> tuple[list[str], list[str]]:
     return texts, ["cat"] * 16 + ["dog"] * 16
 
 
+@pytest.mark.slow
 def test_text_classification_end_to_end_with_the_generic_head_and_trainer(tmp_path):
     write_hf_bert(tmp_path / "tiny")
     texts, labels = cat_and_dog_texts()
@@ -204,6 +207,7 @@ def tiny_bert(tmp_path_factory):
     return directory
 
 
+@pytest.mark.slow
 def test_extract_and_rank_take_a_text_backbone_by_name(tiny_bert, tmp_path, capsys):
     texts, labels = CATS_AND_DOGS
     features = zoo.extract("bert_tiny_en_uncased", strings(*texts), weights=tiny_bert, verbose=0)
@@ -229,6 +233,7 @@ def text_run(tiny_bert, tmp_path_factory):
                      batch_size=8, out=root / "run", cache_dir=root / "cache", verbose=0)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_predict_takes_one_text_a_list_an_array_a_folder_or_a_csv(text_run, tmp_path):
     texts = ["a cat sat", "the dog ran on the mat"]
     outputs = text_run.model.predict(strings(*texts), verbose=0)  # what the model says of each text

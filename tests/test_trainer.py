@@ -42,6 +42,7 @@ def finished_run(scenes, tmp_path_factory):
     return zoo.train(NET, scenes[0], epochs=12, out=out, cache_dir=cache, **FAST)
 
 
+@pytest.mark.slow
 def test_training_on_generated_scenes_reaches_high_accuracy(finished_run):
     assert finished_run.metrics["accuracy"] >= 0.9
     assert finished_run.class_names == SCENES
@@ -86,6 +87,7 @@ def test_evaluation_data_with_unknown_labels_is_refused(finished_run, tmp_path):
         evaluate(finished_run.path, tmp_path)
 
 
+@pytest.mark.slow
 def test_cached_and_uncached_phase1_give_the_same_head(scenes, tmp_path):
     heads = []
     for cache in (True, False):
@@ -98,6 +100,7 @@ def test_cached_and_uncached_phase1_give_the_same_head(scenes, tmp_path):
         np.testing.assert_allclose(cached, uncached, atol=2e-4)
 
 
+@pytest.mark.slow
 def test_fine_tuning_unfreezes_top_blocks_and_keeps_batchnorm_frozen(scenes, tmp_path):
     model = zoo.build(NET, num_classes=4, weights=None, input_shape=32)
     network = network_of(model)
@@ -124,6 +127,7 @@ def test_unfreeze_top_counts_blocks_from_the_top():
         unfreeze_top(network, 17, zoo.get_spec("resnet50").block_pattern)
 
 
+@pytest.mark.slow
 def test_class_weights_mixed_precision_and_multilabel_run(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (24, 32, 32, 3)).astype("uint8")
@@ -144,6 +148,7 @@ def test_a_run_directory_is_never_overwritten(finished_run, scenes):
         zoo.resume(finished_run.path.parent / "nothing-here")
 
 
+@pytest.mark.slow
 def test_feature_cache_is_rebuilt_after_a_changed_image(scenes, tmp_path):
     data = tmp_path / "data"
     write_scenes(data, per_class=6, size=32)

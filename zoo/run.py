@@ -54,6 +54,7 @@ CONFIG = "config.json"
 SPEC = "spec.json"
 LABELS = "labels.json"
 STATE = "state.json"
+RECORDS = ("train", "model", "data")  # what config.json holds
 METRICS = "metrics.json"
 SKIPPED = "skipped.json"
 HISTORY = "history.csv"
@@ -87,6 +88,11 @@ class Run:
         if not (self.path / CONFIG).is_file():
             raise RunError(f"{self.path} is not a run directory (no {CONFIG})")
         self._config = _read_json(self.path / CONFIG)
+        if not isinstance(self._config, dict) or not all(isinstance(self._config.get(k), dict) for k in RECORDS):
+            raise RunError(
+                f"{self.path / CONFIG} is not a zoo run's configuration (it has no {', '.join(map(repr, RECORDS))} "
+                "records): give the directory of a run (`zoo train --out`)"
+            )
         self._model: Any = None
         self._made = False  # whether create() made the directory (discard() then removes it)
 
@@ -122,6 +128,11 @@ class Run:
         """``path`` as a Path if a new run may start there; :class:`RunError` if it holds a run or is a file."""
         path = Path(path)
         if (path / STATE).exists() or (path / CONFIG).exists():
+            try:
+                Run(path)
+            except RunError:  # another tool's config.json (a checkpoint folder), or a damaged run
+                found = CONFIG if (path / CONFIG).exists() else STATE
+                raise RunError(f"{path} holds a {found} that is not a zoo run's; pick another --out") from None
             raise RunError(f"{path} already holds a run; resume it (`zoo train --resume {path}`) or pick --out")
         if path.exists() and not path.is_dir():
             raise RunError(f"{path} exists and is not a directory; pick another --out")
@@ -161,7 +172,10 @@ class Run:
     @property
     def model_config(self) -> ModelConfig:
         """The model's record as the run started (labels included)."""
-        return ModelConfig.from_dict(self._config["model"])
+        try:
+            return ModelConfig.from_dict(self._config["model"])
+        except (TypeError, ValueError, KeyError) as err:  # a hand-edited or foreign record
+            raise RunError(f"{self.path / CONFIG} has a damaged model record ({err}); the run cannot be read") from None
 
     @property
     def data_sources(self) -> dict[str, str | None]:

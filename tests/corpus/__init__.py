@@ -257,6 +257,22 @@ def not_a_run(tmp: Path) -> dict[str, Path]:
     return {"data": data, "run": data, "image": data / "a" / "0.png"}
 
 
+def foreign_config(text: str) -> Callable[[Path], dict[str, Path]]:
+    """``make``: ``{run}``, a folder whose config.json holds ``text`` (another tool's, or a run's damaged)."""
+
+    def make(tmp: Path) -> dict[str, Path]:
+        data = image_folder(tmp / "data")
+        (tmp / "run").mkdir()
+        (tmp / "run" / "config.json").write_text(text)
+        return {"data": data, "image": data / "a" / "0.png"}
+
+    return make
+
+
+HF_CONFIG = '{"model_type": "bert", "vocab_size": 14, "hidden_size": 128}'  # a Hugging Face checkpoint's
+NOT_A_ZOO_CONFIG = r"run/config\.json is not a zoo run's configuration \(it has no 'train', 'model', 'data' records\)"
+
+
 # -- configs -------------------------------------------------------------------------------------
 
 
@@ -403,9 +419,18 @@ def cases() -> list[Case]:
             ("corrupt-config", damage("config.json"), UNREADABLE.format("config"), "finished"),
             ("truncated-model", damage("model.keras", how="truncate"), r"model\.keras is damaged \(not a", "finished"),
             ("not-a-run", not_a_run, r"data is not a run directory \(no config.json\)", None),
+            ("foreign-config", foreign_config(HF_CONFIG), NOT_A_ZOO_CONFIG, None),
+            ("config-of-wrong-types", foreign_config('{"train": 5, "model": [], "data": {}}'), NOT_A_ZOO_CONFIG, None),
         ]
         for command, args in commands.items()
     ] + [
+        _run(
+            "foreign-config-as-out",
+            foreign_config(HF_CONFIG),
+            (*TRAIN, "--data", "{data}", "--out", "{run}"),
+            r"run holds a config\.json that is not a zoo run's; pick another --out",
+            None,
+        ),
         _run("unfinished-corrupt-state-resume", damage("state.json"), commands["resume"], UNREADABLE.format("state")),
         _run("truncated-checkpoint-resume", damage(CHECKPOINT, how="truncate"), commands["resume"], DAMAGED_CHECKPOINT),
         _run("truncated-arrays-resume", damage(ARRAYS, how="truncate"), commands["resume"], DAMAGED_ARRAYS),
