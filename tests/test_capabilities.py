@@ -246,6 +246,8 @@ class Walk:
 
             def step() -> None:
                 done = zoo.export(self.run, format, quantize=quantize, out=root / "exports" / journey.replace(" ", "-"))
+                if isinstance(kind.weights, Path):  # a weights file of the user's: no license the zoo can name
+                    assert done.metadata["backbone"]["weights_license"] == "unknown (a local weights file)"
                 how = f"{format}-{quantize}" if quantize else format
                 self.checks.append({"journey": journey, "how": how, "path": str(done.artefact)})
 
@@ -261,7 +263,8 @@ class Walk:
 
 
 # Loads each artefact in a fresh process and compares it with what the Keras model gave in the process that
-# trained it. Plain Keras loads first, where no backbone-zoo module can be imported (as if not installed).
+# trained it. Plain Keras and the exports load first, where no backbone-zoo module can be imported (as if not
+# installed); zoo.load_model last.
 CHECK = textwrap.dedent(
     """
     import importlib.abc, json, sys, traceback
@@ -273,10 +276,10 @@ CHECK = textwrap.dedent(
                 raise ModuleNotFoundError(f"No module named {name!r} (backbone-zoo is not installed here)")
 
     jobs, results = json.loads(sys.argv[1]), {}
-    jobs.sort(key=lambda job: job["how"] != "keras")
+    jobs.sort(key=lambda job: job["how"] == "zoo")  # plain Keras and the exports first: they need no zoo
     sys.meta_path.insert(0, NoZoo())
     for job in jobs:
-        if job["how"] != "keras" and NoZoo in map(type, sys.meta_path):
+        if job["how"] == "zoo" and NoZoo in map(type, sys.meta_path):
             sys.meta_path[:] = [finder for finder in sys.meta_path if not isinstance(finder, NoZoo)]
         x, expected = np.load(job["inputs"], allow_pickle=True), np.load(job["expected"])
         try:

@@ -45,7 +45,13 @@ SAME_NUMBERS = TWO_DEVICES + textwrap.dedent(
 
 CLI = TWO_DEVICES + "from zoo.cli import main\nsys.exit(main(sys.argv[1:]))\n"
 # Several commands in one process, one after another: JSON lists of arguments; the first that fails ends it.
-COMMANDS = TWO_DEVICES + "from zoo.cli import main\nfor argv in sys.argv[1:]:\n    main(json.loads(argv)) and sys.exit(1)\n"
+COMMANDS = TWO_DEVICES + textwrap.dedent(
+    """
+    from zoo.cli import main
+    for argv in sys.argv[1:]:
+        main(json.loads(argv)) and sys.exit(1)
+    """
+)
 
 
 def _python(code, *args, tmp_path):

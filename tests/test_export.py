@@ -362,33 +362,6 @@ def test_regression_and_multilabel_runs_export_their_own_outputs(task, tmp_path)
         zoo.export(run, "tflite", quantize="int8")
 
 
-@pytest.mark.slow
-def test_a_tf_hub_savedmodel_backbone_exports_to_every_format(tmp_path):
-    import tensorflow as tf
-
-    class Net(tf.Module):  # a TF2 SavedModel feature vector: (None, 32, 32, 3) in [0, 1] -> (None, 1024)
-        def __init__(self):
-            super().__init__()
-            self.kernel = tf.Variable(tf.random.stateless_normal((3, 3, 3, 1024), seed=(1, 2)) * 0.3)
-
-        @tf.function(input_signature=[tf.TensorSpec((None, 32, 32, 3), tf.float32)], autograph=False)
-        def __call__(self, x):
-            return tf.reduce_mean(tf.nn.relu(tf.nn.conv2d(x, self.kernel, 1, "SAME")), axis=[1, 2])
-
-    tf.saved_model.save(Net(), str(tmp_path / "hub"))
-    rng = np.random.default_rng(0)
-    x, y = rng.integers(0, 256, (24, 32, 32, 3), dtype=np.uint8), np.array(["a", "b"] * 12)
-    x[y == "a", :, :, 0] = 250
-    run = zoo.train("mobilenet_v3_small_tfhub", (x, y), weights=tmp_path / "hub", input_shape=32, epochs=2,
-                    out=tmp_path / "run", cache=False, verbose=0)  # fmt: skip
-    exported = {format: zoo.export(run, format) for format in ("savedmodel", "tflite", "onnx")}
-    assert all(e.metadata["parity"]["ok"] for e in exported.values())
-    assert exported["savedmodel"].metadata["backbone"]["weights_license"] == "unknown (a local weights file)"
-    outputs = _without_zoo({"hub": ("savedmodel", exported["savedmodel"].path, x[:4])}, tmp_path)
-    expected = run.model.predict(x[:4], verbose=0)
-    assert np.abs(outputs["hub.probabilities"] - expected).max() <= FLOAT
-
-
 # -- mixed precision -------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def mixed_run(tmp_path_factory):
