@@ -16,7 +16,7 @@ from zoo.config import TOP_K
 from zoo.data import load_dataset, pipeline, read_image
 from zoo.data.images import resize_images
 from zoo.data.sources import Dataset, repair_text, rgb_uint8, unlabelled
-from zoo.data.text import counting_cut_texts, token_counts
+from zoo.data.text import cut_texts
 from zoo.errors import DataError
 from zoo.report import compute_metrics
 from zoo.run import MODEL, Run
@@ -102,9 +102,7 @@ def _cut(run: Run, texts: np.ndarray) -> list[bool]:
     if not steps or not len(texts):
         return [False] * len(texts)  # a model that tokenizes inside one layer (a SavedModel) says nothing
     unlabelled = Dataset("regression", np.zeros(len(texts)), (), ("",) * len(texts), texts=tuple(texts))
-    with counting_cut_texts(steps) as cut_from:
-        counts = token_counts(steps, unlabelled, sample=None)
-    return [bool(count >= cut_from) for count in counts]
+    return [bool(cut) for cut in cut_texts(steps, unlabelled)]
 
 
 def predictions_csv(results: Sequence[Mapping[str, Any]]) -> str:

@@ -26,7 +26,7 @@ from zoo.cache import FeatureCache, cache_key
 from zoo.config import MODEL_OPTIONS, ModelConfig, TrainConfig, finished_run_error
 from zoo.data import Dataset, load_dataset, pipeline, split
 from zoo.data.sources import check_separate
-from zoo.data.text import counting_cut_texts, fitted_sequence_length, token_counts
+from zoo.data.text import cut_texts, fitted_sequence_length, token_counts
 from zoo.errors import ConfigError, DataError, RunError, TrainingWarning, zoo_error_in
 from zoo.features import cached_extract, extract, model_identity
 from zoo.heads import build, set_standardization, unfitted_standardization
@@ -489,9 +489,7 @@ class _Trainer:
     def _truncated(self, dataset: Dataset) -> int:
         """How many texts are longer than the token window, so were cut."""
         steps = [self.model.get_layer(name) for name in self.recipe.parts.text_steps]
-        with counting_cut_texts(steps) as cut_from:
-            counts = token_counts(steps, dataset, batch_size=self.config.batch_size, sample=None)
-        return int((counts >= cut_from).sum())
+        return int(cut_texts(steps, dataset, batch_size=self.config.batch_size).sum())
 
     def _adapt_sample(self) -> Dataset:
         """Up to :data:`ADAPT_SAMPLE` training examples (all when fewer), chosen with the run's seed."""

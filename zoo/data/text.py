@@ -112,6 +112,14 @@ def counting_cut_texts(steps: Sequence[Any]) -> Iterator[int]:
         yield cut_from
 
 
+def cut_texts(steps: Sequence[Any], dataset: Dataset, *, batch_size: int = 256) -> np.ndarray:
+    """Whether each text of ``dataset`` is longer than the window of ``steps`` (strings to tokens), so was cut:
+    as the trainer, ``zoo predict`` and an export's ``truncated`` flag count it (:func:`counting_cut_texts`)."""
+    with counting_cut_texts(steps) as cut_from:
+        counts = token_counts(steps, dataset, batch_size=batch_size, sample=None)
+    return counts >= cut_from
+
+
 def topics_path() -> Path:
     """The installed demo text dataset: a CSV of 400 short texts (``text,label``), 100 in each of 4 topics.
 
