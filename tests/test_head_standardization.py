@@ -67,8 +67,20 @@ def test_a_run_that_stays_at_chance_says_so(tmp_path):
     labels, names = np.arange(len(y)) % 3, ("c0", "c1", "c2")
     train = Dataset("classification", labels, names, ("one image",) * len(y), images=x)
     val = Dataset("classification", labels, names, ("another",) * len(y), images=x - 1)  # not the training image
-    with pytest.warns(zoo.TrainingWarning, match=r"stayed at chance level, ln\(3\) = 1.099"):
+    with pytest.warns(zoo.TrainingWarning, match=r"never went below chance level, ln\(3\) = 1.099"):
         zoo.train(FAINT, train, val, weights=None, epochs=3, out=tmp_path / "run", verbose=0)
+
+
+def test_a_run_whose_validation_loss_stays_above_chance_says_so(tmp_path):
+    """Worse than chance is no better: the validation labels are not the ones the training images taught."""
+    x, y = _images()
+    labels, names = np.arange(len(y)) % 3, ("c0", "c1", "c2")
+    digests = tuple(f"train {i}" for i in range(len(y)))
+    train = Dataset("classification", labels, names, digests, images=x)
+    val = Dataset("classification", (labels + 1) % 3, names, tuple(f"val {i}" for i in range(len(y))), images=x + 1)
+    with pytest.warns(zoo.TrainingWarning, match=r"never went below chance level, ln\(3\) = 1.099 \(best "):
+        run = zoo.train(FAINT, train, val, weights=None, epochs=3, learning_rate=0.1, out=tmp_path / "run", verbose=0)
+    assert min(row["val_loss"] for row in run.history) > np.log(3) and run.metrics["accuracy"] < 1 / 3
 
 
 @pytest.mark.slow

@@ -71,7 +71,8 @@ class DataError(ZooError, ValueError):
 
 
 class DataWarning(UserWarning):
-    """Some image files were skipped (corrupt, truncated, unreadable); ``Dataset.skipped`` lists them."""
+    """Some input files were skipped (corrupt, truncated, unreadable; ``Dataset.skipped`` lists them), or cached
+    features disagree with what the backbone computes from their inputs."""
 
 
 class TrainingWarning(UserWarning):

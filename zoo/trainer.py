@@ -27,7 +27,7 @@ from zoo.config import MODEL_OPTIONS, ModelConfig, TrainConfig, finished_run_err
 from zoo.data import Dataset, load_dataset, pipeline, split
 from zoo.data.sources import check_separate
 from zoo.data.text import cut_texts, fitted_sequence_length, token_counts
-from zoo.errors import ConfigError, DataError, RunError, TrainingWarning, zoo_error_in
+from zoo.errors import ConfigError, DataError, DataWarning, RunError, TrainingWarning, zoo_error_in
 from zoo.features import cached_extract, extract, model_identity
 from zoo.heads import build, set_standardization, unfitted_standardization
 from zoo.plugins import get_spec
@@ -44,6 +44,7 @@ LOSSES = {
 EXACT_LOSS = "exact_loss"
 ADAPT_SAMPLE = 2048  # without cached features, the head's standardisation is fit on this many examples
 CHANCE_MARGIN = 0.02  # a validation loss within 2% of chance's, ln(classes), is learning nothing
+CACHE_AGREEMENT = 0.02  # head on cached features vs model on inputs; a float16 run differs by ~1e-3
 LOSS_METRICS = {
     "classification": keras.metrics.SparseCategoricalCrossentropy,
     "multilabel": keras.metrics.BinaryCrossentropy,
@@ -443,29 +444,47 @@ class _Trainer:
             return self.run_dir  # a worker: the chief measures and writes the results
         stoppable = [interrupts.keras_callback()]
         with self.placement.local():
+            # the model as saved, on the validation inputs: never the feature cache, which a stale or rewritten
+            # entry can make wrong (and the model must score what metrics.json says)
+            val_inputs = self._pipeline(self.val_set, training=False, targets=False)
+            outputs = model.predict(val_inputs, verbose=0, callbacks=stoppable)
             if features is not None and not self.config.fine_tune:
                 batches = _ArrayBatches(features[1], None, None, self.config, shuffle=False)
-                outputs = model.get_layer(self.recipe.parts.head).predict(batches, verbose=0, callbacks=stoppable)
-            else:
-                val_inputs = self._pipeline(self.val_set, training=False, targets=False)
-                outputs = model.predict(val_inputs, verbose=0, callbacks=stoppable)
+                cached = model.get_layer(self.recipe.parts.head).predict(batches, verbose=0, callbacks=stoppable)
+                self._check_cache(np.asarray(cached, "float32"), np.asarray(outputs, "float32"))
             metrics = compute_metrics(self.recipe.task, self.val_set.targets, outputs, self.train_set.class_names)
             self.run_dir.finish(model, metrics, self.history, self._data_summary())
         self._warn_at_chance()
         return self.run_dir
 
+    def _check_cache(self, cached: np.ndarray, outputs: np.ndarray) -> None:
+        """Warn when the head on the cached validation features disagrees with the model on the images (a stale
+        or rewritten cache entry): the history's validation rows came from the cache, metrics.json does not."""
+        scale = max(1.0, float(np.abs(outputs).max(initial=0.0)))  # probabilities, or regression values
+        differ = float(np.abs(cached - outputs).max(initial=0.0)) / scale
+        if not differ <= CACHE_AGREEMENT:
+            warnings.warn(
+                f"{self.run_dir.path}: the cached features of the validation split disagree with what "
+                f"{self.recipe.backbone} computes from its inputs now (outputs differ by up to {differ:.3g}); the "
+                f"history's validation rows came from the cache, metrics.json from the model itself; delete "
+                f"{self.cache.root} and train again",
+                DataWarning,
+                stacklevel=2,
+            )
+
     def _warn_at_chance(self) -> None:
-        """Warn when every epoch's validation loss sat at chance level: ln(classes), what uniform outputs score."""
+        """Warn when no epoch's validation loss beat chance level: ln(classes), what uniform outputs score (sat at
+        it, or above it: confidently wrong is no better)."""
         losses = [row["val_loss"] for row in self.history if "val_loss" in row]
         if self.recipe.task != "classification" or not losses:
             return
         classes = self.recipe.num_outputs
         chance = math.log(classes)
-        if all(abs(loss - chance) <= CHANCE_MARGIN * chance for loss in losses):
+        if min(losses) >= (1 - CHANCE_MARGIN) * chance:
             warnings.warn(
-                f"{self.run_dir.path}: the validation loss stayed at chance level, ln({classes}) = {chance:.3f}, in "
-                "every epoch: the model learned nothing; check the labels, try another learning rate, or use "
-                "pretrained weights (--weights none gives random features)",
+                f"{self.run_dir.path}: the validation loss never went below chance level, ln({classes}) = "
+                f"{chance:.3f} (best {min(losses):.3f}): the model learned nothing; check the labels, try another "
+                "learning rate, or use pretrained weights (--weights none gives random features)",
                 TrainingWarning,
                 stacklevel=2,
             )
