@@ -5,6 +5,7 @@ through files in a work folder (``ready<i>`` for a start barrier, ``call<i>`` wh
 """
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -58,6 +59,17 @@ with FeatureCache(root).lock("key"):
     time.sleep(1.5)
     os.replace(source / "key.json", root / "key.json")
     (work / "recorded").touch()
+"""
+
+# A writer that takes the key's lock, says so, then is stopped (as by Ctrl-Z) by the test, holding it.
+HOLDS_THE_LOCK = """
+import sys, time
+from pathlib import Path
+from zoo.cache import FeatureCache
+
+with FeatureCache(sys.argv[1]).lock("key"):
+    (Path(sys.argv[2]) / "held").touch()
+    time.sleep(600)
 """
 
 # zoo.features.cached_extract with the tiny backbone and weights from one file, over the ranges given.
@@ -181,3 +193,34 @@ def test_two_processes_extracting_overlapping_data_match_one_process(tmp_path):
         entry = FeatureCache(root).load(key, features.shape)
         assert entry is not None, "an entry that does not verify"
         np.testing.assert_array_equal(entry, features)
+
+
+@pytest.mark.slow  # waits 3 s for the lock, as asked
+def test_a_lock_held_by_a_stopped_process_is_named_and_waited_for_as_long_as_asked(tmp_path, monkeypatch, capsys):
+    root, work = tmp_path / "cache", tmp_path / "work"
+    work.mkdir()
+    holder = start(HOLDS_THE_LOCK, root, work)
+    try:
+        deadline = time.monotonic() + 60
+        while not (work / "held").exists():
+            assert holder.poll() is None and time.monotonic() < deadline, holder.communicate()[0]
+            time.sleep(0.01)
+        holder.send_signal(signal.SIGSTOP)
+        monkeypatch.setenv("ZOO_LOCK_TIMEOUT", "3")
+        started = time.monotonic()
+        with pytest.raises(zoo.BusyError) as refused:
+            FeatureCache(root).get_or_compute("key", SHAPE, lambda out: None)
+        assert 3 <= time.monotonic() - started < 10
+        stopped = f"process {holder.pid} (stopped, as by Ctrl-Z: `kill -CONT {holder.pid}`"
+        assert str(refused.value).startswith(f"gave up after 3 s waiting for {stopped}")
+        assert "ZOO_LOCK_TIMEOUT" in str(refused.value)
+        said = capsys.readouterr().err.splitlines()
+        assert len(said) == 1 and said[0].startswith(f"waiting for {stopped}")  # within seconds, then quiet
+        monkeypatch.setenv("ZOO_LOCK_TIMEOUT", "not a number")
+        with pytest.raises(zoo.ConfigError, match="ZOO_LOCK_TIMEOUT='not a number' is not a number of seconds"):
+            FeatureCache(root).get_or_compute("key", SHAPE, lambda out: None)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    monkeypatch.delenv("ZOO_LOCK_TIMEOUT")  # unset: waits as long as it takes; the holder is gone, so not at all
+    np.testing.assert_array_equal(FeatureCache(root).get_or_compute("key", SHAPE, lambda out: out.fill(1)), 1)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 
 import zoo
 import zoo.testing
+from zoo.cli import main
 from zoo.run import Run
 
 FAST = dict(epochs=2, batch_size=8, verbose=0)
@@ -220,6 +222,36 @@ def test_a_text_backbone_refuses_images_before_building(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def _start_like(run, path, **options):
+    """A new run directory at ``path`` with ``run``'s records, held by this process (release it)."""
+    return Run.create(path, train=run.train_config, model=run.model_config, spec=run.spec, data=run.data_sources,
+                      data_id="data", **options)  # fmt: skip
+
+
+def test_runs_started_in_the_same_second_get_a_directory_each(first_run, tmp_path):
+    base = tmp_path / "runs" / "tiny_image-20261206-120000"  # Run.default_path's form: one name a second
+    runs = [_start_like(first_run, base, unique=True) for _ in range(3)]
+    assert [run.path.name for run in runs] == [base.name, f"{base.name}-2", f"{base.name}-3"]
+    with pytest.raises(zoo.BusyError, match=f"is being trained by process {os.getpid()}"):
+        Run(runs[0].path).hold()  # each is held by its training
+    for run in runs:
+        run.release()
+    Run(runs[0].path).hold()
+
+
+def test_a_read_only_run_is_refused_before_training(first_run, small_disk, capsys):
+    run = _start_like(first_run, small_disk / "run")  # unfinished: phase 1, epoch 0
+    run.release()
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    try:
+        with pytest.raises(zoo.RunError, match="is on a read-only file system: copy the run somewhere writable"):
+            Run(run.path).hold()
+        assert main(["train", "--resume", str(run.path)]) == 2  # at once, before TensorFlow and any epoch
+        assert "read-only file system" in capsys.readouterr().err
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+
+
 TRAIN_FROM_MODEL = """
 import sys
 import zoo, zoo.testing
@@ -230,7 +262,7 @@ zoo.train(model, sys.argv[2], out=sys.argv[3], epochs=40, patience=100, cache=Fa
 
 
 @pytest.mark.slow
-def test_a_killed_run_that_started_from_a_loaded_model_resumes_from_it(first_run, tmp_path):
+def test_a_killed_run_that_started_from_a_loaded_model_resumes_from_it(first_run, tmp_path, capsys):
     from PIL import Image
 
     x, y = _data(n=120)
@@ -247,10 +279,21 @@ def test_a_killed_run_that_started_from_a_loaded_model_resumes_from_it(first_run
             break
         time.sleep(0.1)
     assert process.poll() is None, process.stderr.read().decode()[-2000:]
+    # while it trains, no other process may train the directory: not the same command, not a resume
+    training = f"{out} is being trained by process {process.pid}: wait for it to finish"
+    with pytest.raises(zoo.BusyError, match=re.escape(training)):
+        zoo.train(zoo.load_model(first_run.path), tmp_path / "data", out=out, epochs=40, patience=100, cache=False,
+                  batch_size=4, verbose=0)  # fmt: skip
+    with pytest.raises(zoo.BusyError, match=re.escape(training)):
+        zoo.resume(out, verbose=0)
+    with pytest.raises(zoo.BusyError, match=re.escape(training)):
+        zoo.train("tiny_image", tmp_path / "data", weights=None, out=out, verbose=0)  # another run into its --out
+    assert main(["train", "--resume", str(out)]) == 2 and training in capsys.readouterr().err
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert (out / "checkpoints" / "start.keras").exists()  # what the run started from, kept for a resume
     done = json.loads((out / "state.json").read_text())["epoch"]
-    resumed = zoo.resume(out, verbose=0)
+    resumed = zoo.resume(out, verbose=0)  # the lock of a killed process is free
     assert [row["epoch"] for row in resumed.history] == list(range(1, 41)) and done < 40
     assert resumed.complete and resumed.class_names == ("cat", "dog", "fox")
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # the lock went with the training

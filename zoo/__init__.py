@@ -13,6 +13,7 @@ from zoo.backbones import backbone
 from zoo.config import ModelConfig, ModelParts, TrainConfig
 from zoo.config_sources import ConfigSource
 from zoo.errors import (
+    BusyError,
     ConfigError,
     DataError,
     DataWarning,
@@ -77,6 +78,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "BackboneSpec",
+    "BusyError",
     "ConfigError",
     "ConfigSource",
     "DataError",

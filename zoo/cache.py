@@ -7,12 +7,12 @@ beside it holding its shape, dtype and SHA-256; an entry that is missing, trunca
 recomputed.
 
 Several processes (the workers of one job, two runs on one machine) may share a cache folder.
-Whoever writes or deletes an entry holds an exclusive ``fcntl.flock`` on ``<key>.lock``, so a
-key is computed once: a second process asking for it waits for the lock, then reads the first
-one's entry. Readers take no lock for an intact entry: they check the array's SHA-256 against the
-record and map the very file they checked. A reader that finds a mismatched pair (a writer
-between its two renames) deletes nothing unless it holds the lock itself. Lock files stay (empty)
-after use: deleting a lock file someone may be waiting on would let two writers in.
+Whoever writes or deletes an entry holds an exclusive lock on ``<key>.lock`` (:mod:`zoo.locks`),
+so a key is computed once: a second process asking for it waits for the lock, saying which
+process holds it, then reads the first one's entry. Readers take no lock for an intact entry:
+they check the array's SHA-256 against the record and map the very file they checked. A reader
+that finds a mismatched pair (a writer between its two renames) deletes nothing unless it holds
+the lock itself. Lock files stay after use, holding the pid of their last holder.
 
 Where ``fcntl`` is missing (Windows) no lock is taken: a best effort in which concurrent writers
 may both compute and the last rename wins, and a reader may delete an entry being published
@@ -25,18 +25,13 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
-from zoo import files
-
-try:
-    import fcntl
-except ImportError:  # Windows: best effort without a lock (see the module docstring)
-    fcntl = None
+from zoo import files, locks
 
 ENV_CACHE_DIR = "ZOO_CACHE_DIR"
 FORMAT = 1
@@ -145,25 +140,15 @@ class FeatureCache:
             for path in self._paths(key):
                 path.unlink(missing_ok=True)
 
-    @contextlib.contextmanager
-    def lock(self, key: str, wait: bool = True) -> Iterator[bool]:
+    def lock(self, key: str, wait: bool = True) -> contextlib.AbstractContextManager[bool]:
         """Hold the exclusive lock on ``<key>.lock``: the right to write or delete the entry ``key``.
 
         Yields ``True`` once held; with ``wait=False``, yields ``False`` at once if another process
-        holds it. Released when the block ends (or the process dies). Without ``fcntl`` it yields
-        ``True`` and locks nothing.
+        holds it. Waiting, it says which process holds it (see :mod:`zoo.locks`). Released when the
+        block ends (or the process dies). Without ``fcntl`` it yields ``True`` and locks nothing.
         """
-        if fcntl is None:
-            yield True
-            return
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / f"{key}.lock", "a") as handle:  # "a": created if needed, never truncated
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            yield True  # closing the file releases the lock
+        return locks.locked(self.root / f"{key}.lock", wait=wait, what=f"the feature-cache entry {key} in {self.root}")
 
     def _load_locked(self, key: str, shape: tuple[int, ...], dtype: str) -> np.ndarray | None:
         """Under the key's lock: the verified entry, or ``None`` after deleting whatever is left of it.
@@ -172,7 +157,7 @@ class FeatureCache:
         """
         entry = self._read(key, shape, dtype)
         if entry is None:
-            for leftover in (*self._paths(key), *(self.root.glob(f".{key}.*") if fcntl else ())):
+            for leftover in (*self._paths(key), *(self.root.glob(f".{key}.*") if locks.fcntl else ())):
                 leftover.unlink(missing_ok=True)
         return entry
 

@@ -380,7 +380,10 @@ def _train(args: argparse.Namespace) -> int:
             raise ConfigError(f"--resume RUN continues a run with its own options (--distribute aside); drop {dropped}")
         from zoo.run import Run
 
-        Run(args.resume)  # a run directory? (checked before TensorFlow loads)
+        run = Run(args.resume)  # a run directory, writable, that no other process trains? (before TensorFlow loads)
+        if not run.complete:
+            run.hold()
+            run.release()
         console.load_framework()
         import zoo
 

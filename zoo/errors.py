@@ -38,6 +38,11 @@ class RunError(ZooError, ValueError):
     """A run directory cannot be started, resumed or read as asked."""
 
 
+class BusyError(ZooError, RuntimeError):
+    """Another process holds what this one needs: a run directory it is training, or a feature-cache entry it is
+    writing (past ``ZOO_LOCK_TIMEOUT``). The message names the process."""
+
+
 class ExportError(ZooError, ValueError):
     """A model cannot be exported as asked: an unknown format, an option the format does not take, a missing
     ``backbone-zoo[export]`` extra, an output folder that holds something else, or a model the format cannot hold."""

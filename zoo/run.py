@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import errno
 import functools
 import hashlib
 import importlib.metadata
@@ -40,9 +41,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zoo import files, report
+from zoo import files, locks, report
 from zoo.config import ModelConfig, TrainConfig
-from zoo.errors import RunError, ZooError, first_line
+from zoo.errors import BusyError, RunError, ZooError, first_line
 
 if TYPE_CHECKING:
     import keras
@@ -66,6 +67,7 @@ EXPORTS = "exports"
 START = "start.keras"  # in checkpoints/: the model a run started from, when it was given as an object
 CONFIG_MEMBER = "zoo.json"  # inside model.keras: the ModelConfig, so a loaded model can be trained again
 TRUST_MEMBER = "zoo-trust.json"  # inside model.keras: {external file: SHA-256} of what the model reads on load
+TRAINING_LOCK = ".training.lock"  # while a process trains the run: its pid; removed after
 REQUIREMENTS = "load_requirements"  # in config.json: the distributions model.keras needs to load
 KERAS_IMPORTS = ("keras", "keras_hub", "keras_cv", "keras_nlp")  # packages whose classes Keras imports by itself
 
@@ -95,6 +97,7 @@ class Run:
             )
         self._model: Any = None
         self._made = False  # whether create() made the directory (discard() then removes it)
+        self._held: contextlib.ExitStack | None = None  # the training lock, while this process trains the run
 
     @classmethod
     def create(
@@ -107,21 +110,69 @@ class Run:
         data: Mapping[str, str | None],
         data_id: str,
         labels_id: str | None = None,
+        unique: bool = False,
     ) -> Run:
-        """Start a run directory at ``path`` (made if missing); :class:`RunError` if it already holds a run.
+        """Start a run directory at ``path`` (made if missing), held by this process until :meth:`release`.
 
-        ``data_id`` identifies the examples (their contents) and ``labels_id`` their labels, in ``state.json``: a
-        resume checks both."""
-        path = cls.check_free(path)
-        made = not path.exists()
-        path.mkdir(parents=True, exist_ok=True)
-        files.write_json(path / CONFIG, {"train": train.to_dict(), "model": model.to_dict(), "data": dict(data)})
-        files.write_json(path / SPEC, dict(spec))
-        files.write_json(path / LABELS, list(model.class_names))
-        files.write_json(path / STATE, {"data": data_id, "labels": labels_id, "phase": 1, "epoch": 0, "history": []})
-        run = cls(path)
-        run._made = made
+        :class:`RunError` if it already holds a run; :class:`BusyError` if another process is training there.
+        ``unique``: ``path`` is a default name, made exclusively, with ``-2``, ``-3``... when taken (two runs
+        started in one second). ``data_id`` identifies the examples (their contents) and ``labels_id`` their
+        labels, in ``state.json``: a resume checks both."""
+        path, made = _make_unique(Path(path)) if unique else (cls.check_free(path), False)
+        if not unique:
+            with contextlib.suppress(FileExistsError):
+                path.mkdir(parents=True)
+                made = True
+        run = cls.__new__(cls)
+        run.path, run._model, run._made, run._held = path, None, made, None
+        run.hold()
+        try:
+            if (path / CONFIG).exists() or (path / STATE).exists():  # another process's, started meanwhile
+                raise RunError(f"{path} already holds a run, started meanwhile by another process; pick another --out")
+            files.write_json(path / CONFIG, {"train": train.to_dict(), "model": model.to_dict(), "data": dict(data)})
+            files.write_json(path / SPEC, dict(spec))
+            files.write_json(path / LABELS, list(model.class_names))
+            state = {"data": data_id, "labels": labels_id, "phase": 1, "epoch": 0, "history": []}
+            files.write_json(path / STATE, state)
+            run._config = _read_json(path / CONFIG)
+        except BaseException:
+            run.release()
+            raise
         return run
+
+    def hold(self) -> None:
+        """Take this run directory for training in this process; :class:`BusyError` if another process has it.
+
+        The lock (``.training.lock``, holding the pid) goes when :meth:`release` is called or the process ends.
+        """
+        if getattr(self, "_held", None) is not None:
+            return
+        held = contextlib.ExitStack()
+        try:
+            free = held.enter_context(locks.locked(self.path / TRAINING_LOCK, wait=False, remove=True))
+        except PermissionError as err:  # read-only: refused now, not after an epoch of training
+            raise RunError(
+                f"{self.path} cannot be written by this process ({err.strerror}): training writes its checkpoints "
+                "there; fix its permissions, or copy the run somewhere writable"
+            ) from None
+        except OSError as err:
+            if err.errno != errno.EROFS:
+                raise
+            raise RunError(f"{self.path} is on a read-only file system: copy the run somewhere writable") from None
+        if not free:
+            who = locks.holder(self.path / TRAINING_LOCK)
+            held.close()
+            raise BusyError(
+                f"{self.path} is being trained by {who}: wait for it to finish (then resume it, if it stopped), "
+                "or pick another --out"
+            )
+        self._held = held
+
+    def release(self) -> None:
+        """Let other processes train this run directory again (after :meth:`create` or :meth:`hold`)."""
+        held, self._held = getattr(self, "_held", None), None
+        if held is not None:
+            held.close()
 
     @staticmethod
     def check_free(path: str | os.PathLike) -> Path:
@@ -133,6 +184,10 @@ class Run:
             except RunError:  # another tool's config.json (a checkpoint folder), or a damaged run
                 found = CONFIG if (path / CONFIG).exists() else STATE
                 raise RunError(f"{path} holds a {found} that is not a zoo run's; pick another --out") from None
+            existing = Run(path)
+            with contextlib.suppress(RunError):  # BusyError while another process trains it (read-only: no matter)
+                existing.hold()
+                existing.release()
             raise RunError(f"{path} already holds a run; resume it (`zoo train --resume {path}`) or pick --out")
         if path.exists() and not path.is_dir():
             raise RunError(f"{path} exists and is not a directory; pick another --out")
@@ -157,7 +212,8 @@ class Run:
 
     @staticmethod
     def default_path(backbone: str) -> Path:
-        """``runs/<backbone>-<time>``, the directory a run gets when no ``out`` is given."""
+        """``runs/<backbone>-<time>``, the directory a run gets when no ``out`` is given (``create(unique=True)``
+        adds ``-2``, ``-3``... when another run took it in the same second)."""
         return Path("runs") / f"{backbone}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
 
     # -- configuration ---------------------------------------------------------------------------
@@ -744,6 +800,18 @@ def _damaged(path: Path, err: BaseException) -> RunError:
 def _nbytes(arrays: Sequence[Any]) -> int:
     """The bytes of arrays or Keras variables (what writing them takes, before the file format's own)."""
     return sum(int(np.prod(a.shape)) * np.dtype(str(a.dtype)).itemsize for a in arrays)
+
+
+def _make_unique(base: Path) -> tuple[Path, bool]:
+    """``base``, or ``base-2``, ``base-3``..., whichever this process makes first: ``(path, True)``."""
+    number = 1
+    while True:
+        path = base if number == 1 else base.with_name(f"{base.name}-{number}")
+        try:
+            path.mkdir(parents=True)
+            return path, True
+        except FileExistsError:
+            number += 1
 
 
 def _read_json(path: Path) -> Any:

@@ -179,8 +179,6 @@ def _train_placed(
         if out is None:
             raise ConfigError("resume=True continues the run in out=<run directory>: pass out")
         run = Run(out) if placement.chief else WorkerView(out)
-        if placement.chief:
-            run.remove_orphans()  # left by a writer that died: a full disk, SIGKILL
         state = run.read_state()
         if state.get("data") != data_id:
             raise RunError(f"The data of {run.path} changed since the run started; start a new run instead")
@@ -189,18 +187,21 @@ def _train_placed(
                 f"the labels of the data changed since the run in {run.path} started (the same examples, other "
                 "labels): its checkpoints learnt the old ones; start a new run (another --out) instead"
             )
+        if placement.chief:
+            run.hold()  # BusyError while another process trains it
+            run.remove_orphans()  # left by a writer that died: a full disk, SIGKILL
     else:
-        path = Run.check_free(out if out is not None else Run.default_path(spec.name))
+        path = Run.check_free(out) if out is not None else Run.default_path(spec.name)
         placement.barrier("zoo: run directory checked")  # by every process, before the chief makes it
         if placement.chief:
             sources = {"train": _describe_source(data), "val": _describe_source(val)}
             recipe = model.zoo_config
             run = Run.create(path, train=config, model=recipe, spec=spec.to_dict(), data=sources, data_id=data_id,
-                             labels_id=labels_id)  # fmt: skip
+                             labels_id=labels_id, unique=out is None)  # fmt: skip
         placement.barrier("zoo: run directory made")
         run = run if placement.chief else WorkerView(path)
-    trainer = _Trainer(model, config, train_set, val_set, run, FeatureCache(cache_dir), placement, verbose)
     try:
+        trainer = _Trainer(model, config, train_set, val_set, run, FeatureCache(cache_dir), placement, verbose)
         return trainer.run(resume, started_from_model)
     except Exception as err:
         if not resume:
@@ -209,6 +210,8 @@ def _train_placed(
         if reported is not None:
             raise reported from err
         raise
+    finally:
+        run.release()  # another process may train or resume it now
 
 
 @interrupts.stoppable

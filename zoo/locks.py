@@ -1,0 +1,129 @@
+"""Exclusive file locks that say who holds them: a run directory while a process trains it, a feature-cache
+entry while a process writes it.
+
+A lock is an ``fcntl.flock`` on a file holding the pid of its holder; the kernel releases it when the holder
+ends, however it ends (SIGKILL included), so a lock is never stale. A process that waits for one says, after
+:data:`NOTE_AFTER` seconds and then every :data:`NOTE_EVERY`, which process holds it and whether that process
+is stopped (Ctrl-Z), and gives up after ``ZOO_LOCK_TIMEOUT`` seconds when that is set. Where ``fcntl`` is
+missing (Windows) nothing is locked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from zoo import console
+from zoo.errors import BusyError, ConfigError
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
+ENV_TIMEOUT = "ZOO_LOCK_TIMEOUT"
+NOTE_AFTER = 2.0  # seconds of waiting before the first note
+NOTE_EVERY = 30.0  # seconds between notes after it
+POLL = 0.1  # seconds between tries while waiting
+
+
+def timeout() -> float | None:
+    """Seconds a process waits for a lock: ``ZOO_LOCK_TIMEOUT``, or ``None`` (unset: as long as it takes).
+
+    >>> os.environ[ENV_TIMEOUT] = "90"; timeout()
+    90.0
+    >>> del os.environ[ENV_TIMEOUT]; timeout() is None
+    True
+    """
+    value = os.environ.get(ENV_TIMEOUT, "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:  # NaN included
+        raise ConfigError(f"{ENV_TIMEOUT}={value!r} is not a number of seconds: set it to one like 600, or unset it")
+    return seconds
+
+
+def holder(path: str | os.PathLike) -> str:
+    """Who holds the lock file ``path``, for a message: ``process 123``, ``process 123 (stopped: ...)``."""
+    try:
+        pid = int(Path(path).read_text().strip())
+    except (OSError, ValueError):
+        return "another process"
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        state = ""
+    stopped = f" (stopped, as by Ctrl-Z: `kill -CONT {pid}` or `fg` lets it go on)" if state in ("T", "t") else ""
+    return f"process {pid}{stopped}"
+
+
+@contextlib.contextmanager
+def locked(path: str | os.PathLike, *, wait: bool = True, what: str = "", remove: bool = False) -> Iterator[bool]:
+    """Hold the exclusive lock on the file ``path`` (made if missing) for the block; yields ``True`` once held.
+
+    ``wait=False`` yields ``False`` at once when another process holds it. Waiting, it says which process holds
+    ``what`` (a phrase: "the features of ...") and raises :class:`BusyError` after ``ZOO_LOCK_TIMEOUT``
+    seconds. ``remove`` deletes the file when the block ends (a lock taken by a process that opened the
+    file before it went is found stale and taken again).
+
+    >>> import tempfile
+    >>> with locked(Path(tempfile.mkdtemp()) / "x.lock") as held:
+    ...     held
+    True
+    """
+    if fcntl is None:
+        yield True
+        return
+    path = Path(path)
+    limit = timeout() if wait else 0.0
+    started, noted = time.monotonic(), None
+    while True:
+        handle = open(path, "a+")  # "a+": made if missing, never truncated by opening
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            waited = time.monotonic() - started
+            if not wait:
+                yield False
+                return
+            if limit is not None and waited >= limit:
+                raise BusyError(
+                    f"gave up after {waited:.0f} s waiting for {holder(path)}, which holds {what or path}; let it "
+                    f"finish, or stop it, then run this again ({ENV_TIMEOUT} sets how long to wait)"
+                ) from None
+            if waited >= NOTE_AFTER and (noted is None or time.monotonic() - noted >= NOTE_EVERY):
+                console.say(f"waiting for {holder(path)}, which holds {what or path} (lock {path})")
+                noted = time.monotonic()
+            time.sleep(POLL)
+            continue
+        if not _same_file(handle, path):  # taken on a file its last holder removed: take the current one
+            handle.close()
+            continue
+        break
+    with handle:
+        with contextlib.suppress(OSError):  # a full disk: held all the same, only not named
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+        try:
+            yield True
+        finally:
+            if remove:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+
+
+def _same_file(handle: object, path: Path) -> bool:
+    try:
+        return os.fstat(handle.fileno()).st_ino == path.stat().st_ino  # type: ignore[attr-defined]
+    except OSError:
+        return False
