@@ -15,6 +15,7 @@ import pytest
 
 import zoo
 import zoo.testing
+from zoo.cache import FeatureCache
 from zoo.cli import main
 from zoo.run import Run
 
@@ -248,6 +249,18 @@ def test_a_read_only_run_is_refused_before_training(first_run, small_disk, capsy
             Run(run.path).hold()
         assert main(["train", "--resume", str(run.path)]) == 2  # at once, before TensorFlow and any epoch
         assert "read-only file system" in capsys.readouterr().err
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+
+
+def test_a_read_only_feature_cache_is_read_but_not_written(small_disk):
+    FeatureCache(small_disk).get_or_compute("kept", (2, 3), lambda out: out.fill(1))
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    try:
+        cache = FeatureCache(small_disk)
+        assert cache.get_or_compute("kept", (2, 3), lambda out: out.fill(2)).sum() == 6  # a shared read-only cache
+        with pytest.raises(zoo.ConfigError, match="cannot be written .Read-only file system.: set ZOO_CACHE_DIR"):
+            cache.get_or_compute("new", (2, 3), lambda out: out.fill(2))
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
 

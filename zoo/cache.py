@@ -22,6 +22,7 @@ may both compute and the last rename wins, and a reader may delete an entry bein
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -32,8 +33,10 @@ from typing import IO, Any
 import numpy as np
 
 from zoo import files, locks
+from zoo.errors import ConfigError
 
 ENV_CACHE_DIR = "ZOO_CACHE_DIR"
+_PICK_ANOTHER = f"set {ENV_CACHE_DIR} (or cache_dir=) to a folder you can write, or train with --no-cache (cache=False)"
 FORMAT = 1
 
 
@@ -79,13 +82,16 @@ class FeatureCache:
 
     def __init__(self, root: str | os.PathLike | None = None) -> None:
         self.root = Path(root) if root is not None else default_cache_dir()
+        if self.root.exists() and not self.root.is_dir():
+            raise ConfigError(f"the feature cache folder {self.root} is a file: {_PICK_ANOTHER}")
         self._remove_orphans()
 
     def _remove_orphans(self) -> None:
         """Delete the temporary files of writers that died (a full disk, SIGKILL): each one whose key's lock
         is free, so a writer at work keeps its file."""
         for orphan in files.orphans(self.root) if self.root.is_dir() else ():
-            with contextlib.suppress(OSError), self.lock(orphan.name[1:].split(".")[0], wait=False) as held:
+            key = orphan.name[1:].split(".")[0]
+            with contextlib.suppress(OSError, ConfigError), self.lock(key, wait=False) as held:
                 if held:
                     orphan.unlink(missing_ok=True)
 
@@ -131,7 +137,7 @@ class FeatureCache:
         try:
             with self.lock(key, wait=False) as held:
                 return self._load_locked(key, shape, dtype) if held else None
-        except OSError:  # a folder this process may not write to: nothing to delete either
+        except (OSError, ConfigError):  # a folder this process may not write to: nothing to delete either
             return None
 
     def remove(self, key: str) -> None:
@@ -147,7 +153,14 @@ class FeatureCache:
         holds it. Waiting, it says which process holds it (see :mod:`zoo.locks`). Released when the
         block ends (or the process dies). Without ``fcntl`` it yields ``True`` and locks nothing.
         """
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            (self.root / f"{key}.lock").touch()
+        except OSError as err:
+            if err.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise
+            why = f"the feature cache folder {self.root} cannot be written ({err.strerror})"
+            raise ConfigError(f"{why}: {_PICK_ANOTHER}") from None
         return locks.locked(self.root / f"{key}.lock", wait=wait, what=f"the feature-cache entry {key} in {self.root}")
 
     def _load_locked(self, key: str, shape: tuple[int, ...], dtype: str) -> np.ndarray | None:

@@ -176,8 +176,8 @@ class TrainConfig:
             raise ConfigError(f"val_fraction must be between 0 and 1, got {self.val_fraction!r}")
         if any(not isinstance(h, int) or isinstance(h, bool) or h < 1 for h in self.hidden):
             raise ConfigError(f"hidden layer sizes must be positive integers, got {list(self.hidden)}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed must be an integer from 0 to 2**32 - 1 (4294967295), got {self.seed!r}")
         if isinstance(self.augment, tuple) and not set(self.augment) <= set(AUGMENTATIONS):
             unknown = sorted(set(self.augment) - set(AUGMENTATIONS))
             raise ConfigError(f"unknown augmentation {unknown}; known: {', '.join(AUGMENTATIONS)}")

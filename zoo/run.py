@@ -191,6 +191,9 @@ class Run:
             raise RunError(f"{path} already holds a run; resume it (`zoo train --resume {path}`) or pick --out")
         if path.exists() and not path.is_dir():
             raise RunError(f"{path} exists and is not a directory; pick another --out")
+        if path.is_symlink() and not path.exists():
+            target = os.readlink(path)
+            raise RunError(f"{path} is a symbolic link to {target}, which does not exist; pick another --out")
         return path
 
     @classmethod

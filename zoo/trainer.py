@@ -169,6 +169,7 @@ def _train_placed(
         model = placement.place(model)
     model.zoo_config = dataclasses.replace(model.zoo_config, class_names=train_set.class_names)
     check_fine_tune(model.get_layer(model.zoo_config.parts.network), config.fine_tune, model.zoo_config.block_pattern)
+    cache = FeatureCache(cache_dir)  # a file there is refused before any run directory is made
     data_id = cache_key(train=train_set.digests, val=val_set.digests)  # the examples; their labels beside them
     labels_id = cache_key(train=train_set.label_digest, val=val_set.label_digest)
     if not resume and out is not None and _unfinished_same_run(Path(out), spec.name, config, data_id):
@@ -201,7 +202,7 @@ def _train_placed(
         placement.barrier("zoo: run directory made")
         run = run if placement.chief else WorkerView(path)
     try:
-        trainer = _Trainer(model, config, train_set, val_set, run, FeatureCache(cache_dir), placement, verbose)
+        trainer = _Trainer(model, config, train_set, val_set, run, cache, placement, verbose)
         return trainer.run(resume, started_from_model)
     except Exception as err:
         if not resume:

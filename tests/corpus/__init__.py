@@ -108,6 +108,12 @@ def data_only(tmp: Path) -> dict[str, Path]:
     return {"data": image_folder(tmp / "data")}
 
 
+def dangling_out(tmp: Path) -> dict[str, Path]:
+    """``make``: the valid folder, and ``tmp/out`` a symbolic link to a folder that does not exist."""
+    (tmp / "out").symlink_to(tmp / "nowhere")
+    return data_only(tmp)
+
+
 # -- bad images ----------------------------------------------------------------------------------
 
 
@@ -392,21 +398,48 @@ def cases() -> list[Case]:
         _text("csv-empty-text", text_table(b",weather\n"), ok),  # kept: an empty text is a text
         _text("tsv-unquoted-tab", text_table(b"a tab\there\tweather\n", sep="\t"), _refused(FIELDS + "tab")),
     ]
-    options = [
-        Case(f"option-{flag.strip('-')}-{value}", "option", data_only, (*TRAIN_ON_DATA, flag, value), _refused(match))
-        for flag, value, match in [
-            ("--epochs", "0", "epochs must be a positive integer, got 0"),
-            ("--batch-size", "0", "batch_size must be a positive integer, got 0"),
-            ("--lr", "nan", "learning_rate must be a positive number, got nan"),
-            ("--dropout", "2", r"dropout must be in \[0, 1\), got 2"),
-            ("--augment", "bogus", r"unknown augmentation \['bogus'\]; known: "),
-            ("--patience", "-1", "patience must be a positive integer, got -1"),
-            ("--fine-tune", "99", r"fine_tune must be between 1 and 3 \(blocks of tiny_image\), got 99"),
+    options = (
+        [
+            Case(
+                f"option-{flag.strip('-')}-{value}", "option", data_only, (*TRAIN_ON_DATA, flag, value), _refused(match)
+            )
+            for flag, value, match in [
+                ("--epochs", "0", "epochs must be a positive integer, got 0"),
+                ("--batch-size", "0", "batch_size must be a positive integer, got 0"),
+                ("--lr", "nan", "learning_rate must be a positive number, got nan"),
+                ("--dropout", "2", r"dropout must be in \[0, 1\), got 2"),
+                ("--augment", "bogus", r"unknown augmentation \['bogus'\]; known: "),
+                ("--patience", "-1", "patience must be a positive integer, got -1"),
+                ("--fine-tune", "99", r"fine_tune must be between 1 and 3 \(blocks of tiny_image\), got 99"),
+                (
+                    "--seed",
+                    "4294967296",
+                    r"seed must be an integer from 0 to 2\*\*32 - 1 \(4294967295\), got 4294967296",
+                ),
+            ]
         ]
-    ] + [
-        Case("option-top-k-0", "option", damage(), PREDICT_TOP_K_0, _refused(TOP_K), needs="finished"),
-        Case("option-rank-no-match", "option", data_only, RANK_NONET, _refused("no backbone matches 'nonet\\*'")),
-    ]
+        + [
+            Case(
+                "option-out-dangling-symlink",
+                "option",
+                dangling_out,
+                TRAIN_ON_DATA,
+                _refused(r"out is a symbolic link to .*nowhere, which does not exist; pick another --out"),
+            ),
+            Case(
+                "option-cache-dir-a-file",
+                "option",
+                data_only,
+                TRAIN_ON_DATA,
+                _refused(r"the feature cache folder .*0\.png is a file: set ZOO_CACHE_DIR"),
+                env=(("ZOO_CACHE_DIR", "{data}/a/0.png"),),
+            ),
+        ]
+        + [
+            Case("option-top-k-0", "option", damage(), PREDICT_TOP_K_0, _refused(TOP_K), needs="finished"),
+            Case("option-rank-no-match", "option", data_only, RANK_NONET, _refused("no backbone matches 'nonet\\*'")),
+        ]
+    )
     commands = {
         "resume": ("train", "--resume", "{run}"),
         "evaluate": ("evaluate", "{run}", "--data", "{data}"),
