@@ -1,6 +1,8 @@
 """Text backbones: keras-hub encoders, MiniLM fidelity against sentence-transformers, text training."""
 
 import json
+import re
+import shutil
 from pathlib import Path
 
 import keras
@@ -12,6 +14,7 @@ from zoo_keras_hub import minilm_directory
 import zoo
 from zoo.backbones import network_of
 from zoo.cli import main
+from zoo.demo import write_scenes
 
 FIXTURE = Path(__file__).parent / "fixtures" / "minilm_reference.json"
 needs_minilm = pytest.mark.skipif(
@@ -68,6 +71,27 @@ def test_random_init_encoders_build_from_strings_to_features(name):
     assert features.shape == (3, spec.feature_dim) and np.isfinite(features).all()
     assert network_of(model).count_params() == spec.params
     keras.backend.clear_session()
+
+
+def test_a_text_run_refuses_images_and_an_image_run_refuses_texts(text_run, tmp_path, capsys):
+    write_scenes(tmp_path / "scenes", per_class=2, size=32)
+    photo = next((tmp_path / "scenes" / "beach").iterdir())
+    # its path is no text: classified as one, it gave a confident label and exit 0
+    with pytest.raises(zoo.DataError, match=f"{re.escape(str(photo))} is an image file, and a text model reads texts"):
+        zoo.predict(text_run.path, str(photo))
+    assert main(["predict", str(text_run.path), str(photo)]) == 2
+    assert "is an image file, and a text model reads texts" in capsys.readouterr().err
+    pets = write_scenes(tmp_path / "pets", per_class=2, size=32)  # images under the text run's own labels
+    for scene, label in zip(("beach", "forest", "night", "sunset"), (*text_run.class_names, "", ""), strict=True):
+        (pets / scene).rename(pets / label) if label else shutil.rmtree(pets / scene)
+    with pytest.raises(zoo.DataError, match="is a text model but folder .* holds images: give it texts"):
+        zoo.evaluate(text_run.path, tmp_path / "pets")
+    image_run = zoo.train("tiny_image", tmp_path / "scenes", weights=None, epochs=1, out=tmp_path / "run", verbose=0)
+    (tmp_path / "texts.csv").write_text("text,label\na cat sat,beach\nthe dog ran,forest\n")
+    with pytest.raises(zoo.DataError, match="is an image model but .*texts.csv.* holds texts: give it images"):
+        zoo.evaluate(image_run, tmp_path / "texts.csv")
+    with pytest.raises(zoo.DataError, match="is an image backbone but .*texts.csv.* holds texts: give it images"):
+        zoo.train("tiny_image", tmp_path / "scenes", val=tmp_path / "texts.csv", weights=None, out=tmp_path / "r2")
 
 
 @needs_minilm

@@ -15,7 +15,7 @@ import numpy as np
 from zoo.config import TOP_K
 from zoo.data import load_dataset, pipeline, read_image
 from zoo.data.images import resize_images
-from zoo.data.sources import Dataset, repair_text, rgb_uint8, unlabelled
+from zoo.data.sources import Dataset, check_modality, repair_text, rgb_uint8, unlabelled
 from zoo.data.text import cut_texts
 from zoo.errors import DataError
 from zoo.report import compute_metrics
@@ -33,6 +33,7 @@ def evaluate(run: str | os.PathLike | Run, data: Any, *, batch_size: int = 32) -
     """
     run = _finished(run)
     dataset = load_dataset(data, task=run.task, class_names=run.class_names or None)
+    check_modality(dataset, run.modality, f"{run.path} is {'a text' if run.modality == 'text' else 'an image'} model")
     inputs = pipeline(
         dataset,
         image_size=run.input_shape[:2] or None,

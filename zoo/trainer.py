@@ -25,7 +25,7 @@ from zoo import console, distribute, interrupts
 from zoo.cache import FeatureCache, cache_key
 from zoo.config import MODEL_OPTIONS, ModelConfig, TrainConfig, finished_run_error
 from zoo.data import Dataset, load_dataset, pipeline, split
-from zoo.data.sources import check_separate
+from zoo.data.sources import check_modality, check_separate
 from zoo.data.text import cut_texts, fitted_sequence_length, token_counts
 from zoo.errors import ConfigError, DataError, DataWarning, RunError, TrainingWarning, zoo_error_in
 from zoo.features import cached_extract, extract, model_identity
@@ -101,16 +101,15 @@ def train(
             raise ConfigError(f"class_weight applies to classification only, not {task}")
     known = (recipe.class_names or None) if recipe else None
     train_set = load_dataset(data, task=task, class_names=known)
-    if train_set.modality != spec.modality:
-        raise DataError(
-            f"{spec.name} is {_a(spec.modality)} backbone but {_describe_source(data)} holds {train_set.modality}s: "
-            f"give it {spec.modality}s, or choose {_a(train_set.modality)} backbone (`zoo list --modality "
-            f"{train_set.modality}`)"
-        )
+    backbone = f"{spec.name} is {_a(spec.modality)} backbone"
+    other = "text" if spec.modality == "image" else "image"
+    choose = f", or choose {_a(other)} backbone (`zoo list --modality {other}`)"
+    check_modality(train_set, spec.modality, backbone, choose)
     if val is None:
         train_set, val_set = split(train_set, config.val_fraction, config.seed)
     else:
         val_set = load_dataset(val, task=task, class_names=train_set.class_names or None)
+        check_modality(val_set, spec.modality, backbone)
         check_separate(train_set, val_set)  # the same examples on both sides: refused; some: counted
     if recipe is not None and recipe.num_outputs != train_set.num_outputs:
         raise DataError(

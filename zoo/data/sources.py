@@ -312,6 +312,19 @@ def _report_copies(dataset: Dataset, where: Sequence[str]) -> list[str]:
     ]
 
 
+def check_modality(dataset: Dataset, modality: str, model: str, hint: str = "") -> None:
+    """Refuse ``dataset`` when it holds other inputs than ``model`` (a phrase: "resnet50 is an image backbone")
+    takes: a text model given images, or an image model given texts. ``hint`` ends the message.
+
+    >>> texts = load_dataset((["Rain by noon.", "Goal!"], ["weather", "sports"]))
+    >>> check_modality(texts, "image", "resnet50 is an image backbone")
+    Traceback (most recent call last):
+    zoo.errors.DataError: resnet50 is an image backbone but arrays (2 texts) holds texts: give it images
+    """
+    if dataset.modality != modality:
+        raise DataError(f"{model} but {dataset.source} holds {dataset.modality}s: give it {modality}s{hint}")
+
+
 def check_separate(train: Dataset, val: Dataset) -> None:
     """Refuse validation data that holds the same examples as the training data; warn, counting them, when some
     of its examples are training examples. Examples are compared by content, as :func:`split` compares them.
@@ -588,6 +601,12 @@ def unlabelled(source: str | os.PathLike, modality: Modality) -> list[tuple[str,
     if modality == "text" and path.suffix.lower() in TEXT_EXTENSIONS and path.is_file():
         return [(str(path), _predicted_text(str(path), max_text_bytes()))]
     if path.suffix.lower() not in MANIFESTS or not path.is_file():
+        if modality == "text" and path.is_file():  # its name is no text to classify
+            kind = "an image file" if path.suffix.lower() in IMAGE_EXTENSIONS else "a file, not a .txt file or a CSV"
+            raise DataError(
+                f"{source} is {kind}, and a text model reads texts: give texts, .txt files, folders of them, or a "
+                "CSV file with a text column"
+            )
         return None
     header, rows, lines, _ = _read_table(path)
     column = "path" if modality == "image" else "text"
