@@ -113,14 +113,22 @@ def test_two_processes_train_like_one_device_and_only_the_chief_writes(images, t
 
 
 @pytest.mark.slow
-def test_processes_started_with_different_options_are_refused_before_anything_is_written(images, tmp_path):
+@pytest.mark.parametrize("differ", ["epochs", "labels"])
+def test_processes_started_with_different_options_are_refused_before_anything_is_written(images, tmp_path, differ):
     out = tmp_path / "run"
-    args = ["train", *OPTIONS, "--data", images, "--distribute", "multi-worker", "--out", out]
+    rows = [(f"{label}/{i}.png", label) for label in "abc" for i in range(11)]
+    swapped = [("a/0.png", "b"), ("b/0.png", "a")] + [row for row in rows if row[0] not in ("a/0.png", "b/0.png")]
+    manifests = [tmp_path / "data" / "labels.csv", tmp_path / "data" / "swapped.csv"]  # the same files
+    for manifest, table in zip(manifests, (rows, swapped), strict=True):
+        manifest.write_text("path,label\n" + "".join(f"{path},{label}\n" for path, label in table))
     address = f"127.0.0.1:{_port()}"
     processes = []
-    for index, epochs in enumerate(("2", "3")):  # a typo on one host
+    for index in range(2):  # a typo on one host: another epoch count, or labels
+        data = manifests[index] if differ == "labels" else manifests[0]
+        epochs = str(2 + index) if differ == "epochs" else "2"
+        args = ["train", *OPTIONS, "--data", data, "--distribute", "multi-worker", "--out", out, "--epochs", epochs]
         env = _env(tmp_path, JAX_COORDINATOR_ADDRESS=address, JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(index))
-        command = [sys.executable, "-m", "zoo", *map(str, args), "--epochs", epochs]
+        command = [sys.executable, "-m", "zoo", *map(str, args)]
         processes.append(subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True))
     for process in processes:
         _, stderr = process.communicate(timeout=120)

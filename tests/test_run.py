@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -310,3 +311,19 @@ def test_a_killed_run_that_started_from_a_loaded_model_resumes_from_it(first_run
     assert [row["epoch"] for row in resumed.history] == list(range(1, 41)) and done < 40
     assert resumed.complete and resumed.class_names == ("cat", "dog", "fox")
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # the lock went with the training
+
+
+def test_an_edited_labels_json_is_refused_not_used_to_rename_predictions(first_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(first_run.path, run)
+    names = json.loads((run / "labels.json").read_text())
+    (run / "labels.json").write_text(json.dumps(names[::-1]))  # every prediction would get another's name
+    changed = "labels.json says .* but the run was trained with .*: the file was changed after training"
+    with pytest.raises(zoo.RunError, match=changed):
+        zoo.predict(run, _data(n=3)[0])
+    assert main(["evaluate", str(run), "--data", str(run)]) == 2 and "the file was changed" in capsys.readouterr().err
+    config = json.loads((run / "config.json").read_text())  # labels.json and config.json edited alike
+    config["model"]["class_names"] = names[::-1]
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.raises(zoo.RunError, match=changed):  # model.keras holds the names it was trained with
+        zoo.predict(run, _data(n=3)[0])

@@ -252,8 +252,13 @@ class Run:
 
     @functools.cached_property
     def class_names(self) -> tuple[str, ...]:
-        """The labels in output order, read once (``labels.json`` never changes)."""
-        return tuple(_read_json(self.path / LABELS))
+        """The labels in output order, from ``labels.json``: :class:`RunError` when they are not the ones the run
+        recorded when it trained (an edited file would rename every prediction)."""
+        names = _read_json(self.path / LABELS)
+        recorded = self._config["model"].get("class_names")
+        if not isinstance(names, list) or (recorded is not None and names != list(recorded)):
+            raise _labels_changed(self.path, names, recorded)
+        return tuple(names)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -379,7 +384,10 @@ class Run:
     def model(self) -> keras.Model:
         """The trained model (loaded from ``model.keras`` on first use)."""
         if self._model is None:
-            self._model = load_model(self.path / MODEL)
+            model = load_model(self.path / MODEL)
+            if list(model.zoo_config.class_names) != list(self.class_names):
+                raise _labels_changed(self.path, list(self.class_names), list(model.zoo_config.class_names))
+            self._model = model
         return self._model
 
     @property
@@ -803,6 +811,13 @@ def _damaged(path: Path, err: BaseException) -> RunError:
 def _nbytes(arrays: Sequence[Any]) -> int:
     """The bytes of arrays or Keras variables (what writing them takes, before the file format's own)."""
     return sum(int(np.prod(a.shape)) * np.dtype(str(a.dtype)).itemsize for a in arrays)
+
+
+def _labels_changed(path: Path, names: Any, trained: Any) -> RunError:
+    return RunError(
+        f"{path / LABELS} says {names!r:.200}, but the run was trained with {trained!r:.200}: the file was changed "
+        f"after training and would rename the predictions; put back {json.dumps(trained)[:200]}"
+    )
 
 
 def _make_unique(base: Path) -> tuple[Path, bool]:
