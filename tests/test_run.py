@@ -327,3 +327,24 @@ def test_an_edited_labels_json_is_refused_not_used_to_rename_predictions(first_r
     (run / "config.json").write_text(json.dumps(config))
     with pytest.raises(zoo.RunError, match=changed):  # model.keras holds the names it was trained with
         zoo.predict(run, _data(n=3)[0])
+
+
+def test_a_python_resume_goes_on_with_the_options_the_run_started_with(tmp_path, monkeypatch):
+    real_save_state = Run.save_state
+
+    def die_after_the_first_epoch(self, state):
+        real_save_state(self, state)
+        if state.get("epoch") == 1:
+            raise Killed
+
+    monkeypatch.setattr(Run, "save_state", die_after_the_first_epoch)
+    out, data = tmp_path / "run", _data()
+    with pytest.raises(Killed):
+        zoo.train("tiny_image", data, weights=None, out=out, epochs=3, patience=3, cache=False, batch_size=8, verbose=0)
+    monkeypatch.setattr(Run, "save_state", real_save_state)
+    recorded = (out / "config.json").read_text()
+    with pytest.raises(zoo.ConfigError, match=r"these differ: epochs=9 \(it has 3\); drop them"):
+        zoo.train("tiny_image", data, weights=None, out=out, resume=True, epochs=9, verbose=0)
+    assert (out / "config.json").read_text() == recorded  # nothing changed
+    run = zoo.train("tiny_image", data, out=out, resume=True, verbose=0)  # no options: the run's own
+    assert run.complete and run.train_config.epochs == 3 and [r["epoch"] for r in run.history] == [1, 2, 3]

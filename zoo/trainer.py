@@ -83,9 +83,10 @@ def train(
     >>> more.class_names == run.class_names  # it went on with the same label map
     True
     """
+    given = [f.name for f in dataclasses.fields(TrainConfig)] if config is not None else list(options)
     config = (config or TrainConfig()).updated(options)
     if resume and out is not None:
-        _check_finished(out, config)
+        config = _resumed_config(out, config, given)
     if isinstance(model, str):
         spec, recipe, task = get_spec(model), None, config.task
     else:
@@ -246,23 +247,31 @@ def resume(
                  verbose=verbose)  # fmt: skip
 
 
-def _check_finished(out: str | os.PathLike, config: TrainConfig) -> None:
-    """Refuse options that differ from those of the finished run in ``out``: they would train nothing."""
+def _resumed_config(out: str | os.PathLike, config: TrainConfig, given: list[str]) -> TrainConfig:
+    """The options a resume of the run in ``out`` goes on with: the ones it started with (``distribution`` may
+    change). Options ``given`` that differ from them are refused: a finished run cannot apply them, and an
+    unfinished one would train with them while config.json and the card said otherwise."""
     try:
         run = Run(out)
-        if not run.complete:
-            return
-        recorded = run.train_config.to_dict()
+        recorded, complete = run.train_config, run.complete
     except RunError:
-        return  # no run there yet, or a damaged one: the resume itself says so
-    ours = config.to_dict()
+        return config  # no run there yet, or a damaged one: the resume itself says so
     changed = [
-        f"{name}={value!r}"
-        for name, value in ours.items()
-        if value != recorded.get(name) and name != "distribution" and not (name == "input_shape" and value is None)
+        name
+        for name in given
+        if name != "distribution"
+        and getattr(config, name) != getattr(recorded, name)
+        and not (name == "input_shape" and getattr(config, name) is None)
     ]
+    if complete and changed:
+        raise finished_run_error(out, [f"{name}={getattr(config, name)!r}" for name in changed])
     if changed:
-        raise finished_run_error(out, changed)
+        differ = ", ".join(f"{name}={getattr(config, name)!r} (it has {getattr(recorded, name)!r})" for name in changed)
+        raise ConfigError(
+            f"resume=True goes on with the options {os.fspath(out)} started with, and these differ: {differ}; drop "
+            "them, or start a new run in another out"
+        )
+    return recorded.updated({"distribution": config.distribution}) if "distribution" in given else recorded
 
 
 def _lost_a_peer(err: BaseException) -> bool:
