@@ -21,6 +21,8 @@ from zoo.errors import DataError
 from zoo.report import compute_metrics
 from zoo.run import MODEL, Run
 
+PREDICT_CHUNK = 128  # inputs read, resized and predicted at a time by predict()
+
 
 def evaluate(run: str | os.PathLike | Run, data: Any, *, batch_size: int = 32) -> dict[str, Any]:
     """Metrics of a saved run on labelled ``data`` (folder, manifest or arrays), as in ``metrics.json``.
@@ -69,6 +71,13 @@ def predict(run: str | os.PathLike | Run, inputs: Any, *, top_k: int = TOP_K) ->
     run = _finished(run)
     named = _named_inputs(inputs, run.modality)
     results: list[dict[str, Any]] = [{"input": name} for name, _ in named]
+    for start in range(0, len(named), PREDICT_CHUNK):  # memory stays flat however many inputs come
+        _predict_chunk(run, named[start : start + PREDICT_CHUNK], results[start : start + PREDICT_CHUNK], top_k)
+    return results
+
+
+def _predict_chunk(run: Run, named: list[tuple[str, Any]], results: list[dict[str, Any]], top_k: int) -> None:
+    """:func:`predict` of some inputs, filling in their ``results``."""
     if run.modality == "text":  # the texts themselves, repaired as training repairs them
         batch = np.array([repair_text(text)[0] for _, text in named], dtype=object)
         readable = list(range(len(named)))
@@ -85,7 +94,7 @@ def predict(run: str | os.PathLike | Run, inputs: Any, *, top_k: int = TOP_K) ->
                 results[i]["error"] = str(err)
         batch = np.stack(images) if images else None
     if batch is None or not len(batch):
-        return results
+        return
     outputs = run.model.predict(batch, verbose=0)
     for i, output in zip(readable, outputs, strict=True):
         if run.task == "regression":
@@ -93,7 +102,6 @@ def predict(run: str | os.PathLike | Run, inputs: Any, *, top_k: int = TOP_K) ->
             continue
         order = np.argsort(-output)[: max(1, top_k)]
         results[i]["predictions"] = [{"label": run.class_names[j], "score": float(output[j])} for j in order]
-    return results
 
 
 def _cut(run: Run, texts: np.ndarray) -> list[bool]:
