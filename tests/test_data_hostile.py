@@ -306,3 +306,15 @@ def test_a_resume_on_relabelled_data_is_refused(tmp_path, monkeypatch):
     assert (out / "state.json").read_bytes() == state
     write(data, "path,label\n" + "\n".join(rows[:8]) + "\n")  # the labels it started with: it goes on
     assert zoo.resume(out, verbose=0).complete
+
+
+def test_regression_targets_too_large_for_float32_are_refused_and_large_ones_warned_about(tmp_path):
+    x = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+    y = np.linspace(1, 2, 16)
+    options = dict(task="regression", weights=None, epochs=1, verbose=0)
+    with pytest.raises(DataError, match=r"regression targets of .* reach 2e\+20: their squares overflow"):
+        zoo.train("tiny_image", (x, y * 1e20), out=tmp_path / "huge", **options)  # trained to inf, then crashed
+    assert not (tmp_path / "huge").exists()
+    with pytest.warns(DataWarning, match=r"regression targets of .* reach 2e\+05: the head starts near 0"):
+        run = zoo.train("tiny_image", (x, y * 1e5), out=tmp_path / "large", **options)
+    assert run.complete and np.isfinite(run.metrics["rmse"])

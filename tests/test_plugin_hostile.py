@@ -292,3 +292,33 @@ def test_a_keras_backend_keras_cannot_start_is_one_line_in_a_fresh_process(tmp_p
         result = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, KERAS_BACKEND=name))
         assert result.returncode == 2 and result.stdout == "", result.stderr
         assert result.stderr.startswith(f"zoo: error: KERAS_BACKEND={name} {why}") and result.stderr.count("\n") == 1
+
+
+class _NaNPlugin:
+    """A backbone whose features are NaN: a broken weights file, or preprocessing that divides by zero."""
+
+    @zoo.hookimpl
+    def register_backbones(self):
+        import dataclasses
+
+        from zoo.testing import build_tiny_image, tiny_specs
+
+        def factory(spec, *, weights, input_shape):
+            import keras
+
+            network = build_tiny_image(spec, weights=weights, input_shape=input_shape)
+            return keras.Model(network.input, keras.layers.Rescaling(float("nan"))(network.output), name=spec.name)
+
+        return [dataclasses.replace(tiny_specs()[0], name="tiny_nan", factory=factory)]
+
+
+def test_a_backbone_giving_nan_features_stops_at_the_first_batch_and_names_it(tmp_path):
+    zoo.testing.register_plugin(_NaNPlugin(), name="nan")
+    data = image_folder(tmp_path / "data")
+    not_finite = r"extracting features: tiny_nan, train split .*: the features are not finite \(NaN or infinity\)"
+    with pytest.raises(zoo.DataError, match=not_finite):
+        zoo.train("tiny_nan", data, weights=None, epochs=3, out=tmp_path / "run", cache_dir=tmp_path / "cache",
+                  verbose=0)  # fmt: skip
+    assert not (tmp_path / "run").exists() and not list((tmp_path / "cache").glob("*.npy"))  # nothing to resume
+    with pytest.raises(zoo.DataError, match=r"not finite .* for 2 of the inputs 0-1 \('.*a/0.png' first\)"):
+        zoo.extract("tiny_nan", zoo.data.load_dataset(data), weights=None, batch_size=2, verbose=0)

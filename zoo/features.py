@@ -194,12 +194,28 @@ def _run(
     else:
         predict = model.predict_on_batch
     for count, batch in _prefetch(_staged(_batches(model, items, size, interpolation), size)):
-        out[row : row + count] = np.asarray(predict(batch), dtype=out.dtype)[:count]
+        features = np.asarray(predict(batch), dtype=out.dtype)[:count]
+        if not np.isfinite(features).all():  # refused now: trained on, they would give NaN losses every epoch
+            raise _not_finite(bar.label, items, row, features)
+        out[row : row + count] = features
         row += count
         bar.update(row)
         interrupts.check()
     if row != len(out):
         raise RuntimeError(f"extracted {row} feature rows for {len(out)} examples")
+
+
+def _not_finite(label: str, items: np.ndarray | Dataset, row: int, features: np.ndarray) -> DataError:
+    """The error for a batch of features (its first row ``row``) holding NaN or infinity, said after what was
+    being extracted (``label``, naming the backbone): it names the inputs."""
+    bad = np.flatnonzero(~np.isfinite(features.reshape(len(features), -1)).all(axis=1)) + row
+    names = getattr(items, "paths", None) or getattr(items, "texts", None)
+    first = repr(names[bad[0]])[:80] if names else f"example {bad[0]}"
+    return DataError(
+        f"{label}: the features are not finite (NaN or infinity) for {len(bad)} of the inputs "
+        f"{row}-{row + len(features) - 1} ({first} first): its weights or preprocessing are broken for them; "
+        "nothing was trained or cached on them"
+    )
 
 
 def _staged(batches: Iterator[np.ndarray], size: int) -> Iterator[tuple[int, Any]]:

@@ -44,6 +44,8 @@ LOSSES = {
 EXACT_LOSS = "exact_loss"
 ADAPT_SAMPLE = 2048  # without cached features, the head's standardisation is fit on this many examples
 CHANCE_MARGIN = 0.02  # a validation loss within 2% of chance's, ln(classes), is learning nothing
+TARGET_LIMIT = 1e15  # |regression target| beyond which squared errors overflow float32 (about 3e38) in a batch
+TARGET_SCALE = 1e4  # beyond this, a warning: a head that starts near 0 learns such targets slowly
 CACHE_AGREEMENT = 0.02  # head on cached features vs model on inputs; a float16 run differs by ~1e-3
 LOSS_METRICS = {
     "classification": keras.metrics.SparseCategoricalCrossentropy,
@@ -112,6 +114,8 @@ def train(
         val_set = load_dataset(val, task=task, class_names=train_set.class_names or None)
         check_modality(val_set, spec.modality, backbone)
         check_separate(train_set, val_set)  # the same examples on both sides: refused; some: counted
+    if task == "regression":
+        _check_target_scale(train_set)
     if recipe is not None and recipe.num_outputs != train_set.num_outputs:
         raise DataError(
             f"the model has {recipe.num_outputs} outputs but the data has {train_set.num_outputs} "
@@ -774,6 +778,22 @@ def _has_gpu() -> bool:
 
         return jax.default_backend() == "gpu"
     return False
+
+
+def _check_target_scale(dataset: Dataset) -> None:
+    """Refuse regression targets whose squares overflow a float32 loss; warn about ones far from unit scale."""
+    largest = float(np.abs(dataset.targets).max(initial=0.0))
+    rescale = "divide them by a scale that brings them to about 1, and multiply the predictions back"
+    if largest > TARGET_LIMIT:
+        raise DataError(f"regression targets of {dataset.source} reach {largest:.3g}: their squares overflow the "
+                        f"float32 loss, so training would end in inf and NaN; {rescale}")  # fmt: skip
+    if largest > TARGET_SCALE:
+        warnings.warn(
+            f"regression targets of {dataset.source} reach {largest:.3g}: the head starts near 0 and learns slowly "
+            f"at that scale; {rescale}",
+            DataWarning,
+            stacklevel=3,
+        )
 
 
 def _a(word: str) -> str:
