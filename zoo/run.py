@@ -43,7 +43,7 @@ import numpy as np
 
 from zoo import files, locks, report
 from zoo.config import ModelConfig, TrainConfig
-from zoo.errors import BusyError, RunError, ZooError, first_line
+from zoo.errors import BusyError, ConfigError, RunError, ZooError, first_line
 
 if TYPE_CHECKING:
     import keras
@@ -227,6 +227,8 @@ class Run:
             return TrainConfig(**self._config["train"])
         except TypeError as err:  # an option another version of the zoo wrote
             raise RunError(f"{self.path / CONFIG} holds options this version of the zoo does not know: {err}") from None
+        except ConfigError as err:  # a hand-edited value
+            raise RunError(f"{self.path / CONFIG} holds an option the zoo cannot use: {err}") from None
 
     @property
     def model_config(self) -> ModelConfig:

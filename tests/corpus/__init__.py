@@ -11,6 +11,7 @@ ignores this folder).
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -258,6 +259,18 @@ def damage(*names: str, how: str = "garble") -> Callable[[Path], dict[str, Path]
     return make
 
 
+def edited_options(**options: object) -> Callable[[Path], dict[str, Path]]:
+    """``make``: the run at ``tmp/run`` with the options in its config.json edited by hand."""
+
+    def make(tmp: Path) -> dict[str, Path]:
+        config = json.loads((tmp / "run" / "config.json").read_text())
+        config["train"].update(options)
+        (tmp / "run" / "config.json").write_text(json.dumps(config))
+        return {"data": image_folder(tmp / "data"), "image": tmp / "data" / "a" / "0.png"}
+
+    return make
+
+
 def not_a_run(tmp: Path) -> dict[str, Path]:
     data = image_folder(tmp / "data")
     return {"data": data, "run": data, "image": data / "a" / "0.png"}
@@ -465,6 +478,8 @@ def cases() -> list[Case]:
             None,
         ),
         _run("unfinished-corrupt-state-resume", damage("state.json"), commands["resume"], UNREADABLE.format("state")),
+        _run("config-seed-2-40-resume", edited_options(seed=2**40), commands["resume"],
+             r"run/config\.json holds an option the zoo cannot use: seed must be an integer from 0 to 2\*\*32 - 1"),
         _run("truncated-checkpoint-resume", damage(CHECKPOINT, how="truncate"), commands["resume"], DAMAGED_CHECKPOINT),
         _run("truncated-arrays-resume", damage(ARRAYS, how="truncate"), commands["resume"], DAMAGED_ARRAYS),
     ]
