@@ -259,6 +259,19 @@ def damage(*names: str, how: str = "garble") -> Callable[[Path], dict[str, Path]
     return make
 
 
+def edited_labels(tmp: Path) -> dict[str, Path]:
+    """``make``: the finished run at ``tmp/run`` with its labels.json reversed by hand."""
+    labels = tmp / "run" / "labels.json"
+    labels.write_text(json.dumps(json.loads(labels.read_text())[::-1]))
+    return {"data": image_folder(tmp / "data"), "image": tmp / "data" / "a" / "0.png"}
+
+
+def texts_csv(tmp: Path) -> dict[str, Path]:
+    """``make``: texts under the image run's own labels, ``a`` and ``b``, at ``tmp/texts.csv``."""
+    (tmp / "texts.csv").write_text("text,label\na cat sat,a\nthe dog ran,b\n")
+    return {"data": image_folder(tmp / "data"), "texts": tmp / "texts.csv"}
+
+
 def edited_options(**options: object) -> Callable[[Path], dict[str, Path]]:
     """``make``: the run at ``tmp/run`` with the options in its config.json edited by hand."""
 
@@ -357,6 +370,8 @@ HEADER = "path,label\n"
 FIELDS = r"more or fewer fields than the 2 of the header \(line 10 \(3\)\); put fields that contain a "
 REPAIRED = r"replaced bytes that are not UTF-8 with U\+FFFD in 1 of 9 texts .*: line {}$"
 REPEATED = r"1 of 9 examples .* repeat the content of another.*0\.png \(line 10\)"
+HUGE_TARGETS = "path,label\n" + "".join(f"images/{i}.png,{(i + 1) * 1e20}\n" for i in range(8))  # trained to inf
+EDITED_LABELS = r"run/labels\.json says \['b', 'a'\], but the run was trained with \['a', 'b'\]: the file was changed"
 UNREADABLE = r"run/{}\.json cannot be read \(.*\); the run directory is damaged"
 CHECKPOINT, DAMAGED_CHECKPOINT = "checkpoints/*.weights.h5", r"weights\.h5 .*damaged|damaged.*weights\.h5"
 ARRAYS, DAMAGED_ARRAYS = "checkpoints/*.npz", r"\.npz .*damaged|damaged.*\.npz"
@@ -403,6 +418,13 @@ def cases() -> list[Case]:
         _manifest("missing-column", "path\nimages/0.png\n", _refused(r"has no column 'label' \(its columns: 'path'\)")),
         _manifest("missing-file", rows + "images/gone.png,a\n", _skip("gone.png", "file not found")),
         _manifest("duplicate-row", rows + "images/0.png,a\n", Expect(0, warning=REPEATED)),
+        Case(
+            "manifest-regression-targets-1e20",
+            "manifest",
+            manifest(HUGE_TARGETS),
+            (*TRAIN_ON_DATA, "--task", "regression"),
+            _refused(r"regression targets of .* reach 8e\+20: their squares overflow the float32"),
+        ),
         _manifest("empty", "", _refused(r"has no column 'path', 'label' \(its columns: none\)")),
     ]
     texts = [
@@ -478,8 +500,20 @@ def cases() -> list[Case]:
             None,
         ),
         _run("unfinished-corrupt-state-resume", damage("state.json"), commands["resume"], UNREADABLE.format("state")),
-        _run("config-seed-2-40-resume", edited_options(seed=2**40), commands["resume"],
-             r"run/config\.json holds an option the zoo cannot use: seed must be an integer from 0 to 2\*\*32 - 1"),
+        _run("edited-labels-predict", edited_labels, commands["predict"], EDITED_LABELS, "finished"),
+        _run(
+            "image-run-evaluated-on-texts",
+            texts_csv,
+            ("evaluate", "{run}", "--data", "{texts}"),
+            r"run is an image model but .*texts\.csv.* holds texts: give it images",
+            "finished",
+        ),
+        _run(
+            "config-seed-2-40-resume",
+            edited_options(seed=2**40),
+            commands["resume"],
+            r"run/config\.json holds an option the zoo cannot use: seed must be an integer from 0 to 2\*\*32 - 1",
+        ),
         _run("truncated-checkpoint-resume", damage(CHECKPOINT, how="truncate"), commands["resume"], DAMAGED_CHECKPOINT),
         _run("truncated-arrays-resume", damage(ARRAYS, how="truncate"), commands["resume"], DAMAGED_ARRAYS),
     ]
