@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from zoo import console
+from zoo import console, interrupts
 from zoo.errors import BusyError, ConfigError
 
 try:
@@ -102,6 +102,7 @@ def locked(path: str | os.PathLike, *, wait: bool = True, what: str = "", remove
             if waited >= NOTE_AFTER and (noted is None or time.monotonic() - noted >= NOTE_EVERY):
                 console.say(f"waiting for {holder(path)}, which holds {what or path} (lock {path})")
                 noted = time.monotonic()
+            interrupts.check()  # Ctrl-C stops the wait at once
             time.sleep(POLL)
             continue
         if not _same_file(handle, path):  # taken on a file its last holder removed: take the current one
