@@ -98,8 +98,8 @@ def test_an_empty_folder_is_one_clear_error(scenes_run, tmp_path, capsys):
     assert capsys.readouterr().err.strip().endswith("holds no image files to predict")
 
 
-# Predicts 100 and then 500 files with a run that reads 224x224 images, and prints how much the peak memory grew:
-# read and resized all at once, 400 more files took about 900 MB more (6 MB when streamed).
+# Predicts 100 and then 300 files with a run that reads 224x224 images, and prints how much the peak memory grew:
+# read and resized all at once, each file took about 2 MB more (when streamed, nothing measurable).
 PEAK_GROWTH = """
 import resource, sys
 import zoo
@@ -107,22 +107,22 @@ run, files = sys.argv[1], sys.argv[2:]
 zoo.predict(run, files[:100])
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 results = zoo.predict(run, files)
-assert len(results) == 500 and all("predictions" in r for r in results), results[:2]
+assert len(results) == 300 and all("predictions" in r for r in results), results[:2]
 print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
 """
 
 
-@pytest.mark.slow  # a new process importing TensorFlow, 600 images
+@pytest.mark.slow  # a new process importing TensorFlow, 400 images
 def test_predict_memory_stays_flat_however_many_files_it_is_given(tmp_path):
     data = write_scenes(tmp_path / "train", per_class=3, size=32, seed=0)
     run = zoo.train(TINY_IMAGE_CAFFE, data, epochs=1, weights=None, input_shape=224, verbose=0, out=tmp_path / "run")
     (tmp_path / "many").mkdir()
     source = next((data / "beach").iterdir())
-    files = [str(tmp_path / "many" / f"{i}.png") for i in range(500)]
+    files = [str(tmp_path / "many" / f"{i}.png") for i in range(300)]
     for path in files:
         os.link(source, path)  # the same small PNG, resized to 224x224 for each
     result = subprocess.run([sys.executable, "-c", PEAK_GROWTH, str(run.path), *files], capture_output=True,
                             text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     growth_mb = int(result.stdout.split()[-1])
-    assert growth_mb < 200, f"peak memory grew {growth_mb} MB from 100 to 500 files"
+    assert growth_mb < 150, f"peak memory grew {growth_mb} MB from 100 to 300 files"
