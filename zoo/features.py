@@ -209,8 +209,8 @@ def _not_finite(label: str, items: np.ndarray | Dataset, row: int, features: np.
     """The error for a batch of features (its first row ``row``) holding NaN or infinity, said after what was
     being extracted (``label``, naming the backbone): it names the inputs."""
     bad = np.flatnonzero(~np.isfinite(features.reshape(len(features), -1)).all(axis=1)) + row
-    names = getattr(items, "paths", None) or getattr(items, "texts", None)
-    first = repr(names[bad[0]])[:80] if names else f"example {bad[0]}"
+    paths, texts = getattr(items, "paths", None), getattr(items, "texts", None)
+    first = repr(paths[bad[0]]) if paths else repr(texts[bad[0]][:60]) if texts else f"example {bad[0]}"
     return DataError(
         f"{label}: the features are not finite (NaN or infinity) for {len(bad)} of the inputs "
         f"{row}-{row + len(features) - 1} ({first} first): its weights or preprocessing are broken for them; "
