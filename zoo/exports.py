@@ -125,6 +125,16 @@ def check_options(format: str, quantize: str | None = None, calibration: Any = N
         what = f"tflite {quantize or 'float32'}" if format == "tflite" else format
         fix = "drop --calibration, or quantize int8" if format == "tflite" else "drop --calibration"
         raise ExportError(f"calibration applies to int8 quantization only, not to this {what} export; {fix}")
+    backend = os.environ.get("KERAS_BACKEND") or "tensorflow"
+    if backend != "tensorflow":  # said before Keras starts (a backend set in keras.json, once it has)
+        raise _needs_tensorflow(backend)
+
+
+def _needs_tensorflow(backend: str) -> ExportError:
+    return ExportError(
+        f"zoo export needs the TensorFlow backend, not {backend}: run it with KERAS_BACKEND=tensorflow (a model "
+        "trained on any backend exports)"
+    )
 
 
 def _check_calibration(calibration: Any) -> None:
@@ -204,10 +214,7 @@ def export(
             import keras
 
             if keras.backend.backend() != "tensorflow":  # the exporters trace the model with TensorFlow
-                raise ExportError(
-                    f"zoo export needs the TensorFlow backend, not {keras.backend.backend()}: run it with "
-                    "KERAS_BACKEND=tensorflow (a model trained on any backend exports)"
-                )
+                raise _needs_tensorflow(keras.backend.backend())
             exporter = _Exporter(src, format, quantize, calibration, calibration_size, check, check_size)
             metadata = exporter.write(tmp)
             parity = metadata.get("parity") or {}

@@ -145,6 +145,18 @@ def cases() -> list[Case]:
         Case(f"plugins-keras-backend-{name}", "option", _image, PREDICT, expect, "finished", (("KERAS_BACKEND", name),))
         for name, expect in refused.items()
     ]
+    on_jax = Expect(2, error="zoo export needs the TensorFlow backend, not jax: run it with KERAS_BACKEND=tensorflow")
+    options.append(
+        Case(
+            "plugins-keras-backend-jax-export",
+            "option",
+            _image,
+            ("export", "{run}"),
+            on_jax,
+            "finished",
+            (("KERAS_BACKEND", "jax"),),
+        )
+    )  # fmt: skip  (said before Keras starts)
     not_a_number = Expect(2, error="ZOO_PLUGIN_TIMEOUT must be a positive number of seconds, got 'soon'")
     options.append(Case("plugins-timeout-not-a-number", "option", _image, ("list",), not_a_number,
                         env=(("ZOO_PLUGIN_TIMEOUT", "soon"),)))  # fmt: skip
