@@ -382,8 +382,7 @@ def _train(args: argparse.Namespace) -> int:
 
         run = Run(args.resume)  # a run directory, writable, that no other process trains? (before TensorFlow loads)
         if not run.complete:
-            run.hold()
-            run.release()
+            run.check_idle()
         console.load_framework()
         import zoo
 

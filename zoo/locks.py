@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from zoo import console, interrupts
 from zoo.errors import BusyError, ConfigError
@@ -123,8 +124,8 @@ def locked(path: str | os.PathLike, *, wait: bool = True, what: str = "", remove
                     path.unlink()
 
 
-def _same_file(handle: object, path: Path) -> bool:
+def _same_file(handle: IO[str], path: Path) -> bool:
     try:
-        return os.fstat(handle.fileno()).st_ino == path.stat().st_ino  # type: ignore[attr-defined]
+        return os.fstat(handle.fileno()).st_ino == path.stat().st_ino
     except OSError:
         return False

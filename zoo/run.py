@@ -145,7 +145,7 @@ class Run:
 
         The lock (``.training.lock``, holding the pid) goes when :meth:`release` is called or the process ends.
         """
-        if getattr(self, "_held", None) is not None:
+        if self._held is not None:
             return
         held = contextlib.ExitStack()
         try:
@@ -168,9 +168,15 @@ class Run:
             )
         self._held = held
 
+    def check_idle(self) -> None:
+        """:class:`BusyError` while another process trains this run directory (:class:`RunError` if it cannot be
+        written): what :meth:`hold` checks, without keeping the lock."""
+        self.hold()
+        self.release()
+
     def release(self) -> None:
         """Let other processes train this run directory again (after :meth:`create` or :meth:`hold`)."""
-        held, self._held = getattr(self, "_held", None), None
+        held, self._held = self._held, None
         if held is not None:
             held.close()
 
@@ -184,10 +190,8 @@ class Run:
             except RunError:  # another tool's config.json (a checkpoint folder), or a damaged run
                 found = CONFIG if (path / CONFIG).exists() else STATE
                 raise RunError(f"{path} holds a {found} that is not a zoo run's; pick another --out") from None
-            existing = Run(path)
             with contextlib.suppress(RunError):  # BusyError while another process trains it (read-only: no matter)
-                existing.hold()
-                existing.release()
+                Run(path).check_idle()
             raise RunError(f"{path} already holds a run; resume it (`zoo train --resume {path}`) or pick --out")
         if path.exists() and not path.is_dir():
             raise RunError(f"{path} exists and is not a directory; pick another --out")
