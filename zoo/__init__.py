@@ -7,16 +7,19 @@
 Importing ``zoo`` and listing backbones imports neither TensorFlow nor Keras.
 """
 
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-from zoo.backbones import backbone
+from zoo.backbones import backbone, network_of
 from zoo.config import ModelConfig, ModelParts, TrainConfig
 from zoo.config_sources import ConfigSource
+from zoo.console import set_level
 from zoo.errors import (
     BusyError,
     ConfigError,
     DataError,
     DataWarning,
+    DiskFullError,
     DuplicateBackboneError,
     ExportError,
     InputShapeError,
@@ -37,33 +40,55 @@ from zoo.spec import BackboneSpec, Preprocessing, TextNetwork, TextPreprocessing
 
 __version__ = "0.1.0"
 
-# Imported on first use: they need Keras, and `import zoo` must stay light.
+# Imported on first use: they need Keras (or Pillow, or the run directory's machinery), and `import zoo` must stay
+# light. A type checker reads the same names from the TYPE_CHECKING block below: keep the two in step.
 _LAZY = {
     "train": "zoo.trainer",
     "resume": "zoo.trainer",
     "load_model": "zoo.run",
     "save_model": "zoo.run",
     "Run": "zoo.run",
+    "WorkerView": "zoo.run",
+    "Dataset": "zoo.data",
+    "load_dataset": "zoo.data",
     "evaluate": "zoo.inference",
     "predict": "zoo.inference",
     "extract": "zoo.features",
     "rank": "zoo.ranking",
+    "Ranking": "zoo.ranking",
     "logme": "zoo.scoring",
     "export": "zoo.exports",
+    "Exported": "zoo.exports",
 }
-_NEEDS_KERAS = {"zoo.trainer", "zoo.inference", "zoo.features", "zoo.ranking"}  # they import Keras when imported
+# The submodules that are public API beside the names of `__all__` (docs/reference/zoo.md): `zoo.distribute.resolve`
+# works after a bare `import zoo`, which imports only what it needs.
+_SUBMODULES = ("backbones", "config", "console", "data", "distribute", "errors", "hookspecs", "layers", "plugins",
+               "testing")  # fmt: skip
+_NEEDS_KERAS = {"zoo.trainer", "zoo.inference", "zoo.features", "zoo.ranking", "zoo.layers"}  # import Keras on import
+
+if TYPE_CHECKING:
+    from zoo.data import Dataset, load_dataset
+    from zoo.exports import Exported, export
+    from zoo.features import extract
+    from zoo.inference import evaluate, predict
+    from zoo.ranking import Ranking, rank
+    from zoo.run import Run, WorkerView, load_model, save_model
+    from zoo.scoring import logme
+    from zoo.trainer import resume, train
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
+    module = _LAZY.get(name) or (f"zoo.{name}" if name in _SUBMODULES else None)
+    if module is None:
+        raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+    import importlib
 
-        if _LAZY[name] in _NEEDS_KERAS:
-            from zoo.console import load_framework
+    if module in _NEEDS_KERAS:
+        from zoo.console import load_framework
 
-            load_framework()  # TensorFlow starts without its C++ start-up lines (zoo.console)
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+        load_framework()  # TensorFlow starts without its C++ start-up lines (zoo.console)
+    imported: ModuleType = importlib.import_module(module)
+    return imported if name in _SUBMODULES else getattr(imported, name)
 
 
 def __dir__() -> list[str]:
@@ -73,7 +98,7 @@ def __dir__() -> list[str]:
     >>> {"train", "load_model", "predict", "rank", "extract", "export"} <= set(dir(zoo))
     True
     """
-    return sorted({*globals(), *_LAZY})
+    return sorted({*globals(), *_LAZY, *_SUBMODULES})
 
 
 __all__ = [
@@ -83,8 +108,11 @@ __all__ = [
     "ConfigSource",
     "DataError",
     "DataWarning",
+    "Dataset",
+    "DiskFullError",
     "DuplicateBackboneError",
     "ExportError",
+    "Exported",
     "InputShapeError",
     "Interrupted",
     "ModelConfig",
@@ -92,6 +120,7 @@ __all__ = [
     "PluginError",
     "PluginWarning",
     "Preprocessing",
+    "Ranking",
     "Run",
     "RunError",
     "SpecError",
@@ -102,6 +131,7 @@ __all__ = [
     "UnknownBackboneError",
     "WeightsError",
     "WeightsVariant",
+    "WorkerView",
     "ZooError",
     "backbone",
     "build",
@@ -112,11 +142,14 @@ __all__ = [
     "get_spec",
     "hookimpl",
     "list_backbones",
+    "load_dataset",
     "load_model",
     "logme",
+    "network_of",
     "predict",
     "rank",
     "resume",
     "save_model",
+    "set_level",
     "train",
 ]
