@@ -16,10 +16,10 @@ from zoo.spec import BackboneSpec, Preprocessing, TextNetwork, level_stride
 if TYPE_CHECKING:
     import keras
 
-Weights = str | os.PathLike | None
+Weights = str | os.PathLike[str] | None
 POOLINGS = ("avg", "max", "flatten", None)
 FEATURES = ("final", "pyramid")
-_WARNED: dict = {}
+_WARNED: dict[Any, Any] = {}
 
 
 def backbone(
@@ -80,15 +80,15 @@ def pyramid_graph(
 
     if not spec.pyramid:
         having = [s for s in registry().specs.values() if s.pyramid]  # its own family's first
-        having = [s.name for s in sorted(having, key=lambda s: (s.family != spec.family, s.name))]
-        shown = ", ".join(having[:8]) + (f", ... ({len(having)} in all)" if len(having) > 8 else "")
+        having = [s.name for s in sorted(having, key=lambda s: (s.family != spec.family, s.name))]  # type: ignore[misc]
+        shown = ", ".join(having[:8]) + (f", ... ({len(having)} in all)" if len(having) > 8 else "")  # type: ignore[arg-type]
         raise ConfigError(f"{spec.name} declares no feature pyramid; backbones that do: {shown or 'none installed'}")
     shape = resolve_input_shape(spec, input_shape)
     network = _unclashed(build_network(spec, weights, shape), spec)
     network.trainable = trainable
     levels = keras.Model(network.inputs, _pyramid_outputs(spec, network, shape), name=network.name)
     pixels = keras.Input(shape=shape, name="pixels")
-    return pixels, levels(preprocessing_graph(pixels, spec.preprocessing))
+    return pixels, levels(preprocessing_graph(pixels, spec.preprocessing))  # type: ignore[arg-type]
 
 
 def pyramid_sizes(spec: BackboneSpec, input_shape: int | tuple[int, ...] | None = None) -> dict[str, tuple[int, int]]:
@@ -163,7 +163,7 @@ def feature_graph(
     network = _unclashed(build_network(spec, weights, shape), spec)
     network.trainable = trainable
     pixels = keras.Input(shape=shape, name="pixels")
-    x = network(preprocessing_graph(pixels, spec.preprocessing))
+    x = network(preprocessing_graph(pixels, spec.preprocessing))  # type: ignore[arg-type]
     last = network
     if pooling is not None:  # a network that pools itself gets an identity, so the features have one name
         last = (_reducers()[pooling] if len(spec.feature_shape) > 1 else keras.layers.Identity)(name="pool")
@@ -224,25 +224,25 @@ def preprocessing_graph(pixels: Any, preprocessing: Preprocessing) -> Any:
     return keras.layers.Rescaling(scale=scale, offset=offset, name="preprocessing")(x)
 
 
-def _text_graph(spec: BackboneSpec, weights: Weights, shape: tuple[int, ...], trainable: bool) -> tuple:
+def _text_graph(spec: BackboneSpec, weights: Weights, shape: tuple[int, ...], trainable: bool) -> tuple[Any, ...]:
     """Strings -> lower-casing (if declared) -> tokenizer -> encoder -> pooling, as the spec declares."""
     import keras
 
     from zoo.layers import Lowercase, TextPooling, Tokenize
 
-    pre = dataclasses.replace(spec.preprocessing, sequence_length=shape[0])
+    pre = dataclasses.replace(spec.preprocessing, sequence_length=shape[0])  # type: ignore[arg-type]
     built = build_network(dataclasses.replace(spec, preprocessing=pre), weights, shape)
     text = keras.Input(shape=(), dtype="string", name="text")
-    steps = [Lowercase(name="lowercase")] if pre.lowercase else []
+    steps = [Lowercase(name="lowercase")] if pre.lowercase else []  # type: ignore[union-attr]
     lowered = steps[0](text) if steps else text
     _unclashed(built.encoder, spec).trainable = trainable
     if built.tokenizer is None:  # strings -> vectors in one network (e.g. a SavedModel): no tokens to reach
         features = keras.layers.Identity(name="pool")(built.encoder(lowered))
         steps = []
     else:
-        steps.append(Tokenize.around(built.tokenizer, pre.sequence_length, name="tokenize"))
+        steps.append(Tokenize.around(built.tokenizer, pre.sequence_length, name="tokenize"))  # type: ignore[union-attr]
         tokens = steps[-1](lowered)
-        features = TextPooling(pre.pooling, pre.normalize, name="pool")(built.encoder(tokens), tokens["padding_mask"])
+        features = TextPooling(pre.pooling, pre.normalize, name="pool")(built.encoder(tokens), tokens["padding_mask"])  # type: ignore[union-attr]
     parts = ModelParts(built.encoder.name, "pool", "", tuple(step.name for step in steps))
     return text, features, parts
 
@@ -263,7 +263,7 @@ def build_network(spec: BackboneSpec, weights: Weights, input_shape: tuple[int, 
     with warnings.catch_warnings(record=True) as caught:
         warnings.filterwarnings("always", message=".*freshly-initialized")
         try:
-            built = spec.factory(spec, weights=resolved, input_shape=input_shape)
+            built = spec.factory(spec, weights=resolved, input_shape=input_shape)  # type: ignore[misc]
         except ZooError:
             raise
         except PLUGIN_FAULTS as err:  # the loaders raise many types (a sys.exit too); keep the cause chained
@@ -292,9 +292,9 @@ def _checked_shapes(spec: BackboneSpec, built: Any, input_shape: tuple[int, ...]
         found_in = _shape(built.input_shape)
         if found_in is not None and not _fits(found_in, tuple(input_shape)):
             problems.append(f"takes inputs of shape {found_in}, not the input_shape {tuple(input_shape)} it was given")
-        found, expected = _shape(built.output_shape), tuple(spec.feature_shape)
+        found, expected = _shape(built.output_shape), tuple(spec.feature_shape)  # type: ignore[assignment]
         if tuple(input_shape) != tuple(spec.input_shape):  # another size: only the channels are declared
-            expected = (None,) * (len(expected) - 1) + expected[-1:]
+            expected = (None,) * (len(expected) - 1) + expected[-1:]  # type: ignore[assignment]
         claim = f"feature_shape={spec.feature_shape} (feature_dim={spec.feature_dim})"
     if found is not None and not _fits(found, expected):
         problems.append(f"outputs features of shape {found}, but its spec declares {claim}")
@@ -306,14 +306,14 @@ def _checked_shapes(spec: BackboneSpec, built: Any, input_shape: tuple[int, ...]
     return built
 
 
-def _shape(shape: Any) -> tuple | None:
+def _shape(shape: Any) -> tuple[Any, ...] | None:
     """A shape without its batch axis, or ``None`` when it is not one shape (several outputs: not checked)."""
     if isinstance(shape, tuple) and all(d is None or isinstance(d, int) for d in shape) and shape:
         return shape[1:]
     return None
 
 
-def _fits(found: tuple, expected: tuple) -> bool:
+def _fits(found: tuple[Any, ...], expected: tuple[Any, ...]) -> bool:
     if len(found) != len(expected):
         return False
     return all(f is None or e is None or f == e for f, e in zip(found, expected, strict=True))
@@ -419,7 +419,7 @@ def resolve_input_shape(spec: BackboneSpec, input_shape: int | tuple[int, ...] |
     A text backbone's input shape is the number of tokens it reads of each string (``(256,)``).
     """
     if spec.modality == "text":  # (tokens,): how many tokens of each string the model reads
-        declared = spec.preprocessing.sequence_length
+        declared = spec.preprocessing.sequence_length  # type: ignore[union-attr]
         length = declared if input_shape in (None, ()) else input_shape
         length = length[0] if isinstance(length, tuple) and len(length) == 1 else length
         if not isinstance(length, int) or length < 2:

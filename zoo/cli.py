@@ -624,7 +624,7 @@ def _list(args: argparse.Namespace) -> None:
             s.feature_dim,
             _millions(s.params),
             _weights(s),
-            s.plugin.removeprefix("backbone-zoo-"),  # the first-party plugins' common prefix says nothing here
+            s.plugin.removeprefix("backbone-zoo-"),  # type: ignore[union-attr]  # the first-party plugins' common prefix says nothing here
         )
         for s in specs
     ]
@@ -692,7 +692,7 @@ def _describe(spec: BackboneSpec) -> list[tuple[str, Any]]:
 def _input(spec: BackboneSpec) -> str:
     if spec.modality == "text":
         return "one string per example (tokenized inside the model)"
-    interpolation = spec.preprocessing.interpolation
+    interpolation = spec.preprocessing.interpolation  # type: ignore[union-attr]
     return f"{list(spec.input_shape)} RGB, at least {spec.min_input_size} per side, resized {interpolation}"
 
 

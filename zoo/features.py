@@ -79,7 +79,7 @@ def extract(
         label = label or f"extracting features: {model if isinstance(model, str) else model.name} ({count} {noun}s)"
         if isinstance(model, str):
             interpolation = interpolation or get_spec(model).interpolation
-            model = backbone(model, weights=weights, input_shape=input_shape, pooling=pooling)
+            model = backbone(model, weights=weights, input_shape=input_shape, pooling=pooling)  # type: ignore[arg-type]
         else:
             model = placement.place(model)
         if out is None:
@@ -262,7 +262,7 @@ def resize_pixels(pixels: np.ndarray, size: Sequence[int], interpolation: str = 
 def _prefetch(batches: Iterator[Any], depth: int = 2) -> Iterator[Any]:
     """Run ``batches`` in a background thread, ``depth`` ahead of the consumer (which may stop early: an
     interrupt, an error)."""
-    ready: queue.Queue = queue.Queue(maxsize=depth)
+    ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
     done, stopped = object(), threading.Event()
 
     def hand_over(item: Any) -> None:
@@ -347,7 +347,7 @@ def _image_files(items: Sequence[str]) -> Dataset | None:
         unreadable = first_items(bad)
         raise DataError(f"{len(bad)} of {len(paths)} image files cannot be read: {unreadable}; fix or remove them")
     digests = tuple(digest for digest, _ in checked)
-    return Dataset("regression", np.zeros(len(paths)), (), digests, paths=tuple(paths), source="image files")
+    return Dataset("regression", np.zeros(len(paths)), (), digests, paths=tuple(paths), source="image files")  # type: ignore[arg-type]
 
 
 def _on_gpu() -> bool:

@@ -23,6 +23,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from zoo.config_sources import ConfigSource
+    from zoo.spec import BackboneSpec
 
 PROJECT = "backbone_zoo"
 ENTRY_POINT_GROUP = "backbone_zoo"
@@ -32,7 +33,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def register_config_sources() -> list:
+def register_config_sources() -> list[ConfigSource]:
     """Return the ``backbones.toml`` entry kinds (``source = "..."``) the plugin builds, as :class:`zoo.ConfigSource`.
 
     Called once per process, before any ``register_backbones``. Must not import TensorFlow or
@@ -46,7 +47,7 @@ def register_config_sources() -> list:
 
 
 @hookspec
-def register_backbones(config_sources: Mapping[str, ConfigSource]) -> list:
+def register_backbones(config_sources: Mapping[str, ConfigSource]) -> list[BackboneSpec]:
     """Return the plugin's backbones as a list of :class:`zoo.BackboneSpec` (or their dicts).
 
     Must not import TensorFlow or Keras: put that in each spec's ``factory``. ``config_sources``
@@ -75,7 +76,7 @@ def locate_weights(spec: object, tag: str) -> str | None:
 
 
 @hookspec
-def register_keras_objects(trusted: Sequence[str]) -> list:
+def register_keras_objects(trusted: Sequence[str]) -> list[type]:
     """Return the Keras classes (layers, ...) your models hold, so that a saved model loads in a new process.
 
     Called before the zoo loads a model (``zoo.load_model``, ``zoo predict``), so it may import

@@ -24,7 +24,7 @@ from zoo.run import MODEL, Run
 PREDICT_CHUNK = 128  # inputs read, resized and predicted at a time by predict()
 
 
-def evaluate(run: str | os.PathLike | Run, data: Any, *, batch_size: int = 32) -> dict[str, Any]:
+def evaluate(run: str | os.PathLike[str] | Run, data: Any, *, batch_size: int = 32) -> dict[str, Any]:
     """Metrics of a saved run on labelled ``data`` (folder, manifest or arrays), as in ``metrics.json``.
 
     Labels the model does not know raise a clear error.
@@ -34,11 +34,11 @@ def evaluate(run: str | os.PathLike | Run, data: Any, *, batch_size: int = 32) -
     (True, 0)
     """
     run = _finished(run)
-    dataset = load_dataset(data, task=run.task, class_names=run.class_names or None)
+    dataset = load_dataset(data, task=run.task, class_names=run.class_names or None)  # type: ignore[arg-type]
     check_modality(dataset, run.modality, f"{run.path} is {'a text' if run.modality == 'text' else 'an image'} model")
     inputs = pipeline(
         dataset,
-        image_size=run.input_shape[:2] or None,
+        image_size=run.input_shape[:2] or None,  # type: ignore[arg-type]
         interpolation=run.interpolation,
         batch_size=batch_size,
         with_targets=False,
@@ -49,7 +49,7 @@ def evaluate(run: str | os.PathLike | Run, data: Any, *, batch_size: int = 32) -
     return metrics
 
 
-def predict(run: str | os.PathLike | Run, inputs: Any, *, top_k: int = TOP_K) -> list[dict[str, Any]]:
+def predict(run: str | os.PathLike[str] | Run, inputs: Any, *, top_k: int = TOP_K) -> list[dict[str, Any]]:
     """One result per input: ``{"input", "predictions": [{"label", "score"}, ...]}`` (the best ``top_k``, 5
     by default as for ``zoo predict``), ``{"input", "values"}`` for regression, or ``{"input", "error"}``
     for a file that cannot be read. A text model's results say whether the text was ``truncated``: it
@@ -88,11 +88,11 @@ def _predict_chunk(run: Run, named: list[tuple[str, Any]], results: list[dict[st
         for i, (_, item) in enumerate(named):
             try:
                 pixels = item if isinstance(item, np.ndarray) else read_image(item)
-                images.append(np.asarray(resize_images(pixels, run.input_shape[:2], run.interpolation)))
+                images.append(np.asarray(resize_images(pixels, run.input_shape[:2], run.interpolation)))  # type: ignore[arg-type]
                 readable.append(i)  # resized as the training pipeline resizes: one resize for all
             except (OSError, DataError) as err:
                 results[i]["error"] = str(err)
-        batch = np.stack(images) if images else None
+        batch = np.stack(images) if images else None  # type: ignore[assignment]
     if batch is None or not len(batch):
         return
     outputs = run.model.predict(batch, verbose=0)
@@ -163,12 +163,12 @@ def _named_inputs(inputs: Any, modality: str) -> list[tuple[str, Any]]:
     for item in inputs:
         if not isinstance(item, (str, os.PathLike)):
             raise DataError(f"each input must be a string or a path, not {type(item).__name__}: {item!r:.60}")
-        found = unlabelled(item, modality) if modality == "image" or os.path.exists(item) else None
+        found = unlabelled(item, modality) if modality == "image" or os.path.exists(item) else None  # type: ignore[arg-type]
         named += found if found is not None else [(os.fspath(item), os.fspath(item))]
     return named
 
 
-def _finished(run: str | os.PathLike | Run) -> Run:
+def _finished(run: str | os.PathLike[str] | Run) -> Run:
     """The finished run; one named by its path is loaded once per model file, so ``predict(path, ...)`` in a
     loop reuses one model and its compiled predict function (a model loaded per call traced a new function
     each time, which TensorFlow reports as "triggered tf.function retracing")."""

@@ -122,7 +122,7 @@ def _force(signum: int) -> None:
     _state["forced"] = True
     if threading.current_thread() is threading.main_thread():
         raise Interrupted(signum)
-    _thread.interrupt_main(signum)  # runs _record in the main thread
+    _thread.interrupt_main(signum)  # type: ignore[arg-type]  # runs _record in the main thread
     _start_timer(signum)
 
 

@@ -47,7 +47,9 @@ class TextPooling(keras.layers.Layer):
             pooled = pooled / ops.maximum(ops.sqrt(ops.sum(ops.square(pooled), axis=-1, keepdims=True)), 1e-12)
         return pooled
 
-    def compute_output_shape(self, vectors_shape: tuple, padding_mask_shape: tuple) -> tuple:
+    def compute_output_shape(
+        self, vectors_shape: tuple[Any, ...], padding_mask_shape: tuple[Any, ...]
+    ) -> tuple[Any, ...]:
         return (vectors_shape[0], vectors_shape[-1])
 
     def get_config(self) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from zoo.errors import BusyError, ConfigError
 try:
     import fcntl
 except ImportError:  # Windows
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 ENV_TIMEOUT = "ZOO_LOCK_TIMEOUT"
 NOTE_AFTER = 2.0  # seconds of waiting before the first note

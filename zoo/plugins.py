@@ -179,7 +179,7 @@ class Registry:
         ]
         return sorted(found, key=lambda s: s.name)
 
-    def select(self, patterns: str | Iterable[str], modality: str | None = None) -> list[BackboneSpec]:
+    def select(self, patterns: str | Iterable[str], modality: str | None = None) -> list[BackboneSpec]:  # type: ignore[valid-type]
         """The specs ``patterns`` name, in their order and each once: exact names (or aliases) and fnmatch patterns.
 
         A name is looked up as by :meth:`get`, never guessed; a pattern or name that selects nothing
@@ -200,7 +200,7 @@ class Registry:
             chosen.update((s.name, s) for s in found if s.name not in chosen)
         return list(chosen.values())
 
-    def suggest(self, name: str, limit: int = 5) -> list[str]:
+    def suggest(self, name: str, limit: int = 5) -> list[str]:  # type: ignore[valid-type]
         """Up to ``limit`` backbone names close to ``name``, best first, aliases included.
 
         First the names that contain it (case and separators aside), those where it starts a word
@@ -271,7 +271,7 @@ def _load(allowed: set[str] | None, strict: bool, extra_plugins: Mapping[str, ob
         conflicts.append(message)
         clashes.setdefault(key, message)
         for spec in (first, second):
-            clashing.setdefault(spec.plugin, set()).add(key)
+            clashing.setdefault(spec.plugin, set()).add(key)  # type: ignore[arg-type]
 
     def fail(info: PluginInfo, error: str) -> None:
         message = f"backbone-zoo plugin {info.name!r} failed: {error}"
@@ -335,7 +335,7 @@ def _load(allowed: set[str] | None, strict: bool, extra_plugins: Mapping[str, ob
 
     for info, plugin in loaded:
         try:
-            collect = functools.partial(_collect_specs, manager, plugin, info.name, MappingProxyType(dict(sources)))
+            collect = functools.partial(_collect_specs, manager, plugin, info.name, MappingProxyType(dict(sources)))  # type: ignore[arg-type, assignment]
             new = _guarded(collect, "register_backbones did not return", limit)
         except PLUGIN_FAULTS as err:  # a SpecError says what is wrong; anything else is the hook's own bug
             manager.unregister(plugin)
@@ -557,7 +557,7 @@ def _exits_raise() -> Iterator[None]:
             raise _Exited(status)
         real(status)
 
-    os._exit = exit_or_raise
+    os._exit = exit_or_raise  # type: ignore[assignment]
     try:
         yield
     finally:
@@ -660,7 +660,8 @@ def _matcher(pattern: str) -> Callable[[str], bool]:
 # -- block patterns from model files ----------------------------------------------------------------
 
 BLOCK_PATTERN_LIMIT = 200  # characters
-_Node = tuple  # ("char", regex) | ("anchor", regex) | ("seq", nodes) | ("alt", nodes) | ("repeat", node, lo, hi)
+# ("char", regex) | ("anchor", regex) | ("seq", nodes) | ("alt", nodes) | ("repeat", node, lo, hi)
+_Node = tuple[Any, ...]
 _ESCAPES = {"class": "dDwWsS", "anchor": "bBAZ", "control": "afnrtv"}
 _BOUNDS = re.compile(r"\{(\d*)(,?)(\d*)\}")
 _SYMBOLS = {"*": (0, None), "+": (1, None), "?": (0, 1)}
@@ -851,7 +852,7 @@ def _overlap(first: Sequence[str], second: Sequence[str]) -> bool:
         chars = [_character(atom) for atom in atoms]
         if None not in chars:  # characters: test them
             other = re.compile("|".join(others))
-            return any(other.fullmatch(char) for char in chars)
+            return any(other.fullmatch(char) for char in chars)  # type: ignore[arg-type]
     both = f"(?=(?:{'|'.join(first)}))(?:{'|'.join(second)})"
     return re.search(both, _every_character()) is not None
 

@@ -58,7 +58,7 @@ def rank(
     batch_size: int | None = None,
     folds: int = 5,
     seed: int = 0,
-    cache_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
     distribution: Any = "auto",
     verbose: int = 1,
 ) -> list[Ranking]:
@@ -117,7 +117,7 @@ def _score(
             model = backbone(name, weights=weights, input_shape=input_shape)
             interpolation = get_spec(name).interpolation or "bilinear"  # a text backbone resizes nothing
             options = {"batch_size": batch_size, "interpolation": interpolation, "verbose": verbose}
-            features = np.asarray(cached_extract(model, dataset, cache, **options))
+            features = np.asarray(cached_extract(model, dataset, cache, **options))  # type: ignore[arg-type]
     except Exception as err:  # any backbone may fail (offline weights, too-small input...): report, go on
         result.error = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
         result.feature_seconds = time.perf_counter() - start
@@ -159,4 +159,4 @@ def table_rows(results: Sequence[Ranking]) -> list[tuple[str, ...]]:
         rows.append(
             (r.backbone, logme, probe, f"{r.feature_seconds:.1f}s", f"{r.scoring_seconds:.2f}s", r.error or r.notes)
         )
-    return rows
+    return rows  # type: ignore[return-value]

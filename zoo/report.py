@@ -484,7 +484,7 @@ def write_model_card(
     per_class = metrics.get("per_class") or {}
     if per_class and len(per_class) <= CARD_MAX_CLASSES:
         rows = [
-            (Code(label), *(f"{m[k]:.4f}" for k in ("precision", "recall", "f1")), str(m["support"]))
+            (Code(label), *(f"{m[k]:.4f}" for k in ("precision", "recall", "f1")), str(m["support"]))  # type: ignore[misc]
             for label, m in per_class.items()
         ]
         lines += [*_table(("label", "precision", "recall", "F1", "support"), rows), ""]
@@ -540,7 +540,7 @@ def _image_input(spec: Mapping[str, Any]) -> list[str]:
 def _text_input(spec: Mapping[str, Any]) -> list[str]:
     pre = dict(spec.get("preprocessing") or {})
     shape = spec.get("input_shape") or ()
-    length = shape[0] if len(shape) == 1 else pre.get("sequence_length")
+    length = shape[0] if len(shape) == 1 else pre.get("sequence_length")  # type: ignore[misc]
     lines = ["- input: one raw string per example (the model tokenizes it)"]
     tokenizer = pre.get("tokenizer")
     if tokenizer:
@@ -605,7 +605,7 @@ def _phases(train: Any, config: Mapping[str, Any], history: Sequence[Mapping[str
         rows.append(("2", what, epochs(2, train.phase2_epochs), rate))
     else:
         rows.append(("2", "not used (no fine-tuning)", "-", "-"))
-    return rows
+    return rows  # type: ignore[return-value]
 
 
 # The settings table: TrainConfig fields the phases and the head do not already show, and how to word them.
@@ -703,7 +703,7 @@ def _image_limitations() -> list[str]:
 def _text_limitations(spec: Mapping[str, Any], data_summary: Mapping[str, Any]) -> list[str]:
     pre = spec.get("preprocessing") or {}
     shape = spec.get("input_shape") or ()
-    length = shape[0] if len(shape) == 1 else pre.get("sequence_length")
+    length = shape[0] if len(shape) == 1 else pre.get("sequence_length")  # type: ignore[misc]
     vocabulary = f" (its vocabulary: {pre['vocabulary']})" if pre.get("vocabulary") else ""
     lines = [
         f"- Performance on texts unlike the training data (other languages, domains, styles or lengths) is unknown; "
@@ -724,7 +724,7 @@ def _describe_preprocessing(pre: Any) -> str:
     from zoo.spec import Preprocessing
 
     try:
-        return Preprocessing(**{k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()}).describe()
+        return Preprocessing(**{k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()}).describe()  # type: ignore[arg-type]
     except (TypeError, AttributeError):
         return _cell({k: v for k, v in pre.items() if v is not None})
 

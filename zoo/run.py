@@ -83,7 +83,7 @@ class Run:
     (('beach', 'forest', 'night', 'sunset'), True, True)
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         if not self.path.exists():
             raise RunError(f"{self.path} does not exist: give the directory of a run (`zoo train --out`)")
@@ -102,7 +102,7 @@ class Run:
     @classmethod
     def create(
         cls,
-        path: str | os.PathLike,
+        path: str | os.PathLike[str],
         *,
         train: TrainConfig,
         model: ModelConfig,
@@ -132,7 +132,7 @@ class Run:
             files.write_json(path / CONFIG, {"train": train.to_dict(), "model": model.to_dict(), "data": dict(data)})
             files.write_json(path / SPEC, dict(spec))
             files.write_json(path / LABELS, list(model.class_names))
-            state = {"data": data_id, "labels": labels_id, "phase": 1, "epoch": 0, "history": []}
+            state = {"data": data_id, "labels": labels_id, "phase": 1, "epoch": 0, "history": []}  # type: ignore[var-annotated]
             files.write_json(path / STATE, state)
             run._config = _read_json(path / CONFIG)
         except BaseException:
@@ -181,7 +181,7 @@ class Run:
             held.close()
 
     @staticmethod
-    def check_free(path: str | os.PathLike) -> Path:
+    def check_free(path: str | os.PathLike[str]) -> Path:
         """``path`` as a Path if a new run may start there; :class:`RunError` if it holds a run or is a file."""
         path = Path(path)
         if (path / STATE).exists() or (path / CONFIG).exists():
@@ -201,7 +201,7 @@ class Run:
         return path
 
     @classmethod
-    def finished(cls, run: str | os.PathLike | Run) -> Run:
+    def finished(cls, run: str | os.PathLike[str] | Run) -> Run:
         """The run at ``run`` (or ``run`` itself), checked to be complete; :class:`RunError` otherwise.
 
         >>> Run.finished("runs/demo/run").complete
@@ -294,16 +294,16 @@ class Run:
         from zoo.data import load_dataset, split
 
         sources, names = self.data_sources, self.class_names or None
-        if not sources.get("train") or sources["train"].startswith("<"):
+        if not sources.get("train") or sources["train"].startswith("<"):  # type: ignore[union-attr]
             raise RunError(f"{self.path} was trained from in-memory data ({sources.get('train')}): there is no "
                            "training data to read again; pass the data yourself")  # fmt: skip
-        train = load_dataset(sources["train"], task=self.task, class_names=names, progress=progress)
+        train = load_dataset(sources["train"], task=self.task, class_names=names, progress=progress)  # type: ignore[arg-type]
         if sources.get("val") is None:
             config = self.train_config
             return split(train, config.val_fraction, config.seed)
-        if sources["val"].startswith("<"):
+        if sources["val"].startswith("<"):  # type: ignore[union-attr]
             raise RunError(f"{self.path} was validated on in-memory data: there is no validation data to read again")
-        return train, load_dataset(sources["val"], task=self.task, class_names=names, progress=progress)
+        return train, load_dataset(sources["val"], task=self.task, class_names=names, progress=progress)  # type: ignore[arg-type]
 
     def export_path(self, format: str, quantize: str | None = None) -> Path:
         """Where ``zoo export`` writes ``format`` when no ``--out`` is given: ``exports/<format>[-<quantize>]``.
@@ -530,7 +530,7 @@ class WorkerView(Run):
         pass
 
 
-def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
+def save_model(model: keras.Model, path: str | os.PathLike[str]) -> Path:
     """Save ``model`` as a ``.keras`` file, with its :class:`ModelConfig` inside when it has one.
 
     Keras loads the file by itself (it ignores the extra members); :func:`load_model` also restores
@@ -597,7 +597,7 @@ def _parts(model: keras.Model) -> list[Any]:
     return list(found.values())
 
 
-def load_requirements(model: keras.Model | str | os.PathLike) -> list[str]:
+def load_requirements(model: keras.Model | str | os.PathLike[str]) -> list[str]:
     """The distributions that must be installed to load ``model`` (a model, a ``.keras`` file or a run), sorted.
 
     Always ``keras``. Then the classes in the model's Keras config: those of keras-hub, keras-cv or
@@ -692,7 +692,7 @@ def _trusted(path: Path, archive: zipfile.ZipFile) -> list[str]:
     return list(recorded)
 
 
-def load_model(path: str | os.PathLike) -> keras.Model:
+def load_model(path: str | os.PathLike[str]) -> keras.Model:
     """Load a model the zoo saved (a ``.keras`` file or a run directory), with Keras' safe mode on.
 
     Image models load with ``keras.saving.load_model`` alone, even where the zoo is not installed;
@@ -780,7 +780,7 @@ def _load_error(path: Path, err: Exception) -> RunError:
     and the installed plugins, a lambda; Keras wraps the reason in a ``TypeError``), else the error itself."""
     chain = [err]
     while (cause := chain[-1].__cause__ or chain[-1].__context__) is not None and cause not in chain:
-        chain.append(cause)
+        chain.append(cause)  # type: ignore[arg-type]
     if not isinstance(err, (TypeError, RecursionError)) and not any(re.search("safe[ _]mode", str(e)) for e in chain):
         return RunError(f"Cannot load {path}: {type(err).__name__}: {first_line(err)}")
     reason = first_line(chain[-1]).split(". ")[0].rstrip(",.")
@@ -790,7 +790,7 @@ def _load_error(path: Path, err: Exception) -> RunError:
     )
 
 
-def _sha256_tree(path: str | os.PathLike) -> str:
+def _sha256_tree(path: str | os.PathLike[str]) -> str:
     """The SHA-256 of a file, or of a directory's regular files (their relative paths and contents, in order).
 
     >>> folder = Path(tempfile.mkdtemp()); _ = (folder / "a").write_text("x"); before = _sha256_tree(folder)

@@ -233,7 +233,7 @@ class BackboneSpec:
     pyramid: Mapping[str, str] = dataclasses.field(default_factory=dict)
     factory: Callable[..., Any] | None = dataclasses.field(default=None, compare=False, repr=False)
 
-    __hash__ = None  # ``pyramid`` is a dict; specs are compared, never hashed
+    __hash__ = None  # type: ignore[assignment]  # ``pyramid`` is a dict; specs are compared, never hashed
 
     def __post_init__(self) -> None:
         # Accept lists (as JSON gives them) and freeze them into tuples.
@@ -295,11 +295,11 @@ class BackboneSpec:
                 raise SpecError(
                     f"{self.name}: input_shape {list(self.input_shape)} is below min_input_size {self.min_input_size}"
                 )
-            self.preprocessing.validate(self.input_shape[-1])
+            self.preprocessing.validate(self.input_shape[-1])  # type: ignore[call-arg]
         elif self.input_shape != () or len(self.feature_shape) != 1:
             raise SpecError(f"{self.name}: a text backbone takes one string (input_shape []) and gives (feature_dim,)")
         else:
-            self.preprocessing.validate()
+            self.preprocessing.validate()  # type: ignore[call-arg]
 
     @property
     def interpolation(self) -> str | None:

@@ -49,7 +49,7 @@ from zoo.spec import BackboneSpec, Preprocessing
 try:
     import pytest
 except ImportError:  # check_backbone works without pytest; the fixture needs it
-    pytest = None
+    pytest = None  # type: ignore[assignment]
 
 TINY_IMAGE = "tiny_image"
 TINY_IMAGE_CAFFE = "tiny_image_caffe"
@@ -96,7 +96,7 @@ def build_tiny_image(spec: BackboneSpec | None, *, weights: str | Path | None, i
 def _input_std(spec: BackboneSpec | None) -> float:
     """About the standard deviation of the network's input: uniform pixels through the spec's preprocessing."""
     pre = spec.preprocessing if spec is not None else Preprocessing.tf()
-    spread = 255 * abs(pre.scale) / float(np.mean(pre.std or 1.0))
+    spread = 255 * abs(pre.scale) / float(np.mean(pre.std or 1.0))  # type: ignore[union-attr]
     return spread / 12**0.5
 
 
@@ -122,8 +122,8 @@ def tiny_specs() -> list[BackboneSpec]:
         factory=build_tiny_image,
     )
     return [
-        BackboneSpec(name=TINY_IMAGE, preprocessing=Preprocessing.tf(), **common),
-        BackboneSpec(name=TINY_IMAGE_CAFFE, preprocessing=Preprocessing.caffe(), **common),
+        BackboneSpec(name=TINY_IMAGE, preprocessing=Preprocessing.tf(), **common),  # type: ignore[arg-type]
+        BackboneSpec(name=TINY_IMAGE_CAFFE, preprocessing=Preprocessing.caffe(), **common),  # type: ignore[arg-type]
     ]
 
 
@@ -133,7 +133,7 @@ def register_backbones() -> list[BackboneSpec]:
     return tiny_specs()
 
 
-def write_tiny_plugin(site: str | os.PathLike) -> Path:
+def write_tiny_plugin(site: str | os.PathLike[str]) -> Path:
     """Make the tiny backbones an installed plugin for every Python that has ``site`` on its path.
 
     Writes a ``backbone-zoo-testing`` distribution record (``.dist-info`` with a ``backbone_zoo``

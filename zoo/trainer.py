@@ -15,8 +15,9 @@ import math
 import os
 import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import keras
 import numpy as np
@@ -33,6 +34,9 @@ from zoo.heads import build, set_standardization, unfitted_standardization
 from zoo.plugins import get_spec
 from zoo.report import compute_metrics
 from zoo.run import Run, WorkerView, load_model
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11; only the type checker reads it
 
 LOSSES = {
     "classification": keras.losses.SparseCategoricalCrossentropy,
@@ -54,6 +58,39 @@ LOSS_METRICS = {
 }
 
 
+class TrainOptions(TypedDict, total=False):
+    """``zoo.train``'s keyword options for a type checker: the fields of :class:`zoo.TrainConfig`, as given.
+
+    The values are what ``TrainConfig`` accepts (a list where it keeps a tuple, a path for ``weights``); it
+    checks them. tests/test_public_api.py keeps the names equal to the config's fields.
+    """
+
+    task: str
+    head: str
+    hidden: Sequence[int]
+    dropout: float
+    standardize: bool
+    weights: str | os.PathLike[str] | None
+    input_shape: int | Sequence[int] | None
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    fine_tune: int | None
+    fine_tune_epochs: int | None
+    fine_tune_learning_rate: float | None
+    augment: bool | str | Sequence[str] | None
+    seed: int
+    val_fraction: float
+    patience: int | None
+    schedule: str
+    optimizer: str
+    class_weight: str | None
+    mixed_precision: bool
+    cache: bool
+    shuffle: bool
+    distribution: str | object
+
+
 @interrupts.stoppable
 def train(
     model: str | keras.Model,
@@ -61,11 +98,11 @@ def train(
     val: Any = None,
     config: TrainConfig | None = None,
     *,
-    out: str | os.PathLike | None = None,
+    out: str | os.PathLike[str] | None = None,
     resume: bool = False,
-    cache_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
     verbose: int = 1,
-    **options: Any,
+    **options: Unpack[TrainOptions],
 ) -> Run:
     """Fit a zoo model (or a backbone by name, with a new head) to ``data`` and write a run directory.
 
@@ -103,7 +140,7 @@ def train(
         if config.class_weight is not None and task != "classification":
             raise ConfigError(f"class_weight applies to classification only, not {task}")
     known = (recipe.class_names or None) if recipe else None
-    train_set = load_dataset(data, task=task, class_names=known)
+    train_set = load_dataset(data, task=task, class_names=known)  # type: ignore[arg-type]
     backbone = f"{spec.name} is {_a(spec.modality)} backbone"
     other = "text" if spec.modality == "image" else "image"
     choose = f", or choose {_a(other)} backbone (`zoo list --modality {other}`)"
@@ -111,7 +148,7 @@ def train(
     if val is None:
         train_set, val_set = split(train_set, config.val_fraction, config.seed)
     else:
-        val_set = load_dataset(val, task=task, class_names=train_set.class_names or None)
+        val_set = load_dataset(val, task=task, class_names=train_set.class_names or None)  # type: ignore[arg-type]
         check_modality(val_set, spec.modality, backbone)
         check_separate(train_set, val_set)  # the same examples on both sides: refused; some: counted
     if task == "regression":
@@ -156,9 +193,9 @@ def _train_placed(
     val_set: Dataset,
     data: Any,
     val: Any,
-    out: str | os.PathLike | None,
+    out: str | os.PathLike[str] | None,
     resume: bool,
-    cache_dir: str | os.PathLike | None,
+    cache_dir: str | os.PathLike[str] | None,
     verbose: int,
 ) -> Run:
     """The rest of :func:`train`, inside the distribution's scope."""
@@ -221,10 +258,10 @@ def _train_placed(
 
 @interrupts.stoppable
 def resume(
-    run_dir: str | os.PathLike,
+    run_dir: str | os.PathLike[str],
     *,
     distribution: Any = None,
-    cache_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
     verbose: int = 1,
 ) -> Run:
     """Continue an interrupted run from its last checkpoint (data given as paths; see :func:`train`).
@@ -251,7 +288,7 @@ def resume(
                  verbose=verbose)  # fmt: skip
 
 
-def _resumed_config(out: str | os.PathLike, config: TrainConfig, given: list[str]) -> TrainConfig:
+def _resumed_config(out: str | os.PathLike[str], config: TrainConfig, given: list[str]) -> TrainConfig:
     """The options a resume of the run in ``out`` goes on with: the ones it started with (``distribution`` may
     change). Options ``given`` that differ from them are refused: a finished run cannot apply them, and an
     unfinished one would train with them while config.json and the card said otherwise."""
@@ -390,10 +427,10 @@ class _Trainer:
         self.run_dir.save_weights(self.head, "phase1-final")
         self.state.update(phase1_done=True, phase=2, epoch=0)
         self._save_state()
-        return features
+        return features  # type: ignore[return-value]
 
     def _phase2(self) -> None:
-        unfrozen = unfreeze_top(self.network, self.config.fine_tune, self.recipe.block_pattern)
+        unfrozen = unfreeze_top(self.network, self.config.fine_tune, self.recipe.block_pattern)  # type: ignore[arg-type]
         self.recipe = dataclasses.replace(self.recipe, unfrozen=tuple(unfrozen))
         epochs, lr = self.config.phase2_epochs, self.config.phase2_learning_rate
         fit_data = self._pipeline(self.train_set, training=True)
@@ -540,12 +577,12 @@ class _Trainer:
         noun = "text" if dataset.modality == "text" else "image"
         options["label"] = f"extracting features: {self.recipe.backbone}, {split} split ({len(dataset)} {noun}s)"
         options["interpolation"] = self.interpolation  # the resize every other consumer of the run uses
-        return cached_extract(extractor, dataset, self.cache, placement=self.placement, **options)
+        return cached_extract(extractor, dataset, self.cache, placement=self.placement, **options)  # type: ignore[arg-type]
 
     def _pipeline(self, dataset: Dataset, training: bool, targets: bool = True) -> Any:
         batches = pipeline(
             dataset,
-            image_size=self.recipe.input_shape[:2] or None,
+            image_size=self.recipe.input_shape[:2] or None,  # type: ignore[arg-type]
             interpolation=self.interpolation,
             batch_size=self.config.batch_size,
             shuffle=training and self.config.shuffle,
@@ -590,7 +627,7 @@ class _EpochEnd(keras.callbacks.Callback):
     def restore(self, state: dict[str, Any], best_weights: list[np.ndarray] | None) -> None:
         self.best = state.get("best", math.inf)
         self.best_epoch, self.wait = state.get("best_epoch", -1), state.get("wait", 0)
-        self.best_weights = best_weights
+        self.best_weights = best_weights  # type: ignore[assignment]
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         trainer, logs = self.trainer, dict(logs or {})
@@ -606,7 +643,7 @@ class _EpochEnd(keras.callbacks.Callback):
         if current is not None and current < self.best:
             self.best, self.best_epoch, self.wait = float(current), epoch, 0
             self.best_weights = self.model.get_weights()
-            trainer.run_dir.save_arrays(f"phase{self.phase}-best", self.best_weights)
+            trainer.run_dir.save_arrays(f"phase{self.phase}-best", self.best_weights)  # type: ignore[arg-type]
         elif current is not None:
             self.wait += 1
             stopped = self.patience is not None and self.wait >= self.patience
@@ -732,7 +769,7 @@ def _fit_sequence_length(
     dataset: Dataset,
     config: TrainConfig,
     placement: distribute.Placement,
-    resumed: str | os.PathLike | None,
+    resumed: str | os.PathLike[str] | None,
 ) -> tuple[TrainConfig, Any]:
     """The config with the text length these training texts need (see :func:`fitted_sequence_length`), and
     the model built at it. ``model`` (built at the backbone's declared length) counts the tokens; the length
@@ -763,7 +800,7 @@ def _build_for(name: str, dataset: Dataset, config: TrainConfig) -> Any:
     if config.mixed_precision:
         keras.config.set_dtype_policy("mixed_float16" if _has_gpu() else "mixed_bfloat16")
     try:
-        return build(name, task=dataset.task, **options, **counts)
+        return build(name, task=dataset.task, **options, **counts)  # type: ignore[arg-type]
     finally:
         keras.config.set_dtype_policy(previous)
 

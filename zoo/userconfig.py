@@ -103,7 +103,7 @@ def _spec(name: str, entry: Any, config: Path, sources: Mapping[str, ConfigSourc
     source = entry.get("source")
     if source not in sources:
         raise fail(_missing_source(source, sources))
-    kind = sources[source]
+    kind = sources[source]  # type: ignore[index]
     known = {*CONFIG_KEYS, *kind.keys}
     unknown = set(entry) - known
     if unknown:
@@ -136,7 +136,7 @@ def _spec(name: str, entry: Any, config: Path, sources: Mapping[str, ConfigSourc
             feature_dim=dim,
             feature_shape=tuple(feature_shape),
             preprocessing=_preprocessing(entry.get("preprocessing"), fail),
-            weights=(WeightsVariant(tag=source, source=location),),
+            weights=(WeightsVariant(tag=source, source=location),),  # type: ignore[arg-type]
             description=f"{entry.get('description', name)} (from {config})",
             factory=factory,
         )
@@ -193,11 +193,11 @@ def _preprocessing(value: Any, fail: Fail) -> Preprocessing:
     if isinstance(value, str):
         if value not in PRESETS:
             raise fail(f"preprocessing must be one of {sorted(PRESETS)} or a table, got {value!r}")
-        return PRESETS[value]()
+        return PRESETS[value]()  # type: ignore[operator]
     if not isinstance(value, dict):
         raise fail(f"needs preprocessing: one of {sorted(PRESETS)} or a table of zoo.Preprocessing fields")
     fields = {f.name for f in dataclasses.fields(Preprocessing)}
     unknown = set(value) - fields
     if unknown:
         raise fail(f"preprocessing has unknown fields {sorted(unknown)}; known: {sorted(fields)}")
-    return Preprocessing(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
+    return Preprocessing(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})  # type: ignore[arg-type]

@@ -57,7 +57,7 @@ def decode_image(data: bytes) -> np.ndarray:
     return _decode(data)[0]
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     """The pixels of an image file, as :func:`decode_image` gives them; only a regular file is read (see
     :func:`check_file`). :class:`DataError` (or ``OSError``) says why a file cannot be used.
 
@@ -99,7 +99,7 @@ def pixel_digest(pixels: np.ndarray) -> str:
     True
     """
     digest = hashlib.sha256(f"{pixels.shape[0]}x{pixels.shape[1]}x3:".encode())
-    digest.update(np.ascontiguousarray(pixels))
+    digest.update(np.ascontiguousarray(pixels))  # type: ignore[arg-type]
     return digest.hexdigest()
 
 

@@ -134,7 +134,7 @@ class Dataset:
         """
         digest = hashlib.sha256(json.dumps([self.task, self.class_names]).encode())
         digest.update(f"{self.targets.dtype}{self.targets.shape}:".encode())
-        digest.update(np.ascontiguousarray(self.targets))
+        digest.update(np.ascontiguousarray(self.targets))  # type: ignore[arg-type]
         return digest.hexdigest()
 
     @property
@@ -161,7 +161,7 @@ class Dataset:
 
 
 def load_dataset(
-    data: str | os.PathLike | tuple[Any, Any] | Dataset,
+    data: str | os.PathLike[str] | tuple[Any, Any] | Dataset,
     *,
     task: Task = "classification",
     class_names: Sequence[str] | None = None,
@@ -259,7 +259,7 @@ def split(dataset: Dataset, val_fraction: float = 0.2, seed: int = 0) -> tuple[D
     pool = np.array([i for i in range(len(dataset)) if i not in copies], dtype=np.int64)
     n = len(pool)
     if dataset.task == "classification":
-        val = []
+        val = []  # type: ignore[var-annotated]
         for c in range(len(dataset.class_names)):
             members = pool[dataset.targets[pool] == c]
             if len(members) >= 2:
@@ -270,7 +270,7 @@ def split(dataset: Dataset, val_fraction: float = 0.2, seed: int = 0) -> tuple[D
     else:
         if n < 2:
             raise DataError(f"too small to split: {n} distinct example(s), at least two are needed")
-        val = pool[rng.permutation(n)[: min(max(1, math.floor(n * val_fraction + 0.5)), n - 1)]]
+        val = pool[rng.permutation(n)[: min(max(1, math.floor(n * val_fraction + 0.5)), n - 1)]]  # type: ignore[assignment]
     is_val = np.zeros(len(dataset), dtype=bool)
     is_val[np.asarray(val, dtype=np.int64)] = True
     is_train = ~is_val
@@ -577,7 +577,7 @@ def _table(
 MANIFESTS = (".csv", ".tsv")
 
 
-def unlabelled(source: str | os.PathLike, modality: Modality) -> list[tuple[str, str]] | None:
+def unlabelled(source: str | os.PathLike[str], modality: Modality) -> list[tuple[str, str]] | None:
     """The inputs a folder or a file holds, to predict: ``(where, image path or text)`` pairs, in order.
 
     A folder gives its image files (its ``.txt`` files for texts, one text each) at any depth, hidden
@@ -629,7 +629,7 @@ def _read_table(path: Path) -> tuple[list[str], list[dict[str, str]], list[int],
     try:
         reader = csv.reader(io.StringIO(_decode(read_regular(str(path), None)), newline=""), delimiter=delimiter)
         header = _trim([c.strip() for c in next(reader, [])])
-        rows, lines, replaced, bad = [], [], [], []
+        rows, lines, replaced, bad = [], [], [], []  # type: ignore[var-annotated]
         for fields in reader if header else ():  # no header: no columns, which the caller reports
             fields = _trim(fields, keep=len(header))
             if not fields:
@@ -708,7 +708,7 @@ def _json_cell(value: Any, task: Task, path: Path, line: int) -> tuple[str | lis
     """A JSON label as a table cell (a string; a list of names for multilabel) and whether it was repaired."""
     if isinstance(value, list) and task == "multilabel":
         names = [_json_cell(v, "classification", path, line) for v in value]
-        return [name for name, _ in names if name], any(bad for _, bad in names)
+        return [name for name, _ in names if name], any(bad for _, bad in names)  # type: ignore[misc]
     if isinstance(value, (list, dict)):
         kind = "several labels" if isinstance(value, list) else "an object"
         raise DataError(f"{path} line {line}: a {task} label must be one value, got {kind}: {value!r}")

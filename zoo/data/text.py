@@ -106,7 +106,7 @@ def counting_cut_texts(steps: Sequence[Any]) -> Iterator[int]:
     """
     tokenizers = [step for step in steps if hasattr(step, "reading_one_more")]
     if not tokenizers:
-        yield math.inf
+        yield math.inf  # type: ignore[misc]
         return
     with tokenizers[-1].reading_one_more() as cut_from:
         yield cut_from
