@@ -29,6 +29,8 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any, TextIO
 
+from zoo.errors import ConfigError
+
 QUIET, NORMAL, VERBOSE = 0, 1, 2
 LEVELS = {"quiet": QUIET, "normal": NORMAL, "verbose": VERBOSE}
 # What the zoo command sets before TensorFlow loads (unless verbose): its C++ logging, gRPC's.
@@ -54,7 +56,7 @@ def set_level(level: int | str) -> None:
     """
     value = LEVELS.get(level, level) if isinstance(level, str) else level
     if value not in LEVELS.values():
-        raise ValueError(f"level must be one of {', '.join(LEVELS)} (or 0, 1, 2), got {level!r}")
+        raise ConfigError(f"level must be one of {', '.join(LEVELS)} (or 0, 1, 2), got {level!r}")
     _state["level"] = value
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.errors import ConfigError
 from zoo.plugins import get_spec, list_backbones
 
 SCENES = ("beach", "forest", "night", "sunset")
@@ -44,7 +45,7 @@ def scene_image(kind: str, size: int = 64, rng: np.random.Generator | None = Non
         image[(x - cx) ** 2 + (y - horizon) ** 2 < 0.01] = (255, 230, 120)
         image[y > horizon] = (50, 30, 40)
     else:
-        raise ValueError(f"kind must be one of {SCENES}, got {kind!r}")
+        raise ConfigError(f"kind must be one of {SCENES}, got {kind!r}")
     image = image + jitter + rng.normal(0, 8, image.shape)
     return np.clip(image, 0, 255).astype(np.uint8)
 

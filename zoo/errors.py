@@ -72,7 +72,13 @@ class PluginWarning(UserWarning):
 
 class DataError(ZooError, ValueError):
     """A data set cannot be used: a missing path or column, unknown labels, too many bad files, too few examples,
-    or data of the wrong kind for the backbone (images for a text encoder)."""
+    or data of the wrong kind for the backbone (images for a text encoder). Arrays given to a function
+    (features, labels, outputs) of the wrong shape or dtype, or holding NaN or inf, are data errors too."""
+
+
+class DataTypeError(DataError, TypeError):
+    """``data`` is of a type the zoo cannot read as a data set (not a folder, a file, an ``(x, y)`` tuple of
+    arrays or a ``Dataset``). A :class:`DataError`, and a ``TypeError`` as Python's own wrong-type errors are."""
 
 
 class DataWarning(UserWarning):
@@ -83,6 +89,11 @@ class DataWarning(UserWarning):
 class TrainingWarning(UserWarning):
     """A run finished but learned nothing useful (its validation loss never left chance level), or a plot of its
     report could not be drawn (the run is complete without it)."""
+
+
+class ExportWarning(UserWarning):
+    """An exported file was kept although it misses its agreement target with the Keras model (a quantised
+    export); ``metadata.json`` holds the parity numbers."""
 
 
 class Interrupted(KeyboardInterrupt):

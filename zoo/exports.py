@@ -51,7 +51,7 @@ import numpy as np
 from zoo import files
 from zoo.config import ModelConfig
 from zoo.data.text import counting_cut_texts
-from zoo.errors import ConfigError, DiskFullError, ExportError, ZooError, first_line
+from zoo.errors import ConfigError, DiskFullError, ExportError, ExportWarning, ZooError, first_line
 from zoo.run import Run, load_requirements
 from zoo.spec import BackboneSpec
 
@@ -184,7 +184,7 @@ def export(
     to ``<run>/exports/<format>[-<quantize>]``; an existing folder is written into only if it holds an
     earlier export, whose files are replaced (the user's beside them are kept). With ``check`` the artefact
     is run against Keras on up to ``check_size`` held-out examples (the run's validation data) and the result
-    goes into ``metadata.json``; a quantised one below its agreement target is kept, with a ``UserWarning``.
+    goes into ``metadata.json``; a quantised one below its agreement target is kept, with an ``ExportWarning``.
 
     >>> exported = export("runs/demo/run", "savedmodel")
     >>> exported.metadata["parity"]["ok"], exported.metadata["parity"]["max_abs_diff"] <= 1e-4
@@ -231,7 +231,7 @@ def export(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if parity and not parity["ok"]:  # quantised below the agreement target: kept, and said loudly
-        warnings.warn(f"the {format} export of {src.name} {parity['verdict']}", UserWarning, stacklevel=2)
+        warnings.warn(f"the {format} export of {src.name} {parity['verdict']}", ExportWarning, stacklevel=2)
     artefact = target if format == "savedmodel" else target / ARTEFACTS[format]
     return Exported(target, artefact, format, quantize, metadata)
 

@@ -27,7 +27,7 @@ from zoo.console import Progress, say
 from zoo.data import IMAGE_EXTENSIONS, Dataset, load_dataset, pipeline, scan_files
 from zoo.data.sources import first_items, rgb_uint8
 from zoo.distribute import Placement, resolve_one_host
-from zoo.errors import DataError, zoo_error_in
+from zoo.errors import ConfigError, DataError, zoo_error_in
 from zoo.plugins import get_spec
 
 DEFAULT_BATCH = {"cpu": 64, "gpu": 256}
@@ -73,7 +73,7 @@ def extract(
     items = _as_inputs(data)
     count = len(items)
     if out is not None and len(out) != count:
-        raise ValueError(f"out has {len(out)} rows for {count} examples")
+        raise ConfigError(f"out has {len(out)} rows for {count} examples")
     with placement.scope():  # the model's variables on every replica, each batch split over them
         noun = "text" if isinstance(items, Dataset) and items.modality == "text" else "image"
         label = label or f"extracting features: {model if isinstance(model, str) else model.name} ({count} {noun}s)"

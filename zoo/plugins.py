@@ -168,7 +168,7 @@ class Registry:
     def list(self, pattern: str = "*", modality: str | None = None) -> list[BackboneSpec]:
         """Specs with a name or alias that matches ``pattern`` (see :func:`list_backbones`), sorted by name."""
         if modality is not None and modality not in MODALITIES:
-            raise ValueError(f"modality must be one of {MODALITIES} or None, got {modality!r}")
+            raise ConfigError(f"modality must be one of {MODALITIES} or None, got {modality!r}")
         matches = _matcher(pattern)
         found = [
             spec

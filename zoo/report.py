@@ -21,7 +21,7 @@ import numpy as np
 
 from zoo import escape
 from zoo.config import TASKS
-from zoo.errors import DiskFullError, TrainingWarning, first_line
+from zoo.errors import ConfigError, DataError, DiskFullError, TrainingWarning, first_line
 from zoo.files import atomic_path, write_text
 
 EPSILON = 1e-7  # probability clipping for the loss, as Keras does
@@ -60,25 +60,25 @@ def compute_metrics(
         return _multilabel(y_true, outputs, class_names, threshold)
     if task == "regression":
         return _regression(y_true, outputs)
-    raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    raise ConfigError(f"task must be one of {TASKS}, got {task!r}")
 
 
 def _classification(y_true: Any, outputs: Any, class_names: Sequence[str]) -> dict[str, Any]:
     probs = _probabilities(outputs, "classification")
     n, c = probs.shape
     if c < 2:
-        raise ValueError(f"classification outputs need at least 2 classes (columns), got shape {probs.shape}")
+        raise DataError(f"classification outputs need at least 2 classes (columns), got shape {probs.shape}")
     y = np.asarray(y_true)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1 or len(y) != n:
-        raise ValueError(
+        raise DataError(
             f"classification y_true must be class indices of shape ({n},) to match outputs {probs.shape}, "
             f"got shape {y.shape}"
         )
     y = _integers(y, "classification y_true")
     if y.min() < 0 or y.max() >= c:
-        raise ValueError(
+        raise DataError(
             f"classification y_true must be class indices in [0, {c}), got values in [{y.min()}, {y.max()}]"
         )
     names = _names(class_names, c)
@@ -103,10 +103,10 @@ def _multilabel(y_true: Any, outputs: Any, class_names: Sequence[str], threshold
     probs = _probabilities(outputs, "multilabel")
     y = np.asarray(y_true)
     if y.shape != probs.shape:
-        raise ValueError(f"multilabel y_true must have the shape of outputs {probs.shape}, got {y.shape}")
+        raise DataError(f"multilabel y_true must have the shape of outputs {probs.shape}, got {y.shape}")
     y = _integers(y, "multilabel y_true")
     if not np.isin(y, (0, 1)).all():
-        raise ValueError("multilabel y_true must be multi-hot: only 0 and 1")
+        raise DataError("multilabel y_true must be multi-hot: only 0 and 1")
     names = _names(class_names, probs.shape[1])
 
     y = y.astype(bool)
@@ -129,11 +129,11 @@ def _regression(y_true: Any, outputs: Any) -> dict[str, Any]:
     y = y[:, None] if y.ndim == 1 else y
     out = out[:, None] if out.ndim == 1 else out
     if y.ndim != 2 or y.shape != out.shape:
-        raise ValueError(f"regression y_true and outputs must both be (N,) or (N, k) of one shape, got {shapes}")
+        raise DataError(f"regression y_true and outputs must both be (N,) or (N, k) of one shape, got {shapes}")
     if len(y) == 0:
-        raise ValueError("cannot compute metrics of zero examples")
+        raise DataError("cannot compute metrics of zero examples")
     if not (np.isfinite(y).all() and np.isfinite(out).all()):
-        raise ValueError("regression y_true and outputs must be finite (no NaN or inf)")
+        raise DataError("regression y_true and outputs must be finite (no NaN or inf)")
     error = out - y
     residual = (error**2).sum(axis=0)
     total = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
@@ -150,13 +150,13 @@ def _regression(y_true: Any, outputs: Any) -> dict[str, Any]:
 def _probabilities(outputs: Any, task: str) -> np.ndarray:
     probs = np.asarray(outputs, dtype=np.float64)
     if probs.ndim != 2:
-        raise ValueError(f"{task} outputs must be probabilities of shape (N, C), got shape {probs.shape}")
+        raise DataError(f"{task} outputs must be probabilities of shape (N, C), got shape {probs.shape}")
     if len(probs) == 0:
-        raise ValueError("cannot compute metrics of zero examples")
+        raise DataError("cannot compute metrics of zero examples")
     if not np.isfinite(probs).all():
-        raise ValueError(f"{task} outputs contain NaN or inf")
+        raise DataError(f"{task} outputs contain NaN or inf")
     if probs.min() < 0 or probs.max() > 1 + 1e-6:
-        raise ValueError(
+        raise DataError(
             f"{task} outputs must be probabilities in [0, 1], got values in [{probs.min():.4g}, {probs.max():.4g}] "
             "(logits instead of probabilities?)"
         )
@@ -168,15 +168,15 @@ def _integers(values: np.ndarray, what: str) -> np.ndarray:
         return values.astype(np.int64)
     if values.dtype.kind == "f" and np.isfinite(values).all() and (values == np.round(values)).all():
         return values.astype(np.int64)
-    raise ValueError(f"{what} must hold integers, got dtype {values.dtype}")
+    raise DataError(f"{what} must hold integers, got dtype {values.dtype}")
 
 
 def _names(class_names: Sequence[str], count: int) -> list[str]:
     names = [str(name) for name in class_names] or [str(i) for i in range(count)]
     if len(names) != count:
-        raise ValueError(f"{len(names)} class names for {count} output columns")
+        raise DataError(f"{len(names)} class names for {count} output columns")
     if len(set(names)) != count:
-        raise ValueError("class names must be unique")
+        raise DataError("class names must be unique")
     return names
 
 
@@ -216,7 +216,7 @@ def summary_rows(task: str, metrics: Mapping[str, Any]) -> list[tuple[str, str]]
         "regression": [("MAE", "mae", "{:.6g}"), ("RMSE", "rmse", "{:.6g}"), ("R2", "r2", "{:.4f}")],
     }
     if task not in rows:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        raise ConfigError(f"task must be one of {TASKS}, got {task!r}")
     return [(label, fmt.format(metrics[key])) for label, key, fmt in rows[task] if metrics.get(key) is not None]
 
 
@@ -357,7 +357,7 @@ def plot_confusion_matrix(
 
     ``normalize`` divides each row by its total, so a cell is the share of a true class predicted as
     each class. Cells are annotated up to 30 classes; names are shortened and rotated to stay legible.
-    A matrix that is not square, or names that do not fit it, are a ``ValueError``; a plot that cannot be
+    A matrix that is not square, or names that do not fit it, are a :class:`zoo.DataError`; a plot that cannot be
     drawn a :class:`TrainingWarning` and ``None``.
 
     >>> import tempfile, pathlib
@@ -366,7 +366,7 @@ def plot_confusion_matrix(
     """
     counts = np.asarray(matrix, dtype=np.float64)
     if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
-        raise ValueError(f"a confusion matrix must be square, got shape {counts.shape}")
+        raise DataError(f"a confusion matrix must be square, got shape {counts.shape}")
     names = _names(class_names, len(counts))
     return _drawn(path, lambda: _confusion_matrix(counts, names, path, normalize))
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo.errors import ConfigError, DataError
 from zoo.report import compute_metrics
 
 LOGME_TOL = 1e-6  # the fixed point stops when alpha and beta both change by less than this, relatively
@@ -42,8 +43,8 @@ def logme(features: np.ndarray, labels: np.ndarray, regression: bool = False) ->
     ``alpha`` grows without bound (a column with no linear signal: the best ``w`` is 0); its evidence is
     then close to the supremum (within about 1e-5 per example on random features). An exact linear fit
     would have an infinite evidence: the least-squares residual is floored at rounding level, so it
-    scores high but finite. Raises ``ValueError`` on NaN or inf, fewer than two examples or classes, mismatched lengths,
-    or an evidence that is not finite.
+    scores high but finite. Raises :class:`zoo.DataError` (a ``ValueError``) on NaN or inf, fewer than two
+    examples or classes, mismatched lengths, or an evidence that is not finite.
 
     >>> rng = np.random.default_rng(0)
     >>> labels = rng.integers(0, 3, 300)
@@ -54,15 +55,15 @@ def logme(features: np.ndarray, labels: np.ndarray, regression: bool = False) ->
     f = _features(features)
     n, d = f.shape
     if n < 2:
-        raise ValueError(f"LogME needs at least two examples, got {n}")
+        raise DataError(f"LogME needs at least two examples, got {n}")
     if regression:
         y = _regression_targets(labels, n)
         if not (y != 0).any(axis=0).all():
-            raise ValueError("a regression target column is all zeros: its LogME evidence is unbounded")
+            raise DataError("a regression target column is all zeros: its LogME evidence is unbounded")
     else:
         classes, index = _classes(labels, n)
         if len(classes) < 2:
-            raise ValueError("LogME needs at least two classes")
+            raise DataError("LogME needs at least two classes")
         y = np.eye(len(classes))[index]
 
     s, c, r0, _ = _spectrum(f, y)
@@ -81,7 +82,7 @@ def logme(features: np.ndarray, labels: np.ndarray, regression: bool = False) ->
         )
     score = float(np.mean(evidence) / n)
     if not math.isfinite(score):
-        raise ValueError(
+        raise DataError(
             f"LogME evidence is not finite (alpha {alpha.tolist()}, beta {beta.tolist()}): "
             "the features fit the targets exactly or are degenerate"
         )
@@ -173,20 +174,20 @@ def linear_probe(
     f = np.asarray(_features(features), dtype=np.float64)
     n = len(f)
     if folds < 2:
-        raise ValueError(f"folds must be at least 2, got {folds}")
+        raise ConfigError(f"folds must be at least 2, got {folds}")
     rng = np.random.default_rng(seed)
     if regression:
         y = _regression_targets(labels, n)
         if n < folds:
-            raise ValueError(f"dataset too small to score: {n} examples for {folds}-fold cross-validation")
+            raise DataError(f"dataset too small to score: {n} examples for {folds}-fold cross-validation")
         order = rng.permutation(n)
     else:
         classes, index = _classes(labels, n)
         if len(classes) < 2:
-            raise ValueError("a linear probe needs at least two classes")
+            raise DataError("a linear probe needs at least two classes")
         counts = np.bincount(index)
         if counts.min() < 2:
-            raise ValueError(
+            raise DataError(
                 f"dataset too small to score: class {classes.tolist()[counts.argmin()]!r} has {counts.min()} example; "
                 f"cross-validation needs at least 2 examples per class ({folds} for {folds} folds)"
             )
@@ -241,7 +242,7 @@ def _ridge(x: np.ndarray, y: np.ndarray, x_test: np.ndarray) -> np.ndarray:
 def clean_features(features: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
     """``features`` ``(N, D)`` without their constant columns, and a report of what was dropped.
 
-    Raises ``ValueError`` on NaN or inf, naming how many rows hold them.
+    Raises :class:`zoo.DataError` on NaN or inf, naming how many rows hold them.
 
     >>> kept, report = clean_features(np.array([[1.0, 7.0, 0.5], [2.0, 7.0, 0.1]]))
     >>> kept.tolist(), report
@@ -256,12 +257,12 @@ def clean_features(features: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
 def _features(features: Any) -> np.ndarray:
     f = np.asarray(features)
     if f.ndim != 2:
-        raise ValueError(f"features must be a 2-D array (examples, dimensions), got shape {f.shape}")
+        raise DataError(f"features must be a 2-D array (examples, dimensions), got shape {f.shape}")
     if f.dtype.kind not in "biuf":
-        raise ValueError(f"features must be numbers, got dtype {f.dtype}")
+        raise DataError(f"features must be numbers, got dtype {f.dtype}")
     if not np.isfinite(f).all():
         bad = int((~np.isfinite(f)).any(axis=1).sum())
-        raise ValueError(f"features contain NaN or inf in {bad} of {len(f)} rows")
+        raise DataError(f"features contain NaN or inf in {bad} of {len(f)} rows")
     return f
 
 
@@ -269,9 +270,9 @@ def _classes(labels: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
     """The sorted distinct class labels and each example's index into them."""
     y = np.asarray(labels)
     if y.ndim != 1 or len(y) != n:
-        raise ValueError(f"classification labels must have shape ({n},) to match the features, got {y.shape}")
+        raise DataError(f"classification labels must have shape ({n},) to match the features, got {y.shape}")
     if y.dtype.kind == "f" and not (np.isfinite(y).all() and (y == np.round(y)).all()):
-        raise ValueError("classification labels must be class indices, got non-integer numbers (regression=True?)")
+        raise DataError("classification labels must be class indices, got non-integer numbers (regression=True?)")
     classes, index = np.unique(y, return_inverse=True)
     return classes, index.reshape(-1)
 
@@ -280,9 +281,9 @@ def _regression_targets(labels: Any, n: int) -> np.ndarray:
     y = np.asarray(labels, dtype=np.float64)
     y = y[:, None] if y.ndim == 1 else y
     if y.ndim != 2 or len(y) != n or y.shape[1] == 0:
-        raise ValueError(
+        raise DataError(
             f"regression labels must have shape ({n},) or ({n}, k) to match the features, got {np.shape(labels)}"
         )
     if not np.isfinite(y).all():
-        raise ValueError("regression labels contain NaN or inf")
+        raise DataError("regression labels contain NaN or inf")
     return y

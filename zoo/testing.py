@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 import zoo
+from zoo.errors import ConfigError
 from zoo.hookspecs import ENTRY_POINT_GROUP, hookimpl
 from zoo.plugins import ENV_ALLOW, Registry, load_registry, reset
 from zoo.spec import BackboneSpec, Preprocessing
@@ -178,7 +179,7 @@ def register_plugin(*plugins: object, keep_installed: bool = False, name: str | 
     >>> reset()
     """
     if name is not None and len(plugins) != 1:
-        raise ValueError("name= names one plugin; register several without it")
+        raise ConfigError("name= names one plugin; register several without it")
     if keep_installed:  # a module the registry loads through its entry point anyway is not registered twice
         plugins = tuple(p for p in plugins if not _installed(p))
     extra = {name or _plugin_name(p): p for p in plugins}

@@ -28,6 +28,7 @@ from zoo.data.sources import (
     split,
 )
 from zoo.data.text import text_pipeline, topics_path
+from zoo.errors import ConfigError
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -47,7 +48,7 @@ def pipeline(
     """:func:`image_pipeline` or :func:`text_pipeline`, by ``dataset.modality``: one call for either kind.
 
     ``image_size`` is required for images; ``image_size`` and ``interpolation`` are ignored for texts,
-    which take no ``augment`` (ValueError).
+    which take no ``augment`` (:class:`zoo.ConfigError`).
 
     >>> texts = load_dataset((["Goal!", "Rain."], ["sports", "weather"]))
     >>> pipeline(texts, batch_size=2).element_spec[0].dtype.name
@@ -55,10 +56,10 @@ def pipeline(
     """
     if dataset.modality == "text":
         if augment is not None and augment is not False:
-            raise ValueError(f"augmentation applies to images only, got augment={augment!r} for a text dataset")
+            raise ConfigError(f"augmentation applies to images only, got augment={augment!r} for a text dataset")
         return text_pipeline(dataset, batch_size=batch_size, shuffle=shuffle, seed=seed, with_targets=with_targets)
     if image_size is None:
-        raise ValueError("image_size=(height, width) is required for an image dataset")
+        raise ConfigError("image_size=(height, width) is required for an image dataset")
     return image_pipeline(
         dataset,
         image_size=image_size,

@@ -327,9 +327,9 @@ def image_pipeline(
 
     height, width = _check_size(image_size)
     if interpolation not in INTERPOLATIONS:
-        raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
+        raise ConfigError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
     layers = augmentation_layers(augment, (height, width), seed)
     n = len(dataset)
     if n == 0:
@@ -400,5 +400,5 @@ def _apply(layers: list[Any], images: Any) -> Any:
 def _check_size(image_size: Any) -> tuple[int, int]:
     size = tuple(image_size) if isinstance(image_size, (tuple, list)) else ()
     if len(size) != 2 or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in size):
-        raise ValueError(f"image_size must be (height, width) with positive integers, got {image_size!r}")
+        raise ConfigError(f"image_size must be (height, width) with positive integers, got {image_size!r}")
     return int(size[0]), int(size[1])

@@ -29,7 +29,7 @@ import numpy as np
 from zoo.config import TASKS, Task
 from zoo.data.images import pixel_digest, read_image, read_regular, scan_images
 from zoo.data.text import ENV_MAX_TEXT_BYTES, max_text_bytes
-from zoo.errors import ConfigError, DataError, DataWarning
+from zoo.errors import ConfigError, DataError, DataTypeError, DataWarning
 
 Modality = Literal["image", "text"]
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -205,7 +205,7 @@ def load_dataset(
     if task not in TASKS:
         raise ConfigError(f"task must be one of {TASKS}, got {task!r}")
     if not 0 <= max_bad_fraction <= 1:
-        raise ValueError(f"max_bad_fraction must be in [0, 1], got {max_bad_fraction!r}")
+        raise ConfigError(f"max_bad_fraction must be in [0, 1], got {max_bad_fraction!r}")
     if class_names is not None:
         class_names = tuple(unicodedata.normalize("NFC", str(c)) for c in class_names)
         if len(set(class_names)) != len(class_names):
@@ -227,7 +227,7 @@ def load_dataset(
             dataset, messages = _from_files(found, task, class_names, max_bad_fraction, workers, progress)
     else:
         kind = type(data).__name__
-        raise TypeError(
+        raise DataTypeError(
             f"data must be a folder, a CSV, TSV or JSONL file, an (x, y) tuple of arrays or a Dataset, got {kind}"
         )
     for message in messages:
@@ -252,7 +252,7 @@ def split(dataset: Dataset, val_fraction: float = 0.2, seed: int = 0) -> tuple[D
     [('y',), ('x',)]
     """
     if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction!r}")
+        raise ConfigError(f"val_fraction must be between 0 and 1, got {val_fraction!r}")
     rng = np.random.default_rng(seed)
     where = dataset.paths or [f"example {i}" for i in range(len(dataset))]
     copies = _copies(dataset, where)

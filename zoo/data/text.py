@@ -153,7 +153,7 @@ def text_pipeline(
     if dataset.texts is None:
         raise DataError(f"{dataset!r} holds images, not texts; use image_pipeline")
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
     n = len(dataset)
     if n == 0:
         raise DataError("the dataset is empty")
