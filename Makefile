@@ -36,6 +36,7 @@ demo: $(VENV)/.installed  ## the main job on an embedded default
 test: $(VENV)/.installed $(JAX_VENV)/.installed  ## lint, registry.json in sync, the whole suite (slow tests too)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy  # mypy.ini: all of zoo/, strict on the public API
 	$(BIN)/zoo registry --check
 	$(MAKE) --no-print-directory docs
 	ZOO_JAX_PYTHON=$(JAX_VENV)/bin/python $(BIN)/pytest

@@ -67,9 +67,10 @@ class Kind:
 
 
 KINDS = [
-    Kind("keras-applications image", "mobilenet_v3_small", "image"),
-    Kind("keras-hub image", "mobilenet_v3_small_050_imagenet", "image"),
-    Kind("keras-cv image", "mobilenet_v3_small_kerascv", "image"),
+    # the fewest layers of each image plugin (building and tracing cost grows with layers, not parameters)
+    Kind("keras-applications image", "vgg16", "image"),
+    Kind("keras-hub image", "vgg_11_imagenet", "image"),
+    Kind("keras-cv image", "resnet18_kerascv", "image"),
     Kind("TF Hub SavedModel image", "mobilenet_v3_small_tfhub", "image", weights="<savedmodel>"),
     Kind("keras-hub text (BERT)", "bert_tiny_en_uncased", "text", weights="<bert>", input_size=None),
     Kind("MiniLM text encoder", "all_minilm_l6_v2", "text", weights="<minilm>", input_size=None),

@@ -216,3 +216,18 @@ def test_a_confusion_matrix_that_cannot_be_drawn_is_a_warning_and_the_run_comple
     assert "confusion_matrix" in json.loads((finished.path / "metrics.json").read_text())
     assert not (finished.path / "confusion_matrix.png").exists()
     assert not [p.name for p in finished.path.iterdir() if p.name.startswith(".")]  # nothing half-written
+
+
+@pytest.mark.slow
+def test_a_network_tf2onnx_cannot_flatten_is_refused_in_one_line(tmp_path, capsys):
+    """keras-hub's MobileNetV3 blocks stay TensorFlow function calls after tf2onnx: an ONNX file holding them
+    would not run anywhere, so the export stops in one line naming the first of them and what to use instead."""
+    rng = np.random.default_rng(2)
+    data = _folder(tmp_path / "data", lambda colour, i: np.clip(colour + rng.normal(0, 40, (32, 32, 3)), 0, 255)
+                   .astype(np.uint8))  # fmt: skip
+    run = zoo.train("mobilenet_v3_small_050_imagenet", data, weights=None, input_shape=32, epochs=1, batch_size=8,
+                    out=tmp_path / "run", cache=False, verbose=0)  # fmt: skip
+    code, out, err = _cli(capsys, run.path, "--format", "onnx", "--out", tmp_path / "onnx")
+    assert code == 2 and out == "" and len(err) == 1, err
+    assert "cannot be converted to ONNX: tf2onnx leaves" in err[0] and "mobile_net_backbone" in err[0]
+    assert err[0].endswith("export it as savedmodel or tflite") and not (tmp_path / "onnx").exists()

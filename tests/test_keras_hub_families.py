@@ -138,6 +138,8 @@ def test_builds_small_with_its_feature_shape_and_pyramid_strides(image):
     assert (not image.pyramid) == (image.family in ("vit", "deit", "dinov2", "swin", "xception"))
     rebuilt = keras.models.model_from_json(model.to_json())  # what keras.saving.load_model does, without weights
     assert rebuilt.output_shape == model.output_shape
+    # its layers keep their names (a run finds its network by name), also beside a network of that name
+    assert [layer.name for layer in rebuilt.layers] == [layer.name for layer in model.layers]
     if image.name in FAST:
         pixels = np.random.default_rng(0).uniform(0, 255, (1, size, size, 3)).astype("float32")
         assert np.isfinite(np.asarray(model(pixels))).all()

@@ -5,12 +5,9 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 import zoo
 
@@ -171,19 +168,3 @@ def test_lazy_names_are_typed() -> None:
     assert typed == zoo._LAZY
     for name, module in zoo._LAZY.items():
         assert hasattr(importlib.import_module(module), name) if module not in zoo._NEEDS_KERAS else True
-
-
-@pytest.mark.slow
-def test_mypy_passes() -> None:
-    """mypy over zoo/ with mypy.ini: default checks everywhere, strict on the public API."""
-    mypy = shutil.which("mypy", path=str(Path(sys.executable).parent))
-    if mypy is None:
-        pytest.skip("mypy is not installed in this environment (it comes with the `test` extra)")
-    result = subprocess.run(
-        [mypy, "--config-file", str(ROOT / "mypy.ini"), "--no-incremental"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=280,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr

@@ -61,7 +61,7 @@ FAMILIES: dict[str, Family] = {
     "densenet": Family("DenseNetBackbone", IMAGENET_BICUBIC, "BSD-3-Clause", "https://arxiv.org/abs/1608.06993",
                        block_pattern=r"^(stack\d+_block\d+)_"),
     "vgg": Family("VGGBackbone", IMAGENET, "BSD-3-Clause", "https://arxiv.org/abs/1409.1556",
-                  block_pattern=r"^(block\d+)_"),
+                  block_pattern=r"^(block\d+)_", network="graph"),
     "efficientnet": Family("EfficientNetBackbone", IMAGENET_BICUBIC, "Apache-2.0", "https://arxiv.org/abs/1905.11946",
                            block_pattern=r"^(block\d+[a-z])_", shape_argument="input_shape", network="graph"),
     "mobilenet_v3": Family("MobileNetBackbone", IMAGENET_BICUBIC, "Apache-2.0", "https://arxiv.org/abs/1905.02244",
@@ -402,11 +402,12 @@ def _network(kind: str, backbone: Any, input_shape: tuple[int, ...]) -> Any:
 
     ``map``: the backbone itself. ``graph``: its layers in a plain ``keras.Model``: keras-hub 0.32's
     ``EfficientNetBackbone.get_config`` drops ``num_features`` and ``stackwise_nores_option``, so the
-    backbone itself would not rebuild from a saved model. ``cls``: its first token. ``swin``: its last
-    tokens as a map. Both keep the backbone whole, as one layer: keras-hub 0.32 cannot serialise DeiT's
-    and Swin's inner layers one by one (their ``get_config`` fails). ``stages``: HGNetV2's stages called
-    one by one (its encoder is one layer with several outputs), each output an ``Identity`` layer
-    ``stage1``..``stage4``.
+    backbone itself would not rebuild from a saved model; ``VGGBackbone.get_config`` drops the layer's
+    name and ``trainable``, so a loaded run's network came back renamed (``vgg_backbone_2``) and unfrozen.
+    ``cls``: its first token. ``swin``: its last tokens as a map. Both keep the backbone whole, as one
+    layer: keras-hub 0.32 cannot serialise DeiT's and Swin's inner layers one by one (their ``get_config``
+    fails). ``stages``: HGNetV2's stages called one by one (its encoder is one layer with several
+    outputs), each output an ``Identity`` layer ``stage1``..``stage4``.
     """
     import keras
 
