@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo import cli, console, errors, report, scoring
+from zoo import cli, console, errors, metrics, scoring
 from zoo.data import load_dataset, pipeline, split
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,14 +147,14 @@ def test_options_the_zoo_cannot_use_are_config_errors():
         "max_bad_fraction must be in [0, 1]": lambda: load_dataset((["a", "b"], [0, 1]), max_bad_fraction=2),
         "modality must be one of": lambda: zoo.list_backbones(modality="audio"),
         "level must be one of": lambda: console.set_level("loud"),
-        "task must be one of": lambda: report.compute_metrics("ranking", [0], [[1.0, 0.0]]),
+        "task must be one of": lambda: metrics.compute_metrics("ranking", [0], [[1.0, 0.0]]),
     }
     for message, call in cases.items():
         assert str(_caught(call, zoo.ConfigError, ValueError)).startswith(message)
 
 
 def test_metrics_of_outputs_that_are_not_probabilities_are_a_data_error():
-    err = _caught(lambda: report.compute_metrics("classification", [0, 1], [[3.0, -1.0], [0.2, 0.8]]), zoo.DataError)
+    err = _caught(lambda: metrics.compute_metrics("classification", [0, 1], [[3.0, -1.0], [0.2, 0.8]]), zoo.DataError)
     assert "(logits instead of probabilities?)" in str(err)
 
 

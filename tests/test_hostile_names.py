@@ -83,6 +83,6 @@ def test_an_exports_link_out_of_the_run_is_refused(hostile_run, tmp_path, capsys
 
 
 def test_a_label_that_looks_like_tex_is_plotted_as_text(tmp_path):
-    from zoo.report import plot_confusion_matrix
+    from zoo.plots import plot_confusion_matrix
 
     assert plot_confusion_matrix([[3, 1], [0, 4]], ["$\\notacommand$", "b"], tmp_path / "cm.png").stat().st_size > 0

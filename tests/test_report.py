@@ -12,14 +12,10 @@ from PIL import Image
 from sklearn import metrics as skm
 
 import zoo
-from zoo.report import (
-    compute_metrics,
-    plot_confusion_matrix,
-    plot_learning_curves,
-    summary_rows,
-    write_history_csv,
-    write_model_card,
-)
+from zoo.card import write_model_card
+from zoo.history import write_history_csv
+from zoo.metrics import compute_metrics, summary_rows
+from zoo.plots import plot_confusion_matrix, plot_learning_curves
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -346,9 +342,9 @@ def test_plots_can_be_drawn_from_several_threads(tmp_path):
 def test_report_imports_neither_keras_nor_pyplot(tmp_path):
     code = f"""
 import sys
-import zoo.report
+import zoo.card, zoo.history, zoo.metrics, zoo.plots
 assert not any(m.split('.')[0] in ('keras', 'tensorflow', 'matplotlib') for m in sys.modules), 'heavy import'
-zoo.report.plot_confusion_matrix([[1, 0], [0, 1]], ['a', 'b'], {str(tmp_path / "cm.png")!r})
+zoo.plots.plot_confusion_matrix([[1, 0], [0, 1]], ['a', 'b'], {str(tmp_path / "cm.png")!r})
 assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'
 """
     subprocess.run([sys.executable, "-c", code], check=True)

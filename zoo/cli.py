@@ -500,7 +500,7 @@ def _rank(args: argparse.Namespace) -> int:
 
 
 def _print_summary(path: Any, task: str, metrics: dict[str, Any]) -> None:
-    from zoo.report import summary_rows
+    from zoo.metrics import summary_rows
 
     print()
     _print_table(("METRIC", "VALUE"), summary_rows(task, metrics))

@@ -18,7 +18,7 @@ from zoo.data.images import resize_images
 from zoo.data.sources import Dataset, check_modality, repair_text, rgb_uint8, unlabelled
 from zoo.data.text import cut_texts
 from zoo.errors import DataError
-from zoo.report import compute_metrics
+from zoo.metrics import compute_metrics
 from zoo.run import MODEL, Run
 
 PREDICT_CHUNK = 128  # inputs read, resized and predicted at a time by predict()

@@ -41,9 +41,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zoo import files, locks, report
+from zoo import card, files, locks, plots
 from zoo.config import ModelConfig, TrainConfig
 from zoo.errors import BusyError, ConfigError, RunError, ZooError, first_line
+from zoo.history import write_history_csv
+from zoo.metrics import summary_rows
 
 if TYPE_CHECKING:
     import keras
@@ -401,7 +403,7 @@ class Run:
         """The distributions that must be installed to load ``model.keras`` (see :func:`load_requirements`).
 
         Recorded in ``config.json`` when the run finished; read from ``model.keras`` for a run finished before.
-        ``report.ZOO_DISTRIBUTION`` among them means ``zoo.load_model`` is needed; without it, plain
+        ``card.ZOO_DISTRIBUTION`` among them means ``zoo.load_model`` is needed; without it, plain
         ``keras.saving.load_model`` loads the model.
 
         >>> Run("runs/demo/run").load_requirements  # plain Keras layers: keras.saving.load_model loads it
@@ -443,14 +445,14 @@ class Run:
         self._config = {**self._config, "model": model.zoo_config.to_dict(), REQUIREMENTS: requirements}
         files.write_json(self.path / CONFIG, self._config)
         files.write_json(self.path / METRICS, dict(metrics))
-        report.write_history_csv(history, self.path / HISTORY)
-        report.plot_learning_curves(history, self.path / CURVES)
+        write_history_csv(history, self.path / HISTORY)
+        plots.plot_learning_curves(history, self.path / CURVES)
         names = self.class_names
         if "confusion_matrix" in metrics:
-            report.plot_confusion_matrix(metrics["confusion_matrix"], names, self.path / CONFUSION)
+            plots.plot_confusion_matrix(metrics["confusion_matrix"], names, self.path / CONFUSION)
         model_config = model.zoo_config
         built = ("task", "head", "hidden", "dropout", "standardize", "weights")
-        report.write_model_card(
+        card.write_model_card(
             self.path / CARD,
             name=self.path.name,
             spec={**self.spec, "input_shape": list(model_config.input_shape)},
@@ -490,7 +492,7 @@ class Run:
     def __repr__(self) -> str:
         if not self.complete:
             return f"Run({self.path}, incomplete)"
-        headline = ", ".join(f"{k} {v}" for k, v in report.summary_rows(self.task, self.metrics)[:2])
+        headline = ", ".join(f"{k} {v}" for k, v in summary_rows(self.task, self.metrics)[:2])
         return f"Run({self.path}, {headline})"
 
 
@@ -629,7 +631,7 @@ def load_requirements(model: keras.Model | str | os.PathLike[str]) -> list[str]:
     for package in _packages(config, distributions):
         needed.update(distributions.get(package) or [package])  # not installed from a distribution: its name
         if package not in KERAS_IMPORTS:
-            needed.add(report.ZOO_DISTRIBUTION)
+            needed.add(card.ZOO_DISTRIBUTION)
     return sorted(needed)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from zoo.errors import ConfigError, DataError
-from zoo.report import compute_metrics
+from zoo.metrics import compute_metrics
 
 LOGME_TOL = 1e-6  # the fixed point stops when alpha and beta both change by less than this, relatively
 LOGME_MAX_ITER = 100
@@ -157,7 +157,7 @@ def linear_probe(
 
     Classification: stratified ``folds``-fold, one-vs-rest ridge on one-hot targets, argmax, mean
     accuracy. Regression (``labels`` ``(N,)`` or ``(N, k)``): shuffled ``folds``-fold, mean R2 (of
-    :func:`zoo.report.compute_metrics`, as scikit-learn's ``r2_score``, averaged over outputs). Each
+    :func:`zoo.metrics.compute_metrics`, as scikit-learn's ``r2_score``, averaged over outputs). Each
     fold standardises the features with its training statistics (constant columns become zero) and
     fits an intercept. The ridge penalty is ``trace(X^T X) / D`` of the standardised training features
     times one of ``RIDGE_GRID`` (1e-4 to 100): the one with the lowest generalised cross-validation

@@ -31,8 +31,8 @@ from zoo.data.text import cut_texts, fitted_sequence_length, token_counts
 from zoo.errors import ConfigError, DataError, DataWarning, RunError, TrainingWarning, zoo_error_in
 from zoo.features import cached_extract, extract, model_identity
 from zoo.heads import build, set_standardization, unfitted_standardization
+from zoo.metrics import compute_metrics
 from zoo.plugins import get_spec
-from zoo.report import compute_metrics
 from zoo.run import Run, WorkerView, load_model
 
 if TYPE_CHECKING:

@@ -1,0 +1,378 @@
+"""The Markdown model card of a run (``README.md``): what the model reads, how it was trained, how it scores,
+how to load it and what it cannot do.
+
+Worded for the run's modality; nothing unset is printed as ``None``. Plain text and numpy only (no
+TensorFlow or Keras). The file goes through :mod:`zoo.files`: it is complete or absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from zoo import escape
+from zoo.config import TASKS
+from zoo.files import write_text
+from zoo.metrics import summary_rows
+
+CARD_MAX_CLASSES = 50  # per-class table in the model card up to this many classes
+ZOO_DISTRIBUTION = "backbone-zoo"  # among a model's load requirements: it loads through zoo.load_model only
+
+
+def write_model_card(
+    path: str | os.PathLike,
+    *,
+    name: str,
+    spec: Mapping[str, Any],
+    config: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    class_names: Sequence[str],
+    task: str,
+    data_summary: Mapping[str, Any] | None = None,
+    history: Sequence[Mapping[str, Any]] = (),
+    load_requirements: Sequence[str] | None = None,
+) -> Path:
+    """Write a short Markdown model card (``README.md`` of a run directory) and return its path.
+
+    ``path`` is the card file, or a directory to write ``README.md`` in; the usage snippet points at
+    ``model.keras`` beside it. ``spec`` is the backbone's ``BackboneSpec.to_dict()``, its
+    ``input_shape`` what the model reads (``[tokens]`` for text); its ``modality`` chooses the
+    wording of the input, usage and limitations. ``config`` holds the run's ``TrainConfig`` fields
+    (and its data sources); ``history`` the epochs the run trained, so the card gives the epochs and
+    learning rate each phase really used. ``load_requirements`` (``Run.load_requirements``: the
+    distributions loading ``model.keras`` needs) gives the usage one line on what to install and whether
+    plain ``keras.saving.load_model`` loads it or ``zoo.load_model`` is needed. Nothing unset is printed
+    as ``None``: it is left out or worded ("none", "not used").
+
+    >>> import tempfile, pathlib
+    >>> card = write_model_card(pathlib.Path(tempfile.mkdtemp()), name="pets", spec={"name": "resnet50"},
+    ...                         config={"epochs": 3}, metrics={"n": 2, "accuracy": 1.0}, class_names=["cat", "dog"],
+    ...                         task="classification")
+    >>> card.read_text().splitlines()[0], card.name
+    ('# pets', 'README.md')
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "README.md"
+    if hasattr(spec, "to_dict"):
+        spec = spec.to_dict()
+    if hasattr(config, "to_dict"):
+        config = config.to_dict()
+    folder = path.parent.as_posix()
+    names = [str(n) for n in class_names]
+    backbone = spec.get("name", "?")
+    text = spec.get("modality") == "text"
+    train = _train_config(config)
+    lines = [f"# {escape.markdown(name)}", ""]
+    outputs = {
+        "classification": f"one of {len(names)} classes (softmax probabilities)",
+        "multilabel": f"any of {len(names)} labels (independent sigmoid probabilities)",
+        "regression": f"{len(names) or 'one or more'} regression target(s)",
+    }.get(task, task)
+    kind = "text " if text else "image " if spec.get("modality") == "image" else ""
+    lines += [
+        f"A {kind}{task} model trained with backbone-zoo on the `{backbone}` backbone: it predicts {outputs}.",
+        "",
+    ]
+
+    lines += ["## Model", ""]
+    lines += [f"- backbone: `{backbone}`" + (f" ({spec['family']} family)" if spec.get("family") else "")]
+    if spec.get("plugin"):
+        lines += [f"- plugin: `{spec['plugin']}`"]
+    lines += _text_input(spec) if text else _image_input(spec)
+    lines += [f"- head: {_describe_head(train, task, text, len(names))}", ""]
+
+    lines += [
+        "## Training",
+        "",
+        *_table(("phase", "what trains", "epochs", "learning rate"), _phases(train, config, history)),
+    ]
+    settings = _settings(config, train, task)
+    lines += ["", *_table(("setting", "value"), settings), ""] if settings else [""]
+    if data_summary:
+        rows = [(k, _cell(v)) for k, v in data_summary.items() if v is not None]
+        lines += ["## Data", "", *_table(("item", "value"), rows), ""]
+
+    lines += ["## Evaluation", ""]
+    n = metrics.get("n")
+    if n is not None:
+        lines += [f"On {n} validation examples:", ""]
+    headline = summary_rows(task, metrics) if task in TASKS else []
+    lines += [*_table(("metric", "value"), headline), ""] if headline else ["No metrics recorded.", ""]
+    per_class = metrics.get("per_class") or {}
+    if per_class and len(per_class) <= CARD_MAX_CLASSES:
+        rows = [
+            (Code(label), *(f"{m[k]:.4f}" for k in ("precision", "recall", "f1")), str(m["support"]))  # type: ignore[misc]
+            for label, m in per_class.items()
+        ]
+        lines += [*_table(("label", "precision", "recall", "F1", "support"), rows), ""]
+
+    if names:
+        lines += ["## Labels", "", "Output index: label", ""]
+        lines += [f"- {i}: {escape.markdown_code(label)}" for i, label in enumerate(names)] + [""]
+
+    lines += ["## Usage", ""]
+    lines += [_how_to_load(load_requirements), ""] if load_requirements is not None else []
+    lines += [*(_text_usage(folder) if text else _image_usage(folder, spec)), ""]
+
+    lines += ["## Limitations", ""]
+    if n is not None:
+        lines += [f"- Evaluated on {n} validation examples only: the metrics are an estimate, not a guarantee."]
+    if task != "regression":
+        lines += ["- It knows only the labels above: anything else is forced into one of them."]
+    few = [label for label, m in per_class.items() if m.get("support", 0) < 10]
+    if few:
+        shown = ", ".join(escape.markdown_code(label) for label in few[:10]) + (", ..." if len(few) > 10 else "")
+        lines += [f"- {len(few)} label(s) have fewer than 10 validation examples, so their scores are noisy: {shown}."]
+    lines += _text_limitations(spec, data_summary or {}) if text else _image_limitations()
+    return write_text(path, "\n".join(lines) + "\n")
+
+
+def _train_config(config: Mapping[str, Any]) -> Any:
+    """The run's :class:`zoo.TrainConfig` from the TrainConfig fields among ``config`` (the rest are data sources)."""
+    import dataclasses
+
+    from zoo.config import TrainConfig
+
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig.from_options({k: v for k, v in config.items() if k in fields})
+
+
+def _image_input(spec: Mapping[str, Any]) -> list[str]:
+    lines = []
+    shape = spec.get("input_shape")
+    pre = spec.get("preprocessing") or {}
+    if shape:
+        size = " x ".join(str(d) for d in shape)
+        resize = (
+            f", resized {pre['interpolation']} to this size"
+            if isinstance(pre, Mapping) and "interpolation" in pre
+            else ""
+        )
+        lines += [f"- input: RGB images of {size}, raw pixels in [0, 255]{resize}"]
+    if pre:
+        lines += [f"- preprocessing (inside the model): {_describe_preprocessing(pre)}"]
+    return lines
+
+
+def _text_input(spec: Mapping[str, Any]) -> list[str]:
+    pre = dict(spec.get("preprocessing") or {})
+    shape = spec.get("input_shape") or ()
+    length = shape[0] if len(shape) == 1 else pre.get("sequence_length")  # type: ignore[misc]
+    lines = ["- input: one raw string per example (the model tokenizes it)"]
+    tokenizer = pre.get("tokenizer")
+    if tokenizer:
+        case = [w for w, on in (("lower-cased", pre.get("lowercase")), ("accents stripped", pre.get("strip_accents")))
+                if on]  # fmt: skip
+        case_text = f" ({', '.join(case)})" if case else ""
+        vocabulary = f"; vocabulary: {pre['vocabulary']}" if pre.get("vocabulary") else ""
+        lines += [f"- tokenizer (inside the model): {tokenizer}{case_text}{vocabulary}"]
+    if length:
+        declared = pre.get("sequence_length")
+        most = f" (the backbone reads up to {declared})" if declared and declared != length else ""
+        lines += [f"- sequence length: {length} tokens{most}; longer texts are cut to their first {length}"]
+    pooling = pre.get("pooling")
+    if pooling:
+        pooled = {"cls": "the first token's vector", "none": "pooled by the encoder itself"}.get(
+            pooling, f"{pooling} of the token vectors over the padding mask"
+        )
+        lines += [f"- pooling: {pooled}{', L2-normalised' if pre.get('normalize') else ''}"]
+    return lines
+
+
+def _describe_head(train: Any, task: str, text: bool, outputs: int) -> str:
+    steps = [] if text else [f"{train.head} pooling of the feature map"]
+    steps += ["standardised features"] if getattr(train, "standardize", True) else []
+    if train.dropout and train.hidden:
+        steps += [f"dropout {train.dropout:g} and Dense {units} (ReLU)" for units in train.hidden]
+    else:
+        steps += [f"Dense {units} (ReLU)" for units in train.hidden]
+    if train.dropout:
+        steps += [f"dropout {train.dropout:g}"]
+    activation = {"classification": "softmax", "multilabel": "sigmoid", "regression": "linear"}.get(task, "")
+    dense = f"Dense {outputs}" if outputs else "Dense"  # a regression without target names: as many as targets
+    steps += [f"{dense} ({activation})" if activation else dense]
+    return ", then ".join(steps)
+
+
+def _phases(train: Any, config: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
+    """One row per phase: what trained, the epochs run (of the most allowed) and the learning rate used."""
+    schedule = "cosine decay to 0" if train.schedule == "cosine" else "constant"
+    optimizer = {"adam": "Adam", "sgd": "SGD, momentum 0.9"}.get(train.optimizer, train.optimizer)
+
+    def epochs(phase: int, most: int) -> str:
+        run = sum(1 for row in history if row.get("phase") == phase)
+        if not history:
+            return f"at most {most}"
+        stopped = " (early stopping)" if run < most else ""
+        return f"{run} of {most}{stopped}"
+
+    rows = [
+        (
+            "1",
+            "the head (backbone frozen)",
+            epochs(1, train.epochs),
+            f"{train.learning_rate:g}, {schedule}, {optimizer}",
+        )
+    ]
+    if train.fine_tune:
+        unfrozen = list(config.get("unfrozen blocks") or [])
+        blocks = f" ({', '.join(unfrozen)})" if unfrozen else ""
+        what = f"the head and the top {train.fine_tune} backbone blocks{blocks}, BatchNorm frozen"
+        rate = f"{train.phase2_learning_rate:g}, {schedule}, {optimizer}"
+        rows.append(("2", what, epochs(2, train.phase2_epochs), rate))
+    else:
+        rows.append(("2", "not used (no fine-tuning)", "-", "-"))
+    return rows  # type: ignore[return-value]
+
+
+# The settings table: TrainConfig fields the phases and the head do not already show, and how to word them.
+_SETTINGS = ("batch_size", "weights", "augment", "class_weight", "patience", "seed", "mixed_precision", "cache",
+             "shuffle", "distribution", "val_fraction")  # fmt: skip
+
+
+def _settings(config: Mapping[str, Any], train: Any, task: str) -> list[tuple[str, str]]:
+    rows = []
+    for key in _SETTINGS:
+        if key == "class_weight" and task != "classification":
+            continue
+        value = getattr(train, key)
+        if key == "weights":
+            text = {None: "none (random initialisation)", "default": "default (the backbone's pretrained ones)"}.get(
+                value, str(value)
+            )
+        elif key == "augment":
+            text = "none" if not value else "all" if value is True else ", ".join(value)
+        elif key == "class_weight":
+            text = value or "none (every class weighs 1)"
+        elif key == "patience":
+            text = "none (never stops early)" if value is None else f"{value} epochs"
+        elif key == "val_fraction":
+            if config.get("val", "") is not None:
+                continue  # validated on its own data (or not said): nothing was held out
+            text = f"{value:g} of the training data held out for validation"
+        elif isinstance(value, bool):
+            text = "yes" if value else "no"
+        else:
+            text = _cell(value)
+        rows.append((key, text))
+    rows += [(key, _cell(config[key])) for key in ("train", "val") if config.get(key) is not None]
+    return rows
+
+
+def _how_to_load(requirements: Sequence[str]) -> str:
+    """One line: what must be installed to load ``model.keras``, and which function loads it.
+
+    >>> print(_how_to_load(["keras", "keras-cv"]))
+    To load `model.keras`, install `keras` and `keras-cv`: plain `keras.saving.load_model` loads it (no zoo needed).
+    >>> _how_to_load(["backbone-zoo", "keras", "keras-hub"])[:77]
+    'To load `model.keras`, install `backbone-zoo`, `keras` and `keras-hub`: use `'
+    """
+    names = [f"`{name}`" for name in requirements] or ["`keras`"]
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    if ZOO_DISTRIBUTION in requirements:
+        how = ("use `zoo.load_model` (its layers are not Keras' own, so plain `keras.saving.load_model` "
+               "does not know them)")  # fmt: skip
+    else:
+        how = "plain `keras.saving.load_model` loads it (no zoo needed)"
+    return f"To load `model.keras`, install {listed}: {how}."
+
+
+def _image_usage(folder: str, spec: Mapping[str, Any]) -> list[str]:
+    shape = spec.get("input_shape")
+    shaped = f" of shape (N, {', '.join(str(d) for d in shape)})" if shape else ""
+    return [
+        "```python",
+        "import zoo",
+        "",
+        f"model = zoo.load_model({escape.python(folder + '/model.keras')})",
+        f"outputs = model.predict(images)  # raw RGB pixels in [0, 255]{shaped}; the model preprocesses them",
+        f'results = zoo.predict({escape.python(folder)}, ["image.jpg"])  # or from files, resized as in training',
+        "```",
+        "",
+        "```sh",
+        f"zoo predict {escape.shell(folder)} image.jpg other.png",
+        "```",
+    ]
+
+
+def _text_usage(folder: str) -> list[str]:
+    return [
+        "```python",
+        "import numpy as np",
+        "import zoo",
+        "",
+        f"model = zoo.load_model({escape.python(folder + '/model.keras')})",
+        'outputs = model.predict(np.array(["some text", "another text"], dtype=object))  # raw strings',
+        f'results = zoo.predict({escape.python(folder)}, ["some text", "another text"])',
+        "```",
+        "",
+        "```sh",
+        f'zoo predict {escape.shell(folder)} "some text" "another text"',
+        f"xargs -d '\\n' zoo predict {escape.shell(folder)} < texts.txt  # one text per line",
+        "```",
+    ]
+
+
+def _image_limitations() -> list[str]:
+    return ["- Performance on images unlike the training data (other cameras, domains, resolutions) is unknown."]
+
+
+def _text_limitations(spec: Mapping[str, Any], data_summary: Mapping[str, Any]) -> list[str]:
+    pre = spec.get("preprocessing") or {}
+    shape = spec.get("input_shape") or ()
+    length = shape[0] if len(shape) == 1 else pre.get("sequence_length")  # type: ignore[misc]
+    vocabulary = f" (its vocabulary: {pre['vocabulary']})" if pre.get("vocabulary") else ""
+    lines = [
+        f"- Performance on texts unlike the training data (other languages, domains, styles or lengths) is unknown; "
+        f"the backbone reads what its tokenizer knows{vocabulary}."
+    ]
+    if length:
+        cut = next((v for k, v in data_summary.items() if k.startswith("texts cut at")), None)
+        counted = f" ({cut} of the training and validation texts were)" if cut is not None else ""
+        lines += [f"- Only the first {length} tokens of a text are read: the rest is ignored{counted}."]
+    return lines
+
+
+def _describe_preprocessing(pre: Any) -> str:
+    if isinstance(pre, str):
+        return pre
+    if hasattr(pre, "describe"):
+        return pre.describe()
+    from zoo.spec import Preprocessing
+
+    try:
+        return Preprocessing(**{k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()}).describe()  # type: ignore[arg-type]
+    except (TypeError, AttributeError):
+        return _cell({k: v for k, v in pre.items() if v is not None})
+
+
+def _cell(value: Any) -> str:
+    """A short rendering of a config or data value for a table cell ("none" for ``None``)."""
+    if value is None:
+        return "none"
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float):
+        text = f"{value:.6g}"
+    elif isinstance(value, (list, tuple)) and len(value) > 5:
+        head = ", ".join(str(v) for v in value[:5])
+        text = f"{len(value)} ({head}, ...)"
+    elif isinstance(value, (Mapping, list, tuple)):
+        text = json.dumps(value, default=str)
+    else:
+        text = str(value)
+    return text
+
+
+class Code(str):
+    """A table cell shown as code (a label): :func:`escape.markdown_code` rather than :func:`escape.markdown`."""
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    shown = [[escape.markdown_code(c) if isinstance(c, Code) else escape.markdown(c) for c in row] for row in rows]
+    return lines + ["| " + " | ".join(row) + " |" for row in shown]
