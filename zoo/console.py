@@ -9,6 +9,17 @@ lines, Keras' progress bars). The ``zoo`` command sets it from ``-q``/``-v``; in
 
 A function's own ``verbose=0`` (``zoo.train``, ``zoo.extract``, ``zoo.rank``) silences that call alone.
 
+Notes and progress lines are :mod:`logging` records at ``INFO`` on named loggers under ``"zoo"`` (the
+module that speaks: ``"zoo.trainer"``, ``"zoo.features"``, ...). The level *is* the ``"zoo"`` logger's
+level (quiet ``WARNING``, normal ``INFO``, verbose ``DEBUG``), and its one handler, :data:`HANDLER`,
+writes each message alone on whatever ``sys.stderr`` is at that moment, which is the zoo's output as it
+always was. A program that routes logging itself takes the zoo's records over::
+
+    import logging
+    zoo_logger = logging.getLogger("zoo")
+    zoo_logger.removeHandler(zoo.console.HANDLER)
+    zoo_logger.propagate = True         # to the root logger's handlers, with their format
+
 Progress suits where it goes: on a terminal a bar redrawn in place; elsewhere (a log file, a pipe)
 plain lines, one per epoch, with no carriage return and no ANSI escape. TensorFlow prints its
 start-up lines from C++ straight to file descriptor 2 while it is imported, whatever
@@ -35,7 +46,9 @@ QUIET, NORMAL, VERBOSE = 0, 1, 2
 LEVELS = {"quiet": QUIET, "normal": NORMAL, "verbose": VERBOSE}
 # What the zoo command sets before TensorFlow loads (unless verbose): its C++ logging, gRPC's.
 QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR"}
-_state: dict[str, Any] = {"level": NORMAL, "loaded": False}
+_state: dict[str, Any] = {"loaded": False}
+# The output level as the "zoo" logger's level, and back (a level set by logging itself reads as the nearest).
+_LOGGING_LEVELS = {QUIET: logging.WARNING, NORMAL: logging.INFO, VERBOSE: logging.DEBUG}
 
 # An absl/glog line ("I0000 00:00:1795855754.295597    7696 port.cc:153] ...") or TensorFlow's own older
 # format ("2026-11-28 08:00:00.000000: I tensorflow/core/...").
@@ -47,22 +60,71 @@ _CONTINUED = re.compile(r"^To enable the following instructions: .* rebuild Tens
 _ABSL_NOTICE = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler that writes a record's message alone, then a newline, on ``sys.stderr`` as it is when the
+    record is emitted (so a redirected or captured stderr gets it, as ``print(..., file=sys.stderr)`` did).
+
+    >>> StderrHandler().format(logging.LogRecord("zoo", logging.INFO, "", 0, "phase 1", None, None))
+    'phase 1'
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass  # always the current sys.stderr
+
+
+LOGGER = logging.getLogger("zoo")  # the root of the zoo's named loggers
+HANDLER = StderrHandler()  # the zoo's own output: the message alone, on stderr
+
+
+def install_handler() -> None:
+    """Give the ``"zoo"`` logger :data:`HANDLER`, unless it has it (``import zoo`` does; the ``zoo`` command
+    does again, so its output does not depend on what the process did before).
+
+    >>> install_handler(); HANDLER in logging.getLogger("zoo").handlers
+    True
+    """
+    if HANDLER not in LOGGER.handlers:
+        LOGGER.addHandler(HANDLER)
+    LOGGER.propagate = False  # said once, by HANDLER, not again by the root logger's handlers
+
+
+if LOGGER.level == logging.NOTSET:  # the default level, unless the program set one before importing the zoo
+    LOGGER.setLevel(logging.INFO)
+install_handler()
+
+
 def set_level(level: int | str) -> None:
     """Set how much the zoo prints: ``"quiet"``, ``"normal"`` (the default) or ``"verbose"`` (or 0, 1, 2).
+
+    It sets the ``"zoo"`` logger's level: ``WARNING``, ``INFO`` or ``DEBUG``.
 
     >>> set_level("quiet"); level()
     0
     >>> set_level("normal")
     """
-    value = LEVELS.get(level, level) if isinstance(level, str) else level
-    if value not in LEVELS.values():
+    value = LEVELS.get(level, -1) if isinstance(level, str) else level
+    if value not in _LOGGING_LEVELS:
         raise ConfigError(f"level must be one of {', '.join(LEVELS)} (or 0, 1, 2), got {level!r}")
-    _state["level"] = value
+    LOGGER.setLevel(_LOGGING_LEVELS[value])
 
 
 def level() -> int:
-    """The output level: :data:`QUIET`, :data:`NORMAL` or :data:`VERBOSE`."""
-    return _state["level"]
+    """The output level: :data:`QUIET`, :data:`NORMAL` or :data:`VERBOSE`, read from the ``"zoo"`` logger's level.
+
+    >>> level() in (QUIET, NORMAL, VERBOSE)
+    True
+    """
+    effective = LOGGER.getEffectiveLevel()
+    return VERBOSE if effective <= logging.DEBUG else NORMAL if effective <= logging.INFO else QUIET
 
 
 def shows(verbose: int = 1) -> bool:
@@ -74,13 +136,18 @@ def shows(verbose: int = 1) -> bool:
     return bool(verbose) and level() > QUIET
 
 
-def say(message: str, verbose: int = 1) -> None:
-    """A note or a progress line on stderr (nothing when quiet, or for ``verbose=0``).
+def say(message: str, verbose: int = 1, *, logger: str | None = None) -> None:
+    """A note or a progress line: an ``INFO`` record of the logger ``logger`` (default: the calling module's,
+    ``"zoo.trainer"`` and so on), on stderr through :data:`HANDLER`; nothing when quiet, or for ``verbose=0``.
 
     >>> say("phase 1: training the head")  # doctest: +SKIP
     """
-    if shows(verbose):
-        print(message, file=sys.stderr, flush=True)
+    if not verbose:
+        return
+    if logger is None:  # the speaking module's logger, so a program can tune one part of the zoo
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        logger = caller if caller == "zoo" or caller.startswith("zoo.") else "zoo"
+    logging.getLogger(logger).info(message)
 
 
 def interactive(stream: TextIO | None = None) -> bool:
@@ -106,7 +173,7 @@ class Progress:
         self.start = self.last = time.monotonic()
         self.done = 0
         if self.on and not self.live:
-            say(label)
+            say(label, logger="zoo.progress")
 
     def update(self, done: int) -> None:
         """Record that ``done`` units of ``total`` are finished (the last call, ``done == total``, ends the line)."""
@@ -122,7 +189,7 @@ class Progress:
             sys.stderr.write(f"\r{self.label} [{'=' * filled}{' ' * (30 - filled)}] {counted}{end}")
             sys.stderr.flush()
         else:
-            say(f"  {'done: ' if finished else ''}{counted}")
+            say(f"  {'done: ' if finished else ''}{counted}", logger="zoo.progress")
 
 
 def epoch_line(epoch: int, epochs: int | None, logs: Mapping[str, Any], seconds: float) -> str:
@@ -154,7 +221,8 @@ def fit_progress(verbose: int = 1, aliases: Mapping[str, str] | None = None) -> 
 
         def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
             shown = {(aliases or {}).get(k, k): v for k, v in (logs or {}).items()}
-            say(epoch_line(epoch + 1, self.params.get("epochs"), shown, time.monotonic() - self.start))
+            say(epoch_line(epoch + 1, self.params.get("epochs"), shown, time.monotonic() - self.start),
+                logger="zoo.progress")  # fmt: skip
 
     return 0, [EpochLines()]
 
