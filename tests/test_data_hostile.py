@@ -16,7 +16,8 @@ from PIL import Image, PngImagePlugin
 import zoo
 import zoo.run
 from zoo.data import Dataset, load_dataset, split
-from zoo.data.sources import check_separate, unlabelled
+from zoo.data.sources import unlabelled
+from zoo.data.split import check_separate
 from zoo.errors import ConfigError, DataError, DataWarning, RunError
 
 NFC, NFD = unicodedata.normalize("NFC", "café"), unicodedata.normalize("NFD", "café")
@@ -275,7 +276,7 @@ def _interrupted_run(data, out, monkeypatch):
 
     def save_then_interrupt(run, state):
         save_state(run, state)
-        if state.get("phase") == 1 and state.get("epoch") == 1:
+        if state.phase == 1 and state.epoch == 1:
             raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:

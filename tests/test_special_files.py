@@ -12,7 +12,7 @@ from PIL import Image
 
 import zoo
 from zoo.data import read_image
-from zoo.data.images import check_file, max_pixels
+from zoo.data.decode import check_file, max_pixels
 
 SCAN = """if True:
     import json, sys

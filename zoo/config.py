@@ -178,9 +178,8 @@ class TrainConfig:
             raise ConfigError(f"hidden layer sizes must be positive integers, got {list(self.hidden)}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed must be an integer from 0 to 2**32 - 1 (4294967295), got {self.seed!r}")
-        if isinstance(self.augment, tuple) and not set(self.augment) <= set(AUGMENTATIONS):
-            unknown = sorted(set(self.augment) - set(AUGMENTATIONS))
-            raise ConfigError(f"unknown augmentation {unknown}; known: {', '.join(AUGMENTATIONS)}")
+        if isinstance(self.augment, tuple):
+            augmentation_names(self.augment)
         if self.augment is not None and not isinstance(self.augment, (bool, tuple)):
             raise ConfigError(f"augment must be True, False, None or a list of names, got {self.augment!r}")
         if isinstance(self.distribution, str) and not self.distribution.startswith(STRATEGY):
@@ -327,3 +326,21 @@ def _choice(name: str, value: Any, choices: Sequence[Any]) -> None:
     if value not in choices:
         shown = ", ".join(repr(c) for c in choices)
         raise ConfigError(f"{name} must be one of {shown}, got {value!r}")
+
+
+def augmentation_names(augment: bool | str | Sequence[str] | None) -> set[str]:
+    """The augmentations ``augment`` asks for: None/False none, True all, or names from :data:`AUGMENTATIONS`;
+    :class:`ConfigError` for any other name.
+
+    >>> sorted(augmentation_names(["zoom", "flip"])), augmentation_names(None)
+    (['flip', 'zoom'], set())
+    """
+    if augment is None or augment is False:
+        return set()
+    if augment is True:
+        return set(AUGMENTATIONS)
+    names = {augment} if isinstance(augment, str) else set(augment)
+    unknown = names - set(AUGMENTATIONS)
+    if unknown:
+        raise ConfigError(f"unknown augmentation {sorted(unknown)}; known: {', '.join(AUGMENTATIONS)}")
+    return names

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from zoo.errors import SpecError
+from zoo.spec import NAME_PATTERN
 
 # The keys of a [backbones.<name>] table that the core reads itself, whatever the source.
 CONFIG_KEYS = ("source", "input_shape", "feature_dim", "feature_shape", "preprocessing", "description")
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 Factory = Callable[..., Any]
 FactoryFor = Callable[[Mapping[str, Any]], tuple[str | os.PathLike[str], Factory]]
@@ -60,10 +59,10 @@ class ConfigSource:
         if isinstance(self.keys, str):
             raise SpecError(f"config source {self.name!r}: keys must be a tuple of key names, not one string")
         object.__setattr__(self, "keys", tuple(self.keys))
-        if not isinstance(self.name, str) or not _NAME.match(self.name):
+        if not isinstance(self.name, str) or not NAME_PATTERN.match(self.name):
             raise SpecError(f"a config source's name must be lowercase snake case like 'savedmodel', got {self.name!r}")
         for key in self.keys:
-            if not isinstance(key, str) or not _NAME.match(key):
+            if not isinstance(key, str) or not NAME_PATTERN.match(key):
                 raise SpecError(f"config source {self.name!r}: keys must be snake-case strings, got {key!r}")
             if key in CONFIG_KEYS:
                 raise SpecError(f"config source {self.name!r}: the zoo reads {key!r} itself; list only extra keys")

@@ -25,7 +25,9 @@ from zoo.backbones import Weights, backbone
 from zoo.cache import FeatureCache, cache_key, weights_fingerprint
 from zoo.console import Progress, say
 from zoo.data import IMAGE_EXTENSIONS, Dataset, load_dataset, pipeline, scan_files
-from zoo.data.sources import first_items, rgb_uint8
+from zoo.data.decode import rgb_uint8
+from zoo.data.listing import first_items
+from zoo.data.pipelines import resize_pixels
 from zoo.distribute import Placement, resolve_one_host
 from zoo.errors import ConfigError, DataError, zoo_error_in
 from zoo.plugins import get_spec
@@ -245,18 +247,6 @@ def _batches(model: keras.Model, items: np.ndarray | Dataset, size: int, interpo
     size_hw = shape[:2] or None
     for batch in pipeline(items, image_size=size_hw, interpolation=interpolation, batch_size=size, with_targets=False):
         yield np.asarray(batch)
-
-
-def resize_pixels(pixels: np.ndarray, size: Sequence[int], interpolation: str = "bilinear") -> np.ndarray:
-    """Pixels ``(..., h, w, 3)`` at ``size`` (height, width), still in [0, 255]; unchanged when already there.
-
-    >>> resize_pixels(np.zeros((2, 8, 8, 3), np.uint8), (4, 4)).shape
-    (2, 4, 4, 3)
-    """
-    if tuple(pixels.shape[-3:-1]) == tuple(size):
-        return pixels
-    resized = keras.ops.image.resize(pixels.astype("float32"), tuple(size), interpolation=interpolation)
-    return np.clip(keras.ops.convert_to_numpy(resized), 0, 255)
 
 
 def _prefetch(batches: Iterator[Any], depth: int = 2) -> Iterator[Any]:

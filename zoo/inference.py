@@ -14,8 +14,10 @@ import numpy as np
 
 from zoo.config import TOP_K
 from zoo.data import load_dataset, pipeline, read_image
-from zoo.data.images import resize_images
-from zoo.data.sources import Dataset, check_modality, repair_text, rgb_uint8, unlabelled
+from zoo.data.dataset import Dataset, check_modality
+from zoo.data.decode import repair_text, rgb_uint8
+from zoo.data.pipelines import resize_images
+from zoo.data.sources import unlabelled
 from zoo.data.text import cut_texts
 from zoo.errors import DataError
 from zoo.metrics import compute_metrics

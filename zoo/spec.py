@@ -18,7 +18,7 @@ from zoo.errors import SpecError
 Modality = Literal["image", "text"]
 MODALITIES = ("image", "text")
 INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5")
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")  # a backbone's name, a config source's and its keys
 PYRAMID_LEVEL = re.compile(r"^P([1-6])$")
 
 
@@ -245,7 +245,7 @@ class BackboneSpec:
 
     def validate(self) -> None:
         """Raise :class:`SpecError` naming the first malformed field."""
-        if not isinstance(self.name, str) or not _NAME.match(self.name):
+        if not isinstance(self.name, str) or not NAME_PATTERN.match(self.name):
             raise SpecError(f"name must be lowercase snake case like 'resnet50', got {self.name!r}")
         for alias in self.aliases:
             if not isinstance(alias, str) or not alias:

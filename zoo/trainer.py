@@ -26,7 +26,8 @@ from zoo import console, distribute, interrupts
 from zoo.cache import FeatureCache, cache_key
 from zoo.config import MODEL_OPTIONS, ModelConfig, TrainConfig, finished_run_error
 from zoo.data import Dataset, load_dataset, pipeline, split
-from zoo.data.sources import check_modality, check_separate
+from zoo.data.dataset import check_modality
+from zoo.data.split import check_separate
 from zoo.data.text import cut_texts, fitted_sequence_length, token_counts
 from zoo.errors import ConfigError, DataError, DataWarning, RunError, TrainingWarning, zoo_error_in
 from zoo.features import cached_extract, extract, model_identity

@@ -557,7 +557,7 @@ class _Exporter:
         """Strings pass through; images of any size become float32 at the training size, as ``zoo predict`` does."""
         if self.text:
             return lambda texts: texts
-        from zoo.data.images import resize_images
+        from zoo.data.pipelines import resize_images
 
         return lambda images: resize_images(images, self.src.image_size, self.src.interpolation)
 
@@ -739,7 +739,7 @@ class _Exporter:
         from zoo.data import Dataset, load_dataset, pipeline
 
         if isinstance(data, np.ndarray) and data.dtype.kind in "uif":  # checked by _check_calibration
-            from zoo.features import resize_pixels
+            from zoo.data.pipelines import resize_pixels
 
             return _to_uint8(resize_pixels(data, self.src.image_size, self.src.interpolation))
         if self.text:
