@@ -53,6 +53,20 @@ def test_sample_scores_a_stratified_subset(scenes, tmp_path):
     assert result.error is None and np.isfinite(result.logme)
 
 
+def test_rank_clears_keras_session_but_leaves_the_callers_keras_state(scenes, tmp_path):
+    def number(layer_name):
+        return int(layer_name.rpartition("_")[2]) if "_" in layer_name else 0
+
+    before = keras.layers.Dense(1).name
+    keras.config.disable_interactive_logging()
+    try:
+        rank(scenes, [TINY_IMAGE, TINY_IMAGE_CAFFE], weights=None, input_shape=32, cache_dir=tmp_path, verbose=0)
+        assert not keras.config.is_interactive_logging_enabled()
+    finally:
+        keras.config.enable_interactive_logging()
+    assert number(keras.layers.Dense(1).name) == number(before) + 1  # the candidates' layers are forgotten
+
+
 def test_too_small_or_single_class_data_is_refused(tmp_path):
     x = np.random.default_rng(0).integers(0, 255, (4, 32, 32, 3), dtype=np.uint8)
     with pytest.raises(ValueError, match="too few to score"):

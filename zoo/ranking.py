@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
@@ -69,6 +69,11 @@ def rank(
     ``distribution`` (as for :func:`zoo.train`; default ``auto``: every local GPU when there are
     several) builds each candidate on every local device and splits its batches over them.
 
+    Memory stays flat over many candidates: after each one, Keras' session is cleared
+    (``keras.backend.clear_session``), then the Keras state the caller had when ``rank`` began is put
+    back (the dtype policy, the distribution, the logging settings, custom-object scopes, the layer-name
+    counters), so ``rank`` changes none of it.
+
     >>> table = rank("data/train", "tiny_image*", weights=None, verbose=0)  # the tests' tiny backbones
     >>> sorted(row.backbone for row in table), table[0].logme >= table[1].logme
     (['tiny_image', 'tiny_image_caffe'], True)
@@ -80,12 +85,47 @@ def rank(
     _check_scorable(dataset, folds)
     names = candidates(backbones, dataset.modality)
     cache = FeatureCache(cache_dir)
-    results = []
+    results, clear = [], _session_clearer()
     for i, name in enumerate(names, 1):
         say(f"[{i}/{len(names)}] {name}", verbose)
         results.append(_score(name, dataset, cache, placement, weights, input_shape, batch_size, folds, seed, verbose))
-        keras.backend.clear_session()
+        clear()  # memory stays flat over many candidates, and the caller's Keras settings stay theirs
     return sorted(results, key=lambda r: (r.error is not None, -(r.logme if r.logme is not None else -np.inf)))
+
+
+def _session_clearer() -> Callable[[], None]:
+    """A ``clear()`` that frees what the candidates left in Keras' global state, and puts back the caller's.
+
+    ``keras.backend.clear_session`` drops the global state of the whole process: the kernel caches and name
+    counters the candidates filled (what keeps memory flat), and also the caller's settings. Keras has no
+    public way to read that state, so this thread's attributes, as they are now, are copied from
+    ``global_state`` (private, hence looked up defensively: without it, ``clear()`` is a plain
+    ``clear_session``). Another thread's Keras state is cleared with no copy to put back, as by
+    ``clear_session`` itself.
+    """
+    try:
+        from keras.src.backend.common import global_state
+    except ImportError:  # a Keras that moved it: clear all the same (flat memory comes first)
+        return keras.backend.clear_session  # type: ignore[no-any-return]
+
+    saved = [
+        (name, {key: _own(value) for key, value in vars(getattr(global_state, name)).items()})
+        for name in ("GLOBAL_STATE_TRACKER", "GLOBAL_SETTINGS_TRACKER")  # clear_session replaces both objects
+    ]
+
+    def clear() -> None:
+        keras.backend.clear_session()
+        for name, attributes in saved:
+            tracker = getattr(global_state, name)
+            for key, value in attributes.items():
+                setattr(tracker, key, _own(value))
+
+    return clear
+
+
+def _own(value: Any) -> Any:
+    """A copy of a container Keras changes in place (the name counters, a scope's dict); any other value itself."""
+    return value.copy() if isinstance(value, (dict, list, set)) else value
 
 
 def candidates(backbones: str | Sequence[str], modality: str) -> list[str]:
