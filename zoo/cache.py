@@ -12,11 +12,8 @@ so a key is computed once: a second process asking for it waits for the lock, sa
 process holds it, then reads the first one's entry. Readers take no lock for an intact entry:
 they check the array's SHA-256 against the record and map the very file they checked. A reader
 that finds a mismatched pair (a writer between its two renames) deletes nothing unless it holds
-the lock itself. Lock files stay after use, holding the pid of their last holder.
-
-Where ``fcntl`` is missing (Windows) no lock is taken: a best effort in which concurrent writers
-may both compute and the last rename wins, and a reader may delete an entry being published
-(it is then computed again). A damaged array is still never returned.
+the lock itself. Lock files stay after use, holding the pid of their last holder. The locks are
+the operating system's (``flock`` on POSIX, ``LockFileEx`` on Windows, through ``filelock``).
 """
 
 from __future__ import annotations
@@ -151,7 +148,7 @@ class FeatureCache:
 
         Yields ``True`` once held; with ``wait=False``, yields ``False`` at once if another process
         holds it. Waiting, it says which process holds it (see :mod:`zoo.locks`). Released when the
-        block ends (or the process dies). Without ``fcntl`` it yields ``True`` and locks nothing.
+        block ends (or the process dies).
         """
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -170,7 +167,7 @@ class FeatureCache:
         """
         entry = self._read(key, shape, dtype)
         if entry is None:
-            for leftover in (*self._paths(key), *(self.root.glob(f".{key}.*") if locks.fcntl else ())):
+            for leftover in (*self._paths(key), *self.root.glob(f".{key}.*")):
                 leftover.unlink(missing_ok=True)
         return entry
 

@@ -1,11 +1,16 @@
 """Exclusive file locks that say who holds them: a run directory while a process trains it, a feature-cache
 entry while a process writes it.
 
-A lock is an ``fcntl.flock`` on a file holding the pid of its holder; the kernel releases it when the holder
-ends, however it ends (SIGKILL included), so a lock is never stale. A process that waits for one says, after
-:data:`NOTE_AFTER` seconds and then every :data:`NOTE_EVERY`, which process holds it and whether that process
-is stopped (Ctrl-Z), and gives up after ``ZOO_LOCK_TIMEOUT`` seconds when that is set. Where ``fcntl`` is
-missing (Windows) nothing is locked.
+A lock is the operating system's lock on a file holding the pid of its holder (``flock`` on POSIX,
+``LockFileEx`` on Windows, both through :func:`filelock.lock_descriptor`); the kernel releases it when the
+holder ends, however it ends (SIGKILL included), so a lock is never stale. A process that waits for one says,
+after :data:`NOTE_AFTER` seconds and then every :data:`NOTE_EVERY`, which process holds it and whether that
+process is stopped (Ctrl-Z), and gives up after ``ZOO_LOCK_TIMEOUT`` seconds when that is set.
+
+The wait is written here rather than left to ``filelock.FileLock``: ``FileLock`` owns the file's content
+(older releases truncate it on every try, so a waiter would erase the holder's pid), and its wait cannot say
+who holds the lock as it goes nor stop at a zoo safe point (:func:`zoo.interrupts.check`) on Ctrl-C. So the
+zoo opens the file itself, writes its pid into it, and asks ``filelock`` only to lock that descriptor.
 """
 
 from __future__ import annotations
@@ -19,11 +24,6 @@ from typing import IO
 
 from zoo import console, interrupts
 from zoo.errors import BusyError, ConfigError
-
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None  # type: ignore[assignment]
 
 ENV_TIMEOUT = "ZOO_LOCK_TIMEOUT"
 NOTE_AFTER = 2.0  # seconds of waiting before the first note
@@ -79,17 +79,19 @@ def locked(path: str | os.PathLike, *, wait: bool = True, what: str = "", remove
     ...     held
     True
     """
-    if fcntl is None:
-        yield True
-        return
+    from filelock import lock_descriptor  # imported when a lock is taken: zoo.run loads without it
+
     path = Path(path)
     limit = timeout() if wait else 0.0
     started, noted = time.monotonic(), None
     while True:
         handle = open(path, "a+")  # "a+": made if missing, never truncated by opening
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            held = lock_descriptor(handle.fileno(), blocking=False)  # False: another process holds it
+        except BaseException:
+            handle.close()
+            raise
+        if not held:
             handle.close()
             waited = time.monotonic() - started
             if not wait:
