@@ -54,7 +54,7 @@ def runs(tmp_path_factory):
 
     def save_then_interrupt(run, state):  # Ctrl-C once the first epoch's checkpoint is written
         save_state(run, state)
-        if state.get("phase") == 1 and state.get("epoch") == 1:
+        if state.phase == 1 and state.epoch == 1:
             raise KeyboardInterrupt
 
     with pytest.MonkeyPatch.context() as patch:

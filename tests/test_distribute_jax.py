@@ -24,7 +24,7 @@ from zoo.cache import FeatureCache
 from zoo.data import load_dataset
 from zoo.distribute import Placement
 from zoo.features import cached_extract, extract
-from zoo.run import WorkerView
+from zoo.run import RunState, WorkerView
 from zoo.testing import TINY_IMAGE
 
 OPTIONS = [
@@ -226,9 +226,10 @@ def test_a_worker_reads_the_run_and_writes_nothing(tmp_path):
     before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(run.path.rglob("*")) if p.is_file()}
     view = WorkerView(run.path)
     assert not view.writes and view.read_state() == run.read_state() and view.class_names == run.class_names
-    view.save_state({"epoch": 99})
-    view.save_weights(run.model, "phase1")
-    view.save_arrays("phase1-best", [np.zeros(3)])
+    view.save_state(RunState(epoch=99))
+    view.save_epoch(run.model, 1)
+    view.save_best(1, [np.zeros(3)])
+    view.save_optimizer(1, [np.zeros(3)])
     view.save_start(run.model)
     view.write_skipped([("x.png", "broken")])
     view.finish(run.model, {}, [], {})

@@ -67,6 +67,6 @@ def test_every_write_is_fsynced_with_its_directory(tmp_path, monkeypatch):
 def test_a_checkpoint_of_another_model_is_said_not_a_traceback(tmp_path):
     run = zoo.train(TINY_IMAGE, _data(), out=tmp_path / "run", **FAST)
     head = run.model.get_layer(run.model.zoo_config.parts.head)
-    run.save_weights(head, "phase1")  # as a zoo whose heads had other layers would have left it
+    run.save_epoch(head, 1)  # as a zoo whose heads had other layers would have left it
     with pytest.raises(RunError, match="does not fit the model .*start the run again"):
-        run.load_weights(run.model, "phase1")
+        run.load_epoch(run.model, 1)

@@ -375,11 +375,12 @@ TEXT_SPEC = zoo.BackboneSpec(
 IMAGE_WORDS = ("RGB", "pixels", "image.jpg", "cameras", "resolutions")
 
 
-def card_text(tmp_path, spec, config, history=(), summary=None, task="classification", names=("cat", "dog")):
+def card_text(tmp_path, spec, config, history=(), summary=None, task="classification", names=("cat", "dog"), cut=None):
     y, probs = random_classification(40, len(names), 5)
     metrics = compute_metrics(task, y, probs, names)
     card = write_model_card(tmp_path / "run" / "README.md", name="card", spec=spec, config=config, metrics=metrics,
-                            class_names=names, task=task, data_summary=summary, history=history)  # fmt: skip
+                            class_names=names, task=task, data_summary=summary, texts_cut=cut,
+                            history=history)  # fmt: skip
     return card.read_text()
 
 
@@ -456,8 +457,8 @@ def test_a_text_model_card_describes_text_input_usage_and_limits(tmp_path):
     history = [{"phase": 1, "epoch": e} for e in (1, 2, 3)] + [{"phase": 2, "epoch": e} for e in (1, 2)]
     config = {**CONFIG, "fine_tune_epochs": 4, "fine_tune_learning_rate": 3e-5, "augment": None, "class_weight": None,
               "patience": None, "weights": None, "train": "/data/texts.csv", "val": None,
-              "unfrozen blocks": ["l5", "l4"]}  # fmt: skip
-    text = card_text(tmp_path, spec, config, history, {"train examples": 80, "texts cut at 64 tokens": 3, "x": None})
+              "unfrozen": ["l5", "l4"]}  # fmt: skip
+    text = card_text(tmp_path, spec, config, history, {"train examples": 80, "x": None}, cut=3)
     run = (tmp_path / "run").as_posix()
     expected = [
         "A text classification model",

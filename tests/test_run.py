@@ -102,7 +102,7 @@ def test_resume_restores_the_optimizer_which_model_keras_leaves_out(tmp_path, mo
 
     def die_in_phase_two(self, state):
         real_save_state(self, state)
-        if state.get("phase") == 2 and state.get("epoch") == 1:
+        if state.phase == 2 and state.epoch == 1:
             raise Killed
 
     monkeypatch.setattr(Run, "save_state", die_in_phase_two)
@@ -115,13 +115,13 @@ def test_resume_restores_the_optimizer_which_model_keras_leaves_out(tmp_path, mo
         optimizer_state = [saved[f"arr_{i}"] for i in range(len(saved.files))]
 
     restored = []
-    real_restore = zoo.trainer._restore_optimizer
+    real_restore = zoo.trainer.restore_optimizer
 
     def spy(model, values):
         real_restore(model, values)
         restored.append([np.asarray(v) for v in model.optimizer.variables])
 
-    monkeypatch.setattr(zoo.trainer, "_restore_optimizer", spy)
+    monkeypatch.setattr(zoo.trainer, "restore_optimizer", spy)
     checkpoint_bytes = sum(path.stat().st_size for path in checkpoint)
     run = zoo.train("tiny_image", _data(), weights=None, out=out, resume=True, fine_tune=1, fine_tune_epochs=3,
                     cache=False, **FAST)  # fmt: skip
@@ -334,7 +334,7 @@ def test_a_python_resume_goes_on_with_the_options_the_run_started_with(tmp_path,
 
     def die_after_the_first_epoch(self, state):
         real_save_state(self, state)
-        if state.get("epoch") == 1:
+        if state.epoch == 1:
             raise Killed
 
     monkeypatch.setattr(Run, "save_state", die_after_the_first_epoch)

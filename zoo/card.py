@@ -32,6 +32,7 @@ def write_model_card(
     class_names: Sequence[str],
     task: str,
     data_summary: Mapping[str, Any] | None = None,
+    texts_cut: int | None = None,
     history: Sequence[Mapping[str, Any]] = (),
     load_requirements: Sequence[str] | None = None,
 ) -> Path:
@@ -41,11 +42,13 @@ def write_model_card(
     ``model.keras`` beside it. ``spec`` is the backbone's ``BackboneSpec.to_dict()``, its
     ``input_shape`` what the model reads (``[tokens]`` for text); its ``modality`` chooses the
     wording of the input, usage and limitations. ``config`` holds the run's ``TrainConfig`` fields
-    (and its data sources); ``history`` the epochs the run trained, so the card gives the epochs and
-    learning rate each phase really used. ``load_requirements`` (``Run.load_requirements``: the
-    distributions loading ``model.keras`` needs) gives the usage one line on what to install and whether
-    plain ``keras.saving.load_model`` loads it or ``zoo.load_model`` is needed. Nothing unset is printed
-    as ``None``: it is left out or worded ("none", "not used").
+    (and its data sources, and the ``ModelConfig``'s ``unfrozen`` blocks); ``data_summary`` the Data table's
+    rows (``DataSummary.rows()``), ``texts_cut`` how many texts were longer than the model reads; ``history``
+    the epochs the run trained, so the card gives the epochs and learning rate each phase really used.
+    ``load_requirements`` (``Run.load_requirements``: the distributions loading ``model.keras`` needs) gives
+    the usage one line on what to install and whether plain ``keras.saving.load_model`` loads it or
+    ``zoo.load_model`` is needed. Nothing unset is printed as ``None``: it is left out or worded ("none",
+    "not used").
 
     >>> import tempfile, pathlib
     >>> card = write_model_card(pathlib.Path(tempfile.mkdtemp()), name="pets", spec={"name": "resnet50"},
@@ -127,7 +130,7 @@ def write_model_card(
     if few:
         shown = ", ".join(escape.markdown_code(label) for label in few[:10]) + (", ..." if len(few) > 10 else "")
         lines += [f"- {len(few)} label(s) have fewer than 10 validation examples, so their scores are noisy: {shown}."]
-    lines += _text_limitations(spec, data_summary or {}) if text else _image_limitations()
+    lines += _text_limitations(spec, texts_cut) if text else _image_limitations()
     return write_text(path, "\n".join(lines) + "\n")
 
 
@@ -219,7 +222,7 @@ def _phases(train: Any, config: Mapping[str, Any], history: Sequence[Mapping[str
         )
     ]
     if train.fine_tune:
-        unfrozen = list(config.get("unfrozen blocks") or [])
+        unfrozen = list(config.get("unfrozen") or [])
         blocks = f" ({', '.join(unfrozen)})" if unfrozen else ""
         what = f"the head and the top {train.fine_tune} backbone blocks{blocks}, BatchNorm frozen"
         rate = f"{train.phase2_learning_rate:g}, {schedule}, {optimizer}"
@@ -321,7 +324,7 @@ def _image_limitations() -> list[str]:
     return ["- Performance on images unlike the training data (other cameras, domains, resolutions) is unknown."]
 
 
-def _text_limitations(spec: Mapping[str, Any], data_summary: Mapping[str, Any]) -> list[str]:
+def _text_limitations(spec: Mapping[str, Any], cut: int | None) -> list[str]:
     pre = spec.get("preprocessing") or {}
     shape = spec.get("input_shape") or ()
     length = shape[0] if len(shape) == 1 else pre.get("sequence_length")  # type: ignore[misc]
@@ -331,7 +334,6 @@ def _text_limitations(spec: Mapping[str, Any], data_summary: Mapping[str, Any]) 
         f"the backbone reads what its tokenizer knows{vocabulary}."
     ]
     if length:
-        cut = next((v for k, v in data_summary.items() if k.startswith("texts cut at")), None)
         counted = f" ({cut} of the training and validation texts were)" if cut is not None else ""
         lines += [f"- Only the first {length} tokens of a text are read: the rest is ignored{counted}."]
     return lines

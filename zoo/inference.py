@@ -21,7 +21,7 @@ from zoo.data.sources import unlabelled
 from zoo.data.text import cut_texts
 from zoo.errors import DataError
 from zoo.metrics import compute_metrics
-from zoo.run import MODEL, Run
+from zoo.run import Run
 
 PREDICT_CHUNK = 128  # inputs read, resized and predicted at a time by predict()
 
@@ -177,7 +177,7 @@ def _finished(run: str | os.PathLike[str] | Run) -> Run:
     if isinstance(run, Run):
         return Run.finished(run)
     try:
-        stamp = os.stat(Path(run) / MODEL)
+        stamp = os.stat(Run.model_file(run))
     except OSError:
         return Run.finished(run)  # says what is missing
     return _loaded(str(Path(run).resolve()), stamp.st_mtime_ns, stamp.st_size)

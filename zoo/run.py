@@ -24,12 +24,14 @@ the user's normal permissions.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import errno
 import functools
 import hashlib
 import importlib.metadata
 import json
+import math
 import os
 import re
 import shutil
@@ -67,11 +69,111 @@ CARD = "README.md"
 CHECKPOINTS = "checkpoints"
 EXPORTS = "exports"
 START = "start.keras"  # in checkpoints/: the model a run started from, when it was given as an object
+# In checkpoints/, per phase: the weights after its last epoch, the best weights so far and the optimizer's state;
+# and the head after phase 1. Only Run's checkpoint methods name them.
+_EPOCH_WEIGHTS, _BEST, _OPTIMIZER = "phase{}.weights.h5", "phase{}-best.npz", "phase{}-optimizer.npz"
+_HEAD = "phase1-final.weights.h5"
+_PHASE_PREFIX = "phase"  # every checkpoint above starts so: discard() keeps a run that has one
+ARRAYS, DATASET = "<arrays>", "<dataset>"  # config.json's data sources for in-memory data (nothing to read again)
 CONFIG_MEMBER = "zoo.json"  # inside model.keras: the ModelConfig, so a loaded model can be trained again
 TRUST_MEMBER = "zoo-trust.json"  # inside model.keras: {external file: SHA-256} of what the model reads on load
 TRAINING_LOCK = ".training.lock"  # while a process trains the run: its pid; removed after
 REQUIREMENTS = "load_requirements"  # in config.json: the distributions model.keras needs to load
 KERAS_IMPORTS = ("keras", "keras_hub", "keras_cv", "keras_nlp")  # packages whose classes Keras imports by itself
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSummary:
+    """Counts of the data a run saw, as :meth:`Run.finish` records them (``Run.data_summary``).
+
+    >>> DataSummary(24, 8, 0).rows()
+    {'train examples': 24, 'validation examples': 8, 'skipped files': 0}
+    >>> DataSummary(30, 10, 1, texts_cut=2, token_limit=16).notes()
+    ['2 texts cut at 16 tokens']
+    """
+
+    train_examples: int
+    validation_examples: int
+    skipped_files: int
+    texts_cut: int | None = None  # texts longer than the model reads; None when the model does not tokenize
+    token_limit: int | None = None  # the tokens the model reads of each text
+
+    _LABELS = ("train examples", "validation examples", "skipped files")  # how state.json and the card name them
+    _CUT = re.compile(r"texts cut at (\d+) tokens")
+
+    def rows(self) -> dict[str, int]:
+        """The counts by their labels, in order: what ``Run.data`` returns and the card's Data table shows."""
+        rows = dict(zip(self._LABELS, (self.train_examples, self.validation_examples, self.skipped_files), strict=True))
+        if self.texts_cut is not None:
+            rows[f"texts cut at {self.token_limit} tokens"] = self.texts_cut
+        return rows
+
+    def notes(self) -> list[str]:
+        """What a user should know after training (``zoo train`` prints each as a note): texts that were cut."""
+        return [f"{self.texts_cut} texts cut at {self.token_limit} tokens"] if self.texts_cut else []
+
+    @classmethod
+    def from_rows(cls, rows: Mapping[str, Any]) -> DataSummary:
+        """The summary :meth:`rows` wrote (``state.json``'s ``summary``)."""
+        train, val, skipped = (int(rows.get(label, 0)) for label in cls._LABELS)
+        cut = next(((int(m.group(1)), int(v)) for k, v in rows.items() if (m := cls._CUT.fullmatch(k))), None)
+        return cls(train, val, skipped, texts_cut=cut[1] if cut else None, token_limit=cut[0] if cut else None)
+
+
+@dataclasses.dataclass
+class StopState:
+    """Early stopping's record, kept in ``state.json`` so a resume goes on counting where the run stopped."""
+
+    best: float = math.inf  # the lowest validation loss so far
+    best_epoch: int = -1  # its epoch (0-based)
+    wait: int = 0  # epochs since it, without a lower one
+
+
+@dataclasses.dataclass
+class RunState:
+    """Where a run's training stands: ``state.json``, rewritten after every epoch (:meth:`Run.read_state`).
+
+    ``data`` and ``labels`` identify the examples and their labels (a resume checks both); ``phase`` and
+    ``epoch`` the last epoch saved (``epoch`` 0: the phase has not started); ``history`` one row per epoch.
+
+    >>> state = RunState(data="d1", labels=None)
+    >>> RunState.from_dict(state.to_dict()) == state
+    True
+    """
+
+    data: str | None = None
+    labels: str | None = None  # None: a run from before labels were recorded
+    phase: int = 1
+    epoch: int = 0
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    stopped: bool = False  # early stopping ended the phase
+    early_stopping: StopState = dataclasses.field(default_factory=StopState)
+    phase1_done: bool = False
+    phase2_done: bool = False
+    complete: bool = False
+    summary: DataSummary | None = None  # when complete
+
+    def to_dict(self) -> dict[str, Any]:
+        record = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        record["early_stopping"] = dataclasses.asdict(self.early_stopping)
+        record["summary"] = self.summary.rows() if self.summary is not None else None
+        return record
+
+    @classmethod
+    def from_dict(cls, record: Any, source: Path | str = STATE) -> RunState:
+        """The state ``record`` holds (keys missing from an older zoo's state take their defaults)."""
+        if not isinstance(record, dict):
+            raise RunError(f"{source} is not a run's state (a JSON object); the run directory is damaged")
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in record.items() if k in known}
+        try:
+            stop = values.get("early_stopping") or {}
+            fields = [f.name for f in dataclasses.fields(StopState)]
+            values["early_stopping"] = StopState(**{name: stop[name] for name in fields if name in stop})
+            values["summary"] = DataSummary.from_rows(values["summary"]) if values.get("summary") else None
+            return cls(**values)
+        except (TypeError, ValueError, AttributeError) as err:
+            raise RunError(f"{source} holds a damaged state ({err}); the run directory is damaged") from None
 
 
 class Run:
@@ -134,8 +236,7 @@ class Run:
             files.write_json(path / CONFIG, {"train": train.to_dict(), "model": model.to_dict(), "data": dict(data)})
             files.write_json(path / SPEC, dict(spec))
             files.write_json(path / LABELS, list(model.class_names))
-            state = {"data": data_id, "labels": labels_id, "phase": 1, "epoch": 0, "history": []}  # type: ignore[var-annotated]
-            files.write_json(path / STATE, state)
+            run.save_state(RunState(data=data_id, labels=labels_id))
             run._config = _read_json(path / CONFIG)
         except BaseException:
             run.release()
@@ -220,6 +321,15 @@ class Run:
         return True
 
     @staticmethod
+    def model_file(path: str | os.PathLike[str]) -> Path:
+        """Where the run directory at ``path`` keeps its trained model (``model.keras``), without opening it.
+
+        >>> Run.model_file("runs/demo/run")
+        PosixPath('runs/demo/run/model.keras')
+        """
+        return Path(path) / MODEL
+
+    @staticmethod
     def default_path(backbone: str) -> Path:
         """``runs/<backbone>-<time>``, the directory a run gets when no ``out`` is given (``create(unique=True)``
         adds ``-2``, ``-3``... when another run took it in the same second)."""
@@ -248,6 +358,25 @@ class Run:
     def data_sources(self) -> dict[str, str | None]:
         """``{"train": ..., "val": ...}``: absolute paths, or ``"<arrays>"`` for in-memory data."""
         return dict(self._config["data"])
+
+    @staticmethod
+    def describe_source(data: Any) -> str | None:
+        """How ``config.json`` records a data source: a path made absolute, ``"<arrays>"`` for ``(x, y)`` arrays,
+        ``"<dataset>"`` for a :class:`zoo.data.Dataset` (in-memory data: nothing to read again), ``None`` for none.
+
+        >>> Run.describe_source(([0], [1])), Run.describe_source(None)
+        ('<arrays>', None)
+        """
+        if data is None:
+            return None
+        if isinstance(data, (str, os.PathLike)):
+            return str(Path(data).resolve())
+        return ARRAYS if isinstance(data, tuple) else DATASET
+
+    @property
+    def trained_in_memory(self) -> bool:
+        """Whether the run's training data was given in memory (or not recorded): none to read again."""
+        return _in_memory(self.data_sources.get("train"))
 
     @functools.cached_property
     def spec(self) -> dict[str, Any]:
@@ -296,14 +425,14 @@ class Run:
         from zoo.data import load_dataset, split
 
         sources, names = self.data_sources, self.class_names or None
-        if not sources.get("train") or sources["train"].startswith("<"):  # type: ignore[union-attr]
+        if self.trained_in_memory:
             raise RunError(f"{self.path} was trained from in-memory data ({sources.get('train')}): there is no "
                            "training data to read again; pass the data yourself")  # fmt: skip
         train = load_dataset(sources["train"], task=self.task, class_names=names, progress=progress)  # type: ignore[arg-type]
         if sources.get("val") is None:
             config = self.train_config
             return split(train, config.val_fraction, config.seed)
-        if sources["val"].startswith("<"):  # type: ignore[union-attr]
+        if _in_memory(sources["val"]):
             raise RunError(f"{self.path} was validated on in-memory data: there is no validation data to read again")
         return train, load_dataset(sources["val"], task=self.task, class_names=names, progress=progress)  # type: ignore[arg-type]
 
@@ -316,27 +445,61 @@ class Run:
         return self.path / EXPORTS / (f"{format}-{quantize}" if quantize else format)
 
     # -- state and checkpoints -------------------------------------------------------------------
-    def read_state(self) -> dict[str, Any]:
-        return _read_json(self.path / STATE)
+    def read_state(self) -> RunState:
+        """Where training stands (``state.json``): :class:`RunState`."""
+        return RunState.from_dict(_read_json(self.path / STATE), self.path / STATE)
 
-    def save_state(self, state: Mapping[str, Any]) -> None:
-        files.write_json(self.path / STATE, dict(state))
+    def save_state(self, state: RunState) -> None:
+        files.write_json(self.path / STATE, state.to_dict())
 
     @property
     def complete(self) -> bool:
-        return bool((self.path / STATE).exists() and self.read_state().get("complete"))
+        return (self.path / STATE).exists() and self.read_state().complete
 
-    def checkpoint(self, name: str) -> Path:
+    def _checkpoint(self, name: str) -> Path:
         return self.path / CHECKPOINTS / name
 
-    def save_weights(self, model: keras.Model, name: str) -> None:
-        path = self.checkpoint(f"{name}.weights.h5")
+    @property
+    def has_checkpoints(self) -> bool:
+        """Whether an epoch of training was saved (a checkpoint of some phase exists)."""
+        return any((self.path / CHECKPOINTS).glob(f"{_PHASE_PREFIX}*"))
+
+    def save_epoch(self, model: keras.Model, phase: int) -> None:
+        """Keep ``model``'s weights as they are at the end of an epoch of ``phase``."""
+        self._write_weights(model, self._checkpoint(_EPOCH_WEIGHTS.format(phase)))
+
+    def load_epoch(self, model: keras.Model, phase: int) -> None:
+        """Set ``model``'s weights to those :meth:`save_epoch` kept for ``phase``."""
+        self._read_weights(model, self._checkpoint(_EPOCH_WEIGHTS.format(phase)))
+
+    def save_head(self, head: keras.Model) -> None:
+        """Keep the head as phase 1 left it."""
+        self._write_weights(head, self._checkpoint(_HEAD))
+
+    def load_head(self, head: keras.Model) -> None:
+        self._read_weights(head, self._checkpoint(_HEAD))
+
+    def save_best(self, phase: int, weights: Sequence[np.ndarray]) -> None:
+        """Keep the best weights of ``phase`` so far (early stopping restores them)."""
+        self._write_arrays(self._checkpoint(_BEST.format(phase)), weights)
+
+    def load_best(self, phase: int) -> list[np.ndarray] | None:
+        """The weights :meth:`save_best` kept for ``phase``; ``None`` before any."""
+        return self._read_arrays(self._checkpoint(_BEST.format(phase)))
+
+    def save_optimizer(self, phase: int, values: Sequence[np.ndarray]) -> None:
+        """Keep the optimizer's variables at the end of an epoch of ``phase``."""
+        self._write_arrays(self._checkpoint(_OPTIMIZER.format(phase)), values)
+
+    def load_optimizer(self, phase: int) -> list[np.ndarray] | None:
+        return self._read_arrays(self._checkpoint(_OPTIMIZER.format(phase)))
+
+    def _write_weights(self, model: keras.Model, path: Path) -> None:
         files.ensure_space(path, _nbytes(model.weights))  # h5py crashes on a full disk: check first
         with files.atomic_path(path) as tmp:
             model.save_weights(tmp)
 
-    def load_weights(self, model: keras.Model, name: str) -> None:
-        path = self.checkpoint(f"{name}.weights.h5")
+    def _read_weights(self, model: keras.Model, path: Path) -> None:
         try:
             model.load_weights(path)
         except OSError as err:  # h5py: a truncated or overwritten file
@@ -347,14 +510,12 @@ class Run:
                 "or by another version of the zoo; start the run again"
             ) from None
 
-    def save_arrays(self, name: str, arrays: Sequence[np.ndarray]) -> None:
-        path = self.checkpoint(f"{name}.npz")
+    def _write_arrays(self, path: Path, arrays: Sequence[np.ndarray]) -> None:
         files.ensure_space(path, _nbytes(arrays))
         with files.atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, *arrays)
 
-    def load_arrays(self, name: str) -> list[np.ndarray] | None:
-        path = self.checkpoint(f"{name}.npz")
+    def _read_arrays(self, path: Path) -> list[np.ndarray] | None:
         if not path.exists():
             return None
         try:
@@ -365,10 +526,10 @@ class Run:
 
     def save_start(self, model: keras.Model) -> None:
         """Keep the model the run starts from, so a resume starts from the very same weights."""
-        save_model(model, self.checkpoint(START))
+        save_model(model, self._checkpoint(START))
 
     def load_start(self) -> keras.Model | None:
-        return load_model(self.checkpoint(START)) if self.checkpoint(START).exists() else None
+        return load_model(self._checkpoint(START)) if self._checkpoint(START).exists() else None
 
     def remove_orphans(self) -> None:
         """Delete the temporary files a writer of this run left when it died (its one writer calls this)."""
@@ -378,7 +539,7 @@ class Run:
 
     def discard(self) -> None:
         """Remove a run that failed before its first checkpoint: its directory if this run made it."""
-        if any((self.path / CHECKPOINTS).glob("phase*")):
+        if self.has_checkpoints:
             return
         if self._made:
             shutil.rmtree(self.path, ignore_errors=True)
@@ -420,6 +581,11 @@ class Run:
         files.write_json(self.path / SKIPPED, [{"path": str(p), "reason": str(r)} for p, r in skipped])
 
     @property
+    def skipped_path(self) -> Path:
+        """The file that lists the inputs left out as unreadable."""
+        return self.path / SKIPPED
+
+    @property
     def skipped(self) -> list[dict[str, str]]:
         """The inputs left out as unreadable: ``[{"path", "reason"}, ...]``."""
         path = self.path / SKIPPED
@@ -430,7 +596,7 @@ class Run:
         model: keras.Model,
         metrics: Mapping[str, Any],
         history: Sequence[Mapping[str, Any]],
-        summary: Mapping[str, Any],
+        summary: DataSummary,
     ) -> None:
         """Write the model and every report, then mark the run complete and drop its checkpoints.
 
@@ -451,7 +617,7 @@ class Run:
         if "confusion_matrix" in metrics:
             plots.plot_confusion_matrix(metrics["confusion_matrix"], names, self.path / CONFUSION)
         model_config = model.zoo_config
-        built = ("task", "head", "hidden", "dropout", "standardize", "weights")
+        built = ("task", "head", "hidden", "dropout", "standardize", "weights", "unfrozen")
         card.write_model_card(
             self.path / CARD,
             name=self.path.name,
@@ -460,16 +626,16 @@ class Run:
                 **self.train_config.to_dict(),
                 **{k: getattr(model_config, k) for k in built},  # as built
                 **self.data_sources,
-                "unfrozen blocks": list(model_config.unfrozen),
             },
             metrics=metrics,
             class_names=names,
             task=model_config.task,
-            data_summary=summary,
+            data_summary=summary.rows(),
+            texts_cut=summary.texts_cut,
             history=history,
             load_requirements=requirements,
         )
-        self.save_state({**self.read_state(), "complete": True, "summary": dict(summary)})
+        self.save_state(dataclasses.replace(self.read_state(), complete=True, summary=summary))
         shutil.rmtree(self.path / CHECKPOINTS, ignore_errors=True)
 
     @property
@@ -482,12 +648,19 @@ class Run:
     @property
     def history(self) -> list[dict[str, Any]]:
         """One row per epoch: phase, epoch, losses, metrics, learning rate."""
-        return self.read_state().get("history", [])
+        return self.read_state().history
 
     @property
     def data(self) -> dict[str, Any]:
-        """Counts of the data the run saw: examples, skipped files, texts cut at the token limit."""
-        return self.read_state().get("summary", {})
+        """Counts of the data the run saw: examples, skipped files, texts cut at the token limit, by their labels
+        (``{"train examples": 24, ...}``; empty until the run is complete). :attr:`data_summary` has them as fields."""
+        summary = self.data_summary
+        return dict(summary.rows()) if summary is not None else {}
+
+    @property
+    def data_summary(self) -> DataSummary | None:
+        """The counts of :attr:`data` as a :class:`DataSummary`; ``None`` until the run is complete."""
+        return self.read_state().summary
 
     def __repr__(self) -> str:
         if not self.complete:
@@ -508,18 +681,18 @@ class WorkerView(Run):
     def writes(self) -> bool:
         return False
 
-    def save_weights(self, model: keras.Model, name: str) -> None:
+    def _write_weights(self, model: keras.Model, path: Path) -> None:
         with tempfile.TemporaryDirectory() as scratch:
-            model.save_weights(Path(scratch) / f"{name}.weights.h5")
+            model.save_weights(Path(scratch) / path.name)
 
     def save_start(self, model: keras.Model) -> None:
         with tempfile.TemporaryDirectory() as scratch:
             save_model(model, Path(scratch) / START)
 
-    def save_state(self, state: Mapping[str, Any]) -> None:
+    def save_state(self, state: RunState) -> None:
         pass
 
-    def save_arrays(self, name: str, arrays: Sequence[np.ndarray]) -> None:
+    def _write_arrays(self, path: Path, arrays: Sequence[np.ndarray]) -> None:
         pass
 
     def write_skipped(self, skipped: Sequence[tuple[str, str]]) -> None:
@@ -838,6 +1011,11 @@ def _make_unique(base: Path) -> tuple[Path, bool]:
             return path, True
         except FileExistsError:
             number += 1
+
+
+def _in_memory(source: str | None) -> bool:
+    """Whether a recorded data source is in-memory data (or none): nothing to read again."""
+    return not source or source in (ARRAYS, DATASET)
 
 
 def _read_json(path: Path) -> Any:

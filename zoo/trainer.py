@@ -10,12 +10,14 @@ trains again like a new one. Every file goes through :class:`zoo.Run`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
+import random
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -24,17 +26,19 @@ import numpy as np
 
 from zoo import console, distribute, interrupts
 from zoo.cache import FeatureCache, cache_key
+from zoo.checkpoints import EXACT_LOSS, EpochEnd, restore_optimizer
 from zoo.config import MODEL_OPTIONS, ModelConfig, TrainConfig, finished_run_error
-from zoo.data import Dataset, load_dataset, pipeline, split
+from zoo.data import Dataset, load_dataset, split
 from zoo.data.dataset import check_modality
 from zoo.data.split import check_separate
-from zoo.data.text import cut_texts, fitted_sequence_length, token_counts
+from zoo.data.text import fitted_sequence_length, token_counts
 from zoo.errors import ConfigError, DataError, DataWarning, RunError, TrainingWarning, zoo_error_in
-from zoo.features import cached_extract, extract, model_identity
+from zoo.features import extract, model_identity
 from zoo.heads import build, set_standardization, unfitted_standardization
 from zoo.metrics import compute_metrics
 from zoo.plugins import get_spec
-from zoo.run import Run, WorkerView, load_model
+from zoo.run import Run, RunState, StopState, WorkerView, load_model
+from zoo.training_data import ArrayBatches, TrainingData
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack from Python 3.11; only the type checker reads it
@@ -44,14 +48,11 @@ LOSSES = {
     "multilabel": keras.losses.BinaryCrossentropy,
     "regression": keras.losses.MeanSquaredError,
 }
-# The same losses as metrics: on several processes, the epoch's loss over its real rows (Keras' own loss
-# average counts a padded batch at its padded size), reported as loss and val_loss.
-EXACT_LOSS = "exact_loss"
-ADAPT_SAMPLE = 2048  # without cached features, the head's standardisation is fit on this many examples
 CHANCE_MARGIN = 0.02  # a validation loss within 2% of chance's, ln(classes), is learning nothing
 TARGET_LIMIT = 1e15  # |regression target| beyond which squared errors overflow float32 (about 3e38) in a batch
 TARGET_SCALE = 1e4  # beyond this, a warning: a head that starts near 0 learns such targets slowly
 CACHE_AGREEMENT = 0.02  # head on cached features vs model on inputs; a float16 run differs by ~1e-3
+# The same losses as metrics (named checkpoints.EXACT_LOSS): on several processes, the loss over real rows only.
 LOSS_METRICS = {
     "classification": keras.metrics.SparseCategoricalCrossentropy,
     "multilabel": keras.metrics.BinaryCrossentropy,
@@ -115,6 +116,12 @@ def train(
     continues the run in ``out`` from its last checkpoint. Returns the :class:`zoo.Run`. (The examples
     use ``tiny_image``, the test suite's backbone: any name of ``zoo list`` goes there.)
 
+    Training is reproducible from ``seed``: it calls ``keras.utils.set_random_seed(seed)``, which seeds Python's,
+    NumPy's and the backend's random generators. Python's and NumPy's global states are put back when ``train``
+    returns, so the caller's own draws go on as before; the backend's global seed (TensorFlow's
+    ``tf.random.set_seed``, Keras' global ``SeedGenerator``) stays as ``set_random_seed`` left it (Keras cannot
+    read it back): seed it yourself after ``train`` if your own code relies on it.
+
     >>> run = train("tiny_image", "data/train", weights=None, epochs=2, out="runs/scenes", verbose=0)
     >>> run.complete, run.class_names
     (True, ('beach', 'forest', 'night', 'sunset'))
@@ -173,7 +180,7 @@ def train(
             labels=[train_set.label_digest, val_set.label_digest], out=str(Path(out).resolve()),
         ))  # fmt: skip
     try:
-        with placement.scope():  # the model's variables live on every replica; compile and fit follow
+        with placement.scope(), _seeded(config.seed):  # the variables live on every replica; compile and fit follow
             args = (config, train_set, val_set, data, val, out, resume, cache_dir, verbose)
             return _train_placed(model, spec, placement, *args)
     except Exception as err:
@@ -199,8 +206,7 @@ def _train_placed(
     cache_dir: str | os.PathLike[str] | None,
     verbose: int,
 ) -> Run:
-    """The rest of :func:`train`, inside the distribution's scope."""
-    keras.utils.set_random_seed(config.seed)
+    """The rest of :func:`train`, inside the distribution's scope, seeded."""
     started_from_model = not isinstance(model, str)
     if not started_from_model:
         model = _build_for(spec.name, train_set, config)
@@ -223,9 +229,9 @@ def _train_placed(
             raise ConfigError("resume=True continues the run in out=<run directory>: pass out")
         run = Run(out) if placement.chief else WorkerView(out)
         state = run.read_state()
-        if state.get("data") != data_id:
+        if state.data != data_id:
             raise RunError(f"The data of {run.path} changed since the run started; start a new run instead")
-        if state.get("labels") not in (None, labels_id):  # None: a run from before labels were recorded
+        if state.labels not in (None, labels_id):  # None: a run from before labels were recorded
             raise RunError(
                 f"the labels of the data changed since the run in {run.path} started (the same examples, other "
                 "labels): its checkpoints learnt the old ones; start a new run (another --out) instead"
@@ -237,14 +243,15 @@ def _train_placed(
         path = Run.check_free(out) if out is not None else Run.default_path(spec.name)
         placement.barrier("zoo: run directory checked")  # by every process, before the chief makes it
         if placement.chief:
-            sources = {"train": _describe_source(data), "val": _describe_source(val)}
+            sources = {"train": Run.describe_source(data), "val": Run.describe_source(val)}
             recipe = model.zoo_config
             run = Run.create(path, train=config, model=recipe, spec=spec.to_dict(), data=sources, data_id=data_id,
                              labels_id=labels_id, unique=out is None)  # fmt: skip
         placement.barrier("zoo: run directory made")
         run = run if placement.chief else WorkerView(path)
     try:
-        trainer = _Trainer(model, config, train_set, val_set, run, cache, placement, verbose)
+        plan = TrainingData(train_set, val_set, config, model.zoo_config, cache, placement, run.interpolation, verbose)
+        trainer = _Trainer(model, config, plan, run, verbose)
         return trainer.run(resume, started_from_model)
     except Exception as err:
         if not resume:
@@ -278,7 +285,7 @@ def resume(
         console.say(f"{run.path} is already complete", verbose)
         return run
     sources = run.data_sources
-    if sources["train"] is None or sources["train"].startswith("<"):
+    if run.trained_in_memory:
         raise RunError(
             f"{run_dir} was trained from in-memory data; call zoo.train(..., out={str(run_dir)!r}, resume=True) "
             "with the same data instead"
@@ -316,6 +323,19 @@ def _resumed_config(out: str | os.PathLike[str], config: TrainConfig, given: lis
     return recorded.updated({"distribution": config.distribution}) if "distribution" in given else recorded
 
 
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """``keras.utils.set_random_seed(seed)`` for the run; Python's and NumPy's global random states put back after
+    (the backend's global seed has no public getter: it stays set)."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    keras.utils.set_random_seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+
+
 def _lost_a_peer(err: BaseException) -> bool:
     """Whether ``err`` is a collective that failed because another process of the job is gone."""
     text = f"{err} {err.__cause__ or ''}"
@@ -327,7 +347,7 @@ def _unfinished_same_run(out: Path, backbone: str, config: TrainConfig, data_id:
     try:
         run = Run(out)
         same = run.model_config.backbone == backbone and run.train_config.to_dict() == config.to_dict()
-        return same and not run.complete and run.read_state().get("data") == data_id
+        return same and not run.complete and run.read_state().data == data_id
     except RunError:
         return False  # no run there, or a damaged one (Run.check_free then refuses the folder)
 
@@ -348,42 +368,32 @@ def model_config_of(model: Any) -> ModelConfig:
 
 
 class _Trainer:
-    def __init__(
-        self,
-        model: Any,
-        config: TrainConfig,
-        train_set: Dataset,
-        val_set: Dataset,
-        run: Run,
-        cache: FeatureCache,
-        placement: distribute.Placement,
-        verbose: int,
-    ) -> None:
-        self.model, self.config, self.train_set, self.val_set = model, config, train_set, val_set
-        self.run_dir, self.cache, self.placement, self.verbose = run, cache, placement, verbose
+    """One run's training from start (or its last checkpoint) to the finished run directory: phase 1 (the head,
+    on cached features when it can), phase 2 (fine-tuning), then the model, metrics and reports through ``Run``.
+    The data comes through :class:`TrainingData`; each epoch ends in :class:`zoo.checkpoints.EpochEnd`."""
+
+    def __init__(self, model: Any, config: TrainConfig, data: TrainingData, run: Run, verbose: int) -> None:
+        self.model, self.config, self.data, self.run_dir, self.verbose = model, config, data, run, verbose
         self.recipe: ModelConfig = model.zoo_config
         self.head = model.get_layer(self.recipe.parts.head)
         self.network = model.get_layer(self.recipe.parts.network)
-        self.interpolation = run.interpolation
-        self.history: list[dict[str, Any]] = []
-        self.state: dict[str, Any] = {}
+        self.placement = data.placement
+        self.state = RunState()
 
-    # -- the run ---------------------------------------------------------------------------------
     def run(self, resume: bool, started_from_model: bool) -> Run:
         self.state = self.run_dir.read_state()
-        self.history = self.state.get("history", [])
-        if self.state.get("complete"):
+        if self.state.complete:
             console.say(f"{self.run_dir.path} is already complete", self.verbose)
             return self.run_dir
         if not resume:
-            self.run_dir.write_skipped(self._skipped())
+            self.run_dir.write_skipped(self.data.skipped())
             if started_from_model:
                 self.run_dir.save_start(self.model)
         features = None
-        if not self.state.get("phase1_done"):
+        if not self.state.phase1_done:
             features = self._phase1()
         else:
-            self.run_dir.load_weights(self.head, "phase1-final")
+            self.run_dir.load_head(self.head)
         if self.config.fine_tune:
             self._phase2()
         return self._finish(features)
@@ -393,11 +403,12 @@ class _Trainer:
         features while it is unfitted (a new model, from a name or ``zoo.build``; one that arrives fitted,
         trained or from ``zoo.fit_standardization``, keeps its own; a resumed phase 1 has it in its checkpoint)."""
         self.network.trainable = False  # a loaded model may come fine-tuned: phase 1 trains the head only
-        cached = self.config.cache and not self.config.augment
+        data, config = self.data, self.config
+        cached = config.cache and not config.augment
         standardization = unfitted_standardization(self.model) if self._epoch(1) == 0 else None
         adapt = standardization is not None
-        name, epochs = self.recipe.backbone, self.config.epochs
-        why = "augmentation on" if self.config.augment else "cache off"
+        name, epochs = self.recipe.backbone, config.epochs
+        why = "augmentation on" if config.augment else "cache off"
         how = f"on cached features of the frozen {name}" if cached else f"with {name} frozen, run every epoch ({why})"
         self._say(f"phase 1: training the head {how}, {epochs} epoch{'' if epochs == 1 else 's'}")
         if cached or adapt:
@@ -406,77 +417,62 @@ class _Trainer:
             extractor = self.placement.local_copy(extractor)  # several processes: each extracts its own shard
         if cached:
             identity = model_identity(extractor)  # the weights are hashed once for both sets
-            splits = (("train", self.train_set), ("validation", self.val_set))
-            features = tuple(self._features(extractor, d, identity, split) for split, d in splits)
+            splits = (("train", data.train_set), ("validation", data.val_set))
+            features = tuple(data.features(extractor, d, identity, split) for split, d in splits)
             target, placement = self.head, self.placement
-            train_targets = self._targets(self.train_set)
-            fit_data = _ArrayBatches(features[0], *train_targets, self.config, placement, epoch=self._epoch(1))
-            val_data = _ArrayBatches(features[1], self.val_set.targets, None, self.config, placement, shuffle=False)
+            train_targets = data.targets(data.train_set)
+            fit_data = ArrayBatches(features[0], *train_targets, config, placement, epoch=self._epoch(1))
+            val_data = ArrayBatches(features[1], data.val_set.targets, None, config, placement, shuffle=False)
         else:
             features, target = None, self.model
-            fit_data = self._pipeline(self.train_set, training=True)
-            val_data = self._pipeline(self.val_set, training=False)
+            fit_data = data.pipeline(data.train_set, training=True)
+            val_data = data.pipeline(data.val_set, training=False)
         if adapt:
             with self.placement.local():
                 sample = (
                     features[0]
                     if features
-                    else extract(extractor, self._adapt_sample(), interpolation=self.interpolation, verbose=0)
+                    else extract(extractor, data.adapt_sample(), interpolation=data.interpolation, verbose=0)
                 )
             set_standardization(standardization, sample)
-        self._fit(target, 1, fit_data, val_data, self.config.epochs, self.config.learning_rate)
-        self.run_dir.save_weights(self.head, "phase1-final")
-        self.state.update(phase1_done=True, phase=2, epoch=0)
-        self._save_state()
+        self._fit(target, 1, fit_data, val_data, config.epochs, config.learning_rate)
+        self.run_dir.save_head(self.head)
+        self.state.phase1_done, self.state.phase, self.state.epoch = True, 2, 0
+        self.run_dir.save_state(self.state)
         return features  # type: ignore[return-value]
 
     def _phase2(self) -> None:
         unfrozen = unfreeze_top(self.network, self.config.fine_tune, self.recipe.block_pattern)  # type: ignore[arg-type]
         self.recipe = dataclasses.replace(self.recipe, unfrozen=tuple(unfrozen))
         epochs, lr = self.config.phase2_epochs, self.config.phase2_learning_rate
-        fit_data = self._pipeline(self.train_set, training=True)
+        fit_data = self.data.pipeline(self.data.train_set, training=True)
         count = len(unfrozen)
         self._say(
             f"phase 2: fine-tuning the top {count} block{'' if count == 1 else 's'} of {self.recipe.backbone} "
             f"({', '.join(unfrozen)}) with the head, learning rate {lr:g}, {epochs} epoch{'' if epochs == 1 else 's'}"
         )
-        self._fit(self.model, 2, fit_data, self._pipeline(self.val_set, training=False), epochs, lr)
-        self.state.update(phase2_done=True)
-        self._save_state()
+        self._fit(self.model, 2, fit_data, self.data.pipeline(self.data.val_set, training=False), epochs, lr)
+        self.state.phase2_done = True
+        self.run_dir.save_state(self.state)
 
     def _fit(self, target: Any, phase: int, fit_data: Any, val_data: Any, epochs: int, lr: float) -> None:
-        resumed = self.state.get("phase") == phase and self.state.get("epoch", 0) > 0
-        start = self.state["epoch"] if resumed else 0
+        resumed = self.state.phase == phase and self.state.epoch > 0
+        start = self.state.epoch if resumed else 0
         if resumed:
-            self.run_dir.load_weights(target, f"phase{phase}")
-            best = self.run_dir.load_arrays(f"phase{phase}-best")
-            if start >= epochs or self.state.get("stopped"):  # killed after the phase's last epoch
+            self.run_dir.load_epoch(target, phase)
+            best = self.run_dir.load_best(phase)
+            if start >= epochs or self.state.stopped:  # killed after the phase's last epoch
                 if best is not None:
                     target.set_weights(best)
                 return
-        batch = self.config.batch_size
-        rate = (
-            keras.optimizers.schedules.CosineDecay(lr, decay_steps=epochs * math.ceil(len(self.train_set) / batch))
-            if self.config.schedule == "cosine"
-            else lr
-        )
-        task = self.recipe.task
-        metrics = ["accuracy"] if task != "regression" else ["mae"]
-        if task == "classification" and self.recipe.num_outputs > 5:
-            metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5_accuracy"))
-        optimizer = keras.optimizers.Adam(rate) if self.config.optimizer == "adam" else keras.optimizers.SGD(rate, 0.9)
-        if self.placement.processes == 1:
-            target.compile(optimizer=optimizer, loss=LOSSES[task](), metrics=metrics)
-        else:  # padding rows weigh 0 (Placement.shard_rows): a batch's loss and metrics are over its real rows
-            loss = LOSSES[task](reduction="mean_with_sample_weight")
-            metrics.append(LOSS_METRICS[task](name=EXACT_LOSS))
-            target.compile(optimizer=optimizer, loss=loss, weighted_metrics=metrics)
-        callback = _EpochEnd(self, phase, self.config.patience)
+        self._compile(target, epochs, lr)
+        callback = EpochEnd(self.run_dir, self.state, phase, self.config.patience)
         if resumed:
-            callback.restore(self.state.get("early_stopping", {}), best)
-            _restore_optimizer(target, self.run_dir.load_arrays(f"phase{phase}-optimizer"))
+            callback.restore(best)
+            restore_optimizer(target, self.run_dir.load_optimizer(phase))
         else:
-            self.state.update(phase=phase, epoch=0, stopped=False, early_stopping={})
+            state = self.state
+            state.phase, state.epoch, state.stopped, state.early_stopping = phase, 0, False, StopState()
         if start:
             self._say(f"phase {phase}: resuming after epoch {start} of {epochs}")
         aliases = {EXACT_LOSS: "loss", f"val_{EXACT_LOSS}": "val_loss"}  # several processes: the exact losses
@@ -491,223 +487,83 @@ class _Trainer:
             callbacks=[interrupts.keras_callback(), callback, *progress],
         )
 
+    def _compile(self, target: Any, epochs: int, lr: float) -> None:
+        """Compile ``target`` afresh for a phase of ``epochs`` at learning rate ``lr``."""
+        steps = epochs * math.ceil(len(self.data.train_set) / self.config.batch_size)
+        rate = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps) if self.config.schedule == "cosine" else lr
+        task = self.recipe.task
+        metrics = ["accuracy"] if task != "regression" else ["mae"]
+        if task == "classification" and self.recipe.num_outputs > 5:
+            metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5_accuracy"))
+        optimizer = keras.optimizers.Adam(rate) if self.config.optimizer == "adam" else keras.optimizers.SGD(rate, 0.9)
+        if self.placement.processes == 1:
+            target.compile(optimizer=optimizer, loss=LOSSES[task](), metrics=metrics)
+        else:  # padding rows weigh 0 (Placement.shard_rows): a batch's loss and metrics are over its real rows
+            loss = LOSSES[task](reduction="mean_with_sample_weight")
+            metrics.append(LOSS_METRICS[task](name=EXACT_LOSS))
+            target.compile(optimizer=optimizer, loss=loss, weighted_metrics=metrics)
+
     def _finish(self, features: tuple[np.ndarray, np.ndarray] | None) -> Run:
         self.model.zoo_config = self.recipe
         model = self.placement.local_copy(self.model)  # several processes: the chief predicts alone (all copy)
         if not self.run_dir.writes:
             return self.run_dir  # a worker: the chief measures and writes the results
         stoppable = [interrupts.keras_callback()]
+        data, history = self.data, self.state.history
         with self.placement.local():
             # the model as saved, on the validation inputs: never the feature cache, which a stale or rewritten
             # entry can make wrong (and the model must score what metrics.json says)
-            val_inputs = self._pipeline(self.val_set, training=False, targets=False)
+            val_inputs = data.pipeline(data.val_set, training=False, targets=False)
             outputs = model.predict(val_inputs, verbose=0, callbacks=stoppable)
             if features is not None and not self.config.fine_tune:
-                batches = _ArrayBatches(features[1], None, None, self.config, shuffle=False)
+                batches = ArrayBatches(features[1], None, None, self.config, shuffle=False)
                 cached = model.get_layer(self.recipe.parts.head).predict(batches, verbose=0, callbacks=stoppable)
-                self._check_cache(np.asarray(cached, "float32"), np.asarray(outputs, "float32"))
-            metrics = compute_metrics(self.recipe.task, self.val_set.targets, outputs, self.train_set.class_names)
-            self.run_dir.finish(model, metrics, self.history, self._data_summary())
-        self._warn_at_chance()
+                _check_cache(self.run_dir, data.cache, self.recipe, np.asarray(cached, "float32"), outputs)
+            metrics = compute_metrics(self.recipe.task, data.val_set.targets, outputs, data.train_set.class_names)
+            self.run_dir.finish(model, metrics, history, data.summary(self.model))
+        _warn_at_chance(self.run_dir, self.recipe, history)
         return self.run_dir
-
-    def _check_cache(self, cached: np.ndarray, outputs: np.ndarray) -> None:
-        """Warn when the head on the cached validation features disagrees with the model on the images (a stale
-        or rewritten cache entry): the history's validation rows came from the cache, metrics.json does not."""
-        scale = max(1.0, float(np.abs(outputs).max(initial=0.0)))  # probabilities, or regression values
-        differ = float(np.abs(cached - outputs).max(initial=0.0)) / scale
-        if not differ <= CACHE_AGREEMENT:
-            warnings.warn(
-                f"{self.run_dir.path}: the cached features of the validation split disagree with what "
-                f"{self.recipe.backbone} computes from its inputs now (outputs differ by up to {differ:.3g}); the "
-                f"history's validation rows came from the cache, metrics.json from the model itself; delete "
-                f"{self.cache.root} and train again",
-                DataWarning,
-                stacklevel=2,
-            )
-
-    def _warn_at_chance(self) -> None:
-        """Warn when no epoch's validation loss beat chance level: ln(classes), what uniform outputs score (sat at
-        it, or above it: confidently wrong is no better)."""
-        losses = [row["val_loss"] for row in self.history if "val_loss" in row]
-        if self.recipe.task != "classification" or not losses:
-            return
-        classes = self.recipe.num_outputs
-        chance = math.log(classes)
-        if min(losses) >= (1 - CHANCE_MARGIN) * chance:
-            warnings.warn(
-                f"{self.run_dir.path}: the validation loss never went below chance level, ln({classes}) = "
-                f"{chance:.3f} (best {min(losses):.3f}): the model learned nothing; check the labels, try another "
-                "learning rate, or use pretrained weights (--weights none gives random features)",
-                TrainingWarning,
-                stacklevel=2,
-            )
-
-    # -- data ------------------------------------------------------------------------------------
-    def _data_summary(self) -> dict[str, Any]:
-        summary = {
-            "train examples": len(self.train_set),
-            "validation examples": len(self.val_set),
-            "skipped files": len(self._skipped()),
-        }
-        if self.recipe.parts.text_steps:  # the model tokenizes: count the texts it cuts
-            limit = self.recipe.input_shape[0]  # tokens read of each text
-            summary[f"texts cut at {limit} tokens"] = sum(self._truncated(d) for d in (self.train_set, self.val_set))
-        return summary
-
-    def _skipped(self) -> list[tuple[str, str]]:
-        """Inputs left out as unreadable, once each (a split gives both halves the same list)."""
-        return list(dict.fromkeys([*self.train_set.skipped, *self.val_set.skipped]))
-
-    def _truncated(self, dataset: Dataset) -> int:
-        """How many texts are longer than the token window, so were cut."""
-        steps = [self.model.get_layer(name) for name in self.recipe.parts.text_steps]
-        return int(cut_texts(steps, dataset, batch_size=self.config.batch_size).sum())
-
-    def _adapt_sample(self) -> Dataset:
-        """Up to :data:`ADAPT_SAMPLE` training examples (all when fewer), chosen with the run's seed."""
-        count = min(len(self.train_set), ADAPT_SAMPLE)
-        rows = np.random.default_rng(self.config.seed).choice(len(self.train_set), count, replace=False)
-        return self.train_set.subset(np.sort(rows))
 
     def _say(self, message: str) -> None:
         console.say(message, self.verbose if self.run_dir.writes else 0)  # one process of a job speaks
 
-    def _features(self, extractor: Any, dataset: Dataset, identity: str, split: str) -> np.ndarray:
-        options = {"batch_size": self.config.batch_size, "identity": identity, "verbose": self.verbose}
-        noun = "text" if dataset.modality == "text" else "image"
-        options["label"] = f"extracting features: {self.recipe.backbone}, {split} split ({len(dataset)} {noun}s)"
-        options["interpolation"] = self.interpolation  # the resize every other consumer of the run uses
-        return cached_extract(extractor, dataset, self.cache, placement=self.placement, **options)  # type: ignore[arg-type]
-
-    def _pipeline(self, dataset: Dataset, training: bool, targets: bool = True) -> Any:
-        batches = pipeline(
-            dataset,
-            image_size=self.recipe.input_shape[:2] or None,  # type: ignore[arg-type]
-            interpolation=self.interpolation,
-            batch_size=self.config.batch_size,
-            shuffle=training and self.config.shuffle,
-            seed=self.config.seed,
-            augment=self.config.augment if training else None,
-            with_targets=targets,
-        )
-        import tensorflow as tf
-
-        if training and self.config.class_weight is not None:
-            table = tf.constant(_class_weights(dataset), dtype=tf.float32)
-            batches = batches.map(lambda x, y: (x, y, tf.gather(table, y)))
-        if self.placement.processes == 1 or not targets:
-            return batches
-
-        def my_rows(x: Any, y: Any) -> tuple[Any, Any, Any]:  # this process's part of the batch (no class weights)
-            rows, weight = tf.numpy_function(self.placement.shard_rows, [tf.shape(y)[0]], (tf.int64, tf.float32))
-            return tf.nest.map_structure(lambda t: tf.gather(t, rows), x), tf.gather(y, rows), weight
-
-        return batches.map(my_rows)
-
-    def _targets(self, dataset: Dataset) -> tuple[np.ndarray, np.ndarray | None]:
-        if self.config.class_weight is None:
-            return dataset.targets, None
-        return dataset.targets, _class_weights(dataset)[dataset.targets]
-
     def _epoch(self, phase: int) -> int:
-        return self.state.get("epoch", 0) if self.state.get("phase") == phase else 0
-
-    def _save_state(self) -> None:
-        self.run_dir.save_state({**self.state, "history": self.history})
+        return self.state.epoch if self.state.phase == phase else 0
 
 
-class _EpochEnd(keras.callbacks.Callback):
-    """Early stopping on val_loss with best-weights restore, history, and a checkpoint per epoch."""
-
-    def __init__(self, trainer: _Trainer, phase: int, patience: int | None) -> None:
-        super().__init__()
-        self.trainer, self.phase, self.patience = trainer, phase, patience
-        self.best, self.best_epoch, self.wait, self.best_weights = math.inf, -1, 0, None
-
-    def restore(self, state: dict[str, Any], best_weights: list[np.ndarray] | None) -> None:
-        self.best = state.get("best", math.inf)
-        self.best_epoch, self.wait = state.get("best_epoch", -1), state.get("wait", 0)
-        self.best_weights = best_weights  # type: ignore[assignment]
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        trainer, logs = self.trainer, dict(logs or {})
-        for prefix in ("", "val_"):
-            if prefix + EXACT_LOSS in logs:
-                logs[prefix + "loss"] = logs.pop(prefix + EXACT_LOSS)
-        optimizer = self.model.optimizer
-        row = {"phase": self.phase, "epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}}
-        row["learning_rate"] = float(np.asarray(optimizer.learning_rate))
-        trainer.history.append(row)
-        current = logs.get("val_loss")
-        stopped = False
-        if current is not None and current < self.best:
-            self.best, self.best_epoch, self.wait = float(current), epoch, 0
-            self.best_weights = self.model.get_weights()
-            trainer.run_dir.save_arrays(f"phase{self.phase}-best", self.best_weights)  # type: ignore[arg-type]
-        elif current is not None:
-            self.wait += 1
-            stopped = self.patience is not None and self.wait >= self.patience
-            self.model.stop_training = stopped
-        trainer.run_dir.save_weights(self.model, f"phase{self.phase}")
-        trainer.run_dir.save_arrays(f"phase{self.phase}-optimizer", [np.asarray(v) for v in optimizer.variables])
-        trainer.state.update(
-            phase=self.phase,
-            epoch=epoch + 1,
-            stopped=stopped,
-            early_stopping={"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait},
+def _check_cache(run: Run, cache: FeatureCache, recipe: ModelConfig, cached: np.ndarray, outputs: Any) -> None:
+    """Warn when the head on the cached validation features disagrees with the model on the images (a stale
+    or rewritten cache entry): the history's validation rows came from the cache, metrics.json does not."""
+    outputs = np.asarray(outputs, "float32")
+    scale = max(1.0, float(np.abs(outputs).max(initial=0.0)))  # probabilities, or regression values
+    differ = float(np.abs(cached - outputs).max(initial=0.0)) / scale
+    if not differ <= CACHE_AGREEMENT:
+        warnings.warn(
+            f"{run.path}: the cached features of the validation split disagree with what "
+            f"{recipe.backbone} computes from its inputs now (outputs differ by up to {differ:.3g}); the "
+            f"history's validation rows came from the cache, metrics.json from the model itself; delete "
+            f"{cache.root} and train again",
+            DataWarning,
+            stacklevel=2,
         )
-        trainer._save_state()
-
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        if self.best_weights is not None:
-            self.model.set_weights(self.best_weights)
 
 
-class _ArrayBatches(keras.utils.PyDataset):
-    """Batches of rows of a (memory-mapped) array, shuffled per epoch with the run's seed."""
-
-    def __init__(
-        self,
-        x: np.ndarray,
-        y: np.ndarray | None,
-        sample_weight: np.ndarray | None,
-        config: TrainConfig,
-        placement: distribute.Placement | None = None,
-        *,
-        shuffle: bool | None = None,
-        epoch: int = 0,
-    ) -> None:
-        super().__init__()
-        self.x, self.y, self.sample_weight, self.config = x, y, sample_weight, config
-        self.placement = placement or distribute.Placement(None)
-        self.epoch = epoch
-        self.shuffle = config.shuffle if shuffle is None else shuffle
-        self.order = self._order()
-
-    def _order(self) -> np.ndarray:
-        if not self.shuffle:
-            return np.arange(len(self.x))
-        return np.random.default_rng([self.config.seed, self.epoch]).permutation(len(self.x))
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.x) / self.config.batch_size)
-
-    def __getitem__(self, index: int) -> Any:
-        size = self.config.batch_size
-        rows = np.sort(self.order[index * size : (index + 1) * size])
-        weight = None if self.sample_weight is None else self.sample_weight[rows]
-        shard = self.placement.shard_rows(len(rows)) if self.y is not None else None
-        if shard is not None:  # several processes (no class weights): this one's part of the global batch
-            rows, weight = rows[shard[0]], shard[1]
-        batch = np.asarray(self.x[rows], dtype="float32")
-        if self.y is None:
-            return (batch,)
-        return (batch, self.y[rows]) if weight is None else (batch, self.y[rows], weight)
-
-    def on_epoch_end(self) -> None:
-        self.epoch += 1
-        self.order = self._order()
+def _warn_at_chance(run: Run, recipe: ModelConfig, history: list[dict[str, Any]]) -> None:
+    """Warn when no epoch's validation loss beat chance level: ln(classes), what uniform outputs score (sat at
+    it, or above it: confidently wrong is no better)."""
+    losses = [row["val_loss"] for row in history if "val_loss" in row]
+    if recipe.task != "classification" or not losses:
+        return
+    classes = recipe.num_outputs
+    chance = math.log(classes)
+    if min(losses) >= (1 - CHANCE_MARGIN) * chance:
+        warnings.warn(
+            f"{run.path}: the validation loss never went below chance level, ln({classes}) = "
+            f"{chance:.3f} (best {min(losses):.3f}): the model learned nothing; check the labels, try another "
+            "learning rate, or use pretrained weights (--weights none gives random features)",
+            TrainingWarning,
+            stacklevel=2,
+        )
 
 
 def blocks(network: Any, block_pattern: str | None) -> list[tuple[str, list[Any]]]:
@@ -746,22 +602,6 @@ def unfreeze_top(network: Any, count: int, block_pattern: str | None) -> list[st
         frozen_bn = isinstance(layer, keras.layers.BatchNormalization)
         layer.trainable = id(layer) in keep and not frozen_bn
     return [name for name, _ in reversed(chosen)]
-
-
-def _restore_optimizer(model: Any, values: list[np.ndarray] | None) -> None:
-    if values is None:
-        return
-    model.optimizer.build(model.trainable_variables)
-    variables = model.optimizer.variables
-    if len(variables) != len(values):
-        raise RunError(f"the checkpoint's optimizer has {len(values)} variables, expected {len(variables)}")
-    for variable, value in zip(variables, values, strict=True):
-        variable.assign(value)
-
-
-def _class_weights(dataset: Dataset) -> np.ndarray:
-    counts = np.bincount(dataset.targets, minlength=len(dataset.class_names)).astype("float64")
-    return np.where(counts > 0, len(dataset) / (len(counts) * np.maximum(counts, 1)), 0.0).astype("float32")
 
 
 def _fit_sequence_length(
@@ -836,11 +676,3 @@ def _check_target_scale(dataset: Dataset) -> None:
 
 def _a(word: str) -> str:
     return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
-
-
-def _describe_source(data: Any) -> str | None:
-    if data is None:
-        return None
-    if isinstance(data, (str, os.PathLike)):
-        return str(Path(data).resolve())
-    return "<arrays>" if isinstance(data, tuple) else "<dataset>"
