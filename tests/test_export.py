@@ -243,7 +243,7 @@ def test_savedmodel_and_tflite_float_match_keras(image_run, held_out, tmp_path):
 
     import tensorflow as tf
 
-    from zoo.exports import _run_tflite
+    from zoo.exports.runtimes import run_tflite
 
     served = tf.saved_model.load(str(saved.path)).signatures["serving_default"](images=tf.constant(held_out))
     np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=FLOAT, rtol=0)
@@ -251,7 +251,7 @@ def test_savedmodel_and_tflite_float_match_keras(image_run, held_out, tmp_path):
     assert [s.decode() for s in served["label"].numpy()] == list(names[expected.argmax(-1)])
     assert served["classes"].numpy().shape == expected.shape
     assert [s.decode() for s in served["classes"].numpy()[0]] == list(image_run.class_names)
-    got = _run_tflite(lite.artefact, held_out, "probabilities")
+    got = run_tflite(lite.artefact, held_out, "probabilities")
     assert np.abs(got - expected).max() <= FLOAT
     metadata = json.loads((lite.path / "metadata.json").read_text())
     assert metadata["input"] == {"name": "images", "dtype": "uint8", "shape": [None, 32, 32, 3],
@@ -308,12 +308,12 @@ def _features(run):
 @pytest.mark.parametrize("quantize", ["dynamic", "int8"])
 @pytest.mark.slow
 def test_quantized_tflite_agrees_with_keras_on_top1_and_is_smaller(quantize, image_run, held_out):
-    from zoo.exports import _run_tflite
+    from zoo.exports.runtimes import run_tflite
 
     exported = zoo.export(image_run, "tflite", quantize=quantize)
     assert exported.path.name == f"tflite-{quantize}"
     expected = image_run.model.predict(held_out, verbose=0).argmax(-1)
-    got = _run_tflite(exported.artefact, held_out, "probabilities").argmax(-1)
+    got = run_tflite(exported.artefact, held_out, "probabilities").argmax(-1)
     agreement = float(np.mean(got == expected))
     assert agreement >= AGREEMENT, agreement
     metadata = exported.metadata

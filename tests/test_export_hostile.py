@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 import zoo
-import zoo.exports
 from zoo.cli import main
+from zoo.exports.folders import temporary
 
 COLOURS = {"blue": (40, 40, 200), "red": (200, 40, 40)}
 
@@ -157,9 +157,9 @@ def test_an_export_killed_while_it_swapped_folders_gives_the_earlier_one_back(ru
     target = tmp_path / "served"
     zoo.export(run, "tflite", out=target, check=False)
     (target / "NOTES.md").write_text("mine")
-    old = zoo.exports._temporary(target, "old", pid)
+    old = temporary(target, "old", pid)
     target.rename(old)  # killed between its two renames: the earlier export aside, the new one not yet in place
-    live = zoo.exports._temporary(tmp_path / "other", "tmp", os.getppid())  # a live process's: not to be touched
+    live = temporary(tmp_path / "other", "tmp", os.getppid())  # a live process's: not to be touched
     live.mkdir()
     zoo.export(run, "onnx", out=target, check=False)
     assert sorted(p.name for p in target.iterdir()) == ["NOTES.md", "metadata.json", "model.onnx"]

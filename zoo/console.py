@@ -37,7 +37,7 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TextIO
 
 from zoo.errors import ConfigError
@@ -256,33 +256,56 @@ def is_noise(line: str) -> bool:
 
 
 @contextlib.contextmanager
-def filtered_stderr() -> Iterator[None]:
+def filtered_stderr(
+    keep: Callable[[str], bool] | None = None,
+    *,
+    stdout: bool = False,
+    replay: Callable[[BaseException], bool] | None = None,
+    tail: int | None = None,
+) -> Iterator[None]:
     """Catch file descriptor 2 (C++ logs, Python's stderr) in a temporary file meanwhile, then replay on
-    stderr every line that :func:`is_noise` does not recognise; on an error, replay everything."""
-    for stream in (sys.stdout, sys.stderr):
+    stderr every line that :func:`is_noise` does not recognise; on an error, replay everything.
+
+    ``keep`` chooses the lines replayed instead (``lambda line: False``: none); ``stdout`` catches file
+    descriptor 1 (prints) in the same file; ``replay`` says which errors replay everything (all by default);
+    ``tail`` replays only the last ``tail`` bytes then. The exporter quiets the converters so.
+
+    >>> with filtered_stderr(lambda line: False, stdout=True):  # doctest: +SKIP
+    ...     print("dropped")
+    """
+    streams = (sys.stdout, sys.stderr)
+    for stream in streams:
         with contextlib.suppress(Exception):
             stream.flush()
-    try:
-        saved = os.dup(2)
-    except OSError:  # no descriptor 2 (a detached process): nothing to filter
+    saved: dict[int, int] = {}
+    for fd in (1, 2) if stdout else (2,):
+        with contextlib.suppress(OSError):  # no such descriptor (a detached process): nothing to filter there
+            saved[fd] = os.dup(fd)
+    if not saved:
         yield
         return
     failed = False
     with tempfile.TemporaryFile() as caught:
-        os.dup2(caught.fileno(), 2)
+        for fd in saved:
+            os.dup2(caught.fileno(), fd)
         try:
             yield
-        except BaseException:
-            failed = True
+        except BaseException as err:
+            failed = replay is None or replay(err)
             raise
         finally:
-            with contextlib.suppress(Exception):
-                sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
+            for stream in streams if stdout else (sys.stderr,):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
             caught.seek(0)
-            lines = caught.read().decode(errors="replace").splitlines(keepends=True)
-            kept = "".join(line for line in lines if failed or not is_noise(line))
+            data = caught.read()
+            if failed and tail is not None:
+                data = data[-tail:]
+            lines = data.decode(errors="replace").splitlines(keepends=True)
+            kept = "".join(line for line in lines if failed or (keep(line) if keep else not is_noise(line)))
             if kept:
                 sys.stderr.write(kept)
                 sys.stderr.flush()
