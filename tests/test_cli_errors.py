@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from zoo import cli
+from zoo.cli import commands
 
 # Runs the CLI in a fresh interpreter and reports whether TensorFlow or Keras got imported.
 RUN_CLI = (
@@ -131,7 +132,7 @@ def test_an_internal_error_prints_its_traceback_and_exits_1(monkeypatch, capsys)
     def broken(args):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(cli, "_list", broken)
+    monkeypatch.setattr(commands, "do_list", broken)
     assert cli.main(["list"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and "RuntimeError: a bug" in err and "internal error" in err
@@ -141,6 +142,6 @@ def test_a_plugin_calling_sys_exit_during_a_command_never_ends_it_with_success(m
     def exits(args):
         raise SystemExit(0)  # what a plugin's layer or factory might do mid-command
 
-    monkeypatch.setattr(cli, "_list", exits)
+    monkeypatch.setattr(commands, "do_list", exits)
     assert cli.main(["list"]) == 1
     assert "called sys.exit(0) during the command" in capsys.readouterr().err

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.cli import _parser, main
+from zoo.cli import main
+from zoo.cli.parser import build_parser as _parser
 from zoo.config import TOP_K, TrainConfig
 from zoo.data.text import fitted_sequence_length
 from zoo.demo import write_scenes

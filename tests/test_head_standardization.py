@@ -178,7 +178,7 @@ def test_a_head_without_standardisation_trains_saves_and_reloads(tmp_path):
 
 
 def test_no_standardize_flag_reaches_the_config():
-    from zoo import cli
+    from zoo.cli import checks, parser
 
-    args = cli._parser().parse_args(["train", "--backbone", FAINT, "--data", "d", "--no-standardize"])
-    assert cli._config(args).standardize is False
+    args = parser.build_parser().parse_args(["train", "--backbone", FAINT, "--data", "d", "--no-standardize"])
+    assert checks.train_config(args).standardize is False

@@ -18,7 +18,7 @@ from PIL import Image
 
 import zoo
 from zoo import console
-from zoo.cli import _parser
+from zoo.cli.parser import build_parser as _parser
 from zoo.testing import TINY_IMAGE
 
 # TensorFlow's, absl's, CUDA's, oneDNN's and XLA's start-up lines (and Keras' retracing and optimizer warnings).

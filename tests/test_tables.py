@@ -7,7 +7,8 @@ import sys
 import pytest
 
 import zoo
-from zoo.cli import _table_lines, main
+from zoo.cli import main
+from zoo.cli.tables import table_lines as _table_lines
 from zoo.testing import TINY_IMAGE
 
 MINILM = "all_minilm_l6_v2"

@@ -1,0 +1,379 @@
+"""One handler per ``zoo`` command (``do_list``, ``do_train``, ...): each takes the parsed flags, runs the
+command's checks before TensorFlow loads, does the work and prints its results on stdout (``--json``: JSON alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from zoo import catalogue, console, escape
+from zoo.backbones import pyramid_sizes, resolve_input_shape, resolve_weights
+from zoo.cli.checks import finished_run, is_complete, is_given, train_config
+from zoo.cli.tables import print_json, print_table, print_wrapped, table_lines, terminal_width
+from zoo.config import ONE_HOST, TrainConfig, finished_run_error
+from zoo.errors import ConfigError, DataError, ExportWarning
+from zoo.plugins import get_spec, list_backbones, registry, select_backbones
+from zoo.spec import BackboneSpec, level_stride
+
+
+def do_list(args: argparse.Namespace) -> None:
+    specs = list_backbones(args.pattern, args.modality)
+    if args.json:
+        print_json([s.to_dict() for s in specs])
+        return
+    if not specs:
+        modality = f" {args.modality}" if args.modality else ""
+        if args.pattern == "*":
+            print(f"0{modality} backbones")
+            return
+        width = terminal_width()
+        print_wrapped("", f"0{modality} backbones match {args.pattern!r}", width)
+        close = registry().suggest(args.pattern)
+        hint = f"did you mean: {', '.join(close)}? `zoo list` shows all" if close else "try `zoo list` for all of them"
+        print_wrapped("", hint, width, indent=2)
+        return
+    rows = [
+        (
+            s.name,
+            s.family,
+            s.modality,
+            "x".join(map(str, s.input_shape[:2])) or "text",  # height x width of RGB pixels
+            s.feature_dim,
+            _millions(s.params),
+            _weights(s),
+            s.plugin.removeprefix("backbone-zoo-"),  # type: ignore[union-attr]  # the first-party plugins' common prefix says nothing here
+        )
+        for s in specs
+    ]
+    print_table(
+        ("NAME", "FAMILY", "MODALITY", "INPUT", "FEATURES", "PARAMS", "WEIGHTS", "PLUGIN"),
+        rows,
+        shrink={"WEIGHTS": 8, "PLUGIN": 10},
+        drop=("MODALITY", "FAMILY", "PLUGIN"),  # the input says the modality, the name the family
+        drop_to_fit=("FEATURES", "INPUT", "PARAMS"),  # the name and its weights stay
+    )
+    print(f"{len(specs)} backbone{'' if len(specs) == 1 else 's'}")
+
+
+def _weights(spec: BackboneSpec) -> str:
+    """The tag ``weights="default"`` loads, and how many others there are; or ``none``.
+
+    A tag that is the backbone's own name (a keras-hub preset's) reads ``yes``: repeating the name tells nothing.
+    """
+    if not spec.default_weights:
+        return "none"
+    more = f" (+{len(spec.weights) - 1})" if len(spec.weights) > 1 else ""
+    return f"{'yes' if spec.default_weights == spec.name else spec.default_weights}{more}"
+
+
+def do_info(args: argparse.Namespace) -> None:
+    spec = get_spec(args.name)
+    if args.json:
+        print_json(spec.to_dict())
+        return
+    width = terminal_width()
+    for key, value in _describe(spec):
+        print_wrapped(f"{key + ':':<16}" if key else " " * 16, str(value), width)
+
+
+def _describe(spec: BackboneSpec) -> list[tuple[str, Any]]:
+    weights = [
+        f"{w.tag}{' (default)' if w.tag == spec.default_weights else ''}: {w.source}; licence {w.license or 'unknown'}"
+        + (f"; found locally: {found}" if (found := registry().locate_weights(spec, w.tag)) else "")
+        for w in spec.weights
+    ] or ["none declared: use weights=None or a local path"]
+    # the maps zoo.backbone(name, features="pyramid") gives at the declared input size
+    pyramid = [
+        f"{level} stride {level_stride(level)}, {height}x{width}: {spec.pyramid[level]}"
+        for level, (height, width) in pyramid_sizes(spec).items()
+    ] or ["-"]
+    lines = [
+        ("name", spec.name),
+        ("aliases", ", ".join(spec.aliases) or "-"),
+        ("family", spec.family),
+        ("modality", spec.modality),
+        ("plugin", spec.plugin),
+        ("input", _input(spec)),
+        ("preprocessing", spec.preprocessing.describe()),
+        ("features", f"{spec.feature_dim} pooled, feature map {list(spec.feature_shape)}"),
+        ("pyramid", pyramid[0]),
+        *(("", level) for level in pyramid[1:]),
+        ("parameters", f"{spec.params:,}" if spec.params else "unknown"),
+        ("weights", weights[0]),
+        *(("", w) for w in weights[1:]),
+        ("reference", spec.reference or "-"),
+    ]
+    return [*lines, ("description", spec.description)] if spec.description else lines
+
+
+def _input(spec: BackboneSpec) -> str:
+    if spec.modality == "text":
+        return "one string per example (tokenized inside the model)"
+    interpolation = spec.preprocessing.interpolation  # type: ignore[union-attr]
+    return f"{list(spec.input_shape)} RGB, at least {spec.min_input_size} per side, resized {interpolation}"
+
+
+def do_plugins(args: argparse.Namespace) -> None:
+    reg = registry()
+    if args.json:
+        print_json({"plugins": [p.to_dict() for p in reg.plugins], "conflicts": reg.conflicts})
+        return
+    width = terminal_width()
+    rows = [(p.name, p.version or "-", p.status, _names(p.backbones)) for p in reg.plugins]
+    lines = table_lines(("PLUGIN", "VERSION", "STATUS", "BACKBONES"), rows, width, shrink={"BACKBONES": 12})
+    print(lines[0])
+    for plugin, line in zip(reg.plugins, lines[1:], strict=True):
+        print(line)
+        note = f"error: {plugin.error}" if plugin.error else _conflicting(plugin)
+        if note:  # in full, under its plugin
+            print_wrapped("  ", note, width, indent=4)
+    for conflict in reg.conflicts:
+        print_wrapped("error: ", conflict, width, indent=2)
+
+
+def _conflicting(plugin: Any) -> str:
+    return f"conflicting: {', '.join(plugin.conflicts)} (left out, see below)" if plugin.conflicts else ""
+
+
+def do_registry(args: argparse.Namespace) -> int:
+    if args.write:
+        count = catalogue.write(args.file)
+        print(f"wrote {args.file} with {count} backbones")
+        return 0
+    stale = catalogue.check(args.file)
+    if stale:
+        print(
+            f"{args.file} is stale ({', '.join(stale[:10])}{' ...' if len(stale) > 10 else ''}); "
+            "run `zoo registry --write` and commit it",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{args.file} is in sync")
+    return 0
+
+
+def do_train(args: argparse.Namespace) -> int:
+    if args.resume:
+        fields = [f for f in dataclasses.fields(TrainConfig) if is_given(args, f) and f.name != "distribution"]
+        given = [f.metadata.get("flags", (f"--{f.name.replace('_', '-')}",))[0] for f in fields]
+        if args.backbone or args.data or args.val or args.out or given:
+            dropped = ", ".join(given) or "the other options"
+            if given and is_complete(args.resume):  # say why they cannot apply, not only to drop them
+                raise finished_run_error(args.resume, given)
+            raise ConfigError(f"--resume RUN continues a run with its own options (--distribute aside); drop {dropped}")
+        from zoo.run import Run
+
+        run = Run(args.resume)  # a run directory, writable, that no other process trains? (before TensorFlow loads)
+        if not run.complete:
+            run.check_idle()
+        console.load_framework()
+        import zoo
+
+        with console.results_only():
+            run = zoo.resume(args.resume, distribution=args.distribution)  # e.g. a multi-worker run on one host
+    else:
+        if not args.backbone or not args.data:
+            raise ConfigError("--backbone and --data are required (or --resume RUN)")
+        config = train_config(args)  # every check that needs no TensorFlow comes first
+        spec = get_spec(args.backbone)
+        resolve_input_shape(spec, config.input_shape)
+        if config.weights != "default":
+            resolve_weights(spec, config.weights)
+        for source in (args.data, args.val):
+            if source is not None and not Path(source).exists():
+                raise DataError(f"{source} does not exist: give a folder of class sub-folders or a CSV manifest")
+        if args.val is not None and Path(args.val).samefile(args.data):  # a copy elsewhere: zoo.train refuses it
+            raise DataError(f"--val is --data ({args.val}): validation needs examples training does not see; give "
+                            "other data to --val, or leave it out to hold out --val-fraction of --data")  # fmt: skip
+        if config.distribution == "mirrored":  # oneDNN's CPU convolution mishandles an empty per-replica batch
+            os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+        console.load_framework()
+        import zoo
+
+        with console.results_only():
+            run = zoo.train(args.backbone, args.data, args.val, config, out=args.out)
+    if not run.writes:
+        print(f"this worker is done; the chief (process 0) writes {run.path}")
+        return 0
+    _print_skipped(run)
+    for note in run.data_summary.notes():
+        console.say(f"note: {note}")
+    _print_summary(run.path, run.task, run.metrics)
+    return 0
+
+
+def _print_skipped(run: Any, shown: int = 10) -> None:
+    """Name the inputs a run left out, on stderr: one line each, the first ``shown`` of them."""
+    skipped = run.skipped
+    if not skipped:
+        return
+    s = "" if len(skipped) == 1 else "s"
+    console.say(f"note: {len(skipped)} skipped file{s} (unreadable; listed in {run.skipped_path}):")
+    for item in skipped[:shown]:
+        console.say(f"  {item['path']}: {item['reason']}")
+    if len(skipped) > shown:
+        console.say(f"  ... and {len(skipped) - shown} more")
+
+
+def do_rank(args: argparse.Namespace) -> int:
+    if args.sample is not None and args.sample < 2:
+        raise ConfigError(f"--sample must be at least 2, got {args.sample}")
+    if args.folds < 2:
+        raise ConfigError(f"--folds must be at least 2, got {args.folds}")
+    if args.distribute not in ONE_HOST:
+        raise ConfigError(
+            f"--distribute must be one of {', '.join(ONE_HOST)}, got {args.distribute!r} "
+            "(several hosts: zoo train --distribute multi-worker)"
+        )
+    select_backbones(args.backbones)  # checked before TensorFlow loads; an unknown name suggests close ones
+    if not Path(args.data).exists():
+        raise DataError(f"{args.data} does not exist: give labelled data, as for `zoo train`")
+    if args.distribute == "mirrored":  # oneDNN's CPU convolution mishandles an empty per-replica batch
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    console.load_framework()
+    from zoo.ranking import rank, table_rows
+
+    with console.results_only():  # progress on stderr: with --json, stdout is the JSON alone
+        results = rank(
+            args.data,
+            args.backbones,
+            sample=args.sample,
+            task=args.task,
+            weights=None if args.weights.lower() == "none" else args.weights,
+            input_shape=args.input_size,
+            folds=args.folds,
+            distribution=args.distribute,
+        )
+    if args.json:
+        print_json([r.to_dict() for r in results])
+    else:
+        print()
+        print_table(("BACKBONE", "LOGME", "LINEAR PROBE", "FEATURES", "SCORING", "NOTES"), table_rows(results))
+        best = next((r for r in results if r.error is None), None)
+        print(f"recommended: {best.backbone} (highest LogME)" if best else "no backbone could be scored")
+    return 0 if any(r.error is None for r in results) else 1
+
+
+def _print_summary(path: Any, task: str, metrics: dict[str, Any]) -> None:
+    from zoo.metrics import summary_rows
+
+    print()
+    print_table(("METRIC", "VALUE"), summary_rows(task, metrics))
+    print(f"run directory: {path}")
+
+
+def do_evaluate(args: argparse.Namespace) -> None:
+    run = finished_run(args.run_dir)
+    if not Path(args.data).exists():
+        raise DataError(f"{args.data} does not exist: give labelled data, as for `zoo train`")
+    console.load_framework()
+    from zoo.inference import evaluate
+
+    with console.results_only():
+        metrics = evaluate(run, args.data)
+    if args.json:
+        print_json(metrics)
+    else:
+        _print_summary(run.path, run.task, metrics)
+
+
+def do_predict(args: argparse.Namespace) -> int:
+    run = finished_run(args.run_dir)
+    if args.top_k < 1:
+        raise ConfigError(f"--top-k must be at least 1, got {args.top_k}")
+    if args.out is not None and Path(args.out).is_dir():
+        example = Path(args.out) / "preds.csv"
+        raise ConfigError(f"--out {args.out} is a folder: give the CSV file to write, e.g. {example}")
+    console.load_framework()
+    from zoo.files import write_text
+    from zoo.inference import predict, predictions_csv
+
+    with console.results_only():
+        results = predict(run, args.files, top_k=args.top_k)
+    if args.out is not None:
+        write_text(args.out, predictions_csv(results))
+    if cut := sum(bool(r.get("truncated")) for r in results):
+        console.say(
+            f"note: {cut} of {len(results)} texts were cut at {run.input_shape[0]} tokens, the length {run.path} was "
+            "trained with; a model trained with a larger --sequence-length reads more"
+        )
+    if args.json:
+        print_json(results)
+    else:
+        for result in results:  # inputs and labels are data: their control characters are shown, not obeyed
+            shown = escape.terminal(result["input"])
+            if "error" in result:
+                print(f"{shown}: error: {escape.terminal(result['error'])}")
+            elif "values" in result:
+                print(f"{shown}: {', '.join(f'{v:.4g}' for v in result['values'])}")
+            else:
+                best = ", ".join(f"{escape.terminal(p['label'])} {p['score']:.3f}" for p in result["predictions"])
+                print(f"{shown}: {best}")
+    failed = sum("error" in r for r in results)
+    return 0 if not failed else 2 if failed == len(results) else 1  # as `zoo predict --help` says
+
+
+def do_export(args: argparse.Namespace) -> int:
+    from zoo.exports import check_options
+
+    check_options(args.format, args.quantize, args.calibration)  # before TensorFlow loads
+    run = finished_run(args.run_dir)
+    if args.calibration is not None and not Path(args.calibration).exists():
+        raise DataError(f"{args.calibration} does not exist: give images to calibrate on, as for `zoo train --data`")
+    from zoo.exports import export
+
+    with warnings.catch_warnings(record=True) as caught, console.results_only():
+        warnings.simplefilter("always")
+        exported = export(run, args.format, out=args.out, quantize=args.quantize, calibration=args.calibration,
+                          check=args.check)  # fmt: skip
+    meta = exported.metadata
+    kind = f"{args.format} ({args.quantize})" if args.quantize else args.format
+    parity = meta.get("parity")
+    if args.json:
+        print_json(meta)
+    else:
+        size = _bytes(exported.size)
+        if "size_ratio" in meta:
+            size += f"; float32 {_bytes(meta['float32_bytes'])}: {meta['size_ratio']:.1f}x smaller"
+        print(f"{kind}: {exported.artefact} ({size})")
+        if parity:
+            print(f"parity: {parity['verdict']}: {'ok' if parity['ok'] else 'MISSED'}")
+        print(f"metadata: {exported.path / 'metadata.json'}")
+    for warning in caught:  # the parity verdict (the ExportWarning) is said below
+        if not issubclass(warning.category, ExportWarning):
+            print(f"warning: {warning.message}", file=sys.stderr)
+    if not parity or parity["ok"]:
+        return 0
+    # A quantised model below its agreement target: kept, but a script must not ship it unawares (--json too).
+    print(f"zoo: parity missed: {kind} export, {escape.terminal(parity['verdict'])}; the file is kept at "
+          f"{escape.terminal(exported.artefact)} and metadata.json says so", file=sys.stderr)  # fmt: skip
+    return 1
+
+
+def _bytes(count: int) -> str:
+    if count < 1024:
+        return f"{count} bytes"
+    return f"{count / 1024:.1f} KB" if count < 1024**2 else f"{count / 1024**2:.1f} MB"
+
+
+def do_demo(args: argparse.Namespace) -> None:
+    console.load_framework()
+    from zoo.demo import run_demo
+
+    run_demo(args.backbone, args.out)
+
+
+def _names(names: Sequence[str], shown: int = 3) -> str:
+    more = f" (+{len(names) - shown} more)" if len(names) > shown else ""
+    return f"{len(names)}: {', '.join(names[:shown])}{more}" if names else "0"
+
+
+def _millions(params: int | None) -> str:
+    return "-" if params is None else f"{params / 1e6:.1f}M"

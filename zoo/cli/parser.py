@@ -1,0 +1,209 @@
+"""The ``zoo`` command's flags: one sub-parser per command, ``zoo train``'s flags generated from
+:class:`zoo.TrainConfig`, ``-q``/``-v`` everywhere, and ``--help`` showing every default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+from typing import Any
+
+from zoo import __version__ as zoo_version
+from zoo import console
+from zoo.cli import commands as handlers
+from zoo.config import ONE_HOST, TOP_K, TrainConfig
+from zoo.spec import MODALITIES
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="zoo", description="Pretrained backbones as plugins, for transfer learning.")
+    parser.add_argument("--version", action="version", version=f"zoo (backbone-zoo) {zoo_version}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("list", help="list installed backbones")
+    p.add_argument(
+        "pattern",
+        nargs="?",
+        default="*",
+        help="part of a name or alias (case, -, _ aside), e.g. 'resnet-50', or an fnmatch pattern such as 'resnet*'",
+    )
+    p.add_argument("--modality", choices=MODALITIES)
+    p.add_argument("--json", action="store_true", help="print the specs as JSON")
+    p.set_defaults(run=handlers.do_list)
+
+    p = commands.add_parser("info", help="show everything a backbone declares")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=handlers.do_info)
+
+    p = commands.add_parser("plugins", help="show plugins, their versions, backbones and errors")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=handlers.do_plugins)
+
+    p = commands.add_parser("registry", help="write or check registry.json (first-party backbones)")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--check", action="store_true", help="exit 1 when the file is stale")
+    mode.add_argument("--write", action="store_true")
+    p.add_argument("--file", default="registry.json")
+    p.set_defaults(run=handlers.do_registry)
+
+    p = commands.add_parser(
+        "train", help="fit a backbone with a new head to labelled data", formatter_class=DefaultsFormatter
+    )
+    p.add_argument("--backbone", help="backbone name (see `zoo list`)")
+    p.add_argument("--data", help="folder of class sub-folders, or a CSV manifest (path,label)")
+    p.add_argument("--val", help="validation data; default: a stratified split of --data")
+    p.add_argument("--out", help="run directory (default runs/BACKBONE-TIMESTAMP)")
+    p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint")
+    _add_config_flags(p)
+    p.set_defaults(run=handlers.do_train)
+
+    p = commands.add_parser("evaluate", help="metrics of a finished run on labelled data")
+    p.add_argument("run_dir", metavar="RUN")
+    p.add_argument("--data", required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=handlers.do_evaluate)
+
+    p = commands.add_parser(
+        "predict",
+        help="predict image files (or texts, for a text model) with a finished run",
+        description="Predict image files (or texts, for a text model) with a finished run. Every input gets its "
+        "result, or its error, printed. Exit status: 0 when every input was predicted, 1 when some inputs failed "
+        "(the others are printed all the same), 2 when every input failed or the command was wrong.",
+    )
+    p.add_argument("run_dir", metavar="RUN")
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="INPUT",
+        help="image files, folders of them or CSV manifests (a path column); for a text model the texts "
+        "themselves, .txt files, folders of them or CSV files with a text column",
+    )
+    p.add_argument("--top-k", type=int, default=TOP_K, metavar="K", help="labels shown per input, best first")
+    p.add_argument("--out", metavar="CSV", help="also write every result to this CSV file (input, label_1, score_1...)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=handlers.do_predict)
+
+    p = commands.add_parser(
+        "export",
+        help="export a finished run as SavedModel, TFLite or ONNX, checked against Keras",
+        description="Exit status: 0 exported and checked; 1 a quantised file missed its agreement target with Keras "
+        "(the file is kept, metadata.json and --json give the parity numbers, stderr says so in one line) or the "
+        "disk is full; 2 a wrong option, path or calibration data (nothing written).",
+    )
+    p.add_argument("run_dir", metavar="RUN")
+    p.add_argument(
+        "--format",
+        default="savedmodel",
+        metavar="FORMAT",
+        help="savedmodel (TF Serving; any image size), tflite (LiteRT) or onnx (default: savedmodel)",
+    )
+    p.add_argument("--out", metavar="DIR", help="output folder (default: RUN/exports/FORMAT[-QUANTIZE])")
+    p.add_argument(
+        "--quantize",
+        metavar="MODE",
+        help="tflite only: dynamic (int8 weights) or int8 (full integer, calibrated on the training data)",
+    )
+    p.add_argument("--calibration", metavar="DATA", help="images to calibrate int8 on (default: training data)")
+    p.add_argument("--no-check", dest="check", action="store_false", help="skip the parity check against Keras")
+    p.add_argument("--json", action="store_true", help="print metadata.json")
+    p.set_defaults(run=handlers.do_export)
+
+    p = commands.add_parser("rank", help="which backbone suits this data? LogME and a linear probe, no fine-tuning")
+    p.add_argument("--data", required=True, help="labelled data, as for `zoo train`")
+    p.add_argument("--backbones", nargs="+", default=["*"], metavar="PATTERN", help="names or patterns (default: all)")
+    p.add_argument("--sample", type=int, metavar="N", help="score a stratified sample of N examples")
+    p.add_argument("--task", choices=("classification", "regression"), default="classification")
+    p.add_argument("--weights", default="default", help="default | none | PATH, for every candidate")
+    p.add_argument("--input-size", type=int, metavar="N", help="square image size, or tokens per text")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument(
+        "--distribute",
+        default="auto",
+        metavar="{" + ",".join(ONE_HOST) + "}",
+        help="every local GPU when there are several (auto, the default), one device (none), every local device "
+        "(mirrored)",
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=handlers.do_rank)
+
+    p = commands.add_parser("demo", help="the embedded end-to-end example (no network, no data)")
+    p.add_argument("--backbone", default="resnet50")
+    p.add_argument("--out", default="runs/demo", help="where to write the generated data and the run")
+    p.set_defaults(run=handlers.do_demo)
+    _add_verbosity_flags(parser, default=console.NORMAL)
+    for command in commands.choices.values():  # `zoo -q train` and `zoo train -q` both work
+        _add_verbosity_flags(command, default=argparse.SUPPRESS)
+    return parser
+
+
+def _add_verbosity_flags(parser: argparse.ArgumentParser, default: Any) -> None:
+    """``-q/--quiet`` and ``-v/--verbose``; on a command they default to SUPPRESS, so the top level's stand."""
+    level = parser.add_mutually_exclusive_group()
+    options = {"dest": "verbosity", "action": "store_const", "default": default}
+    level.add_argument("-q", "--quiet", const=console.QUIET, help="print only results and errors", **options)
+    level.add_argument(
+        "-v", "--verbose", const=console.VERBOSE, help="also the framework's messages (TensorFlow logs, Keras bars)",
+        **options,
+    )  # fmt: skip
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per :class:`zoo.TrainConfig` field, with its help, type, choices and default."""
+    for field in dataclasses.fields(TrainConfig):
+        meta = dict(field.metadata)
+        flags = meta.pop("flags", None) or (f"--{field.name.replace('_', '-')}",)
+        negative = meta.pop("negative", None)
+        meta.pop("shown", None)  # how --help words the default: the formatter's
+        if field.type == "bool" and field.default:  # on by default: the flag turns it off
+            flag = f"--no-{field.name.replace('_', '-')}"
+            parser.add_argument(flag, dest=field.name, action="store_false", default=True, help=negative)
+        elif field.type == "bool":
+            parser.add_argument(*flags, dest=field.name, action="store_true", help=meta["help"])
+        else:
+            parser.add_argument(*flags, dest=field.name, default=None, **meta)
+
+
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Shows every option's default in ``--help``, e.g. ``(default: 10)``.
+
+    The ``zoo train`` flags have no argparse default (so that a given flag can be told from an absent
+    one): theirs is the :class:`zoo.TrainConfig` field's, worded by its ``shown`` where the value is
+    ``None``. On/off flags show none (their help says what they do), nor does help that states its own.
+    """
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if not (action.help or "").strip() and _default_of(action) is not None:  # argparse skips empty help
+            action = copy.copy(action)
+            action.help = f"(default: {_default_of(action)})".replace("%", "%%")
+        return super()._format_action(action)
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text, default = action.help or "", _default_of(action)
+        if default is None or any(said in text for said in ("(default", "default:", "the default")):
+            return text
+        return f"{text} (default: {default})".replace("%", "%%") if "%" in default else f"{text} (default: {default})"
+
+
+def _default_of(action: argparse.Action) -> str | None:
+    """The default ``--help`` shows for ``action``, or ``None`` when it has none to show."""
+    if action.nargs == 0:  # an on/off flag, --help, --version
+        return None
+    default, field = action.default, _FIELDS.get(action.dest)
+    if default is None and field is not None:
+        default = field.metadata.get("shown", field.default)
+    if default in (None, (), [], argparse.SUPPRESS) or isinstance(default, bool):
+        return None
+    return " ".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
+
+
+_FIELDS = {field.name: field for field in dataclasses.fields(TrainConfig)}
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose ``--help`` shows every default; ``zoo``'s commands are made of it too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)

@@ -1,0 +1,102 @@
+"""Text for the terminal: tables and wrapped lines that fit its width, and JSON.
+
+The zoo lays out tables itself rather than through ``rich`` (installed with Keras): ``rich.table.Table`` cannot
+give this layout's plain output byte for byte. It pads cells and boxes or spaces rows its own way, wraps an
+over-long cell onto more lines where this layout cuts it to one line ending in "…", and shrinks columns in
+proportion where this one drops the dispensable columns first (``drop``, ``drop_to_fit``), then cuts the
+widest. ``zoo list`` in a pipe or a log, tests/test_tables.py and the docs show this exact text.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from zoo import escape
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def terminal_width() -> int:
+    """The columns output may use: the terminal's width, else ``$COLUMNS``, else 80 (as ``ls`` and rich do)."""
+    return shutil.get_terminal_size((80, 24)).columns
+
+
+def print_table(
+    header: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    shrink: Mapping[str, int] | None = None,
+    drop: Sequence[str] = (),
+    drop_to_fit: Sequence[str] = (),
+) -> None:
+    """Print ``rows`` under ``header`` within the terminal's width (see :func:`table_lines`)."""
+    for line in table_lines(header, rows, terminal_width(), shrink=shrink, drop=drop, drop_to_fit=drop_to_fit):
+        print(line)
+
+
+def table_lines(
+    header: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    width: int,
+    *,
+    shrink: Mapping[str, int] | None = None,
+    drop: Sequence[str] = (),
+    drop_to_fit: Sequence[str] = (),
+) -> list[str]:
+    """A table's lines, none wider than ``width``: a line for the header, then one per row.
+
+    While it is too wide, the columns in ``drop`` (the dispensable ones) are left out, in that
+    order; then those in ``drop_to_fit``, while it would not fit even with the ``shrink`` columns
+    cut down to their given widths. Then columns are cut, widest first: the ``shrink`` ones to those
+    widths, then any but the first (it names the row), then the first. A cut cell ends with "…".
+
+    >>> table_lines(("NAME", "NOTE"), [("resnet50", "a long note")], 20, shrink={"NOTE": 4})
+    ['NAME      NOTE', 'resnet50  a long no…']
+    """
+    cells = [list(map(str, header))] + [[escape.terminal(c) for c in row] for row in rows]  # data shown, not obeyed
+    natural = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    floor = [min(n, (shrink or {}).get(h, n)) for h, n in zip(header, natural, strict=True)]
+    shown = list(range(len(header)))
+
+    def total(widths: Sequence[int]) -> int:
+        return sum(widths[i] for i in shown) + 2 * (len(shown) - 1)
+
+    for name in drop:
+        if total(natural) <= width:
+            break
+        shown.remove(header.index(name))
+    for name in drop_to_fit:
+        if total(floor) <= width:
+            break
+        shown.remove(header.index(name))
+    widths = list(natural)
+    for limits in (floor, [natural[0]] + [1] * (len(header) - 1), [1] * len(header)):  # widest first in each
+        while total(widths) > width:
+            wider = [i for i in shown if widths[i] > limits[i]]
+            if not wider:
+                break
+            widths[max(wider, key=lambda i: (widths[i], i))] -= 1  # of equals, the rightmost
+    return ["  ".join(_cut(row[i], widths[i]).ljust(widths[i]) for i in shown).rstrip()[:width] for row in cells]
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def print_wrapped(head: str, text: str, width: int, indent: int | None = None) -> None:
+    """``head`` then ``text`` wrapped to ``width``, its further lines indented by ``indent`` (default: the head's).
+
+    Long words (paths, URLs) are broken; nothing passes ``width``.
+    """
+    indent = min(len(head) if indent is None else indent, width // 2)
+    lines = textwrap.wrap(
+        text, max(width, len(head) + 1), initial_indent=head, subsequent_indent=" " * indent, break_on_hyphens=False
+    )
+    for line in lines or [head.rstrip()]:
+        print(line[:width])
