@@ -54,6 +54,9 @@ def test_allowlist_env_var(monkeypatch, install_plugin, tiny_plugin_source):
     assert list(reg.specs) == ["tiny_net"]
     assert {p.name: p.status for p in reg.plugins}[FIRST_PARTY] == "disabled"
 
+    monkeypatch.setenv("ZOO_PLUGINS", " Zoo_Tiny , ")  # a distribution name in any of its spellings (PEP 503)
+    assert list(load_registry().specs) == ["tiny_net"]
+
     monkeypatch.delenv("ZOO_PLUGINS")
     assert {"tiny_net", "resnet50"} <= set(load_registry().specs)
 

@@ -247,7 +247,7 @@ def load_registry(
     """
     if allow is None and ENV_ALLOW in os.environ:
         allow = [p for p in os.environ[ENV_ALLOW].split(",") if p.strip()]
-    allowed = None if allow is None else {_normalise(a) for a in allow}
+    allowed = None if allow is None else {_plugin_key(a) for a in allow}
     if strict is None:
         strict = os.environ.get(ENV_STRICT, "").lower() in ("1", "true", "yes")
     limit = plugin_timeout()
@@ -291,7 +291,7 @@ def _load(allowed: set[str] | None, strict: bool, extra_plugins: Mapping[str, ob
             module=ep.value,
             status="loaded",
         )
-        if allowed is not None and not ({_normalise(ep.name), _normalise(info.name)} & allowed):
+        if allowed is not None and not ({_plugin_key(ep.name), _plugin_key(info.name)} & allowed):
             plugins.append(dataclasses.replace(info, status="disabled"))
             continue
         incompatible = _incompatibility(dist)
@@ -383,7 +383,7 @@ def _incompatibility(dist: Any) -> str | None:
             requirement = Requirement(line)
         except InvalidRequirement:
             continue
-        if _normalise(requirement.name) == "backbone_zoo" and not requirement.marker:
+        if _plugin_key(requirement.name) == "backbone-zoo" and not requirement.marker:
             if not requirement.specifier.contains(zoo.__version__, prereleases=True):
                 return (
                     f"it requires backbone-zoo{requirement.specifier}, but this is {zoo.__version__}: "
@@ -625,8 +625,23 @@ _WILDCARDS = re.compile(r"[*?\[\]]")
 _CLASSES = re.compile(r"(\[[^\]]*\])")  # fnmatch's [...] sets, left as they are
 
 
+def _plugin_key(name: str) -> str:
+    """A plugin's name (an entry point's or its distribution's, in ``ZOO_PLUGINS`` or a requirement) as the zoo
+    compares it: :pep:`503`'s normal form (``packaging.utils.canonicalize_name``), surrounding spaces aside.
+
+    >>> _plugin_key(" Backbone_Zoo.Keras-Hub ")
+    'backbone-zoo-keras-hub'
+    """
+    from packaging.utils import canonicalize_name
+
+    return str(canonicalize_name(name.strip()))
+
+
 def _normalise(name: str) -> str:
-    """A name as lookups compare it: lowercase, each run of ``-``, ``_``, ``.`` and spaces one ``_``.
+    """A backbone name as lookups compare it: lowercase, each run of ``-``, ``_``, ``.`` and spaces one ``_``.
+
+    Not ``canonicalize_name`` (a plugin's name is, :func:`_plugin_key`): spaces separate words of a backbone
+    name too, and the ``_`` marks where words start, which :meth:`Registry.suggest` reads.
 
     >>> _normalise(" ResNet-50.v2 ")
     'resnet_50_v2'

@@ -44,7 +44,7 @@ import numpy as np
 import zoo
 from zoo.errors import ConfigError
 from zoo.hookspecs import ENTRY_POINT_GROUP, hookimpl
-from zoo.plugins import ENV_ALLOW, Registry, load_registry, reset
+from zoo.plugins import ENV_ALLOW, Registry, _plugin_key, load_registry, reset
 from zoo.spec import BackboneSpec, Preprocessing
 
 try:
@@ -192,9 +192,9 @@ def register_plugin(*plugins: object, keep_installed: bool = False, name: str | 
 def _installed(plugin: object) -> bool:
     """Whether ``plugin`` is a module that an enabled ``backbone_zoo`` entry point names (so it loads by itself)."""
     allow = os.environ.get(ENV_ALLOW)
-    allowed = None if allow is None else {_normalise(a) for a in allow.split(",") if a.strip()}
+    allowed = None if allow is None else {_plugin_key(a) for a in allow.split(",") if a.strip()}
     for entry in _entry_points(plugin):
-        names = {_normalise(entry.name), _normalise(entry.dist.name if entry.dist else entry.name)}
+        names = {_plugin_key(entry.name), _plugin_key(entry.dist.name if entry.dist else entry.name)}
         if allowed is None or names & allowed:
             return True
     return False
@@ -217,10 +217,6 @@ def _entry_points(plugin: object) -> list[metadata.EntryPoint]:
     """The installed ``backbone_zoo`` entry points that load ``plugin`` (a module)."""
     module = getattr(plugin, "__name__", None)
     return [entry for entry in metadata.entry_points(group=ENTRY_POINT_GROUP) if entry.value == module]
-
-
-def _normalise(name: str) -> str:
-    return name.strip().lower().replace("-", "_")
 
 
 def check_backbone(name: str, input_shape: int | tuple[int, ...] | None = None, batch: int = 2) -> Any:
