@@ -186,6 +186,32 @@ def resolve_one_host(distribution: Any, who: str) -> Placement:
     return placement
 
 
+def has_gpu() -> bool:
+    """Whether Keras' backend computes on a GPU in this process: what the batch size extraction starts at and
+    the mixed-precision policy (float16 on a GPU, bfloat16 elsewhere) depend on. TensorFlow's logical devices
+    count (those ``tf.config.set_visible_devices`` left), as for :func:`resolve`.
+
+    >>> has_gpu()  # on a machine without one
+    False
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_logical_devices("GPU"))
+    if backend == "jax":
+        import jax
+
+        return jax.default_backend() in ("gpu", "cuda", "rocm")
+    if backend == "torch":
+        import torch  # type: ignore[import-not-found]
+
+        return bool(torch.cuda.is_available())
+    return False
+
+
 def _tensorflow(distribution: Any) -> Placement:
     import tensorflow as tf
 

@@ -28,7 +28,7 @@ from zoo.data import IMAGE_EXTENSIONS, Dataset, load_dataset, pipeline, scan_fil
 from zoo.data.decode import rgb_uint8
 from zoo.data.listing import first_items
 from zoo.data.pipelines import resize_pixels
-from zoo.distribute import Placement, resolve_one_host
+from zoo.distribute import Placement, has_gpu, resolve_one_host
 from zoo.errors import ConfigError, DataError, zoo_error_in
 from zoo.plugins import get_spec
 
@@ -86,7 +86,7 @@ def extract(
             model = placement.place(model)
         if out is None:
             out = np.empty((count, *model.output_shape[1:]), dtype="float32")
-        size = batch_size or DEFAULT_BATCH["gpu" if _on_gpu() else "cpu"]
+        size = batch_size or DEFAULT_BATCH["gpu" if has_gpu() else "cpu"]
         while True:
             try:
                 bar = Progress(label, count, noun, verbose=verbose)
@@ -338,7 +338,3 @@ def _image_files(items: Sequence[str]) -> Dataset | None:
         raise DataError(f"{len(bad)} of {len(paths)} image files cannot be read: {unreadable}; fix or remove them")
     digests = tuple(digest for digest, _ in checked)
     return Dataset("regression", np.zeros(len(paths)), (), digests, paths=tuple(paths), source="image files")  # type: ignore[arg-type]
-
-
-def _on_gpu() -> bool:
-    return any(device.startswith(("gpu", "cuda")) for device in keras.distribution.list_devices())

@@ -639,23 +639,11 @@ def _build_for(name: str, dataset: Dataset, config: TrainConfig) -> Any:
     options = {k: v for k, v in config.model_options.items() if k != "task"}
     previous = keras.config.dtype_policy()
     if config.mixed_precision:
-        keras.config.set_dtype_policy("mixed_float16" if _has_gpu() else "mixed_bfloat16")
+        keras.config.set_dtype_policy("mixed_float16" if distribute.has_gpu() else "mixed_bfloat16")
     try:
         return build(name, task=dataset.task, **options, **counts)  # type: ignore[arg-type]
     finally:
         keras.config.set_dtype_policy(previous)
-
-
-def _has_gpu() -> bool:
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        return bool(tf.config.list_physical_devices("GPU"))
-    if keras.backend.backend() == "jax":
-        import jax
-
-        return jax.default_backend() == "gpu"
-    return False
 
 
 def _check_target_scale(dataset: Dataset) -> None:
