@@ -167,6 +167,11 @@ class Progress:
     >>> bar.update(128)
     """
 
+    # Hand-written rather than rich.progress (installed with Keras): off a terminal, where tests, logs and CI see
+    # the zoo, rich's Progress prints nothing until it stops and then its last frame, where this says the label,
+    # a line every `every` seconds and "done" as plain logging records; on a terminal, a rich Live display would
+    # own stderr while Keras' bar and the zoo's notes are written there too. The bar itself is the few lines below.
+
     def __init__(self, label: str, total: int, unit: str = "example", *, verbose: int = 1, every: float = 30.0):
         self.label, self.total, self.unit, self.every = label, total, unit, every
         self.on, self.live = shows(verbose), interactive()

@@ -1,5 +1,6 @@
 """What the ``zoo`` command checks before TensorFlow or Keras is imported: the Keras backend, the training options
-(a :class:`zoo.TrainConfig`), and whether a run directory is a finished run. A mistake fails in one line, fast.
+(a :class:`zoo.TrainConfig`), names, paths and run directories; one ``check_*`` per command that loads the
+framework, called first by its handler. A mistake fails in one line, fast, and writes nothing.
 """
 
 from __future__ import annotations
@@ -9,10 +10,13 @@ import dataclasses
 import importlib.util
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
-from zoo.config import TrainConfig
-from zoo.errors import ConfigError
+from zoo.backbones import resolve_input_shape, resolve_weights
+from zoo.config import ONE_HOST, TrainConfig, finished_run_error
+from zoo.errors import ConfigError, DataError
+from zoo.plugins import get_spec, select_backbones
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch", "numpy", "openvino")  # each the package it needs
 
@@ -70,3 +74,86 @@ def finished_run(path: str) -> Any:
     from zoo.run import Run
 
     return Run.finished(path)
+
+
+def check_resume(args: argparse.Namespace) -> None:
+    """``zoo train --resume RUN``: no other options (``--distribute`` aside), and a run directory that this
+    process may write and no other process trains."""
+    fields = [f for f in dataclasses.fields(TrainConfig) if is_given(args, f) and f.name != "distribution"]
+    given = [f.metadata.get("flags", (f"--{f.name.replace('_', '-')}",))[0] for f in fields]
+    if args.backbone or args.data or args.val or args.out or given:
+        dropped = ", ".join(given) or "the other options"
+        if given and is_complete(args.resume):  # say why they cannot apply, not only to drop them
+            raise finished_run_error(args.resume, given)
+        raise ConfigError(f"--resume RUN continues a run with its own options (--distribute aside); drop {dropped}")
+    from zoo.run import Run
+
+    run = Run(args.resume)  # a run directory, writable, that no other process trains? (before TensorFlow loads)
+    if not run.complete:
+        run.check_idle()
+
+
+def check_train(args: argparse.Namespace) -> TrainConfig:
+    """``zoo train``: the options as a :class:`zoo.TrainConfig`, the backbone, its input size and weights, and the
+    data paths (``--val`` other than ``--data``)."""
+    if not args.backbone or not args.data:
+        raise ConfigError("--backbone and --data are required (or --resume RUN)")
+    config = train_config(args)
+    spec = get_spec(args.backbone)
+    resolve_input_shape(spec, config.input_shape)
+    if config.weights != "default":
+        resolve_weights(spec, config.weights)
+    for source in (args.data, args.val):
+        if source is not None and not Path(source).exists():
+            raise DataError(f"{source} does not exist: give a folder of class sub-folders or a CSV manifest")
+    if args.val is not None and Path(args.val).samefile(args.data):  # a copy elsewhere: zoo.train refuses it
+        raise DataError(f"--val is --data ({args.val}): validation needs examples training does not see; give "
+                        "other data to --val, or leave it out to hold out --val-fraction of --data")  # fmt: skip
+    return config
+
+
+def check_rank(args: argparse.Namespace) -> None:
+    """``zoo rank``: the sample, folds and placement, the backbones' names and the data path."""
+    if args.sample is not None and args.sample < 2:
+        raise ConfigError(f"--sample must be at least 2, got {args.sample}")
+    if args.folds < 2:
+        raise ConfigError(f"--folds must be at least 2, got {args.folds}")
+    if args.distribute not in ONE_HOST:
+        raise ConfigError(
+            f"--distribute must be one of {', '.join(ONE_HOST)}, got {args.distribute!r} "
+            "(several hosts: zoo train --distribute multi-worker)"
+        )
+    select_backbones(args.backbones)  # checked before TensorFlow loads; an unknown name suggests close ones
+    if not Path(args.data).exists():
+        raise DataError(f"{args.data} does not exist: give labelled data, as for `zoo train`")
+
+
+def check_evaluate(args: argparse.Namespace) -> Any:
+    """``zoo evaluate``: the finished run, and the data path."""
+    run = finished_run(args.run_dir)
+    if not Path(args.data).exists():
+        raise DataError(f"{args.data} does not exist: give labelled data, as for `zoo train`")
+    return run
+
+
+def check_predict(args: argparse.Namespace) -> Any:
+    """``zoo predict``: the finished run, ``--top-k`` and ``--out`` (a file, not a folder)."""
+    run = finished_run(args.run_dir)
+    if args.top_k < 1:
+        raise ConfigError(f"--top-k must be at least 1, got {args.top_k}")
+    if args.out is not None and Path(args.out).is_dir():
+        example = Path(args.out) / "preds.csv"
+        raise ConfigError(f"--out {args.out} is a folder: give the CSV file to write, e.g. {example}")
+    return run
+
+
+def check_export(args: argparse.Namespace) -> Any:
+    """``zoo export``: the format, quantisation and calibration options, the finished run and the calibration
+    path."""
+    from zoo.exports import check_options
+
+    check_options(args.format, args.quantize, args.calibration)  # before TensorFlow loads
+    run = finished_run(args.run_dir)
+    if args.calibration is not None and not Path(args.calibration).exists():
+        raise DataError(f"{args.calibration} does not exist: give images to calibrate on, as for `zoo train --data`")
+    return run

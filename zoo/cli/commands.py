@@ -5,21 +5,18 @@ command's checks before TensorFlow loads, does the work and prints its results o
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from zoo import catalogue, console, escape
-from zoo.backbones import pyramid_sizes, resolve_input_shape, resolve_weights
-from zoo.cli.checks import finished_run, is_complete, is_given, train_config
+from zoo.backbones import pyramid_sizes
+from zoo.cli.checks import check_evaluate, check_export, check_predict, check_rank, check_resume, check_train
 from zoo.cli.tables import print_json, print_table, print_wrapped, table_lines, terminal_width
-from zoo.config import ONE_HOST, TrainConfig, finished_run_error
-from zoo.errors import ConfigError, DataError, ExportWarning
-from zoo.plugins import get_spec, list_backbones, registry, select_backbones
+from zoo.errors import ExportWarning
+from zoo.plugins import get_spec, list_backbones, registry
 from zoo.spec import BackboneSpec, level_stride
 
 
@@ -161,37 +158,14 @@ def do_registry(args: argparse.Namespace) -> int:
 
 def do_train(args: argparse.Namespace) -> int:
     if args.resume:
-        fields = [f for f in dataclasses.fields(TrainConfig) if is_given(args, f) and f.name != "distribution"]
-        given = [f.metadata.get("flags", (f"--{f.name.replace('_', '-')}",))[0] for f in fields]
-        if args.backbone or args.data or args.val or args.out or given:
-            dropped = ", ".join(given) or "the other options"
-            if given and is_complete(args.resume):  # say why they cannot apply, not only to drop them
-                raise finished_run_error(args.resume, given)
-            raise ConfigError(f"--resume RUN continues a run with its own options (--distribute aside); drop {dropped}")
-        from zoo.run import Run
-
-        run = Run(args.resume)  # a run directory, writable, that no other process trains? (before TensorFlow loads)
-        if not run.complete:
-            run.check_idle()
+        check_resume(args)
         console.load_framework()
         import zoo
 
         with console.results_only():
             run = zoo.resume(args.resume, distribution=args.distribution)  # e.g. a multi-worker run on one host
     else:
-        if not args.backbone or not args.data:
-            raise ConfigError("--backbone and --data are required (or --resume RUN)")
-        config = train_config(args)  # every check that needs no TensorFlow comes first
-        spec = get_spec(args.backbone)
-        resolve_input_shape(spec, config.input_shape)
-        if config.weights != "default":
-            resolve_weights(spec, config.weights)
-        for source in (args.data, args.val):
-            if source is not None and not Path(source).exists():
-                raise DataError(f"{source} does not exist: give a folder of class sub-folders or a CSV manifest")
-        if args.val is not None and Path(args.val).samefile(args.data):  # a copy elsewhere: zoo.train refuses it
-            raise DataError(f"--val is --data ({args.val}): validation needs examples training does not see; give "
-                            "other data to --val, or leave it out to hold out --val-fraction of --data")  # fmt: skip
+        config = check_train(args)  # every check that needs no TensorFlow comes first
         if config.distribution == "mirrored":  # oneDNN's CPU convolution mishandles an empty per-replica batch
             os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
         console.load_framework()
@@ -223,18 +197,7 @@ def _print_skipped(run: Any, shown: int = 10) -> None:
 
 
 def do_rank(args: argparse.Namespace) -> int:
-    if args.sample is not None and args.sample < 2:
-        raise ConfigError(f"--sample must be at least 2, got {args.sample}")
-    if args.folds < 2:
-        raise ConfigError(f"--folds must be at least 2, got {args.folds}")
-    if args.distribute not in ONE_HOST:
-        raise ConfigError(
-            f"--distribute must be one of {', '.join(ONE_HOST)}, got {args.distribute!r} "
-            "(several hosts: zoo train --distribute multi-worker)"
-        )
-    select_backbones(args.backbones)  # checked before TensorFlow loads; an unknown name suggests close ones
-    if not Path(args.data).exists():
-        raise DataError(f"{args.data} does not exist: give labelled data, as for `zoo train`")
+    check_rank(args)
     if args.distribute == "mirrored":  # oneDNN's CPU convolution mishandles an empty per-replica batch
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     console.load_framework()
@@ -270,9 +233,7 @@ def _print_summary(path: Any, task: str, metrics: dict[str, Any]) -> None:
 
 
 def do_evaluate(args: argparse.Namespace) -> None:
-    run = finished_run(args.run_dir)
-    if not Path(args.data).exists():
-        raise DataError(f"{args.data} does not exist: give labelled data, as for `zoo train`")
+    run = check_evaluate(args)
     console.load_framework()
     from zoo.inference import evaluate
 
@@ -285,12 +246,7 @@ def do_evaluate(args: argparse.Namespace) -> None:
 
 
 def do_predict(args: argparse.Namespace) -> int:
-    run = finished_run(args.run_dir)
-    if args.top_k < 1:
-        raise ConfigError(f"--top-k must be at least 1, got {args.top_k}")
-    if args.out is not None and Path(args.out).is_dir():
-        example = Path(args.out) / "preds.csv"
-        raise ConfigError(f"--out {args.out} is a folder: give the CSV file to write, e.g. {example}")
+    run = check_predict(args)
     console.load_framework()
     from zoo.files import write_text
     from zoo.inference import predict, predictions_csv
@@ -321,12 +277,7 @@ def do_predict(args: argparse.Namespace) -> int:
 
 
 def do_export(args: argparse.Namespace) -> int:
-    from zoo.exports import check_options
-
-    check_options(args.format, args.quantize, args.calibration)  # before TensorFlow loads
-    run = finished_run(args.run_dir)
-    if args.calibration is not None and not Path(args.calibration).exists():
-        raise DataError(f"{args.calibration} does not exist: give images to calibrate on, as for `zoo train --data`")
+    run = check_export(args)
     from zoo.exports import export
 
     with warnings.catch_warnings(record=True) as caught, console.results_only():
