@@ -29,6 +29,7 @@ ONE_HOST = ("auto", "none", "mirrored")  # what extraction and ranking accept: s
 DISTRIBUTIONS = (*ONE_HOST, "multi-worker")
 STRATEGY = "strategy:"  # config.json's record of a distribution given as an object: "strategy:MirroredStrategy"
 TOP_K = 5  # labels per input that zoo.predict and `zoo predict` give unless told otherwise
+TOP_ACCURACY_K = 5  # top5_accuracy: the true class among the best 5, measured where there are more classes
 
 
 def _option(default: Any, help: str, **cli: Any) -> Any:
@@ -184,8 +185,7 @@ class TrainConfig:
             raise ConfigError(f"augment must be True, False, None or a list of names, got {self.augment!r}")
         if isinstance(self.distribution, str) and not self.distribution.startswith(STRATEGY):
             _choice("distribution", self.distribution, DISTRIBUTIONS)
-        if self.class_weight is not None and self.task != "classification":
-            raise ConfigError(f"class_weight applies to classification only, not {self.task}")
+        check_class_weight(self.class_weight, self.task)
 
     @property
     def phase2_epochs(self) -> int:
@@ -223,6 +223,17 @@ class TrainConfig:
 
 
 MODEL_OPTIONS = ("task", "head", "hidden", "dropout", "standardize", "weights", "input_shape")
+
+
+def check_class_weight(class_weight: str | None, task: str) -> None:
+    """Raise :class:`ConfigError` where ``class_weight`` is set for a task other than classification.
+
+    >>> check_class_weight("balanced", "regression")
+    Traceback (most recent call last):
+    zoo.errors.ConfigError: class_weight applies to classification only, not regression
+    """
+    if class_weight is not None and task != "classification":
+        raise ConfigError(f"class_weight applies to classification only, not {task}")
 
 
 def finished_run_error(run: str | os.PathLike[str], options: Sequence[str]) -> ConfigError:

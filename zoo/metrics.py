@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.config import TASKS
+from zoo.config import TASKS, TOP_ACCURACY_K
 from zoo.errors import ConfigError, DataError
 
 EPSILON = 1e-7  # probability clipping for the loss, as Keras does
@@ -71,9 +71,11 @@ def _classification(y_true: Any, outputs: Any, class_names: Sequence[str]) -> di
     seen = (matrix.sum(axis=0) + matrix.sum(axis=1)) > 0  # scikit-learn averages over these labels
     true_p = probs[np.arange(n), y] / np.where((total := probs.sum(axis=1)) > 0, total, 1.0)
     metrics: dict[str, Any] = {"n": int(n), "accuracy": float(np.mean(pred == y))}
-    if c > 5:
+    if c > TOP_ACCURACY_K:
         # The true class is in the top 5 when fewer than 5 classes score strictly higher (ties count as hits).
-        metrics["top5_accuracy"] = float(np.mean((probs > probs[np.arange(n), y][:, None]).sum(axis=1) < 5))
+        metrics["top5_accuracy"] = float(
+            np.mean((probs > probs[np.arange(n), y][:, None]).sum(axis=1) < TOP_ACCURACY_K)
+        )
     metrics["macro_f1"] = float(f1[seen].mean())
     metrics["loss"] = float(-np.mean(np.log(np.clip(true_p, EPSILON, 1 - EPSILON))))
     metrics["per_class"] = per_class

@@ -27,7 +27,7 @@ import numpy as np
 from zoo import console, distribute, interrupts
 from zoo.cache import FeatureCache, cache_key
 from zoo.checkpoints import EXACT_LOSS, EpochEnd, restore_optimizer
-from zoo.config import MODEL_OPTIONS, ModelConfig, TrainConfig, finished_run_error
+from zoo.config import MODEL_OPTIONS, TOP_ACCURACY_K, ModelConfig, TrainConfig, check_class_weight, finished_run_error
 from zoo.data import Dataset, load_dataset, split
 from zoo.data.dataset import check_modality
 from zoo.data.split import check_separate
@@ -145,8 +145,7 @@ def train(
                 "name; this model is built already (build a new one with zoo.build, under a dtype policy if needed)"
             )
         spec, task = get_spec(recipe.backbone), recipe.task
-        if config.class_weight is not None and task != "classification":
-            raise ConfigError(f"class_weight applies to classification only, not {task}")
+        check_class_weight(config.class_weight, task)
     known = (recipe.class_names or None) if recipe else None
     train_set = load_dataset(data, task=task, class_names=known)  # type: ignore[arg-type]
     backbone = f"{spec.name} is {_a(spec.modality)} backbone"
@@ -493,8 +492,8 @@ class _Trainer:
         rate = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps) if self.config.schedule == "cosine" else lr
         task = self.recipe.task
         metrics = ["accuracy"] if task != "regression" else ["mae"]
-        if task == "classification" and self.recipe.num_outputs > 5:
-            metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5_accuracy"))
+        if task == "classification" and self.recipe.num_outputs > TOP_ACCURACY_K:
+            metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=TOP_ACCURACY_K, name="top5_accuracy"))
         optimizer = keras.optimizers.Adam(rate) if self.config.optimizer == "adam" else keras.optimizers.SGD(rate, 0.9)
         if self.placement.processes == 1:
             target.compile(optimizer=optimizer, loss=LOSSES[task](), metrics=metrics)
