@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+import copy
+import functools
+import itertools
+import re
+import threading
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
 
 class ZooError(Exception):
     """Base class of the zoo's own errors."""
@@ -113,17 +124,72 @@ class Interrupted(KeyboardInterrupt):
         self.signum, self.status = int(signum), 128 + int(signum)
 
 
+# A zoo error raised inside a tf.data function reaches Python as a TensorFlow error that keeps only its text.
+# :func:`carries_errors` keeps the error itself here, under a key its text names; :func:`zoo_error_in` takes it
+# back. Bounded: an error nobody asks for (a parallel map's second failure) is dropped after _CARRIED_LIMIT more.
+_CARRIED_LIMIT = 16
+_CARRIED: dict[str, ZooError] = {}
+_CARRIED_KEY = re.compile(r"\[zoo error (\d+)\]")
+_CARRIED_LOCK = threading.Lock()
+_carried_ids = itertools.count(1)
+_ENGINE_REPORT = re.compile(r"\b(DataError|RunError|ConfigError): ([^\n]+)")
+
+
+def carries_errors(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``function``, run by tf.data (``tf.numpy_function``), with its zoo errors carried across whole: the
+    :class:`ZooError` raised there is what :func:`zoo_error_in` finds in the engine's error, the same object
+    (class, message, attributes). What tf.data shows of it is its message with ``[zoo error N]`` added.
+
+    >>> @carries_errors
+    ... def decode(data):
+    ...     raise DataTypeError("not an image")
+    >>> try:
+    ...     decode(b"")
+    ... except DataTypeError as err:
+    ...     str(err)[:12], type(zoo_error_in(RuntimeError(f"UnknownError: {err}"))).__name__
+    ('not an image', 'DataTypeError')
+    """
+
+    @functools.wraps(function)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return function(*args, **kwargs)
+        except ZooError as err:
+            key = str(next(_carried_ids))
+            with _CARRIED_LOCK:  # tf.data runs the function on several threads at once
+                _CARRIED[key] = err
+                while len(_CARRIED) > _CARRIED_LIMIT:
+                    _CARRIED.pop(next(iter(_CARRIED)))
+            try:
+                carrier = copy.copy(err)  # the same class and attributes; its text names the key
+            except Exception:  # a class that cannot be copied: its message alone crosses, as it would anyway
+                raise err from None
+            carrier.args = (f"{err} [zoo error {key}]",)
+            raise carrier from None
+
+    return run
+
+
 def zoo_error_in(err: BaseException) -> ZooError | None:
-    """The zoo error an engine reported as its own: a ``DataError`` raised inside a ``tf.data`` function
-    reaches Python as a TensorFlow error whose message names it. ``None`` when there is none.
+    """The zoo error an engine reported as its own: a zoo error raised inside a ``tf.data`` function reaches
+    Python as a TensorFlow error whose message names it. ``None`` when there is none.
+
+    The error itself where the function was :func:`carries_errors` (in this process); else one rebuilt from the
+    message, for a ``DataError``, ``RunError`` or ``ConfigError`` (its first line).
 
     >>> zoo_error_in(RuntimeError("UnknownError: DataError: x.png changed since the data was checked"))
     DataError('x.png changed since the data was checked')
     """
-    import re
-
-    match = re.search(r"\b(DataError|RunError|ConfigError): ([^\n]+)", str(err))
-    if match is None or isinstance(err, ZooError):
+    if isinstance(err, ZooError):
+        return None
+    text = str(err)
+    key = _CARRIED_KEY.search(text)
+    with _CARRIED_LOCK:
+        carried = _CARRIED.pop(key[1], None) if key is not None else None
+    if carried is not None:
+        return carried
+    match = _ENGINE_REPORT.search(text)
+    if match is None:
         return None
     return {"DataError": DataError, "RunError": RunError, "ConfigError": ConfigError}[match[1]](match[2].strip())
 

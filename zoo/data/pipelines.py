@@ -15,7 +15,7 @@ import numpy as np
 from zoo.config import AUGMENTATIONS, augmentation_names
 from zoo.data.dataset import Dataset
 from zoo.data.decode import decode_image
-from zoo.errors import ConfigError, DataError
+from zoo.errors import ConfigError, DataError, carries_errors
 from zoo.spec import INTERPOLATIONS
 
 if TYPE_CHECKING:
@@ -248,6 +248,7 @@ def _check_size(image_size: Any) -> tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
+@carries_errors  # run by tf.data: its DataError reaches zoo_error_in whole
 def _decode_unchanged(data: bytes, digest: bytes, path: bytes) -> np.ndarray:
     """:func:`decode_image` of bytes that still hash to the digest the scan took (the cache key of their
     features): a file changed since then raises :class:`DataError` rather than train on other pixels."""
