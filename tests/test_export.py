@@ -15,7 +15,7 @@ import zoo
 from zoo.config import ModelConfig, ModelParts, TrainConfig
 from zoo.run import Run
 
-# What the export promises, written here rather than read from zoo/exports.py: a float artefact gives the Keras
+# What the export promises, written here rather than read from zoo/exports/parity.py: a float artefact gives the Keras
 # model's probabilities to 1e-4; a bfloat16 one to 0.1; a quantised one the same top-1 class on 98% of inputs.
 FLOAT, BFLOAT16, AGREEMENT = 1e-4, 0.1, 0.98
 COLOURS = {"blue": (40, 40, 200), "green": (40, 200, 40), "red": (200, 40, 40)}

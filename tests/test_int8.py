@@ -14,7 +14,7 @@ from PIL import Image
 
 import zoo
 
-# Written here rather than read from zoo/exports.py: same top-1 as Keras on 98% of held-out images, and an
+# Written here rather than read from zoo/exports/parity.py: same top-1 as Keras on 98% of held-out images, and an
 # accuracy within one point of Keras's.
 AGREEMENT, ACCURACY = 0.98, 0.01
 # Coloured shapes: each class one shape in one colour, each shape in two colours (a near hue, or a lighter or
