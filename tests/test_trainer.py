@@ -252,3 +252,14 @@ def test_options_that_do_not_apply_are_refused(scenes, tmp_path):
         zoo.train(NET, (x, y), task="regression", class_weight="balanced", out=tmp_path / "b", **FAST)
     with pytest.raises(ValueError, match="4 outputs but the data has 2"):
         zoo.train(model, (x, np.array([0, 1] * 4)), out=tmp_path / "c", **TRAIN)
+
+
+def test_train_puts_back_the_callers_python_and_numpy_random_states(tmp_path):
+    import random
+
+    x = np.random.default_rng(0).integers(0, 256, (12, 32, 32, 3)).astype("uint8")
+    random.seed(7), np.random.seed(7)
+    expected = (random.random(), np.random.rand())
+    random.seed(7), np.random.seed(7)
+    zoo.train(NET, (x, np.array(["a", "b"] * 6)), epochs=1, out=tmp_path / "run", seed=3, **FAST)
+    assert (random.random(), np.random.rand()) == expected  # as if train had drawn nothing
