@@ -25,7 +25,8 @@ OWNER = ZOO / "run.py"
 FILE_NAMES = {
     getattr(zoo.run, name)
     for name in ("MODEL", "CONFIG", "SPEC", "LABELS", "STATE", "METRICS", "SKIPPED", "HISTORY", "CURVES",
-                 "CONFUSION", "CARD", "CHECKPOINTS", "START", "TRAINING_LOCK", "CONFIG_MEMBER", "TRUST_MEMBER")
+                 "CONFUSION", "CARD", "CHECKPOINTS", "EXPORTS", "START", "TRAINING_LOCK", "CONFIG_MEMBER",
+                 "TRUST_MEMBER")
 }  # fmt: skip
 CHECKPOINT = re.compile(r"^phase(\d|\{\})|-best\b|-optimizer\b|\.npz$")  # checkpoint names and their patterns
 SENTINELS = {zoo.run.ARRAYS, zoo.run.DATASET}
