@@ -7,9 +7,11 @@
                              ModelConfig is brought up to date when the run finishes)
         spec.json            the backbone's spec, as it was when the run started
         labels.json          the class names, in output order
-        state.json           phase, epoch, early stopping and the history so far (rewritten each epoch)
-        checkpoints/         weights, best weights and optimizer state per phase; start.keras when the
-                             run started from a model object (removed once the run is complete)
+        state.json           a RunState: phase, epoch, early stopping and the history so far (rewritten each
+                             epoch); once complete, the DataSummary (counts of the data the run saw)
+        checkpoints/         weights, best weights and optimizer state per phase, the head after phase 1;
+                             start.keras when the run started from a model object (removed once the run is
+                             complete)
         skipped.json         inputs left out as unreadable, with the reason
         model.keras          the trained model, with its ModelConfig inside (member zoo.json), without
                              its optimizer state (what is deployed; the checkpoints keep it for a resume)
@@ -18,7 +20,8 @@
         exports/             ``zoo export``'s default outputs: savedmodel/, tflite/, tflite-int8/, onnx/, ...
 
 Training, resume, evaluate, predict and export go through it; every file is written atomically and with
-the user's normal permissions.
+the user's normal permissions. No other module names these files, the state's keys, the checkpoints or the
+summary's rows (tests/test_run_schema.py): they ask a Run (``save_epoch``, ``read_state``, ``data_summary``...).
 """
 
 from __future__ import annotations
