@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 
 $(JAX_VENV)/.installed: pyproject.toml plugins/keras-applications/pyproject.toml
 	$(PYTHON) -m venv $(JAX_VENV)
-	$(JAX_VENV)/bin/python -m pip install --quiet jax keras pluggy numpy pillow
+	$(JAX_VENV)/bin/python -m pip install --quiet jax keras pluggy numpy pillow filelock
 	$(JAX_VENV)/bin/python -m pip install --quiet --no-deps -e . -e plugins/keras-applications
 	touch $@
 

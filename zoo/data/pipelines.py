@@ -222,14 +222,18 @@ def resize_pixels(pixels: np.ndarray, size: Sequence[int], interpolation: str = 
     """Pixels ``(..., h, w, 3)`` at ``size`` (height, width), still in [0, 255]; unchanged when already there.
 
     :func:`resize_images` on NumPy pixels, for what reads batches outside tf.data (feature extraction, an
-    export's calibration data).
+    export's calibration data), on any Keras backend: ``keras.ops.image.resize`` is ``tf.image.resize`` on
+    TensorFlow (the same numbers), and JAX's own resize without TensorFlow installed.
 
     >>> resize_pixels(np.zeros((2, 8, 8, 3), np.uint8), (4, 4)).shape
     (2, 4, 4, 3)
     """
     if tuple(pixels.shape[-3:-1]) == tuple(size):
         return pixels
-    return np.asarray(resize_images(pixels, (size[0], size[1]), interpolation))
+    import keras
+
+    resized = keras.ops.image.resize(pixels.astype("float32"), tuple(size), interpolation=interpolation)
+    return np.clip(keras.ops.convert_to_numpy(resized), 0, 255)
 
 
 def _apply(layers: list[Any], images: Any) -> Any:
