@@ -39,8 +39,7 @@ from zoo.heads import build, fit_standardization  # Keras is imported when they 
 from zoo.hookspecs import hookimpl
 from zoo.plugins import get_spec, list_backbones
 from zoo.spec import BackboneSpec, Preprocessing, TextNetwork, TextPreprocessing, WeightsVariant
-
-__version__ = "0.1.0"
+from zoo.version import __version__ as __version__  # re-exported
 
 # Imported on first use: they need Keras (or Pillow, or the run directory's machinery), and `import zoo` must stay
 # light. A type checker reads the same names from the TYPE_CHECKING block below: keep the two in step.

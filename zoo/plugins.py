@@ -49,6 +49,7 @@ from zoo.errors import (
     UnknownBackboneError,
 )
 from zoo.spec import MODALITIES, BackboneSpec
+from zoo.version import __version__
 
 ENV_ALLOW = "ZOO_PLUGINS"
 ENV_STRICT = "ZOO_STRICT_PLUGINS"
@@ -376,18 +377,16 @@ def _incompatibility(dist: Any) -> str | None:
     """Why the plugin's declared ``backbone-zoo`` requirement excludes this core, or ``None``."""
     from packaging.requirements import InvalidRequirement, Requirement
 
-    import zoo
-
     for line in (dist.requires or []) if dist is not None else []:
         try:
             requirement = Requirement(line)
         except InvalidRequirement:
             continue
         if _plugin_key(requirement.name) == "backbone-zoo" and not requirement.marker:
-            if not requirement.specifier.contains(zoo.__version__, prereleases=True):
+            if not requirement.specifier.contains(__version__, prereleases=True):
                 return (
-                    f"it requires backbone-zoo{requirement.specifier}, but this is {zoo.__version__}: "
-                    f"install a release of {dist.name} made for backbone-zoo {zoo.__version__}"
+                    f"it requires backbone-zoo{requirement.specifier}, but this is {__version__}: "
+                    f"install a release of {dist.name} made for backbone-zoo {__version__}"
                 )
     return None
 

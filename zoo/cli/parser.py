@@ -9,11 +9,11 @@ import copy
 import dataclasses
 from typing import Any
 
-from zoo import __version__ as zoo_version
 from zoo import console
 from zoo.cli import commands as handlers
 from zoo.config import ONE_HOST, TOP_K, TrainConfig
 from zoo.spec import MODALITIES
+from zoo.version import __version__ as zoo_version
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,6 +13,7 @@ from zoo.config import ModelConfig
 from zoo.exports.formats import ARTEFACTS, METADATA
 from zoo.run import load_requirements
 from zoo.spec import BackboneSpec
+from zoo.version import __version__
 
 if TYPE_CHECKING:
     from zoo.exports.job import Job
@@ -22,9 +23,7 @@ MARK = "backbone-zoo"  # metadata.json's "exported_by" starts with it: a folder 
 
 def exported_by() -> str:
     """``backbone-zoo <version>``: who wrote an export."""
-    import zoo
-
-    return f"{MARK} {zoo.__version__}"
+    return f"{MARK} {__version__}"
 
 
 def is_export(folder: Path) -> bool:
