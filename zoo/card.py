@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from zoo import escape
-from zoo.config import TASKS
+from zoo.config import TASKS, describe_head
 from zoo.files import write_text
 from zoo.metrics import summary_rows
+from zoo.spec import Preprocessing, TextPreprocessing
 
 CARD_MAX_CLASSES = 50  # per-class table in the model card up to this many classes
 ZOO_DISTRIBUTION = "backbone-zoo"  # among a model's load requirements: it loads through zoo.load_model only
@@ -85,8 +86,9 @@ def write_model_card(
     lines += [f"- backbone: `{backbone}`" + (f" ({spec['family']} family)" if spec.get("family") else "")]
     if spec.get("plugin"):
         lines += [f"- plugin: `{spec['plugin']}`"]
-    lines += _text_input(spec) if text else _image_input(spec)
-    lines += [f"- head: {_describe_head(train, task, text, len(names))}", ""]
+    pre = _preprocessing(spec)
+    lines += _text_input(spec, pre) if text else _image_input(spec, pre)
+    lines += [f"- head: {_head(spec, train, task, text, len(names))}", ""]
 
     lines += [
         "## Training",
@@ -130,7 +132,7 @@ def write_model_card(
     if few:
         shown = ", ".join(escape.markdown_code(label) for label in few[:10]) + (", ..." if len(few) > 10 else "")
         lines += [f"- {len(few)} label(s) have fewer than 10 validation examples, so their scores are noisy: {shown}."]
-    lines += _text_limitations(spec, texts_cut) if text else _image_limitations()
+    lines += _text_limitations(spec, pre, texts_cut) if text else _image_limitations()
     return write_text(path, "\n".join(lines) + "\n")
 
 
@@ -144,61 +146,57 @@ def _train_config(config: Mapping[str, Any]) -> Any:
     return TrainConfig.from_options({k: v for k, v in config.items() if k in fields})
 
 
-def _image_input(spec: Mapping[str, Any]) -> list[str]:
+def _preprocessing(spec: Mapping[str, Any]) -> Any:
+    """The spec's ``Preprocessing`` or ``TextPreprocessing`` (what built the model's input steps), to ask for
+    its words; a plain string or a record that does not make one is returned as it is (``None`` if absent)."""
+    pre = spec.get("preprocessing")
+    if not isinstance(pre, Mapping):
+        return pre or None
+    kind = TextPreprocessing if spec.get("modality") == "text" else Preprocessing
+    try:
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()}
+        return kind(**fields)
+    except TypeError:
+        return pre or None
+
+
+def _image_input(spec: Mapping[str, Any], pre: Any) -> list[str]:
     lines = []
     shape = spec.get("input_shape")
-    pre = spec.get("preprocessing") or {}
     if shape:
         size = " x ".join(str(d) for d in shape)
-        resize = (
-            f", resized {pre['interpolation']} to this size"
-            if isinstance(pre, Mapping) and "interpolation" in pre
-            else ""
-        )
+        interpolation = getattr(pre, "interpolation", None)
+        resize = f", resized {interpolation} to this size" if interpolation else ""
         lines += [f"- input: RGB images of {size}, raw pixels in [0, 255]{resize}"]
     if pre:
         lines += [f"- preprocessing (inside the model): {_describe_preprocessing(pre)}"]
     return lines
 
 
-def _text_input(spec: Mapping[str, Any]) -> list[str]:
-    pre = dict(spec.get("preprocessing") or {})
-    shape = spec.get("input_shape") or ()
-    length = shape[0] if len(shape) == 1 else pre.get("sequence_length")  # type: ignore[misc]
+def _text_input(spec: Mapping[str, Any], pre: Any) -> list[str]:
     lines = ["- input: one raw string per example (the model tokenizes it)"]
-    tokenizer = pre.get("tokenizer")
-    if tokenizer:
-        case = [w for w, on in (("lower-cased", pre.get("lowercase")), ("accents stripped", pre.get("strip_accents")))
-                if on]  # fmt: skip
-        case_text = f" ({', '.join(case)})" if case else ""
-        vocabulary = f"; vocabulary: {pre['vocabulary']}" if pre.get("vocabulary") else ""
-        lines += [f"- tokenizer (inside the model): {tokenizer}{case_text}{vocabulary}"]
-    if length:
-        declared = pre.get("sequence_length")
-        most = f" (the backbone reads up to {declared})" if declared and declared != length else ""
-        lines += [f"- sequence length: {length} tokens{most}; longer texts are cut to their first {length}"]
-    pooling = pre.get("pooling")
-    if pooling:
-        pooled = {"cls": "the first token's vector", "none": "pooled by the encoder itself"}.get(
-            pooling, f"{pooling} of the token vectors over the padding mask"
-        )
-        lines += [f"- pooling: {pooled}{', L2-normalised' if pre.get('normalize') else ''}"]
+    if not isinstance(pre, TextPreprocessing):
+        return lines
+    if pre.tokenizer:
+        lines += [f"- tokenizer (inside the model): {pre.describe_tokenizer()}"]
+    lines += [f"- sequence length: {pre.describe_length(_tokens_read(spec))}"]
+    if pre.pooling:
+        lines += [f"- pooling: {pre.describe_pooling()}"]
     return lines
 
 
-def _describe_head(train: Any, task: str, text: bool, outputs: int) -> str:
-    steps = [] if text else [f"{train.head} pooling of the feature map"]
-    steps += ["standardised features"] if getattr(train, "standardize", True) else []
-    if train.dropout and train.hidden:
-        steps += [f"dropout {train.dropout:g} and Dense {units} (ReLU)" for units in train.hidden]
-    else:
-        steps += [f"Dense {units} (ReLU)" for units in train.hidden]
-    if train.dropout:
-        steps += [f"dropout {train.dropout:g}"]
-    activation = {"classification": "softmax", "multilabel": "sigmoid", "regression": "linear"}.get(task, "")
-    dense = f"Dense {outputs}" if outputs else "Dense"  # a regression without target names: as many as targets
-    steps += [f"{dense} ({activation})" if activation else dense]
-    return ", then ".join(steps)
+def _tokens_read(spec: Mapping[str, Any]) -> int | None:
+    """The tokens the model reads of a text: ``Run.finish`` gives the model's ``input_shape`` (``[tokens]``)."""
+    shape: Sequence[Any] = spec.get("input_shape") or ()
+    return int(shape[0]) if len(shape) == 1 else None
+
+
+def _head(spec: Mapping[str, Any], train: Any, task: str, text: bool, outputs: int) -> str:
+    """The head's line, as :func:`zoo.config.describe_head` words the options it was built with."""
+    # zoo.build reduces an image feature map only: a text encoder's vectors, or an image network's, are not pooled
+    pools = not text and len(spec.get("feature_shape") or (0, 0)) != 1
+    reduction = train.head if pools else None
+    return describe_head(task, outputs or None, reduction, train.hidden, train.dropout, train.standardize)
 
 
 def _phases(train: Any, config: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
@@ -324,11 +322,10 @@ def _image_limitations() -> list[str]:
     return ["- Performance on images unlike the training data (other cameras, domains, resolutions) is unknown."]
 
 
-def _text_limitations(spec: Mapping[str, Any], cut: int | None) -> list[str]:
-    pre = spec.get("preprocessing") or {}
-    shape = spec.get("input_shape") or ()
-    length = shape[0] if len(shape) == 1 else pre.get("sequence_length")  # type: ignore[misc]
-    vocabulary = f" (its vocabulary: {pre['vocabulary']})" if pre.get("vocabulary") else ""
+def _text_limitations(spec: Mapping[str, Any], pre: Any, cut: int | None) -> list[str]:
+    text = isinstance(pre, TextPreprocessing)
+    length = _tokens_read(spec) or (pre.sequence_length if text else None)
+    vocabulary = f" (its vocabulary: {pre.vocabulary})" if text and pre.vocabulary else ""
     lines = [
         f"- Performance on texts unlike the training data (other languages, domains, styles or lengths) is unknown; "
         f"the backbone reads what its tokenizer knows{vocabulary}."
@@ -343,13 +340,8 @@ def _describe_preprocessing(pre: Any) -> str:
     if isinstance(pre, str):
         return pre
     if hasattr(pre, "describe"):
-        return pre.describe()
-    from zoo.spec import Preprocessing
-
-    try:
-        return Preprocessing(**{k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()}).describe()  # type: ignore[arg-type]
-    except (TypeError, AttributeError):
-        return _cell({k: v for k, v in pre.items() if v is not None})
+        return str(pre.describe())
+    return _cell({k: v for k, v in pre.items() if v is not None} if isinstance(pre, Mapping) else pre)
 
 
 def _cell(value: Any) -> str:

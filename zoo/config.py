@@ -30,6 +30,7 @@ DISTRIBUTIONS = (*ONE_HOST, "multi-worker")
 STRATEGY = "strategy:"  # config.json's record of a distribution given as an object: "strategy:MirroredStrategy"
 TOP_K = 5  # labels per input that zoo.predict and `zoo predict` give unless told otherwise
 TOP_ACCURACY_K = 5  # top5_accuracy: the true class among the best 5, measured where there are more classes
+ACTIVATIONS = {"classification": "softmax", "multilabel": "sigmoid", "regression": None}  # the head's last Dense
 
 
 def _option(default: Any, help: str, **cli: Any) -> Any:
@@ -310,6 +311,19 @@ class ModelConfig:
         """
         return bool(self.parts.standardize)
 
+    def describe_head(self, *, pools: bool = True) -> str:
+        """The head as built, in words (the model card's ``head`` line). ``pools=False`` for an image network
+        that gives a vector by itself: ``zoo.build`` adds no pooling then (a text model never has one).
+
+        >>> parts = ModelParts(network="resnet50", features="pool", head="head", standardize="standardize")
+        >>> config = ModelConfig("resnet50", "classification", 3, "avg", (64,), 0.5, None, (64, 64, 3), parts)
+        >>> config.describe_head().split(", then ")  # doctest: +NORMALIZE_WHITESPACE
+        ['avg pooling of the feature map', 'standardised features', 'dropout 0.5 and Dense 64 (ReLU)',
+         'dropout 0.5', 'Dense 3 (softmax)']
+        """
+        reduction = self.head if pools and self.modality == "image" else None
+        return describe_head(self.task, self.num_outputs, reduction, self.hidden, self.dropout, self.standardize)
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form (lists, not tuples)."""
         return as_lists(dataclasses.asdict(self))
@@ -322,6 +336,37 @@ class ModelConfig:
         parts = ModelParts(**{**parts, "text_steps": tuple(parts.get("text_steps", ()))})
         tuples = {k: tuple(v) for k, v in data.items() if isinstance(v, list)}
         return cls(**{**data, **tuples, "parts": parts})
+
+
+def describe_head(
+    task: str,
+    outputs: int | None,
+    reduction: str | None,
+    hidden: Sequence[int] = (),
+    dropout: float = 0.0,
+    standardize: bool = True,
+) -> str:
+    """The head ``zoo.build`` puts on a backbone's features, in words, in the order of its layers.
+
+    ``reduction`` is how the feature map is reduced (``avg``, ``max``, ``flatten``; ``None`` where the
+    features are a vector already: text, or an image network that pools by itself); ``outputs`` the
+    last Dense layer's units (``None`` where not known). :meth:`ModelConfig.describe_head` words a
+    built model's head with it; the model card asks for the one it shows.
+
+    >>> describe_head("regression", None, None, standardize=False)
+    'Dense (linear)'
+    >>> describe_head("multilabel", 4, "max", (32,), 0.0)
+    'max pooling of the feature map, then standardised features, then Dense 32 (ReLU), then Dense 4 (sigmoid)'
+    """
+    steps = [f"{reduction} pooling of the feature map"] if reduction else []
+    steps += ["standardised features"] if standardize else []
+    before = f"dropout {dropout:g} and " if dropout else ""  # a Dropout in front of each Dense layer
+    steps += [f"{before}Dense {units} (ReLU)" for units in hidden]
+    steps += [f"dropout {dropout:g}"] if dropout else []
+    activation = {**ACTIVATIONS, "regression": "linear"}.get(task)  # a regression's Dense has no activation
+    dense = f"Dense {outputs}" if outputs else "Dense"
+    steps += [f"{dense} ({activation})" if activation else dense]
+    return ", then ".join(steps)
 
 
 def _number(value: Any) -> bool:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from zoo.backbones import Weights, feature_graph, resolve_input_shape
-from zoo.config import HEADS, TASKS, ModelConfig, Task
+from zoo.config import ACTIVATIONS, HEADS, TASKS, ModelConfig, Task
 from zoo.errors import ConfigError
 from zoo.plugins import get_spec
 
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     import keras
 
 STANDARDIZE = "standardize"  # the head's first layer (ModelParts.standardize)
-_ACTIVATIONS = {"classification": "softmax", "multilabel": "sigmoid", "regression": None}
 
 
 def build(
@@ -203,5 +202,5 @@ def _head(
     if dropout:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
     # float32 outputs keep losses stable under a mixed-precision policy.
-    out = keras.layers.Dense(outputs, activation=_ACTIVATIONS[task], dtype="float32", name="predictions")(x)
+    out = keras.layers.Dense(outputs, activation=ACTIVATIONS[task], dtype="float32", name="predictions")(x)
     return keras.Model(features, out, name="head")

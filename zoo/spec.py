@@ -148,6 +148,39 @@ class TextPreprocessing:
         text = f"{self.tokenizer}{f' ({case})' if case else ''}, {self.sequence_length} tokens, {pooled}"
         return text + (", L2-normalised" if self.normalize else "")
 
+    def describe_tokenizer(self) -> str:
+        """The tokenizer in words: what it does to case and accents, and its vocabulary (the model card's line).
+
+        >>> TextPreprocessing(strip_accents=True, vocabulary="BERT uncased").describe_tokenizer()
+        'wordpiece (lower-cased, accents stripped); vocabulary: BERT uncased'
+        """
+        case = [word for word, on in (("lower-cased", self.lowercase), ("accents stripped", self.strip_accents)) if on]
+        cased = f" ({', '.join(case)})" if case else ""
+        vocabulary = f"; vocabulary: {self.vocabulary}" if self.vocabulary else ""
+        return f"{self.tokenizer}{cased}{vocabulary}"
+
+    def describe_length(self, reads: int | None = None) -> str:
+        """How many tokens of a text a model reads: ``reads`` (the length it was built for, ``zoo.build``'s
+        ``input_shape``), by default the declared ``sequence_length``, the most the backbone reads.
+
+        >>> TextPreprocessing(sequence_length=256).describe_length(64)
+        '64 tokens (the backbone reads up to 256); longer texts are cut to their first 64'
+        """
+        length = reads or self.sequence_length
+        most = f" (the backbone reads up to {self.sequence_length})" if length != self.sequence_length else ""
+        return f"{length} tokens{most}; longer texts are cut to their first {length}"
+
+    def describe_pooling(self) -> str:
+        """How the token vectors become one feature vector, in words (the model card's line).
+
+        >>> TextPreprocessing(pooling="cls", normalize=True).describe_pooling()
+        "the first token's vector, L2-normalised"
+        """
+        pooled = {"cls": "the first token's vector", "none": "pooled by the encoder itself"}.get(
+            self.pooling, f"{self.pooling} of the token vectors over the padding mask"
+        )
+        return pooled + (", L2-normalised" if self.normalize else "")
+
     def validate(self) -> None:
         if not isinstance(self.sequence_length, int) or self.sequence_length < 2:
             raise SpecError(f"preprocessing.sequence_length must be an integer >= 2, got {self.sequence_length!r}")
