@@ -114,13 +114,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="labelled data, as for `zoo train`")
     p.add_argument("--backbones", nargs="+", default=["*"], metavar="PATTERN", help="names or patterns (default: all)")
     p.add_argument("--sample", type=int, metavar="N", help="score a stratified sample of N examples")
-    p.add_argument("--task", choices=("classification", "regression"), default="classification")
-    p.add_argument("--weights", default="default", help="default | none | PATH, for every candidate")
-    p.add_argument("--input-size", type=int, metavar="N", help="square image size, or tokens per text")
+    # the options rank shares with training are TrainConfig's fields, narrowed to what ranking does
+    _add_config_flag(p, "task", choices=("classification", "regression"))
+    _add_config_flag(p, "weights", help="default | none | PATH, for every candidate")
+    _add_config_flag(p, "input_shape", flags=("--input-size",), help="square image size, or tokens per text")
     p.add_argument("--folds", type=int, default=5)
-    p.add_argument(
-        "--distribute",
-        default="auto",
+    _add_config_flag(
+        p,
+        "distribution",
+        choices=None,
         metavar="{" + ",".join(ONE_HOST) + "}",
         help="every local GPU when there are several (auto, the default), one device (none), every local device "
         "(mirrored)",
@@ -163,6 +165,17 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(*flags, dest=field.name, action="store_true", help=meta["help"])
         else:
             parser.add_argument(*flags, dest=field.name, default=None, **meta)
+
+
+def _add_config_flag(parser: argparse.ArgumentParser, name: str, **narrowed: Any) -> None:
+    """The flag of :class:`zoo.TrainConfig`'s field ``name`` for a command other than ``zoo train``: its flags,
+    type and default are the field's (argparse's default, as nothing is read back from a run), ``narrowed``
+    replaces what that command accepts or says (``help``, ``choices``, ``flags``)."""
+    field = _FIELDS[name]
+    meta = {key: value for key, value in field.metadata.items() if key != "shown"}
+    meta.update(narrowed)
+    flags = meta.pop("flags", None) or (f"--{name.replace('_', '-')}",)
+    parser.add_argument(*flags, dest=flags[0].removeprefix("--").replace("-", "_"), default=field.default, **meta)
 
 
 class DefaultsFormatter(argparse.HelpFormatter):
