@@ -227,12 +227,12 @@ def test_a_worker_reads_the_run_and_writes_nothing(tmp_path):
     view = WorkerView(run.path)
     assert not view.writes and view.read_state() == run.read_state() and view.class_names == run.class_names
     view.save_state(RunState(epoch=99))
-    view.save_epoch(run.model, 1)
-    view.save_best(1, [np.zeros(3)])
-    view.save_optimizer(1, [np.zeros(3)])
-    view.save_start(run.model)
-    view.write_skipped([("x.png", "broken")])
-    view.finish(run.model, {}, [], {})
+    view.checkpoints.save_epoch(run.model, 1)
+    view.checkpoints.save_best(1, [np.zeros(3)])
+    view.checkpoints.save_optimizer(1, [np.zeros(3)])
+    view.checkpoints.save_start(run.model)
+    view.results.write_skipped([("x.png", "broken")])
+    view.results.finish(run.model, {}, [], {})
     view.discard()
     after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(run.path.rglob("*")) if p.is_file()}
     assert after == before

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import zoo
-import zoo.run
+import zoo.run.results
 from zoo import files
 from zoo.errors import RunError
 from zoo.testing import TINY_IMAGE
@@ -26,21 +26,21 @@ def _truncate(path):
 
 
 def test_a_final_model_that_does_not_load_back_keeps_the_checkpoints_and_resume_rewrites_it(tmp_path, monkeypatch):
-    real_save = zoo.run.save_model
+    real_save = zoo.run.results.save_model
 
     def save_then_damage(model, path):  # a disk that fails while model.keras is written
         real_save(model, path)
         _truncate(path)
         return path
 
-    monkeypatch.setattr(zoo.run, "save_model", save_then_damage)
+    monkeypatch.setattr(zoo.run.results, "save_model", save_then_damage)
     out = tmp_path / "run"
     with pytest.raises(RunError, match="model.keras is damaged"):
         zoo.train(TINY_IMAGE, _data(), out=out, **FAST)
     run = zoo.Run(out)
     assert not run.complete and any((out / "checkpoints").iterdir())  # nothing lost
 
-    monkeypatch.setattr(zoo.run, "save_model", real_save)
+    monkeypatch.setattr(zoo.run.results, "save_model", real_save)
     again = zoo.train(TINY_IMAGE, _data(), out=out, resume=True, **FAST)
     assert again.complete and not (out / "checkpoints").exists()
     assert [row["epoch"] for row in again.history] == [1, 2]  # nothing trained twice
@@ -67,6 +67,6 @@ def test_every_write_is_fsynced_with_its_directory(tmp_path, monkeypatch):
 def test_a_checkpoint_of_another_model_is_said_not_a_traceback(tmp_path):
     run = zoo.train(TINY_IMAGE, _data(), out=tmp_path / "run", **FAST)
     head = run.model.get_layer(run.model.zoo_config.parts.head)
-    run.save_epoch(head, 1)  # as a zoo whose heads had other layers would have left it
+    run.checkpoints.save_epoch(head, 1)  # as a zoo whose heads had other layers would have left it
     with pytest.raises(RunError, match="does not fit the model .*start the run again"):
-        run.load_epoch(run.model, 1)
+        run.checkpoints.load_epoch(run.model, 1)

@@ -77,7 +77,7 @@ def test_what_dead_writers_left_is_removed_at_the_next_start(tmp_path):
     checkpoints = run.path / "checkpoints"
     checkpoints.mkdir()
     (checkpoints / ".phase2.weights.0a1b2c3d.weights.h5").write_bytes(b"half a checkpoint")
-    Run(run.path).remove_orphans()
+    Run(run.path).checkpoints.remove_orphans()
     assert not list(checkpoints.iterdir())
 
 
@@ -86,5 +86,5 @@ def test_a_checkpoint_that_cannot_fit_is_refused_before_h5py_writes_it(tmp_path,
     run = zoo.train(TINY_IMAGE, (x, np.array(["a", "b"] * 6)), weights=None, epochs=1, out=tmp_path / "r", verbose=0)
     monkeypatch.setattr(zoo.files, "SPACE_MARGIN", 1 << 62)  # a disk with less free than that: every one
     with pytest.raises(DiskFullError, match=r"disk full: \d+ MB needed at .*phase1.weights.h5 \(\d+ MB free\)"):
-        run.save_epoch(run.model, 1)
+        run.checkpoints.save_epoch(run.model, 1)
     assert not (run.path / "checkpoints").exists()

@@ -235,19 +235,19 @@ def test_runs_started_in_the_same_second_get_a_directory_each(first_run, tmp_pat
     runs = [_start_like(first_run, base, unique=True) for _ in range(3)]
     assert [run.path.name for run in runs] == [base.name, f"{base.name}-2", f"{base.name}-3"]
     with pytest.raises(zoo.BusyError, match=f"is being trained by process {os.getpid()}"):
-        Run(runs[0].path).hold()  # each is held by its training
+        Run(runs[0].path).lock.hold()  # each is held by its training
     for run in runs:
-        run.release()
-    Run(runs[0].path).hold()
+        run.lock.release()
+    Run(runs[0].path).lock.hold()
 
 
 def test_a_read_only_run_is_refused_before_training(first_run, small_disk, capsys):
     run = _start_like(first_run, small_disk / "run")  # unfinished: phase 1, epoch 0
-    run.release()
+    run.lock.release()
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     try:
         with pytest.raises(zoo.RunError, match="is on a read-only file system: copy the run somewhere writable"):
-            Run(run.path).hold()
+            Run(run.path).lock.hold()
         assert main(["train", "--resume", str(run.path)]) == 2  # at once, before TensorFlow and any epoch
         assert "read-only file system" in capsys.readouterr().err
     finally:

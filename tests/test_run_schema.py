@@ -1,8 +1,9 @@
-"""The run directory has one owner: zoo/run.py alone names its files, its state.json keys and its summary fields.
+"""The run directory has one owner: the package zoo/run/ alone names its files, its state.json keys and its summary
+fields.
 
-The rest of zoo/ asks a Run (``Run.save_epoch``, ``Run.read_state``, ``Run.data_summary``, ``Run.model_file``...).
-The scan reads the string literals of every other module (docstrings and comments aside: prose may name a file)
-and the names they import from zoo.run.
+The rest of zoo/ asks a Run (``run.checkpoints.save_epoch``, ``run.read_state``, ``run.data_summary``,
+``Run.model_file``...). The scan reads the string literals of every other module (docstrings and comments aside:
+prose may name a file) and the names they import from zoo.run and its modules.
 """
 
 from __future__ import annotations
@@ -16,27 +17,27 @@ from pathlib import Path
 import pytest
 
 import zoo.run
-from zoo.run import DataSummary, Run, RunState, StopState
+from zoo.run import DataSummary, Run, RunState, StopState, layout
 
-ZOO = Path(zoo.run.__file__).parent
-OWNER = ZOO / "run.py"
+OWNER = Path(zoo.run.__file__).parent
+ZOO = OWNER.parent
 
-# The run's file and folder names, as run.py defines them.
+# The run's file and folder names, as zoo/run/layout.py defines them.
 FILE_NAMES = {
-    getattr(zoo.run, name)
+    getattr(layout, name)
     for name in ("MODEL", "CONFIG", "SPEC", "LABELS", "STATE", "METRICS", "SKIPPED", "HISTORY", "CURVES",
                  "CONFUSION", "CARD", "CHECKPOINTS", "EXPORTS", "START", "TRAINING_LOCK", "CONFIG_MEMBER",
                  "TRUST_MEMBER")
 }  # fmt: skip
 CHECKPOINT = re.compile(r"^phase(\d|\{\})|-best\b|-optimizer\b|\.npz$")  # checkpoint names and their patterns
-SENTINELS = {zoo.run.ARRAYS, zoo.run.DATASET}
+SENTINELS = {layout.ARRAYS, layout.DATASET}
 # state.json's keys; "phase", "epoch", "data", "labels" and "history" are also the words of other records
 # (a history row's phase and epoch, config.json's data record), so only the keys no other record uses are scanned.
 SHARED_WORDS = {"phase", "epoch", "data", "labels", "history", "summary", "complete", "best"}
 STATE_KEYS = {f.name for cls in (RunState, StopState) for f in dataclasses.fields(cls)} - SHARED_WORDS
 SUMMARY_LABELS = ("train examples", "validation examples", "skipped files", "texts cut", "unfrozen blocks")
 
-# A literal outside run.py that names a run file for another purpose, with the reason.
+# A literal outside zoo/run/ that names a run file for another purpose, with the reason.
 ALLOWED = {
     ("distribute.py", "model.keras"),  # local_copy's scratch file in a temporary folder, not a run's
     ("card.py", "README.md"),  # write_model_card's own default name for a card written into a folder
@@ -59,7 +60,7 @@ def _strings(tree: ast.AST) -> list[str]:
 
 
 def _modules() -> list[Path]:
-    return sorted(p for p in ZOO.rglob("*.py") if p != OWNER)
+    return sorted(p for p in ZOO.rglob("*.py") if OWNER not in p.parents)
 
 
 def _findings(path: Path, root: Path = ZOO) -> list[str]:
@@ -74,15 +75,26 @@ def _findings(path: Path, root: Path = ZOO) -> list[str]:
         elif any(text.startswith(label) for label in SUMMARY_LABELS):
             found.append(f"{name}: {text!r} (a summary row matched by its label)")
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module == "zoo.run":
-            found += [f"{name}: imports zoo.run.{a.name}" for a in node.names if a.name.isupper()]
-        if isinstance(node, ast.Attribute) and node.attr.isupper() and ast.unparse(node.value) in ("run", "zoo.run"):
-            found.append(f"{name}: {ast.unparse(node)}")
+        if isinstance(node, ast.ImportFrom) and _in_run_package(node.module or ""):
+            found += [f"{name}: imports {node.module}.{a.name}" for a in node.names if a.name.isupper()]
+            found += [f"{name}: imports {node.module}.layout" for a in node.names if a.name == "layout"]
+        if isinstance(node, ast.Import):
+            found += [f"{name}: imports {a.name}" for a in node.names if a.name == "zoo.run.layout"]
+        if isinstance(node, ast.Attribute) and node.attr.isupper():
+            owner = ast.unparse(node.value)
+            if owner in ("run", "layout") or _in_run_package(owner):
+                found.append(f"{name}: {ast.unparse(node)}")
     return found
 
 
-def test_only_run_py_names_the_run_files_state_keys_and_summary_fields():
-    found = [finding for path in _modules() for finding in _findings(path)]
+def _in_run_package(module: str) -> bool:
+    return module == "zoo.run" or module.startswith("zoo.run.")
+
+
+def test_only_the_run_package_names_the_run_files_state_keys_and_summary_fields():
+    modules = _modules()
+    assert ZOO / "trainer.py" in modules and OWNER / "layout.py" not in modules
+    found = [finding for path in modules for finding in _findings(path)]
     assert not found, "ask zoo.Run instead:\n" + "\n".join(found)
 
 
@@ -91,6 +103,9 @@ def test_the_scan_finds_what_it_looks_for(tmp_path):
     planted.write_text(
         '"""state.json in a docstring is prose."""\n'
         "from zoo.run import MODEL\n"
+        "from zoo.run.layout import STATE\n"
+        "from zoo.run import layout\n"
+        "lock = zoo.run.layout.TRAINING_LOCK\n"
         'path = folder / "state.json"\n'
         'name = f"phase{phase}-best"\n'
         'cut = [v for k, v in rows.items() if k.startswith("texts cut at")]\n'
@@ -98,7 +113,7 @@ def test_the_scan_finds_what_it_looks_for(tmp_path):
         'source = "<arrays>"\n'
     )
     found = _findings(planted, root=tmp_path)
-    assert len(found) == 6, found
+    assert len(found) == 9, found
 
 
 def test_state_reads_what_an_older_zoo_wrote_and_writes_the_same_keys(tmp_path):

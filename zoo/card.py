@@ -186,7 +186,7 @@ def _text_input(spec: Mapping[str, Any], pre: Any) -> list[str]:
 
 
 def _tokens_read(spec: Mapping[str, Any]) -> int | None:
-    """The tokens the model reads of a text: ``Run.finish`` gives the model's ``input_shape`` (``[tokens]``)."""
+    """The tokens the model reads of a text: ``run.results.finish`` gives the model's ``input_shape`` (``[tokens]``)."""
     shape: Sequence[Any] = spec.get("input_shape") or ()
     return int(shape[0]) if len(shape) == 1 else None
 

@@ -6,7 +6,7 @@ every file of it belongs to :class:`zoo.Run` (one writer, atomic writes, the dis
 
 - ``EarlyStopping`` keeps its best value, wait count and best weights in memory only, so a resumed run would
   start counting afresh and restore weights no better than the resume's own; here they are part of the run's
-  state (``RunState.early_stopping``) and the best weights a checkpoint (``Run.save_best``).
+  state (``RunState.early_stopping``) and the best weights a checkpoint (``run.checkpoints.save_best``).
 - ``BackupAndRestore`` writes its own folder of TensorFlow checkpoints (backend-specific, not through ``Run``),
   deletes it when ``fit`` ends, and has no notion of the zoo's two phases; a resume here reads the phase and
   epoch from ``state.json`` and the weights and optimizer state from the phase's checkpoints.
@@ -64,13 +64,13 @@ class EpochEnd(keras.callbacks.Callback):
         if current is not None and current < self.best:
             self.best, self.best_epoch, self.wait = float(current), epoch, 0
             self.best_weights = self.model.get_weights()
-            self.run.save_best(self.phase, self.best_weights)  # type: ignore[arg-type]
+            self.run.checkpoints.save_best(self.phase, self.best_weights)  # type: ignore[arg-type]
         elif current is not None:
             self.wait += 1
             stopped = self.patience is not None and self.wait >= self.patience
             self.model.stop_training = stopped
-        self.run.save_epoch(self.model, self.phase)
-        self.run.save_optimizer(self.phase, [np.asarray(v) for v in optimizer.variables])
+        self.run.checkpoints.save_epoch(self.model, self.phase)
+        self.run.checkpoints.save_optimizer(self.phase, [np.asarray(v) for v in optimizer.variables])
         self.state.phase, self.state.epoch, self.state.stopped = self.phase, epoch + 1, stopped
         record = self.state.early_stopping
         record.best, record.best_epoch, record.wait = self.best, self.best_epoch, self.wait

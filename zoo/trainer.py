@@ -37,7 +37,7 @@ from zoo.features import extract, model_identity
 from zoo.heads import build, set_standardization, unfitted_standardization
 from zoo.metrics import compute_metrics
 from zoo.plugins import get_spec
-from zoo.run import Run, RunState, StopState, WorkerView, load_model
+from zoo.run import Run, RunState, StopState, WorkerView, check_free, load_model
 from zoo.training_data import ArrayBatches, TrainingData
 
 if TYPE_CHECKING:
@@ -236,10 +236,10 @@ def _train_placed(
                 "labels): its checkpoints learnt the old ones; start a new run (another --out) instead"
             )
         if placement.chief:
-            run.hold()  # BusyError while another process trains it
-            run.remove_orphans()  # left by a writer that died: a full disk, SIGKILL
+            run.lock.hold()  # BusyError while another process trains it
+            run.checkpoints.remove_orphans()  # left by a writer that died: a full disk, SIGKILL
     else:
-        path = Run.check_free(out) if out is not None else Run.default_path(spec.name)
+        path = check_free(out) if out is not None else Run.default_path(spec.name)
         placement.barrier("zoo: run directory checked")  # by every process, before the chief makes it
         if placement.chief:
             sources = {"train": Run.describe_source(data), "val": Run.describe_source(val)}
@@ -260,7 +260,7 @@ def _train_placed(
             raise reported from err
         raise
     finally:
-        run.release()  # another process may train or resume it now
+        run.lock.release()  # another process may train or resume it now
 
 
 @interrupts.stoppable
@@ -290,7 +290,7 @@ def resume(
             "with the same data instead"
         )
     config = run.train_config if distribution is None else run.train_config.updated({"distribution": distribution})
-    model = run.load_start() or run.model_config.backbone  # the model it started from, or a rebuild by name
+    model = run.checkpoints.load_start() or run.model_config.backbone  # the model it started from, or a rebuild by name
     return train(model, sources["train"], sources["val"], config, out=run_dir, resume=True, cache_dir=cache_dir,
                  verbose=verbose)  # fmt: skip
 
@@ -348,7 +348,7 @@ def _unfinished_same_run(out: Path, backbone: str, config: TrainConfig, data_id:
         same = run.model_config.backbone == backbone and run.train_config.to_dict() == config.to_dict()
         return same and not run.complete and run.read_state().data == data_id
     except RunError:
-        return False  # no run there, or a damaged one (Run.check_free then refuses the folder)
+        return False  # no run there, or a damaged one (check_free then refuses the folder)
 
 
 def model_config_of(model: Any) -> ModelConfig:
@@ -385,14 +385,14 @@ class _Trainer:
             console.say(f"{self.run_dir.path} is already complete", self.verbose)
             return self.run_dir
         if not resume:
-            self.run_dir.write_skipped(self.data.skipped())
+            self.run_dir.results.write_skipped(self.data.skipped())
             if started_from_model:
-                self.run_dir.save_start(self.model)
+                self.run_dir.checkpoints.save_start(self.model)
         features = None
         if not self.state.phase1_done:
             features = self._phase1()
         else:
-            self.run_dir.load_head(self.head)
+            self.run_dir.checkpoints.load_head(self.head)
         if self.config.fine_tune:
             self._phase2()
         return self._finish(features)
@@ -435,7 +435,7 @@ class _Trainer:
                 )
             set_standardization(standardization, sample)
         self._fit(target, 1, fit_data, val_data, config.epochs, config.learning_rate)
-        self.run_dir.save_head(self.head)
+        self.run_dir.checkpoints.save_head(self.head)
         self.state.phase1_done, self.state.phase, self.state.epoch = True, 2, 0
         self.run_dir.save_state(self.state)
         return features  # type: ignore[return-value]
@@ -458,8 +458,8 @@ class _Trainer:
         resumed = self.state.phase == phase and self.state.epoch > 0
         start = self.state.epoch if resumed else 0
         if resumed:
-            self.run_dir.load_epoch(target, phase)
-            best = self.run_dir.load_best(phase)
+            self.run_dir.checkpoints.load_epoch(target, phase)
+            best = self.run_dir.checkpoints.load_best(phase)
             if start >= epochs or self.state.stopped:  # killed after the phase's last epoch
                 if best is not None:
                     target.set_weights(best)
@@ -468,7 +468,7 @@ class _Trainer:
         callback = EpochEnd(self.run_dir, self.state, phase, self.config.patience)
         if resumed:
             callback.restore(best)
-            restore_optimizer(target, self.run_dir.load_optimizer(phase))
+            restore_optimizer(target, self.run_dir.checkpoints.load_optimizer(phase))
         else:
             state = self.state
             state.phase, state.epoch, state.stopped, state.early_stopping = phase, 0, False, StopState()
@@ -519,7 +519,7 @@ class _Trainer:
                 cached = model.get_layer(self.recipe.parts.head).predict(batches, verbose=0, callbacks=stoppable)
                 _check_cache(self.run_dir, data.cache, self.recipe, np.asarray(cached, "float32"), outputs)
             metrics = compute_metrics(self.recipe.task, data.val_set.targets, outputs, data.train_set.class_names)
-            self.run_dir.finish(model, metrics, history, data.summary(self.model))
+            self.run_dir.results.finish(model, metrics, history, data.summary(self.model))
         _warn_at_chance(self.run_dir, self.recipe, history)
         return self.run_dir
 

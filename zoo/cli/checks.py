@@ -90,7 +90,7 @@ def check_resume(args: argparse.Namespace) -> None:
 
     run = Run(args.resume)  # a run directory, writable, that no other process trains? (before TensorFlow loads)
     if not run.complete:
-        run.check_idle()
+        run.lock.check_idle()
 
 
 def check_train(args: argparse.Namespace) -> TrainConfig:
