@@ -154,10 +154,8 @@ def _add_verbosity_flags(parser: argparse.ArgumentParser, default: Any) -> None:
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per :class:`zoo.TrainConfig` field, with its help, type, choices and default."""
     for field in dataclasses.fields(TrainConfig):
-        meta = dict(field.metadata)
-        flags = meta.pop("flags", None) or (f"--{field.name.replace('_', '-')}",)
+        flags, meta = _flags_of(field)
         negative = meta.pop("negative", None)
-        meta.pop("shown", None)  # how --help words the default: the formatter's
         if field.type == "bool" and field.default:  # on by default: the flag turns it off
             flag = f"--no-{field.name.replace('_', '-')}"
             parser.add_argument(flag, dest=field.name, action="store_false", default=True, help=negative)
@@ -171,11 +169,19 @@ def _add_config_flag(parser: argparse.ArgumentParser, name: str, **narrowed: Any
     """The flag of :class:`zoo.TrainConfig`'s field ``name`` for a command other than ``zoo train``: its flags,
     type and default are the field's (argparse's default, as nothing is read back from a run), ``narrowed``
     replaces what that command accepts or says (``help``, ``choices``, ``flags``)."""
-    field = _FIELDS[name]
-    meta = {key: value for key, value in field.metadata.items() if key != "shown"}
+    flags, meta = _flags_of(_FIELDS[name])
+    flags = narrowed.pop("flags", flags)
     meta.update(narrowed)
-    flags = meta.pop("flags", None) or (f"--{name.replace('_', '-')}",)
-    parser.add_argument(*flags, dest=flags[0].removeprefix("--").replace("-", "_"), default=field.default, **meta)
+    parser.add_argument(
+        *flags, dest=flags[0].removeprefix("--").replace("-", "_"), default=_FIELDS[name].default, **meta
+    )
+
+
+def _flags_of(field: dataclasses.Field[Any]) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """A TrainConfig field's flags and the rest of its argparse metadata (``shown``, how --help words the default,
+    left out: the formatter words it)."""
+    meta = {key: value for key, value in field.metadata.items() if key != "shown"}
+    return meta.pop("flags", None) or (f"--{field.name.replace('_', '-')}",), meta
 
 
 class DefaultsFormatter(argparse.HelpFormatter):
