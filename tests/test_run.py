@@ -36,9 +36,11 @@ def _data(n=24, labels=("cat", "dog", "fox"), seed=0):
     return x, y
 
 
-@pytest.fixture
-def first_run(tmp_path):
-    return zoo.train("tiny_image", _data(), weights=None, out=tmp_path / "first", fine_tune=1, **FAST)
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    """A finished, fine-tuned run of tiny_image, trained once for the module: tests read it or copy it."""
+    out = tmp_path_factory.mktemp("first") / "first"
+    return zoo.train("tiny_image", _data(), weights=None, out=out, fine_tune=1, **FAST)
 
 
 @pytest.mark.slow
