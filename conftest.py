@@ -4,6 +4,7 @@ and, for the doctests, a folder holding the files their examples name."""
 
 import os
 import shutil
+from collections import Counter
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 if os.environ.get("PYTEST_XDIST_WORKER"):  # a worker a core (-n auto): one compute thread each, children too
@@ -76,3 +77,11 @@ def _doctest_folder(request, monkeypatch, tmp_path):
         shutil.copytree(request.getfixturevalue("doctest_files"), tmp_path, dirs_exist_ok=True)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def pytest_collection_modifyitems(items):
+    """The files with the most slow tests first (each file's tests together and in order, so a module's fixtures
+    are made once), so that under ``-n auto`` the workers finish together instead of one running a long test
+    alone at the end."""
+    slow = Counter(item.path for item in items if item.get_closest_marker("slow"))
+    items.sort(key=lambda item: -slow[item.path])
