@@ -210,7 +210,7 @@ def test_feature_cache_recomputes_a_damaged_entry(tmp_path, damage):
 def test_a_run_killed_mid_training_resumes_and_completes(scenes, tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "ZOO_CACHE_DIR": str(tmp_path / "cache")}  # PYTHONPATH finds the tiny backbones
-    epochs = 40  # tiny epochs are short: enough of them that the kill lands mid-training
+    epochs = 16  # tiny epochs are short: enough of them that the kill at the second lands mid-training
     command = [sys.executable, "-m", "zoo", "train", "--backbone", NET, "--weights", "none",
                "--input-size", "32", "--data", str(scenes[0]), "--epochs", str(epochs), "--patience", "100",
                "--no-cache", "--batch-size", "8", "--out", str(out)]  # fmt: skip
