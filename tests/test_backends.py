@@ -20,10 +20,12 @@ pytestmark = pytest.mark.skipif(
     not JAX_PYTHON, reason="set ZOO_JAX_PYTHON to a Python with keras and jax but no TensorFlow (`make test` does)"
 )
 ROOT = Path(__file__).resolve().parent.parent
+# XLA's code generation without LLVM's costly optimisations: compiling is most of these small programs' time.
+FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
 
 
 def run_jax(code, *args, env=None):
-    env = {**os.environ, "KERAS_BACKEND": "jax", **(env or {})}
+    env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": FAST_COMPILE, **(env or {})}
     result = subprocess.run([JAX_PYTHON, "-c", code, *args], capture_output=True, text=True, env=env, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
@@ -81,7 +83,7 @@ def test_data_parallel_extraction_on_two_jax_devices_gives_the_same_features():
         "result = {'devices': len(jax.devices()), 'placed': placed, 'one': one.tolist(), 'two': two.tolist()}\n"
         "print(json.dumps(result))\n"
     )
-    env_flags = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    env_flags = {"XLA_FLAGS": f"{FAST_COMPILE} --xla_force_host_platform_device_count=2"}
     out = json.loads(run_jax(code, env=env_flags).strip().splitlines()[-1])
     assert out["devices"] == 2 and "'batch': 2" in out["placed"]  # the weights live on a 2-device mesh
     one, two = np.array(out["one"]), np.array(out["two"])
