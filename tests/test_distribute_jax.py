@@ -41,9 +41,25 @@ OPTIONS = [
 ]  # fmt: skip  (5 splits unevenly over two processes: every batch is padded)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _compile_once(tmp_path_factory):
+    """One JAX compilation cache for the processes these tests start: a program that one compiled (the reference
+    run, the job that is killed) is loaded by the next instead of compiled again, which is most of their time."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path_factory.mktemp("jax-compilation-cache")))
+        patch.setenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+        patch.setenv("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+        yield
+
+
+# XLA's code generation without LLVM's costly optimisations: a third less CPU for these small programs, which
+# compiling dominates, and the same code for the one-device run and the job that must match it.
+FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+
+
 def _env(tmp_path, **extra):
     env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3", "ZOO_CACHE_DIR": str(tmp_path / "cache")}
-    return {**env, **extra}
+    return {**env, "XLA_FLAGS": FAST_COMPILE, **extra}
 
 
 def _port():
@@ -140,7 +156,7 @@ def test_processes_started_with_different_options_are_refused_before_anything_is
 @pytest.mark.slow
 def test_a_killed_process_and_the_same_command_again_finish_the_run(images, tmp_path):
     out, epochs = tmp_path / "run", 5  # the kill comes within 50 ms of the first checkpoint of phase 2
-    command = ["train", *OPTIONS[:-2], "--batch-size", "4", "--epochs", "1", "--fine-tune-epochs", epochs,
+    command = ["train", *OPTIONS, "--epochs", "1", "--fine-tune-epochs", epochs,
                "--patience", "100", "--data", images, "--distribute", "multi-worker", "--out", out]  # fmt: skip
     chief, worker = _workers(tmp_path, *command)
     state, deadline = out / "state.json", time.time() + 300
@@ -167,27 +183,51 @@ def test_a_killed_process_and_the_same_command_again_finish_the_run(images, tmp_
     assert zoo.Run(out).complete and zoo.load_model(out).output_shape == (None, 3)
 
 
-@pytest.mark.slow
-def test_data_parallel_fine_tuning_on_two_devices_matches_one(tmp_path):
-    code = """if True:
-        import json, sys
-        import numpy as np, zoo
-        rng = np.random.default_rng(0)
-        x, y = rng.integers(0, 256, (50, 32, 32, 3)).astype("uint8"), np.array(["a", "b"] * 25)
-        weights = {}
-        for distribution in ("none", "mirrored"):
-            run = zoo.train("tiny_image", (x, y), weights=None, epochs=2, fine_tune=2, batch_size=8, verbose=0,
-                            distribution=distribution, out=f"{sys.argv[1]}/{distribution}")
-            weights[distribution] = run.model.get_weights()
-        diff = max(float(np.abs(a - b).max() / max(np.abs(a).max(), 1e-12))
-                   for a, b in zip(weights["none"], weights["mirrored"]))
-        print(json.dumps({"replicas": zoo.distribute.resolve("mirrored").replicas, "relative": diff}))
-    """
-    env = _env(tmp_path, XLA_FLAGS="--xla_force_host_platform_device_count=2")
-    result = subprocess.run([sys.executable, "-c", code, tmp_path], env=env, capture_output=True, text=True)
+# On two forced host devices, "mirrored" is keras.distribution.DataParallel: fine-tuning, then extraction (13
+# images in batches of 4: the last one padded), each on one device and on both; a JSON line each.
+DATA_PARALLEL = """if True:
+    import json, sys
+    import numpy as np, zoo
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (50, 32, 32, 3)).astype("uint8"), np.array(["a", "b"] * 25)
+    weights = {}
+    for distribution in ("none", "mirrored"):
+        run = zoo.train("tiny_image", (x, y), weights=None, epochs=2, fine_tune=2, batch_size=8, verbose=0,
+                        distribution=distribution, out=f"{sys.argv[1]}/{distribution}")
+        weights[distribution] = run.model.get_weights()
+    diff = max(float(np.abs(a - b).max() / max(np.abs(a).max(), 1e-12))
+               for a, b in zip(weights["none"], weights["mirrored"]))
+    replicas = zoo.distribute.resolve("mirrored").replicas
+    print(json.dumps({"replicas": replicas, "relative": diff}))
+
+    x = np.random.default_rng(0).integers(0, 256, (13, 32, 32, 3), dtype=np.uint8)
+    model = zoo.backbone("tiny_image", weights=None)
+    one, mirrored = (zoo.extract(model, x, batch_size=4, distribution=d, verbose=0) for d in ("none", "mirrored"))
+    print(json.dumps({"replicas": replicas, "relative": float(np.abs(one - mirrored).max() / np.abs(one).max())}))
+"""
+
+
+@pytest.fixture(scope="module")
+def data_parallel(tmp_path_factory):
+    """What DATA_PARALLEL says, run once for the module in a fresh process: the fine-tuning, the extraction."""
+    folder = tmp_path_factory.mktemp("data-parallel")
+    env = _env(folder, XLA_FLAGS=f"{FAST_COMPILE} --xla_force_host_platform_device_count=2")
+    result = subprocess.run([sys.executable, "-c", DATA_PARALLEL, folder], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    fine_tuning, extraction = (json.loads(line) for line in result.stdout.splitlines() if line.startswith("{"))
+    return {"fine-tuning": fine_tuning, "extraction": extraction}
+
+
+@pytest.mark.slow
+def test_data_parallel_fine_tuning_on_two_devices_matches_one(data_parallel):
+    report = data_parallel["fine-tuning"]
     assert report["replicas"] == 2 and report["relative"] <= 1e-4, report
+
+
+@pytest.mark.slow
+def test_data_parallel_extraction_on_two_devices_matches_one(data_parallel):
+    report = data_parallel["extraction"]
+    assert report["replicas"] == 2 and report["relative"] <= 1e-5, report
 
 
 class _Threads(Placement):

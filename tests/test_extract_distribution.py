@@ -1,5 +1,8 @@
 """zoo.extract and zoo rank on several local devices: the same features and scores as one device; several
-hosts refused with a pointer to the trainer. Two logical CPU devices stand in for two accelerators."""
+hosts refused with a pointer to the trainer. Two logical CPU devices stand in for two accelerators.
+
+The same on JAX (DataParallel over two forced host devices) is test_distribute_jax.py's
+test_data_parallel_extraction_on_two_devices_matches_one, in the process that fine-tunes there."""
 
 import json
 import os
@@ -39,7 +42,7 @@ SPY = textwrap.dedent(
 PRELUDE = TWO_DEVICES + SPY
 
 # 13 images in batches of 4: the last batch (1 image, padded to 4) still splits over the two replicas.
-SAME_FEATURES = PRELUDE + textwrap.dedent(
+SAME_FEATURES = textwrap.dedent(
     """
     import keras
     x = np.random.default_rng(0).integers(0, 256, (13, 32, 32, 3), dtype=np.uint8)
@@ -59,8 +62,9 @@ SAME_FEATURES = PRELUDE + textwrap.dedent(
     """
 )
 
-SAME_SCORES = PRELUDE + textwrap.dedent(
+SAME_SCORES = textwrap.dedent(
     """
+    replicas.clear()
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (30, 32, 32, 3), dtype=np.uint8)
     y = np.array(["a", "b", "c"] * 10)
@@ -72,49 +76,37 @@ SAME_SCORES = PRELUDE + textwrap.dedent(
     print(json.dumps({"replicas": replicas, **scores}))
     """
 )
+# Both in one fresh process (each imports TensorFlow): the features' JSON line, then the scores'.
+FEATURES_THEN_SCORES = PRELUDE + SAME_FEATURES + SAME_SCORES
 
 
-# On JAX, "mirrored" is keras.distribution.DataParallel over two forced host devices.
-JAX_FEATURES = textwrap.dedent(
-    """
-    import json
-    import numpy as np
-    import zoo
-    x = np.random.default_rng(0).integers(0, 256, (13, 32, 32, 3), dtype=np.uint8)
-    model = zoo.backbone("tiny_image", weights=None)
-    one, mirrored = (zoo.extract(model, x, batch_size=4, distribution=d, verbose=0) for d in ("none", "mirrored"))
-    print(json.dumps({"replicas": zoo.distribute.resolve("mirrored").replicas,
-                      "relative": float(np.abs(one - mirrored).max() / np.abs(one).max())}))
-    """
-)
-
-
-def _python(code, *args, tmp_path, **extra):
-    env = {**os.environ, **extra, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+def _python(code, *args, tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
     env["ZOO_CACHE_DIR"] = str(tmp_path / "cache")
     result = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+
+@pytest.fixture(scope="module")
+def on_two_devices(tmp_path_factory):
+    """What FEATURES_THEN_SCORES prints: the features compared, then the scores."""
+    folder = tmp_path_factory.mktemp("two-devices")
+    features, scores = _python(FEATURES_THEN_SCORES, folder, tmp_path=folder)
+    return {"features": features, "scores": scores}
 
 
 @pytest.mark.slow  # a fresh process importing TensorFlow or JAX
-def test_mirrored_extraction_matches_one_device(tmp_path):
-    result = _python(SAME_FEATURES, tmp_path=tmp_path)
+def test_mirrored_extraction_matches_one_device(on_two_devices):
+    result = on_two_devices["features"]
     assert result["replicas"] == [1, 2, 1, 2], result
     assert result["shape"] == [13, 16]
     assert result["name"] <= 1e-5 and result["model"] <= 1e-5, result
 
 
 @pytest.mark.slow  # a fresh process importing TensorFlow or JAX
-def test_mirrored_extraction_on_jax_matches_one_device(tmp_path):
-    flags = {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    result = _python(JAX_FEATURES, tmp_path=tmp_path, **flags)
-    assert result["replicas"] == 2 and result["relative"] <= 1e-5, result
-
-
-@pytest.mark.slow  # a fresh process importing TensorFlow or JAX
-def test_mirrored_ranking_matches_one_device(tmp_path):
-    scores = _python(SAME_SCORES, tmp_path, tmp_path=tmp_path)
+def test_mirrored_ranking_matches_one_device(on_two_devices):
+    scores = on_two_devices["scores"]
     assert scores["replicas"] == [1, 2], scores
     (error, logme, probe), mirrored = scores["none"], scores["mirrored"]
     assert error is None and mirrored[0] is None, scores
