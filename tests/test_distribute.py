@@ -26,7 +26,7 @@ TWO_DEVICES = textwrap.dedent(
     """
 )
 
-SAME_NUMBERS = TWO_DEVICES + textwrap.dedent(
+SAME_NUMBERS = textwrap.dedent(
     """
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (60, 32, 32, 3)).astype("uint8")
@@ -44,13 +44,18 @@ SAME_NUMBERS = TWO_DEVICES + textwrap.dedent(
 )
 
 CLI = TWO_DEVICES + "from zoo.cli import main\nsys.exit(main(sys.argv[1:]))\n"
-# Several commands in one process, one after another: JSON lists of arguments; the first that fails ends it.
-COMMANDS = TWO_DEVICES + textwrap.dedent(
-    """
-    from zoo.cli import main
-    for argv in sys.argv[1:]:
-        main(json.loads(argv)) and sys.exit(1)
-    """
+# zoo commands one after another (sys.argv[2]: a JSON list of argument lists; the first that fails ends it), then
+# SAME_NUMBERS in the folder sys.argv[1]: one process importing TensorFlow for both.
+COMMANDS_THEN_SAME_NUMBERS = (
+    TWO_DEVICES
+    + textwrap.dedent(
+        """
+        from zoo.cli import main
+        for argv in json.loads(sys.argv[2]):
+            main(argv) and sys.exit(1)
+        """
+    )
+    + SAME_NUMBERS
 )
 
 
@@ -62,35 +67,44 @@ def _python(code, *args, tmp_path):
     return result.stdout
 
 
+@pytest.fixture(scope="module")
+def mirrored(tmp_path_factory):
+    """data/ (20 images) and run/, trained on it by `zoo train --distribute mirrored`; then, in a new process,
+    what `zoo evaluate --json` and `zoo export` of run/ say, and SAME_NUMBERS' line."""
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("mirrored")
+    for label in ("a", "b"):
+        (folder / "data" / label).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(np.full((32, 32, 3), i * 20 + (label == "a") * 50, np.uint8)).save(
+                folder / "data" / label / f"{i}.png"
+            )
+    out = folder / "run"
+    train = ["train", "--backbone", "tiny_image", "--weights", "none", "--data", folder / "data", "--epochs", "2",
+             "--fine-tune", "1", "--batch-size", "4", "--distribute", "mirrored", "--out", out]  # fmt: skip
+    _python(CLI, *train, tmp_path=folder)
+    evaluate = ["evaluate", str(out), "--data", str(folder / "data"), "--json"]
+    export = ["export", str(out), "--format", "savedmodel", "--quiet"]
+    said = _python(COMMANDS_THEN_SAME_NUMBERS, folder, json.dumps([evaluate, export]), tmp_path=folder)
+    metrics, _ = json.JSONDecoder().raw_decode(said)  # evaluate's JSON, then export's line, then SAME_NUMBERS'
+    return {"out": out, "metrics": metrics, "same numbers": json.loads(said.strip().splitlines()[-1])}
+
+
 @pytest.mark.slow
-def test_mirrored_fine_tuning_matches_one_device(tmp_path):
-    result = json.loads(_python(SAME_NUMBERS, tmp_path, tmp_path=tmp_path).strip().splitlines()[-1])
+def test_mirrored_fine_tuning_matches_one_device(mirrored):
+    result = mirrored["same numbers"]
     assert result["replicas"] == 2
     assert result["relative"] <= 1e-4, result
 
 
 @pytest.mark.slow
-def test_a_mirrored_cli_run_evaluates_and_exports(tmp_path):
-    from PIL import Image
-
-    for label in ("a", "b"):
-        (tmp_path / "data" / label).mkdir(parents=True)
-        for i in range(10):
-            Image.fromarray(np.full((32, 32, 3), i * 20 + (label == "a") * 50, np.uint8)).save(
-                tmp_path / "data" / label / f"{i}.png"
-            )
-    out = tmp_path / "run"
-    train = ["train", "--backbone", "tiny_image", "--weights", "none", "--data", tmp_path / "data", "--epochs", "2",
-             "--fine-tune", "1", "--batch-size", "4", "--distribute", "mirrored", "--out", out]  # fmt: skip
-    _python(CLI, *train, tmp_path=tmp_path)
+def test_a_mirrored_cli_run_evaluates_and_exports(mirrored):
+    out = mirrored["out"]
     run = zoo.Run(out)
     assert run.complete and run.train_config.distribution == "mirrored"
     assert [row["phase"] for row in run.history] == [1, 1, 2, 2]
-    evaluate = ["evaluate", str(out), "--data", str(tmp_path / "data"), "--json"]
-    export = ["export", str(out), "--format", "savedmodel", "--quiet"]
-    said = _python(COMMANDS, json.dumps(evaluate), json.dumps(export), tmp_path=tmp_path)  # a new process: both
-    metrics, _ = json.JSONDecoder().raw_decode(said)  # evaluate's JSON, then export's line
-    assert metrics["n"] == 20
+    assert mirrored["metrics"]["n"] == 20  # evaluated and exported in a new process
     assert (out / "exports" / "savedmodel" / "saved_model.pb").exists()
 
 
