@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+import zoo.plugins
+import zoo.testing
+
 # Reference data and the scripts that make it (they need packages the tests do not): nothing to collect.
 collect_ignore = ["fixtures", "corpus"]  # corpus: the generator of test_corpus.py
 
@@ -52,6 +55,17 @@ def register_backbones():
     return [zoo.BackboneSpec(name={name!r}, family="tiny", input_shape=(32, 32, 3), feature_dim=8,
                              feature_shape=(8, 8, 8), preprocessing=zoo.Preprocessing.tf(), factory=build)]
 """
+
+
+@pytest.fixture(scope="module")
+def tiny_text(tmp_path_factory):
+    """zoo.testing's ``tiny_text`` backbone, installed for the rest of the module as a plugin (an entry point), so
+    that the registry each test reloads, module fixtures and in-process ``zoo`` commands find it. Returns its name."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(zoo.testing.write_tiny_text_plugin(tmp_path_factory.mktemp("tiny-text"))))
+        zoo.plugins.reset()
+        yield zoo.testing.TINY_TEXT
+    zoo.plugins.reset()
 
 
 @pytest.fixture

@@ -67,7 +67,7 @@ def runs(tmp_path_factory):
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_bad_input(case, runs, tmp_path, monkeypatch, capsys):
+def test_bad_input(case, runs, tiny_text, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
     if case.needs:
         shutil.copytree(runs[case.needs], tmp_path / "run", symlinks=True)

@@ -25,8 +25,18 @@ test fixtures, registered only where a test asks for them, never by installing `
 Their 16 features train a head more slowly than the 2048 of a ResNet50 at the default learning
 rate: where a test needs a good accuracy, pass ``learning_rate=0.1`` (or more epochs).
 
+A test of the text path (reading text files, the tokenizer inside the model, a text export) can run on
+``tiny_text``: keras-hub's BERT at one layer of 16 features, with a WordPiece vocabulary of a few common
+words, letters and digits (:data:`TINY_TEXT_VOCABULARY`), through the same tokenizer layers and pooling
+as the real encoders. It needs keras-hub, so it is a plugin of its own, :data:`tiny_text_plugin`::
+
+    def test_my_text_loop(zoo_plugin):
+        zoo_plugin(zoo.testing.tiny_text_plugin, keep_installed=True)
+        run = zoo.train("tiny_text", (["rain by noon", "a late goal"], ["weather", "sport"]), weights=None)
+
 A ``zoo`` command run in a subprocess finds them through an entry point as any plugin:
-:func:`write_tiny_plugin` writes a distribution record into a folder to put on ``PYTHONPATH``.
+:func:`write_tiny_plugin` (and :func:`write_tiny_text_plugin`) writes a distribution record into a folder
+to put on ``PYTHONPATH``.
 
 ``import zoo`` never imports this module, and it imports pytest only to define the fixture.
 """
@@ -45,7 +55,7 @@ import zoo
 from zoo.errors import ConfigError
 from zoo.hookspecs import ENTRY_POINT_GROUP, hookimpl
 from zoo.plugins import ENV_ALLOW, Registry, _plugin_key, load_registry, reset
-from zoo.spec import BackboneSpec, Preprocessing
+from zoo.spec import BackboneSpec, Preprocessing, TextNetwork, TextPreprocessing
 
 try:
     import pytest
@@ -58,6 +68,17 @@ TINY_BACKBONES = (TINY_IMAGE, TINY_IMAGE_CAFFE)
 TINY_BLOCK_PATTERN = r"^(block\d+)_"
 TINY_PYRAMID = {"P2": "block1_relu", "P3": "block3_relu"}  # strides 4 and 8
 TINY_PLUGIN = "backbone-zoo-testing"  # the distribution name write_tiny_plugin gives them
+TINY_TEXT = "tiny_text"
+TINY_TEXT_PLUGIN = "backbone-zoo-testing-text"  # the distribution name write_tiny_text_plugin gives it
+_TINY_TEXT_LENGTH = 128  # tokens tiny_text reads at most
+_LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
+TINY_TEXT_VOCABULARY = (
+    *("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *".,;:!?'\"()-/"),
+    *"the an and or but not of to in on at by for with from it is was be this that all then way home".split(),
+    *"cat dog sat ran mat rain snow wind sun day night goal match team new old red two one good bad".split(),
+    *_LETTERS,
+    *(f"##{c}" for c in _LETTERS),
+)  # whole words, and letters and digits that spell any other lower-case ASCII word: only other scripts are [UNK]
 _TINY_STAGES = (("stem", 8, 2), ("block1", 16, 2), ("block2", 16, 2), ("block3", 16, 1))  # name, width, stride
 
 
@@ -134,6 +155,69 @@ def register_backbones() -> list[BackboneSpec]:
     return tiny_specs()
 
 
+def build_tiny_text(spec: BackboneSpec, *, weights: str | Path | None, input_shape: tuple[int, ...]) -> TextNetwork:
+    """The factory of ``tiny_text``: keras-hub's ``BertBackbone`` at one layer of 16 features (2 heads) and
+    its WordPiece tokenizer (accents stripped) on :data:`TINY_TEXT_VOCABULARY`, as ``zoo_keras_hub`` builds
+    the real BERT encoders. ``weights`` is ``None`` (random init) or a local ``.weights.h5`` file saved from
+    the same encoder.
+    """
+    import keras
+    import keras_hub
+
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=len(TINY_TEXT_VOCABULARY), num_layers=1, num_heads=2, hidden_dim=16, intermediate_dim=32,
+        max_sequence_length=_TINY_TEXT_LENGTH,
+    )  # fmt: skip
+    encoder = keras.Model(backbone.input, backbone.output["sequence_output"], name=spec.name)
+    if weights is not None:
+        encoder.load_weights(str(weights))
+    tokenizer = keras_hub.models.BertTokenizer(
+        vocabulary=list(TINY_TEXT_VOCABULARY), lowercase=False, strip_accents=True
+    )
+    length = spec.preprocessing.sequence_length  # type: ignore[union-attr]  # the window a training fitted, or 128
+    return TextNetwork(keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=length), encoder)
+
+
+def tiny_text_spec() -> BackboneSpec:
+    """The spec of ``tiny_text``: strings -> 16 features, the mean of its token vectors over at most 128 tokens.
+
+    It declares no pretrained weights. Like the real encoders it lower-cases in front of its tokenizer
+    (the zoo's ``Lowercase`` layer) and reads each text to the length a training fits to its texts.
+
+    >>> spec = tiny_text_spec()
+    >>> spec.modality, spec.feature_shape, spec.preprocessing.describe()
+    ('text', (16,), 'wordpiece (lowercase, accents stripped), 128 tokens, mean pooling over the padding mask')
+    """
+    return BackboneSpec(
+        name=TINY_TEXT,
+        family="tiny",
+        modality="text",
+        input_shape=(),
+        preprocessing=TextPreprocessing(
+            sequence_length=_TINY_TEXT_LENGTH,
+            strip_accents=True,
+            vocabulary=f"tiny, {len(TINY_TEXT_VOCABULARY)} tokens",
+        ),
+        feature_dim=16,
+        feature_shape=(16,),
+        params=16 * (len(TINY_TEXT_VOCABULARY) + _TINY_TEXT_LENGTH + 2) + 2256,  # embeddings, their norm, the layer
+        block_pattern=r"^(transformer_layer_\d+)",
+        description="a tiny text encoder for tests (zoo.testing): keras-hub BERT, one layer of 16 features",
+        factory=build_tiny_text,
+    )
+
+
+class TinyTextPlugin:
+    """The plugin of ``tiny_text``, apart from the module's: keras-hub, which it needs, is no dependency of the zoo."""
+
+    @hookimpl
+    def register_backbones(self) -> list[BackboneSpec]:
+        return [tiny_text_spec()]
+
+
+tiny_text_plugin = TinyTextPlugin()  # ``zoo_plugin(zoo.testing.tiny_text_plugin)``; its entry point names it
+
+
 def write_tiny_plugin(site: str | os.PathLike[str]) -> Path:
     """Make the tiny backbones an installed plugin for every Python that has ``site`` on its path.
 
@@ -149,14 +233,32 @@ def write_tiny_plugin(site: str | os.PathLike[str]) -> Path:
     backbone-zoo-testing = zoo.testing
     <BLANKLINE>
     """
+    return _write_distribution(site, TINY_PLUGIN, __name__, "the tiny test backbones of zoo.testing")
+
+
+def write_tiny_text_plugin(site: str | os.PathLike[str]) -> Path:
+    """Make ``tiny_text`` an installed plugin, as :func:`write_tiny_plugin` the image ones: a
+    ``backbone-zoo-testing-text`` distribution record whose entry point is :data:`tiny_text_plugin`.
+
+    >>> import tempfile
+    >>> site = write_tiny_text_plugin(tempfile.mkdtemp())
+    >>> print(next(site.glob("*.dist-info/entry_points.txt")).read_text())
+    [backbone_zoo]
+    backbone-zoo-testing-text = zoo.testing:tiny_text_plugin
+    <BLANKLINE>
+    """
+    return _write_distribution(site, TINY_TEXT_PLUGIN, f"{__name__}:tiny_text_plugin", "the tiny text backbone")
+
+
+def _write_distribution(site: str | os.PathLike[str], name: str, entry_point: str, summary: str) -> Path:
+    """A ``.dist-info`` record of distribution ``name`` in ``site``, with one ``backbone_zoo`` entry point."""
     site = Path(site)
-    info = site / f"{TINY_PLUGIN.replace('-', '_')}-{zoo.__version__}.dist-info"
+    info = site / f"{name.replace('-', '_')}-{zoo.__version__}.dist-info"
     info.mkdir(parents=True, exist_ok=True)
     (info / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: {TINY_PLUGIN}\nVersion: {zoo.__version__}\n"
-        "Summary: the tiny test backbones of zoo.testing\n"
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {zoo.__version__}\nSummary: {summary}\n"
     )
-    (info / "entry_points.txt").write_text(f"[backbone_zoo]\n{TINY_PLUGIN} = {__name__}\n")
+    (info / "entry_points.txt").write_text(f"[backbone_zoo]\n{name} = {entry_point}\n")
     return site
 
 
