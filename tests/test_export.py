@@ -433,24 +433,36 @@ def test_onnx_export_memory_grows_with_the_weights_not_with_the_converter_passes
 
 
 # -- text ------------------------------------------------------------------------------------------------------
+READ = ["the cat", "a dog sat down", "Dogs and CATS, again!"]
+CUT = ["the cat", "a dog sat on the mat and then it ran all the way home", "a cat sat on the mat"]  # fits, cut, fits
+
+
 @pytest.fixture(scope="module")
-def text_run(tmp_path_factory):
+def text_run(tiny_text, tmp_path_factory):
     texts = ["the cat sat on the mat", "a cat sat", "the cat ran", "a cat on a mat"] * 3
     texts += ["the dog ran", "a dog ran on the mat", "the dog sat", "a dog ."] * 3
     labels = ["cat"] * 12 + ["dog"] * 12
     out = tmp_path_factory.mktemp("text") / "run"
-    return zoo.train("bert_tiny_en_uncased", (texts, labels), weights=None, epochs=2, batch_size=8, out=out,
-                     cache=False, verbose=0)  # fmt: skip
+    return zoo.train(tiny_text, (texts, labels), weights=None, epochs=2, batch_size=8, out=out, cache=False,
+                     verbose=0)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def text_savedmodel(text_run, tmp_path_factory):
+    """The text run exported as a SavedModel (an export costs ~10 s: made once), and what it gives in a fresh
+    process without the zoo or Keras: for ``READ`` (``text.*``) and for ``CUT`` (``cut.*``)."""
+    exported = zoo.export(text_run, "savedmodel")
+    inputs = {"text": READ, "cut": CUT}
+    jobs = {key: ("savedmodel-text", exported.path, np.array(texts, dtype=object)) for key, texts in inputs.items()}
+    return exported, _without_zoo(jobs, tmp_path_factory.mktemp("text-savedmodel"))
 
 
 @pytest.mark.slow
-def test_a_text_model_exports_as_a_savedmodel_that_takes_strings(text_run, tmp_path):
-    exported = zoo.export(text_run, "savedmodel")
+def test_a_text_model_exports_as_a_savedmodel_that_takes_strings(text_run, text_savedmodel):
+    exported, outputs = text_savedmodel
     assert exported.metadata["input"]["dtype"] == "string" and exported.metadata["parity"]["ok"]
     assert exported.metadata["parity"]["data"] == "three example sentences"  # in-memory data: not readable again
-    texts = np.array(["the cat", "a dog sat down", "Dogs and CATS, again!"], dtype=object)
-    outputs = _without_zoo({"text": ("savedmodel-text", exported.path, texts)}, tmp_path)
-    expected = text_run.model.predict(texts, verbose=0)
+    expected = text_run.model.predict(np.array(READ, dtype=object), verbose=0)
     assert np.abs(outputs["text.probabilities"] - expected).max() <= FLOAT
     assert [s.decode() for s in outputs["text.label"]] == [text_run.class_names[i] for i in expected.argmax(-1)]
     for format in ("tflite", "onnx"):
@@ -459,10 +471,10 @@ def test_a_text_model_exports_as_a_savedmodel_that_takes_strings(text_run, tmp_p
 
 
 @pytest.mark.slow
-def test_a_text_savedmodel_reads_the_fitted_length_and_says_which_texts_it_cut(text_run, tmp_path):
+def test_a_text_savedmodel_reads_the_fitted_length_and_says_which_texts_it_cut(text_run, text_savedmodel, tiny_text):
     length = text_run.input_shape[0]  # fitted to the training texts, far below the backbone's declared 128
-    assert length < zoo.get_spec("bert_tiny_en_uncased").preprocessing.sequence_length
-    exported = zoo.export(text_run, "savedmodel", out=tmp_path / "saved")
+    assert length < zoo.get_spec(tiny_text).preprocessing.sequence_length
+    exported, outputs = text_savedmodel
     metadata = json.loads((exported.path / "metadata.json").read_text())
     assert metadata["preprocessing"]["sequence_length"] == length
     assert metadata["input"]["sequence_length"] == length
@@ -470,9 +482,7 @@ def test_a_text_savedmodel_reads_the_fitted_length_and_says_which_texts_it_cut(t
     for signature in ("serving_default", "features"):
         flag = metadata["signatures"][signature]["truncated"]
         assert flag["dtype"] == "bool" and f"longer than the {length} tokens" in flag["meaning"]
-    texts = ["the cat", "a dog sat on the mat and then it ran all the way home", "a cat sat on the mat"]
-    outputs = _without_zoo({"text": ("savedmodel-text", exported.path, np.array(texts, dtype=object))}, tmp_path)
-    predicted = zoo.predict(text_run, texts)
-    assert outputs["text.truncated"].tolist() == [r["truncated"] for r in predicted] == [False, True, False]
-    expected = text_run.model.predict(np.array(texts, dtype=object), verbose=0)
-    assert np.abs(outputs["text.probabilities"] - expected).max() <= FLOAT
+    predicted = zoo.predict(text_run, CUT)
+    assert outputs["cut.truncated"].tolist() == [r["truncated"] for r in predicted] == [False, True, False]
+    expected = text_run.model.predict(np.array(CUT, dtype=object), verbose=0)
+    assert np.abs(outputs["cut.probabilities"] - expected).max() <= FLOAT
