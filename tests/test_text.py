@@ -198,7 +198,7 @@ def test_text_classification_end_to_end_with_the_generic_head_and_trainer(tmp_pa
     texts, labels = cat_and_dog_texts()
     texts[0] = "the cat sat on the mat " * 30  # 180 word pieces: cut at 16, where the others (8 at most) fit
     texts[1] = "the cat sat on the mat " * 2 + "a cat"  # 14 word pieces and [CLS], [SEP]: fills 16 exactly, not cut
-    run = zoo.train("bert_tiny_en_uncased", (texts, labels), weights=tmp_path / "tiny", input_shape=16, epochs=40,
+    run = zoo.train("bert_tiny_en_uncased", (texts, labels), weights=tmp_path / "tiny", input_shape=16, epochs=12,
                     learning_rate=1e-2, batch_size=8, out=tmp_path / "run", cache_dir=tmp_path / "cache",
                     verbose=0)  # fmt: skip
     assert run.data["train examples"] + run.data["validation examples"] == 32  # none lost as a repeat
@@ -253,7 +253,7 @@ def test_extract_and_rank_take_a_text_backbone_by_name(tiny_bert, tmp_path, caps
 @pytest.fixture(scope="module")
 def text_run(tiny_bert, tmp_path_factory):
     root = tmp_path_factory.mktemp("text-run")
-    return zoo.train("bert_tiny_en_uncased", CATS_AND_DOGS, weights=tiny_bert, epochs=40, learning_rate=1e-2,
+    return zoo.train("bert_tiny_en_uncased", CATS_AND_DOGS, weights=tiny_bert, epochs=12, learning_rate=1e-2,
                      batch_size=8, out=root / "run", cache_dir=root / "cache", verbose=0)  # fmt: skip
 
 
@@ -300,7 +300,7 @@ def test_predict_says_which_texts_were_cut_at_the_trained_length(text_run, tmp_p
 def test_minilm_classifies_the_shipped_topics_dataset(tmp_path):
     from zoo.data import topics_path
 
-    run = zoo.train("all_minilm_l6_v2", topics_path(), epochs=30, learning_rate=3e-3, out=tmp_path / "run",
+    run = zoo.train("all_minilm_l6_v2", topics_path(), epochs=10, learning_rate=1e-2, out=tmp_path / "run",
                     cache_dir=tmp_path / "cache", verbose=0)  # fmt: skip
     assert run.metrics["accuracy"] >= 0.85  # four classes: chance is 0.25
 
