@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import sys
 import tempfile
@@ -226,8 +227,18 @@ def _tensorflow(distribution: Any) -> Placement:
     if distribution == "auto" and len(accelerators) < 2:
         return Placement(None)
     devices = [d.name for d in accelerators] or [d.name for d in tf.config.list_logical_devices("CPU")]
-    strategy = tf.distribute.MirroredStrategy(devices)
+    strategy = _mirrored(tuple(devices))
     return Placement(strategy, strategy.num_replicas_in_sync, "mirrored")
+
+
+@functools.cache
+def _mirrored(devices: tuple[str, ...]) -> Any:
+    """The process's one ``MirroredStrategy`` over ``devices``. A second one would number its all-reduces as the
+    first did, and TensorFlow's collectives remember the first's shapes: a second mirrored ``zoo.train`` in one
+    process failed at its first step with "Shape mismatch in the collective instance"."""
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy(list(devices))
 
 
 def _jax(distribution: Any) -> Placement:
