@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import zoo
+from zoo.demo import write_scenes
 
 JAX_PYTHON = os.environ.get("ZOO_JAX_PYTHON")
 pytestmark = pytest.mark.skipif(
@@ -39,17 +40,36 @@ def test_extraction_on_jax_matches_tensorflow_without_importing_it(tmp_path):
     np.save(tmp_path / "pixels.npy", pixels)
     expected = zoo.extract("mobilenet_v2", pixels, weights=tmp_path / "mobilenet_v2.weights.h5", verbose=0)
 
+    folder = write_scenes(tmp_path / "scenes", per_class=2, size=32, seed=0)
+    # Arrays extract without TensorFlow; a folder, and training, need tf.data: one line and exit status 2, not a
+    # traceback, whether called from Python or the command line.
     code = (
-        "import json, sys, numpy as np, keras, zoo\n"
+        "import contextlib, io, json, sys, numpy as np, keras, zoo\n"
+        "from zoo.cli import main\n"
         "x = np.load(sys.argv[1])\n"
         "f = zoo.extract('mobilenet_v2', x, weights=sys.argv[2], batch_size=4, verbose=0)\n"
+        "refusals = []\n"
+        "for call in (lambda: zoo.extract('mobilenet_v2', sys.argv[3], weights=None, verbose=0),\n"
+        "             lambda: zoo.train('mobilenet_v2', sys.argv[3], weights=None, epochs=1, verbose=0)):\n"
+        "    try:\n"
+        "        call()\n"
+        "    except zoo.ConfigError as err:\n"
+        "        refusals.append(str(err))\n"
+        "err = io.StringIO()\n"
+        "with contextlib.redirect_stderr(err):\n"
+        "    status = main(['train', '--backbone', 'mobilenet_v2', '--data', sys.argv[3], '--weights', 'none'])\n"
         "print(json.dumps({'backend': keras.backend.backend(), 'tf': 'tensorflow' in sys.modules,"
-        " 'features': f.tolist()}))\n"
+        " 'features': f.tolist(), 'refusals': refusals, 'cli': [status, err.getvalue()]}))\n"
     )
-    out = json.loads(run_jax(code, str(tmp_path / "pixels.npy"), str(tmp_path / "mobilenet_v2.weights.h5")))
+    weights = str(tmp_path / "mobilenet_v2.weights.h5")
+    out = json.loads(run_jax(code, str(tmp_path / "pixels.npy"), weights, str(folder)).strip().splitlines()[-1])
     assert out["backend"] == "jax" and out["tf"] is False
     scale = np.abs(expected).max()
     np.testing.assert_allclose(np.array(out["features"]), expected, atol=1e-4 * scale)
+    needs = "reads data with tf.data, which needs TensorFlow whatever the Keras backend: pip install tensorflow"
+    assert len(out["refusals"]) == 2 and all(needs in refusal for refusal in out["refusals"]), out["refusals"]
+    status, said = out["cli"]
+    assert status == 2 and said == f"zoo: error: training {needs}\n", said
 
 
 @pytest.mark.slow

@@ -30,6 +30,7 @@ from zoo.checkpoints import EXACT_LOSS, EpochEnd, restore_optimizer
 from zoo.config import MODEL_OPTIONS, TOP_ACCURACY_K, ModelConfig, TrainConfig, check_class_weight, finished_run_error
 from zoo.data import Dataset, load_dataset, split
 from zoo.data.dataset import check_modality
+from zoo.data.pipelines import require_tf_data
 from zoo.data.split import check_separate
 from zoo.data.text import fitted_sequence_length, token_counts
 from zoo.errors import ConfigError, DataError, DataWarning, RunError, TrainingWarning, zoo_error_in
@@ -130,6 +131,7 @@ def train(
     >>> more.class_names == run.class_names  # it went on with the same label map
     True
     """
+    require_tf_data("training")
     given = [f.name for f in dataclasses.fields(TrainConfig)] if config is not None else list(options)
     config = (config or TrainConfig()).updated(options)
     if resume and out is not None:

@@ -7,6 +7,8 @@ module stays light.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +23,18 @@ from zoo.spec import INTERPOLATIONS
 if TYPE_CHECKING:
     import keras
     import tensorflow as tf
+
+
+def require_tf_data(what: str) -> None:
+    """Refuse in one line, before any work, where TensorFlow is not installed: the zoo reads files and batches
+    data with tf.data on every Keras backend (a JAX or PyTorch model trains from it too).
+
+    >>> require_tf_data("training")  # TensorFlow is installed here: nothing to say
+    """
+    if "tensorflow" not in sys.modules and importlib.util.find_spec("tensorflow") is None:
+        raise ConfigError(
+            f"{what} reads data with tf.data, which needs TensorFlow whatever the Keras backend: pip install tensorflow"
+        )
 
 
 def pipeline(
@@ -44,6 +58,7 @@ def pipeline(
     >>> pipeline(texts, batch_size=2).element_spec[0].dtype.name
     'string'
     """
+    require_tf_data("a data pipeline")
     if dataset.modality == "text":
         if augment is not None and augment is not False:
             raise ConfigError(f"augmentation applies to images only, got augment={augment!r} for a text dataset")
