@@ -202,7 +202,11 @@ def _head(spec: Mapping[str, Any], train: Any, task: str, text: bool, outputs: i
 def _phases(train: Any, config: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
     """One row per phase: what trained, the epochs run (of the most allowed) and the learning rate used."""
     schedule = "cosine decay to 0" if train.schedule == "cosine" else "constant"
-    optimizer = {"adam": "Adam", "sgd": "SGD, momentum 0.9"}.get(train.optimizer, train.optimizer)
+    if train.warmup_epochs:
+        schedule = f"linear warm-up over {train.warmup_epochs:g} epochs, then {schedule}"
+    optimizer = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD, momentum 0.9"}.get(train.optimizer, train.optimizer)
+    if train.effective_weight_decay:
+        optimizer += f", weight decay {train.effective_weight_decay:g}"
 
     def epochs(phase: int, most: int) -> str:
         run = sum(1 for row in history if row.get("phase") == phase)
@@ -231,8 +235,8 @@ def _phases(train: Any, config: Mapping[str, Any], history: Sequence[Mapping[str
 
 
 # The settings table: TrainConfig fields the phases and the head do not already show, and how to word them.
-_SETTINGS = ("batch_size", "weights", "augment", "class_weight", "patience", "seed", "mixed_precision", "cache",
-             "shuffle", "distribution", "val_fraction")  # fmt: skip
+_SETTINGS = ("batch_size", "weights", "augment", "class_weight", "label_smoothing", "patience", "seed",
+             "mixed_precision", "cache", "shuffle", "distribution", "val_fraction")  # fmt: skip
 
 
 def _settings(config: Mapping[str, Any], train: Any, task: str) -> list[tuple[str, str]]:
@@ -249,6 +253,10 @@ def _settings(config: Mapping[str, Any], train: Any, task: str) -> list[tuple[st
             text = "none" if not value else "all" if value is True else ", ".join(value)
         elif key == "class_weight":
             text = value or "none (every class weighs 1)"
+        elif key == "label_smoothing":
+            if task == "regression":
+                continue
+            text = f"{value:g} of each target spread evenly over the classes" if value else "none"
         elif key == "patience":
             text = "none (never stops early)" if value is None else f"{value} epochs"
         elif key == "val_fraction":

@@ -22,7 +22,8 @@ Task = Literal["classification", "multilabel", "regression"]
 TASKS = ("classification", "multilabel", "regression")
 HEADS = ("avg", "max", "flatten")
 SCHEDULES = ("cosine", "constant")
-OPTIMIZERS = ("adam", "sgd")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+ADAMW_WEIGHT_DECAY = 0.004  # Keras' AdamW default, where weight_decay is not given
 CLASS_WEIGHTS = ("balanced",)
 AUGMENTATIONS = ("crop", "flip", "rotation", "zoom", "contrast")
 ONE_HOST = ("auto", "none", "mirrored")  # what extraction and ranking accept: several hosts are the trainer's
@@ -101,7 +102,24 @@ class TrainConfig:
     val_fraction: float = _option(0.2, "share held out for validation when no --val is given", type=float)
     patience: int | None = _option(5, "early-stopping patience in epochs (Python: None never stops early)", type=int)
     schedule: str = _option("cosine", "learning-rate schedule", choices=SCHEDULES)
-    optimizer: str = _option("adam", "Adam, or SGD with momentum 0.9", choices=OPTIMIZERS)
+    optimizer: str = _option(
+        "adam", "Adam, AdamW (decoupled weight decay), or SGD with momentum 0.9", choices=OPTIMIZERS
+    )
+    weight_decay: float | None = _option(
+        None,
+        f"decoupled weight decay, any optimizer (default: {ADAMW_WEIGHT_DECAY} with adamw, none otherwise)",
+        type=float,
+        metavar="WD",
+    )
+    label_smoothing: float = _option(
+        0.0,
+        "move this share of each target evenly onto every class (classification and multilabel)",
+        type=float,
+        metavar="SHARE",
+    )
+    warmup_epochs: float = _option(
+        0.0, "raise the learning rate linearly from 0 over the first N epochs of each phase", type=float, metavar="N"
+    )
     class_weight: str | None = _option(
         None, "weigh classes by inverse frequency", choices=CLASS_WEIGHTS, shown="none, every class weighs 1"
     )
@@ -172,6 +190,13 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and (not _number(value) or not 0 < value < float("inf")):
                 raise ConfigError(f"{name} must be a positive number, got {value!r}")
+        if self.weight_decay is not None and (not _number(self.weight_decay) or not 0 <= self.weight_decay < 1):
+            raise ConfigError(f"weight_decay must be a number in [0, 1), got {self.weight_decay!r}")
+        if not _number(self.label_smoothing) or not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
+        if self.label_smoothing and self.task == "regression":
+            raise ConfigError("label_smoothing applies to classification and multilabel, not regression: drop it")
+        self._check_warmup()
         if not _number(self.dropout) or not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if not _number(self.val_fraction) or not 0.0 < self.val_fraction < 1.0:
@@ -187,6 +212,28 @@ class TrainConfig:
         if isinstance(self.distribution, str) and not self.distribution.startswith(STRATEGY):
             _choice("distribution", self.distribution, DISTRIBUTIONS)
         check_class_weight(self.class_weight, self.task)
+
+    def _check_warmup(self) -> None:
+        if not _number(self.warmup_epochs) or not 0 <= self.warmup_epochs < float("inf"):
+            raise ConfigError(f"warmup_epochs must be a number of epochs, 0 or more, got {self.warmup_epochs!r}")
+        phases = [("epochs", self.epochs)] + ([("fine-tuning epochs", self.phase2_epochs)] if self.fine_tune else [])
+        for name, epochs in phases:
+            if _number(epochs) and self.warmup_epochs >= epochs:
+                raise ConfigError(
+                    f"warmup_epochs={self.warmup_epochs} is not shorter than the {epochs} {name}: the learning rate "
+                    "would never reach its value; warm up for fewer epochs, or train for more"
+                )
+
+    @property
+    def effective_weight_decay(self) -> float | None:
+        """The decoupled weight decay the optimizer applies: ``weight_decay``, else AdamW's default, else none.
+
+        >>> TrainConfig(optimizer="adamw").effective_weight_decay, TrainConfig().effective_weight_decay
+        (0.004, None)
+        """
+        if self.weight_decay is not None:
+            return self.weight_decay or None
+        return ADAMW_WEIGHT_DECAY if self.optimizer == "adamw" else None
 
     @property
     def phase2_epochs(self) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import os
 import random
@@ -44,21 +45,10 @@ from zoo.training_data import ArrayBatches, TrainingData
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack from Python 3.11; only the type checker reads it
 
-LOSSES = {
-    "classification": keras.losses.SparseCategoricalCrossentropy,
-    "multilabel": keras.losses.BinaryCrossentropy,
-    "regression": keras.losses.MeanSquaredError,
-}
-CHANCE_MARGIN = 0.02  # a validation loss within 2% of chance's, ln(classes), is learning nothing
+CHANCE_MARGIN = 0.02  # a best validation loss within 2% of the way from chance, ln(classes), to the lowest: no learning
 TARGET_LIMIT = 1e15  # |regression target| beyond which squared errors overflow float32 (about 3e38) in a batch
 TARGET_SCALE = 1e4  # beyond this, a warning: a head that starts near 0 learns such targets slowly
 CACHE_AGREEMENT = 0.02  # head on cached features vs model on inputs; a float16 run differs by ~1e-3
-# The same losses as metrics (named checkpoints.EXACT_LOSS): on several processes, the loss over real rows only.
-LOSS_METRICS = {
-    "classification": keras.metrics.SparseCategoricalCrossentropy,
-    "multilabel": keras.metrics.BinaryCrossentropy,
-    "regression": keras.metrics.MeanSquaredError,
-}
 
 
 class TrainOptions(TypedDict, total=False):
@@ -87,6 +77,9 @@ class TrainOptions(TypedDict, total=False):
     patience: int | None
     schedule: str
     optimizer: str
+    weight_decay: float | None
+    label_smoothing: float
+    warmup_epochs: float
     class_weight: str | None
     mixed_precision: bool
     cache: bool
@@ -490,19 +483,23 @@ class _Trainer:
 
     def _compile(self, target: Any, epochs: int, lr: float) -> None:
         """Compile ``target`` afresh for a phase of ``epochs`` at learning rate ``lr``."""
-        steps = epochs * math.ceil(len(self.data.train_set) / self.config.batch_size)
-        rate = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps) if self.config.schedule == "cosine" else lr
-        task = self.recipe.task
+        config, task = self.config, self.recipe.task
+        per_epoch = math.ceil(len(self.data.train_set) / config.batch_size)
+        rate = learning_rate_schedule(lr, epochs * per_epoch, round(config.warmup_epochs * per_epoch), config.schedule)
         metrics = ["accuracy"] if task != "regression" else ["mae"]
         if task == "classification" and self.recipe.num_outputs > TOP_ACCURACY_K:
             metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=TOP_ACCURACY_K, name="top5_accuracy"))
-        optimizer = keras.optimizers.Adam(rate) if self.config.optimizer == "adam" else keras.optimizers.SGD(rate, 0.9)
-        if self.placement.processes == 1:
-            target.compile(optimizer=optimizer, loss=LOSSES[task](), metrics=metrics)
+        decay = config.effective_weight_decay
+        optimizer = {
+            "adam": lambda: keras.optimizers.Adam(rate, weight_decay=decay),
+            "adamw": lambda: keras.optimizers.AdamW(rate, weight_decay=decay),
+            "sgd": lambda: keras.optimizers.SGD(rate, 0.9, weight_decay=decay),
+        }[config.optimizer]()
+        loss, loss_metric = losses(task, self.recipe.num_outputs, config.label_smoothing, self.placement.processes > 1)
+        if loss_metric is None:
+            target.compile(optimizer=optimizer, loss=loss, metrics=metrics)
         else:  # padding rows weigh 0 (Placement.shard_rows): a batch's loss and metrics are over its real rows
-            loss = LOSSES[task](reduction="mean_with_sample_weight")
-            metrics.append(LOSS_METRICS[task](name=EXACT_LOSS))
-            target.compile(optimizer=optimizer, loss=loss, weighted_metrics=metrics)
+            target.compile(optimizer=optimizer, loss=loss, weighted_metrics=[*metrics, loss_metric])
 
     def _finish(self, features: tuple[np.ndarray, np.ndarray] | None) -> Run:
         self.model.zoo_config = self.recipe
@@ -522,7 +519,7 @@ class _Trainer:
                 _check_cache(self.run_dir, data.cache, self.recipe, np.asarray(cached, "float32"), outputs)
             metrics = compute_metrics(self.recipe.task, data.val_set.targets, outputs, data.train_set.class_names)
             self.run_dir.results.finish(model, metrics, history, data.summary(self.model))
-        _warn_at_chance(self.run_dir, self.recipe, history)
+        _warn_at_chance(self.run_dir, self.recipe, history, self.config.label_smoothing)
         return self.run_dir
 
     def _say(self, message: str) -> None:
@@ -530,6 +527,57 @@ class _Trainer:
 
     def _epoch(self, phase: int) -> int:
         return self.state.epoch if self.state.phase == phase else 0
+
+
+def learning_rate_schedule(lr: float, steps: int, warmup: int, schedule: str) -> Any:
+    """The learning rate of a phase of ``steps`` steps: ``lr`` (``schedule="constant"``) or a cosine decay from it
+    to 0 (``"cosine"``), after ``warmup`` steps that raise it linearly from 0.
+
+    >>> rate = learning_rate_schedule(0.1, steps=10, warmup=2, schedule="cosine")
+    >>> [round(float(rate(step)), 3) for step in (0, 1, 2, 6, 10)]
+    [0.0, 0.05, 0.1, 0.05, 0.0]
+    >>> round(float(learning_rate_schedule(0.1, steps=10, warmup=2, schedule="constant")(7)), 3)
+    0.1
+    """
+    if not warmup:
+        return keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps) if schedule == "cosine" else lr
+    alpha = 0.0 if schedule == "cosine" else 1.0  # constant: a cosine "decay" to 100% of the rate
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=max(steps - warmup, 1), alpha=alpha, warmup_target=lr, warmup_steps=warmup
+    )
+
+
+def losses(task: str, classes: int, smoothing: float, weighted: bool) -> tuple[Any, Any]:
+    """``(loss, loss_metric)`` for ``task``, with ``smoothing`` of the targets (label smoothing). ``weighted``: for
+    a job of several processes, whose padding rows weigh 0, the loss averages over the real rows alone and the
+    metric (named ``checkpoints.EXACT_LOSS``) is the same loss over the epoch; else the metric is None.
+
+    >>> loss, _ = losses("classification", 3, 0.3, weighted=False)
+    >>> round(float(loss(np.array([0]), np.array([[0.8, 0.1, 0.1]]))), 4)  # targets [0.8, 0.1, 0.1]
+    0.639
+    """
+    reduction = "mean_with_sample_weight" if weighted else "sum_over_batch_size"
+    if task == "regression":
+        loss, metric = keras.losses.MeanSquaredError(reduction=reduction), keras.metrics.MeanSquaredError
+    elif task == "multilabel":
+        loss = keras.losses.BinaryCrossentropy(label_smoothing=smoothing, reduction=reduction)
+        metric = functools.partial(keras.metrics.BinaryCrossentropy, label_smoothing=smoothing)
+    elif smoothing:  # Keras' sparse cross-entropy takes no label smoothing: the same on one-hot targets
+
+        def smoothed(targets: Any, outputs: Any) -> Any:
+            targets = keras.ops.one_hot(keras.ops.reshape(keras.ops.cast(targets, "int32"), (-1,)), classes)
+            return keras.losses.categorical_crossentropy(targets, outputs, label_smoothing=smoothing)
+
+        class SmoothedCrossentropy(keras.losses.Loss):  # never saved: model.keras holds no compile settings
+            def call(self, targets: Any, outputs: Any) -> Any:
+                return smoothed(targets, outputs)
+
+        loss = SmoothedCrossentropy(reduction=reduction, name="smoothed_crossentropy")
+        metric = functools.partial(keras.metrics.MeanMetricWrapper, smoothed)
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy(reduction=reduction)
+        metric = keras.metrics.SparseCategoricalCrossentropy
+    return loss, metric(name=EXACT_LOSS) if weighted else None
 
 
 def _check_cache(run: Run, cache: FeatureCache, recipe: ModelConfig, cached: np.ndarray, outputs: Any) -> None:
@@ -549,15 +597,18 @@ def _check_cache(run: Run, cache: FeatureCache, recipe: ModelConfig, cached: np.
         )
 
 
-def _warn_at_chance(run: Run, recipe: ModelConfig, history: list[dict[str, Any]]) -> None:
+def _warn_at_chance(run: Run, recipe: ModelConfig, history: list[dict[str, Any]], smoothing: float) -> None:
     """Warn when no epoch's validation loss beat chance level: ln(classes), what uniform outputs score (sat at
-    it, or above it: confidently wrong is no better)."""
+    it, or above it: confidently wrong is no better). The margin is a share of the way from chance to the best
+    loss possible, 0, or with label ``smoothing`` the entropy of the smoothed targets."""
     losses = [row["val_loss"] for row in history if "val_loss" in row]
     if recipe.task != "classification" or not losses:
         return
     classes = recipe.num_outputs
     chance = math.log(classes)
-    if min(losses) >= (1 - CHANCE_MARGIN) * chance:
+    low, high = smoothing / classes, 1 - smoothing + smoothing / classes  # the smoothed targets
+    best = -sum(p * math.log(p) for p in (high, *[low] * (classes - 1)) if p > 0)
+    if min(losses) >= chance - CHANCE_MARGIN * (chance - best):
         warnings.warn(
             f"{run.path}: the validation loss never went below chance level, ln({classes}) = "
             f"{chance:.3f} (best {min(losses):.3f}): the model learned nothing; check the labels, try another "
