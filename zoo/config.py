@@ -128,6 +128,15 @@ class TrainConfig:
         True, "cache the frozen backbone's features", negative="run the frozen backbone every epoch instead of caching"
     )
     shuffle: bool = _option(True, "shuffle the training data every epoch", negative="keep the data in its order")
+    tensorboard: bool | str = _option(
+        False,
+        "write TensorBoard logs (each phase's metrics and learning rate, the options as hyperparameters): in the run's "
+        "tensorboard/, or in DIR/<run name> beside other runs'",
+        nargs="?",
+        const=True,
+        metavar="DIR",
+        shown="off",
+    )
     distribution: str | object = _option(
         "auto",
         "where to train: every local GPU when there are several (auto), one device (none), every local device "
@@ -146,6 +155,8 @@ class TrainConfig:
             )
         if isinstance(self.input_shape, list):
             object.__setattr__(self, "input_shape", tuple(self.input_shape))
+        if isinstance(self.tensorboard, os.PathLike):
+            object.__setattr__(self, "tensorboard", os.fspath(self.tensorboard))
         if isinstance(self.weights, os.PathLike):
             object.__setattr__(self, "weights", os.fspath(self.weights))
         self.validate()
@@ -197,6 +208,8 @@ class TrainConfig:
         if self.label_smoothing and self.task == "regression":
             raise ConfigError("label_smoothing applies to classification and multilabel, not regression: drop it")
         self._check_warmup()
+        if not isinstance(self.tensorboard, (bool, str)) or self.tensorboard == "":
+            raise ConfigError(f"tensorboard must be True, False or a folder, got {self.tensorboard!r}")
         if not _number(self.dropout) or not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if not _number(self.val_fraction) or not 0.0 < self.val_fraction < 1.0:

@@ -40,6 +40,7 @@ from zoo.heads import build, set_standardization, unfitted_standardization
 from zoo.metrics import compute_metrics
 from zoo.plugins import get_spec
 from zoo.run import Run, RunState, StopState, WorkerView, check_free, load_model
+from zoo.tracking import require_tensorboard, tensorboard_callbacks
 from zoo.training_data import ArrayBatches, TrainingData
 
 if TYPE_CHECKING:
@@ -84,6 +85,7 @@ class TrainOptions(TypedDict, total=False):
     mixed_precision: bool
     cache: bool
     shuffle: bool
+    tensorboard: bool | str | os.PathLike[str]
     distribution: str | object
 
 
@@ -98,6 +100,7 @@ def train(
     resume: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
     verbose: int = 1,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
     **options: Unpack[TrainOptions],
 ) -> Run:
     """Fit a zoo model (or a backbone by name, with a new head) to ``data`` and write a run directory.
@@ -129,6 +132,8 @@ def train(
     config = (config or TrainConfig()).updated(options)
     if resume and out is not None:
         config = _resumed_config(out, config, given)
+    if config.tensorboard:
+        require_tensorboard()
     if isinstance(model, str):
         spec, recipe, task = get_spec(model), None, config.task
     else:
@@ -175,7 +180,7 @@ def train(
         ))  # fmt: skip
     try:
         with placement.scope(), _seeded(config.seed):  # the variables live on every replica; compile and fit follow
-            args = (config, train_set, val_set, data, val, out, resume, cache_dir, verbose)
+            args = (config, train_set, val_set, data, val, out, resume, cache_dir, verbose, list(callbacks))
             return _train_placed(model, spec, placement, *args)
     except Exception as err:
         if placement.processes > 1 and _lost_a_peer(err):
@@ -199,6 +204,7 @@ def _train_placed(
     resume: bool,
     cache_dir: str | os.PathLike[str] | None,
     verbose: int,
+    callbacks: list[Any],
 ) -> Run:
     """The rest of :func:`train`, inside the distribution's scope, seeded."""
     started_from_model = not isinstance(model, str)
@@ -245,7 +251,7 @@ def _train_placed(
         run = run if placement.chief else WorkerView(path)
     try:
         plan = TrainingData(train_set, val_set, config, model.zoo_config, cache, placement, run.interpolation, verbose)
-        trainer = _Trainer(model, config, plan, run, verbose)
+        trainer = _Trainer(model, config, plan, run, verbose, callbacks)
         return trainer.run(resume, started_from_model)
     except Exception as err:
         if not resume:
@@ -265,6 +271,7 @@ def resume(
     distribution: Any = None,
     cache_dir: str | os.PathLike[str] | None = None,
     verbose: int = 1,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> Run:
     """Continue an interrupted run from its last checkpoint (data given as paths; see :func:`train`).
 
@@ -287,7 +294,7 @@ def resume(
     config = run.train_config if distribution is None else run.train_config.updated({"distribution": distribution})
     model = run.checkpoints.load_start() or run.model_config.backbone  # the model it started from, or a rebuild by name
     return train(model, sources["train"], sources["val"], config, out=run_dir, resume=True, cache_dir=cache_dir,
-                 verbose=verbose)  # fmt: skip
+                 verbose=verbose, callbacks=callbacks)  # fmt: skip
 
 
 def _resumed_config(out: str | os.PathLike[str], config: TrainConfig, given: list[str]) -> TrainConfig:
@@ -366,8 +373,11 @@ class _Trainer:
     on cached features when it can), phase 2 (fine-tuning), then the model, metrics and reports through ``Run``.
     The data comes through :class:`TrainingData`; each epoch ends in :class:`zoo.checkpoints.EpochEnd`."""
 
-    def __init__(self, model: Any, config: TrainConfig, data: TrainingData, run: Run, verbose: int) -> None:
+    def __init__(
+        self, model: Any, config: TrainConfig, data: TrainingData, run: Run, verbose: int, callbacks: list[Any]
+    ) -> None:
         self.model, self.config, self.data, self.run_dir, self.verbose = model, config, data, run, verbose
+        self.callbacks = callbacks
         self.recipe: ModelConfig = model.zoo_config
         self.head = model.get_layer(self.recipe.parts.head)
         self.network = model.get_layer(self.recipe.parts.network)
@@ -478,8 +488,23 @@ class _Trainer:
             initial_epoch=start,
             shuffle=False,  # the data shuffles itself, reproducibly from the seed
             verbose=keras_verbose,
-            callbacks=[interrupts.keras_callback(), callback, *progress],
+            callbacks=[
+                interrupts.keras_callback(),
+                callback,
+                *progress,
+                *self._tracking(phase, resumed),
+                *self.callbacks,
+            ],
         )
+
+    def _tracking(self, phase: int, resumed: bool) -> list[Any]:
+        """The tracking callbacks of ``phase`` that the options ask for (the chief's alone)."""
+        config, run = self.config, self.run_dir
+        if not config.tensorboard or not run.writes:
+            return []
+        options = {"backbone": self.recipe.backbone, **config.to_dict()}
+        fresh = phase == 1 and not resumed
+        return tensorboard_callbacks(run.tensorboard_path(config.tensorboard), phase, fresh, run.path.name, options)
 
     def _compile(self, target: Any, epochs: int, lr: float) -> None:
         """Compile ``target`` afresh for a phase of ``epochs`` at learning rate ``lr``."""

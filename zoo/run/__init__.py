@@ -28,7 +28,7 @@ from zoo.config import ModelConfig, TrainConfig
 from zoo.errors import RunError
 from zoo.metrics import summary_rows
 from zoo.run.checkpoints import Checkpoints, WorkerCheckpoints
-from zoo.run.layout import ARRAYS, DATASET, EXPORTS, MODEL, STATE, read_json
+from zoo.run.layout import ARRAYS, DATASET, EXPORTS, MODEL, STATE, TENSORBOARD, read_json
 from zoo.run.lock import TrainingLock, check_free, claim
 from zoo.run.models import load_model, load_requirements, save_model
 from zoo.run.record import Record
@@ -218,6 +218,15 @@ class Run:
         PosixPath('runs/demo/run/exports/tflite-int8')
         """
         return self.path / EXPORTS / (f"{format}-{quantize}" if quantize else format)
+
+    def tensorboard_path(self, where: bool | str) -> Path:
+        """Where training writes TensorBoard's logs: ``tensorboard/`` in the run (``where=True``), or a folder
+        named as the run in ``where``, beside other runs' (``tensorboard --logdir`` it to compare them).
+
+        >>> Run("runs/demo/run").tensorboard_path(True), Run("runs/demo/run").tensorboard_path("logs")
+        (PosixPath('runs/demo/run/tensorboard'), PosixPath('logs/run'))
+        """
+        return self.path / TENSORBOARD if isinstance(where, bool) else Path(where).expanduser() / self.path.name
 
     # -- where training stands (``state.json``) ---------------------------------------------------
     def read_state(self) -> RunState:

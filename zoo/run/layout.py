@@ -18,6 +18,7 @@
         metrics.json         validation metrics; history.csv, learning_curves.png,
                              confusion_matrix.png and README.md (the model card) beside it
         exports/             ``zoo export``'s default outputs: savedmodel/, tflite/, tflite-int8/, onnx/, ...
+        tensorboard/         TensorBoard's logs, with ``tensorboard=True`` (``--tensorboard``): phase1/, phase2/
 
 No module outside ``zoo/run/`` names these files, the state's keys, the checkpoints or the summary's rows
 (tests/test_run_schema.py): they ask a Run.
@@ -46,6 +47,7 @@ CONFUSION = "confusion_matrix.png"
 CARD = "README.md"
 CHECKPOINTS = "checkpoints"
 EXPORTS = "exports"
+TENSORBOARD = "tensorboard"
 TRAINING_LOCK = ".training.lock"  # while a process trains the run: its pid; removed after
 START = "start.keras"  # in checkpoints/: the model a run started from, when it was given as an object
 # In checkpoints/, per phase: the weights after its last epoch, the best weights so far and the optimizer's state;
