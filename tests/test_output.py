@@ -92,7 +92,7 @@ def test_train_prints_plain_progress_phases_and_the_skipped_files_without_noise(
     assert zoo.Run(run).data["skipped files"] == 3
 
 
-@pytest.mark.slow  # seven commands, each starting TensorFlow: about 50 s
+@pytest.mark.slow  # eight commands, seven starting TensorFlow: about 50 s
 def test_every_json_output_parses_and_nothing_strays(trained, data, tmp_path):
     run = trained[0]
     image = str(data / "dog" / "0.png")
@@ -104,6 +104,7 @@ def test_every_json_output_parses_and_nothing_strays(trained, data, tmp_path):
         "predict": ["predict", str(run), image, "--json"],
         "rank": ["rank", "--data", str(data), "--backbones", TINY_IMAGE, "--weights", "none", "--folds", "2", "--json"],
         "export": ["export", str(run), "--out", str(tmp_path / "exported"), "--json"],
+        "runs": ["runs", str(Path(run).parent), "--json"],
     }
     for name, args in commands.items():
         status, out, err = zoo_command(tmp_path, *args)

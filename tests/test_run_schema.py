@@ -43,6 +43,11 @@ ALLOWED = {
     ("card.py", "README.md"),  # write_model_card's own default name for a card written into a folder
 }
 
+# A constant of zoo/run/ that another module may import, with the reason.
+ALLOWED_IMPORTS = {
+    ("cli/parser.py", "zoo.run.listing.STATUSES"),  # what `zoo runs --status` filters by: the listing's words
+}
+
 
 def _strings(tree: ast.AST) -> list[str]:
     """Every string literal of ``tree`` (f-strings' literal parts included), docstrings aside."""
@@ -76,7 +81,8 @@ def _findings(path: Path, root: Path = ZOO) -> list[str]:
             found.append(f"{name}: {text!r} (a summary row matched by its label)")
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and _in_run_package(node.module or ""):
-            found += [f"{name}: imports {node.module}.{a.name}" for a in node.names if a.name.isupper()]
+            found += [f"{name}: imports {node.module}.{a.name}" for a in node.names
+                      if a.name.isupper() and (name, f"{node.module}.{a.name}") not in ALLOWED_IMPORTS]  # fmt: skip
             found += [f"{name}: imports {node.module}.layout" for a in node.names if a.name == "layout"]
         if isinstance(node, ast.Import):
             found += [f"{name}: imports {a.name}" for a in node.names if a.name == "zoo.run.layout"]

@@ -65,6 +65,22 @@ def holder(path: str | os.PathLike) -> str:
     return f"process {pid}{stopped}"
 
 
+def held_elsewhere(path: str | os.PathLike) -> bool:
+    """Whether another process holds the lock file ``path`` now (a missing file: no); the file is not touched.
+
+    >>> held_elsewhere("no/such.lock")
+    False
+    """
+    from filelock import lock_descriptor
+
+    try:
+        handle = open(path)
+    except OSError:
+        return False
+    with handle:  # closing it lets go of the lock this took, if it took it
+        return not lock_descriptor(handle.fileno(), blocking=False)
+
+
 @contextlib.contextmanager
 def locked(path: str | os.PathLike, *, wait: bool = True, what: str = "", remove: bool = False) -> Iterator[bool]:
     """Hold the exclusive lock on the file ``path`` (made if missing) for the block; yields ``True`` once held.

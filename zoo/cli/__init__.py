@@ -31,7 +31,7 @@ from zoo.plugins import registry
 
 ZOO_WARNINGS = (DataWarning, PluginWarning, TrainingWarning, ExportWarning)
 INTERRUPTED = (130, 143)  # the exit status after Ctrl-C (SIGINT) and SIGTERM
-LISTING = ("list", "info", "plugins", "registry")  # the commands that never import Keras
+LISTING = ("list", "info", "plugins", "registry", "runs")  # the commands that never import Keras
 
 
 def run() -> None:

@@ -5,6 +5,7 @@ command's checks before TensorFlow loads, does the work and prints its results o
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import os
 import sys
 import warnings
@@ -15,7 +16,7 @@ from zoo import catalogue, console, escape
 from zoo.backbones import pyramid_sizes
 from zoo.cli.checks import check_evaluate, check_export, check_predict, check_rank, check_resume, check_train
 from zoo.cli.tables import print_json, print_table, print_wrapped, table_lines, terminal_width
-from zoo.errors import ExportWarning
+from zoo.errors import ConfigError, ExportWarning
 from zoo.plugins import get_spec, list_backbones, registry
 from zoo.spec import BackboneSpec, level_stride
 
@@ -312,6 +313,94 @@ def _bytes(count: int) -> str:
     if count < 1024:
         return f"{count} bytes"
     return f"{count / 1024:.1f} KB" if count < 1024**2 else f"{count / 1024**2:.1f} MB"
+
+
+def do_runs(args: argparse.Namespace) -> None:
+    """``zoo runs``: the runs under a folder, filtered and sorted, as a table that fits the terminal or as JSON."""
+    from zoo.run.listing import find_runs
+
+    root = os.path.expanduser(args.root)
+    if not os.path.isdir(root):
+        raise ConfigError(f"{root} is not a folder: give the folder that holds your runs (default: runs)")
+    runs = [
+        run
+        for run in find_runs(root)
+        if (args.status is None or run.status == args.status)
+        and (args.backbone is None or fnmatch.fnmatch(run.backbone, args.backbone))
+    ]
+    runs = _sorted_runs(runs, args.sort)
+    if args.json:
+        print_json([run.to_dict() for run in runs])
+        return
+    rows = [
+        (
+            _tail(os.path.relpath(run.path, root), 24),  # a run is told apart by the end of its path
+            run.backbone or "-",
+            run.data or "-",
+            _score(run.task, run.metrics),
+            _number(run.metrics.get("loss")),
+            " ".join(f"{k}={_option_text(v)}" for k, v in run.options.items()) or _unless_damaged(run, "defaults"),
+            run.updated.strftime("%Y-%m-%d %H:%M") if run.updated else "-",
+            run.status if run.status != "unfinished" else f"stopped: {run.where}",
+        )
+        for run in runs
+    ]
+    print_table(
+        ("RUN", "BACKBONE", "DATA", "SCORE", "LOSS", "OPTIONS", "UPDATED", "STATUS"),
+        rows,
+        shrink={"OPTIONS": 16, "RUN": 12, "BACKBONE": 10, "STATUS": 10},
+        drop=("DATA", "LOSS", "UPDATED"),
+        drop_to_fit=("OPTIONS",),
+    )
+    width = terminal_width()
+    for run in runs:
+        if run.status == "damaged":
+            print_wrapped(f"damaged: {os.path.relpath(run.path, root)}: ", run.where, width, indent=2)
+    print(f"{len(runs)} run{'' if len(runs) == 1 else 's'}")
+
+
+_LOWER_IS_BETTER = ("loss", "mae", "rmse")
+_HEADLINE = {"classification": ("acc", "accuracy"), "multilabel": ("F1", "macro_f1"), "regression": ("R2", "r2")}
+
+
+def _sorted_runs(runs: list[Any], key: str) -> list[Any]:
+    """``runs`` by ``key``: updated (as found: newest first), name, backbone, or a metric, best first (runs
+    without it last); an unknown key is a :class:`ConfigError` naming the ones there are."""
+    if key == "updated":
+        return runs
+    if key in ("name", "backbone"):
+        return sorted(runs, key=lambda run: getattr(run, key))
+    known = sorted({name for run in runs for name in run.metrics})
+    if key not in known:
+        choices = ", ".join(["updated", "name", "backbone", *known])
+        raise ConfigError(f"--sort {key}: no run has that metric; sort by one of {choices}")
+    sign = 1 if key in _LOWER_IS_BETTER else -1
+    with_it = [run for run in runs if isinstance(run.metrics.get(key), (int, float))]
+    return sorted(with_it, key=lambda run: sign * run.metrics[key]) + [run for run in runs if run not in with_it]
+
+
+def _score(task: str, metrics: dict[str, Any]) -> str:
+    """The task's headline metric: ``acc 0.9500``, ``F1 0.8000`` (multilabel, macro) or ``R2 0.9100``."""
+    label, key = _HEADLINE.get(task, ("", ""))
+    return f"{label} {metrics[key]:.4f}" if isinstance(metrics.get(key), (int, float)) else "-"
+
+
+def _unless_damaged(run: Any, text: str) -> str:
+    return "-" if run.status == "damaged" else text
+
+
+def _tail(text: str, width: int) -> str:
+    return text if len(text) <= width else "…" + text[-(width - 1) :]
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, (int, float)) else "-"
+
+
+def _option_text(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "none"
+    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def do_demo(args: argparse.Namespace) -> None:

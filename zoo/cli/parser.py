@@ -12,6 +12,7 @@ from typing import Any
 from zoo import console
 from zoo.cli import commands as handlers
 from zoo.config import ONE_HOST, TOP_K, TrainConfig
+from zoo.run.listing import STATUSES
 from zoo.spec import MODALITIES
 from zoo.version import __version__ as zoo_version
 
@@ -129,6 +130,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=handlers.do_rank)
+
+    p = commands.add_parser(
+        "runs",
+        help="the runs in a folder, one row each: backbone, data, score, options, status",
+        formatter_class=DefaultsFormatter,
+    )
+    p.add_argument("root", nargs="?", default="runs", metavar="DIR", help="where to look, folders below it too")
+    p.add_argument(
+        "--sort", default="updated", metavar="KEY",
+        help="updated (newest first), name, backbone, or a metric (accuracy, macro_f1, r2, loss, ...: best first)",
+    )  # fmt: skip
+    p.add_argument("--status", choices=STATUSES, help="only the runs in this state")
+    p.add_argument("--backbone", metavar="PATTERN", help="only the runs of backbones matching, e.g. 'resnet*'")
+    p.add_argument("--json", action="store_true", help="every run's full record, as JSON")
+    p.set_defaults(run=handlers.do_runs)
 
     p = commands.add_parser("demo", help="the embedded end-to-end example (no network, no data)")
     p.add_argument("--backbone", default="resnet50")

@@ -1,0 +1,107 @@
+"""`zoo runs`: every run under a folder in one table (80 columns) or as JSON, sorted and filtered, each run's
+state told truly: complete with its metrics, stopped (resumable), being trained by another process, damaged."""
+
+import json
+import subprocess
+import sys
+
+import keras
+import pytest
+
+import zoo
+from zoo.cli import main
+from zoo.demo import write_scenes
+from zoo.testing import TINY_IMAGE
+
+
+class StopAfterOneEpoch(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        raise KeyboardInterrupt  # as Ctrl-C would, after the epoch's checkpoint
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A folder of runs: two complete (different options), one stopped after its first epoch, one damaged, one
+    whose name holds markup and a control character."""
+    root = tmp_path_factory.mktemp("runs")
+    scenes = write_scenes(root.parent / "scenes", per_class=4, size=32, seed=0)
+    common = {"weights": None, "batch_size": 8, "verbose": 0, "cache_dir": root.parent / "cache"}
+    zoo.train(TINY_IMAGE, scenes, out=root / "plain", epochs=1, **common)
+    zoo.train(TINY_IMAGE, scenes, out=root / "group" / "longer", epochs=6, learning_rate=0.01, **common)
+    zoo.train(TINY_IMAGE, scenes, out=root / "[red]odd\x1bname", epochs=1, label_smoothing=0.1, **common)
+    with pytest.raises(KeyboardInterrupt):
+        zoo.train(TINY_IMAGE, scenes, out=root / "stopped", epochs=3, callbacks=[StopAfterOneEpoch()], **common)
+    (root / "broken").mkdir()
+    (root / "broken" / "config.json").write_text("{not json")
+    (root / "broken" / "state.json").write_text("{}")
+    return root
+
+
+def _zoo(capsys, *args):
+    status = main(["runs", *map(str, args)])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_every_run_is_listed_with_its_state_and_metrics_as_json(runs, capsys):
+    status, out, _ = _zoo(capsys, runs, "--json")
+    assert status == 0
+    found = {row["name"]: row for row in json.loads(out)}
+    assert set(found) == {"plain", "longer", "[red]odd\x1bname", "stopped", "broken"}
+    for name in ("plain", "longer"):
+        assert found[name]["status"] == "complete" and found[name]["backbone"] == TINY_IMAGE
+        assert found[name]["metrics"] == {k: v for k, v in zoo.Run(found[name]["path"]).metrics.items()
+                                          if isinstance(v, (int, float))}  # fmt: skip
+    assert found["longer"]["options"] == {"weights": None, "epochs": 6, "batch_size": 8, "learning_rate": 0.01}
+    assert found["plain"]["data"] == found["longer"]["data"] and len(found["plain"]["data"]) == 8
+    assert (found["stopped"]["status"], found["stopped"]["where"], found["stopped"]["metrics"]) == (
+        "unfinished", "phase 1, epoch 1", {})  # fmt: skip
+    assert found["broken"]["status"] == "damaged" and "config.json" in found["broken"]["where"]
+
+
+def test_the_table_fits_80_columns_sorts_filters_and_shows_names_as_text(runs, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    status, out, _ = _zoo(capsys, runs, "--sort", "accuracy")
+    lines = out.splitlines()
+    assert status == 0 and all(len(line) <= 80 for line in lines), out
+    assert lines[0].split()[:2] == ["RUN", "BACKBONE"] and lines[-1] == "5 runs"
+    accuracies = [float(line.split("acc ")[1].split()[0]) for line in lines if "acc " in line]
+    assert len(accuracies) == 3 and accuracies == sorted(accuracies, reverse=True)
+    assert "\x1b" not in out and "\\x1b" in out  # the control character shown, not obeyed
+    assert any(line.startswith("damaged: broken: ") for line in lines)
+    assert "stopped: phase 1, epoch 1" in out
+
+    status, out, _ = _zoo(capsys, runs, "--status", "complete", "--backbone", "tiny_*", "--json")
+    assert status == 0 and sorted(row["name"] for row in json.loads(out)) == ["[red]odd\x1bname", "longer", "plain"]
+    status, out, _ = _zoo(capsys, runs, "--backbone", "resnet*")
+    assert status == 0 and out.splitlines()[-1] == "0 runs"
+
+
+def test_a_run_being_trained_by_another_process_says_so(runs, capsys):
+    hold = (
+        "import sys, time\nfrom zoo.locks import locked\n"
+        "with locked(sys.argv[1], wait=False) as held:\n    print(held, flush=True)\n    time.sleep(60)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(runs / "stopped" / ".training.lock")],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "True"
+        status, out, _ = _zoo(capsys, runs, "--json", "--status", "training")
+        assert status == 0 and [row["name"] for row in json.loads(out)] == ["stopped"]
+    finally:
+        holder.kill()
+        holder.wait()
+    status, out, _ = _zoo(capsys, runs, "--json", "--status", "training")
+    assert json.loads(out) == []
+
+
+def test_bad_input_is_one_line_and_status_2(runs, tmp_path, capsys):
+    status, _, err = _zoo(capsys, runs, "--sort", "speed")
+    assert status == 2 and err.startswith("zoo: error: --sort speed: no run has that metric; sort by one of updated")
+    assert err.count("\n") == 1
+    status, _, err = _zoo(capsys, tmp_path / "nowhere")
+    assert (
+        status == 2
+        and err
+        == f"zoo: error: {tmp_path / 'nowhere'} is not a folder: give the folder that holds your runs (default: runs)\n"
+    )
