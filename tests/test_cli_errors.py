@@ -99,6 +99,10 @@ def test_bad_numbers_fail_before_tensorflow_loads(args, match, images, tmp_path)
         (["train", "--resume", "{missing}"], "does not exist"),
         (["rank", "--data", "{images}", "--backbones", "densenet12"], "Did you mean: densenet121"),
         (["train", "--resume", "{images}", "--epochs", "3"], "drop --epochs"),
+        (["lr-find", "--backbone", "resnet5O", "--data", "{images}"], "Unknown backbone 'resnet5O'. Did you mean"),
+        (["lr-find", "--backbone", "resnet50", "--data", "{missing}"], "missing does not exist"),
+        (["lr-find", "--backbone", "resnet50", "--data", "{images}", "--dropout", "2"], "dropout must be in [0, 1)"),
+        (["runs", "{missing}"], "is not a folder: give the folder that holds your runs"),
     ],
     ids=[
         "unknown-name",
@@ -112,6 +116,10 @@ def test_bad_numbers_fail_before_tensorflow_loads(args, match, images, tmp_path)
         "resume-missing",
         "rank-typo",
         "resume-options",
+        "lr-find-typo",
+        "lr-find-missing",
+        "lr-find-dropout",
+        "runs-missing",
     ],
 )
 def test_unknown_names_and_missing_paths_fail_fast(args, match, images, tmp_path):

@@ -57,6 +57,10 @@ _LAZY = {
     "extract": "zoo.features",
     "rank": "zoo.ranking",
     "Ranking": "zoo.ranking",
+    "lr_find": "zoo.lr_finder",
+    "LRFinding": "zoo.lr_finder",
+    "find_runs": "zoo.run.listing",
+    "RunSummary": "zoo.run.listing",
     "logme": "zoo.scoring",
     "export": "zoo.exports",
     "Exported": "zoo.exports",
@@ -65,15 +69,24 @@ _LAZY = {
 # works after a bare `import zoo`, which imports only what it needs.
 _SUBMODULES = ("backbones", "config", "console", "data", "distribute", "errors", "hookspecs", "layers", "plugins",
                "testing")  # fmt: skip
-_NEEDS_KERAS = {"zoo.trainer", "zoo.inference", "zoo.features", "zoo.ranking", "zoo.layers"}  # import Keras on import
+_NEEDS_KERAS = {
+    "zoo.trainer",
+    "zoo.inference",
+    "zoo.features",
+    "zoo.ranking",
+    "zoo.layers",
+    "zoo.lr_finder",
+}  # import Keras on import
 
 if TYPE_CHECKING:
     from zoo.data import Dataset, load_dataset
     from zoo.exports import Exported, export
     from zoo.features import extract
     from zoo.inference import evaluate, predict
+    from zoo.lr_finder import LRFinding, lr_find
     from zoo.ranking import Ranking, rank
     from zoo.run import Run, WorkerView, load_model, save_model
+    from zoo.run.listing import RunSummary, find_runs
     from zoo.scoring import logme
     from zoo.trainer import resume, train
 
@@ -118,6 +131,7 @@ __all__ = [
     "Exported",
     "InputShapeError",
     "Interrupted",
+    "LRFinding",
     "ModelConfig",
     "ModelParts",
     "PluginError",
@@ -126,6 +140,7 @@ __all__ = [
     "Ranking",
     "Run",
     "RunError",
+    "RunSummary",
     "SpecError",
     "TextNetwork",
     "TextPreprocessing",
@@ -141,6 +156,7 @@ __all__ = [
     "evaluate",
     "export",
     "extract",
+    "find_runs",
     "fit_standardization",
     "get_spec",
     "hookimpl",
@@ -148,6 +164,7 @@ __all__ = [
     "load_dataset",
     "load_model",
     "logme",
+    "lr_find",
     "network_of",
     "predict",
     "rank",

@@ -1,4 +1,4 @@
-"""A run's plots as PNG: the learning curves and the confusion matrix.
+"""Plots as PNG: a run's learning curves and confusion matrix, and the learning-rate finder's curve.
 
 matplotlib is imported when a plot is drawn (no pyplot, no global state), so nothing here needs TensorFlow
 or Keras. Every file goes through :mod:`zoo.files`: it is complete or absent. A plot that cannot be drawn
@@ -55,6 +55,28 @@ def _drawn(path: str | os.PathLike, draw: Callable[[], Path]) -> Path | None:
         warnings.warn(f"{Path(path).name} could not be drawn ({type(err).__name__}: {first_line(err)}); the run "
                       "is complete without it", TrainingWarning, stacklevel=3)  # fmt: skip
         return None
+
+
+def plot_lr_find(
+    rates: Sequence[float], losses: Sequence[float], suggestion: float, path: str | os.PathLike
+) -> Path | None:
+    """Plot the learning-rate finder's smoothed loss against the rate (log scale) to a PNG, the suggestion marked.
+
+    >>> import tempfile, pathlib
+    >>> plot_lr_find([1e-4, 1e-3, 1e-2], [1.4, 1.1, 2.0], 1e-3, pathlib.Path(tempfile.mkdtemp()) / "lr.png").suffix
+    '.png'
+    """
+
+    def draw() -> Path:
+        figure = _figure(figsize=(6, 4), dpi=100)
+        ax = figure.subplots()
+        ax.plot(rates, losses)
+        ax.axvline(suggestion, color="tab:red", linestyle="--", label=f"suggested {suggestion:.2g}")
+        ax.set(xscale="log", xlabel="learning rate", ylabel="training loss (smoothed)", title="learning-rate finder")
+        ax.legend()
+        return _save_png(figure, path)
+
+    return _drawn(path, draw)
 
 
 def plot_learning_curves(

@@ -514,12 +514,7 @@ class _Trainer:
         metrics = ["accuracy"] if task != "regression" else ["mae"]
         if task == "classification" and self.recipe.num_outputs > TOP_ACCURACY_K:
             metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=TOP_ACCURACY_K, name="top5_accuracy"))
-        decay = config.effective_weight_decay
-        optimizer = {
-            "adam": lambda: keras.optimizers.Adam(rate, weight_decay=decay),
-            "adamw": lambda: keras.optimizers.AdamW(rate, weight_decay=decay),
-            "sgd": lambda: keras.optimizers.SGD(rate, 0.9, weight_decay=decay),
-        }[config.optimizer]()
+        optimizer = optimizer_for(config, rate)
         loss, loss_metric = losses(task, self.recipe.num_outputs, config.label_smoothing, self.placement.processes > 1)
         if loss_metric is None:
             target.compile(optimizer=optimizer, loss=loss, metrics=metrics)
@@ -552,6 +547,21 @@ class _Trainer:
 
     def _epoch(self, phase: int) -> int:
         return self.state.epoch if self.state.phase == phase else 0
+
+
+def optimizer_for(config: TrainConfig, rate: Any) -> Any:
+    """A new optimizer as ``config`` says (``optimizer``, ``weight_decay``) at learning rate ``rate`` (a number or
+    a schedule).
+
+    >>> type(optimizer_for(TrainConfig(optimizer="adamw"), 0.01)).__name__
+    'AdamW'
+    """
+    decay = config.effective_weight_decay
+    return {
+        "adam": lambda: keras.optimizers.Adam(rate, weight_decay=decay),
+        "adamw": lambda: keras.optimizers.AdamW(rate, weight_decay=decay),
+        "sgd": lambda: keras.optimizers.SGD(rate, 0.9, weight_decay=decay),
+    }[config.optimizer]()
 
 
 def learning_rate_schedule(lr: float, steps: int, warmup: int, schedule: str) -> Any:

@@ -16,7 +16,8 @@ from zoo import catalogue, console, escape
 from zoo.backbones import pyramid_sizes
 from zoo.cli.checks import check_evaluate, check_export, check_predict, check_rank, check_resume, check_train
 from zoo.cli.tables import print_json, print_table, print_wrapped, table_lines, terminal_width
-from zoo.errors import ConfigError, ExportWarning
+from zoo.config import TrainConfig
+from zoo.errors import ConfigError, DataError, ExportWarning
 from zoo.plugins import get_spec, list_backbones, registry
 from zoo.spec import BackboneSpec, level_stride
 
@@ -313,6 +314,33 @@ def _bytes(count: int) -> str:
     if count < 1024:
         return f"{count} bytes"
     return f"{count / 1024:.1f} KB" if count < 1024**2 else f"{count / 1024**2:.1f} MB"
+
+
+def do_lr_find(args: argparse.Namespace) -> None:
+    """``zoo lr-find``: the sweep's suggestion (and the plot, or JSON), with the ``zoo train`` flag to use it."""
+    get_spec(args.backbone)  # checked before TensorFlow loads; an unknown name suggests close ones
+    if not os.path.exists(args.data):
+        raise DataError(f"{args.data} does not exist: give labelled data, as for `zoo train`")
+    names = ("task", "head", "hidden", "dropout", "weights", "batch_size", "optimizer", "weight_decay",
+             "label_smoothing", "class_weight", "val_fraction", "seed")  # fmt: skip
+    options = {name: getattr(args, name) for name in names}
+    options["weights"] = None if str(options["weights"]).lower() == "none" else options["weights"]
+    options["input_shape"] = args.input_size
+    TrainConfig.from_options(options)  # every value checked before TensorFlow loads
+    console.load_framework()
+    from zoo.lr_finder import lr_find
+
+    with console.results_only():
+        found = lr_find(args.backbone, args.data, start=args.start, end=args.end, steps=args.steps, **options)
+    drawn = found.plot(args.plot) if args.plot else None
+    if args.json:
+        print_json({**found.to_dict(), "plot": str(drawn) if drawn else None})
+        return
+    print(f"suggested learning rate: {found.suggestion:.2g} (where the loss falls fastest)")
+    print(f"lowest loss at {found.minimum:.2g} (a tenth of it, {found.minimum / 10:.2g}, is the cautious choice)")
+    if drawn:
+        print(f"plot: {drawn}")
+    print(f"train with it: zoo train --backbone {args.backbone} --data {args.data} --lr {found.suggestion:.2g} ...")
 
 
 def do_runs(args: argparse.Namespace) -> None:

@@ -132,6 +132,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=handlers.do_rank)
 
     p = commands.add_parser(
+        "lr-find",
+        help="which learning rate? a sweep of the head's rate on cached features, with a plot and a suggestion",
+        formatter_class=DefaultsFormatter,
+    )
+    p.add_argument("--backbone", required=True, help="backbone name (see `zoo list`)")
+    p.add_argument("--data", required=True, help="labelled data, as for `zoo train` (its training split is swept)")
+    p.add_argument("--start", type=float, default=1e-7, help="the first rate of the sweep")
+    p.add_argument("--end", type=float, default=10.0, help="the last rate (the sweep stops early if the loss diverges)")
+    p.add_argument("--steps", type=int, default=100, help="batches in the sweep, one rate each")
+    p.add_argument("--plot", metavar="PNG", help="draw the loss against the rate here")
+    # the options that shape the head and its training are TrainConfig's fields, as for `zoo train`
+    for name in ("task", "head", "dropout", "weights", "batch_size", "optimizer", "weight_decay", "label_smoothing",
+                 "class_weight", "val_fraction", "seed"):  # fmt: skip
+        _add_config_flag(p, name)
+    _add_config_flag(p, "hidden", help="hidden ReLU layer sizes of the head (default: none)")
+    _add_config_flag(p, "input_shape", flags=("--input-size", "--sequence-length"))
+    p.add_argument("--json", action="store_true", help="every rate and loss of the sweep, and the suggestion")
+    p.set_defaults(run=handlers.do_lr_find)
+
+    p = commands.add_parser(
         "runs",
         help="the runs in a folder, one row each: backbone, data, score, options, status",
         formatter_class=DefaultsFormatter,

@@ -1,0 +1,77 @@
+"""The learning-rate finder: a sweep of the head's rate on cached features whose suggestion trains, where a rate
+far below it does not; the same from Python and `zoo lr-find` (plot, JSON), and bad input in one line."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import zoo
+from zoo.cli import main
+from zoo.demo import write_scenes
+from zoo.lr_finder import lr_find
+from zoo.testing import TINY_IMAGE
+
+OPTIONS = {"weights": None, "batch_size": 8}
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory):
+    return write_scenes(tmp_path_factory.mktemp("data") / "scenes", per_class=16, size=32, seed=0)
+
+
+def test_the_suggested_rate_trains_where_one_far_below_it_does_not(scenes, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cache = tmp_path / "cache"
+    found = lr_find(TINY_IMAGE, scenes, cache_dir=cache, verbose=0, **OPTIONS)
+    assert os.listdir(tmp_path) == ["cache"]  # no run directory: the sweep trains a throwaway head
+    ratios = np.array(found.rates[1:]) / np.array(found.rates[:-1])
+    assert found.rates[0] == pytest.approx(1e-7) and np.allclose(ratios, ratios[0]) and ratios[0] > 1
+    assert len(found.losses) == len(found.rates) and np.isfinite(found.losses).all()
+    assert 1e-7 < found.suggestion < 10 and found.minimum in found.rates
+
+    common = {"epochs": 5, "patience": None, "cache_dir": cache, "verbose": 0, **OPTIONS}
+    suggested = zoo.train(TINY_IMAGE, scenes, out=tmp_path / "suggested", learning_rate=found.suggestion, **common)
+    timid = zoo.train(TINY_IMAGE, scenes, out=tmp_path / "timid", learning_rate=found.suggestion / 1000, **common)
+    assert suggested.metrics["accuracy"] >= 0.9 > timid.metrics["accuracy"]
+    assert suggested.metrics["loss"] < timid.metrics["loss"]
+
+    again = lr_find(TINY_IMAGE, scenes, cache_dir=cache, verbose=0, **OPTIONS)  # from the cache, seeded: the same
+    assert (again.rates, again.losses, again.suggestion) == (found.rates, found.losses, found.suggestion)
+
+    # a rate that blows the loss up ends the sweep there
+    diverging = lr_find(TINY_IMAGE, scenes, cache_dir=cache, verbose=0, optimizer="sgd", end=1e6, **OPTIONS)
+    assert len(diverging.rates) < 100 and diverging.losses[-1] > 4 * min(diverging.losses)
+
+
+def test_the_command_prints_the_suggestion_draws_the_plot_and_gives_json(scenes, tmp_path, capsys):
+    args = ["lr-find", "--backbone", TINY_IMAGE, "--data", str(scenes), "--weights", "none", "--batch-size", "8"]
+    assert main([*args, "--plot", str(tmp_path / "lr.png"), "--json", "-q"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["plot"] == str(tmp_path / "lr.png")
+    with Image.open(tmp_path / "lr.png") as png:
+        assert png.format == "PNG" and png.size[0] > 300
+    python = lr_find(TINY_IMAGE, scenes, verbose=0, **OPTIONS)
+    assert found["suggestion"] == python.suggestion and found["rates"] == python.rates
+
+    assert main([*args, "-q"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"suggested learning rate: {python.suggestion:.2g} (where the loss falls fastest)"
+    assert lines[-1].startswith(f"train with it: zoo train --backbone {TINY_IMAGE} --data {scenes} --lr ")
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (["--steps", "3"], "the sweep needs 0 < start < end and at least 10 steps, got 1e-07, 10.0, 3"),
+        (["--start", "1", "--end", "0.1"], "the sweep needs 0 < start < end"),
+    ],
+    ids=["steps", "start-end"],
+)
+def test_bad_input_is_one_line_and_status_2(scenes, extra, said, capsys):
+    args = ["lr-find", "--backbone", TINY_IMAGE, "--data", str(scenes), "--weights", "none", *extra]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("zoo: error: ") and said in err and err.count("\n") == 1
