@@ -103,6 +103,9 @@ def test_bad_numbers_fail_before_tensorflow_loads(args, match, images, tmp_path)
         (["lr-find", "--backbone", "resnet50", "--data", "{missing}"], "missing does not exist"),
         (["lr-find", "--backbone", "resnet50", "--data", "{images}", "--dropout", "2"], "dropout must be in [0, 1)"),
         (["runs", "{missing}"], "is not a folder: give the folder that holds your runs"),
+        (["tune", "--backbone", "resnet5O", "--data", "{images}"], "Unknown backbone 'resnet5O'. Did you mean"),
+        (["tune", "--backbone", "resnet50", "--data", "{images}", "--trials", "0"], "--trials must be a positive"),
+        (["tune", "--backbone", "resnet50", "--data", "{images}", "--out", "x"], "add --train-best, or drop --out"),
     ],
     ids=[
         "unknown-name",
@@ -120,6 +123,9 @@ def test_bad_numbers_fail_before_tensorflow_loads(args, match, images, tmp_path)
         "lr-find-missing",
         "lr-find-dropout",
         "runs-missing",
+        "tune-typo",
+        "tune-trials",
+        "tune-out",
     ],
 )
 def test_unknown_names_and_missing_paths_fail_fast(args, match, images, tmp_path):

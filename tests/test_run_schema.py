@@ -29,7 +29,7 @@ FILE_NAMES = {
                  "CONFUSION", "CARD", "CHECKPOINTS", "EXPORTS", "START", "TRAINING_LOCK", "CONFIG_MEMBER",
                  "TRUST_MEMBER")
 }  # fmt: skip
-CHECKPOINT = re.compile(r"^phase(\d|\{\})|-best\b|-optimizer\b|\.npz$")  # checkpoint names and their patterns
+CHECKPOINT = re.compile(r"^phase(\d|\{\})|(^|[\d}])-best\b|-optimizer\b|\.npz$")  # checkpoint names and their patterns
 SENTINELS = {layout.ARRAYS, layout.DATASET}
 # state.json's keys; "phase", "epoch", "data", "labels" and "history" are also the words of other records
 # (a history row's phase and epoch, config.json's data record), so only the keys no other record uses are scanned.

@@ -60,6 +60,8 @@ _LAZY = {
     "lr_find": "zoo.lr_finder",
     "LRFinding": "zoo.lr_finder",
     "find_runs": "zoo.run.listing",
+    "tune": "zoo.tuning",
+    "Tuning": "zoo.tuning",
     "RunSummary": "zoo.run.listing",
     "logme": "zoo.scoring",
     "export": "zoo.exports",
@@ -89,6 +91,7 @@ if TYPE_CHECKING:
     from zoo.run.listing import RunSummary, find_runs
     from zoo.scoring import logme
     from zoo.trainer import resume, train
+    from zoo.tuning import Tuning, tune
 
 
 def __getattr__(name: str) -> Any:
@@ -146,6 +149,7 @@ __all__ = [
     "TextPreprocessing",
     "TrainConfig",
     "TrainingWarning",
+    "Tuning",
     "UnknownBackboneError",
     "WeightsError",
     "WeightsVariant",
@@ -172,4 +176,5 @@ __all__ = [
     "save_model",
     "set_level",
     "train",
+    "tune",
 ]

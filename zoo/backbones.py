@@ -166,7 +166,7 @@ def feature_graph(
     x = network(preprocessing_graph(pixels, spec.preprocessing))  # type: ignore[arg-type]
     last = network
     if pooling is not None:  # a network that pools itself gets an identity, so the features have one name
-        last = (_reducers()[pooling] if len(spec.feature_shape) > 1 else keras.layers.Identity)(name="pool")
+        last = (_reducers()[pooling] if spec.reduces else keras.layers.Identity)(name="pool")
         x = last(x)
     return pixels, x, ModelParts(network=network.name, features=last.name, head="")
 

@@ -64,7 +64,7 @@ def build(
 
     spec = get_spec(backbone)
     inputs, features, parts = feature_graph(spec, weights, input_shape, False, head)
-    head_model = _head(features.shape[1:], task, outputs, hidden, dropout, standardize)
+    head_model = build_head(features.shape[1:], task, outputs, hidden, dropout, standardize)
     parts = dataclasses.replace(parts, head=head_model.name, standardize=STANDARDIZE if standardize else None)
     model = keras.Model(inputs, head_model(features), name=f"{spec.name}_{task}")
     model.zoo_config = ModelConfig(
@@ -182,9 +182,15 @@ def _output_count(task: str, num_classes: int | None, num_outputs: int | None) -
     return count
 
 
-def _head(
+def build_head(
     feature_shape: Sequence[int], task: str, outputs: int, hidden: tuple[int, ...], dropout: float, standardize: bool
 ) -> Any:
+    """The head :func:`build` puts on a backbone, alone: a model from features of ``feature_shape`` to the outputs
+    (``zoo tune`` trains one per trial on cached features).
+
+    >>> build_head((8,), "classification", 3, (4,), 0.1, True).output_shape
+    (None, 3)
+    """
     import keras
 
     features = x = keras.Input(shape=tuple(feature_shape), name="features")

@@ -335,6 +335,17 @@ class BackboneSpec:
             self.preprocessing.validate()  # type: ignore[call-arg]
 
     @property
+    def reduces(self) -> bool:
+        """Whether the head's reduction (``avg``, ``max``, ``flatten``) applies: the network gives a feature map (an
+        image network's; a text encoder's vectors, and an image network that pools itself, are used as they are).
+
+        >>> BackboneSpec(name="t", family="t", input_shape=(32, 32, 3), feature_dim=8, feature_shape=(4, 4, 8),
+        ...              preprocessing=Preprocessing.tf()).reduces
+        True
+        """
+        return self.modality == "image" and len(self.feature_shape) > 1
+
+    @property
     def interpolation(self) -> str | None:
         """How images are resized to the backbone's input (its preprocessing's method); ``None`` for text.
 

@@ -18,7 +18,7 @@ from zoo.cli.checks import check_evaluate, check_export, check_predict, check_ra
 from zoo.cli.tables import print_json, print_table, print_wrapped, table_lines, terminal_width
 from zoo.config import TrainConfig
 from zoo.errors import ConfigError, DataError, ExportWarning
-from zoo.plugins import get_spec, list_backbones, registry
+from zoo.plugins import get_spec, list_backbones, registry, select_backbones
 from zoo.spec import BackboneSpec, level_stride
 
 
@@ -341,6 +341,62 @@ def do_lr_find(args: argparse.Namespace) -> None:
     if drawn:
         print(f"plot: {drawn}")
     print(f"train with it: zoo train --backbone {args.backbone} --data {args.data} --lr {found.suggestion:.2g} ...")
+
+
+def do_tune(args: argparse.Namespace) -> int:
+    """``zoo tune``: the trials table (or JSON), the best options and their ``zoo train`` command; with
+    ``--train-best``, that run too."""
+    select_backbones(args.backbones)  # checked before TensorFlow loads; an unknown name suggests close ones
+    if not os.path.exists(args.data):
+        raise DataError(f"{args.data} does not exist: give labelled data, as for `zoo train`")
+    if args.out and not args.train_best:
+        raise ConfigError("--out names the best run's directory: add --train-best, or drop --out")
+    fixed = {name: getattr(args, name) for name in ("task", "weights", "batch_size", "val_fraction", "seed")}
+    fixed["weights"] = None if str(fixed["weights"]).lower() == "none" else fixed["weights"]
+    fixed["input_shape"] = args.input_size
+    TrainConfig.from_options({**fixed, "epochs": args.epochs, "fine_tune": args.fine_tune})  # checked before TF
+    if args.trials < 1:
+        raise ConfigError(f"--trials must be a positive integer, got {args.trials}")
+    _require_optuna()
+    console.load_framework()
+    import zoo
+    from zoo.tuning import best_options, tune
+
+    with console.results_only():
+        found = tune(args.data, args.backbones, trials=args.trials, epochs=args.epochs, storage=args.storage,
+                     study=args.study, **fixed)  # fmt: skip
+        run = None
+        if args.train_best:
+            name, chosen = best_options(found.best["params"], [s.name for s in select_backbones(args.backbones)])
+            options = {**fixed, **chosen, "epochs": args.epochs, "fine_tune": args.fine_tune}
+            run = zoo.train(name, args.data, out=args.out, **options)
+    if args.json:
+        print_json({**found.to_dict(), "run": str(run.path) if run else None})
+        return 0
+    rows = [
+        (
+            t["number"],
+            t["state"],
+            _number(t["value"]),
+            _number(t["val_accuracy"]),
+            " ".join(f"{k}={_option_text(v)}" for k, v in t["params"].items()),
+        )
+        for t in found.trials
+    ]
+    print_table(("TRIAL", "STATE", "VAL LOSS", "VAL ACC", "OPTIONS"), rows, shrink={"OPTIONS": 20}, drop=("VAL ACC",))
+    width = terminal_width()
+    print_wrapped("best: ", f"trial {found.best['number']}, validation loss {found.best['value']:.4g}", width)
+    print_wrapped("train it: ", found.command, width, indent=2)
+    if run is not None:
+        _print_summary(run.path, run.task, run.metrics)
+    return 0
+
+
+def _require_optuna() -> None:
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        raise ConfigError("zoo tune needs Optuna: pip install 'backbone-zoo[tune]' (or pip install optuna)") from None
 
 
 def do_runs(args: argparse.Namespace) -> None:

@@ -152,6 +152,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=handlers.do_lr_find)
 
     p = commands.add_parser(
+        "tune",
+        help="search the head's options (and the backbone) with Optuna on cached features; train the best",
+        formatter_class=DefaultsFormatter,
+    )
+    p.add_argument("--backbone", "--backbones", dest="backbones", nargs="+", required=True, metavar="NAME",
+                   help="one backbone, or several (names or patterns): the search picks among them too")  # fmt: skip
+    p.add_argument("--data", required=True, help="labelled data, as for `zoo train`")
+    p.add_argument("--trials", type=int, default=20, help="trials this process runs")
+    p.add_argument("--epochs", type=int, default=10, help="epochs of each trial (and of the best run)")
+    p.add_argument("--storage", metavar="URL", help="Optuna storage shared by processes, e.g. sqlite:///study.db")
+    p.add_argument("--study", metavar="NAME", help="the study's name in the storage (the same name: one study)")
+    p.add_argument("--train-best", action="store_true", help="then train the best options as a normal run at --out")
+    p.add_argument("--out", help="the best run's directory (with --train-best; default runs/BACKBONE-TIMESTAMP)")
+    _add_config_flag(p, "fine_tune", help="with --train-best: phase 2 with the top N blocks unfrozen")
+    for name in ("task", "weights", "batch_size", "val_fraction", "seed"):
+        _add_config_flag(p, name)
+    _add_config_flag(p, "input_shape", flags=("--input-size", "--sequence-length"))
+    p.add_argument("--json", action="store_true", help="every trial, the best one and its command, as JSON")
+    p.set_defaults(run=handlers.do_tune)
+
+    p = commands.add_parser(
         "runs",
         help="the runs in a folder, one row each: backbone, data, score, options, status",
         formatter_class=DefaultsFormatter,

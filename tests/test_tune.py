@@ -1,0 +1,74 @@
+"""`zoo tune`: an Optuna search on cached features (each backbone's features made once per reduction), its best
+options as a `zoo train` command and as a run, and one study shared by two processes through SQLite."""
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+
+import optuna
+import pytest
+
+import zoo
+from zoo.cli import main
+from zoo.demo import write_scenes
+from zoo.tuning import tune
+
+pytestmark = pytest.mark.slow  # each test trains a few heads for every trial; the shared study starts two processes
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory):
+    return write_scenes(tmp_path_factory.mktemp("data") / "scenes", per_class=12, size=32, seed=0)
+
+
+def test_a_search_over_two_backbones_extracts_each_once_and_its_command_trains_the_best(scenes, tmp_path):
+    cache = tmp_path / "cache"
+    found = tune(scenes, "tiny_image*", trials=8, epochs=4, weights=None, batch_size=8, cache_dir=cache, verbose=0)
+    assert [t["number"] for t in found.trials] == list(range(8))
+    assert {t["state"] for t in found.trials} <= {"complete", "pruned"}
+    complete = [t for t in found.trials if t["state"] == "complete"]
+    assert found.best["value"] == min(t["value"] for t in complete)
+    # the features of each (backbone, reduction) the trials used, training and validation split: made once each
+    used = {(t["params"]["backbone"], t["params"]["head"]) for t in found.trials}
+    assert {p["backbone"] for p in (t["params"] for t in found.trials)} == {"tiny_image", "tiny_image_caffe"}
+    assert len(list(cache.glob("*.npy"))) == 2 * len(used)
+
+    words = shlex.split(found.command)
+    assert words[:2] == ["zoo", "train"] and words[words.index("--backbone") + 1] == found.best["params"]["backbone"]
+    out = tmp_path / "best"
+    assert main([*words[1:], "--out", str(out), "-q"]) == 0
+    trained = zoo.Run(out).train_config
+    best = found.best["params"]
+    assert trained.learning_rate == pytest.approx(best["learning_rate"], rel=1e-3)
+    assert trained.dropout == pytest.approx(best["dropout"], rel=1e-3) and trained.head == best["head"]
+
+
+def test_train_best_makes_a_normal_run_with_the_best_options_and_fine_tuning(scenes, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["tune", "--backbone", "tiny_image", "--data", str(scenes), "--trials", "4", "--epochs", "3", "--weights",
+            "none", "--batch-size", "8", "--train-best", "--out", str(out), "--fine-tune", "1", "--json"]  # fmt: skip
+    assert main([*args, "-q"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["run"] == str(out) and len(found["trials"]) == 4
+    run = zoo.Run(out)
+    assert run.complete and run.train_config.fine_tune == 1 and run.train_config.epochs == 3
+    best = found["best"]["params"]
+    assert run.train_config.learning_rate == best["learning_rate"] and run.train_config.dropout == best["dropout"]
+
+
+def test_two_processes_share_one_sqlite_study_and_no_trial_is_lost(scenes, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    args = [sys.executable, "-m", "zoo", "-q", "tune", "--backbone", "tiny_image", "--data", str(scenes), "--trials",
+            "3", "--epochs", "2", "--weights", "none", "--batch-size", "8", "--storage", storage, "--study", "shared",
+            "--json"]  # fmt: skip
+    env = {**os.environ, "ZOO_CACHE_DIR": str(tmp_path / "cache")}
+    jobs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in "ab"]
+    results = [job.communicate(timeout=240) for job in jobs]
+    assert [job.returncode for job in jobs] == [0, 0], [err[-2000:] for _, err in results]
+    study = optuna.load_study(study_name="shared", storage=storage)
+    assert sorted(t.number for t in study.trials) == list(range(6))
+    assert {t.state for t in study.trials} <= {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED}
+    for out, _ in results:  # each process ends with the study as it found it: its own 3 trials at least
+        assert len(json.loads(out)["trials"]) >= 3

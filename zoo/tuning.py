@@ -1,0 +1,267 @@
+"""``zoo tune``: a hyperparameter search with Optuna on cached features.
+
+Each candidate backbone runs once over the data (per head reduction, which comes before the features), its
+features cached; then every trial trains a new head on them, in seconds: Optuna's TPE sampler picks the
+options, and its median pruner stops a trial whose validation loss, epoch by epoch, trails the median of
+the trials before it. A trial trains as ``zoo train``'s phase 1 does on cached features (the same data split,
+options, optimizer, schedule, loss and standardisation; only the head's first random weights differ) and
+scores its best epoch's validation loss, as the trainer's early stopping keeps it. The best options then make
+a ``zoo train`` command, or a run (``zoo tune --train-best``).
+
+With a ``storage`` (Optuna's RDB storage: ``sqlite:///study.db`` on one host, a database server's URL across
+hosts) and a ``study`` name, several processes add trials to one study.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import shlex
+from collections.abc import Sequence
+from typing import Any, cast
+
+import keras
+import numpy as np
+
+from zoo import interrupts
+from zoo.cache import FeatureCache
+from zoo.config import Task, TrainConfig
+from zoo.console import say
+from zoo.data import Dataset, load_dataset, split
+from zoo.distribute import Placement
+from zoo.errors import ConfigError
+from zoo.features import model_identity
+from zoo.heads import STANDARDIZE, build_head, set_standardization
+from zoo.plugins import get_spec, select_backbones
+from zoo.trainer import _build_for, _fit_sequence_length, _seeded, learning_rate_schedule, losses, optimizer_for
+from zoo.training_data import ArrayBatches, TrainingData
+
+HIDDEN = {"none": (), "256": (256,), "512": (512,), "256,128": (256, 128)}  # the head's hidden layers tried
+STARTUP_TRIALS = 5  # trials the median pruner lets finish before it compares
+WARMUP_EPOCHS = 2  # epochs of each trial it lets pass before it compares
+
+
+@dataclasses.dataclass
+class Tuning:
+    """A finished search: every trial of the study (this process's and any other's), the best one's options, and
+    the ``zoo train`` command that trains with them."""
+
+    study: str
+    trials: list[dict[str, Any]]
+    best: dict[str, Any]
+    command: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@interrupts.stoppable
+def tune(
+    data: Any,
+    backbones: str | Sequence[str],
+    *,
+    trials: int = 20,
+    epochs: int = 10,
+    storage: str | None = None,
+    study: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    verbose: int = 1,
+    **options: Any,
+) -> Tuning:
+    """Search the head's options (and the backbone, when ``backbones`` names several) for ``trials`` trials of
+    ``epochs`` epochs on ``data``, each scored by its best validation loss; returns every trial and the best.
+
+    The space: the head's reduction (``avg``, ``max``, ``flatten``, for a feature map), hidden layers
+    (none, 256, 512, 256+128), dropout (0 to 0.5), the learning rate (1e-4 to 3e-2, log), label smoothing (0 to
+    0.2; not for regression), the optimizer (Adam, or AdamW with a weight decay of 1e-5 to 0.1, log) and class
+    weights (none or balanced; classification). ``options`` fix the rest as for :func:`zoo.train` (``weights``,
+    ``input_shape``, ``batch_size``, ``val_fraction``, ``seed``, ``task``). ``storage`` and ``study`` share the
+    study with other processes.
+
+    >>> found = tune("data/train", "tiny_image", trials=2, epochs=2, weights=None, verbose=0)
+    >>> len(found.trials), found.command.startswith("zoo train --backbone tiny_image --data data/train")
+    (2, True)
+    """
+    import optuna
+
+    if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
+        raise ConfigError(f"trials must be a positive integer, got {trials!r}")
+    base = TrainConfig.from_options({**options, "epochs": epochs})
+    if base.augment or base.fine_tune:
+        raise ConfigError("zoo tune searches the head on cached features: drop augment and fine_tune (train the best "
+                          "options with them: train_best, fine-tuning included)")  # fmt: skip
+    dataset = load_dataset(data, task=cast(Task, base.task))
+    names = [spec.name for spec in select_backbones(backbones, dataset.modality)]
+    if not names:
+        raise ConfigError(
+            f"no {dataset.modality} backbone matches {backbones!r}: see `zoo list --modality {dataset.modality}`"
+        )
+    sets = split(dataset, base.val_fraction, base.seed)
+    store = _Features(sets, base, FeatureCache(cache_dir), verbose)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    searched = optuna.create_study(
+        study_name=study,
+        storage=storage,
+        load_if_exists=study is not None,
+        direction="minimize",
+        sampler=optuna.samplers.TPESampler(seed=base.seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS, n_warmup_steps=WARMUP_EPOCHS),
+    )
+
+    def objective(trial: Any) -> float:
+        name, config = _suggest(trial, names, dataset, base)
+        score, accuracy = store.train_head(name, config, trial)
+        if accuracy is not None:
+            trial.set_user_attr("val_accuracy", accuracy)
+        say(f"trial {trial.number}: validation loss {score:.4g}", verbose)
+        return score
+
+    searched.optimize(objective, n_trials=trials, catch=())
+    return _result(searched, names, data, base)
+
+
+def _suggest(trial: Any, names: list[str], dataset: Dataset, base: TrainConfig) -> tuple[str, TrainConfig]:
+    """The trial's backbone and options, drawn from the space :func:`tune` describes."""
+    name = trial.suggest_categorical("backbone", names) if len(names) > 1 else names[0]
+    chosen: dict[str, Any] = {"hidden": HIDDEN[trial.suggest_categorical("hidden", list(HIDDEN))]}
+    if get_spec(name).reduces:
+        chosen["head"] = trial.suggest_categorical("head", ["avg", "max", "flatten"])
+    chosen["dropout"] = trial.suggest_float("dropout", 0.0, 0.5)
+    chosen["learning_rate"] = trial.suggest_float("learning_rate", 1e-4, 3e-2, log=True)
+    if dataset.task != "regression":
+        chosen["label_smoothing"] = trial.suggest_float("label_smoothing", 0.0, 0.2)
+    chosen["optimizer"] = trial.suggest_categorical("optimizer", ["adam", "adamw"])
+    if chosen["optimizer"] == "adamw":
+        chosen["weight_decay"] = trial.suggest_float("weight_decay", 1e-5, 0.1, log=True)
+    if dataset.task == "classification":
+        weighted = trial.suggest_categorical("class_weight", ["none", "balanced"])
+        chosen["class_weight"] = None if weighted == "none" else weighted
+    return name, base.updated(chosen)
+
+
+class _Features:
+    """Each backbone's cached features of the training and validation sets, per head reduction, made once."""
+
+    def __init__(self, sets: tuple[Dataset, Dataset], base: TrainConfig, cache: FeatureCache, verbose: int) -> None:
+        self.train_set, self.val_set = sets
+        self.base, self.cache, self.verbose = base, cache, verbose
+        self.made: dict[tuple[str, str], tuple[Any, np.ndarray, np.ndarray]] = {}
+
+    def of(self, name: str, config: TrainConfig) -> tuple[Any, np.ndarray, np.ndarray]:
+        """``(recipe, train features, validation features)`` of backbone ``name`` under ``config``'s reduction."""
+        key = (name, config.head)
+        if key not in self.made:
+            with _seeded(config.seed):
+                model = _build_for(name, self.train_set, config)
+                if (
+                    model.zoo_config.modality == "text"
+                    and config.input_shape is None
+                    and model.zoo_config.parts.text_steps
+                ):
+                    _, model = _fit_sequence_length(model, name, self.train_set, config, Placement(None), None)
+            recipe = model.zoo_config
+            extractor = keras.Model(model.inputs, model.get_layer(recipe.parts.features).output, name="features")
+            plan = self._plan(config, recipe)
+            identity = model_identity(extractor)
+            splits = (("train", self.train_set), ("validation", self.val_set))
+            self.made[key] = (recipe, *(plan.features(extractor, d, identity, s) for s, d in splits))
+        return self.made[key]
+
+    def _plan(self, config: TrainConfig, recipe: Any) -> TrainingData:
+        interpolation = get_spec(recipe.backbone).interpolation or "bilinear"
+        return TrainingData(self.train_set, self.val_set, config, recipe, self.cache, Placement(None), interpolation,
+                            self.verbose)  # fmt: skip
+
+    def train_head(self, name: str, config: TrainConfig, trial: Any) -> tuple[float, float | None]:
+        """Train a new head on ``name``'s features as ``config`` says, reporting each epoch's validation loss to
+        ``trial`` (pruned when it trails); its best validation loss, and that epoch's accuracy."""
+        import optuna
+
+        recipe, train_features, val_features = self.of(name, config)
+        with _seeded(config.seed):
+            head = build_head(train_features.shape[1:], recipe.task, recipe.num_outputs, config.hidden, config.dropout,
+                              True)  # fmt: skip
+            set_standardization(head.get_layer(STANDARDIZE), train_features)
+            per_epoch = math.ceil(len(train_features) / config.batch_size)
+            rate = learning_rate_schedule(config.learning_rate, config.epochs * per_epoch, 0, config.schedule)
+            loss = losses(recipe.task, recipe.num_outputs, config.label_smoothing, weighted=False)[0]
+            head.compile(optimizer=optimizer_for(config, rate), loss=loss,
+                         metrics=["accuracy"] if recipe.task != "regression" else [])  # fmt: skip
+            plan = self._plan(config, recipe)
+            batches = ArrayBatches(train_features, *plan.targets(self.train_set), config)
+            validation = ArrayBatches(val_features, self.val_set.targets, None, config, shuffle=False)
+            history = head.fit(batches, validation_data=validation, epochs=config.epochs, verbose=0,
+                               callbacks=[_Report(trial), interrupts.keras_callback()])  # fmt: skip
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+        val_losses = history.history["val_loss"]
+        best = int(np.nanargmin(val_losses)) if np.isfinite(val_losses).any() else 0
+        accuracy = history.history.get("val_accuracy")
+        return float(val_losses[best]), (float(accuracy[best]) if accuracy else None)
+
+
+class _Report(keras.callbacks.Callback):
+    """Each epoch's validation loss to the Optuna trial; training stops when the pruner says the trial trails."""
+
+    def __init__(self, trial: Any) -> None:
+        super().__init__()
+        self.trial = trial
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        value = float((logs or {}).get("val_loss", math.inf))
+        self.trial.report(value if math.isfinite(value) else math.inf, epoch)
+        if self.trial.should_prune():
+            self.model.stop_training = True
+
+
+def _result(searched: Any, names: list[str], data: Any, base: TrainConfig) -> Tuning:
+    """The study's trials, its best trial's options and the ``zoo train`` command that uses them."""
+    rows = [
+        {
+            "number": t.number,
+            "state": t.state.name.lower(),
+            "value": t.value,
+            "params": t.params,
+            "val_accuracy": t.user_attrs.get("val_accuracy"),
+        }
+        for t in searched.trials
+    ]
+    done = [t for t in searched.trials if t.value is not None and t.state.name == "COMPLETE"]
+    if not done:
+        raise ConfigError("no trial finished (every one was pruned or failed): run more trials")
+    best = min(done, key=lambda t: t.value)
+    return Tuning(searched.study_name, rows, {"number": best.number, "value": best.value, "params": best.params},
+                  train_command(best.params, names, data, base))  # fmt: skip
+
+
+def best_options(params: dict[str, Any], names: list[str]) -> tuple[str, dict[str, Any]]:
+    """The backbone and :class:`zoo.TrainConfig` options of a trial's ``params``.
+
+    >>> best_options({"hidden": "256,128", "dropout": 0.2, "class_weight": "none"}, ["resnet50"])
+    ('resnet50', {'hidden': (256, 128), 'dropout': 0.2, 'class_weight': None})
+    """
+    chosen = {k: v for k, v in params.items() if k != "backbone"}
+    if "hidden" in chosen:
+        chosen["hidden"] = HIDDEN[chosen["hidden"]]
+    if chosen.get("class_weight") == "none":
+        chosen["class_weight"] = None
+    return params.get("backbone", names[0]), chosen
+
+
+def train_command(params: dict[str, Any], names: list[str], data: Any, base: TrainConfig) -> str:
+    """The ``zoo train`` command line with the best options and the fixed ones that differ from the defaults."""
+    name, chosen = best_options(params, names)
+    config, defaults = base.updated(chosen).to_dict(), TrainConfig().to_dict()
+    words = ["zoo", "train", "--backbone", name, "--data", str(data)]
+    for key, value in config.items():
+        if value == defaults[key] or key == "distribution":
+            continue
+        flag = "--" + {"learning_rate": "lr", "input_shape": "input-size"}.get(key, key.replace("_", "-"))
+        if isinstance(value, list):
+            words += [flag, *map(str, value)]
+        elif value is None:
+            words += [flag, "none"] if key == "weights" else []
+        else:
+            words += [flag, f"{value:.4g}" if isinstance(value, float) else str(value)]
+    return shlex.join(words)
