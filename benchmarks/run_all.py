@@ -24,6 +24,7 @@ SCRIPTS = [
     "logme_speed.py",
     "memory.py",
     "export.py",
+    "tune.py",
 ]
 
 

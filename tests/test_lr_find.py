@@ -22,6 +22,7 @@ def scenes(tmp_path_factory):
     return write_scenes(tmp_path_factory.mktemp("data") / "scenes", per_class=16, size=32, seed=0)
 
 
+@pytest.mark.slow
 def test_the_suggested_rate_trains_where_one_far_below_it_does_not(scenes, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cache = tmp_path / "cache"
@@ -46,6 +47,7 @@ def test_the_suggested_rate_trains_where_one_far_below_it_does_not(scenes, tmp_p
     assert len(diverging.rates) < 100 and diverging.losses[-1] > 4 * min(diverging.losses)
 
 
+@pytest.mark.slow
 def test_the_command_prints_the_suggestion_draws_the_plot_and_gives_json(scenes, tmp_path, capsys):
     args = ["lr-find", "--backbone", TINY_IMAGE, "--data", str(scenes), "--weights", "none", "--batch-size", "8"]
     assert main([*args, "--plot", str(tmp_path / "lr.png"), "--json", "-q"]) == 0

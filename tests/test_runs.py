@@ -13,6 +13,8 @@ from zoo.cli import main
 from zoo.demo import write_scenes
 from zoo.testing import TINY_IMAGE
 
+pytestmark = pytest.mark.slow  # the folder of runs trains four tiny ones
+
 
 class StopAfterOneEpoch(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):

@@ -64,6 +64,7 @@ def _losses(run_dir, phase):
                 if r["phase"] == str(phase)]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_callbacks_see_both_phases_and_tensorboard_logs_what_the_history_says(scenes, tmp_path):
     recorder = Recorder()
     options = {"weights": None, "epochs": 2, "fine_tune": 1, "fine_tune_epochs": 1, "batch_size": 8, "verbose": 0}
@@ -141,6 +142,7 @@ class Failing(keras.callbacks.Callback):
         raise RuntimeError("the user's callback failed")
 
 
+@pytest.mark.slow
 def test_a_failing_callback_stops_the_run_which_the_same_command_then_resumes(scenes, tmp_path):
     options = {"weights": None, "epochs": 2, "batch_size": 8, "verbose": 0, "out": tmp_path / "run"}
     with pytest.raises(RuntimeError, match="the user's callback failed"):

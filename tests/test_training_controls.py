@@ -24,6 +24,7 @@ def _history(run_dir):
         return [(int(row["phase"]), float(row["learning_rate"])) for row in csv.DictReader(f)]
 
 
+@pytest.mark.slow
 def test_the_cli_options_reach_the_optimizer_the_schedule_the_record_the_card_and_a_resume(scenes, tmp_path):
     out = tmp_path / "run"
     options = ["--optimizer", "adamw", "--label-smoothing", "0.2", "--warmup-epochs", "2", "--schedule", "constant"]
@@ -48,6 +49,7 @@ def test_the_cli_options_reach_the_optimizer_the_schedule_the_record_the_card_an
     assert (out / "config.json").read_text() == config
 
 
+@pytest.mark.slow
 def test_label_smoothing_caps_the_confidence_and_weight_decay_shrinks_the_head(scenes, tmp_path):
     common = {"weights": None, "epochs": 30, "batch_size": 8, "learning_rate": 0.05, "patience": None, "verbose": 0,
               "schedule": "constant", "cache_dir": tmp_path / "cache"}  # fmt: skip

@@ -7,13 +7,17 @@ import shlex
 import subprocess
 import sys
 
+import keras
+import numpy as np
 import optuna
 import pytest
+from PIL import Image
 
 import zoo
 from zoo.cli import main
 from zoo.demo import write_scenes
-from zoo.tuning import tune
+from zoo.testing import TINY_IMAGE
+from zoo.tuning import _reduce, tune
 
 pytestmark = pytest.mark.slow  # each test trains a few heads for every trial; the shared study starts two processes
 
@@ -30,10 +34,11 @@ def test_a_search_over_two_backbones_extracts_each_once_and_its_command_trains_t
     assert {t["state"] for t in found.trials} <= {"complete", "pruned"}
     complete = [t for t in found.trials if t["state"] == "complete"]
     assert found.best["value"] == min(t["value"] for t in complete)
-    # the features of each (backbone, reduction) the trials used, training and validation split: made once each
-    used = {(t["params"]["backbone"], t["params"]["head"]) for t in found.trials}
+    # each backbone's feature maps, training and validation split: extracted once, whatever reductions the trials
+    # used (they reduce the cached maps as the model's pooling layer would)
     assert {p["backbone"] for p in (t["params"] for t in found.trials)} == {"tiny_image", "tiny_image_caffe"}
-    assert len(list(cache.glob("*.npy"))) == 2 * len(used)
+    assert len({t["params"]["head"] for t in found.trials}) > 1
+    assert len(list(cache.glob("*.npy"))) == 2 * 2
 
     words = shlex.split(found.command)
     assert words[:2] == ["zoo", "train"] and words[words.index("--backbone") + 1] == found.best["params"]["backbone"]
@@ -43,6 +48,16 @@ def test_a_search_over_two_backbones_extracts_each_once_and_its_command_trains_t
     best = found.best["params"]
     assert trained.learning_rate == pytest.approx(best["learning_rate"], rel=1e-3)
     assert trained.dropout == pytest.approx(best["dropout"], rel=1e-3) and trained.head == best["head"]
+
+
+def test_a_reduction_of_the_cached_maps_is_the_models_own_pooling(scenes):
+    pixels = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in sorted(scenes.rglob("*.png"))[:6]])
+    for head in ("avg", "max", "flatten"):
+        keras.utils.set_random_seed(0)  # the same random network as the maps'
+        model = zoo.backbone(TINY_IMAGE, weights=None, pooling=head)
+        keras.utils.set_random_seed(0)
+        maps = zoo.extract(zoo.backbone(TINY_IMAGE, weights=None, pooling=None), pixels, verbose=0)
+        np.testing.assert_allclose(_reduce(maps, head), zoo.extract(model, pixels, verbose=0), rtol=1e-5, atol=1e-6)
 
 
 def test_train_best_makes_a_normal_run_with_the_best_options_and_fine_tuning(scenes, tmp_path, capsys):

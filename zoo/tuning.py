@@ -1,12 +1,12 @@
 """``zoo tune``: a hyperparameter search with Optuna on cached features.
 
-Each candidate backbone runs once over the data (per head reduction, which comes before the features), its
-features cached; then every trial trains a new head on them, in seconds: Optuna's TPE sampler picks the
-options, and its median pruner stops a trial whose validation loss, epoch by epoch, trails the median of
-the trials before it. A trial trains as ``zoo train``'s phase 1 does on cached features (the same data split,
-options, optimizer, schedule, loss and standardisation; only the head's first random weights differ) and
-scores its best epoch's validation loss, as the trainer's early stopping keeps it. The best options then make
-a ``zoo train`` command, or a run (``zoo tune --train-best``).
+Each candidate backbone runs once over the data, its feature maps cached (each head reduction is then applied
+to them as the model's own pooling layer would); then every trial trains a new head on them, in seconds:
+Optuna's TPE sampler picks the options, and its median pruner stops a trial whose validation loss, epoch by
+epoch, trails the median of the trials before it. A trial trains as ``zoo train``'s phase 1 does on cached
+features (the same data split, options, optimizer, schedule, loss and standardisation; only the head's first
+random weights differ) and scores its best epoch's validation loss, as the trainer's early stopping keeps it.
+The best options then make a ``zoo train`` command, or a run (``zoo tune --train-best``).
 
 With a ``storage`` (Optuna's RDB storage: ``sqlite:///study.db`` on one host, a database server's URL across
 hosts) and a ``study`` name, several processes add trials to one study.
@@ -141,32 +141,40 @@ def _suggest(trial: Any, names: list[str], dataset: Dataset, base: TrainConfig) 
 
 
 class _Features:
-    """Each backbone's cached features of the training and validation sets, per head reduction, made once."""
+    """Each backbone's cached features of the training and validation sets, made once: for a network that gives a
+    feature map, the map itself, which each head reduction (avg, max, flatten) then reduces as the model's own
+    pooling layer would."""
 
     def __init__(self, sets: tuple[Dataset, Dataset], base: TrainConfig, cache: FeatureCache, verbose: int) -> None:
         self.train_set, self.val_set = sets
         self.base, self.cache, self.verbose = base, cache, verbose
-        self.made: dict[tuple[str, str], tuple[Any, np.ndarray, np.ndarray]] = {}
+        self.made: dict[str, tuple[Any, np.ndarray, np.ndarray]] = {}
+        self.reduced: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
 
     def of(self, name: str, config: TrainConfig) -> tuple[Any, np.ndarray, np.ndarray]:
         """``(recipe, train features, validation features)`` of backbone ``name`` under ``config``'s reduction."""
-        key = (name, config.head)
-        if key not in self.made:
-            with _seeded(config.seed):
-                model = _build_for(name, self.train_set, config)
-                if (
-                    model.zoo_config.modality == "text"
-                    and config.input_shape is None
-                    and model.zoo_config.parts.text_steps
-                ):
-                    _, model = _fit_sequence_length(model, name, self.train_set, config, Placement(None), None)
-            recipe = model.zoo_config
-            extractor = keras.Model(model.inputs, model.get_layer(recipe.parts.features).output, name="features")
-            plan = self._plan(config, recipe)
-            identity = model_identity(extractor)
-            splits = (("train", self.train_set), ("validation", self.val_set))
-            self.made[key] = (recipe, *(plan.features(extractor, d, identity, s) for s, d in splits))
-        return self.made[key]
+        if name not in self.made:
+            self.made[name] = self._extract(name)
+        recipe, train, val = self.made[name]
+        if not get_spec(name).reduces:
+            return recipe, train, val
+        if (name, config.head) not in self.reduced:
+            self.reduced[name, config.head] = (_reduce(train, config.head), _reduce(val, config.head))
+        return (recipe, *self.reduced[name, config.head])
+
+    def _extract(self, name: str) -> tuple[Any, np.ndarray, np.ndarray]:
+        base = self.base
+        with _seeded(base.seed):
+            model = _build_for(name, self.train_set, base)
+            if model.zoo_config.modality == "text" and base.input_shape is None and model.zoo_config.parts.text_steps:
+                _, model = _fit_sequence_length(model, name, self.train_set, base, Placement(None), None)
+        recipe = model.zoo_config
+        pool = model.get_layer(recipe.parts.features)  # the reduction: its input is the network's feature map
+        output = pool.input if get_spec(name).reduces else pool.output
+        extractor = keras.Model(model.inputs, output, name="features")
+        plan, identity = self._plan(base, recipe), model_identity(extractor)
+        splits = (("train", self.train_set), ("validation", self.val_set))
+        return (recipe, *(plan.features(extractor, data, identity, split) for split, data in splits))
 
     def _plan(self, config: TrainConfig, recipe: Any) -> TrainingData:
         interpolation = get_spec(recipe.backbone).interpolation or "bilinear"
@@ -199,6 +207,20 @@ class _Features:
         best = int(np.nanargmin(val_losses)) if np.isfinite(val_losses).any() else 0
         accuracy = history.history.get("val_accuracy")
         return float(val_losses[best]), (float(accuracy[best]) if accuracy else None)
+
+
+def _reduce(maps: np.ndarray, head: str) -> np.ndarray:
+    """Feature maps ``(N, ..., C)`` reduced as the head's pooling layer does: the mean or the maximum over the
+    positions, or every value in a row.
+
+    >>> maps = np.arange(8, dtype="float32").reshape(1, 2, 2, 2)
+    >>> _reduce(maps, "avg").tolist(), _reduce(maps, "max").tolist(), _reduce(maps, "flatten").shape
+    ([[3.0, 4.0]], [[6.0, 7.0]], (1, 8))
+    """
+    positions = tuple(range(1, maps.ndim - 1))
+    if head == "flatten":
+        return np.asarray(maps, dtype="float32").reshape(len(maps), -1)
+    return np.asarray(maps.mean(axis=positions) if head == "avg" else maps.max(axis=positions), dtype="float32")
 
 
 class _Report(keras.callbacks.Callback):
