@@ -321,12 +321,7 @@ def do_lr_find(args: argparse.Namespace) -> None:
     get_spec(args.backbone)  # checked before TensorFlow loads; an unknown name suggests close ones
     if not os.path.exists(args.data):
         raise DataError(f"{args.data} does not exist: give labelled data, as for `zoo train`")
-    names = ("task", "head", "hidden", "dropout", "weights", "batch_size", "optimizer", "weight_decay",
-             "label_smoothing", "class_weight", "val_fraction", "seed")  # fmt: skip
-    options = {name: getattr(args, name) for name in names}
-    options["weights"] = None if str(options["weights"]).lower() == "none" else options["weights"]
-    options["input_shape"] = args.input_size
-    TrainConfig.from_options(options)  # every value checked before TensorFlow loads
+    options = config_options(args, LR_FIND_OPTIONS)
     console.load_framework()
     from zoo.lr_finder import lr_find
 
@@ -351,10 +346,8 @@ def do_tune(args: argparse.Namespace) -> int:
         raise DataError(f"{args.data} does not exist: give labelled data, as for `zoo train`")
     if args.out and not args.train_best:
         raise ConfigError("--out names the best run's directory: add --train-best, or drop --out")
-    fixed = {name: getattr(args, name) for name in ("task", "weights", "batch_size", "val_fraction", "seed")}
-    fixed["weights"] = None if str(fixed["weights"]).lower() == "none" else fixed["weights"]
-    fixed["input_shape"] = args.input_size
-    TrainConfig.from_options({**fixed, "epochs": args.epochs, "fine_tune": args.fine_tune})  # checked before TF
+    fixed = config_options(args, TUNE_OPTIONS, epochs=args.epochs, fine_tune=args.fine_tune)
+    del fixed["epochs"], fixed["fine_tune"]  # tune() takes its epochs; fine-tuning is the best run's
     if args.trials < 1:
         raise ConfigError(f"--trials must be a positive integer, got {args.trials}")
     _require_optuna()
@@ -397,6 +390,22 @@ def _require_optuna() -> None:
         import optuna  # noqa: F401
     except ImportError:
         raise ConfigError("zoo tune needs Optuna: pip install 'backbone-zoo[tune]' (or pip install optuna)") from None
+
+
+# The TrainConfig fields `zoo lr-find` and `zoo tune` take as flags (config_options reads them back).
+LR_FIND_OPTIONS = ("task", "head", "hidden", "dropout", "weights", "input_shape", "batch_size", "optimizer",
+                   "weight_decay", "label_smoothing", "class_weight", "val_fraction", "seed")  # fmt: skip
+TUNE_OPTIONS = ("task", "weights", "input_shape", "batch_size", "val_fraction", "seed")
+
+
+def config_options(args: argparse.Namespace, names: tuple[str, ...], **more: Any) -> dict[str, Any]:
+    """The TrainConfig options the flags of ``names`` (and ``more``) give, checked as TrainConfig checks them, before
+    TensorFlow loads: ``--weights none`` is ``None``, ``--input-size`` is ``input_shape``."""
+    options = {name: getattr(args, "input_size" if name == "input_shape" else name) for name in names}
+    if "weights" in options and str(options["weights"]).lower() == "none":
+        options["weights"] = None
+    TrainConfig.from_options({**options, **more})
+    return {**options, **more}
 
 
 def do_runs(args: argparse.Namespace) -> None:

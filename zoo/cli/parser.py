@@ -142,12 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", type=float, default=10.0, help="the last rate (the sweep stops early if the loss diverges)")
     p.add_argument("--steps", type=int, default=100, help="batches in the sweep, one rate each")
     p.add_argument("--plot", metavar="PNG", help="draw the loss against the rate here")
-    # the options that shape the head and its training are TrainConfig's fields, as for `zoo train`
-    for name in ("task", "head", "dropout", "weights", "batch_size", "optimizer", "weight_decay", "label_smoothing",
-                 "class_weight", "val_fraction", "seed"):  # fmt: skip
-        _add_config_flag(p, name)
-    _add_config_flag(p, "hidden", help="hidden ReLU layer sizes of the head (default: none)")
-    _add_config_flag(p, "input_shape", flags=("--input-size", "--sequence-length"))
+    _add_fixed_flags(p, handlers.LR_FIND_OPTIONS)  # what shapes the head and its training, as for `zoo train`
     p.add_argument("--json", action="store_true", help="every rate and loss of the sweep, and the suggestion")
     p.set_defaults(run=handlers.do_lr_find)
 
@@ -166,9 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-best", action="store_true", help="then train the best options as a normal run at --out")
     p.add_argument("--out", help="the best run's directory (with --train-best; default runs/BACKBONE-TIMESTAMP)")
     _add_config_flag(p, "fine_tune", help="with --train-best: phase 2 with the top N blocks unfrozen")
-    for name in ("task", "weights", "batch_size", "val_fraction", "seed"):
-        _add_config_flag(p, name)
-    _add_config_flag(p, "input_shape", flags=("--input-size", "--sequence-length"))
+    _add_fixed_flags(p, handlers.TUNE_OPTIONS)  # the same in every trial and the best run
     p.add_argument("--json", action="store_true", help="every trial, the best one and its command, as JSON")
     p.set_defaults(run=handlers.do_tune)
 
@@ -220,6 +213,17 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(*flags, dest=field.name, action="store_true", help=meta["help"])
         else:
             parser.add_argument(*flags, dest=field.name, default=None, **meta)
+
+
+def _add_fixed_flags(parser: argparse.ArgumentParser, names: tuple[str, ...]) -> None:
+    """The flags of the TrainConfig fields ``names`` for a command other than ``zoo train``."""
+    for name in names:
+        if name == "input_shape":
+            _add_config_flag(parser, name, flags=("--input-size", "--sequence-length"))
+        elif name == "hidden":
+            _add_config_flag(parser, name, help="hidden ReLU layer sizes of the head (default: none)")
+        else:
+            _add_config_flag(parser, name)
 
 
 def _add_config_flag(parser: argparse.ArgumentParser, name: str, **narrowed: Any) -> None:
