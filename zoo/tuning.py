@@ -77,7 +77,8 @@ def tune(
     0.2; not for regression), the optimizer (Adam, or AdamW with a weight decay of 1e-5 to 0.1, log) and class
     weights (none or balanced; classification). ``options`` fix the rest as for :func:`zoo.train` (``weights``,
     ``input_shape``, ``batch_size``, ``val_fraction``, ``seed``, ``task``). ``storage`` and ``study`` share the
-    study with other processes.
+    study with other processes (each then samples from its own random state: ``seed`` fixes the data split
+    and the heads' first weights, not the trials).
 
     >>> found = tune("data/train", "tiny_image", trials=2, epochs=2, weights=None, verbose=0)
     >>> len(found.trials), found.command.startswith("zoo train --backbone tiny_image --data data/train")
@@ -105,7 +106,8 @@ def tune(
         storage=storage,
         load_if_exists=study is not None,
         direction="minimize",
-        sampler=optuna.samplers.TPESampler(seed=base.seed),
+        # seeded alone; in a shared study each process draws its own trials (one seed would repeat the others')
+        sampler=optuna.samplers.TPESampler(seed=base.seed if storage is None else None),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS, n_warmup_steps=WARMUP_EPOCHS),
     )
 
