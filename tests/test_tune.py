@@ -87,3 +87,11 @@ def test_two_processes_share_one_sqlite_study_and_no_trial_is_lost(scenes, tmp_p
     assert {t.state for t in study.trials} <= {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED}
     for out, _ in results:  # each process ends with the study as it found it: its own 3 trials at least
         assert len(json.loads(out)["trials"]) >= 3
+
+
+def test_a_storage_that_cannot_be_opened_is_one_line(scenes, tmp_path, capsys):
+    storage = f"sqlite:///{tmp_path / 'no' / 'such' / 'folder' / 'study.db'}"
+    args = ["tune", "--backbone", "tiny_image", "--data", str(scenes), "--trials", "1", "--storage", storage]
+    assert main([*args, "--study", "s", "--weights", "none", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"zoo: error: cannot open the Optuna storage {storage}: ") and err.count("\n") == 1

@@ -17,7 +17,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import random
 import shlex
+import time
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -30,7 +32,7 @@ from zoo.config import Task, TrainConfig
 from zoo.console import say
 from zoo.data import Dataset, load_dataset, split
 from zoo.distribute import Placement
-from zoo.errors import ConfigError
+from zoo.errors import ConfigError, first_line
 from zoo.features import model_identity
 from zoo.heads import STANDARDIZE, build_head, set_standardization
 from zoo.plugins import get_spec, select_backbones
@@ -40,6 +42,7 @@ from zoo.training_data import ArrayBatches, TrainingData
 HIDDEN = {"none": (), "256": (256,), "512": (512,), "256,128": (256, 128)}  # the head's hidden layers tried
 STARTUP_TRIALS = 5  # trials the median pruner lets finish before it compares
 WARMUP_EPOCHS = 2  # epochs of each trial it lets pass before it compares
+CREATE_TRIES = 5  # attempts at opening a study that other processes are creating at the same moment
 
 
 @dataclasses.dataclass
@@ -101,15 +104,7 @@ def tune(
     sets = split(dataset, base.val_fraction, base.seed)
     store = _Features(sets, base, FeatureCache(cache_dir), verbose)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    searched = optuna.create_study(
-        study_name=study,
-        storage=storage,
-        load_if_exists=study is not None,
-        direction="minimize",
-        # seeded alone; in a shared study each process draws its own trials (one seed would repeat the others')
-        sampler=optuna.samplers.TPESampler(seed=base.seed if storage is None else None),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS, n_warmup_steps=WARMUP_EPOCHS),
-    )
+    searched = _study(storage, study, base.seed)
 
     def objective(trial: Any) -> float:
         name, config = _suggest(trial, names, dataset, base)
@@ -121,6 +116,37 @@ def tune(
 
     searched.optimize(objective, n_trials=trials, catch=())
     return _result(searched, names, data, base)
+
+
+def _study(storage: str | None, name: str | None, seed: int) -> Any:
+    """The Optuna study to add trials to: new, or the one named ``name`` in ``storage``.
+
+    Processes that start together on a new database race to create its tables and the study (Optuna makes both on
+    first use), and all but one fail: they try again, briefly, and find what the first made.
+    """
+    import optuna
+    import sqlalchemy.exc
+
+    def open_study() -> Any:
+        return optuna.create_study(
+            study_name=name,
+            storage=storage,
+            load_if_exists=name is not None,
+            direction="minimize",
+            # seeded alone; in a shared study each process draws its own trials (one seed would repeat the others')
+            sampler=optuna.samplers.TPESampler(seed=seed if storage is None else None),
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS, n_warmup_steps=WARMUP_EPOCHS),
+        )
+
+    for _ in range(CREATE_TRIES - 1):
+        try:
+            return open_study()
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError):
+            time.sleep(random.uniform(0.2, 1.0))  # another process is making the same tables or study now
+    try:
+        return open_study()
+    except (sqlalchemy.exc.SQLAlchemyError, ValueError, ImportError) as err:  # a URL it cannot open, a missing driver
+        raise ConfigError(f"cannot open the Optuna storage {storage}: {first_line(err)}; check the URL") from None
 
 
 def _suggest(trial: Any, names: list[str], dataset: Dataset, base: TrainConfig) -> tuple[str, TrainConfig]:
