@@ -95,3 +95,28 @@ def test_a_storage_that_cannot_be_opened_is_one_line(scenes, tmp_path, capsys):
     assert main([*args, "--study", "s", "--weights", "none", "-q"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"zoo: error: cannot open the Optuna storage {storage}: ") and err.count("\n") == 1
+
+
+def test_a_text_backbone_is_tuned_and_swept_on_its_fitted_token_window(tiny_text, tmp_path):
+    from zoo.data import topics_path
+    from zoo.lr_finder import lr_find
+
+    cache = tmp_path / "cache"
+    found = tune(topics_path(), tiny_text, trials=3, epochs=2, weights=None, batch_size=32, cache_dir=cache, verbose=0)
+    assert len(found.trials) == 3 and "head" not in found.best["params"]  # vectors: no reduction to choose
+    swept = lr_find(tiny_text, topics_path(), weights=None, batch_size=32, steps=20, cache_dir=cache, verbose=0)
+    assert len(swept.rates) == len(swept.losses) >= 10 and np.isfinite(swept.losses).all()
+
+
+def test_a_backbone_that_cannot_run_fails_in_one_line_before_any_trial(tiny_text, tmp_path, capsys):
+    from zoo.data import topics_path
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    args = ["tune", "--backbone", tiny_text, "--data", str(topics_path()), "--storage", storage, "--study", "s", "-q"]
+    assert main(args) == 2  # tiny_text has no pretrained weights: --weights none is needed
+    err = capsys.readouterr().err
+    assert (
+        err
+        == f"zoo: error: Backbone '{tiny_text}' declares no pretrained weights; pass weights=None or a local path.\n"
+    )
+    assert not (tmp_path / "study.db").exists()  # no study, no failed trial in it

@@ -103,7 +103,9 @@ def tune(
         )
     sets = split(dataset, base.val_fraction, base.seed)
     store = _Features(sets, base, FeatureCache(cache_dir), verbose)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for name in names:  # before the study: a backbone that cannot run (weights, input size) fails here, in one line
+        store.of(name, base)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a trial's error reaches the caller: no log line of its own
     searched = _study(storage, study, base.seed)
 
     def objective(trial: Any) -> float:
