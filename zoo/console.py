@@ -316,6 +316,20 @@ def filtered_stderr(
                 sys.stderr.flush()
 
 
+def installed(package: str) -> bool:
+    """Whether ``package`` can be imported here (a broken install, or one an import hook hides: no).
+
+    >>> installed("numpy"), installed("no_such_package")
+    (True, False)
+    """
+    if package in sys.modules:
+        return True
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def load_framework() -> None:
     """Import Keras, and TensorFlow where it is installed, without their start-up noise (unless verbose).
 
@@ -331,7 +345,7 @@ def load_framework() -> None:
     with filtered_stderr() if fresh and not verbose else contextlib.nullcontext():
         import keras  # noqa: F401  (on the TensorFlow backend, TensorFlow starts here)
 
-        if "tensorflow" not in sys.modules and importlib.util.find_spec("tensorflow") is not None:
+        if "tensorflow" not in sys.modules and installed("tensorflow"):
             import tensorflow  # noqa: F401  (tf.data reads files on every backend)
     if not verbose:
         logging.getLogger("tensorflow").addFilter(_not_retracing)

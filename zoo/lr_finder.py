@@ -22,13 +22,12 @@ from zoo.cache import FeatureCache
 from zoo.config import Task, TrainConfig
 from zoo.console import say
 from zoo.data import load_dataset, split
-from zoo.distribute import Placement
 from zoo.errors import ConfigError
 from zoo.features import model_identity
 from zoo.heads import set_standardization, unfitted_standardization
 from zoo.plots import plot_lr_find
 from zoo.plugins import get_spec
-from zoo.trainer import _build_for, _fit_sequence_length, _seeded, losses, optimizer_for
+from zoo.trainer import build_for_training, losses, optimizer_for, seeded
 from zoo.training_data import ArrayBatches, TrainingData
 
 SMOOTHING = 0.98  # the moving average's weight on the past (fastai's)
@@ -89,17 +88,11 @@ def lr_find(
         raise ConfigError("lr_find sweeps the head on cached features: drop augment (the rate it finds holds with it)")
     spec = get_spec(backbone)
     train_set, val_set = split(load_dataset(data, task=cast(Task, config.task)), config.val_fraction, config.seed)
-    placement = Placement(None)
-    with _seeded(config.seed):
-        model = _build_for(spec.name, train_set, config)
-        if spec.modality == "text" and config.input_shape is None and model.zoo_config.parts.text_steps:
-            config, model = _fit_sequence_length(model, spec.name, train_set, config, placement, None)
+    with seeded(config.seed):
+        config, model = build_for_training(spec.name, train_set, config)
         recipe = model.zoo_config
         extractor = keras.Model(model.inputs, model.get_layer(recipe.parts.features).output, name="features")
-        interpolation = spec.interpolation or "bilinear"
-        plan = TrainingData(
-            train_set, val_set, config, recipe, FeatureCache(cache_dir), placement, interpolation, verbose
-        )
+        plan = TrainingData.on_one_device(train_set, val_set, config, recipe, FeatureCache(cache_dir), verbose)
         features = plan.features(extractor, train_set, model_identity(extractor), "train")
         standardization = unfitted_standardization(model)
         if standardization is not None:

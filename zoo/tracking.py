@@ -7,11 +7,11 @@ TensorBoard is imported when a run asks for it; a missing one is said before any
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from zoo.console import installed
 from zoo.errors import ConfigError
 
 
@@ -20,11 +20,7 @@ def require_tensorboard() -> None:
 
     >>> require_tensorboard()  # installed here (the tensorflow extra brings it)
     """
-    try:
-        found = importlib.util.find_spec("tensorboard") is not None
-    except (ImportError, ValueError):  # a broken install, or one hidden by an import hook
-        found = False
-    if not found:
+    if not installed("tensorboard"):
         raise ConfigError(
             "tensorboard logs need the tensorboard package: pip install tensorboard, or drop --tensorboard"
         )

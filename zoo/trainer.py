@@ -179,7 +179,7 @@ def train(
             labels=[train_set.label_digest, val_set.label_digest], out=str(Path(out).resolve()),
         ))  # fmt: skip
     try:
-        with placement.scope(), _seeded(config.seed):  # the variables live on every replica; compile and fit follow
+        with placement.scope(), seeded(config.seed):  # the variables live on every replica; compile and fit follow
             args = (config, train_set, val_set, data, val, out, resume, cache_dir, verbose, list(callbacks))
             return _train_placed(model, spec, placement, *args)
     except Exception as err:
@@ -209,10 +209,8 @@ def _train_placed(
     """The rest of :func:`train`, inside the distribution's scope, seeded."""
     started_from_model = not isinstance(model, str)
     if not started_from_model:
-        model = _build_for(spec.name, train_set, config)
-        if spec.modality == "text" and config.input_shape is None and model.zoo_config.parts.text_steps:
-            recorded = out if resume and out is not None else None
-            config, model = _fit_sequence_length(model, spec.name, train_set, config, placement, recorded)
+        recorded = out if resume and out is not None else None
+        config, model = build_for_training(spec.name, train_set, config, placement, recorded)
     else:
         model = placement.place(model)
     model.zoo_config = dataclasses.replace(model.zoo_config, class_names=train_set.class_names)
@@ -325,7 +323,7 @@ def _resumed_config(out: str | os.PathLike[str], config: TrainConfig, given: lis
 
 
 @contextlib.contextmanager
-def _seeded(seed: int) -> Iterator[None]:
+def seeded(seed: int) -> Iterator[None]:
     """``keras.utils.set_random_seed(seed)`` for the run; Python's and NumPy's global random states put back after
     (the backend's global seed has no public getter: it stays set)."""
     python_state, numpy_state = random.getstate(), np.random.get_state()
@@ -718,6 +716,23 @@ def _fit_sequence_length(
     if length != declared:
         keras.utils.set_random_seed(config.seed)  # the same start as a model built at this length (a resume)
         model = _build_for(name, dataset, config)
+    return config, model
+
+
+def build_for_training(
+    name: str,
+    dataset: Dataset,
+    config: TrainConfig,
+    placement: distribute.Placement | None = None,
+    resumed: str | os.PathLike[str] | None = None,
+) -> tuple[TrainConfig, Any]:
+    """The model :func:`train` builds from backbone ``name`` for ``dataset`` (``zoo lr-find`` and ``zoo tune`` too),
+    and the config it goes with: for a text model that tokenizes, the token window fitted to the texts unless
+    ``config`` fixes one (see :func:`_fit_sequence_length`)."""
+    model = _build_for(name, dataset, config)
+    if model.zoo_config.modality == "text" and config.input_shape is None and model.zoo_config.parts.text_steps:
+        config, model = _fit_sequence_length(model, name, dataset, config, placement or distribute.Placement(None),
+                                             resumed)  # fmt: skip
     return config, model
 
 

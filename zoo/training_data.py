@@ -37,6 +37,18 @@ class TrainingData:
         self.train_set, self.val_set, self.config, self.recipe = train_set, val_set, config, recipe
         self.cache, self.placement, self.interpolation, self.verbose = cache, placement, interpolation, verbose
 
+    @classmethod
+    def on_one_device(
+        cls, train_set: Dataset, val_set: Dataset, config: TrainConfig, recipe: ModelConfig, cache: FeatureCache,
+        verbose: int,
+    ) -> TrainingData:  # fmt: skip
+        """The data of a head trained without a run (``zoo lr-find``, ``zoo tune``): on one device, the images
+        resized as the backbone's spec declares, as a run records it."""
+        from zoo.plugins import get_spec
+
+        interpolation = get_spec(recipe.backbone).interpolation or "bilinear"
+        return cls(train_set, val_set, config, recipe, cache, distribute.Placement(None), interpolation, verbose)
+
     def skipped(self) -> list[tuple[str, str]]:
         """Inputs left out as unreadable, once each (a split gives both halves the same list)."""
         return list(dict.fromkeys([*self.train_set.skipped, *self.val_set.skipped]))

@@ -31,12 +31,11 @@ from zoo.cache import FeatureCache
 from zoo.config import Task, TrainConfig
 from zoo.console import say
 from zoo.data import Dataset, load_dataset, split
-from zoo.distribute import Placement
 from zoo.errors import ConfigError, first_line
 from zoo.features import model_identity
 from zoo.heads import STANDARDIZE, build_head, set_standardization
 from zoo.plugins import get_spec, select_backbones
-from zoo.trainer import _build_for, _fit_sequence_length, _seeded, learning_rate_schedule, losses, optimizer_for
+from zoo.trainer import build_for_training, learning_rate_schedule, losses, optimizer_for, seeded
 from zoo.training_data import ArrayBatches, TrainingData
 
 HIDDEN = {"none": (), "256": (256,), "512": (512,), "256,128": (256, 128)}  # the head's hidden layers tried
@@ -193,23 +192,18 @@ class _Features:
         return (recipe, *self.reduced[name, config.head])
 
     def _extract(self, name: str) -> tuple[Any, np.ndarray, np.ndarray]:
-        base = self.base
-        with _seeded(base.seed):
-            model = _build_for(name, self.train_set, base)
-            if model.zoo_config.modality == "text" and base.input_shape is None and model.zoo_config.parts.text_steps:
-                _, model = _fit_sequence_length(model, name, self.train_set, base, Placement(None), None)
+        with seeded(self.base.seed):
+            _, model = build_for_training(name, self.train_set, self.base)
         recipe = model.zoo_config
         pool = model.get_layer(recipe.parts.features)  # the reduction: its input is the network's feature map
         output = pool.input if get_spec(name).reduces else pool.output
         extractor = keras.Model(model.inputs, output, name="features")
-        plan, identity = self._plan(base, recipe), model_identity(extractor)
+        plan, identity = self._plan(self.base, recipe), model_identity(extractor)
         splits = (("train", self.train_set), ("validation", self.val_set))
         return (recipe, *(plan.features(extractor, data, identity, split) for split, data in splits))
 
     def _plan(self, config: TrainConfig, recipe: Any) -> TrainingData:
-        interpolation = get_spec(recipe.backbone).interpolation or "bilinear"
-        return TrainingData(self.train_set, self.val_set, config, recipe, self.cache, Placement(None), interpolation,
-                            self.verbose)  # fmt: skip
+        return TrainingData.on_one_device(self.train_set, self.val_set, config, recipe, self.cache, self.verbose)
 
     def train_head(self, name: str, config: TrainConfig, trial: Any) -> tuple[float, float | None]:
         """Train a new head on ``name``'s features as ``config`` says, reporting each epoch's validation loss to
@@ -217,7 +211,7 @@ class _Features:
         import optuna
 
         recipe, train_features, val_features = self.of(name, config)
-        with _seeded(config.seed):
+        with seeded(config.seed):
             head = build_head(train_features.shape[1:], recipe.task, recipe.num_outputs, config.hidden, config.dropout,
                               True)  # fmt: skip
             set_standardization(head.get_layer(STANDARDIZE), train_features)

@@ -386,10 +386,8 @@ def do_tune(args: argparse.Namespace) -> int:
 
 
 def _require_optuna() -> None:
-    try:
-        import optuna  # noqa: F401
-    except ImportError:
-        raise ConfigError("zoo tune needs Optuna: pip install 'backbone-zoo[tune]' (or pip install optuna)") from None
+    if not console.installed("optuna"):
+        raise ConfigError("zoo tune needs Optuna: pip install 'backbone-zoo[tune]' (or pip install optuna)")
 
 
 # The TrainConfig fields `zoo lr-find` and `zoo tune` take as flags (config_options reads them back).

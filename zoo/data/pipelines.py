@@ -7,14 +7,13 @@ module stays light.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from zoo.config import AUGMENTATIONS, augmentation_names
+from zoo.console import installed
 from zoo.data.dataset import Dataset
 from zoo.data.decode import decode_image
 from zoo.errors import ConfigError, DataError, carries_errors
@@ -31,7 +30,7 @@ def require_tf_data(what: str) -> None:
 
     >>> require_tf_data("training")  # TensorFlow is installed here: nothing to say
     """
-    if "tensorflow" not in sys.modules and importlib.util.find_spec("tensorflow") is None:
+    if not installed("tensorflow"):
         raise ConfigError(
             f"{what} reads data with tf.data, which needs TensorFlow whatever the Keras backend: pip install tensorflow"
         )

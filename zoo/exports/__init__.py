@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib.util
 import os
 import shutil
 import warnings
@@ -42,7 +41,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo import files
+from zoo import console, files
 from zoo.console import filtered_stderr
 from zoo.errors import ConfigError, ExportError, ExportWarning, ZooError
 from zoo.exports.examples import CALIBRATION_SIZE, CHECK_SIZE, Examples, check_calibration
@@ -198,14 +197,7 @@ def export(
 
 def _require_extra(format: str) -> None:
     """A one-line :class:`ExportError` naming the extra when a package ``format`` needs is missing."""
-    missing = []
-    for module in _EXTRA_MODULES.get(format, ()):
-        try:
-            found = importlib.util.find_spec(module) is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
-            missing.append(module)
+    missing = [module for module in _EXTRA_MODULES.get(format, ()) if not console.installed(module)]
     if missing:
         raise ExportError(f"{format} export needs the export extra ({', '.join(missing)} missing): {EXTRA}")
 
