@@ -233,7 +233,7 @@ def _start_like(run, path, **options):
 
 
 def test_runs_started_in_the_same_second_get_a_directory_each(first_run, tmp_path):
-    base = tmp_path / "runs" / "tiny_image-20261206-120000"  # Run.default_path's form: one name a second
+    base = tmp_path / "runs" / "tiny_image-20261206-120000"  # zoo.run.default_path's form: one name a second
     runs = [_start_like(first_run, base, unique=True) for _ in range(3)]
     assert [run.path.name for run in runs] == [base.name, f"{base.name}-2", f"{base.name}-3"]
     with pytest.raises(zoo.BusyError, match=f"is being trained by process {os.getpid()}"):

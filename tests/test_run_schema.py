@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import zoo.run
-from zoo.run import DataSummary, Run, RunState, StopState, layout
+from zoo.run import DataSummary, Run, RunState, StopState, describe_source, layout
 
 OWNER = Path(zoo.run.__file__).parent
 ZOO = OWNER.parent
@@ -152,6 +152,6 @@ def test_the_summary_rows_and_notes():
 
 
 def test_in_memory_sources_are_recorded_and_recognised(tmp_path):
-    assert Run.describe_source(([0], [1])) == "<arrays>" and Run.describe_source(None) is None
-    assert Run.describe_source(tmp_path) == str(tmp_path.resolve())
+    assert describe_source(([0], [1])) == "<arrays>" and describe_source(None) is None
+    assert describe_source(tmp_path) == str(tmp_path.resolve())
     assert Run.model_file(tmp_path) == tmp_path / "model.keras"

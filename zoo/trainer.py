@@ -39,7 +39,7 @@ from zoo.features import extract, model_identity
 from zoo.heads import build, set_standardization, unfitted_standardization
 from zoo.metrics import compute_metrics
 from zoo.plugins import get_spec
-from zoo.run import Run, RunState, StopState, WorkerView, check_free, load_model
+from zoo.run import Run, RunState, StopState, WorkerView, check_free, default_path, describe_source, load_model
 from zoo.tracking import require_tensorboard, tensorboard_callbacks
 from zoo.training_data import ArrayBatches, TrainingData
 
@@ -238,10 +238,10 @@ def _train_placed(
             run.lock.hold()  # BusyError while another process trains it
             run.checkpoints.remove_orphans()  # left by a writer that died: a full disk, SIGKILL
     else:
-        path = check_free(out) if out is not None else Run.default_path(spec.name)
+        path = check_free(out) if out is not None else default_path(spec.name)
         placement.barrier("zoo: run directory checked")  # by every process, before the chief makes it
         if placement.chief:
-            sources = {"train": Run.describe_source(data), "val": Run.describe_source(val)}
+            sources = {"train": describe_source(data), "val": describe_source(val)}
             recipe = model.zoo_config
             run = Run.create(path, train=config, model=recipe, spec=spec.to_dict(), data=sources, data_id=data_id,
                              labels_id=labels_id, unique=out is None)  # fmt: skip

@@ -16,7 +16,6 @@ summary's rows (tests/test_run_schema.py): they ask a Run (``run.checkpoints.sav
 
 from __future__ import annotations
 
-import datetime
 import os
 import shutil
 from collections.abc import Mapping
@@ -28,10 +27,10 @@ from zoo.config import ModelConfig, TrainConfig
 from zoo.errors import RunError
 from zoo.metrics import summary_rows
 from zoo.run.checkpoints import Checkpoints, WorkerCheckpoints
-from zoo.run.layout import ARRAYS, DATASET, EXPORTS, MODEL, STATE, TENSORBOARD, read_json
-from zoo.run.lock import TrainingLock, check_free, claim
+from zoo.run.layout import EXPORTS, MODEL, STATE, TENSORBOARD, read_json
+from zoo.run.lock import TrainingLock, check_free, claim, default_path
 from zoo.run.models import load_model, load_requirements, save_model
-from zoo.run.record import Record
+from zoo.run.record import Record, describe_source
 from zoo.run.results import Results, WorkerResults
 from zoo.run.state import DataSummary, RunState, StopState
 
@@ -47,6 +46,8 @@ __all__ = [
     "StopState",
     "WorkerView",
     "check_free",
+    "default_path",
+    "describe_source",
     "load_model",
     "load_requirements",
     "save_model",
@@ -128,12 +129,6 @@ class Run:
         """
         return Path(path) / MODEL
 
-    @staticmethod
-    def default_path(backbone: str) -> Path:
-        """``runs/<backbone>-<time>``, the directory a run gets when no ``out`` is given (``create(unique=True)``
-        adds ``-2``, ``-3``... when another run took it in the same second)."""
-        return Path("runs") / f"{backbone}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
-
     # -- what the run started with (``run.record``) -----------------------------------------------
     @property
     def train_config(self) -> TrainConfig:
@@ -149,20 +144,6 @@ class Run:
     def data_sources(self) -> dict[str, str | None]:
         """``{"train": ..., "val": ...}``: absolute paths, or ``"<arrays>"`` for in-memory data."""
         return self.record.data_sources
-
-    @staticmethod
-    def describe_source(data: Any) -> str | None:
-        """How ``config.json`` records a data source: a path made absolute, ``"<arrays>"`` for ``(x, y)`` arrays,
-        ``"<dataset>"`` for a :class:`zoo.data.Dataset` (in-memory data: nothing to read again), ``None`` for none.
-
-        >>> Run.describe_source(([0], [1])), Run.describe_source(None)
-        ('<arrays>', None)
-        """
-        if data is None:
-            return None
-        if isinstance(data, (str, os.PathLike)):
-            return str(Path(data).resolve())
-        return ARRAYS if isinstance(data, tuple) else DATASET
 
     @property
     def trained_in_memory(self) -> bool:

@@ -4,6 +4,7 @@ and where a new run may start."""
 from __future__ import annotations
 
 import contextlib
+import datetime
 import errno
 import os
 from pathlib import Path
@@ -12,6 +13,12 @@ from zoo import locks
 from zoo.errors import BusyError, RunError
 from zoo.run.layout import CONFIG, STATE, TRAINING_LOCK
 from zoo.run.record import read_config
+
+
+def default_path(backbone: str) -> Path:
+    """``runs/<backbone>-<time>``, the directory a run gets when no ``out`` is given (:func:`claim` with
+    ``unique=True`` adds ``-2``, ``-3``... when another run took it in the same second)."""
+    return Path("runs") / f"{backbone}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
 
 
 class TrainingLock:

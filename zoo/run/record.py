@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,10 +13,24 @@ from typing import TYPE_CHECKING, Any
 from zoo import files
 from zoo.config import ModelConfig, TrainConfig
 from zoo.errors import ConfigError, RunError
-from zoo.run.layout import CONFIG, LABELS, RECORDS, REQUIREMENTS, SPEC, in_memory, read_json
+from zoo.run.layout import ARRAYS, CONFIG, DATASET, LABELS, RECORDS, REQUIREMENTS, SPEC, in_memory, read_json
 
 if TYPE_CHECKING:
     from zoo.data import Dataset
+
+
+def describe_source(data: Any) -> str | None:
+    """How ``config.json`` records a data source: a path made absolute, ``"<arrays>"`` for ``(x, y)`` arrays,
+    ``"<dataset>"`` for a :class:`zoo.data.Dataset` (in-memory data: nothing to read again), ``None`` for none.
+
+    >>> describe_source(([0], [1])), describe_source(None)
+    ('<arrays>', None)
+    """
+    if data is None:
+        return None
+    if isinstance(data, (str, os.PathLike)):
+        return str(Path(data).resolve())
+    return ARRAYS if isinstance(data, tuple) else DATASET
 
 
 class Record:
