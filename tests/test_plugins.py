@@ -22,6 +22,21 @@ def test_first_party_plugin_is_discovered_through_its_entry_point():
     assert all(reg.specs[name].plugin == FIRST_PARTY for name in plugin.backbones)
 
 
+
+def test_plugins_load_after_something_imported_the_importlib_metadata_backport():
+    # importlib_metadata (brought by MLflow, OpenTelemetry and many more) puts its finder on sys.meta_path, and the
+    # standard library's discovery then returns the backport's EntryPoint class: every plugin, first-party ones too,
+    # failed to load and `zoo list` was empty once MLflow had been imported.
+    script = (
+        "import importlib_metadata, importlib.metadata, zoo, zoo.plugins;"
+        "found = importlib.metadata.entry_points(group='backbone_zoo');"
+        "assert type(next(iter(found))).__module__ == 'importlib_metadata';"  # the condition, or the test proves nothing
+        "plugins = zoo.plugins.registry().plugins;"
+        "print(sorted(p.name for p in plugins if p.status != 'loaded'), len(zoo.list_backbones()))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == "[]" and int(out[1]) == len(zoo.list_backbones())
+
 def test_list_backbones_is_sorted_and_matches_patterns_and_aliases():
     names = [s.name for s in zoo.list_backbones()]
     assert names == sorted(names) and len(names) >= 40

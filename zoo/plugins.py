@@ -282,7 +282,9 @@ def _load(allowed: set[str] | None, strict: bool, extra_plugins: Mapping[str, ob
         status = info.status if info.status == "incompatible" else "failed"
         plugins.append(dataclasses.replace(info, status=status, error=error))
 
-    candidates: list[tuple[PluginInfo, Any]] = []
+    # (info, a function that imports the plugin): an entry point may be importlib_metadata's class rather than the
+    # standard library's (the backport's finder on sys.meta_path, once anything imports it, makes discovery return it)
+    candidates: list[tuple[PluginInfo, Callable[[], Any]]] = []
     installed = sorted(metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=lambda e: e.name)
     for ep in [*installed, *DEFAULT_PLUGINS]:
         dist = getattr(ep, "dist", None)
@@ -299,18 +301,16 @@ def _load(allowed: set[str] | None, strict: bool, extra_plugins: Mapping[str, ob
         if incompatible:
             fail(dataclasses.replace(info, status="incompatible"), incompatible)
             continue
-        candidates.append((info, ep))
+        candidates.append((info, ep.load))
     for name, obj in (extra_plugins or {}).items():
-        candidates.append(
-            (PluginInfo(name=name, version=None, module=getattr(obj, "__name__", None), status="loaded"), obj)
-        )
+        info = PluginInfo(name=name, version=None, module=getattr(obj, "__name__", None), status="loaded")
+        candidates.append((info, functools.partial(_same, obj)))
 
     # First every plugin's config sources, so that register_backbones can be given all of them.
     sources: dict[str, ConfigSource] = {}
     loaded: list[tuple[PluginInfo, Any]] = []
-    for info, origin in candidates:
+    for info, load in candidates:
         try:
-            load = origin.load if isinstance(origin, metadata.EntryPoint) else functools.partial(_same, origin)
             plugin = _guarded(load, "its import did not finish", limit)
             manager.register(plugin, name=info.name)
         except _Overdue as err:
