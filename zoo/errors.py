@@ -102,6 +102,11 @@ class TrainingWarning(UserWarning):
     report could not be drawn (the run is complete without it)."""
 
 
+class TrackingWarning(UserWarning):
+    """A tracking server (MLflow) could not be reached or stopped answering: the run went on, and finished, without
+    it; the run directory holds everything that was not logged."""
+
+
 class ExportWarning(UserWarning):
     """An exported file was kept although it misses its agreement target with the Keras model (a quantised
     export); ``metadata.json`` holds the parity numbers."""

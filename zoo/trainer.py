@@ -40,7 +40,7 @@ from zoo.heads import build, set_standardization, unfitted_standardization
 from zoo.metrics import compute_metrics
 from zoo.plugins import get_spec
 from zoo.run import Run, RunState, StopState, WorkerView, check_free, default_path, describe_source, load_model
-from zoo.tracking import require_tensorboard, tensorboard_callbacks
+from zoo.tracking import MlflowRun, require_mlflow, require_tensorboard, run_key, tensorboard_callbacks
 from zoo.training_data import ArrayBatches, TrainingData
 
 if TYPE_CHECKING:
@@ -86,6 +86,7 @@ class TrainOptions(TypedDict, total=False):
     cache: bool
     shuffle: bool
     tensorboard: bool | str | os.PathLike[str]
+    mlflow: bool | str
     distribution: str | object
 
 
@@ -134,6 +135,8 @@ def train(
         config = _resumed_config(out, config, given)
     if config.tensorboard:
         require_tensorboard()
+    if config.mlflow:
+        require_mlflow()
     if isinstance(model, str):
         spec, recipe, task = get_spec(model), None, config.task
     else:
@@ -376,6 +379,7 @@ class _Trainer:
     ) -> None:
         self.model, self.config, self.data, self.run_dir, self.verbose = model, config, data, run, verbose
         self.callbacks = callbacks
+        self.mlflow: MlflowRun | None = None
         self.recipe: ModelConfig = model.zoo_config
         self.head = model.get_layer(self.recipe.parts.head)
         self.network = model.get_layer(self.recipe.parts.network)
@@ -391,14 +395,38 @@ class _Trainer:
             self.run_dir.results.write_skipped(self.data.skipped())
             if started_from_model:
                 self.run_dir.checkpoints.save_start(self.model)
-        features = None
-        if not self.state.phase1_done:
-            features = self._phase1()
-        else:
-            self.run_dir.checkpoints.load_head(self.head)
-        if self.config.fine_tune:
-            self._phase2()
-        return self._finish(features)
+        self.mlflow = self._open_mlflow(resume)
+        try:
+            features = None
+            if not self.state.phase1_done:
+                features = self._phase1()
+            else:
+                self.run_dir.checkpoints.load_head(self.head)
+            if self.config.fine_tune:
+                self._phase2()
+            finished = self._finish(features)
+        except BaseException as err:
+            if self.mlflow is not None:  # stopped (a resume goes on in the same MLflow run) or failed
+                self.mlflow.end("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
+            raise
+        if self.mlflow is not None:
+            self.mlflow.finish(finished)
+        return finished
+
+    def _open_mlflow(self, resume: bool) -> MlflowRun | None:
+        """The run's MLflow run (the chief's alone), when the options ask for one: new, or the one a resume goes on
+        in; ``None`` when the server cannot be reached (said in one warning)."""
+        config, run = self.config, self.run_dir
+        if not config.mlflow or not run.writes:
+            return None
+        tags = {
+            "zoo.backbone": self.recipe.backbone,
+            "zoo.path": str(run.path.resolve()),
+            "zoo.data": self.state.data or "",
+        }
+        params = {"backbone": self.recipe.backbone, **config.to_dict()}
+        key = run_key(run.path)
+        return MlflowRun.open(config.mlflow, run.path.name, key=key, resume=resume, tags=tags, params=params)
 
     def _phase1(self) -> tuple[np.ndarray, np.ndarray] | None:
         """Train the head on the frozen network, first fitting the head's standardisation to the training
@@ -498,11 +526,13 @@ class _Trainer:
     def _tracking(self, phase: int, resumed: bool) -> list[Any]:
         """The tracking callbacks of ``phase`` that the options ask for (the chief's alone)."""
         config, run = self.config, self.run_dir
+        tracking = [self.mlflow.history_callback(lambda: self.state.history)] if self.mlflow is not None else []
         if not config.tensorboard or not run.writes:
-            return []
+            return tracking
         options = {"backbone": self.recipe.backbone, **config.to_dict()}
         fresh = phase == 1 and not resumed
-        return tensorboard_callbacks(run.tensorboard_path(config.tensorboard), phase, fresh, run.path.name, options)
+        logs = run.tensorboard_path(config.tensorboard)
+        return [*tracking, *tensorboard_callbacks(logs, phase, fresh, run.path.name, options)]
 
     def _compile(self, target: Any, epochs: int, lr: float) -> None:
         """Compile ``target`` afresh for a phase of ``epochs`` at learning rate ``lr``."""

@@ -35,6 +35,7 @@ from zoo.errors import ConfigError, first_line
 from zoo.features import model_identity
 from zoo.heads import STANDARDIZE, build_head, set_standardization
 from zoo.plugins import get_spec, select_backbones
+from zoo.tracking import MlflowRun, require_mlflow
 from zoo.trainer import build_for_training, learning_rate_schedule, losses, optimizer_for, seeded
 from zoo.training_data import ArrayBatches, TrainingData
 
@@ -91,6 +92,8 @@ def tune(
     if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
         raise ConfigError(f"trials must be a positive integer, got {trials!r}")
     base = TrainConfig.from_options({**options, "epochs": epochs})
+    if base.mlflow:
+        require_mlflow()
     if base.augment or base.fine_tune:
         raise ConfigError("zoo tune searches the head on cached features: drop augment and fine_tune (train the best "
                           "options with them: train_best, fine-tuning included)")  # fmt: skip
@@ -106,17 +109,43 @@ def tune(
         store.of(name, base)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # a trial's error reaches the caller: no log line of its own
     searched = _study(storage, study, base.seed)
+    tracked = _track_study(base, searched.study_name, names, data, trials) if base.mlflow else None
 
     def objective(trial: Any) -> float:
         name, config = _suggest(trial, names, dataset, base)
-        score, accuracy = store.train_head(name, config, trial)
+        logged = MlflowRun.open(True, f"trial {trial.number}", params=trial.params, parent=tracked) if tracked else None
+        try:
+            score, accuracy = store.train_head(name, config, trial, logged)
+        except BaseException as err:
+            if logged is not None:  # a pruned trial is ended as killed, with its epochs so far
+                logged.end("KILLED" if isinstance(err, (optuna.TrialPruned, KeyboardInterrupt)) else "FAILED")
+            raise
         if accuracy is not None:
             trial.set_user_attr("val_accuracy", accuracy)
+        if logged is not None:
+            logged.log_metrics({"best_val_loss": score, "best_val_accuracy": accuracy}, config.epochs)
+            logged.end("FINISHED")
         say(f"trial {trial.number}: validation loss {score:.4g}", verbose)
         return score
 
-    searched.optimize(objective, n_trials=trials, catch=())
-    return _result(searched, names, data, base)
+    try:
+        searched.optimize(objective, n_trials=trials, catch=())
+        found = _result(searched, names, data, base)
+    except BaseException as err:
+        if tracked is not None:
+            tracked.end("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
+        raise
+    if tracked is not None:
+        tracked.log_metrics({"best_value": found.best["value"], "best_trial": found.best["number"]})
+        tracked.set_tag("zoo.command", found.command)
+        tracked.end("FINISHED")
+    return found
+
+
+def _track_study(base: TrainConfig, study: str, names: list[str], data: Any, trials: int) -> MlflowRun | None:
+    """The MLflow run of this process's part of the study (each trial a run nested in it)."""
+    params = {"study": study, "backbones": ",".join(names), "data": str(data), "trials": trials, **base.to_dict()}
+    return MlflowRun.open(base.mlflow, f"zoo tune {study}", tags={"zoo.study": study}, params=params)
 
 
 def _study(storage: str | None, name: str | None, seed: int) -> Any:
@@ -205,9 +234,12 @@ class _Features:
     def _plan(self, config: TrainConfig, recipe: Any) -> TrainingData:
         return TrainingData.on_one_device(self.train_set, self.val_set, config, recipe, self.cache, self.verbose)
 
-    def train_head(self, name: str, config: TrainConfig, trial: Any) -> tuple[float, float | None]:
+    def train_head(
+        self, name: str, config: TrainConfig, trial: Any, logged: MlflowRun | None = None
+    ) -> tuple[float, float | None]:
         """Train a new head on ``name``'s features as ``config`` says, reporting each epoch's validation loss to
-        ``trial`` (pruned when it trails); its best validation loss, and that epoch's accuracy."""
+        ``trial`` (pruned when it trails) and its metrics to the ``logged`` MLflow run; its best validation loss,
+        and that epoch's accuracy."""
         import optuna
 
         recipe, train_features, val_features = self.of(name, config)
@@ -224,7 +256,7 @@ class _Features:
             batches = ArrayBatches(train_features, *plan.targets(self.train_set), config)
             validation = ArrayBatches(val_features, self.val_set.targets, None, config, shuffle=False)
             history = head.fit(batches, validation_data=validation, epochs=config.epochs, verbose=0,
-                               callbacks=[_Report(trial), interrupts.keras_callback()])  # fmt: skip
+                               callbacks=[_Report(trial, logged), interrupts.keras_callback()])  # fmt: skip
         if trial.should_prune():
             raise optuna.TrialPruned()
         val_losses = history.history["val_loss"]
@@ -248,13 +280,16 @@ def _reduce(maps: np.ndarray, head: str) -> np.ndarray:
 
 
 class _Report(keras.callbacks.Callback):
-    """Each epoch's validation loss to the Optuna trial; training stops when the pruner says the trial trails."""
+    """Each epoch's validation loss to the Optuna trial, and its metrics to the trial's MLflow run if ``logged``;
+    training stops when the pruner says the trial trails."""
 
-    def __init__(self, trial: Any) -> None:
+    def __init__(self, trial: Any, logged: MlflowRun | None) -> None:
         super().__init__()
-        self.trial = trial
+        self.trial, self.logged = trial, logged
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.logged is not None:
+            self.logged.log_metrics(logs or {}, epoch)
         value = float((logs or {}).get("val_loss", math.inf))
         self.trial.report(value if math.isfinite(value) else math.inf, epoch)
         if self.trial.should_prune():

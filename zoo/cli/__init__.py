@@ -24,12 +24,13 @@ from zoo.errors import (
     DiskFullError,
     ExportWarning,
     PluginWarning,
+    TrackingWarning,
     TrainingWarning,
     ZooError,
 )
 from zoo.plugins import registry
 
-ZOO_WARNINGS = (DataWarning, PluginWarning, TrainingWarning, ExportWarning)
+ZOO_WARNINGS = (DataWarning, PluginWarning, TrainingWarning, TrackingWarning, ExportWarning)
 INTERRUPTED = (130, 143)  # the exit status after Ctrl-C (SIGINT) and SIGTERM
 LISTING = ("list", "info", "plugins", "registry", "runs")  # the commands that never import Keras
 

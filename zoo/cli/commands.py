@@ -393,7 +393,7 @@ def _require_optuna() -> None:
 # The TrainConfig fields `zoo lr-find` and `zoo tune` take as flags (config_options reads them back).
 LR_FIND_OPTIONS = ("task", "head", "hidden", "dropout", "weights", "input_shape", "batch_size", "optimizer",
                    "weight_decay", "label_smoothing", "class_weight", "val_fraction", "seed")  # fmt: skip
-TUNE_OPTIONS = ("task", "weights", "input_shape", "batch_size", "val_fraction", "seed")
+TUNE_OPTIONS = ("task", "weights", "input_shape", "batch_size", "val_fraction", "seed", "mlflow")
 
 
 def config_options(args: argparse.Namespace, names: tuple[str, ...], **more: Any) -> dict[str, Any]:

@@ -222,6 +222,10 @@ def _add_fixed_flags(parser: argparse.ArgumentParser, names: tuple[str, ...]) ->
             _add_config_flag(parser, name, flags=("--input-size", "--sequence-length"))
         elif name == "hidden":
             _add_config_flag(parser, name, help="hidden ReLU layer sizes of the head (default: none)")
+        elif name == "mlflow":
+            _add_config_flag(parser, name, help="log to MLflow: the study as a run, each trial as a run nested in it, "
+                             "the best run with --train-best; at MLflow's default tracking URI, or at URI "
+                             "(default: off)")  # fmt: skip
         else:
             _add_config_flag(parser, name)
 

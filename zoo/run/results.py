@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,7 +11,20 @@ from typing import TYPE_CHECKING, Any
 from zoo import card, files, plots
 from zoo.errors import RunError
 from zoo.history import write_history_csv
-from zoo.run.layout import CARD, CONFUSION, CURVES, HISTORY, METRICS, MODEL, SKIPPED, read_json
+from zoo.run.layout import (
+    CARD,
+    CONFIG,
+    CONFUSION,
+    CURVES,
+    HISTORY,
+    LABELS,
+    METRICS,
+    MODEL,
+    SKIPPED,
+    SPEC,
+    STATE,
+    read_json,
+)
 from zoo.run.models import load_model, load_requirements, save_model
 from zoo.run.record import labels_changed
 from zoo.run.state import DataSummary
@@ -60,6 +74,20 @@ class Results:
     @property
     def skipped(self) -> list[dict[str, str]]:
         return read_json(self.skipped_path) if self.skipped_path.exists() else []
+
+    def reports(self) -> list[Path]:
+        """The run's records and reports that exist, for a tracker to keep: config, spec, labels, metrics, history,
+        plots, the card and the skipped inputs (not the model, nor the checkpoints)."""
+        names = (CONFIG, SPEC, LABELS, METRICS, HISTORY, CURVES, CONFUSION, CARD, SKIPPED)
+        return [self.run.path / name for name in names if (self.run.path / name).is_file()]
+
+    def copy_for_inference(self, target: Path) -> Path:
+        """Copy what predicting with the finished run needs (its records, state and ``model.keras``; no checkpoint,
+        no report) into a new directory ``target``, which ``zoo.Run`` and ``zoo.predict`` then open as the run."""
+        target.mkdir(parents=True)
+        for name in (CONFIG, SPEC, LABELS, STATE, METRICS, MODEL):
+            shutil.copy2(self.run.path / name, target / name)
+        return target
 
     def write_skipped(self, skipped: Sequence[tuple[str, str]]) -> None:
         """List the inputs left out as unreadable, each with the reason."""
