@@ -22,7 +22,6 @@ def test_first_party_plugin_is_discovered_through_its_entry_point():
     assert all(reg.specs[name].plugin == FIRST_PARTY for name in plugin.backbones)
 
 
-
 def test_plugins_load_after_something_imported_the_importlib_metadata_backport():
     # importlib_metadata (brought by MLflow, OpenTelemetry and many more) puts its finder on sys.meta_path, and the
     # standard library's discovery then returns the backport's EntryPoint class: every plugin, first-party ones too,
@@ -36,6 +35,7 @@ def test_plugins_load_after_something_imported_the_importlib_metadata_backport()
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
     assert out[0] == "[]" and int(out[1]) == len(zoo.list_backbones())
+
 
 def test_list_backbones_is_sorted_and_matches_patterns_and_aliases():
     names = [s.name for s in zoo.list_backbones()]
