@@ -8,6 +8,9 @@ PLUGINS := $(wildcard plugins/*)
 # A real MLflow tracking server for the tests (the full `mlflow`: its server, SQLAlchemy, Flask...), kept out of
 # .venv, where the zoo needs only the client (the mlflow extra).
 MLFLOW_VENV := .venv-mlflow
+# Debian's Chromium, which the browser tests drive through Playwright (Playwright's own browser download needs a
+# network these machines do not have); installed as root, with the package lists refreshed if they are stale.
+CHROMIUM := /usr/bin/chromium
 # The docs site's tools only: griffe reads the API reference from the source, so no zoo and no TensorFlow.
 DOCS_VENV := .venv-docs
 DOCS_PACKAGES := 'mkdocs>=1.6,<2' 'mkdocs-material>=9.5,<10' 'mkdocstrings[python]>=1.0,<2' 'mkdocstrings-python>=2.0,<3' 'ruff>=0.6'
@@ -38,22 +41,28 @@ $(MLFLOW_VENV)/.installed:
 	$(MLFLOW_VENV)/bin/python -m pip install --quiet 'mlflow>=3,<4'
 	touch $@
 
+$(CHROMIUM):
+	apt-get install -y --no-install-recommends chromium >/dev/null || { apt-get update >/dev/null && \
+	    apt-get install -y --no-install-recommends chromium >/dev/null; } || \
+	    { echo "the browser tests need Chromium: install Debian's chromium package (as root)"; exit 1; }
+
 demo: $(VENV)/.installed  ## the main job on an embedded default
 	$(BIN)/zoo demo
 
-test: $(VENV)/.installed $(JAX_VENV)/.installed $(MLFLOW_VENV)/.installed  ## lint, registry.json in sync, the whole suite (slow tests too)
+test: $(VENV)/.installed $(JAX_VENV)/.installed $(MLFLOW_VENV)/.installed $(CHROMIUM)  ## lint, registry.json in sync, the whole suite (slow tests too)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy  # mypy.ini: all of zoo/, strict on the public API
 	$(BIN)/zoo registry --check
 	$(MAKE) --no-print-directory docs
-	ZOO_JAX_PYTHON=$(JAX_VENV)/bin/python ZOO_MLFLOW_SERVER=$(MLFLOW_VENV)/bin/mlflow $(BIN)/pytest
+	ZOO_JAX_PYTHON=$(JAX_VENV)/bin/python ZOO_MLFLOW_SERVER=$(MLFLOW_VENV)/bin/mlflow ZOO_CHROMIUM=$(CHROMIUM) \
+	    $(BIN)/pytest
 
 # `make test`, the stress loops (20 signals per stage of `zoo train`), and the sweep: every first-party backbone
 # built at its declared size, tests/builds.json rewritten from it and checked again, every keras-hub preset
 # built small and every declared pyramid compared with its network's layers; a changed record fails
 # here until it is committed (run this after changing a plugin's tables or upgrading keras, keras-hub, keras-cv).
-test-all: $(VENV)/.installed $(JAX_VENV)/.installed $(MLFLOW_VENV)/.installed
+test-all: $(VENV)/.installed $(JAX_VENV)/.installed $(MLFLOW_VENV)/.installed $(CHROMIUM)
 	$(MAKE) --no-print-directory test
 	ZOO_INTERRUPT_TRIES=20 $(BIN)/pytest tests/test_interrupt.py -m slow
 	ZOO_SWEEP=write $(BIN)/pytest -n 0 --timeout=3600 tests/test_builds.py -k "network_is or write_the_record"

@@ -63,6 +63,7 @@ _LAZY = {
     "find_runs": "zoo.run.listing",
     "tune": "zoo.tuning",
     "Tuning": "zoo.tuning",
+    "report": "zoo.html_report",
     "RunSummary": "zoo.run.listing",
     "logme": "zoo.scoring",
     "export": "zoo.exports",
@@ -79,12 +80,14 @@ _NEEDS_KERAS = {
     "zoo.ranking",
     "zoo.layers",
     "zoo.lr_finder",
+    "zoo.html_report",
 }  # import Keras on import
 
 if TYPE_CHECKING:
     from zoo.data import Dataset, load_dataset
     from zoo.exports import Exported, export
     from zoo.features import extract
+    from zoo.html_report import report
     from zoo.inference import evaluate, predict
     from zoo.lr_finder import LRFinding, lr_find
     from zoo.ranking import Ranking, rank
@@ -174,6 +177,7 @@ __all__ = [
     "network_of",
     "predict",
     "rank",
+    "report",
     "resume",
     "save_model",
     "set_level",

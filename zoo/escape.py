@@ -24,6 +24,15 @@ def terminal(text: Any) -> str:
     return _CONTROL.sub(lambda found: repr(found.group())[1:-1], str(text))
 
 
+def html_text(text: Any) -> str:
+    """``text`` as text in HTML, in an element or an attribute: markup escaped, control characters as escapes.
+
+    >>> html_text('<img src=x onerror="alert(1)">\\x1b')
+    '&lt;img src=x onerror=&quot;alert(1)&quot;&gt;\\\\x1b'
+    """
+    return html.escape(terminal(text), quote=True)
+
+
 def markdown(text: Any) -> str:
     """``text`` as plain text in Markdown, also in a table cell: no HTML, no table split, one line.
 

@@ -38,6 +38,18 @@ def evaluate(run: str | os.PathLike[str] | Run, data: Any, *, batch_size: int = 
     run = _finished(run)
     dataset = load_dataset(data, task=run.task, class_names=run.class_names or None)  # type: ignore[arg-type]
     check_modality(dataset, run.modality, f"{run.path} is {'a text' if run.modality == 'text' else 'an image'} model")
+    metrics = compute_metrics(run.task, dataset.targets, dataset_outputs(run, dataset, batch_size), run.class_names)
+    metrics["skipped"] = len(dataset.skipped)
+    return metrics
+
+
+def dataset_outputs(run: Run, dataset: Dataset, batch_size: int = 32) -> np.ndarray:
+    """The finished run's model outputs on every example of ``dataset``, read and resized as training read them.
+
+    >>> train, val = Run("runs/demo/run").read_data()
+    >>> dataset_outputs(Run("runs/demo/run"), val).shape
+    (8, 4)
+    """
     inputs = pipeline(
         dataset,
         image_size=run.input_shape[:2] or None,  # type: ignore[arg-type]
@@ -45,10 +57,7 @@ def evaluate(run: str | os.PathLike[str] | Run, data: Any, *, batch_size: int = 
         batch_size=batch_size,
         with_targets=False,
     )
-    outputs = run.model.predict(inputs, verbose=0)
-    metrics = compute_metrics(run.task, dataset.targets, outputs, run.class_names)
-    metrics["skipped"] = len(dataset.skipped)
-    return metrics
+    return np.asarray(run.model.predict(inputs, verbose=0))
 
 
 def predict(run: str | os.PathLike[str] | Run, inputs: Any, *, top_k: int = TOP_K) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ is a :class:`zoo.TrainingWarning`, never a failed run.
 from __future__ import annotations
 
 import errno
+import io
 import math
 import os
 import warnings
@@ -120,6 +121,34 @@ def _learning_curves(history: Sequence[Mapping[str, Any]], path: str | os.PathLi
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
     return _save_png(figure, path)
+
+
+def overlaid_curves_png(histories: Mapping[str, Sequence[Mapping[str, Any]]]) -> bytes:
+    """A PNG of several runs' validation loss and main validation metric per epoch, one line per run (named by
+    its key), for comparing them; epochs numbered across phases.
+
+    >>> overlaid_curves_png({"a": [{"val_loss": 1.0}, {"val_loss": 0.8}]})[:4]
+    b'\\x89PNG'
+    """
+    keys = {key for history in histories.values() for row in history for key in row}
+    metric = next((m for m in ("accuracy", "binary_accuracy", "mae") if f"val_{m}" in keys), None)
+    panels = ["val_loss"] + ([f"val_{metric}"] if metric else [])
+    figure = _figure(figsize=(5 * len(panels), 4), dpi=100)
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    for ax, name in zip(axes, panels, strict=True):
+        for label, history in histories.items():
+            values = _series(history, name)
+            if np.isfinite(values).any():
+                ax.plot(np.arange(1, len(history) + 1), values, marker="o", markersize=3, label=escape.terminal(label))
+        if ax.has_data():
+            ax.legend(fontsize="small")
+        ax.set(title=name.replace("_", " "), xlabel="epoch", ylabel=name)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    figure.clear()
+    return buffer.getvalue()
 
 
 def _fine_tune_start(history: Sequence[Mapping[str, Any]]) -> int | None:

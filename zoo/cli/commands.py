@@ -406,6 +406,23 @@ def config_options(args: argparse.Namespace, names: tuple[str, ...], **more: Any
     return {**options, **more}
 
 
+def do_report(args: argparse.Namespace) -> None:
+    """``zoo report``: the runs compared in one HTML file; its path printed."""
+    from zoo.run import Run
+
+    runs = [Run.finished(os.path.expanduser(path)) for path in args.runs]  # checked before TensorFlow loads
+    if os.path.isdir(args.out):
+        raise ConfigError(f"{args.out} is a folder: give the report's file name with --out (default: report.html)")
+    if args.top_losses < 0:
+        raise ConfigError(f"--top-losses must be 0 or more, got {args.top_losses}")
+    console.load_framework()
+    from zoo.html_report import report
+
+    with console.results_only():
+        path = report(runs, args.out, top_losses=args.top_losses)
+    print(f"report: {path}")
+
+
 def do_runs(args: argparse.Namespace) -> None:
     """``zoo runs``: the runs under a folder, filtered and sorted, as a table that fits the terminal or as JSON."""
     from zoo.run.listing import find_runs

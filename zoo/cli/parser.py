@@ -180,6 +180,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="every run's full record, as JSON")
     p.set_defaults(run=handlers.do_runs)
 
+    p = commands.add_parser(
+        "report",
+        help="finished runs compared in one self-contained HTML file: metrics, curves, per class, top losses",
+        formatter_class=DefaultsFormatter,
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run directories")
+    p.add_argument("--out", default="report.html", metavar="FILE", help="the HTML file to write")
+    p.add_argument("--top-losses", type=int, default=8, metavar="N",
+                   help="examples of each run's validation set shown, the worst first (0: none)")  # fmt: skip
+    p.set_defaults(run=handlers.do_report)
+
     p = commands.add_parser("demo", help="the embedded end-to-end example (no network, no data)")
     p.add_argument("--backbone", default="resnet50")
     p.add_argument("--out", default="runs/demo", help="where to write the generated data and the run")

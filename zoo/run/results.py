@@ -72,6 +72,11 @@ class Results:
         return self.run.path / SKIPPED
 
     @property
+    def card_path(self) -> Path:
+        """The model card (Markdown), written when the run finishes."""
+        return self.run.path / CARD
+
+    @property
     def skipped(self) -> list[dict[str, str]]:
         return read_json(self.skipped_path) if self.skipped_path.exists() else []
 
