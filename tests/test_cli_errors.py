@@ -60,6 +60,7 @@ def _assert_user_error(code, stderr, match):
         (["--weight-decay", "-0.1"], "weight_decay must be a number in [0, 1), got -0.1"),
         (["--epochs", "2", "--warmup-epochs", "2"], "warmup_epochs=2.0 is not shorter than the 2 epochs"),
         (["--fine-tune", "1", "--fine-tune-epochs", "1", "--warmup-epochs", "1.5"], "than the 1 fine-tuning epochs"),
+        (["--mlflow", "htp://typo:5000"], "mlflow must be True, False or a tracking URI (http://host:5000"),
     ],
     ids=[
         "epochs",
@@ -76,6 +77,7 @@ def _assert_user_error(code, stderr, match):
         "weight-decay",
         "warmup",
         "warmup-phase2",
+        "mlflow-uri",
     ],
 )
 def test_bad_numbers_fail_before_tensorflow_loads(args, match, images, tmp_path):

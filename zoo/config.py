@@ -18,6 +18,10 @@ from typing import Any, Literal
 from zoo.errors import ConfigError
 from zoo.spec import as_lists
 
+# The tracking URIs MLflow takes (`--mlflow URI`): its servers, its database stores, Databricks, its file store.
+MLFLOW_SCHEMES = (
+    "http", "https", "sqlite", "postgresql", "mysql", "mssql", "databricks", "databricks-uc", "uc", "file"
+)  # fmt: skip
 Task = Literal["classification", "multilabel", "regression"]
 TASKS = ("classification", "multilabel", "regression")
 HEADS = ("avg", "max", "flatten")
@@ -219,8 +223,13 @@ class TrainConfig:
         self._check_warmup()
         if not isinstance(self.tensorboard, (bool, str)) or self.tensorboard == "":
             raise ConfigError(f"tensorboard must be True, False or a folder, got {self.tensorboard!r}")
-        if not isinstance(self.mlflow, (bool, str)) or not str(self.mlflow).strip():
-            raise ConfigError(f"mlflow must be True, False or a tracking URI, got {self.mlflow!r}")
+        if not isinstance(self.mlflow, (bool, str)) or (
+            isinstance(self.mlflow, str) and self.mlflow.partition("://")[0].split("+")[0].lower() not in MLFLOW_SCHEMES
+        ):
+            raise ConfigError(
+                "mlflow must be True, False or a tracking URI (http://host:5000, https://..., sqlite:///mlflow.db, "
+                f"postgresql://..., databricks), got {self.mlflow!r}"
+            )
         if not _number(self.dropout) or not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if not _number(self.val_fraction) or not 0.0 < self.val_fraction < 1.0:

@@ -110,7 +110,9 @@ class MlflowRun:
             _reachable(uri)
             from mlflow import MlflowClient
 
-            client = MlflowClient(tracking_uri=uri)
+            with _quiet_mlflow():  # a new local store says it made its tables
+                client = MlflowClient(tracking_uri=uri)
+                client.search_experiments(max_results=1)  # the store opened now: a bad URI is said here, once
             experiment = parent.experiment if parent is not None else _experiment(client)
             found = _unfinished(client, experiment, key) if key and resume else None
             if found is not None:
@@ -296,11 +298,13 @@ def _warn(uri: str, err: BaseException) -> None:
 
 @contextlib.contextmanager
 def _quiet_mlflow() -> Iterator[None]:
-    """MLflow's own INFO lines (``View run ... at ...``, environment notes) kept out of the zoo's output."""
-    logger = logging.getLogger("mlflow")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    """MLflow's own INFO lines (a new store's tables, environment notes) kept out of the zoo's output."""
+    loggers = [logging.getLogger(name) for name in ("mlflow", "alembic")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)

@@ -423,6 +423,26 @@ def do_report(args: argparse.Namespace) -> None:
     print(f"report: {path}")
 
 
+def do_serve(args: argparse.Namespace) -> None:
+    """``zoo serve``: the run behind HTTP until SIGTERM or Ctrl-C; where it listens said first."""
+    from zoo.run import Run
+
+    run = Run.finished(os.path.expanduser(args.run_dir))  # checked before TensorFlow loads
+    if not 0 < args.port < 65536:
+        raise ConfigError(f"--port must be between 1 and 65535, got {args.port}")
+    if args.max_request_mb <= 0:
+        raise ConfigError(f"--max-request-mb must be positive, got {args.max_request_mb}")
+    if not (console.installed("fastapi") and console.installed("uvicorn") and console.installed("multipart")):
+        raise ConfigError("zoo serve needs FastAPI and uvicorn: pip install 'backbone-zoo[serve]'")
+    console.load_framework()
+    from zoo.serving import serve
+
+    name = args.name or run.path.resolve().name
+    console.say(f"serving {name} at http://{args.host}:{args.port}/ (POST /v1/models/{name}:predict); Ctrl-C stops")
+    serve(run.path, host=args.host, port=args.port, name=name, max_batch=args.max_batch,
+          max_wait_ms=args.max_wait_ms, max_request_bytes=int(args.max_request_mb * 2**20))  # fmt: skip
+
+
 def do_runs(args: argparse.Namespace) -> None:
     """``zoo runs``: the runs under a folder, filtered and sorted, as a table that fits the terminal or as JSON."""
     from zoo.run.listing import find_runs

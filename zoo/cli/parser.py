@@ -191,6 +191,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="examples of each run's validation set shown, the worst first (0: none)")  # fmt: skip
     p.set_defaults(run=handlers.do_report)
 
+    p = commands.add_parser(
+        "serve",
+        help="a finished run behind an HTTP API compatible with TF Serving's REST API, with a web page",
+        formatter_class=DefaultsFormatter,
+    )
+    p.add_argument("run_dir", metavar="RUN", help="a run directory")
+    p.add_argument("--host", default="127.0.0.1", help="the address to listen on (0.0.0.0: every interface)")
+    p.add_argument("--port", type=int, default=8501, help="the port (TF Serving's REST port by default)")
+    p.add_argument("--name", help="the model's name in the URLs (default: the run directory's name)")
+    p.add_argument("--max-batch", type=int, default=32, metavar="N", help="inputs run as one batch")
+    p.add_argument("--max-wait-ms", type=float, default=5.0, metavar="MS",
+                   help="how long a request waits for others to join its batch")  # fmt: skip
+    p.add_argument("--max-request-mb", type=float, default=32.0, metavar="MB", help="the largest request body")
+    p.set_defaults(run=handlers.do_serve)
+
     p = commands.add_parser("demo", help="the embedded end-to-end example (no network, no data)")
     p.add_argument("--backbone", default="resnet50")
     p.add_argument("--out", default="runs/demo", help="where to write the generated data and the run")

@@ -1,0 +1,282 @@
+"""`zoo serve`: a real server on 127.0.0.1 driven over HTTP, in TF Serving's request format and the zoo's own; bad
+requests answered 4xx with the cause while the server stays up; 1,000 mixed requests from 16 concurrent clients, each
+good one answered as `zoo.predict` answers it; SIGTERM draining what is in flight and exiting 0; a text model; and the
+web page in headless Chromium, an image uploaded and its label shown.
+"""
+
+import base64
+import concurrent.futures
+import csv
+import io
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from PIL import Image
+
+import zoo
+from zoo.cli import main
+from zoo.demo import write_scenes
+from zoo.testing import TINY_IMAGE
+
+pytestmark = pytest.mark.slow
+CHROMIUM = os.environ.get("ZOO_CHROMIUM")
+QUIET_CHROMIUM = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+TEXTS = {
+    "weather": ["rain and wind by noon", "sunny skies all day", "snow falls tonight", "storm clouds gather"],
+    "sport": ["the team won the match", "a goal in extra time", "the runner broke a record", "the final whistle"],
+}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`zoo serve RUN` in its own process, on a free port of 127.0.0.1."""
+
+    def __init__(self, run_path, *options, env=None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "-m", "zoo", "serve", str(run_path), "--port", str(self.port), *options]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                        env={**os.environ, **(env or {})})  # fmt: skip
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if self.get("/readyz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert self.process.poll() is None and time.monotonic() < deadline, self.process.communicate()[1][-3000:]
+            time.sleep(0.3)
+
+    def request(self, method, path, body=None, headers=None):
+        """``(status, parsed JSON or text)``; a 4xx or 5xx is an answer here, not an exception."""
+        data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                status, text = answer.status, answer.read().decode()
+        except urllib.error.HTTPError as err:
+            status, text = err.code, err.read().decode()
+        try:
+            return status, json.loads(text)
+        except ValueError:
+            return status, text
+
+    def get(self, path):
+        return self.request("GET", path)
+
+    def post(self, path, body, headers=None):
+        return self.request("POST", path, body, headers)
+
+    def stop(self):
+        """SIGTERM; the exit status and the output."""
+        self.process.send_signal(signal.SIGTERM)
+        out, err = self.process.communicate(timeout=60)
+        return self.process.returncode, out, err
+
+
+def b64(path):
+    return {"b64": base64.b64encode(path.read_bytes()).decode()}
+
+
+def multipart(field, filename, data, kind="application/octet-stream"):
+    boundary = "zoo-test-boundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\n"
+            f"Content-Type: {kind}\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()  # fmt: skip
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("serve")
+    scenes = write_scenes(root / "scenes", per_class=4, size=32, seed=0)
+    run = zoo.train(TINY_IMAGE, scenes, out=root / "run", epochs=3, learning_rate=0.05, weights=None, verbose=0)
+    images = sorted(scenes.rglob("*.png"))[::2]  # 8 images, 2 of each class
+    expected = {str(p): zoo.predict(run, str(p), top_k=4)[0]["predictions"] for p in images}
+    return run, images, expected
+
+
+@pytest.fixture(scope="module")
+def server(trained):
+    served = Server(trained[0].path, "--max-wait-ms", "20")
+    yield served
+    if served.process.poll() is None:
+        served.stop()
+
+
+def scores_of(run, predictions):
+    """zoo.predict's predictions as the model's output row (in class order)."""
+    by_label = {p["label"]: p["score"] for p in predictions}
+    return [by_label[name] for name in run.class_names]
+
+
+def test_tf_serving_requests_are_answered_as_zoo_predict_answers(trained, server):
+    run, images, expected = trained
+    status, answer = server.get("/v1/models/run")
+    assert status == 200 and answer["model_version_status"][0]["state"] == "AVAILABLE"
+    status, meta = server.get("/v1/models/run/metadata")
+    assert status == 200 and meta["model_spec"]["name"] == "run"
+    assert meta["zoo"]["class_names"] == list(run.class_names) and meta["zoo"]["input_shape"] == [32, 32, 3]
+    assert "serving_default" in meta["metadata"]["signature_def"]["signature_def"]
+
+    status, answer = server.post("/v1/models/run:predict", {"instances": [b64(p) for p in images[:3]]})
+    assert status == 200
+    for row, path in zip(answer["predictions"], images[:3], strict=True):
+        assert row == pytest.approx(scores_of(run, expected[str(path)]), abs=1e-5)
+    # the columnar format, with the input named as TF Serving's clients name it
+    status, answer = server.post("/v1/models/run:predict", {"inputs": {"images": [b64(images[3])]}})
+    assert status == 200 and answer["outputs"][0] == pytest.approx(scores_of(run, expected[str(images[3])]), abs=1e-5)
+    # an upload to /predict: the top classes
+    status, answer = server.post("/predict", *multipart("file", images[4].name, images[4].read_bytes(), "image/png"))
+    assert status == 200 and [p["label"] for p in answer["predictions"]] == [
+        p["label"] for p in expected[str(images[4])]
+    ]
+
+
+def bad_requests(image):
+    """(what, method, path, body, headers, status, words of the error) of requests the server must refuse."""
+    big = Image.new("RGB", (400, 300))  # over the server's pixel limit (ZOO_MAX_PIXELS=100000 below)
+    buffer = io.BytesIO()
+    big.save(buffer, "PNG")
+    return [
+        ("malformed JSON", "/v1/models/run:predict", b"{not json", None, 400, "not JSON"),
+        ("no instances", "/v1/models/run:predict", {"examples": []}, None, 400, '"instances"'),
+        ("empty instances", "/v1/models/run:predict", {"instances": []}, None, 400, "no input"),
+        ("bad base64", "/v1/models/run:predict", {"instances": [{"b64": "@@@"}]}, None, 400, "base64"),
+        ("not an image", "/v1/models/run:predict", {"instances": [{"b64": "aGVsbG8="}]}, None, 400, "cannot be used"),
+        ("a number", "/v1/models/run:predict", {"instances": [3]}, None, 400, '{"b64"'),
+        ("a text", "/v1/models/run:predict", {"instances": ["a text"]}, None, 400, '{"b64"'),
+        ("too many pixels", "/v1/models/run:predict",
+         {"instances": [{"b64": base64.b64encode(buffer.getvalue()).decode()}]}, None, 400, "pixels"),
+        ("unknown model", "/v1/models/other:predict", {"instances": [b64(image)]}, None, 404, "no model named"),
+        ("unknown verb", "/v1/models/run:classify", {"instances": [b64(image)]}, None, 404, "unknown method"),
+        ("upload of a text file", "/predict", *multipart("file", "notes.txt", b"hello"), 400, "cannot be used"),
+        ("over the size limit", "/v1/models/run:predict", b"x" * (2 * 2**20), None, 413, "size limit"),
+    ]  # fmt: skip
+
+
+def test_bad_requests_are_4xx_with_their_cause_and_the_server_stays_up(trained, tmp_path):
+    run, images, _ = trained
+    served = Server(run.path, "--max-request-mb", "1", env={"ZOO_MAX_PIXELS": "100000"})
+    try:
+        for what, path, body, headers, status, words in bad_requests(images[0]):
+            answered, answer = served.post(path, body, headers)
+            assert answered == status and isinstance(answer, dict) and words in answer["error"], (what, answer)
+            assert served.get("/healthz") == (200, {"status": "ok"}), what
+        status, answer = served.post("/v1/models/run:predict", {"instances": [b64(images[0])]})
+        assert status == 200 and len(answer["predictions"]) == 1  # and it still answers good ones
+    finally:
+        code, _, err = served.stop()
+    assert code == 0 and "Traceback" not in err, err
+
+
+def test_a_thousand_mixed_requests_from_sixteen_clients_lose_nothing(trained, server):
+    run, images, expected = trained
+    limits = ("too many pixels", "over the size limit")  # they need a server started with those limits (above)
+    bad = [request for request in bad_requests(images[0]) if request[0] not in limits]
+    rng = random.Random(0)
+    plan = [("good", rng.choice(images)) if rng.random() < 0.7 else ("bad", rng.choice(bad)) for _ in range(1000)]
+
+    def send(item):
+        kind, what = item
+        if kind == "good":
+            return server.post("/v1/models/run:predict", {"instances": [b64(what)]})
+        _, path, body, headers, _, _ = what
+        return server.post(path, body, headers)
+
+    _, before = server.get("/readyz")
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(send, plan))
+    assert len(answers) == 1000
+    for (kind, what), (status, answer) in zip(plan, answers, strict=True):
+        if kind == "good":
+            assert status == 200, answer
+            assert answer["predictions"][0] == pytest.approx(scores_of(run, expected[str(what)]), abs=1e-5)
+        else:
+            assert status == what[4] and what[5] in answer["error"], (what[0], answer)
+    _, after = server.get("/readyz")
+    good = sum(kind == "good" for kind, _ in plan)
+    assert after["inputs"] - before["inputs"] == good  # every good input run once
+    assert after["batches"] - before["batches"] < good  # concurrent requests shared batches
+
+
+def test_sigterm_answers_the_requests_in_flight_and_exits_0(trained):
+    run, images, expected = trained
+    served = Server(run.path, "--max-wait-ms", "800")  # requests wait in the batcher: in flight at the signal
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        pending = [pool.submit(served.post, "/v1/models/run:predict", {"instances": [b64(p)]}) for p in images[:6]]
+        time.sleep(0.3)
+        served.process.send_signal(signal.SIGTERM)
+        answers = [future.result(timeout=60) for future in pending]
+    _, err = served.process.communicate(timeout=60)
+    assert [status for status, _ in answers] == [200] * 6
+    for (_, answer), path in zip(answers, images[:6], strict=True):
+        assert answer["predictions"][0] == pytest.approx(scores_of(run, expected[str(path)]), abs=1e-5)
+    assert served.process.returncode == 0 and "Traceback" not in err, err
+
+
+def test_a_text_model_is_served_its_texts_answered_as_zoo_predict_answers(tmp_path, tiny_text):
+    data = tmp_path / "texts.csv"
+    with data.open("w", newline="") as f:
+        csv.writer(f).writerows([("text", "label"), *((t, label) for label in TEXTS for t in TEXTS[label])])
+    run = zoo.train(tiny_text, data, out=tmp_path / "run", epochs=2, weights=None, val_fraction=0.25, verbose=0)
+    asked = ["rain again tonight", "a record goal"]
+    expected = zoo.predict(run, asked, top_k=2)
+    plugin = os.pathsep.join(p for p in sys.path if "tiny-text" in p)  # where the tiny_text fixture installed it
+    served = Server(run.path, env={"PYTHONPATH": plugin})
+    try:
+        status, answer = served.post("/v1/models/run:predict", {"instances": asked})
+        assert status == 200
+        for row, result in zip(answer["predictions"], expected, strict=True):
+            assert row == pytest.approx(scores_of(run, result["predictions"]), abs=1e-5)
+        status, answer = served.post("/predict", {"text": asked[0]}, {"Content-Type": "application/json"})
+        assert status == 200 and answer["predictions"][0]["label"] == expected[0]["predictions"][0]["label"]
+        status, answer = served.post("/v1/models/run:predict", {"instances": [{"b64": "aGVsbG8="}]})
+        assert status == 400 and "a text model takes strings" in answer["error"]
+        assert served.get("/v1/models/run/metadata")[1]["zoo"]["sequence_length"] == run.input_shape[0]
+    finally:
+        assert served.stop()[0] == 0
+
+
+@pytest.mark.skipif(not CHROMIUM, reason="set ZOO_CHROMIUM to a Chromium binary (`make test` installs Debian's)")
+def test_the_web_page_in_a_browser_shows_the_label_of_an_uploaded_image(trained, server):
+    from playwright.sync_api import sync_playwright
+
+    _, images, expected = trained
+    image = images[5]
+    errors, requests = [], []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=QUIET_CHROMIUM)
+        page = browser.new_page()
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(server.url + "/")
+        assert page.inner_text("#name") == "run"
+        page.set_input_files("#file", str(image))
+        page.wait_for_selector("#results .row")
+        labels = page.eval_on_selector_all("#results .label", "all => all.map(e => e.textContent)")
+        browser.close()
+    assert errors == []
+    assert labels == [p["label"] for p in expected[str(image)]]
+    assert all(url.startswith((server.url, "blob:", "data:")) for url in requests), requests  # nothing elsewhere
+
+
+def test_serve_refuses_what_is_not_a_finished_run_in_one_line(tmp_path, capsys):
+    assert main(["serve", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("zoo: error: ") and err.count("\n") == 1

@@ -1,0 +1,405 @@
+"""``zoo serve``: a finished run behind an HTTP API that TensorFlow Serving's clients already speak, with dynamic
+batching, a web page, health checks and limits (FastAPI on uvicorn).
+
+- ``POST /v1/models/<name>:predict``: TF Serving's REST predict, ``{"instances": [...]}`` (rows) or
+  ``{"inputs": ...}`` (columns); an image is ``{"b64": "<base64 of the file>"}``, a text is a string. The answer
+  is ``{"predictions": [[score, ...], ...]}`` (or ``{"outputs": ...}``), each row the model's output.
+- ``GET /v1/models/<name>`` (its status) and ``GET /v1/models/<name>/metadata`` (its signature, and the zoo's
+  record: class names, input size, preprocessing, sequence length).
+- ``POST /predict``: one image uploaded as a multipart file (``file``), or a text (``text``), answered with the
+  top classes as JSON; ``GET /`` a page that does the same in a browser (no network: it is in the package).
+- ``GET /healthz`` (the process answers) and ``GET /readyz`` (the model is loaded and warmed up).
+
+Concurrent requests are gathered into one batch of at most ``max_batch`` inputs, waiting at most ``max_wait_ms``
+for more; each batch is padded to a power of two, so the model is traced for a few shapes once and never again.
+Every image goes through the zoo's decoding and its checks (the pixel limit among them); a bad request is a 4xx
+answer with ``{"error": "..."}`` naming the cause, and the server goes on. SIGTERM (or Ctrl-C) stops accepting
+connections, answers the requests in flight, and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import concurrent.futures
+import contextlib
+import json
+import os
+import signal
+from collections.abc import AsyncIterator, Callable, Iterator
+from importlib import resources
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request  # module-level: FastAPI reads the handlers' annotations from this module
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.datastructures import UploadFile
+
+from zoo.data.decode import decode_image, repair_text
+from zoo.errors import ConfigError, DataError, first_line
+from zoo.run import Run
+
+MAX_BATCH = 32  # inputs run as one batch
+MAX_WAIT_MS = 5.0  # how long the first request of a batch waits for others
+MAX_REQUEST_BYTES = 32 * 2**20  # the body of one request
+TOP_K = 5  # classes /predict answers with
+VERSION = "1"  # the one version a zoo server serves (TF Serving's clients ask for it)
+
+
+class Batcher:
+    """Runs ``predict`` on batches gathered from concurrent :meth:`submit` calls (at most ``max_batch`` inputs,
+    the first waiting at most ``max_wait`` seconds for more), one batch at a time in a worker thread; a batch is
+    padded to the next power of two (``pad`` gives the filler input), so ``predict`` sees few shapes."""
+
+    def __init__(
+        self, predict: Callable[[np.ndarray], np.ndarray], pad: Any, max_batch: int = MAX_BATCH, max_wait: float = 0.005
+    ) -> None:
+        self.predict, self.pad, self.max_batch, self.max_wait = predict, pad, max_batch, max_wait
+        self.queue: asyncio.Queue[tuple[np.ndarray, asyncio.Future[np.ndarray]]] = asyncio.Queue()
+        self.worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="zoo-serve")
+        self.batches = self.inputs = 0  # batches and inputs run so far (``/readyz`` says them)
+
+    async def submit(self, inputs: np.ndarray) -> np.ndarray:
+        """The model's outputs for ``inputs`` (one request's), computed in a batch with other requests'."""
+        done: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        await self.queue.put((inputs, done))
+        return await done
+
+    async def run(self) -> None:
+        """Gather and run batches until cancelled."""
+        loop = asyncio.get_running_loop()
+        while True:
+            waiting = [await self.queue.get()]
+            size, deadline = len(waiting[0][0]), loop.time() + self.max_wait
+            while size < self.max_batch:
+                try:
+                    item = await asyncio.wait_for(self.queue.get(), max(0.0, deadline - loop.time()))
+                except asyncio.TimeoutError:
+                    break
+                if size + len(item[0]) > self.max_batch:  # it waits for the next batch
+                    await self._run(loop, waiting)
+                    waiting, size, deadline = [item], len(item[0]), loop.time() + self.max_wait
+                    continue
+                waiting.append(item)
+                size += len(item[0])
+            await self._run(loop, waiting)
+
+    async def _run(self, loop: asyncio.AbstractEventLoop, waiting: list[tuple[np.ndarray, Any]]) -> None:
+        batch = np.concatenate([inputs for inputs, _ in waiting])
+        padded = self.padded(batch)
+        try:
+            outputs = await loop.run_in_executor(self.worker, self.predict, padded)
+        except Exception as err:  # the model failed on this batch: each request of it says so
+            for _, done in waiting:
+                if not done.done():
+                    done.set_exception(err)
+            return
+        self.batches += 1
+        self.inputs += len(batch)
+        start = 0
+        for inputs, done in waiting:
+            if not done.done():  # a client that went away cancelled its future
+                done.set_result(outputs[start : start + len(inputs)])
+            start += len(inputs)
+
+    def padded(self, batch: np.ndarray) -> np.ndarray:
+        """``batch`` with filler rows up to the next power of two (at most ``max_batch``, or ``batch``'s own size).
+
+        >>> Batcher(lambda x: x, 0, max_batch=32).padded(np.ones(5)).tolist()
+        [1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]
+        """
+        size = len(batch)
+        target = max(size, min(self.max_batch, 1 << (size - 1).bit_length()))
+        if target == size:
+            return batch
+        filler = np.repeat(np.asarray([self.pad], dtype=batch.dtype), target - size, axis=0)
+        return np.concatenate([batch, filler])
+
+
+class RequestError(ValueError):
+    """A request the server cannot use: its status (400, 404, 413) and the cause, said as ``{"error": ...}``."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Served:
+    """What the server serves: a finished run's model, its name, and how a request becomes its input."""
+
+    def __init__(self, run: Run, name: str) -> None:
+        self.run, self.name = run, name
+        self.text = run.modality == "text"
+        self.size = tuple(run.input_shape[:2]) if not self.text else None
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """The model on one padded batch (a few shapes: each traced once)."""
+        return np.asarray(self.run.model.predict_on_batch(batch))
+
+    @property
+    def pad(self) -> Any:
+        return "" if self.text else np.zeros((*self.size, 3), dtype="float32")  # type: ignore[misc]
+
+    def inputs(self, items: list[Any]) -> np.ndarray:
+        """The model's inputs for a request's ``items``: texts, or images as ``{"b64": ...}`` (or raw bytes)."""
+        if not items:
+            raise RequestError("the request holds no input: give one or more instances")
+        if self.text:
+            texts = []
+            for item in items:
+                if isinstance(item, dict) and set(item) == {"text"}:
+                    item = item["text"]
+                if not isinstance(item, str):
+                    raise RequestError(f"a text model takes strings, got {type(item).__name__}: {str(item)[:60]!r}")
+                texts.append(repair_text(item)[0])
+            return np.array(texts, dtype=object)
+        return np.stack([self._image(item) for item in items])
+
+    def _image(self, item: Any) -> np.ndarray:
+        from zoo.data.pipelines import resize_images
+
+        if isinstance(item, dict) and len(item) == 1 and isinstance(next(iter(item.values())), dict):
+            item = next(iter(item.values()))  # a named input: {"images": {"b64": ...}}
+        if isinstance(item, dict) and set(item) == {"b64"} and isinstance(item["b64"], str):
+            try:
+                data = base64.b64decode(item["b64"], validate=True)
+            except (binascii.Error, ValueError):
+                raise RequestError('an image\'s "b64" is not valid base64') from None
+        elif isinstance(item, bytes):
+            data = item
+        else:
+            raise RequestError('each image must be {"b64": "<base64 of the image file>"}, got ' + _shown(item))
+        try:
+            pixels = decode_image(data)
+        except DataError as err:
+            raise RequestError(f"an image cannot be used: {first_line(err)}") from None
+        return np.asarray(resize_images(pixels, self.size, self.run.interpolation))  # type: ignore[arg-type]
+
+    def metadata(self) -> dict[str, Any]:
+        """TF Serving's metadata answer, with the zoo's record of the model beside its signature."""
+        run = self.run
+        shape = [-1] if self.text else [-1, *self.size, 3]  # type: ignore[misc]
+        inputs = {"text" if self.text else "images": {"dtype": "DT_STRING", "tensor_shape": _shape(shape)}}
+        outputs = {"probabilities": {"dtype": "DT_FLOAT", "tensor_shape": _shape([-1, len(run.class_names)])}}
+        signature = {"inputs": inputs, "outputs": outputs, "method_name": "tensorflow/serving/predict"}
+        return {
+            "model_spec": {"name": self.name, "signature_name": "", "version": VERSION},
+            "metadata": {"signature_def": {"signature_def": {"serving_default": signature}}},
+            "zoo": {
+                "backbone": run.model_config.backbone,
+                "task": run.task,
+                "class_names": list(run.class_names),
+                "modality": run.modality,
+                "input_shape": list(run.input_shape),
+                "sequence_length": run.input_shape[0] if self.text else None,
+                "interpolation": None if self.text else run.interpolation,
+                "preprocessing": run.spec.get("preprocessing"),
+            },
+        }
+
+
+def _shape(dims: list[int]) -> dict[str, Any]:
+    return {"dim": [{"size": str(d), "name": ""} for d in dims], "unknown_rank": False}
+
+
+def _shown(item: Any) -> str:
+    return f"{type(item).__name__} {json.dumps(item)[:60] if isinstance(item, (dict, list)) else ''}".rstrip()
+
+
+def make_app(
+    source: str | os.PathLike[str] | Run,
+    *,
+    name: str | None = None,
+    max_batch: int = MAX_BATCH,
+    max_wait_ms: float = MAX_WAIT_MS,
+    max_request_bytes: int = MAX_REQUEST_BYTES,
+) -> Any:
+    """The FastAPI application that serves the finished run ``source`` (see the module's docstring); ``zoo serve``
+    runs it with uvicorn. ``name``: the model's name in the URLs (default: the run directory's name).
+
+    >>> app = make_app("runs/demo/run")
+    >>> sorted({route.path for route in app.routes if "models" in route.path})
+    ['/v1/models/{target}', '/v1/models/{target}/metadata']
+    """
+    if not isinstance(max_batch, int) or max_batch < 1:
+        raise ConfigError(f"max_batch must be a positive integer, got {max_batch!r}")
+    if not max_wait_ms >= 0:
+        raise ConfigError(f"max_wait_ms must be 0 or more, got {max_wait_ms!r}")
+    run = source if isinstance(source, Run) else Run.finished(source)
+    served = Served(run, name or run.path.resolve().name)
+    state: dict[str, Any] = {"ready": False}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        batcher = Batcher(served.predict, served.pad, max_batch, max_wait_ms / 1000)
+        loop = asyncio.get_running_loop()
+        for size in _bucket_sizes(max_batch):  # every padded shape traced before the first request
+            await loop.run_in_executor(batcher.worker, served.predict, batcher.padded(np.stack([served.pad] * size)))
+        state.update(batcher=batcher, task=asyncio.create_task(batcher.run()), ready=True)
+        yield
+        state["task"].cancel()
+        batcher.worker.shutdown(wait=True)
+
+    app = FastAPI(title=f"zoo: {served.name}", lifespan=lifespan, docs_url=None, redoc_url=None)
+
+    def error(message: str, status: int) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status)
+
+    @app.middleware("http")
+    async def limit_size(request: Request, call_next: Any) -> Any:
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > max_request_bytes):
+            return error(f"the request is over the size limit of {max_request_bytes} bytes", 413)
+        return await call_next(request)
+
+    async def body_of(request: Request) -> bytes:
+        body = b""
+        async for chunk in request.stream():  # a chunked body with no declared length is counted as it comes
+            body += chunk
+            if len(body) > max_request_bytes:
+                raise RequestError(f"the request is over the size limit of {max_request_bytes} bytes", 413)
+        return body
+
+    async def outputs(items: list[Any]) -> np.ndarray:
+        inputs = served.inputs(items)
+        if len(inputs) > max_batch * 8:
+            raise RequestError(f"at most {max_batch * 8} inputs a request, got {len(inputs)}: send fewer at a time")
+        return await state["batcher"].submit(inputs)
+
+    def model_named(target: str) -> str:
+        model, _, verb = target.partition(":")
+        if model != served.name:
+            raise RequestError(f"no model named {model!r} here: this server serves {served.name!r}", 404)
+        return verb
+
+    @app.exception_handler(RequestError)
+    async def request_error(request: Request, err: RequestError) -> JSONResponse:
+        return error(str(err), err.status)
+
+    @app.post("/v1/models/{target}")
+    async def tf_serving_predict(target: str, request: Request) -> JSONResponse:
+        if model_named(target) != "predict":
+            raise RequestError(f"unknown method {target!r}: POST /v1/models/{served.name}:predict", 404)
+        try:
+            body = json.loads(await body_of(request))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise RequestError(f"the body is not JSON: {first_line(err)}") from None
+        if not isinstance(body, dict) or len({"instances", "inputs"} & set(body)) != 1:
+            raise RequestError('the body must be a JSON object with "instances" (rows) or "inputs" (columns)')
+        rows = "instances" in body
+        items = body["instances" if rows else "inputs"]
+        if isinstance(items, dict) and len(items) == 1:  # columns by input name: {"inputs": {"images": [...]}}
+            items = next(iter(items.values()))
+        if not isinstance(items, list):
+            items = [items]
+        scores = (await outputs(items)).tolist()
+        return JSONResponse({"predictions": scores} if rows else {"outputs": scores})
+
+    @app.get("/v1/models/{target}")
+    async def status(target: str) -> dict[str, Any]:
+        model_named(target)
+        state_name = "AVAILABLE" if state["ready"] else "LOADING"
+        return {"model_version_status": [{"version": VERSION, "state": state_name,
+                                          "status": {"error_code": "OK", "error_message": ""}}]}  # fmt: skip
+
+    @app.get("/v1/models/{target}/metadata")
+    async def metadata(target: str) -> dict[str, Any]:
+        model_named(target)
+        return served.metadata()
+
+    @app.post("/predict")
+    async def predict(request: Request) -> dict[str, Any]:
+        kind = request.headers.get("content-type", "")
+        if kind.startswith("multipart/form-data"):
+            form = await request.form()
+            upload, text = form.get("file"), form.get("text")
+            item: Any = await upload.read() if isinstance(upload, UploadFile) else text
+        elif kind.startswith("application/json"):
+            try:
+                item = json.loads(await body_of(request)).get("text")
+            except (ValueError, AttributeError):
+                raise RequestError('the body must be JSON {"text": "..."}, or a multipart upload') from None
+        else:
+            item = (await body_of(request)) if not served.text else (await body_of(request)).decode("utf-8", "replace")
+        if item is None or (isinstance(item, str) and not served.text):
+            raise RequestError("send an image file as the multipart field \"file\"" if not served.text
+                               else "send the text as the multipart or JSON field \"text\"")  # fmt: skip
+        (scores,) = await outputs([item])
+        return {"model": served.name, "predictions": _top(run, scores)}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        """Ready once the model is loaded and traced; with how many batches and inputs it has run."""
+        if not state["ready"]:
+            return JSONResponse({"status": "loading"}, status_code=503)
+        batcher = state["batcher"]
+        return JSONResponse({"status": "ready", "batches": batcher.batches, "inputs": batcher.inputs})
+
+    @app.get("/", response_class=HTMLResponse)
+    async def page() -> str:
+        return _page(served)
+
+    return app
+
+
+def _bucket_sizes(max_batch: int) -> list[int]:
+    """The padded batch sizes: powers of two below ``max_batch``, and ``max_batch``.
+
+    >>> _bucket_sizes(32), _bucket_sizes(12)
+    ([1, 2, 4, 8, 16, 32], [1, 2, 4, 8, 12])
+    """
+    sizes = [1 << i for i in range(max_batch.bit_length()) if 1 << i < max_batch]
+    return [*sizes, max_batch]
+
+
+def _top(run: Run, scores: np.ndarray, k: int = TOP_K) -> list[dict[str, Any]]:
+    if run.task == "regression":
+        return [{"value": float(v)} for v in np.atleast_1d(scores)]
+    order = np.argsort(-scores)[: min(k, len(scores))]
+    return [{"label": run.class_names[i], "score": float(scores[i])} for i in order]
+
+
+def _page(served: Served) -> str:
+    """The web page, from the package, told the model's name and kind."""
+    template = resources.files("zoo").joinpath("serve_page.html").read_text(encoding="utf-8")
+    settings = json.dumps({"name": served.name, "text": served.text}).replace("<", "\\u003c")  # no </script> inside
+    return template.replace("/*SETTINGS*/null", settings)
+
+
+def serve(
+    source: str | os.PathLike[str],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8501,
+    name: str | None = None,
+    max_batch: int = MAX_BATCH,
+    max_wait_ms: float = MAX_WAIT_MS,
+    max_request_bytes: int = MAX_REQUEST_BYTES,
+) -> None:
+    """Serve the finished run at ``source`` until SIGTERM or Ctrl-C (``zoo serve``): see :func:`make_app`.
+
+    >>> serve("runs/demo/run", port=8501)  # doctest: +SKIP
+    """
+    import uvicorn
+
+    class Server(uvicorn.Server):  # type: ignore[misc]
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            """SIGTERM and SIGINT start the graceful shutdown (a second one forces it); unlike uvicorn's own, the
+            signal is not raised again once the server stopped, so a drained server exits 0."""
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    app = make_app(source, name=name, max_batch=max_batch, max_wait_ms=max_wait_ms,
+                   max_request_bytes=max_request_bytes)  # fmt: skip
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
+    Server(config).run()
