@@ -25,6 +25,7 @@ SCRIPTS = [
     "memory.py",
     "export.py",
     "tune.py",
+    "serve.py",
 ]
 
 

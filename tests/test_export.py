@@ -255,7 +255,7 @@ def test_savedmodel_and_tflite_float_match_keras(image_run, held_out, tmp_path):
     assert np.abs(got - expected).max() <= FLOAT
     metadata = json.loads((lite.path / "metadata.json").read_text())
     assert metadata["input"] == {"name": "images", "dtype": "uint8", "shape": [None, 32, 32, 3],
-                                 "value_range": [0, 255], "channels": "RGB",
+                                 "value_range": [0, 255], "channels": "RGB", "size": [32, 32],
                                  "resize": "before feeding, to 32x32 with bilinear interpolation"}  # fmt: skip
     assert metadata["labels"] == list(image_run.class_names) and metadata["preprocessing"]["inside"] is True
     assert metadata["preprocessing"]["description"] == "tf: x*0.00784314-1"

@@ -276,6 +276,20 @@ def test_the_web_page_in_a_browser_shows_the_label_of_an_uploaded_image(trained,
     assert all(url.startswith((server.url, "blob:", "data:")) for url in requests), requests  # nothing elsewhere
 
 
+def test_a_savedmodel_export_is_served_as_its_run_is(trained, tmp_path):
+    run, images, expected = trained
+    exported = zoo.export(run, "savedmodel", out=tmp_path / "export")
+    served = Server(exported.path, "--name", "scenes")
+    try:
+        assert served.get("/v1/models/scenes/metadata")[1]["zoo"]["class_names"] == list(run.class_names)
+        status, answer = served.post("/v1/models/scenes:predict", {"instances": [b64(p) for p in images[:4]]})
+        assert status == 200
+        for row, path in zip(answer["predictions"], images[:4], strict=True):  # at the training size: no rounding
+            assert row == pytest.approx(scores_of(run, expected[str(path)]), abs=1e-4)
+    finally:
+        assert served.stop()[0] == 0
+
+
 def test_serve_refuses_what_is_not_a_finished_run_in_one_line(tmp_path, capsys):
     assert main(["serve", str(tmp_path)]) == 2
     err = capsys.readouterr().err

@@ -29,6 +29,7 @@ import os
 import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,8 @@ from starlette.datastructures import UploadFile
 
 from zoo.data.decode import decode_image, repair_text
 from zoo.errors import ConfigError, DataError, first_line
+from zoo.exports.formats import METADATA
+from zoo.exports.metadata import is_export
 from zoo.run import Run
 
 MAX_BATCH = 32  # inputs run as one batch
@@ -126,16 +129,73 @@ class RequestError(ValueError):
 
 
 class Served:
-    """What the server serves: a finished run's model, its name, and how a request becomes its input."""
+    """What the server serves: a model (a finished run's, or an exported SavedModel's serving signature), its name,
+    what it says about itself, and how a request becomes its input."""
 
-    def __init__(self, run: Run, name: str) -> None:
-        self.run, self.name = run, name
-        self.text = run.modality == "text"
-        self.size = tuple(run.input_shape[:2]) if not self.text else None
+    def __init__(self, name: str, call: Callable[[np.ndarray], np.ndarray], record: dict[str, Any]) -> None:
+        self.name, self.call, self.record = name, call, record
+        self.text = record["modality"] == "text"
+        self.size = None if self.text else tuple(record["input_shape"][:2])
+        self.class_names: list[str] = record["class_names"]
+
+    @classmethod
+    def of(cls, source: str | os.PathLike[str] | Run, name: str | None) -> Served:
+        """A finished run (its directory, or a :class:`zoo.Run`), or a folder ``zoo export --format savedmodel``
+        wrote."""
+        if not isinstance(source, Run) and is_export(Path(source)):
+            return cls._export(Path(source), name)
+        run = source if isinstance(source, Run) else Run.finished(source)
+        record = {
+            "backbone": run.model_config.backbone,
+            "task": run.task,
+            "class_names": list(run.class_names),
+            "modality": run.modality,
+            "input_shape": list(run.input_shape),
+            "sequence_length": run.input_shape[0] if run.modality == "text" else None,
+            "interpolation": None if run.modality == "text" else run.interpolation,
+            "preprocessing": run.spec.get("preprocessing"),
+        }
+        return cls(name or run.path.resolve().name, lambda batch: np.asarray(run.model.predict_on_batch(batch)), record)
+
+    @classmethod
+    def _export(cls, folder: Path, name: str | None) -> Served:
+        """An exported SavedModel: its ``serving_default`` signature, fed the images resized to the training size
+        and rounded to uint8 (the signature's input type; it resizes nothing more), or the texts."""
+        import tensorflow as tf
+
+        meta = json.loads((folder / METADATA).read_text(encoding="utf-8"))
+        if meta.get("format") != "savedmodel":
+            raise ConfigError(f"{folder} holds a {meta.get('format')} export: zoo serve serves a run directory or a "
+                              "SavedModel export (zoo export --format savedmodel)")  # fmt: skip
+        text = meta["modality"] == "text"
+        if text:
+            import tensorflow_text  # noqa: F401  (the tokenizer's ops)
+        signature = tf.saved_model.load(str(folder)).signatures["serving_default"]
+        key, output = meta["input"]["name"], meta["output"]["name"]
+
+        def call(batch: np.ndarray) -> np.ndarray:
+            fed = batch if text else np.clip(np.round(batch), 0, 255).astype("uint8")
+            return np.asarray(signature(**{key: tf.constant(fed)})[output])
+
+        if not text and "size" not in meta["input"]:
+            raise ConfigError(f"{folder} was exported by an older zoo, whose metadata.json has no training size: "
+                              "export the run again")  # fmt: skip
+        size = [meta["input"]["sequence_length"]] if text else [*meta["input"]["size"], 3]
+        record = {
+            "backbone": meta["backbone"]["name"],
+            "task": meta["task"],
+            "class_names": meta["labels"],
+            "modality": meta["modality"],
+            "input_shape": list(size),
+            "sequence_length": meta["input"].get("sequence_length"),
+            "interpolation": meta["preprocessing"].get("interpolation"),
+            "preprocessing": meta["preprocessing"],
+        }
+        return cls(name or folder.resolve().name, call, record)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """The model on one padded batch (a few shapes: each traced once)."""
-        return np.asarray(self.run.model.predict_on_batch(batch))
+        return self.call(batch)
 
     @property
     def pad(self) -> Any:
@@ -174,29 +234,26 @@ class Served:
             pixels = decode_image(data)
         except DataError as err:
             raise RequestError(f"an image cannot be used: {first_line(err)}") from None
-        return np.asarray(resize_images(pixels, self.size, self.run.interpolation))  # type: ignore[arg-type]
+        return np.asarray(resize_images(pixels, self.size, self.record["interpolation"]))  # type: ignore[arg-type]
 
     def metadata(self) -> dict[str, Any]:
         """TF Serving's metadata answer, with the zoo's record of the model beside its signature."""
-        run = self.run
         shape = [-1] if self.text else [-1, *self.size, 3]  # type: ignore[misc]
         inputs = {"text" if self.text else "images": {"dtype": "DT_STRING", "tensor_shape": _shape(shape)}}
-        outputs = {"probabilities": {"dtype": "DT_FLOAT", "tensor_shape": _shape([-1, len(run.class_names)])}}
+        outputs = {"probabilities": {"dtype": "DT_FLOAT", "tensor_shape": _shape([-1, len(self.class_names)])}}
         signature = {"inputs": inputs, "outputs": outputs, "method_name": "tensorflow/serving/predict"}
         return {
             "model_spec": {"name": self.name, "signature_name": "", "version": VERSION},
             "metadata": {"signature_def": {"signature_def": {"serving_default": signature}}},
-            "zoo": {
-                "backbone": run.model_config.backbone,
-                "task": run.task,
-                "class_names": list(run.class_names),
-                "modality": run.modality,
-                "input_shape": list(run.input_shape),
-                "sequence_length": run.input_shape[0] if self.text else None,
-                "interpolation": None if self.text else run.interpolation,
-                "preprocessing": run.spec.get("preprocessing"),
-            },
+            "zoo": self.record,
         }
+
+    def top(self, scores: np.ndarray, k: int = TOP_K) -> list[dict[str, Any]]:
+        """The ``k`` best classes of one output row (the values, for regression)."""
+        if self.record["task"] == "regression":
+            return [{"value": float(v)} for v in np.atleast_1d(scores)]
+        order = np.argsort(-scores)[: min(k, len(scores))]
+        return [{"label": self.class_names[i], "score": float(scores[i])} for i in order]
 
 
 def _shape(dims: list[int]) -> dict[str, Any]:
@@ -215,8 +272,9 @@ def make_app(
     max_wait_ms: float = MAX_WAIT_MS,
     max_request_bytes: int = MAX_REQUEST_BYTES,
 ) -> Any:
-    """The FastAPI application that serves the finished run ``source`` (see the module's docstring); ``zoo serve``
-    runs it with uvicorn. ``name``: the model's name in the URLs (default: the run directory's name).
+    """The FastAPI application that serves ``source`` (see the module's docstring): a finished run's directory (or
+    :class:`zoo.Run`), or a SavedModel export's folder; ``zoo serve`` runs it with uvicorn. ``name``: the model's
+    name in the URLs (default: the folder's name).
 
     >>> app = make_app("runs/demo/run")
     >>> sorted({route.path for route in app.routes if "models" in route.path})
@@ -226,8 +284,7 @@ def make_app(
         raise ConfigError(f"max_batch must be a positive integer, got {max_batch!r}")
     if not max_wait_ms >= 0:
         raise ConfigError(f"max_wait_ms must be 0 or more, got {max_wait_ms!r}")
-    run = source if isinstance(source, Run) else Run.finished(source)
-    served = Served(run, name or run.path.resolve().name)
+    served = Served.of(source, name)
     state: dict[str, Any] = {"ready": False}
 
     @contextlib.asynccontextmanager
@@ -326,7 +383,7 @@ def make_app(
             raise RequestError("send an image file as the multipart field \"file\"" if not served.text
                                else "send the text as the multipart or JSON field \"text\"")  # fmt: skip
         (scores,) = await outputs([item])
-        return {"model": served.name, "predictions": _top(run, scores)}
+        return {"model": served.name, "predictions": served.top(scores)}
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -357,13 +414,6 @@ def _bucket_sizes(max_batch: int) -> list[int]:
     return [*sizes, max_batch]
 
 
-def _top(run: Run, scores: np.ndarray, k: int = TOP_K) -> list[dict[str, Any]]:
-    if run.task == "regression":
-        return [{"value": float(v)} for v in np.atleast_1d(scores)]
-    order = np.argsort(-scores)[: min(k, len(scores))]
-    return [{"label": run.class_names[i], "score": float(scores[i])} for i in order]
-
-
 def _page(served: Served) -> str:
     """The web page, from the package, told the model's name and kind."""
     template = resources.files("zoo").joinpath("serve_page.html").read_text(encoding="utf-8")
@@ -381,7 +431,8 @@ def serve(
     max_wait_ms: float = MAX_WAIT_MS,
     max_request_bytes: int = MAX_REQUEST_BYTES,
 ) -> None:
-    """Serve the finished run at ``source`` until SIGTERM or Ctrl-C (``zoo serve``): see :func:`make_app`.
+    """Serve the finished run, or the SavedModel export, at ``source`` until SIGTERM or Ctrl-C (``zoo serve``): see
+    :func:`make_app`.
 
     >>> serve("runs/demo/run", port=8501)  # doctest: +SKIP
     """

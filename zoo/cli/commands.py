@@ -10,6 +10,7 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from zoo import catalogue, console, escape
@@ -425,9 +426,12 @@ def do_report(args: argparse.Namespace) -> None:
 
 def do_serve(args: argparse.Namespace) -> None:
     """``zoo serve``: the run behind HTTP until SIGTERM or Ctrl-C; where it listens said first."""
+    from zoo.exports.metadata import is_export
     from zoo.run import Run
 
-    run = Run.finished(os.path.expanduser(args.run_dir))  # checked before TensorFlow loads
+    source = Path(os.path.expanduser(args.run_dir))
+    if not is_export(source):
+        Run.finished(source)  # checked before TensorFlow loads
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port must be between 1 and 65535, got {args.port}")
     if args.max_request_mb <= 0:
@@ -437,9 +441,9 @@ def do_serve(args: argparse.Namespace) -> None:
     console.load_framework()
     from zoo.serving import serve
 
-    name = args.name or run.path.resolve().name
+    name = args.name or source.resolve().name
     console.say(f"serving {name} at http://{args.host}:{args.port}/ (POST /v1/models/{name}:predict); Ctrl-C stops")
-    serve(run.path, host=args.host, port=args.port, name=name, max_batch=args.max_batch,
+    serve(source, host=args.host, port=args.port, name=name, max_batch=args.max_batch,
           max_wait_ms=args.max_wait_ms, max_request_bytes=int(args.max_request_mb * 2**20))  # fmt: skip
 
 

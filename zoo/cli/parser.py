@@ -193,10 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser(
         "serve",
-        help="a finished run behind an HTTP API compatible with TF Serving's REST API, with a web page",
+        help="a finished run (or its SavedModel export) behind TF Serving's REST API, with batching and a web page",
         formatter_class=DefaultsFormatter,
     )
-    p.add_argument("run_dir", metavar="RUN", help="a run directory")
+    p.add_argument("run_dir", metavar="RUN", help="a run directory, or a folder zoo export --format savedmodel wrote")
     p.add_argument("--host", default="127.0.0.1", help="the address to listen on (0.0.0.0: every interface)")
     p.add_argument("--port", type=int, default=8501, help="the port (TF Serving's REST port by default)")
     p.add_argument("--name", help="the model's name in the URLs (default: the run directory's name)")

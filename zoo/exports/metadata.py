@@ -39,6 +39,7 @@ def metadata(job: Job, size: int, details: dict[str, Any]) -> dict[str, Any]:
     src, spec, config = job.src, job.src.spec, job.src.config
     any_size = job.format == "savedmodel"
     preprocessing = spec.preprocessing
+    inputs: dict[str, Any]
     if src.text:  # the spec declares the backbone's length; the run fitted its own to its texts
         length = src.sequence_length
         preprocessing = dataclasses.replace(preprocessing, sequence_length=length)  # type: ignore[arg-type]
@@ -52,8 +53,8 @@ def metadata(job: Job, size: int, details: dict[str, Any]) -> dict[str, Any]:
         shape = [None, None, None, 3] if any_size else [None, height, width, 3]
         resize = (f"inside, to {height}x{width} with {src.interpolation} interpolation (any size in)" if any_size
                   else f"before feeding, to {height}x{width} with {src.interpolation} interpolation")  # fmt: skip
-        inputs = {"name": "images", "dtype": "uint8", "shape": shape, "value_range": [0, 255],  # type: ignore[dict-item, list-item]
-                  "channels": "RGB", "resize": resize}  # fmt: skip
+        inputs = {"name": "images", "dtype": "uint8", "shape": shape, "value_range": [0, 255], "channels": "RGB",
+                  "resize": resize, "size": [height, width]}  # fmt: skip
     output = {"name": src.output_name, "dtype": "float32", "shape": [None, config.num_outputs]}
     result: dict[str, Any] = {
         "format": job.format,
