@@ -248,6 +248,19 @@ def test_a_text_model_is_served_its_texts_answered_as_zoo_predict_answers(tmp_pa
         status, answer = served.post("/v1/models/run:predict", {"instances": [{"b64": "aGVsbG8="}]})
         assert status == 400 and "a text model takes strings" in answer["error"]
         assert served.get("/v1/models/run/metadata")[1]["zoo"]["sequence_length"] == run.input_shape[0]
+        if CHROMIUM:  # the page takes a typed text
+            from playwright.sync_api import sync_playwright
+
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=QUIET_CHROMIUM)
+                page = browser.new_page()
+                page.goto(served.url + "/")
+                page.fill("#text", asked[0])
+                page.click("#send")
+                page.wait_for_selector("#results .row")
+                shown = page.eval_on_selector_all("#results .label", "all => all.map(e => e.textContent)")
+                browser.close()
+            assert shown == [p["label"] for p in expected[0]["predictions"]]
     finally:
         assert served.stop()[0] == 0
 
