@@ -6,20 +6,16 @@ tables hold the runs' numbers, and labels with markup show as text.
 """
 
 import csv
-import os
 
 import numpy as np
 import pytest
+from servers import CHROMIUM, NO_CHROMIUM, QUIET_CHROMIUM
 
 import zoo
 from zoo.cli import main
 from zoo.demo import write_scenes
 from zoo.testing import TINY_IMAGE
 
-CHROMIUM = os.environ.get("ZOO_CHROMIUM")
-# Chromium without its own traffic: these flags keep it off a network the machine does not have.
-QUIET_CHROMIUM = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 HOSTILE = {"beach": '<img src=x onerror="alert(1)">', "forest": 'a "quoted" & <b>bold</b> label'}
 TEXTS = {
     "weather": ["rain and wind by noon", "sunny skies all day", "snow falls tonight", "storm clouds gather",
@@ -81,7 +77,7 @@ def open_in_chromium(path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not CHROMIUM, reason="set ZOO_CHROMIUM to a Chromium binary (`make test` installs Debian's)")
+@pytest.mark.skipif(not CHROMIUM, reason=NO_CHROMIUM)
 def test_the_report_renders_in_a_browser_with_the_runs_numbers_and_labels_shown_as_text(runs, tmp_path, capsys):
     out = tmp_path / "report.html"
     assert main(["report", *[str(run.path) for run in runs], "--out", str(out)]) == 0

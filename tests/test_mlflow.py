@@ -11,7 +11,6 @@ import csv
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import urllib.request
 
 import numpy as np
 import pytest
+from servers import TEXTS, free_port
 
 import zoo
 from zoo.cli import main
@@ -30,16 +30,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not SERVER, reason="set ZOO_MLFLOW_SERVER to an `mlflow` command (`make test` does)"),
 ]
-TEXTS = {
-    "weather": ["rain and wind by noon", "sunny skies all day", "snow falls tonight", "storm clouds gather"],
-    "sport": ["the team won the match", "a goal in extra time", "the runner broke a record", "the final whistle"],
-}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import urllib.request
 
 import pytest
 from PIL import Image
+from servers import CHROMIUM, NO_CHROMIUM, QUIET_CHROMIUM, TEXTS, free_port
 
 import zoo
 from zoo.cli import main
@@ -28,19 +28,6 @@ from zoo.demo import write_scenes
 from zoo.testing import TINY_IMAGE
 
 pytestmark = pytest.mark.slow
-CHROMIUM = os.environ.get("ZOO_CHROMIUM")
-QUIET_CHROMIUM = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
-TEXTS = {
-    "weather": ["rain and wind by noon", "sunny skies all day", "snow falls tonight", "storm clouds gather"],
-    "sport": ["the team won the match", "a goal in extra time", "the runner broke a record", "the final whistle"],
-}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
@@ -265,7 +252,7 @@ def test_a_text_model_is_served_its_texts_answered_as_zoo_predict_answers(tmp_pa
         assert served.stop()[0] == 0
 
 
-@pytest.mark.skipif(not CHROMIUM, reason="set ZOO_CHROMIUM to a Chromium binary (`make test` installs Debian's)")
+@pytest.mark.skipif(not CHROMIUM, reason=NO_CHROMIUM)
 def test_the_web_page_in_a_browser_shows_the_label_of_an_uploaded_image(trained, server):
     from playwright.sync_api import sync_playwright
 
