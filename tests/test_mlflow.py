@@ -8,11 +8,13 @@ that cannot be reached, which must not stop training.
 """
 
 import csv
+import http.server
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -169,17 +171,46 @@ def test_a_resumed_run_goes_on_in_the_same_mlflow_run_with_no_epoch_lost_or_repe
     assert len(run.history) == 4
 
 
-def test_a_server_that_cannot_be_reached_is_one_warning_and_the_run_completes(scenes, tmp_path):
-    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+class Failing(http.server.BaseHTTPRequestHandler):
+    """A tracking server that is up (its health check answers) and fails every call."""
+
+    def do_GET(self):
+        self._answer(200 if self.path == "/health" else 500)
+
+    def do_POST(self):
+        self._answer(500)
+
+    def _answer(self, status):
+        self.send_response(status)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"OK" if status == 200 else b"no")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def failing_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.mark.parametrize("where", ["nothing listens", "every call fails"])
+def test_a_server_that_cannot_be_used_is_one_warning_and_the_run_completes(scenes, tmp_path, where, request):
+    uri = f"http://127.0.0.1:{free_port()}" if where == "nothing listens" else request.getfixturevalue("failing_server")
     out = tmp_path / "run"
     args = ["train", "--backbone", TINY_IMAGE, "--weights", "none", "--data", str(scenes), "--epochs", "1",
-            "--out", str(out), "--mlflow", closed]  # fmt: skip
+            "--out", str(out), "--mlflow", uri]  # fmt: skip
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True)
-    assert time.monotonic() - started < 90  # refused at once, not after minutes of MLflow's retries
+    assert time.monotonic() - started < 90  # given up at once, not after minutes of MLflow's retries
     assert done.returncode == 0, done.stderr[-3000:]
     warned = [line for line in done.stderr.splitlines() if "TrackingWarning" in line]
-    assert len(warned) == 1 and closed in warned[0] and "the run goes on" in warned[0], done.stderr
+    assert len(warned) == 1 and uri in warned[0] and "the run goes on" in warned[0], done.stderr
     assert "Traceback" not in done.stderr and zoo.Run(out).complete
 
 
