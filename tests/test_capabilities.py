@@ -80,7 +80,7 @@ JOURNEYS = [
     "info", "extract by name", "extract by model", "rank", "train", "fine-tune", "mixed precision",
     "distribute mirrored", "continue a loaded model", "evaluate", "predict (CLI)", "predict (Python)",
     "reload in a new process", "plain Keras load", "export SavedModel", "export TFLite", "export TFLite dynamic",
-    "export TFLite int8", "export ONNX",
+    "export TFLite int8", "export ONNX", "lr-find", "tune", "report", "track in MLflow", "serve",
 ]  # fmt: skip
 EXPORTS = {  # journey: (format, quantize)
     "export SavedModel": ("savedmodel", None),
@@ -254,12 +254,86 @@ class Walk:
 
             return step
 
+        def lr_find() -> None:
+            found = zoo.lr_find(kind.backbone, self.data, steps=20, cache_dir=root / "cache", verbose=0,
+                                **kind.options)  # fmt: skip
+            assert len(found.rates) == len(found.losses) > 1 and found.rates[0] <= found.suggestion <= found.rates[-1]
+
+        def tune() -> None:
+            found = zoo.tune(self.data, kind.backbone, trials=2, epochs=2, cache_dir=root / "cache", verbose=0,
+                             **kind.options)  # fmt: skip
+            assert len(found.trials) == 2 and found.command.startswith(f"zoo train --backbone {kind.backbone} ")
+
+        def report() -> None:
+            page = zoo.report([self.run], root / "report.html", top_losses=3).read_text()
+            assert f'<td class="n">{self.run.metrics["accuracy"]:.4f}</td>' in page
+            assert page.count('<figure class="example">') == 3  # thumbnails or texts of the top losses
+
+        def mlflow() -> None:  # MLflow's default store, a SQLite file (and ./mlruns for artefacts) in the folder
+            from mlflow import MlflowClient
+
+            uri, here = f"sqlite:///{root / 'mlflow.db'}", os.getcwd()  # absolute: MLflow caches a store by URI
+            os.chdir(root)
+            try:
+                tracked = self.train("tracked", epochs=1, mlflow=uri)
+                client = MlflowClient(tracking_uri=uri)
+                (found,) = client.search_runs(["0"], filter_string=f"tags.`zoo.path` = '{tracked.path.resolve()}'")
+                logged = client.get_metric_history(found.info.run_id, "loss")
+                assert found.info.status == "FINISHED" and len(logged) == 1
+            finally:
+                os.chdir(here)
+            expected = root / "tracked-expected.npy"
+            np.save(expected, tracked.model.predict(inputs, verbose=0))
+            model = f"runs:/{found.info.run_id}/model"
+            self.checks.append(
+                {
+                    "journey": "track in MLflow",
+                    "how": "mlflow",
+                    "path": model,
+                    "expected": str(expected),
+                    "uri": uri,
+                    "classes": list(tracked.class_names),
+                }
+            )
+
+        def serve() -> None:  # a real server on 127.0.0.1 (uvicorn in a thread), asked in TF Serving's format
+            import base64
+            import threading
+            import urllib.request
+
+            import uvicorn
+
+            from zoo.serving import make_app
+
+            server = uvicorn.Server(uvicorn.Config(make_app(self.run, name="run", max_batch=4), host="127.0.0.1",
+                                                  port=0, log_level="warning"))  # fmt: skip
+            thread = threading.Thread(target=server.run)
+            thread.start()
+            try:
+                while not server.started:
+                    assert thread.is_alive(), "the server stopped"
+                    time.sleep(0.05)
+                port = server.servers[0].sockets[0].getsockname()[1]
+                item = first_input()
+                instance = (
+                    item if kind.modality == "text" else {"b64": base64.b64encode(Path(item).read_bytes()).decode()}
+                )
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models/run:predict",
+                                                 data=json.dumps({"instances": [instance]}).encode())  # fmt: skip
+                with urllib.request.urlopen(request, timeout=60) as answer:
+                    (row,) = json.loads(answer.read())["predictions"]
+            finally:
+                server.should_exit = True
+                thread.join(60)
+            np.testing.assert_allclose(row, self.run.model.predict(inputs[:1], verbose=0)[0], atol=PARITY)
+
         return {
             "info": info, "extract by name": extract_by_name, "extract by model": extract_by_model, "rank": rank,
             "train": train, "fine-tune": fine_tune, "mixed precision": mixed, "distribute mirrored": mirrored,
             "continue a loaded model": continued, "evaluate": evaluate, "predict (CLI)": predict_cli,
             "predict (Python)": predict_python, "reload in a new process": reload, "plain Keras load": plain_keras,
-            **{journey: export(journey) for journey in EXPORTS},
+            **{journey: export(journey) for journey in EXPORTS}, "lr-find": lr_find, "tune": tune, "report": report,
+            "track in MLflow": mlflow, "serve": serve,
         }  # fmt: skip
 
 
@@ -277,10 +351,10 @@ CHECK = textwrap.dedent(
                 raise ModuleNotFoundError(f"No module named {name!r} (backbone-zoo is not installed here)")
 
     jobs, results = json.loads(sys.argv[1]), {}
-    jobs.sort(key=lambda job: job["how"] == "zoo")  # plain Keras and the exports first: they need no zoo
+    jobs.sort(key=lambda job: job["how"] in ("zoo", "mlflow"))  # plain Keras and the exports first: no zoo needed
     sys.meta_path.insert(0, NoZoo())
     for job in jobs:
-        if job["how"] == "zoo" and NoZoo in map(type, sys.meta_path):
+        if job["how"] in ("zoo", "mlflow") and NoZoo in map(type, sys.meta_path):
             sys.meta_path[:] = [finder for finder in sys.meta_path if not isinstance(finder, NoZoo)]
         x, expected = np.load(job["inputs"], allow_pickle=True), np.load(job["expected"])
         try:
@@ -291,6 +365,11 @@ CHECK = textwrap.dedent(
             elif how == "zoo":
                 import zoo
                 out = zoo.load_model(job["path"]).predict(x, verbose=0)
+            elif how == "mlflow":  # the logged pyfunc model, through zoo.predict with the run's preprocessing
+                import mlflow
+                mlflow.set_tracking_uri(job["uri"])
+                frame = mlflow.pyfunc.load_model(job["path"]).predict(list(x) if x.dtype == object else x)
+                out = frame[job["classes"]].to_numpy()
             elif how == "savedmodel":
                 import tensorflow as tf
                 if x.dtype == object:
@@ -340,7 +419,8 @@ def walk(kind: Kind, root: Path) -> dict[str, str]:
     np.save(inputs, walker.held_out if kind.modality == "text" else walker.held_out.astype("uint8"))
     np.save(expected, walker.run.model.predict(walker.held_out, verbose=0))
     for check in walker.checks:
-        check.update(id=check["journey"], inputs=str(inputs), expected=str(expected), tolerance=PARITY)
+        check.setdefault("expected", str(expected))  # the run's own, unless the journey trained another
+        check.update(id=check["journey"], inputs=str(inputs), tolerance=PARITY)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(
         [sys.executable, "-c", CHECK, json.dumps(walker.checks)], capture_output=True, text=True, env=env
