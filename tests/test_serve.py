@@ -7,6 +7,7 @@ web page in headless Chromium, an image uploaded and its label shown.
 import base64
 import concurrent.futures
 import csv
+import http.client
 import io
 import json
 import os
@@ -164,6 +165,13 @@ def test_bad_requests_are_4xx_with_their_cause_and_the_server_stays_up(trained, 
             answered, answer = served.post(path, body, headers)
             assert answered == status and isinstance(answer, dict) and words in answer["error"], (what, answer)
             assert served.get("/healthz") == (200, {"status": "ok"}), what
+        # an upload with no declared length (chunked), whose size the limit could not know in advance
+        body, headers = multipart("file", "big.png", images[0].read_bytes())
+        connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=60)
+        connection.request("POST", "/predict", body=iter([body]), headers=headers, encode_chunked=True)
+        answer = connection.getresponse()
+        assert answer.status == 411 and "Content-Length" in json.loads(answer.read())["error"]
+        connection.close()
         status, answer = served.post("/v1/models/run:predict", {"instances": [b64(images[0])]})
         assert status == 200 and len(answer["predictions"]) == 1  # and it still answers good ones
     finally:

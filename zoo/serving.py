@@ -121,7 +121,7 @@ class Batcher:
 
 
 class RequestError(ValueError):
-    """A request the server cannot use: its status (400, 404, 413) and the cause, said as ``{"error": ...}``."""
+    """A request the server cannot use: its status (400, 404, 411, 413) and the cause, said as ``{"error": ...}``."""
 
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
@@ -369,6 +369,8 @@ def make_app(
     async def predict(request: Request) -> dict[str, Any]:
         kind = request.headers.get("content-type", "")
         if kind.startswith("multipart/form-data"):
+            if "content-length" not in request.headers:  # the size limit needs it (browsers and curl send it)
+                raise RequestError("send the upload with a Content-Length header", 411)
             form = await request.form()
             upload, text = form.get("file"), form.get("text")
             item: Any = await upload.read() if isinstance(upload, UploadFile) else text
