@@ -6,6 +6,7 @@ tables hold the runs' numbers, and labels with markup show as text.
 """
 
 import csv
+import re
 
 import numpy as np
 import pytest
@@ -126,3 +127,19 @@ def test_report_refuses_a_folder_as_its_output_and_a_negative_count(runs, tmp_pa
     assert "is a folder: give the report's file name" in capsys.readouterr().err
     assert main(["report", str(runs[0].path), "--top-losses", "-1"]) == 2
     assert "--top-losses must be 0 or more" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_regression_run_is_reported_with_its_errors_and_no_classes(tmp_path):
+    scenes = write_scenes(tmp_path / "scenes", per_class=3, size=32, seed=0)
+    manifest = tmp_path / "values.csv"
+    with manifest.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "label"])
+        writer.writerows((p, i % 5 / 4) for i, p in enumerate(sorted(scenes.rglob("*.png"))))
+    run = zoo.train(TINY_IMAGE, manifest, out=tmp_path / "run", task="regression", epochs=1, weights=None, verbose=0)
+    page = zoo.report([run], tmp_path / "report.html", top_losses=2).read_text()
+    assert f'<td class="n">{run.metrics["mae"]:.6g}</td>' in page  # the summary's MAE, as zoo train prints it
+    assert 'id="per-class"' not in page and "Confusion matrix" not in page  # no classes to show
+    assert page.count('<figure class="example">') == 2
+    assert len(re.findall(r"<figcaption>true: -?[\d.]+; predicted: -?[\d.]+; loss [\d.]+</figcaption>", page)) == 2

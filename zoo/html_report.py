@@ -221,7 +221,7 @@ def _example(run: Run, data: Dataset, outputs: np.ndarray, i: int, loss: float) 
         true = [n for n, t in zip(run.class_names, data.targets[i], strict=True) if t]
         said = f"true: {', '.join(true) or 'none'}; predicted: {', '.join(_above(run, outputs[i])) or 'none'}"
     else:
-        said = f"true: {np.round(data.targets[i], 4).tolist()}; predicted: {np.round(outputs[i], 4).tolist()}"
+        said = f"true: {_values(data.targets[i])}; predicted: {_values(outputs[i])}"
     caption = f"<figcaption>{html_text(said)}; loss {loss:.3f}</figcaption>"
     if data.texts is not None:
         text = data.texts[i]
@@ -229,6 +229,15 @@ def _example(run: Run, data: Dataset, outputs: np.ndarray, i: int, loss: float) 
         return f'<figure class="example"><blockquote>{html_text(cut)}</blockquote>{caption}</figure>'
     name = data.paths[i] if data.paths is not None else f"example {i}"
     return f'<figure class="example">{_thumbnail(data, i, name)}{caption}</figure>'
+
+
+def _values(values: Any) -> str:
+    """Regression targets or outputs, 4 significant digits each.
+
+    >>> _values(np.float32(0.8259)), _values(np.array([1.0, -3.649]))
+    ('0.8259', '1, -3.649')
+    """
+    return ", ".join(f"{float(v):.4g}" for v in np.atleast_1d(values))
 
 
 def _above(run: Run, output: np.ndarray, threshold: float = 0.5) -> list[str]:
