@@ -55,7 +55,7 @@ test: $(VENV)/.installed $(JAX_VENV)/.installed $(MLFLOW_VENV)/.installed $(CHRO
 	$(BIN)/mypy  # mypy.ini: all of zoo/, strict on the public API
 	$(BIN)/zoo registry --check
 	$(MAKE) --no-print-directory docs
-	ZOO_JAX_PYTHON=$(JAX_VENV)/bin/python ZOO_MLFLOW_SERVER=$(MLFLOW_VENV)/bin/mlflow ZOO_CHROMIUM=$(CHROMIUM) \
+	ZOO_JAX_PYTHON=$(JAX_VENV)/bin/python ZOO_MLFLOW_SERVER=$(abspath $(MLFLOW_VENV))/bin/mlflow ZOO_CHROMIUM=$(CHROMIUM) \
 	    $(BIN)/pytest
 
 # `make test`, the stress loops (20 signals per stage of `zoo train`), and the sweep: every first-party backbone

@@ -27,7 +27,7 @@ from zoo.cli import main
 from zoo.demo import write_scenes
 from zoo.testing import TINY_IMAGE
 
-SERVER = os.environ.get("ZOO_MLFLOW_SERVER")
+SERVER = os.environ.get("ZOO_MLFLOW_SERVER") and os.path.abspath(os.environ["ZOO_MLFLOW_SERVER"])  # tests move cwd
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not SERVER, reason="set ZOO_MLFLOW_SERVER to an `mlflow` command (`make test` does)"),
