@@ -132,6 +132,16 @@ class MlflowRun:
             _warn(uri, err)
             return None
 
+    @classmethod
+    def of_run(
+        cls, where: bool | str, run: Run, backbone: str, options: Mapping[str, Any], resume: bool
+    ) -> MlflowRun | None:
+        """The MLflow run of the zoo run ``run``: named as its directory, its ``options`` and ``backbone`` as params,
+        tagged with its path and data; with ``resume``, the unfinished one it started, if any."""
+        tags = {"zoo.backbone": backbone, "zoo.path": str(run.path.resolve()), "zoo.data": run.read_state().data or ""}
+        params = {"backbone": backbone, **options}
+        return cls.open(where, run.path.name, key=run_key(run.path), resume=resume, tags=tags, params=params)
+
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Log ``params`` as MLflow params (values as text; lists and ``None`` as their text)."""
         from mlflow.entities import Param

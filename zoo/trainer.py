@@ -40,7 +40,7 @@ from zoo.heads import build, set_standardization, unfitted_standardization
 from zoo.metrics import compute_metrics
 from zoo.plugins import get_spec
 from zoo.run import Run, RunState, StopState, WorkerView, check_free, default_path, describe_source, load_model
-from zoo.tracking import MlflowRun, require_mlflow, require_tensorboard, run_key, tensorboard_callbacks
+from zoo.tracking import MlflowRun, require_mlflow, require_tensorboard, tensorboard_callbacks
 from zoo.training_data import ArrayBatches, TrainingData
 
 if TYPE_CHECKING:
@@ -395,7 +395,9 @@ class _Trainer:
             self.run_dir.results.write_skipped(self.data.skipped())
             if started_from_model:
                 self.run_dir.checkpoints.save_start(self.model)
-        self.mlflow = self._open_mlflow(resume)
+        config, run = self.config, self.run_dir
+        if config.mlflow and run.writes:  # the chief's alone: new, or the one a resume goes on in (None: unreachable)
+            self.mlflow = MlflowRun.of_run(config.mlflow, run, self.recipe.backbone, config.to_dict(), resume)
         try:
             features = None
             if not self.state.phase1_done:
@@ -412,21 +414,6 @@ class _Trainer:
         if self.mlflow is not None:
             self.mlflow.finish(finished)
         return finished
-
-    def _open_mlflow(self, resume: bool) -> MlflowRun | None:
-        """The run's MLflow run (the chief's alone), when the options ask for one: new, or the one a resume goes on
-        in; ``None`` when the server cannot be reached (said in one warning)."""
-        config, run = self.config, self.run_dir
-        if not config.mlflow or not run.writes:
-            return None
-        tags = {
-            "zoo.backbone": self.recipe.backbone,
-            "zoo.path": str(run.path.resolve()),
-            "zoo.data": self.state.data or "",
-        }
-        params = {"backbone": self.recipe.backbone, **config.to_dict()}
-        key = run_key(run.path)
-        return MlflowRun.open(config.mlflow, run.path.name, key=key, resume=resume, tags=tags, params=params)
 
     def _phase1(self) -> tuple[np.ndarray, np.ndarray] | None:
         """Train the head on the frozen network, first fitting the head's standardisation to the training
