@@ -8,7 +8,6 @@ directory; the feature cache is extracted in shards, one per process, and assemb
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ import jax  # noqa: F401  (in the test extra: missing, these tests fail rather t
 import numpy as np
 import pytest
 from PIL import Image
+from servers import free_port
 
 import zoo
 from zoo.cache import FeatureCache
@@ -62,15 +62,9 @@ def _env(tmp_path, **extra):
     return {**env, "XLA_FLAGS": FAST_COMPILE, **extra}
 
 
-def _port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _workers(tmp_path, *args):
     """Start the two processes of a job running ``zoo ARGS``; stdout of each goes to a file beside the data."""
-    address, processes = f"127.0.0.1:{_port()}", []
+    address, processes = f"127.0.0.1:{free_port()}", []
     for index in range(2):
         env = _env(tmp_path, JAX_COORDINATOR_ADDRESS=address, JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(index))
         log = open(tmp_path / f"process{index}.log", "w")  # closed when this test process ends
@@ -137,7 +131,7 @@ def test_processes_started_with_different_options_are_refused_before_anything_is
     manifests = [tmp_path / "data" / "labels.csv", tmp_path / "data" / "swapped.csv"]  # the same files
     for manifest, table in zip(manifests, (rows, swapped), strict=True):
         manifest.write_text("path,label\n" + "".join(f"{path},{label}\n" for path, label in table))
-    address = f"127.0.0.1:{_port()}"
+    address = f"127.0.0.1:{free_port()}"
     processes = []
     for index in range(2):  # a typo on one host: another epoch count, or labels
         data = manifests[index] if differ == "labels" else manifests[0]

@@ -26,7 +26,7 @@ from zoo.data.dataset import Dataset
 from zoo.errors import ConfigError, RunError, first_line
 from zoo.escape import html_text
 from zoo.inference import dataset_outputs
-from zoo.metrics import summary_rows
+from zoo.metrics import example_losses, summary_rows
 from zoo.run import Run
 from zoo.version import __version__
 
@@ -189,26 +189,10 @@ def _top_losses(run: Run, count: int) -> str:
     except RunError as err:  # trained from arrays, or its data moved away
         return f'{title}<p class="note">not shown: {html_text(first_line(err))}</p>'
     outputs = dataset_outputs(run, val)
-    losses = _losses(run.task, val.targets, outputs)
+    losses = example_losses(run.task, val.targets, outputs)
     worst = np.argsort(-losses, kind="stable")[:count]
     shown = [_example(run, val, outputs, int(i), float(losses[i])) for i in worst]
     return f'{title}<div class="top-losses">{"".join(shown)}</div>'
-
-
-def _losses(task: str, targets: np.ndarray, outputs: np.ndarray) -> np.ndarray:
-    """Each example's loss: cross-entropy of its class (classification), mean binary cross-entropy of its labels
-    (multilabel), squared error (regression).
-
-    >>> _losses("classification", np.array([0, 1]), np.array([[0.5, 0.5], [0.9, 0.1]])).round(3).tolist()
-    [0.693, 2.303]
-    """
-    outputs = np.asarray(outputs, dtype="float64")
-    if task == "classification":
-        return -np.log(np.clip(outputs[np.arange(len(targets)), targets.astype(int)], 1e-12, 1.0))
-    if task == "multilabel":
-        p = np.clip(outputs, 1e-12, 1 - 1e-12)
-        return -(targets * np.log(p) + (1 - targets) * np.log(1 - p)).mean(axis=1)
-    return ((outputs.reshape(len(targets), -1) - targets.reshape(len(targets), -1)) ** 2).mean(axis=1)
 
 
 def _example(run: Run, data: Dataset, outputs: np.ndarray, i: int, loss: float) -> str:

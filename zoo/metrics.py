@@ -69,7 +69,6 @@ def _classification(y_true: Any, outputs: Any, class_names: Sequence[str]) -> di
     matrix = np.bincount(y * c + pred, minlength=c * c).reshape(c, c)
     per_class, f1 = _per_class(names, np.diag(matrix), matrix.sum(axis=0), matrix.sum(axis=1))
     seen = (matrix.sum(axis=0) + matrix.sum(axis=1)) > 0  # scikit-learn averages over these labels
-    true_p = probs[np.arange(n), y] / np.where((total := probs.sum(axis=1)) > 0, total, 1.0)
     metrics: dict[str, Any] = {"n": int(n), "accuracy": float(np.mean(pred == y))}
     if c > TOP_ACCURACY_K:
         # The true class is in the top 5 when fewer than 5 classes score strictly higher (ties count as hits).
@@ -77,10 +76,29 @@ def _classification(y_true: Any, outputs: Any, class_names: Sequence[str]) -> di
             np.mean((probs > probs[np.arange(n), y][:, None]).sum(axis=1) < TOP_ACCURACY_K)
         )
     metrics["macro_f1"] = float(f1[seen].mean())
-    metrics["loss"] = float(-np.mean(np.log(np.clip(true_p, EPSILON, 1 - EPSILON))))
+    metrics["loss"] = float(np.mean(example_losses("classification", y, probs)))
     metrics["per_class"] = per_class
     metrics["confusion_matrix"] = matrix.tolist()
     return metrics
+
+
+def example_losses(task: str, targets: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+    """Each example's loss: the cross-entropy of its class (classification; its mean is ``metrics.json``'s
+    ``loss``), the mean binary cross-entropy of its labels (multilabel), the mean squared error (regression).
+
+    >>> example_losses("classification", np.array([0, 1]), np.array([[0.5, 0.5], [0.9, 0.1]])).round(3).tolist()
+    [0.693, 2.303]
+    """
+    outputs = np.asarray(outputs, dtype=np.float64)
+    if task == "classification":
+        total = outputs.sum(axis=1)
+        true_p = outputs[np.arange(len(targets)), np.asarray(targets).astype(int)] / np.where(total > 0, total, 1.0)
+        return -np.log(np.clip(true_p, EPSILON, 1 - EPSILON))
+    if task == "multilabel":
+        p = np.clip(outputs, EPSILON, 1 - EPSILON)
+        return -(targets * np.log(p) + (1 - targets) * np.log(1 - p)).mean(axis=1)
+    flat = (len(targets), -1)
+    return ((outputs.reshape(flat) - np.asarray(targets, dtype=np.float64).reshape(flat)) ** 2).mean(axis=1)
 
 
 def _multilabel(y_true: Any, outputs: Any, class_names: Sequence[str], threshold: float) -> dict[str, Any]:

@@ -134,11 +134,12 @@ class MlflowRun:
 
     @classmethod
     def of_run(
-        cls, where: bool | str, run: Run, backbone: str, options: Mapping[str, Any], resume: bool
+        cls, where: bool | str, run: Run, backbone: str, options: Mapping[str, Any], data: str | None, resume: bool
     ) -> MlflowRun | None:
         """The MLflow run of the zoo run ``run``: named as its directory, its ``options`` and ``backbone`` as params,
-        tagged with its path and data; with ``resume``, the unfinished one it started, if any."""
-        tags = {"zoo.backbone": backbone, "zoo.path": str(run.path.resolve()), "zoo.data": run.read_state().data or ""}
+        tagged with its path and ``data`` (the digest of its examples); with ``resume``, the unfinished one it
+        started, if any."""
+        tags = {"zoo.backbone": backbone, "zoo.path": str(run.path.resolve()), "zoo.data": data or ""}
         params = {"backbone": backbone, **options}
         return cls.open(where, run.path.name, key=run_key(run.path), resume=resume, tags=tags, params=params)
 
@@ -218,6 +219,15 @@ class MlflowRun:
     def end(self, status: str) -> None:
         """Mark the MLflow run ``FINISHED``, ``FAILED`` or ``KILLED`` (stopped; a resume goes on in it)."""
         self._safely(lambda: self.client.set_terminated(self.run_id, status=status))
+
+    def end_after(self, err: BaseException, *stopping: type[BaseException]) -> None:
+        """End the MLflow run that ``err`` interrupted: ``KILLED`` after Ctrl-C, SIGTERM or one of ``stopping``
+        (Optuna's pruning), else ``FAILED``."""
+        self.end("KILLED" if isinstance(err, (KeyboardInterrupt, *stopping)) else "FAILED")
+
+    def nested(self, name: str, params: Mapping[str, Any]) -> MlflowRun | None:
+        """A new MLflow run in this one (a trial in its study), in the same store and experiment."""
+        return MlflowRun.open(self.uri, name, params=params, parent=self)
 
     def _safely(self, action: Callable[[], Any]) -> None:
         if not self.on:

@@ -397,7 +397,8 @@ class _Trainer:
                 self.run_dir.checkpoints.save_start(self.model)
         config, run = self.config, self.run_dir
         if config.mlflow and run.writes:  # the chief's alone: new, or the one a resume goes on in (None: unreachable)
-            self.mlflow = MlflowRun.of_run(config.mlflow, run, self.recipe.backbone, config.to_dict(), resume)
+            options, data = config.to_dict(), self.state.data
+            self.mlflow = MlflowRun.of_run(config.mlflow, run, self.recipe.backbone, options, data, resume)
         try:
             features = None
             if not self.state.phase1_done:
@@ -409,7 +410,7 @@ class _Trainer:
             finished = self._finish(features)
         except BaseException as err:
             if self.mlflow is not None:  # stopped (a resume goes on in the same MLflow run) or failed
-                self.mlflow.end("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
+                self.mlflow.end_after(err)
             raise
         if self.mlflow is not None:
             self.mlflow.finish(finished)

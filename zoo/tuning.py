@@ -113,12 +113,12 @@ def tune(
 
     def objective(trial: Any) -> float:
         name, config = _suggest(trial, names, dataset, base)
-        logged = MlflowRun.open(True, f"trial {trial.number}", params=trial.params, parent=tracked) if tracked else None
+        logged = tracked.nested(f"trial {trial.number}", trial.params) if tracked else None
         try:
             score, accuracy = store.train_head(name, config, trial, logged)
         except BaseException as err:
             if logged is not None:  # a pruned trial is ended as killed, with its epochs so far
-                logged.end("KILLED" if isinstance(err, (optuna.TrialPruned, KeyboardInterrupt)) else "FAILED")
+                logged.end_after(err, optuna.TrialPruned)
             raise
         if accuracy is not None:
             trial.set_user_attr("val_accuracy", accuracy)
@@ -133,7 +133,7 @@ def tune(
         found = _result(searched, names, data, base)
     except BaseException as err:
         if tracked is not None:
-            tracked.end("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
+            tracked.end_after(err)
         raise
     if tracked is not None:
         tracked.log_metrics({"best_value": found.best["value"], "best_trial": found.best["number"]})
