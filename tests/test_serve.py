@@ -153,7 +153,8 @@ def bad_requests(image):
         ("unknown model", "/v1/models/other:predict", {"instances": [b64(image)]}, None, 404, "no model named"),
         ("unknown verb", "/v1/models/run:classify", {"instances": [b64(image)]}, None, 404, "unknown method"),
         ("upload of a text file", "/predict", *multipart("file", "notes.txt", b"hello"), 400, "cannot be used"),
-        ("over the size limit", "/v1/models/run:predict", b"x" * (2 * 2**20), None, 413, "size limit"),
+        # sent whole before the answer is read (as urllib sends it): the 413 must still reach the client
+        ("over the size limit", "/v1/models/run:predict", b"x" * (3 * 2**20), None, 413, "size limit"),
     ]  # fmt: skip
 
 
@@ -171,6 +172,24 @@ def test_bad_requests_are_4xx_with_their_cause_and_the_server_stays_up(trained, 
         connection.request("POST", "/predict", body=iter([body]), headers=headers, encode_chunked=True)
         answer = connection.getresponse()
         assert answer.status == 411 and "Content-Length" in json.loads(answer.read())["error"]
+        connection.close()
+        # a client that sends the headers, pauses, then the whole oversized body before it reads: the 413 reaches it
+        connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=60)
+        connection.putrequest("POST", "/v1/models/run:predict")
+        connection.putheader("Content-Length", str(3 * 2**20))
+        connection.putheader("Connection", "close")  # as urllib sends it: the server may close once it has answered
+        connection.endheaders()
+        time.sleep(1)
+        connection.send(b"x" * (3 * 2**20))
+        answer = connection.getresponse()
+        assert answer.status == 413 and "size limit" in json.loads(answer.read())["error"]
+        connection.close()
+        # a chunked body over the limit is counted as it comes, and refused once past it
+        connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=60)
+        chunks = iter([b'{"instances": ["'] + [b"x" * 2**16] * 48 + [b'"]}'])
+        connection.request("POST", "/v1/models/run:predict", body=chunks, encode_chunked=True)
+        answer = connection.getresponse()
+        assert answer.status == 413 and "size limit" in json.loads(answer.read())["error"]
         connection.close()
         status, answer = served.post("/v1/models/run:predict", {"instances": [b64(images[0])]})
         assert status == 200 and len(answer["predictions"]) == 1  # and it still answers good ones

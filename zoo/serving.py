@@ -36,6 +36,7 @@ import numpy as np
 from fastapi import FastAPI, Request  # module-level: FastAPI reads the handlers' annotations from this module
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import UploadFile
+from starlette.requests import ClientDisconnect
 
 from zoo.data.decode import decode_image, repair_text
 from zoo.errors import ConfigError, DataError, first_line
@@ -46,6 +47,7 @@ from zoo.run import Run
 MAX_BATCH = 32  # inputs run as one batch
 MAX_WAIT_MS = 5.0  # how long the first request of a batch waits for others
 MAX_REQUEST_BYTES = 32 * 2**20  # the body of one request
+DRAIN_SECONDS = 10  # an oversized body is read and dropped this long before the 413 (see `_drain`)
 TOP_K = 5  # classes /predict answers with
 VERSION = "1"  # the one version a zoo server serves (TF Serving's clients ask for it)
 
@@ -260,6 +262,24 @@ def _shape(dims: list[int]) -> dict[str, Any]:
     return {"dim": [{"size": str(d), "name": ""} for d in dims], "unknown_rank": False}
 
 
+async def _drain(request: Request, most: int) -> None:
+    """Read and drop the rest of an oversized body (up to ``most`` bytes and `DRAIN_SECONDS`) before the 413 goes
+    out. Most clients (urllib, requests, browsers) send the whole body before they read the answer; closing on them
+    mid-body resets the connection, and they see a broken pipe instead of the 413 that says why (nginx's
+    "lingering close" does the same). Beyond either bound the connection is closed on them.
+    """
+
+    async def read() -> None:
+        count = 0
+        async for chunk in request.stream():
+            count += len(chunk)
+            if count > most:
+                return
+
+    with contextlib.suppress(asyncio.TimeoutError, ClientDisconnect):
+        await asyncio.wait_for(read(), DRAIN_SECONDS)
+
+
 def _shown(item: Any) -> str:
     return f"{type(item).__name__} {json.dumps(item)[:60] if isinstance(item, (dict, list)) else ''}".rstrip()
 
@@ -307,6 +327,7 @@ def make_app(
     async def limit_size(request: Request, call_next: Any) -> Any:
         declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > max_request_bytes):
+            await _drain(request, 4 * max_request_bytes)
             return error(f"the request is over the size limit of {max_request_bytes} bytes", 413)
         return await call_next(request)
 
@@ -315,8 +336,11 @@ def make_app(
         async for chunk in request.stream():  # a chunked body with no declared length is counted as it comes
             body += chunk
             if len(body) > max_request_bytes:
-                raise RequestError(f"the request is over the size limit of {max_request_bytes} bytes", 413)
-        return body
+                break
+        else:
+            return body
+        await _drain(request, 4 * max_request_bytes)
+        raise RequestError(f"the request is over the size limit of {max_request_bytes} bytes", 413)
 
     async def outputs(items: list[Any]) -> np.ndarray:
         inputs = served.inputs(items)
@@ -338,8 +362,9 @@ def make_app(
     async def tf_serving_predict(target: str, request: Request) -> JSONResponse:
         if model_named(target) != "predict":
             raise RequestError(f"unknown method {target!r}: POST /v1/models/{served.name}:predict", 404)
+        text = await body_of(request)
         try:
-            body = json.loads(await body_of(request))
+            body = json.loads(text)
         except (ValueError, UnicodeDecodeError) as err:
             raise RequestError(f"the body is not JSON: {first_line(err)}") from None
         if not isinstance(body, dict) or len({"instances", "inputs"} & set(body)) != 1:
@@ -375,12 +400,14 @@ def make_app(
             upload, text = form.get("file"), form.get("text")
             item: Any = await upload.read() if isinstance(upload, UploadFile) else text
         elif kind.startswith("application/json"):
+            raw = await body_of(request)
             try:
-                item = json.loads(await body_of(request)).get("text")
+                item = json.loads(raw).get("text")
             except (ValueError, AttributeError):
                 raise RequestError('the body must be JSON {"text": "..."}, or a multipart upload') from None
         else:
-            item = (await body_of(request)) if not served.text else (await body_of(request)).decode("utf-8", "replace")
+            body = await body_of(request)
+            item = body.decode("utf-8", "replace") if served.text else body
         if item is None or (isinstance(item, str) and not served.text):
             raise RequestError("send an image file as the multipart field \"file\"" if not served.text
                                else "send the text as the multipart or JSON field \"text\"")  # fmt: skip
