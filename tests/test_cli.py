@@ -135,3 +135,41 @@ def test_version_and_the_public_api_are_discoverable(capsys):
         main(["--version"])
     assert exit_.value.code == 0 and capsys.readouterr().out == f"zoo (backbone-zoo) {zoo.__version__}\n"
     assert {"train", "load_model", "predict", "rank", "extract", "export", "Run"} <= set(dir(zoo))
+
+
+LEAN_START = """
+import sys
+from zoo import console
+
+console.load_framework(lean=True)  # as every zoo command loads it
+unseen = [name for name in console.UNUSED_OPTIONAL_IMPORTS if name not in sys.modules]
+import jax, keras, sklearn  # still installed for whoever imports them next (a plugin, say)
+print(unseen, keras.backend.backend(), jax.__name__, sklearn.__name__)
+"""
+
+
+@pytest.mark.slow  # TensorFlow in a new process
+def test_a_command_starts_keras_without_scikit_learn_and_jax_which_stay_importable(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**{k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}, "KERAS_HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", LEAN_START], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["['sklearn',", "'jax']", "tensorflow", "jax", "sklearn"]
+
+
+def test_the_backend_keras_will_start_is_read_before_it_does(tmp_path, monkeypatch):
+    from zoo.console import keras_backend
+
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    assert keras_backend() == "tensorflow"  # no keras.json
+    (tmp_path / "keras.json").write_text('{"backend": "jax", "floatx": "float32"}')
+    assert keras_backend() == "jax"  # then a lean start keeps jax: Keras needs it
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    assert keras_backend() == "tensorflow"
+    (tmp_path / "keras.json").write_text("{broken")
+    monkeypatch.delenv("KERAS_BACKEND")
+    assert keras_backend() == "tensorflow"

@@ -140,3 +140,34 @@ def test_the_model_config_inside_model_keras_is_json(tiny, tmp_path):
     record = json.loads(zipfile.ZipFile(tmp_path / "m.keras").read("zoo.json"))
     assert record["backbone"] == "tiny_image" and record["head"] == "flatten" and record["dropout"] == 0.25
     assert record["parts"]["network"] in [layer.name for layer in model.layers]
+
+
+LAYER_MODULE = """
+import keras
+
+class Halve(keras.layers.Layer):
+    def call(self, x):
+        return x / 2
+"""
+
+
+def test_a_layer_of_a_distribution_installed_meanwhile_is_named_in_the_load_requirements(tmp_path, monkeypatch):
+    """The installed distributions are read once and read again after an install: one in the same folder too."""
+    from zoo.run.models import load_requirements
+
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+
+    def installed_layer(dist):
+        module = dist.replace("-", "_")
+        (site / f"{module}.py").write_text(LAYER_MODULE)
+        info = site / f"{module}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+        (info / "top_level.txt").write_text(f"{module}\n")
+        inputs = keras.Input((2,))
+        return keras.Model(inputs, __import__(module).Halve()(inputs))
+
+    assert load_requirements(installed_layer("first-layers")) == ["backbone-zoo", "first-layers", "keras"]
+    assert load_requirements(installed_layer("second-layers")) == ["backbone-zoo", "keras", "second-layers"]

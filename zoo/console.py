@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import logging
 import os
 import re
@@ -47,6 +48,9 @@ LEVELS = {"quiet": QUIET, "normal": NORMAL, "verbose": VERBOSE}
 # What the zoo command sets before TensorFlow loads (unless verbose): its C++ logging, gRPC's.
 QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR"}
 _state: dict[str, Any] = {"loaded": False}
+# Imported by Keras and TensorFlow when installed, for what no zoo command uses: Keras' scikit-learn wrappers,
+# TFLite's JAX converter (jax stays when it is Keras' backend). See load_framework(lean=True).
+UNUSED_OPTIONAL_IMPORTS = ("sklearn", "jax")
 # The output level as the "zoo" logger's level, and back (a level set by logging itself reads as the nearest).
 _LOGGING_LEVELS = {QUIET: logging.WARNING, NORMAL: logging.INFO, VERBOSE: logging.DEBUG}
 
@@ -330,11 +334,14 @@ def installed(package: str) -> bool:
         return False
 
 
-def load_framework() -> None:
+def load_framework(*, lean: bool = False) -> None:
     """Import Keras, and TensorFlow where it is installed, without their start-up noise (unless verbose).
 
     Commands that build models or read data call it first; ``import zoo`` never does. Calling it
-    again does nothing.
+    again does nothing. ``lean`` (the ``zoo`` command's processes): while they load, Keras and TensorFlow
+    are not shown the packages of :data:`UNUSED_OPTIONAL_IMPORTS`, which they import when installed for
+    features no command uses; 2.3 s of every command's start on 2 cores (docs/benchmarks.md). Each
+    stays importable afterwards; a Python caller's process is left as Keras makes it.
 
     >>> load_framework()  # doctest: +SKIP
     """
@@ -342,14 +349,40 @@ def load_framework() -> None:
         return
     verbose = level() >= VERBOSE
     fresh = "tensorflow" not in sys.modules and "keras" not in sys.modules
-    with filtered_stderr() if fresh and not verbose else contextlib.nullcontext():
-        import keras  # noqa: F401  (on the TensorFlow backend, TensorFlow starts here)
+    unseen = [name for name in UNUSED_OPTIONAL_IMPORTS if lean and fresh and name not in sys.modules]
+    if "jax" in unseen and keras_backend() == "jax":
+        unseen.remove("jax")
+    for name in unseen:
+        sys.modules[name] = None  # type: ignore[assignment]  # `import name` raises ImportError (see sys.modules)
+    try:
+        with filtered_stderr() if fresh and not verbose else contextlib.nullcontext():
+            import keras  # noqa: F401  (on the TensorFlow backend, TensorFlow starts here)
 
-        if "tensorflow" not in sys.modules and installed("tensorflow"):
-            import tensorflow  # noqa: F401  (tf.data reads files on every backend)
+            if "tensorflow" not in sys.modules and installed("tensorflow"):
+                import tensorflow  # noqa: F401  (tf.data reads files on every backend)
+    finally:
+        for name in unseen:
+            sys.modules.pop(name, None)
     if not verbose:
         logging.getLogger("tensorflow").addFilter(_not_retracing)
     _state["loaded"] = True
+
+
+def keras_backend() -> str:
+    """The backend ``import keras`` starts, read before it does: ``KERAS_BACKEND``, else the ``keras.json``
+    of ``KERAS_HOME`` (``~/.keras``), else ``tensorflow``.
+
+    >>> keras_backend() in ("tensorflow", "jax", "torch", "numpy", "openvino")
+    True
+    """
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(home, "keras.json")) as f:
+            return str(json.load(f).get("backend") or "tensorflow")
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
 
 
 def _not_retracing(record: logging.LogRecord) -> bool:

@@ -162,7 +162,7 @@ def do_registry(args: argparse.Namespace) -> int:
 def do_train(args: argparse.Namespace) -> int:
     if args.resume:
         check_resume(args)
-        console.load_framework()
+        console.load_framework(lean=True)
         import zoo
 
         with console.results_only():
@@ -171,7 +171,7 @@ def do_train(args: argparse.Namespace) -> int:
         config = check_train(args)  # every check that needs no TensorFlow comes first
         if config.distribution == "mirrored":  # oneDNN's CPU convolution mishandles an empty per-replica batch
             os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-        console.load_framework()
+        console.load_framework(lean=True)
         import zoo
 
         with console.results_only():
@@ -203,7 +203,7 @@ def do_rank(args: argparse.Namespace) -> int:
     check_rank(args)
     if args.distribute == "mirrored":  # oneDNN's CPU convolution mishandles an empty per-replica batch
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    console.load_framework()
+    console.load_framework(lean=True)
     from zoo.ranking import rank, table_rows
 
     with console.results_only():  # progress on stderr: with --json, stdout is the JSON alone
@@ -237,7 +237,7 @@ def _print_summary(path: Any, task: str, metrics: dict[str, Any]) -> None:
 
 def do_evaluate(args: argparse.Namespace) -> None:
     run = check_evaluate(args)
-    console.load_framework()
+    console.load_framework(lean=True)
     from zoo.inference import evaluate
 
     with console.results_only():
@@ -250,7 +250,7 @@ def do_evaluate(args: argparse.Namespace) -> None:
 
 def do_predict(args: argparse.Namespace) -> int:
     run = check_predict(args)
-    console.load_framework()
+    console.load_framework(lean=True)
     from zoo.files import write_text
     from zoo.inference import predict, predictions_csv
 
@@ -323,7 +323,7 @@ def do_lr_find(args: argparse.Namespace) -> None:
     if not os.path.exists(args.data):
         raise DataError(f"{args.data} does not exist: give labelled data, as for `zoo train`")
     options = config_options(args, LR_FIND_OPTIONS)
-    console.load_framework()
+    console.load_framework(lean=True)
     from zoo.lr_finder import lr_find
 
     with console.results_only():
@@ -352,7 +352,7 @@ def do_tune(args: argparse.Namespace) -> int:
     if args.trials < 1:
         raise ConfigError(f"--trials must be a positive integer, got {args.trials}")
     _require_optuna()
-    console.load_framework()
+    console.load_framework(lean=True)
     import zoo
     from zoo.tuning import best_options, tune
 
@@ -416,7 +416,7 @@ def do_report(args: argparse.Namespace) -> None:
         raise ConfigError(f"{args.out} is a folder: give the report's file name with --out (default: report.html)")
     if args.top_losses < 0:
         raise ConfigError(f"--top-losses must be 0 or more, got {args.top_losses}")
-    console.load_framework()
+    console.load_framework(lean=True)
     from zoo.html_report import report
 
     with console.results_only():
@@ -438,7 +438,7 @@ def do_serve(args: argparse.Namespace) -> None:
         raise ConfigError(f"--max-request-mb must be positive, got {args.max_request_mb}")
     if not (console.installed("fastapi") and console.installed("uvicorn") and console.installed("multipart")):
         raise ConfigError("zoo serve needs FastAPI and uvicorn: pip install 'backbone-zoo[serve]'")
-    console.load_framework()
+    console.load_framework(lean=True)
     from zoo.serving import serve
 
     name = args.name or source.resolve().name
@@ -536,7 +536,7 @@ def _option_text(value: Any) -> str:
 
 
 def do_demo(args: argparse.Namespace) -> None:
-    console.load_framework()
+    console.load_framework(lean=True)
     from zoo.demo import run_demo
 
     run_demo(args.backbone, args.out)
