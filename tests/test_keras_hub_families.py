@@ -213,6 +213,7 @@ def test_edge_tpu_efficientnets_take_their_weights_from_timm():
         assert zoo.get_spec(name).weights[0].source.startswith("timm checkpoint hf://timm/efficientnet_e")
 
 
+@pytest.mark.slow  # 3 s or more (docs/contributing.md: the tiers)
 def test_a_preset_of_another_architecture_is_refused(tmp_path):
     """A preset of the same class with other arguments must not load: keras-hub 0.32's efficientnet_{el,em,es}
     presets, for one, point at B1's Kaggle files."""

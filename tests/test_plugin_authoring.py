@@ -51,6 +51,7 @@ def test_the_example_plugin_is_found_through_its_entry_point():
     assert reg.specs["tiny_convnet"].plugin == EXAMPLE
 
 
+@pytest.mark.slow  # 3 s or more (docs/contributing.md: the tiers)
 def test_the_example_backbone_trains(tmp_path):
     data = write_scenes(tmp_path / "data", per_class=6, size=64)
     run = zoo.train("tiny_convnet", data, weights=None, epochs=2, verbose=0, out=tmp_path / "run")

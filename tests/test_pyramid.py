@@ -79,6 +79,7 @@ def test_small_keras_applications_pyramids(name):
     assert [m.shape[1] for m in maps.values()] == [16, 8, 4, 2]
 
 
+@pytest.mark.slow  # 3 s or more (docs/contributing.md: the tiers)
 @pytest.mark.parametrize("name", ["mobilenet_v3_small_kerascv", "mobilenet_v3_small_050_imagenet"])
 def test_keras_cv_and_keras_hub_pyramids(name):
     """One of each other plugin here; every family's declared layers and map shapes: tests/test_builds.py."""
@@ -102,6 +103,7 @@ def test_convnext_with_named_stages_is_keras_applications_convnext(tmp_path):
     np.testing.assert_allclose(again.predict(pixels, verbose=0), expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow  # 3 s or more (docs/contributing.md: the tiers)
 def test_odd_input_sizes_round_as_the_network_pads():
     maps = check_pyramid("mobilenet_v2", input_shape=(72, 100), batch=1)
     assert [m.shape[1:3] for m in maps.values()] == [(18, 25), (9, 13), (5, 7), (3, 4)]

@@ -331,6 +331,7 @@ def test_an_edited_labels_json_is_refused_not_used_to_rename_predictions(first_r
         zoo.predict(run, _data(n=3)[0])
 
 
+@pytest.mark.slow  # 3 s or more (docs/contributing.md: the tiers)
 def test_a_python_resume_goes_on_with_the_options_the_run_started_with(tmp_path, monkeypatch):
     real_save_state = Run.save_state
 

@@ -282,6 +282,7 @@ def test_predict_takes_one_text_a_list_an_array_a_folder_or_a_csv(text_run, tmp_
         zoo.predict(text_run.path, np.zeros((2, 8, 8, 3)))
 
 
+@pytest.mark.slow  # 3 s or more (docs/contributing.md: the tiers)
 def test_predict_says_which_texts_were_cut_at_the_trained_length(text_run, tmp_path, capsys):
     length = text_run.input_shape[0]
     assert length == 8  # the training texts are short: the fitted length is the least one
