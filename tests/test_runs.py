@@ -7,6 +7,7 @@ import sys
 
 import keras
 import pytest
+from rich.cells import cell_len
 
 import zoo
 from zoo.cli import main
@@ -14,6 +15,7 @@ from zoo.demo import write_scenes
 from zoo.testing import TINY_IMAGE
 
 pytestmark = pytest.mark.slow  # the folder of runs trains four tiny ones
+ODD = "[red]猫odd\x1bname👍"  # markup and a control character shown as text; a character and an emoji two columns wide
 
 
 class StopAfterOneEpoch(keras.callbacks.Callback):
@@ -24,13 +26,13 @@ class StopAfterOneEpoch(keras.callbacks.Callback):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """A folder of runs: two complete (different options), one stopped after its first epoch, one damaged, one
-    whose name holds markup and a control character."""
+    whose name holds markup, a control character and characters two terminal columns wide."""
     root = tmp_path_factory.mktemp("runs")
     scenes = write_scenes(root.parent / "scenes", per_class=4, size=32, seed=0)
     common = {"weights": None, "batch_size": 8, "verbose": 0, "cache_dir": root.parent / "cache"}
     zoo.train(TINY_IMAGE, scenes, out=root / "plain", epochs=1, **common)
     zoo.train(TINY_IMAGE, scenes, out=root / "group" / "longer", epochs=6, learning_rate=0.01, **common)
-    zoo.train(TINY_IMAGE, scenes, out=root / "[red]odd\x1bname", epochs=1, label_smoothing=0.1, **common)
+    zoo.train(TINY_IMAGE, scenes, out=root / ODD, epochs=1, label_smoothing=0.1, **common)
     with pytest.raises(KeyboardInterrupt):
         zoo.train(TINY_IMAGE, scenes, out=root / "stopped", epochs=3, callbacks=[StopAfterOneEpoch()], **common)
     (root / "broken").mkdir()
@@ -49,7 +51,7 @@ def test_every_run_is_listed_with_its_state_and_metrics_as_json(runs, capsys):
     status, out, _ = _zoo(capsys, runs, "--json")
     assert status == 0
     found = {row["name"]: row for row in json.loads(out)}
-    assert set(found) == {"plain", "longer", "[red]odd\x1bname", "stopped", "broken"}
+    assert set(found) == {"plain", "longer", ODD, "stopped", "broken"}
     for name in ("plain", "longer"):
         assert found[name]["status"] == "complete" and found[name]["backbone"] == TINY_IMAGE
         assert found[name]["metrics"] == {k: v for k, v in zoo.Run(found[name]["path"]).metrics.items()
@@ -65,16 +67,18 @@ def test_the_table_fits_80_columns_sorts_filters_and_shows_names_as_text(runs, c
     monkeypatch.setenv("COLUMNS", "80")
     status, out, _ = _zoo(capsys, runs, "--sort", "accuracy")
     lines = out.splitlines()
-    assert status == 0 and all(len(line) <= 80 for line in lines), out
+    assert status == 0 and all(cell_len(line) <= 80 for line in lines), out  # in terminal columns
     assert lines[0].split()[:2] == ["RUN", "BACKBONE"] and lines[-1] == "5 runs"
     accuracies = [float(line.split("acc ")[1].split()[0]) for line in lines if "acc " in line]
     assert len(accuracies) == 3 and accuracies == sorted(accuracies, reverse=True)
     assert "\x1b" not in out and "\\x1b" in out  # the control character shown, not obeyed
+    odd, plain = (next(line for line in lines if line.startswith(start)) for start in ("[red]猫", "plain "))
+    assert cell_len(odd[: odd.index(TINY_IMAGE)]) == plain.index(TINY_IMAGE)  # in line on the terminal
     assert any(line.startswith("damaged: broken: ") for line in lines)
     assert any(line.split()[0] == "stopped" and "stopped: " in line for line in lines)  # its phase and epoch in JSON
 
     status, out, _ = _zoo(capsys, runs, "--status", "complete", "--backbone", "tiny_*", "--json")
-    assert status == 0 and sorted(row["name"] for row in json.loads(out)) == ["[red]odd\x1bname", "longer", "plain"]
+    assert status == 0 and sorted(row["name"] for row in json.loads(out)) == sorted([ODD, "longer", "plain"])
     status, out, _ = _zoo(capsys, runs, "--backbone", "resnet*")
     assert status == 0 and out.splitlines()[-1] == "0 runs"
 

@@ -4,7 +4,9 @@ The zoo lays out tables itself rather than through ``rich`` (installed with Kera
 give this layout's plain output byte for byte. It pads cells and boxes or spaces rows its own way, wraps an
 over-long cell onto more lines where this layout cuts it to one line ending in "…", and shrinks columns in
 proportion where this one drops the dispensable columns first (``drop``, ``drop_to_fit``), then cuts the
-widest. ``zoo list`` in a pipe or a log, tests/test_tables.py and the docs show this exact text.
+widest. ``zoo list`` in a pipe or a log, tests/test_tables.py and the docs show this exact text. Widths are
+rich's, though: a cell is measured and cut in terminal columns (``rich.cells``), so a class or run named in
+Chinese or with emoji, two columns a character, stays within the width and in line.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import shutil
 import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from rich.cells import cell_len, set_cell_size
 
 from zoo import escape
 
@@ -60,7 +64,7 @@ def table_lines(
     ['NAME      NOTE', 'resnet50  a long no…']
     """
     cells = [list(map(str, header))] + [[escape.terminal(c) for c in row] for row in rows]  # data shown, not obeyed
-    natural = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    natural = [max(cell_len(row[i]) for row in cells) for i in range(len(header))]
     floor = [min(n, (shrink or {}).get(h, n)) for h, n in zip(header, natural, strict=True)]
     shown = list(range(len(header)))
 
@@ -82,11 +86,12 @@ def table_lines(
             if not wider:
                 break
             widths[max(wider, key=lambda i: (widths[i], i))] -= 1  # of equals, the rightmost
-    return ["  ".join(_cut(row[i], widths[i]).ljust(widths[i]) for i in shown).rstrip()[:width] for row in cells]
+    return [set_cell_size("  ".join(_fit(row[i], widths[i]) for i in shown), width).rstrip() for row in cells]
 
 
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+def _fit(text: str, width: int) -> str:
+    """``text`` in exactly ``width`` terminal columns: padded, or cut to end with "…"."""
+    return set_cell_size(text, width) if cell_len(text) <= width else set_cell_size(text, width - 1) + "…"
 
 
 def print_wrapped(head: str, text: str, width: int, indent: int | None = None) -> None:
