@@ -147,6 +147,17 @@ def test_a_text_backbone_given_images_is_one_line_and_leaves_no_run(images, tmp_
 
 
 @pytest.mark.slow
+def test_an_out_folder_that_cannot_be_made_is_one_line_and_nothing_is_trained(images, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for out, said in ((blocker / "run", f"{blocker} is a file, not a folder"), ("/proc/zoo-run", "no such file")):
+        code, _, err = _zoo("train", "--backbone", "tiny_image", "--weights", "none", "--data", images, "--out", out,
+                            tmp_path=tmp_path)  # fmt: skip
+        _assert_user_error(code, err, said)
+        assert "phase 1" not in err
+
+
+@pytest.mark.slow
 def test_a_fine_tune_deeper_than_the_network_leaves_no_run(images, tmp_path):
     out = tmp_path / "run"
     code, _, err = _zoo("train", "--backbone", "mobilenet_v2", "--weights", "none", "--input-size", "32",

@@ -122,11 +122,17 @@ def test_report_refuses_what_is_not_a_finished_run_in_one_line(tmp_path, capsys)
 
 
 @pytest.mark.slow
-def test_report_refuses_a_folder_as_its_output_and_a_negative_count(runs, tmp_path, capsys):
+def test_report_refuses_a_folder_or_an_unwritable_place_as_its_output_and_a_negative_count(runs, tmp_path, capsys):
     assert main(["report", str(runs[0].path), "--out", str(tmp_path)]) == 2
     assert "is a folder: give the report's file name" in capsys.readouterr().err
     assert main(["report", str(runs[0].path), "--top-losses", "-1"]) == 2
     assert "--top-losses must be 0 or more" in capsys.readouterr().err
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for out, said in ((blocker / "r.html", f"{blocker} is a file, not a folder"), ("/proc/zoo.html", "no such file")):
+        assert main(["report", str(runs[0].path), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"zoo: error: cannot write {out}: ") and said in err and err.count("\n") == 1, err
 
 
 @pytest.mark.slow

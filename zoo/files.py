@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import DiskFullError
+from zoo.errors import ConfigError, DiskFullError
 
 _TEMPORARY = re.compile(r"\..+?\.[0-9a-f]{8}(\.[^.]+)*")  # atomic_path's names
 SPACE_MARGIN = 8 << 20  # bytes left free besides a file, for the records written next to it
@@ -36,7 +36,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     'done'
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent, path)
     suffix = "".join(path.suffixes) or ".tmp"
     while True:  # O_EXCL: a name nobody else holds; 0o666 & ~umask, unlike mkstemp's 0o600
         tmp = path.parent / f".{path.stem}.{secrets.token_hex(4)}{suffix}"
@@ -45,6 +45,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             break
         except FileExistsError:
             continue
+        except OSError as err:
+            raise cannot_write(path, err) from None
     try:
         yield tmp
         _fsync(tmp)
@@ -53,6 +55,44 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             _fsync(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def make_folder(folder: Path, target: Path | None = None) -> bool:
+    """Make ``folder`` and its parents if missing (whether it made it); a place that cannot hold it (a file in the
+    way, a read-only or special file system) is a :class:`ConfigError` naming ``target`` (default ``folder``).
+
+    >>> make_folder(Path("/proc/zoo-run"))
+    Traceback (most recent call last):
+    zoo.errors.ConfigError: cannot write /proc/zoo-run: no such file or directory; choose a folder you can write to
+    """
+    try:
+        folder.mkdir(parents=True)
+        return True
+    except FileExistsError as err:
+        if folder.is_dir():
+            return False
+        raise cannot_write(target or folder, err) from None
+    except OSError as err:
+        raise cannot_write(target or folder, err) from None
+
+
+def file_in_the_way(path: Path) -> Path | None:
+    """The file (not a folder) among ``path``'s parents, which stops a folder being made there; ``None`` if none.
+
+    >>> file_in_the_way(Path("/etc/hostname/run")), file_in_the_way(Path("/tmp/run"))
+    (PosixPath('/etc/hostname'), None)
+    """
+    return next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+
+
+def cannot_write(path: Path, err: OSError) -> OSError | ConfigError:
+    """The error for a file or folder the zoo cannot make at ``path``: ``err`` itself for a full disk."""
+    if err.errno == errno.ENOSPC:
+        return err
+    in_the_way = file_in_the_way(path)
+    if in_the_way is not None and err.errno in (errno.EEXIST, errno.ENOTDIR):
+        return ConfigError(f"cannot write {path}: {in_the_way} is a file, not a folder; choose another place")
+    return ConfigError(f"cannot write {path}: {str(err.strerror).lower()}; choose a folder you can write to")
 
 
 def _fsync(path: Path) -> None:

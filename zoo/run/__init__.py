@@ -28,7 +28,7 @@ from zoo.errors import RunError
 from zoo.metrics import summary_rows
 from zoo.run.checkpoints import Checkpoints, WorkerCheckpoints
 from zoo.run.layout import EXPORTS, MODEL, STATE, TENSORBOARD, read_json
-from zoo.run.lock import TrainingLock, check_free, claim, default_path
+from zoo.run.lock import TrainingLock, check_free, claim, default_path, resume_command
 from zoo.run.models import load_model, load_requirements, save_model
 from zoo.run.record import Record, describe_source
 from zoo.run.results import Results, WorkerResults
@@ -112,7 +112,7 @@ class Run:
         """
         run = run if isinstance(run, Run) else cls(run)
         if not run.complete:
-            raise RunError(f"{run.path} is not finished: resume it (`zoo train --resume {run.path}`) first")
+            raise RunError(f"{run.path} is not finished: resume it (`{resume_command(run.path)}`) first")
         return run
 
     @property

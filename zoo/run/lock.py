@@ -7,10 +7,12 @@ import contextlib
 import datetime
 import errno
 import os
+import shlex
 from pathlib import Path
 
 from zoo import locks
 from zoo.errors import BusyError, RunError
+from zoo.files import cannot_write, file_in_the_way, make_folder
 from zoo.run.layout import CONFIG, STATE, TRAINING_LOCK
 from zoo.run.record import read_config
 
@@ -69,6 +71,15 @@ class TrainingLock:
             held.close()
 
 
+def resume_command(path: str | os.PathLike[str]) -> str:
+    """The command that resumes the run at ``path``, ready to paste.
+
+    >>> resume_command("runs/my run")
+    "zoo train --resume 'runs/my run'"
+    """
+    return f"zoo train --resume {shlex.quote(os.fspath(path))}"
+
+
 def check_free(path: str | os.PathLike[str]) -> Path:
     """``path`` as a Path if a new run may start there; :class:`RunError` if it holds a run or is a file."""
     path = Path(path)
@@ -80,9 +91,11 @@ def check_free(path: str | os.PathLike[str]) -> Path:
             raise RunError(f"{path} holds a {found} that is not a zoo run's; pick another --out") from None
         with contextlib.suppress(RunError):  # BusyError while another process trains it (read-only: no matter)
             TrainingLock(path).check_idle()
-        raise RunError(f"{path} already holds a run; resume it (`zoo train --resume {path}`) or pick --out")
+        raise RunError(f"{path} already holds a run; resume it (`{resume_command(path)}`) or pick --out")
     if path.exists() and not path.is_dir():
         raise RunError(f"{path} exists and is not a directory; pick another --out")
+    if (in_the_way := file_in_the_way(path)) is not None:
+        raise RunError(f"{path} cannot be made: {in_the_way} is a file, not a folder; pick another --out")
     if path.is_symlink() and not path.exists():
         target = os.readlink(path)
         raise RunError(f"{path} is a symbolic link to {target}, which does not exist; pick another --out")
@@ -96,9 +109,7 @@ def claim(path: str | os.PathLike[str], *, unique: bool) -> tuple[Path, bool, Tr
     exclusively, with ``-2``, ``-3``... when taken (two runs started in one second)."""
     path, made = _make_unique(Path(path)) if unique else (check_free(path), False)
     if not unique:
-        with contextlib.suppress(FileExistsError):
-            path.mkdir(parents=True)
-            made = True
+        made = make_folder(path)
     lock = TrainingLock(path)
     lock.hold()
     if (path / CONFIG).exists() or (path / STATE).exists():  # another process's, started meanwhile
@@ -117,3 +128,5 @@ def _make_unique(base: Path) -> tuple[Path, bool]:
             return path, True
         except FileExistsError:
             number += 1
+        except OSError as err:
+            raise cannot_write(path, err) from None
