@@ -83,6 +83,18 @@ def test_a_run_whose_validation_loss_stays_above_chance_says_so(tmp_path):
     assert min(row["val_loss"] for row in run.history) > np.log(3) and run.metrics["accuracy"] < 1 / 3
 
 
+def test_a_run_right_on_most_but_confidently_wrong_on_the_rest_is_not_said_to_have_learned_nothing(tmp_path):
+    x, y = _images()
+    labels, names = np.arange(len(y)) % 3, ("c0", "c1", "c2")
+    mislabelled = np.where(np.arange(len(y)) % 4 == 0, (labels + 1) % 3, labels)  # a quarter of the validation set
+    train = Dataset("classification", labels, names, tuple(f"train {i}" for i in range(len(y))), images=x)
+    val = Dataset("classification", mislabelled, names, tuple(f"val {i}" for i in range(len(y))), images=x + 1)
+    overconfident = r"ln\(3\) = 1.099 \(best .*\) although the validation accuracy reached"
+    with pytest.warns(zoo.TrainingWarning, match=overconfident) as said:
+        run = zoo.train(FAINT, train, val, weights=None, epochs=20, learning_rate=0.3, out=tmp_path / "run", verbose=0)
+    assert "learned nothing" not in str(said[0].message) and run.metrics["accuracy"] >= 2 / 3
+
+
 @pytest.mark.slow
 def test_a_model_that_arrives_trained_keeps_its_standardisation(tmp_path):
     x, y = _images()

@@ -651,7 +651,8 @@ def _check_cache(run: Run, cache: FeatureCache, recipe: ModelConfig, cached: np.
 def _warn_at_chance(run: Run, recipe: ModelConfig, history: list[dict[str, Any]], smoothing: float) -> None:
     """Warn when no epoch's validation loss beat chance level: ln(classes), what uniform outputs score (sat at
     it, or above it: confidently wrong is no better). The margin is a share of the way from chance to the best
-    loss possible, 0, or with label ``smoothing`` the entropy of the smoothed targets."""
+    loss possible, 0, or with label ``smoothing`` the entropy of the smoothed targets. A run whose validation accuracy
+    got half way from guessing to all right did learn: it is told that its wrong answers are confidently wrong."""
     losses = [row["val_loss"] for row in history if "val_loss" in row]
     if recipe.task != "classification" or not losses:
         return
@@ -659,14 +660,18 @@ def _warn_at_chance(run: Run, recipe: ModelConfig, history: list[dict[str, Any]]
     chance = math.log(classes)
     low, high = smoothing / classes, 1 - smoothing + smoothing / classes  # the smoothed targets
     best = -sum(p * math.log(p) for p in (high, *[low] * (classes - 1)) if p > 0)
-    if min(losses) >= chance - CHANCE_MARGIN * (chance - best):
-        warnings.warn(
-            f"{run.path}: the validation loss never went below chance level, ln({classes}) = "
-            f"{chance:.3f} (best {min(losses):.3f}): the model learned nothing; check the labels, try another "
-            "learning rate, or use pretrained weights (--weights none gives random features)",
-            TrainingWarning,
-            stacklevel=2,
-        )
+    if min(losses) < chance - CHANCE_MARGIN * (chance - best):
+        return
+    at_chance = f"{run.path}: the validation loss never went below chance level, ln({classes}) = {chance:.3f}"
+    at_chance += f" (best {min(losses):.3f})"
+    accuracy = max((row["val_accuracy"] for row in history if "val_accuracy" in row), default=0.0)
+    if accuracy >= (1 + 1 / classes) / 2:  # half way from guessing to all right: it learned, and is overconfident
+        message = (f"{at_chance} although the validation accuracy reached {accuracy:.3f}: its wrong answers are "
+                   "confidently wrong; try a lower learning rate, label smoothing or more data")  # fmt: skip
+    else:
+        message = (f"{at_chance}: the model learned nothing; check the labels, try another learning rate, or use "
+                   "pretrained weights (--weights none gives random features)")  # fmt: skip
+    warnings.warn(message, TrainingWarning, stacklevel=2)
 
 
 def blocks(network: Any, block_pattern: str | None) -> list[tuple[str, list[Any]]]:
@@ -761,7 +766,7 @@ def _build_for(name: str, dataset: Dataset, config: TrainConfig) -> Any:
     if config.mixed_precision:
         keras.config.set_dtype_policy("mixed_float16" if distribute.has_gpu() else "mixed_bfloat16")
     try:
-        return build(name, task=dataset.task, **options, **counts)  # type: ignore[arg-type]
+        return build(name, task=dataset.task, **options, **counts, seed=config.seed)  # type: ignore[arg-type]
     finally:
         keras.config.set_dtype_policy(previous)
 
