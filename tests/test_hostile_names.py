@@ -9,6 +9,7 @@ import ast
 import os
 import re
 import shlex
+import warnings
 
 import numpy as np
 import pytest
@@ -86,3 +87,19 @@ def test_a_label_that_looks_like_tex_is_plotted_as_text(tmp_path):
     from zoo.plots import plot_confusion_matrix
 
     assert plot_confusion_matrix([[3, 1], [0, 4]], ["$\\notacommand$", "b"], tmp_path / "cm.png").stat().st_size > 0
+
+
+def test_labels_in_a_script_the_font_lacks_are_plotted_apart_and_quietly(tmp_path):
+    """DejaVu Sans has no Chinese: matplotlib would draw both names as the same boxes, with a warning a glyph."""
+    from matplotlib import font_manager, ft2font
+
+    from zoo.plots import _drawable, plot_confusion_matrix
+
+    font = ft2font.FT2Font(font_manager.findfont(font_manager.FontProperties()))
+    if ord("海") in font.get_charmap():
+        pytest.skip("this machine's plot font draws Chinese")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib's "Glyph ... missing from font(s)" among them
+        path = plot_confusion_matrix([[3, 1], [0, 4]], ["海滩", "中文"], tmp_path / "cm.png")
+    assert path is not None and path.stat().st_size > 0
+    assert (_drawable("海滩"), _drawable("中文")) == ("\\u6d77\\u6ee9", "\\u4e2d\\u6587")  # as their code points

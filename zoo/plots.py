@@ -8,6 +8,7 @@ is a :class:`zoo.TrainingWarning`, never a failed run.
 from __future__ import annotations
 
 import errno
+import functools
 import io
 import math
 import os
@@ -201,7 +202,7 @@ def _confusion_matrix(counts: np.ndarray, names: Sequence[str], path: str | os.P
             text = f"{value:.2f}" if normalize else f"{int(value)}"
             ax.text(j, i, text, ha="center", va="center", fontsize=fontsize, color="white" if value > high else "black")
     if c <= TICKS_MAX_CLASSES:
-        shown = [escape.terminal(name) for name in names]  # plain text: escapes visible, no math ($...$) parsed
+        shown = [_drawable(escape.terminal(name)) for name in names]  # plain text: no math ($...$) parsed
         short = [name if len(name) <= 20 else name[:19] + "…" for name in shown]
         rotate = max(len(name) for name in short) > 3
         ax.set_xticks(range(c), short, fontsize=fontsize, rotation=45 if rotate else 0,
@@ -210,6 +211,25 @@ def _confusion_matrix(counts: np.ndarray, names: Sequence[str], path: str | os.P
     title = "confusion matrix" + (" (share of each true class)" if normalize else " (counts)")
     ax.set(title=title, xlabel="predicted", ylabel="true")
     return _save_png(figure, path)
+
+
+@functools.lru_cache(maxsize=1)
+def _font_characters() -> frozenset[int]:
+    """The code points the plots' font (matplotlib's default) can draw."""
+    from matplotlib import font_manager, ft2font
+
+    return frozenset(ft2font.FT2Font(font_manager.findfont(font_manager.FontProperties())).get_charmap())
+
+
+def _drawable(text: str) -> str:
+    """``text`` with each character the font cannot draw as its code point (``\\u6d77``), where matplotlib would draw
+    a box and warn: two classes named in a script the font lacks stay told apart on the axes.
+
+    >>> print(_drawable("beach 海"))
+    beach \\u6d77
+    """
+    known = _font_characters()
+    return "".join(c if ord(c) in known or c.isspace() else f"\\u{ord(c):04x}" for c in text)
 
 
 def _series(history: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
