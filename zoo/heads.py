@@ -6,6 +6,7 @@ Nothing here depends on the backbone's family: what differs is declared by the s
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -34,6 +35,7 @@ def build(
     input_shape: int | tuple[int, ...] | None = None,
     num_outputs: int | None = None,
     standardize: bool = True,
+    seed: int | None = None,
 ) -> keras.Model:
     """A frozen backbone with a new head: raw input -> features -> ``head`` (a nested model) -> outputs.
 
@@ -42,7 +44,9 @@ def build(
     (``avg``, ``max`` or ``flatten``); with ``standardize`` the head then standardises it (a frozen
     layer holding a mean and a variance per feature, which ``zoo.train`` fits to the training features
     while it is unfitted, and :func:`zoo.fit_standardization` fits for a plain ``model.fit``); ``hidden``
-    adds ReLU layers; ``dropout`` comes before each Dense layer. ``model.zoo_config`` (a
+    adds ReLU layers; ``dropout`` comes before each Dense layer. ``seed`` fixes the head's first weights and
+    its dropout whatever the backbone drew before it (``zoo.train`` passes its own, so ``zoo tune``'s trial
+    and the run of its options start alike); ``None`` draws from Keras' global generator. ``model.zoo_config`` (a
     :class:`zoo.ModelConfig`) records how it was built; it is saved inside ``model.keras`` by
     ``zoo.save_model`` and the trainer. The classic recipe (frozen ResNet50, Flatten, Dropout, Dense) is
     one call; ``standardize=False`` makes it exactly the hand-written model:
@@ -64,7 +68,7 @@ def build(
 
     spec = get_spec(backbone)
     inputs, features, parts = feature_graph(spec, weights, input_shape, False, head)
-    head_model = build_head(features.shape[1:], task, outputs, hidden, dropout, standardize)
+    head_model = build_head(features.shape[1:], task, outputs, hidden, dropout, standardize, seed)
     parts = dataclasses.replace(parts, head=head_model.name, standardize=STANDARDIZE if standardize else None)
     model = keras.Model(inputs, head_model(features), name=f"{spec.name}_{task}")
     model.zoo_config = ModelConfig(
@@ -183,15 +187,27 @@ def _output_count(task: str, num_classes: int | None, num_outputs: int | None) -
 
 
 def build_head(
-    feature_shape: Sequence[int], task: str, outputs: int, hidden: tuple[int, ...], dropout: float, standardize: bool
+    feature_shape: Sequence[int],
+    task: str,
+    outputs: int,
+    hidden: tuple[int, ...],
+    dropout: float,
+    standardize: bool,
+    seed: int | None = None,
 ) -> Any:
     """The head :func:`build` puts on a backbone, alone: a model from features of ``feature_shape`` to the outputs
-    (``zoo tune`` trains one per trial on cached features).
+    (``zoo tune`` trains one per trial on cached features). With a ``seed``, its Dense kernels and dropout draw
+    from seeds made of it alone, one a layer.
 
     >>> build_head((8,), "classification", 3, (4,), 0.1, True).output_shape
     (None, 3)
     """
     import keras
+
+    seeds = itertools.repeat(None) if seed is None else itertools.count(seed)  # one a layer
+
+    def kernel() -> Any:
+        return keras.initializers.GlorotUniform(seed=next(seeds))  # Dense's default, seeded
 
     features = x = keras.Input(shape=tuple(feature_shape), name="features")
     if standardize:
@@ -203,10 +219,11 @@ def build_head(
         )(x)
     for i, units in enumerate(hidden):
         if dropout:
-            x = keras.layers.Dropout(dropout, name=f"dropout_{i}")(x)
-        x = keras.layers.Dense(units, activation="relu", name=f"hidden_{i}")(x)
+            x = keras.layers.Dropout(dropout, seed=next(seeds), name=f"dropout_{i}")(x)
+        x = keras.layers.Dense(units, activation="relu", kernel_initializer=kernel(), name=f"hidden_{i}")(x)
     if dropout:
-        x = keras.layers.Dropout(dropout, name="dropout")(x)
+        x = keras.layers.Dropout(dropout, seed=next(seeds), name="dropout")(x)
     # float32 outputs keep losses stable under a mixed-precision policy.
-    out = keras.layers.Dense(outputs, activation=ACTIVATIONS[task], dtype="float32", name="predictions")(x)
+    out = keras.layers.Dense(outputs, activation=ACTIVATIONS[task], kernel_initializer=kernel(), dtype="float32",
+                             name="predictions")(x)  # fmt: skip
     return keras.Model(features, out, name="head")
