@@ -46,7 +46,9 @@ def runs(tmp_path_factory, tiny_text):
     options = dict(weights=None, verbose=0)
     return [
         zoo.train(TINY_IMAGE, scenes, out=root / "folder", epochs=2, **options),
-        zoo.train(TINY_IMAGE, manifest, out=root / "hostile", epochs=3, learning_rate=0.05, **options),
+        zoo.train(
+            TINY_IMAGE, manifest, out=root / "hostile", epochs=3, learning_rate=0.05, optimizer="adamw", **options
+        ),
         zoo.train(tiny_text, texts, out=root / "text", epochs=2, val_fraction=0.25, **options),
         zoo.train(TINY_IMAGE, (pixels, np.arange(16) % 2), out=root / "arrays", epochs=1, **options),
     ]
@@ -107,9 +109,11 @@ def test_the_report_renders_in_a_browser_with_the_runs_numbers_and_labels_shown_
     assert seen["bold"] == 0  # no label's markup became an element
 
     configs = [run.train_config.to_dict() for run in runs]
-    differ = {name for name in configs[0] if len({repr(c[name]) for c in configs}) > 1}
+    differ = {name for name in configs[0] if len({repr(c[name]) for c in configs}) > 1} | {"weight_decay"}
     options = [row[0] for row in seen["tables"]["options"][1:]]
     assert {"epochs", "learning_rate", "val_fraction"} <= differ and set(options[: len(differ)]) == differ  # first
+    decay = next(row for row in seen["tables"]["options"] if row[0] == "weight_decay")
+    assert decay[1 + runs.index(hostile)] == "0.004"  # AdamW's default as applied (and as the card says), not None
     assert set(seen["quotes"]) <= {t for texts in TEXTS.values() for t in texts} and seen["quotes"]
     assert "not shown: " in seen["text"] and "in-memory" in seen["text"]  # the arrays run has no examples to show
 

@@ -286,6 +286,18 @@ class TrainConfig:
         """
         return self.fine_tune_learning_rate or self.learning_rate / 10
 
+    def applied(self) -> dict[str, Any]:
+        """:meth:`to_dict` with each option left to a default that depends on others as training applies it.
+
+        >>> TrainConfig(optimizer="adamw").applied()["weight_decay"], TrainConfig().to_dict()["weight_decay"]
+        (0.004, None)
+        """
+        data = self.to_dict()
+        data["weight_decay"] = self.effective_weight_decay
+        if self.fine_tune:
+            data["fine_tune_epochs"], data["fine_tune_learning_rate"] = self.phase2_epochs, self.phase2_learning_rate
+        return data
+
     @property
     def model_options(self) -> dict[str, Any]:
         """The options that shape the model (``zoo.build`` arguments), as given.

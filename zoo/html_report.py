@@ -243,8 +243,9 @@ def _thumbnail(data: Dataset, i: int, name: str) -> str:
 
 
 def _options(runs: list[Run], names: list[str]) -> str:
-    """Every option of every run side by side; the options on which they differ first, in bold."""
-    configs = [run.train_config.to_dict() for run in runs]
+    """Every option of every run side by side, as training applied it (AdamW's default weight decay, not None); the
+    options on which they differ first, in bold."""
+    configs = [run.train_config.applied() for run in runs]
     rows = [[option, *[str(c.get(option, "")) for c in configs]] for option in configs[0]]
     differ = [row for row in rows if len(set(row[1:])) > 1]
     same = [row for row in rows if len(set(row[1:])) == 1]
