@@ -59,7 +59,7 @@ def test_every_run_is_listed_with_its_state_and_metrics_as_json(runs, capsys):
     assert found["longer"]["options"] == {"weights": None, "epochs": 6, "batch_size": 8, "learning_rate": 0.01}
     assert found["plain"]["data"] == found["longer"]["data"] and len(found["plain"]["data"]) == 8
     assert (found["stopped"]["status"], found["stopped"]["where"], found["stopped"]["metrics"]) == (
-        "unfinished", "phase 1, epoch 1", {})  # fmt: skip
+        "stopped", "phase 1, epoch 1", {})  # fmt: skip
     assert found["broken"]["status"] == "damaged" and "config.json" in found["broken"]["where"]
 
 
@@ -79,6 +79,8 @@ def test_the_table_fits_80_columns_sorts_filters_and_shows_names_as_text(runs, c
 
     status, out, _ = _zoo(capsys, runs, "--status", "complete", "--backbone", "tiny_*", "--json")
     assert status == 0 and sorted(row["name"] for row in json.loads(out)) == sorted([ODD, "longer", "plain"])
+    status, out, _ = _zoo(capsys, runs, "--status", "stopped", "--json")  # the word the table and docs use
+    assert status == 0 and [row["name"] for row in json.loads(out)] == ["stopped"]
     status, out, _ = _zoo(capsys, runs, "--backbone", "resnet*")
     assert status == 0 and out.splitlines()[-1] == "0 runs"
 

@@ -17,7 +17,7 @@ from zoo.errors import ZooError
 from zoo.locks import held_elsewhere
 from zoo.run.layout import CHECKPOINTS, CONFIG, EXPORTS, STATE, TENSORBOARD, TRAINING_LOCK
 
-STATUSES = ("complete", "training", "unfinished", "damaged")
+STATUSES = ("complete", "training", "stopped", "damaged")
 _DEFAULTS = TrainConfig().to_dict()
 # options every row shows in its own column (or that say nothing about how it trained)
 _NOT_OPTIONS = ("task", "distribution", "tensorboard")
@@ -28,8 +28,8 @@ class RunSummary:
     """One run, as ``zoo runs`` lists it.
 
     ``options``: the training options that differ from the defaults; ``metrics``: the validation metrics
-    (complete runs); ``status``: complete, training (another process holds it now), unfinished (stopped:
-    ``zoo train --resume`` goes on; ``where`` says at which epoch) or damaged (``where`` says why); ``updated``:
+    (complete runs); ``status``: complete, training (another process holds it now), stopped (``zoo train
+    --resume`` goes on; ``where`` says at which epoch) or damaged (``where`` says why); ``updated``:
     when its state was last written.
     """
 
@@ -84,7 +84,7 @@ def summarize(path: Path) -> RunSummary:
         if state.complete:
             metrics = {k: v for k, v in run.metrics.items() if isinstance(v, (int, float))}
             return dataclasses.replace(summary, metrics=metrics)
-        status = "training" if held_elsewhere(path / TRAINING_LOCK) else "unfinished"
+        status = "training" if held_elsewhere(path / TRAINING_LOCK) else "stopped"
         return dataclasses.replace(summary, status=status, where=f"phase {state.phase}, epoch {state.epoch}")
     except (ZooError, OSError, ValueError, KeyError, TypeError) as err:
         return RunSummary(path=path, status="damaged", where=str(err).splitlines()[0] if str(err) else repr(err))
