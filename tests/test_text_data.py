@@ -218,11 +218,14 @@ def test_empty_texts_are_kept_and_a_bom_is_stripped(tmp_path):
 
 def test_missing_columns_and_keys(tmp_path):
     csv = write(tmp_path / "t.csv", "text,topic\nhello,a\n")
-    with pytest.raises(DataError, match="no column 'label' \\(its columns: 'text', 'topic'\\); name them with text_c"):
+    said = "no column 'label' \\(its columns: 'text', 'topic'\\); name its columns 'text', 'label', or in Python pass"
+    with pytest.raises(DataError, match=said):  # what the zoo command can do too, then the keywords
         load_dataset(csv)
     neither = write(tmp_path / "n.csv", "body,label\nhello,a\n")
-    with pytest.raises(DataError, match="no column 'path' .*or text_column= for a text dataset"):
+    with pytest.raises(DataError, match="no column 'path' .*name its columns 'path', 'label'.*text_column= for texts"):
         load_dataset(neither)
+    with pytest.raises(DataError, match="is one image: give a folder of images with a sub-folder per class"):
+        load_dataset(write(tmp_path / "one.png", "x" * 200_000))  # not read as a CSV (its field limit)
     jsonl = write_jsonl(tmp_path / "t.jsonl", [{"body": "a", "label": "x"}, {"body": "b", "label": "y"}])
     with pytest.raises(DataError, match="2 of 2 lines have no key 'text' .*the keys found are 'body', 'label'"):
         load_dataset(jsonl)

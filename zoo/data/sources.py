@@ -177,6 +177,9 @@ def _read_path(
         raise DataError(f"label_column must name one column for {task}, got {columns}")
     if path.suffix.lower() == ".jsonl":
         return _jsonl(path, task, text_column, columns)
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        raise DataError(f"{path} is one image: give a folder of images with a sub-folder per class, or a CSV "
+                        "manifest of image paths and labels")  # fmt: skip
     return _table(path, task, path_column, text_column, columns, max_bad_fraction)
 
 
@@ -288,11 +291,12 @@ def _table(
     texts = text_column in header and path_column not in header
     absent = [c for c in (text_column if texts else path_column, *columns) if c not in header]
     if absent:
-        name = "text_column=" if texts else "path_column="
-        hint = "" if texts else f" (or text_column= for a text dataset, which has a {text_column!r} column)"
+        wanted = _listing([text_column if texts else path_column, *columns])
+        keywords = "text_column=" if texts else "path_column= (or text_column= for texts)"
         raise DataError(
             f"{'text file' if texts else 'manifest'} {path} has no column {_listing(absent)} "
-            f"(its columns: {_listing(header) or 'none'}); name them with {name} and label_column={hint}"
+            f"(its columns: {_listing(header) or 'none'}); name its columns {wanted}, or in Python pass {keywords} "
+            "and label_column="
         )
     where = [f"line {line}" for line in lines]
     if texts:
