@@ -1,5 +1,6 @@
 """`zoo tune`: an Optuna search on cached features (each backbone's features made once per reduction), its best
-options as a `zoo train` command and as a run, and one study shared by two processes through SQLite."""
+options as a `zoo train` command and as a run, one study shared by two processes through SQLite (and refused to a
+process with other settings), and bad input in one line before any trial."""
 
 import json
 import os
@@ -46,8 +47,10 @@ def test_a_search_over_two_backbones_extracts_each_once_and_its_command_trains_t
     assert main([*words[1:], "--out", str(out), "-q"]) == 0
     trained = zoo.Run(out).train_config
     best = found.best["params"]
-    assert trained.learning_rate == pytest.approx(best["learning_rate"], rel=1e-3)
-    assert trained.dropout == pytest.approx(best["dropout"], rel=1e-3) and trained.head == best["head"]
+    assert (trained.learning_rate, trained.dropout, trained.head) == (best["learning_rate"], best["dropout"],
+                                                                      best["head"])  # fmt: skip
+    phase1 = [row["val_loss"] for row in zoo.Run(out).history]  # the command trains as the trial did: its score
+    assert min(phase1) == pytest.approx(found.best["value"], rel=1e-5)
 
 
 def test_a_reduction_of_the_cached_maps_is_the_models_own_pooling(scenes):
@@ -72,6 +75,16 @@ def test_train_best_makes_a_normal_run_with_the_best_options_and_fine_tuning(sce
     best = found["best"]["params"]
     assert run.train_config.learning_rate == best["learning_rate"] and run.train_config.dropout == best["dropout"]
 
+    # --out checked as `zoo train` checks it, before any trial (not -q: a trial would say its loss on stderr)
+    (tmp_path / "file").write_text("x")
+    for taken, said in ((out, "already holds a run"), (tmp_path / "file", "exists and is not a directory")):
+        assert main([*args[: args.index("--out") + 1], str(taken)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"zoo: error: {taken} ") and said in err and err.count("\n") == 1
+    # the run's head starts and trains as the trial's did: its phase 1 scores what the search reported
+    phase1 = [row["val_loss"] for row in run.history if row["phase"] == 1]
+    assert min(phase1) == pytest.approx(found["best"]["value"], rel=1e-5)
+
 
 def test_two_processes_share_one_sqlite_study_and_no_trial_is_lost(scenes, tmp_path):
     storage = f"sqlite:///{tmp_path / 'study.db'}"
@@ -89,12 +102,69 @@ def test_two_processes_share_one_sqlite_study_and_no_trial_is_lost(scenes, tmp_p
         assert len(json.loads(out)["trials"]) >= 3
 
 
-def test_a_storage_that_cannot_be_opened_is_one_line(scenes, tmp_path, capsys):
-    storage = f"sqlite:///{tmp_path / 'no' / 'such' / 'folder' / 'study.db'}"
+@pytest.mark.parametrize("kind", ["missing-folder", "unknown-scheme", "not-a-database"])
+def test_a_storage_that_cannot_be_opened_is_one_line_before_any_trial(scenes, tmp_path, capsys, kind):
+    (tmp_path / "notes.txt").write_text("not a database\n" * 100)
+    storage = {
+        "missing-folder": f"sqlite:///{tmp_path / 'no' / 'such' / 'folder' / 'study.db'}",
+        "unknown-scheme": "bogus://x",
+        "not-a-database": f"sqlite:///{tmp_path / 'notes.txt'}",
+    }[kind]
     args = ["tune", "--backbone", "tiny_image", "--data", str(scenes), "--trials", "1", "--storage", storage]
-    assert main([*args, "--study", "s", "--weights", "none", "-q"]) == 2
+    assert main([*args, "--study", "s", "--weights", "none"]) == 2  # not -q: a trial would say its loss
     err = capsys.readouterr().err
     assert err.startswith(f"zoo: error: cannot open the Optuna storage {storage}: ") and err.count("\n") == 1
+
+
+def test_a_study_name_without_a_storage_is_refused_in_one_line(scenes, capsys):
+    args = ["tune", "--backbone", "tiny_image", "--data", str(scenes), "--study", "s9", "--weights", "none"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err == "zoo: error: --study names a study kept in --storage: add --storage (e.g. sqlite:///study.db)\n"
+    with pytest.raises(zoo.ConfigError, match="is kept in a storage"):
+        tune(scenes, "tiny_image", study="s9", weights=None, verbose=0)
+
+
+def test_a_shared_study_keeps_its_settings_refuses_others_and_prints_its_best_trials_command(
+    scenes, tmp_path, capsys, monkeypatch
+):
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    shared = {"storage": storage, "study": "s1", "weights": None, "batch_size": 8, "verbose": 0}
+    tune(scenes, "tiny_image", trials=2, epochs=2, cache_dir=tmp_path / "cache", **shared)
+    recorded = optuna.load_study(study_name="s1", storage=storage).user_attrs["zoo_settings"]
+    assert recorded["backbones"] == ["tiny_image"] and recorded["epochs"] == 2 and recorded["weights"] is None
+
+    other = write_scenes(tmp_path / "other", per_class=4, size=32, seed=1)
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "unused"))
+    args = ["tune", "--data", str(scenes), "--weights", "none", "--batch-size", "8", "--trials", "1",
+            "--storage", storage, "--study", "s1"]  # fmt: skip
+    for changed, said in [
+        (["--backbone", "tiny_image_caffe", "tiny_image", "--epochs", "2"], "backbones ['tiny_image'], not ["),
+        (["--backbone", "tiny_image", "--epochs", "1"], "epochs 2, not 1"),
+        (["--backbone", "tiny_image", "--epochs", "2", "--input-size", "40"], "input_shape None, not 40"),
+        (["--backbone", "tiny_image", "--epochs", "2", "--data", str(other)], "other data"),
+    ]:
+        assert main([*args, *changed]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("zoo: error: the study s1 was created with ") and said in err, err
+        assert err.endswith("use another --study name\n") and err.count("\n") == 1
+    assert not (tmp_path / "unused").exists()  # refused before any feature was extracted
+    study = optuna.load_study(study_name="s1", storage=storage)
+    assert len(study.trials) == 2 and all(t.params["backbone"] == "tiny_image" for t in study.trials)
+
+    # the same settings (the same images at another path, one with a space): one more trial; the best trial's
+    # command printed on one line, shell-quoted, its own backbone and the study's epochs in it
+    spaced = tmp_path / "my scenes"
+    spaced.symlink_to(scenes, target_is_directory=True)
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main([*args, "--data", str(spaced), "--backbone", "tiny_image", "--epochs", "2"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("train it: "))
+    words = shlex.split(line.removeprefix("train it: "))
+    best = min((t for t in optuna.load_study(study_name="s1", storage=storage).trials if t.value is not None),
+               key=lambda t: t.value)  # fmt: skip
+    assert words[:6] == ["zoo", "train", "--backbone", best.params["backbone"], "--data", str(spaced)]
+    assert words[words.index("--epochs") + 1] == "2"
+    assert float(words[words.index("--lr") + 1]) == best.params["learning_rate"]  # in full: it trains as the trial
 
 
 def test_a_text_backbone_is_tuned_and_swept_on_its_fitted_token_window(tiny_text, tmp_path):
@@ -119,4 +189,4 @@ def test_a_backbone_that_cannot_run_fails_in_one_line_before_any_trial(tiny_text
         err
         == f"zoo: error: Backbone '{tiny_text}' declares no pretrained weights; pass weights=None or a local path.\n"
     )
-    assert not (tmp_path / "study.db").exists()  # no study, no failed trial in it
+    assert optuna.get_all_study_names(storage) == []  # no study, no failed trial: the next try records its settings

@@ -9,12 +9,16 @@ random weights differ) and scores its best epoch's validation loss, as the train
 The best options then make a ``zoo train`` command, or a run (``zoo tune --train-best``).
 
 With a ``storage`` (Optuna's RDB storage: ``sqlite:///study.db`` on one host, a database server's URL across
-hosts) and a ``study`` name, several processes add trials to one study.
+hosts) and a ``study`` name, several processes add trials to one study. The study records the settings its trials
+share (the data, the backbones searched, every option not searched) when it is created, and refuses a process
+with other settings: its trials would not compare, and its best options would make the wrong command.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import math
 import os
 import random
@@ -27,7 +31,7 @@ import keras
 import numpy as np
 
 from zoo import interrupts
-from zoo.cache import FeatureCache
+from zoo.cache import FeatureCache, cache_key
 from zoo.config import Task, TrainConfig
 from zoo.console import say
 from zoo.data import Dataset, load_dataset, split
@@ -43,6 +47,10 @@ HIDDEN = {"none": (), "256": (256,), "512": (512,), "256,128": (256, 128)}  # th
 STARTUP_TRIALS = 5  # trials the median pruner lets finish before it compares
 WARMUP_EPOCHS = 2  # epochs of each trial it lets pass before it compares
 CREATE_TRIES = 5  # attempts at opening a study that other processes are creating at the same moment
+SEARCHED = ("head", "hidden", "dropout", "learning_rate", "label_smoothing", "optimizer", "weight_decay",
+            "class_weight")  # the options a trial draws (_suggest)  # fmt: skip
+UNSCORED = ("mlflow", "tensorboard", "distribution")  # where a process logs and runs, not what its trials score
+SETTINGS = "zoo_settings"  # the study's user attribute that records the settings its trials share
 
 
 @dataclasses.dataclass
@@ -81,7 +89,8 @@ def tune(
     weights (none or balanced; classification). ``options`` fix the rest as for :func:`zoo.train` (``weights``,
     ``input_shape``, ``batch_size``, ``val_fraction``, ``seed``, ``task``). ``storage`` and ``study`` share the
     study with other processes (each then samples from its own random state: ``seed`` fixes the data split
-    and the heads' first weights, not the trials).
+    and the heads' first weights, not the trials); the study keeps the settings it was created with (the data,
+    ``backbones``, ``epochs`` and every fixed option but ``mlflow``), and a process with others is refused.
 
     >>> found = tune("data/train", "tiny_image", trials=2, epochs=2, weights=None, verbose=0)
     >>> len(found.trials), found.command.startswith("zoo train --backbone tiny_image --data data/train")
@@ -91,6 +100,8 @@ def tune(
 
     if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
         raise ConfigError(f"trials must be a positive integer, got {trials!r}")
+    if study is not None and storage is None:
+        raise ConfigError(f"the study {study!r} is kept in a storage: pass storage too (e.g. 'sqlite:///study.db')")
     base = TrainConfig.from_options({**options, "epochs": epochs})
     if base.mlflow:
         require_mlflow()
@@ -103,12 +114,16 @@ def tune(
         raise ConfigError(
             f"no {dataset.modality} backbone matches {backbones!r}: see `zoo list --modality {dataset.modality}`"
         )
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a trial's error reaches the caller: no log line of its own
+    settings = _settings(dataset, names, base)
+    shared = _storage(storage)  # before the features: a URL it cannot open, or a study of other settings, fail now
+    if shared is not None and study in optuna.get_all_study_names(shared):
+        _check_settings(optuna.load_study(study_name=study, storage=shared), settings)
     sets = split(dataset, base.val_fraction, base.seed)
     store = _Features(sets, base, FeatureCache(cache_dir), verbose)
     for name in names:  # before the study: a backbone that cannot run (weights, input size) fails here, in one line
         store.of(name, base)
-    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a trial's error reaches the caller: no log line of its own
-    searched = _study(storage, study, base.seed)
+    searched = _study(shared, study, base.seed, settings)
     tracked = _track_study(base, searched.study_name, names, data, trials) if base.mlflow else None
 
     def objective(trial: Any) -> float:
@@ -148,40 +163,82 @@ def _track_study(base: TrainConfig, study: str, names: list[str], data: Any, tri
     return MlflowRun.open(base.mlflow, f"zoo tune {study}", tags={"zoo.study": study}, params=params)
 
 
-def _study(storage: str | None, name: str | None, seed: int) -> Any:
-    """The Optuna study to add trials to: new, or the one named ``name`` in ``storage``.
+def _settings(dataset: Dataset, names: list[str], base: TrainConfig) -> dict[str, Any]:
+    """What every trial of a study shares: the data (its examples and labels), the backbones searched, and every
+    option not searched (the epochs among them), tracking and placement aside."""
+    fixed = {k: v for k, v in base.to_dict().items() if k not in SEARCHED + UNSCORED}
+    data = cache_key(examples=dataset.digests, labels=dataset.label_digest)
+    return cast(dict[str, Any], json.loads(json.dumps({"data": data, "backbones": names, **fixed})))
 
-    Processes that start together on a new database race to create its tables and the study (Optuna makes both on
-    first use), and all but one fail: they try again, briefly, and find what the first made.
+
+def _check_settings(searched: Any, settings: dict[str, Any]) -> None:
+    """Refuse to add trials with ``settings`` to a study created with others."""
+    recorded = searched.user_attrs.get(SETTINGS, settings)  # a study made elsewhere: nothing to compare
+    differs = [key for key in {**recorded, **settings} if recorded.get(key) != settings.get(key)]
+    if not differs:
+        return
+    key = differs[0]
+    said = "other data" if key == "data" else f"{key} {recorded.get(key)!r}, not {settings.get(key)!r}"
+    raise ConfigError(f"the study {searched.study_name} was created with {said}: its trials would not compare; give "
+                      "its settings, or use another --study name")  # fmt: skip
+
+
+def _storage(url: str | None) -> Any:
+    """Optuna's storage at ``url`` (``None``: the study in memory), its tables made if new.
+
+    Processes that start together on a new database race to create its tables (and then the study), and all but
+    one fail: they try again, briefly, and find what the first made.
     """
     import optuna
     import sqlalchemy.exc
 
-    def open_study() -> Any:
-        return optuna.create_study(
-            study_name=name,
-            storage=storage,
-            load_if_exists=name is not None,
-            direction="minimize",
-            # seeded alone; in a shared study each process draws its own trials (one seed would repeat the others')
-            sampler=optuna.samplers.TPESampler(seed=seed if storage is None else None),
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS, n_warmup_steps=WARMUP_EPOCHS),
-        )
-
-    for _ in range(CREATE_TRIES - 1):
-        try:
-            return open_study()
-        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError):
-            time.sleep(random.uniform(0.2, 1.0))  # another process is making the same tables or study now
+    if url is None:
+        return None
     try:
-        return open_study()
-    except (sqlalchemy.exc.SQLAlchemyError, ValueError, ImportError) as err:  # a URL it cannot open, a missing driver
-        raise ConfigError(f"cannot open the Optuna storage {storage}: {first_line(err)}; check the URL") from None
+        for _ in range(CREATE_TRIES - 1):
+            with contextlib.suppress(sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError):
+                return optuna.storages.RDBStorage(url)
+            time.sleep(random.uniform(0.2, 1.0))  # another process is making the same tables now
+        return optuna.storages.RDBStorage(url)
+    except (sqlalchemy.exc.SQLAlchemyError, ValueError, ImportError) as err:  # a bad URL, a missing driver
+        raise ConfigError(f"cannot open the Optuna storage {url}: {first_line(err)}; check the URL, or give a new "
+                          "SQLite file (sqlite:///study.db)") from None  # fmt: skip
+
+
+def _study(storage: Any, name: str | None, seed: int, settings: dict[str, Any]) -> Any:
+    """The Optuna study to add trials to: new, ``settings`` recorded in it, or the one named ``name`` in ``storage``,
+    refused if it was created with other ``settings``."""
+    import optuna
+    import sqlalchemy.exc
+
+    # seeded alone; in a shared study each process draws its own trials (one seed would repeat the others')
+    sampler = optuna.samplers.TPESampler(seed=seed if storage is None else None)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS, n_warmup_steps=WARMUP_EPOCHS)
+    tries = CREATE_TRIES
+    while True:
+        tries -= 1
+        try:
+            searched = optuna.create_study(study_name=name, storage=storage, direction="minimize", sampler=sampler,
+                                           pruner=pruner)  # fmt: skip
+        except optuna.exceptions.DuplicatedStudyError:
+            searched = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+            if SETTINGS not in searched.user_attrs and tries:
+                time.sleep(random.uniform(0.2, 1.0))  # created a moment ago: its creator records the settings next
+                continue
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError) as err:
+            if not tries:
+                raise ConfigError(f"cannot create the study {name} in {storage.url}: {first_line(err)}") from None
+            time.sleep(random.uniform(0.2, 1.0))  # another process is creating it now
+            continue
+        _check_settings(searched, settings)
+        if SETTINGS not in searched.user_attrs:  # new, or made by Optuna alone
+            searched.set_user_attr(SETTINGS, settings)
+        return searched
 
 
 def _suggest(trial: Any, names: list[str], dataset: Dataset, base: TrainConfig) -> tuple[str, TrainConfig]:
     """The trial's backbone and options, drawn from the space :func:`tune` describes."""
-    name = trial.suggest_categorical("backbone", names) if len(names) > 1 else names[0]
+    name = trial.suggest_categorical("backbone", names)  # one name too: each trial records its own backbone
     chosen: dict[str, Any] = {"hidden": HIDDEN[trial.suggest_categorical("hidden", list(HIDDEN))]}
     if get_spec(name).reduces:
         chosen["head"] = trial.suggest_categorical("head", ["avg", "max", "flatten"])
@@ -245,7 +302,7 @@ class _Features:
         recipe, train_features, val_features = self.of(name, config)
         with seeded(config.seed):
             head = build_head(train_features.shape[1:], recipe.task, recipe.num_outputs, config.hidden, config.dropout,
-                              True)  # fmt: skip
+                              True, config.seed)  # fmt: skip: the head zoo.train builds with these options
             set_standardization(head.get_layer(STANDARDIZE), train_features)
             per_epoch = math.ceil(len(train_features) / config.batch_size)
             rate = learning_rate_schedule(config.learning_rate, config.epochs * per_epoch, 0, config.schedule)
@@ -255,8 +312,10 @@ class _Features:
             plan = self._plan(config, recipe)
             batches = ArrayBatches(train_features, *plan.targets(self.train_set), config)
             validation = ArrayBatches(val_features, self.val_set.targets, None, config, shuffle=False)
-            history = head.fit(batches, validation_data=validation, epochs=config.epochs, verbose=0,
+            history = head.fit(batches, validation_data=validation, epochs=config.epochs, verbose=0, shuffle=False,
                                callbacks=[_Report(trial, logged), interrupts.keras_callback()])  # fmt: skip
+            # shuffle=False as zoo.train: the batches shuffle themselves from the seed, where Keras would fetch
+            # them in an order of its global generator's (a trial then trains unlike the run of its options)
         if trial.should_prune():
             raise optuna.TrialPruned()
         val_losses = history.history["val_loss"]
@@ -312,8 +371,9 @@ def _result(searched: Any, names: list[str], data: Any, base: TrainConfig) -> Tu
     if not done:
         raise ConfigError("no trial finished (every one was pruned or failed): run more trials")
     best = min(done, key=lambda t: t.value)
+    name, chosen = best_options(best.params, names)
     return Tuning(searched.study_name, rows, {"number": best.number, "value": best.value, "params": best.params},
-                  train_command(best.params, names, data, base))  # fmt: skip
+                  train_command(name, data, base.updated(chosen)))  # fmt: skip
 
 
 def best_options(params: dict[str, Any], names: list[str]) -> tuple[str, dict[str, Any]]:
@@ -330,19 +390,36 @@ def best_options(params: dict[str, Any], names: list[str]) -> tuple[str, dict[st
     return params.get("backbone", names[0]), chosen
 
 
-def train_command(params: dict[str, Any], names: list[str], data: Any, base: TrainConfig) -> str:
-    """The ``zoo train`` command line with the best options and the fixed ones that differ from the defaults."""
-    name, chosen = best_options(params, names)
-    config, defaults = base.updated(chosen).to_dict(), TrainConfig().to_dict()
-    words = ["zoo", "train", "--backbone", name, "--data", str(data)]
-    for key, value in config.items():
+def train_command(backbone: str, data: Any, config: TrainConfig) -> str:
+    """The ``zoo train`` command, one line, shell-quoted, that trains ``backbone`` on ``data`` with ``config``'s
+    options that differ from the defaults (placement aside).
+
+    >>> train_command("resnet50", "my data", TrainConfig(weights=None, hidden=(256,), learning_rate=0.0025))
+    "zoo train --backbone resnet50 --data 'my data' --hidden 256 --weights none --lr 0.0025"
+    """
+    values, defaults = config.to_dict(), TrainConfig().to_dict()
+    words = ["zoo", "train", "--backbone", backbone, "--data", str(data)]
+    for field in dataclasses.fields(TrainConfig):
+        key, value = field.name, values[field.name]
         if value == defaults[key] or key == "distribution":
             continue
-        flag = "--" + {"learning_rate": "lr", "input_shape": "input-size"}.get(key, key.replace("_", "-"))
-        if isinstance(value, list):
+        flag = field.metadata.get("flags", (f"--{key.replace('_', '-')}",))[0]
+        if isinstance(value, bool):
+            words.append(flag if value else f"--no-{key.replace('_', '-')}")
+        elif isinstance(value, list):
             words += [flag, *map(str, value)]
         elif value is None:
             words += [flag, "none"] if key == "weights" else []
         else:
-            words += [flag, f"{value:.4g}" if isinstance(value, float) else str(value)]
+            words += [flag, _exact(value) if isinstance(value, float) else str(value)]
     return shlex.join(words)
+
+
+def _exact(value: float) -> str:
+    """``value`` in 4 significant digits where they are exact, else in full: the command trains as the trial did.
+
+    >>> _exact(0.0025), _exact(0.0030612345678)
+    ('0.0025', '0.0030612345678')
+    """
+    short = f"{value:.4g}"
+    return short if float(short) == value else repr(value)
