@@ -10,6 +10,7 @@ import os
 import re
 import secrets
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,25 @@ def make_folder(folder: Path, target: Path | None = None) -> bool:
         raise cannot_write(target or folder, err) from None
     except OSError as err:
         raise cannot_write(target or folder, err) from None
+
+
+def check_writable(path: Path) -> None:
+    """:class:`ConfigError` unless a file can be written at ``path``: not a folder, no file among its parents, and
+    the nearest folder that exists takes a new file (the missing ones are made when the file is written).
+
+    >>> check_writable(Path("/proc/lr.png"))
+    Traceback (most recent call last):
+    zoo.errors.ConfigError: cannot write /proc/lr.png: no such file or directory; choose a folder you can write to
+    """
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder: give a file's path in it, e.g. {path / 'out.png'}")
+    folder = next(p for p in path.parents if p.exists())
+    try:
+        if not folder.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder))
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as err:
+        raise cannot_write(path, err) from None
 
 
 def file_in_the_way(path: Path) -> Path | None:

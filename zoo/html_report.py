@@ -63,6 +63,7 @@ def report(runs: Sequence[str | os.PathLike[str] | Run], out: str | os.PathLike[
     target = Path(out)
     if target.is_dir():
         raise ConfigError(f"{target} is a folder: give the report's file name, such as {target / 'report.html'}")
+    files.check_writable(target)  # before the work, not after it
     finished = [run if isinstance(run, Run) else Run.finished(run) for run in runs]
     names = _names(finished)
     body = [

@@ -20,7 +20,6 @@ import numpy as np
 from zoo import interrupts
 from zoo.cache import FeatureCache
 from zoo.config import Task, TrainConfig
-from zoo.console import say
 from zoo.data import load_dataset, split
 from zoo.errors import ConfigError
 from zoo.features import model_identity
@@ -29,18 +28,20 @@ from zoo.plots import plot_lr_find
 from zoo.plugins import get_spec
 from zoo.trainer import build_for_training, losses, optimizer_for, seeded
 from zoo.training_data import ArrayBatches, TrainingData
+from zoo.tuning import train_command
 
 SMOOTHING = 0.98  # the moving average's weight on the past (fastai's)
 DIVERGED = 4.0  # the sweep stops once the smoothed loss passes this many times its lowest
-EDGES = (5, 3)  # points left out at the start and end when looking for the steepest descent (noisy there)
+MIN_POINTS = 10  # a sweep that diverges sooner shows no valley to suggest from
 
 
 @dataclasses.dataclass
 class LRFinding:
     """What a sweep found: each rate tried and its smoothed loss, and the suggested rate.
 
-    ``suggestion``: the rate where the loss falls fastest (the steepest descent against log rate);
-    ``minimum``: the rate of the lowest loss (a tenth of it is the other classic choice).
+    ``suggestion``: the rate in the middle of the valley, the longest stretch where the loss keeps falling;
+    ``minimum``: the rate of the lowest loss (a tenth of it is the other classic choice);
+    ``command``: the ``zoo train`` command that trains with the suggestion and the sweep's options.
     """
 
     backbone: str
@@ -48,6 +49,7 @@ class LRFinding:
     losses: list[float]
     suggestion: float
     minimum: float
+    command: str
 
     def plot(self, path: str | os.PathLike[str]) -> Path | None:
         """Draw the loss against the rate, the suggestion marked, to a PNG at ``path``."""
@@ -75,7 +77,7 @@ def lr_find(
     ``options`` are :class:`zoo.TrainConfig`'s that shape the head and its training (``head``, ``hidden``,
     ``dropout``, ``weights``, ``input_shape``, ``batch_size``, ``optimizer``, ``weight_decay``,
     ``label_smoothing``, ``class_weight``, ``seed``, ...); pass the suggestion as ``learning_rate`` to
-    :func:`zoo.train` with the same options.
+    :func:`zoo.train` with the same options (``command`` is that ``zoo train`` command).
 
     >>> found = lr_find("tiny_image", "data/train", weights=None, batch_size=8, verbose=0)
     >>> 1e-7 <= found.suggestion <= 10 and len(found.rates) == len(found.losses)
@@ -83,7 +85,7 @@ def lr_find(
     """
     if not (0 < start < end < math.inf) or not isinstance(steps, int) or isinstance(steps, bool) or steps < 10:
         raise ConfigError(f"the sweep needs 0 < start < end and at least 10 steps, got {start!r}, {end!r}, {steps!r}")
-    config = TrainConfig.from_options(options)
+    config = given = TrainConfig.from_options(options)
     if config.augment:
         raise ConfigError("lr_find sweeps the head on cached features: drop augment (the rate it finds holds with it)")
     spec = get_spec(backbone)
@@ -102,9 +104,9 @@ def lr_find(
                      config.label_smoothing, weighted=False)[0])  # fmt: skip
         batches = ArrayBatches(features, *plan.targets(train_set), config)
         rates, smoothed = _sweep(head, batches, np.geomspace(start, end, steps))
-    found = LRFinding(spec.name, rates, smoothed, *_suggest(rates, smoothed))
-    say(f"suggested learning rate: {found.suggestion:.2g} (steepest descent of the loss)", verbose)
-    return found
+    suggestion, minimum = _suggest(rates, smoothed)
+    command = train_command(spec.name, data, given.updated({"learning_rate": float(f"{suggestion:.2g}")}))
+    return LRFinding(spec.name, rates, smoothed, suggestion, minimum, command)
 
 
 def _sweep(head: Any, batches: ArrayBatches, schedule: np.ndarray) -> tuple[list[float], list[float]]:
@@ -126,7 +128,7 @@ def _sweep(head: Any, batches: ArrayBatches, schedule: np.ndarray) -> tuple[list
         lowest = min(lowest, value)
         if value > DIVERGED * lowest:
             break
-    if len(rates) < sum(EDGES) + 2:
+    if len(rates) < MIN_POINTS:
         where = rates[-1] if rates else schedule[0]
         raise ConfigError(
             f"the loss diverged after {len(rates)} steps of the sweep, at a rate of {where:.2g}: start lower (--start) "
@@ -136,13 +138,17 @@ def _sweep(head: Any, batches: ArrayBatches, schedule: np.ndarray) -> tuple[list
 
 
 def _suggest(rates: list[float], losses: list[float]) -> tuple[float, float]:
-    """``(steepest, minimum)``: the rate where the loss falls fastest against log rate (the noisy first and last
-    points aside), and the rate of the lowest loss.
+    """``(valley, minimum)``: the middle of the valley, the longest run of ever lower losses (fastai's default
+    suggestion: the steepest point alone is often a wiggle of the noisy start), and the rate of the lowest loss.
 
-    >>> _suggest([10.0**k for k in range(-4, 6)], [5, 5, 5, 5, 5, 5, 3, 1, 1, 9])  # falls fastest at 100
-    (100.0, 1000.0)
+    >>> _suggest([10.0**k for k in range(-4, 6)], [5, 6, 5, 4.9, 4, 3, 2, 1, 1, 9])  # the valley: 1e-3 to 1e3
+    (1.0, 1000.0)
     """
-    slopes = np.gradient(np.asarray(losses), np.log10(rates))
-    first, last = EDGES[0], len(rates) - EDGES[1]
-    steepest = first + int(np.argmin(slopes[first:last]))
-    return rates[steepest], rates[int(np.argmin(losses))]
+    longest = np.ones(len(losses), dtype=int)  # the longest run of falling losses that ends at each point
+    for i in range(len(losses)):
+        for j in range(i):
+            if losses[j] > losses[i]:
+                longest[i] = max(longest[i], longest[j] + 1)
+    end = int(np.argmax(longest))
+    start = end - int(longest[end]) + 1
+    return rates[(start + end) // 2], rates[int(np.argmin(losses))]

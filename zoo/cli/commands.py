@@ -19,6 +19,7 @@ from zoo.cli.checks import check_evaluate, check_export, check_predict, check_ra
 from zoo.cli.tables import print_json, print_table, print_wrapped, table_lines, terminal_width
 from zoo.config import TrainConfig
 from zoo.errors import ConfigError, DataError, ExportWarning
+from zoo.files import check_writable
 from zoo.plugins import get_spec, list_backbones, registry, select_backbones
 from zoo.spec import BackboneSpec, level_stride
 
@@ -323,6 +324,8 @@ def do_lr_find(args: argparse.Namespace) -> None:
     if not os.path.exists(args.data):
         raise DataError(f"{args.data} does not exist: give labelled data, as for `zoo train`")
     options = config_options(args, LR_FIND_OPTIONS)
+    if args.plot:  # a plot that cannot be written is said now, not as a warning after the sweep
+        check_writable(Path(args.plot))
     console.load_framework(lean=True)
     from zoo.lr_finder import lr_find
 
@@ -332,11 +335,11 @@ def do_lr_find(args: argparse.Namespace) -> None:
     if args.json:
         print_json({**found.to_dict(), "plot": str(drawn) if drawn else None})
         return
-    print(f"suggested learning rate: {found.suggestion:.2g} (where the loss falls fastest)")
+    print(f"suggested learning rate: {found.suggestion:.2g} (the middle of the valley, where the loss keeps falling)")
     print(f"lowest loss at {found.minimum:.2g} (a tenth of it, {found.minimum / 10:.2g}, is the cautious choice)")
     if drawn:
         print(f"plot: {drawn}")
-    print(f"train with it: zoo train --backbone {args.backbone} --data {args.data} --lr {found.suggestion:.2g} ...")
+    print(f"train with it: {found.command}")
 
 
 def do_tune(args: argparse.Namespace) -> int:
@@ -347,6 +350,12 @@ def do_tune(args: argparse.Namespace) -> int:
         raise DataError(f"{args.data} does not exist: give labelled data, as for `zoo train`")
     if args.out and not args.train_best:
         raise ConfigError("--out names the best run's directory: add --train-best, or drop --out")
+    if args.study and not args.storage:
+        raise ConfigError("--study names a study kept in --storage: add --storage (e.g. sqlite:///study.db)")
+    if args.out:
+        from zoo.run import check_free
+
+        check_free(args.out)  # as zoo.train checks it, before the trials rather than after them
     fixed = config_options(args, TUNE_OPTIONS, epochs=args.epochs, fine_tune=args.fine_tune)
     del fixed["epochs"], fixed["fine_tune"]  # tune() takes its epochs; fine-tuning is the best run's
     if args.trials < 1:
@@ -380,7 +389,7 @@ def do_tune(args: argparse.Namespace) -> int:
     print_table(("TRIAL", "STATE", "VAL LOSS", "VAL ACC", "OPTIONS"), rows, shrink={"OPTIONS": 20}, drop=("VAL ACC",))
     width = terminal_width()
     print_wrapped("best: ", f"trial {found.best['number']}, validation loss {found.best['value']:.4g}", width)
-    print_wrapped("train it: ", found.command, width, indent=2)
+    print(f"train it: {found.command}")  # one line, to paste
     if run is not None:
         _print_summary(run.path, run.task, run.metrics)
     return 0
@@ -425,7 +434,7 @@ def do_report(args: argparse.Namespace) -> None:
 
 
 def do_serve(args: argparse.Namespace) -> None:
-    """``zoo serve``: the run behind HTTP until SIGTERM or Ctrl-C; where it listens said first."""
+    """``zoo serve``: the run behind HTTP until SIGTERM or Ctrl-C; where it listens said once it does."""
     from zoo.exports.metadata import is_export
     from zoo.run import Run
 
@@ -434,17 +443,19 @@ def do_serve(args: argparse.Namespace) -> None:
         Run.finished(source)  # checked before TensorFlow loads
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port must be between 1 and 65535, got {args.port}")
-    if args.max_request_mb <= 0:
+    if not 0 < args.max_request_mb < float("inf"):
         raise ConfigError(f"--max-request-mb must be positive, got {args.max_request_mb}")
     if not (console.installed("fastapi") and console.installed("uvicorn") and console.installed("multipart")):
         raise ConfigError("zoo serve needs FastAPI and uvicorn: pip install 'backbone-zoo[serve]'")
-    console.load_framework(lean=True)
-    from zoo.serving import serve
+    from zoo.serving import check_options, serve
 
-    name = args.name or source.resolve().name
-    console.say(f"serving {name} at http://{args.host}:{args.port}/ (POST /v1/models/{name}:predict); Ctrl-C stops")
-    serve(source, host=args.host, port=args.port, name=name, max_batch=args.max_batch,
-          max_wait_ms=args.max_wait_ms, max_request_bytes=int(args.max_request_mb * 2**20))  # fmt: skip
+    limit = int(args.max_request_mb * 2**20)
+    # before TensorFlow loads; serve() says "serving ... at URL" once it listens
+    check_options(source, name=args.name, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
+                  max_request_bytes=limit)  # fmt: skip
+    console.load_framework(lean=True)
+    serve(source, host=args.host, port=args.port, name=args.name, max_batch=args.max_batch,
+          max_wait_ms=args.max_wait_ms, max_request_bytes=limit)  # fmt: skip
 
 
 def do_runs(args: argparse.Namespace) -> None:
@@ -473,7 +484,7 @@ def do_runs(args: argparse.Namespace) -> None:
             _number(run.metrics.get("loss")),
             " ".join(f"{k}={_option_text(v)}" for k, v in run.options.items()) or _unless_damaged(run, "defaults"),
             run.updated.strftime("%Y-%m-%d %H:%M") if run.updated else "-",
-            run.status if run.status != "unfinished" else f"stopped: {run.where}",
+            run.shown_status,
         )
         for run in runs
     ]

@@ -157,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trials", type=int, default=20, help="trials this process runs")
     p.add_argument("--epochs", type=int, default=10, help="epochs of each trial (and of the best run)")
     p.add_argument("--storage", metavar="URL", help="Optuna storage shared by processes, e.g. sqlite:///study.db")
-    p.add_argument("--study", metavar="NAME", help="the study's name in the storage (the same name: one study)")
+    p.add_argument("--study", metavar="NAME", help="the study's name in --storage (the same name: one study, which "
+                   "keeps the settings it was created with)")  # fmt: skip
     p.add_argument("--train-best", action="store_true", help="then train the best options as a normal run at --out")
     p.add_argument("--out", help="the best run's directory (with --train-best; default runs/BACKBONE-TIMESTAMP)")
     _add_config_flag(p, "fine_tune", help="with --train-best: phase 2 with the top N blocks unfrozen")
@@ -199,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN", help="a run directory, or a folder zoo export --format savedmodel wrote")
     p.add_argument("--host", default="127.0.0.1", help="the address to listen on (0.0.0.0: every interface)")
     p.add_argument("--port", type=int, default=8501, help="the port (TF Serving's REST port by default)")
-    p.add_argument("--name", help="the model's name in the URLs (default: the run directory's name)")
+    p.add_argument("--name", help="the model's name in the URLs: letters, digits, '.', '_', '-' (default: the run "
+                   "directory's name)")  # fmt: skip
     p.add_argument("--max-batch", type=int, default=32, metavar="N", help="inputs run as one batch")
     p.add_argument("--max-wait-ms", type=float, default=5.0, metavar="MS",
                    help="how long a request waits for others to join its batch")  # fmt: skip

@@ -47,6 +47,11 @@ class RunSummary:
     def name(self) -> str:
         return self.path.name
 
+    @property
+    def shown_status(self) -> str:
+        """The status as ``zoo runs`` shows it: a stopped run with where it stopped (``stopped: phase 1, epoch 1``)."""
+        return f"{self.status}: {self.where}" if self.status == "stopped" else self.status
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (``zoo runs --json``): every field, the path and time as text."""
         record = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
