@@ -24,10 +24,14 @@ import base64
 import binascii
 import concurrent.futures
 import contextlib
+import errno
 import json
+import math
 import os
+import re
 import signal
-from collections.abc import AsyncIterator, Callable, Iterator
+import socket
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -36,8 +40,10 @@ import numpy as np
 from fastapi import FastAPI, Request  # module-level: FastAPI reads the handlers' annotations from this module
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
+from zoo import console
 from zoo.data.decode import decode_image, repair_text
 from zoo.errors import ConfigError, DataError, first_line
 from zoo.exports.formats import METADATA
@@ -50,6 +56,8 @@ MAX_REQUEST_BYTES = 32 * 2**20  # the body of one request
 DRAIN_SECONDS = 10  # an oversized body is read and dropped this long before the 413 (see `_drain`)
 TOP_K = 5  # classes /predict answers with
 VERSION = "1"  # the one version a zoo server serves (TF Serving's clients ask for it)
+# A model's name: one URL path segment as it is, never percent-encoded (TF Serving's names exclude "/" and ":").
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 class Batcher:
@@ -240,8 +248,9 @@ class Served:
 
     def metadata(self) -> dict[str, Any]:
         """TF Serving's metadata answer, with the zoo's record of the model beside its signature."""
-        shape = [-1] if self.text else [-1, *self.size, 3]  # type: ignore[misc]
-        inputs = {"text" if self.text else "images": {"dtype": "DT_STRING", "tensor_shape": _shape(shape)}}
+        # what a request holds: one string per input, a text or an encoded image file (its size any: "zoo" says the
+        # size it is resized to), as TF Serving says an input of encoded images
+        inputs = {"text" if self.text else "images": {"dtype": "DT_STRING", "tensor_shape": _shape([-1])}}
         outputs = {"probabilities": {"dtype": "DT_FLOAT", "tensor_shape": _shape([-1, len(self.class_names)])}}
         signature = {"inputs": inputs, "outputs": outputs, "method_name": "tensorflow/serving/predict"}
         return {
@@ -284,6 +293,38 @@ def _shown(item: Any) -> str:
     return f"{type(item).__name__} {json.dumps(item)[:60] if isinstance(item, (dict, list)) else ''}".rstrip()
 
 
+def check_options(
+    source: str | os.PathLike[str] | Run,
+    *,
+    name: str | None = None,
+    max_batch: int = MAX_BATCH,
+    max_wait_ms: float = MAX_WAIT_MS,
+    max_request_bytes: int = MAX_REQUEST_BYTES,
+) -> str:
+    """The model's name in the URLs (``name``, or the folder's); :class:`ConfigError` for an option the server cannot
+    run with, before anything loads.
+
+    >>> check_options("runs/r50", max_batch=8)
+    'r50'
+    >>> check_options("runs/r50", name="r50/v2")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    zoo.errors.ConfigError: the model's name 'r50/v2' cannot be a URL path segment: ... such as 'r50-v2'
+    """
+    if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
+        raise ConfigError(f"max_batch must be a positive integer, got {max_batch!r}")
+    if not 0 <= max_wait_ms < math.inf:
+        raise ConfigError(f"max_wait_ms must be a number of milliseconds, 0 or more, got {max_wait_ms!r}")
+    if isinstance(max_request_bytes, bool) or not isinstance(max_request_bytes, int) or max_request_bytes < 1:
+        raise ConfigError(f"max_request_bytes must be a positive integer, got {max_request_bytes!r}")
+    chosen = name if name is not None else Path(source.path if isinstance(source, Run) else source).resolve().name
+    if not MODEL_NAME.fullmatch(chosen):
+        suggested = re.sub(r"[^A-Za-z0-9._-]+", "-", chosen).strip("-._") or "model"
+        what = repr(chosen) if name is not None else f"{chosen!r} (the folder's)"
+        raise ConfigError(f"the model's name {what} cannot be a URL path segment: give a --name of letters, digits, "
+                          f"'.', '_' and '-', such as {suggested!r}")  # fmt: skip
+    return chosen
+
+
 def make_app(
     source: str | os.PathLike[str] | Run,
     *,
@@ -300,10 +341,8 @@ def make_app(
     >>> sorted({route.path for route in app.routes if "models" in route.path})
     ['/v1/models/{target}', '/v1/models/{target}/metadata']
     """
-    if not isinstance(max_batch, int) or max_batch < 1:
-        raise ConfigError(f"max_batch must be a positive integer, got {max_batch!r}")
-    if not max_wait_ms >= 0:
-        raise ConfigError(f"max_wait_ms must be 0 or more, got {max_wait_ms!r}")
+    name = check_options(source, name=name, max_batch=max_batch, max_wait_ms=max_wait_ms,
+                         max_request_bytes=max_request_bytes)  # fmt: skip
     served = Served.of(source, name)
     state: dict[str, Any] = {"ready": False}
 
@@ -320,8 +359,8 @@ def make_app(
 
     app = FastAPI(title=f"zoo: {served.name}", lifespan=lifespan, docs_url=None, redoc_url=None)
 
-    def error(message: str, status: int) -> JSONResponse:
-        return JSONResponse({"error": message}, status_code=status)
+    def error(message: str, status: int, headers: Mapping[str, str] | None = None) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
 
     @app.middleware("http")
     async def limit_size(request: Request, call_next: Any) -> Any:
@@ -354,14 +393,21 @@ def make_app(
             raise RequestError(f"no model named {model!r} here: this server serves {served.name!r}", 404)
         return verb
 
+    def unknown_method(target: str) -> RequestError:
+        return RequestError(f"unknown method {target!r}: POST /v1/models/{served.name}:predict", 404)
+
     @app.exception_handler(RequestError)
     async def request_error(request: Request, err: RequestError) -> JSONResponse:
-        return error(str(err), err.status)
+        return error(str(err), err.status, {"Allow": "POST"} if err.status == 405 else None)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, err: HTTPException) -> JSONResponse:  # no such path, or method
+        return error(f"{request.method} {request.url.path}: {err.detail}", err.status_code, err.headers)
 
     @app.post("/v1/models/{target}")
     async def tf_serving_predict(target: str, request: Request) -> JSONResponse:
         if model_named(target) != "predict":
-            raise RequestError(f"unknown method {target!r}: POST /v1/models/{served.name}:predict", 404)
+            raise unknown_method(target)
         text = await body_of(request)
         try:
             body = json.loads(text)
@@ -380,7 +426,11 @@ def make_app(
 
     @app.get("/v1/models/{target}")
     async def status(target: str) -> dict[str, Any]:
-        model_named(target)
+        verb = model_named(target)
+        if verb == "predict":
+            raise RequestError(f"predict takes a POST: POST /v1/models/{served.name}:predict", 405)
+        if verb:
+            raise unknown_method(target)
         state_name = "AVAILABLE" if state["ready"] else "LOADING"
         return {"model_version_status": [{"version": VERSION, "state": state_name,
                                           "status": {"error_code": "OK", "error_message": ""}}]}  # fmt: skip
@@ -407,7 +457,7 @@ def make_app(
                 raise RequestError('the body must be JSON {"text": "..."}, or a multipart upload') from None
         else:
             body = await body_of(request)
-            item = body.decode("utf-8", "replace") if served.text else body
+            item = (body.decode("utf-8", "replace") if served.text else body) if body else None  # empty: say what
         if item is None or (isinstance(item, str) and not served.text):
             raise RequestError("send an image file as the multipart field \"file\"" if not served.text
                                else "send the text as the multipart or JSON field \"text\"")  # fmt: skip
@@ -467,7 +517,17 @@ def serve(
     """
     import uvicorn
 
+    name = check_options(source, name=name, max_batch=max_batch, max_wait_ms=max_wait_ms,
+                         max_request_bytes=max_request_bytes)  # fmt: skip
+    sock = _bound(host, port)  # before the model loads: a port in use is said at once
+    port = sock.getsockname()[1]
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
     class Server(uvicorn.Server):  # type: ignore[misc]
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)  # the model warmed up (the app's lifespan), then listening
+            console.say(f"serving {name} at {url} (POST /v1/models/{name}:predict); Ctrl-C stops")
+
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
             """SIGTERM and SIGINT start the graceful shutdown (a second one forces it); unlike uvicorn's own, the
@@ -479,7 +539,36 @@ def serve(
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
 
-    app = make_app(source, name=name, max_batch=max_batch, max_wait_ms=max_wait_ms,
-                   max_request_bytes=max_request_bytes)  # fmt: skip
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
-    Server(config).run()
+    with sock:
+        app = make_app(source, name=name, max_batch=max_batch, max_wait_ms=max_wait_ms,
+                       max_request_bytes=max_request_bytes)  # fmt: skip
+        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=30)
+        Server(config).run(sockets=[sock])
+
+
+# What to do when the address cannot be listened on, by the cause.
+_LISTEN_HINTS = {
+    errno.EADDRINUSE: "choose another --port",
+    errno.EACCES: "choose a --port above 1023",
+}
+
+
+def _bound(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port``, not yet listening (uvicorn listens once the model is warmed up, so a
+    client is refused until then rather than kept waiting); :class:`ConfigError` in one line if it cannot be."""
+    sock = None
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]  # fmt: skip
+        sock = socket.socket(family, kind, proto)
+        if os.name != "nt":  # as uvicorn does: a restart need not wait out TIME_WAIT (on Windows it would share ports)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        return sock
+    except OSError as err:
+        if sock is not None:
+            sock.close()
+        reason = (err.strerror or str(err)).lower()
+        hint = _LISTEN_HINTS.get(err.errno or 0, "give --host an address of this machine (127.0.0.1, or 0.0.0.0 for "
+                                                 "every interface)")  # fmt: skip
+        raise ConfigError(f"cannot listen on {host}:{port}: {reason}; {hint}") from None
