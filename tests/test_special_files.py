@@ -3,8 +3,11 @@ image too large to decode before decoding it, with bounded memory."""
 
 import json
 import os
+import struct
 import subprocess
 import sys
+import warnings
+import zlib
 
 import numpy as np
 import pytest
@@ -69,6 +72,30 @@ def test_a_decompression_bomb_is_refused_before_it_is_decoded(tmp_path):
     assert path.endswith("bomb.png") and "144 megapixels, above the zoo's limit of 64" in reason
     assert "ZOO_MAX_PIXELS" in reason
     assert report["peak_mb"] < 400, report  # decoded, it took 1.5 GB
+
+
+def test_a_bomb_is_refused_in_the_zoos_words_without_pillows_warning(monkeypatch):
+    """Pillow warns above 89 megapixels and refuses above 179 itself: the zoo says both, and nothing else."""
+    from zoo.data import decode_image
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    def png(side: int) -> bytes:  # a header and no pixels: the size is all that is read
+        return (
+            b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0))
+            + chunk(b"IEND", b"")
+        )
+
+    monkeypatch.setenv("ZOO_MAX_PIXELS", str(10**9))  # the zoo's limit out of the way: Pillow's speaks
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Pillow's DecompressionBombWarning among them
+        for side, said in ((12000, "cannot decode"), (20000, r"400000000 pixels\) exceeds limit")):
+            with pytest.raises(zoo.DataError, match=said) as raised:
+                decode_image(png(side))
+            # 144 megapixels: allowed, and decoded (no pixels here), not stopped by the warning; 400: Pillow's refusal
+            assert ("bomb" in str(raised.value)) == (side == 20000) and "DOS attack" not in str(raised.value)
 
 
 def test_the_pixel_limit_is_configurable_and_checked(tmp_path, monkeypatch):

@@ -301,8 +301,9 @@ class _Features:
 
         recipe, train_features, val_features = self.of(name, config)
         with seeded(config.seed):
+            # the head zoo.train builds with these options, its first weights from the same seed
             head = build_head(train_features.shape[1:], recipe.task, recipe.num_outputs, config.hidden, config.dropout,
-                              True, config.seed)  # fmt: skip: the head zoo.train builds with these options
+                              True, config.seed)  # fmt: skip
             set_standardization(head.get_layer(STANDARDIZE), train_features)
             per_epoch = math.ceil(len(train_features) / config.batch_size)
             rate = learning_rate_schedule(config.learning_rate, config.epochs * per_epoch, 0, config.schedule)

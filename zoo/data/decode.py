@@ -21,7 +21,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from zoo import interrupts
 from zoo.console import Progress
-from zoo.errors import ConfigError, DataError, DataWarning
+from zoo.errors import ConfigError, DataError, DataWarning, first_line
 
 PROGRESS_ABOVE = 200  # files; a scan of more shows a progress bar
 # An image above this many pixels is refused before it is decoded (a 12000x12000 PNG of 140 KB would take
@@ -102,7 +102,10 @@ def _decode(data: bytes, draft: bool = False) -> tuple[np.ndarray, bool]:
     if not data:
         raise DataError("empty file (0 bytes)")
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with warnings.catch_warnings():  # Pillow warns above its own limit: the zoo's, below, says what to do
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+        with img:
             width, height = img.size
             if width * height > max_pixels():  # checked on the header, before a byte is decoded
                 raise DataError(
@@ -117,6 +120,9 @@ def _decode(data: bytes, draft: bool = False) -> tuple[np.ndarray, bool]:
             return _to_rgb(img), reduced
     except UnidentifiedImageError:
         raise DataError("not an image Pillow can read") from None
+    except Image.DecompressionBombError as err:  # over twice Pillow's limit: refused before the zoo could look
+        raise DataError(f"{first_line(err).split(', could be')[0]}, beyond what Pillow decodes (a decompression "
+                        "bomb?)") from None  # fmt: skip
     except DataError:
         raise
     except Exception as err:  # Pillow raises OSError, SyntaxError, ValueError, ... for bad files
