@@ -100,7 +100,7 @@ def tune(
 
     if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
         raise ConfigError(f"trials must be a positive integer, got {trials!r}")
-    if study is not None and storage is None:
+    if study is not None and storage is None and not options.get("mlflow"):  # else it names the MLflow run
         raise ConfigError(f"the study {study!r} is kept in a storage: pass storage too (e.g. 'sqlite:///study.db')")
     base = TrainConfig.from_options({**options, "epochs": epochs})
     if base.mlflow:

@@ -350,7 +350,7 @@ def do_tune(args: argparse.Namespace) -> int:
         raise DataError(f"{args.data} does not exist: give labelled data, as for `zoo train`")
     if args.out and not args.train_best:
         raise ConfigError("--out names the best run's directory: add --train-best, or drop --out")
-    if args.study and not args.storage:
+    if args.study and not args.storage and not args.mlflow:  # with --mlflow it names the study's MLflow run
         raise ConfigError("--study names a study kept in --storage: add --storage (e.g. sqlite:///study.db)")
     if args.out:
         from zoo.run import check_free
