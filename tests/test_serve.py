@@ -12,6 +12,7 @@ import io
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import struct
@@ -351,6 +352,16 @@ def test_serve_refuses_what_is_not_a_finished_run_in_one_line(tmp_path, capsys):
     assert main(["serve", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("zoo: error: ") and err.count("\n") == 1
+
+
+def test_a_run_whose_model_is_damaged_is_one_line_not_a_failed_start(trained, tmp_path):
+    damaged = tmp_path / "damaged"
+    shutil.copytree(trained[0].path, damaged)
+    (damaged / "model.keras").write_bytes((trained[0].path / "model.keras").read_bytes()[:1000])  # cut short
+    command = [sys.executable, "-m", "zoo", "serve", str(damaged), "--port", str(free_port())]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.startswith("zoo: error: ") and done.stderr.count("\n") == 1, done
+    assert "model.keras is damaged" in done.stderr and "plugin" not in done.stderr
 
 
 @pytest.mark.parametrize(

@@ -165,7 +165,8 @@ class Served:
             "interpolation": None if run.modality == "text" else run.interpolation,
             "preprocessing": run.spec.get("preprocessing"),
         }
-        return cls(name or run.path.resolve().name, lambda batch: np.asarray(run.model.predict_on_batch(batch)), record)
+        model = run.model  # loaded now: a damaged model.keras is the caller's error, not the server's failed start
+        return cls(name or run.path.resolve().name, lambda batch: np.asarray(model.predict_on_batch(batch)), record)
 
     @classmethod
     def _export(cls, folder: Path, name: str | None) -> Served:
