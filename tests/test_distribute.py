@@ -31,36 +31,40 @@ SAME_NUMBERS = textwrap.dedent(
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (60, 32, 32, 3)).astype("uint8")
     y = np.array(["a", "b", "c"] * 20)
-    weights = {}
+    weights, runs = {}, {}
     for distribution in ("none", "mirrored"):
         # 48 training examples in batches of 8: every global batch splits evenly over the replicas.
-        run = zoo.train("tiny_image", (x, y), weights=None, epochs=2, fine_tune=2, batch_size=8,
-                        learning_rate=0.01, optimizer="sgd", shuffle=False, distribution=distribution,
-                        out=f"{sys.argv[1]}/{distribution}", cache_dir=f"{sys.argv[1]}/cache-{distribution}", verbose=0)
-        weights[distribution] = run.model.get_weights()
+        runs[distribution] = zoo.train("tiny_image", (x, y), weights=None, epochs=2, fine_tune=2, batch_size=8,
+                                       learning_rate=0.01, optimizer="sgd", shuffle=False, distribution=distribution,
+                                       out=f"{sys.argv[1]}/{distribution}", verbose=0,
+                                       cache_dir=f"{sys.argv[1]}/cache-{distribution}")
+        weights[distribution] = runs[distribution].model.get_weights()
     relative = max(float(np.abs(a - b).max() / np.abs(a).max()) for a, b in zip(weights["none"], weights["mirrored"]))
-    # a second mirrored training in this process, of other shapes (2 classes, 40 examples, batches of 4)
-    two = np.where(y[:40] == "a", "yes", "no")
-    again = zoo.train("tiny_image", (x[:40], two), weights=None, epochs=1, fine_tune=1, batch_size=4,
-                      distribution="mirrored", out=f"{sys.argv[1]}/again", verbose=0)
     print(json.dumps({"replicas": zoo.distribute.resolve("mirrored").replicas, "relative": relative,
-                      "again": [again.complete, len(again.history)]}))
+                      "second": [runs["mirrored"].complete, len(runs["mirrored"].history)]}))
     """
 )
 
-CLI = TWO_DEVICES + "from zoo.cli import main\nsys.exit(main(sys.argv[1:]))\n"
-# zoo commands one after another (sys.argv[2]: a JSON list of argument lists; the first that fails ends it), then
-# SAME_NUMBERS in the folder sys.argv[1]: one process importing TensorFlow for both.
-COMMANDS_THEN_SAME_NUMBERS = (
+# `zoo train ARGS` (2 classes, 20 images, batches of 4), then SAME_NUMBERS in the same process: its mirrored run
+# (3 classes, 60 examples, batches of 8) is the process's second mirrored training, of other shapes.
+TRAIN_THEN_SAME_NUMBERS = (
     TWO_DEVICES
     + textwrap.dedent(
         """
         from zoo.cli import main
-        for argv in json.loads(sys.argv[2]):
-            main(argv) and sys.exit(1)
+        main(sys.argv[2:]) and sys.exit(1)
         """
     )
     + SAME_NUMBERS
+)
+# zoo commands one after another in a new process (sys.argv[1]: a JSON list of argument lists; the first that
+# fails ends it).
+COMMANDS = TWO_DEVICES + textwrap.dedent(
+    """
+        from zoo.cli import main
+        for argv in json.loads(sys.argv[1]):
+            main(argv) and sys.exit(1)
+        """
 )
 
 
@@ -74,8 +78,8 @@ def _python(code, *args, tmp_path):
 
 @pytest.fixture(scope="module")
 def mirrored(tmp_path_factory):
-    """data/ (20 images) and run/, trained on it by `zoo train --distribute mirrored`; then, in a new process,
-    what `zoo evaluate --json` and `zoo export` of run/ say, and SAME_NUMBERS' line."""
+    """data/ (20 images) and run/, trained on it by `zoo train --distribute mirrored`, then SAME_NUMBERS' line from
+    the same process; and what `zoo evaluate --json` and `zoo export` of run/ say in a new process."""
     from PIL import Image
 
     folder = tmp_path_factory.mktemp("mirrored")
@@ -88,12 +92,12 @@ def mirrored(tmp_path_factory):
     out = folder / "run"
     train = ["train", "--backbone", "tiny_image", "--weights", "none", "--data", folder / "data", "--epochs", "2",
              "--fine-tune", "1", "--batch-size", "4", "--distribute", "mirrored", "--out", out]  # fmt: skip
-    _python(CLI, *train, tmp_path=folder)
+    trained = _python(TRAIN_THEN_SAME_NUMBERS, folder, *train, tmp_path=folder)
     evaluate = ["evaluate", str(out), "--data", str(folder / "data"), "--json"]
     export = ["export", str(out), "--format", "savedmodel", "--quiet"]
-    said = _python(COMMANDS_THEN_SAME_NUMBERS, folder, json.dumps([evaluate, export]), tmp_path=folder)
-    metrics, _ = json.JSONDecoder().raw_decode(said)  # evaluate's JSON, then export's line, then SAME_NUMBERS'
-    return {"out": out, "metrics": metrics, "same numbers": json.loads(said.strip().splitlines()[-1])}
+    said = _python(COMMANDS, json.dumps([evaluate, export]), tmp_path=folder)
+    metrics, _ = json.JSONDecoder().raw_decode(said)  # evaluate's JSON, then export's line
+    return {"out": out, "metrics": metrics, "same numbers": json.loads(trained.strip().splitlines()[-1])}
 
 
 @pytest.mark.slow
@@ -106,7 +110,7 @@ def test_mirrored_fine_tuning_matches_one_device(mirrored):
 @pytest.mark.slow
 def test_a_second_mirrored_training_in_one_process_trains(mirrored):
     """Each mirrored run of a process shares its one MirroredStrategy: a new one failed at the first step."""
-    assert mirrored["same numbers"]["again"] == [True, 2]
+    assert mirrored["same numbers"]["second"] == [True, 4]
 
 
 @pytest.mark.slow

@@ -296,16 +296,6 @@ def test_predict_says_which_texts_were_cut_at_the_trained_length(text_run, tmp_p
     assert rows[0].split(",")[-2:] == ["truncated", "error"] and rows[2].endswith(",true,")
 
 
-@needs_minilm
-@pytest.mark.slow
-def test_minilm_classifies_the_shipped_topics_dataset(tmp_path):
-    from zoo.data import topics_path
-
-    run = zoo.train("all_minilm_l6_v2", topics_path(), epochs=10, learning_rate=1e-2, out=tmp_path / "run",
-                    cache_dir=tmp_path / "cache", verbose=0)  # fmt: skip
-    assert run.metrics["accuracy"] >= 0.85  # four classes: chance is 0.25
-
-
 def test_a_keras_hub_preset_directory_made_here_loads(tmp_path):
     import keras_hub
 
