@@ -319,10 +319,23 @@ def test_quantized_tflite_agrees_with_keras_on_top1_and_is_smaller(quantize, ima
     metadata = exported.metadata
     assert metadata["parity"]["ok"] and metadata["parity"]["top1_agreement"] >= AGREEMENT
     assert metadata["size_ratio"] == pytest.approx(metadata["float32_bytes"] / exported.size, abs=0.01)
+    # what the file itself says it is (LiteRT's conversion metadata, which tools such as the model analyzer read)
+    assert _optimization_modes(exported.artefact) == [{"dynamic": 1002, "int8": 1003}[quantize]]  # PTQ_...
     if quantize == "int8":
         assert metadata["size_ratio"] >= 3.0, metadata["size_ratio"]
         print(f"int8: top-1 agreement {agreement:.1%} on {len(held_out)} held-out images, "
               f"{metadata['size_ratio']}x smaller than float32")  # fmt: skip
+
+
+def _optimization_modes(path):
+    """The optimisation modes a TFLite file's conversion metadata lists: 1002 dynamic range, 1003 full integer."""
+    from tensorflow.lite.python import conversion_metadata_schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model(str(path))
+    (entry,) = [entry for entry in model.metadata if entry.name == b"CONVERSION_METADATA"]
+    metadata = schema.ConversionMetadataT.InitFromPackedBuf(bytes(model.buffers[entry.buffer].data))
+    return list(metadata.options.modelOptimizationModes)
 
 
 def test_int8_calibrates_on_given_pixels_for_a_model_object(image_run, held_out, tmp_path):

@@ -32,7 +32,10 @@ def write_tflite(job: Job, folder: Path) -> dict[str, Any]:
         archive.add_endpoint(SERVING, serve, input_signature=[job.input_spec(any_size=False)])
         archive.write_out(saved, verbose=False)
         flat = _convert(job, saved, None)
-        data = flat if job.quantize is None else _convert(job, saved, job.quantize)
+        if job.quantize == "int8":
+            data = _int8(job, flat)
+        else:
+            data = flat if job.quantize is None else _convert(job, saved, job.quantize)
     (folder / ARTEFACTS["tflite"]).write_bytes(data)
     details: dict[str, Any] = {}
     if job.quantize is not None:
@@ -44,20 +47,50 @@ def write_tflite(job: Job, folder: Path) -> dict[str, Any]:
 
 
 def _convert(job: Job, saved: str, quantize: str | None) -> bytes:
-    """The TFLite model of the SavedModel ``saved``, quantised as ``quantize`` says."""
+    """The TFLite model of the SavedModel ``saved``: float32, or with int8 weights (``quantize="dynamic"``)."""
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=[SERVING])
     if quantize is not None:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if quantize == "int8":
-        examples = job.examples.for_calibration()
-        converter.representative_dataset = lambda: ([example[None]] for example in examples)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter._experimental_calibrate_only = True  # quantised by int8(), on ranges measured again
     try:
-        data = converter.convert()
-        return int8(data, examples) if quantize == "int8" else data
+        return converter.convert()
     except Exception as err:  # the converter raises its own types, with the unsupported op in the message
-        what = f"{quantize} quantization" if quantize else "TFLite"
-        raise ExportError(f"{job.src.name} cannot be converted to {what}: {first_line(err)}") from err
+        raise _failed(job, quantize, err) from err
+
+
+def _int8(job: Job, flat: bytes) -> bytes:
+    """The full-integer model of the float32 model ``flat``, calibrated on the job's examples.
+
+    What the converter's calibrate-only pass does after converting the SavedModel again (the same float graph):
+    here the float32 conversion already made is calibrated, which saves a conversion (for VGG16 at 32x32, 5 s of
+    5.7). The ranges are measured again and the model quantised by :func:`int8`; the conversion metadata says
+    full-integer post-training quantisation, as the converter's own would.
+    """
+    from tensorflow.lite.python.optimize import calibrator
+
+    examples = job.examples.for_calibration()
+    try:
+        calibrating = calibrator.Calibrator(calibrator.add_intermediate_tensors(flat))
+        calibrated = calibrating.calibrate(lambda: ([example[None]] for example in examples))
+        return _said_full_integer(int8(calibrated, examples))
+    except Exception as err:  # an op without an int8 kernel, in the calibrator's or the quantiser's message
+        raise _failed(job, "int8", err) from err
+
+
+def _said_full_integer(data: bytes) -> bytes:
+    """``data`` with its conversion metadata listing full-integer post-training quantisation."""
+    from tensorflow.lite.python import conversion_metadata_schema_py_generated as schema
+    from tensorflow.lite.python.util import populate_conversion_metadata
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(data))
+    (buffer,) = [entry.buffer for entry in model.metadata or [] if entry.name == b"CONVERSION_METADATA"]
+    metadata = schema.ConversionMetadataT.InitFromPackedBuf(bytes(model.buffers[buffer].data))
+    metadata.options.modelOptimizationModes = [schema.ModelOptimizationMode.PTQ_FULL_INTEGER]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(populate_conversion_metadata(model, metadata)))
+
+
+def _failed(job: Job, quantize: str | None, err: Exception) -> ExportError:
+    what = f"{quantize} quantization" if quantize else "TFLite"
+    return ExportError(f"{job.src.name} cannot be converted to {what}: {first_line(err)}")
