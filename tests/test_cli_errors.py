@@ -108,6 +108,10 @@ def test_bad_numbers_fail_before_tensorflow_loads(args, match, images, tmp_path)
         (["tune", "--backbone", "resnet5O", "--data", "{images}"], "Unknown backbone 'resnet5O'. Did you mean"),
         (["tune", "--backbone", "resnet50", "--data", "{images}", "--trials", "0"], "--trials must be a positive"),
         (["tune", "--backbone", "resnet50", "--data", "{images}", "--out", "x"], "add --train-best, or drop --out"),
+        (
+            ["tune", "--backbone", "resnet50", "--data", "{images}", "--train-best", "--out", "/proc/zoo-run"],
+            "cannot write /proc/zoo-run: no such file",
+        ),
     ],
     ids=[
         "unknown-name",
@@ -128,6 +132,7 @@ def test_bad_numbers_fail_before_tensorflow_loads(args, match, images, tmp_path)
         "tune-typo",
         "tune-trials",
         "tune-out",
+        "tune-out-unwritable",
     ],
 )
 def test_unknown_names_and_missing_paths_fail_fast(args, match, images, tmp_path):

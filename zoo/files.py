@@ -11,7 +11,7 @@ import re
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,24 @@ def check_writable(path: Path) -> None:
     """
     if path.is_dir():
         raise ConfigError(f"{path} is a folder: give a file's path in it, e.g. {path / 'out.png'}")
-    folder = next(p for p in path.parents if p.exists())
+    _check_takes_files(path, path.parents)
+
+
+def check_can_make(folder: Path) -> None:
+    """:class:`ConfigError` unless ``folder`` is a folder that takes new files, or can be made: the nearest folder
+    above it that exists takes new files (a read-only or special file system does not).
+
+    >>> check_can_make(Path("/proc/zoo-run"))
+    Traceback (most recent call last):
+    zoo.errors.ConfigError: cannot write /proc/zoo-run: no such file or directory; choose a folder you can write to
+    """
+    _check_takes_files(folder, [folder, *folder.parents])
+
+
+def _check_takes_files(path: Path, candidates: Sequence[Path]) -> None:
+    """:class:`ConfigError` naming ``path`` unless the first of ``candidates`` that exists is a folder that takes a
+    new file."""
+    folder = next(p for p in candidates if p.exists())
     try:
         if not folder.is_dir():
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder))

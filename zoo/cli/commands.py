@@ -19,7 +19,7 @@ from zoo.cli.checks import check_evaluate, check_export, check_predict, check_ra
 from zoo.cli.tables import print_json, print_table, print_wrapped, table_lines, terminal_width
 from zoo.config import TrainConfig
 from zoo.errors import ConfigError, DataError, ExportWarning
-from zoo.files import check_writable
+from zoo.files import check_can_make, check_writable
 from zoo.plugins import get_spec, list_backbones, registry, select_backbones
 from zoo.spec import BackboneSpec, level_stride
 
@@ -355,7 +355,7 @@ def do_tune(args: argparse.Namespace) -> int:
     if args.out:
         from zoo.run import check_free
 
-        check_free(args.out)  # as zoo.train checks it, before the trials rather than after them
+        check_can_make(check_free(args.out))  # as zoo.train checks it, before the trials rather than after them
     fixed = config_options(args, TUNE_OPTIONS, epochs=args.epochs, fine_tune=args.fine_tune)
     del fixed["epochs"], fixed["fine_tune"]  # tune() takes its epochs; fine-tuning is the best run's
     if args.trials < 1:
