@@ -384,3 +384,45 @@ def test_serve_refuses_what_it_cannot_serve_in_one_line_before_it_says_it_serves
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.startswith("zoo: error: ") and done.stderr.count("\n") == 1, done
     assert words in done.stderr and done.stdout == ""
+
+
+FUSSY_PLUGIN = """
+import os
+
+import keras
+
+import zoo
+
+
+@keras.saving.register_keras_serializable(package="zoo_fussy")
+class Fussy(keras.layers.Layer):
+    def call(self, x):  # trains and loads (no batch size yet); a batch of images fails where FUSSY is set: a bug
+        if os.environ.get("FUSSY") and x.shape[0] is not None:
+            raise RuntimeError("the fussy layer failed")
+        return x
+
+
+def build(spec, *, weights, input_shape):
+    inputs = keras.Input(input_shape)
+    return keras.Model(inputs, Fussy()(keras.layers.Conv2D(4, 3, strides=4)(inputs)))
+
+
+@zoo.hookimpl
+def register_backbones():
+    return [zoo.BackboneSpec(name="fussy_net", family="fussy", input_shape=(32, 32, 3), feature_dim=4,
+                             feature_shape=(8, 8, 4), preprocessing=zoo.Preprocessing.tf(), factory=build)]
+"""
+
+
+def test_a_warm_up_that_fails_is_the_error_itself_not_a_plugin_calling_sys_exit(install_plugin, tmp_path):
+    install_plugin("zoo-fussy", FUSSY_PLUGIN)
+    scenes = write_scenes(tmp_path / "scenes", per_class=4, size=32, seed=0)
+    run = zoo.train("fussy_net", scenes, out=tmp_path / "run", epochs=1, weights=None, cache=False, verbose=0)
+    site = str(tmp_path / "site")  # where install_plugin put it: found by the new process as an installed plugin
+    env = {**os.environ, "FUSSY": "1", "PYTHONPATH": os.pathsep.join([site, os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-m", "zoo", "serve", str(run.path), "--port", str(free_port())]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 1 and "zoo: internal error" in done.stderr, done  # a bug: its traceback, once
+    assert done.stderr.count("Traceback") == 1 and 'raise RuntimeError("the fussy layer failed")' in done.stderr, done
+    assert "sys.exit" not in done.stderr and "Application startup failed" not in done.stderr
+    assert "serving" not in done.stdout

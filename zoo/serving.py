@@ -26,6 +26,7 @@ import concurrent.futures
 import contextlib
 import errno
 import json
+import logging
 import math
 import os
 import re
@@ -352,7 +353,12 @@ def make_app(
         batcher = Batcher(served.predict, served.pad, max_batch, max_wait_ms / 1000)
         loop = asyncio.get_running_loop()
         for size in _bucket_sizes(max_batch):  # every padded shape traced before the first request
-            await loop.run_in_executor(batcher.worker, served.predict, batcher.padded(np.stack([served.pad] * size)))
+            padded = batcher.padded(np.stack([served.pad] * size))
+            try:
+                await loop.run_in_executor(batcher.worker, served.predict, padded)
+            except Exception as err:  # for zoo serve to raise once uvicorn gives up (serve: Server.startup)
+                app.state.warm_up_failed = _warm_up_error(err, served.name, size, max_batch)
+                raise
         state.update(batcher=batcher, task=asyncio.create_task(batcher.run()), ready=True)
         yield
         state["task"].cancel()
@@ -526,7 +532,13 @@ def serve(
 
     class Server(uvicorn.Server):  # type: ignore[misc]
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-            await super().startup(sockets)  # the model warmed up (the app's lifespan), then listening
+            try:
+                await super().startup(sockets)  # the model warmed up (the app's lifespan), then listening
+            except SystemExit:  # uvicorn's exit when the warm-up failed: its error instead, said once
+                failed = getattr(app.state, "warm_up_failed", None)
+                if failed is None:
+                    raise
+                raise failed from None
             console.say(f"serving {name} at {url} (POST /v1/models/{name}:predict); Ctrl-C stops")
 
         @contextlib.contextmanager
@@ -544,7 +556,22 @@ def serve(
         app = make_app(source, name=name, max_batch=max_batch, max_wait_ms=max_wait_ms,
                        max_request_bytes=max_request_bytes)  # fmt: skip
         config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=30)
+        told = logging.getLogger("uvicorn.error")  # its traceback of a failed warm-up: Server.startup raises it
+        told.addFilter(lambda record: getattr(app.state, "warm_up_failed", None) is None)
         Server(config).run(sockets=[sock])
+
+
+def _warm_up_error(err: Exception, name: str, size: int, max_batch: int) -> Exception:
+    """What ``zoo serve`` says of a warm-up that failed on a batch of ``size``: a zoo error as it is, running out of
+    memory as a :class:`ConfigError` naming ``--max-batch``, anything else (a bug) as it is, with its traceback.
+
+    >>> print(_warm_up_error(MemoryError("no room"), "run", size=64, max_batch=64))
+    run ran out of memory warming up on a batch of 64 (no room): lower --max-batch (now 64)
+    """
+    if isinstance(err, MemoryError) or type(err).__name__ == "ResourceExhaustedError":
+        return ConfigError(f"{name} ran out of memory warming up on a batch of {size} ({first_line(err)}): lower "
+                           f"--max-batch (now {max_batch})")  # fmt: skip
+    return err
 
 
 # What to do when the address cannot be listened on, by the cause.
