@@ -82,6 +82,36 @@ def test_zoo_info_wraps_long_values_under_their_key(capsys, monkeypatch, name):
         assert len(narrow) > len(wide)
 
 
+CJK_PLUGIN = """
+import zoo
+
+def build(spec, *, weights, input_shape):
+    import keras
+    inputs = keras.Input(input_shape)
+    return keras.Model(inputs, keras.layers.Conv2D(8, 3, strides=4)(inputs))
+
+@zoo.hookimpl
+def register_backbones():
+    return [zoo.BackboneSpec(name="maoxiao", family="tiny", input_shape=(32, 32, 3), feature_dim=8,
+                             feature_shape=(8, 8, 8), preprocessing=zoo.Preprocessing.tf(), factory=build,
+                             description={description!r})]
+"""
+
+
+def test_zoo_info_wraps_a_description_in_chinese_in_terminal_columns(capsys, monkeypatch, install_plugin):
+    """A CJK character takes two columns: wrapping by characters let such a description run past the width."""
+    from rich.cells import cell_len
+
+    description = "一个很小的卷积网络用于测试。" * 8 + " tiny 猫"
+    install_plugin("zoo-cjk", CJK_PLUGIN.format(description=description))
+    lines = output(capsys, monkeypatch, 80, "info", "maoxiao")
+    assert max(map(cell_len, lines)) <= 80
+    start = next(i for i, line in enumerate(lines) if line.startswith("description:"))
+    block = [lines[start], *itertools.takewhile(lambda line: line.startswith(" " * 16), lines[start + 1 :])]
+    assert "".join(line[16:] for line in block).replace(" ", "") == description.replace(" ", "")  # all, in order
+    assert len(block) > 2
+
+
 def test_zoo_plugins_fits_and_prints_each_error_in_full_under_its_plugin(capsys, monkeypatch, install_plugin):
     message = "needs torch, " + "and a GPU driver that this machine does not have, " * 3 + "so it is skipped"
     install_plugin("broken-one", f"raise ImportError({message!r})")

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rich.cells import cell_len, set_cell_size
+from rich.cells import cell_len, chop_cells, set_cell_size
 
 from zoo import escape
 
@@ -95,13 +94,32 @@ def _fit(text: str, width: int) -> str:
 
 
 def print_wrapped(head: str, text: str, width: int, indent: int | None = None) -> None:
-    """``head`` then ``text`` wrapped to ``width``, its further lines indented by ``indent`` (default: the head's).
+    """``head`` then ``text``'s words wrapped to ``width`` terminal columns (a CJK character or an emoji takes two),
+    its further lines indented by ``indent`` (default: the head's width).
 
     Long words (paths, URLs) are broken; nothing passes ``width``.
+
+    >>> print_wrapped("name: ", "猫 cat 猫猫猫猫", 12)
+    name: 猫 cat
+          猫猫猫
+          猫
     """
-    indent = min(len(head) if indent is None else indent, width // 2)
-    lines = textwrap.wrap(
-        text, max(width, len(head) + 1), initial_indent=head, subsequent_indent=" " * indent, break_on_hyphens=False
-    )
-    for line in lines or [head.rstrip()]:
-        print(line[:width])
+    indent = min(cell_len(head) if indent is None else indent, width // 2)
+    lines, line, empty = [], head, True  # empty: no word on the line yet
+    for word in text.split():
+        while word:
+            gap = "" if empty else " "
+            room = width - cell_len(line + gap)
+            if cell_len(word) <= room:
+                line, word, empty = line + gap + word, "", False
+            elif not empty:  # the word goes on the next line
+                lines.append(line)
+                line, empty = " " * indent, True
+            else:  # longer than a whole line: broken where the line ends
+                piece = chop_cells(word, max(room, 1))[0]
+                lines.append(line + piece)
+                line, word = " " * indent, word[len(piece) :]
+    if not empty or not lines:  # the last line, unless only an indent
+        lines.append(line)
+    for shown in lines:
+        print(set_cell_size(shown, min(width, cell_len(shown))).rstrip())
