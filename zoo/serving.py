@@ -557,8 +557,15 @@ def serve(
                        max_request_bytes=max_request_bytes)  # fmt: skip
         config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=30)
         told = logging.getLogger("uvicorn.error")  # its traceback of a failed warm-up: Server.startup raises it
-        told.addFilter(lambda record: getattr(app.state, "warm_up_failed", None) is None)
-        Server(config).run(sockets=[sock])
+
+        def untold(record: logging.LogRecord) -> bool:
+            return getattr(app.state, "warm_up_failed", None) is None
+
+        told.addFilter(untold)
+        try:
+            Server(config).run(sockets=[sock])
+        finally:
+            told.removeFilter(untold)
 
 
 def _warm_up_error(err: Exception, name: str, size: int, max_batch: int) -> Exception:
