@@ -53,7 +53,8 @@ def build(spec, *, weights, input_shape):
 @zoo.hookimpl
 def register_backbones():
     return [zoo.BackboneSpec(name={name!r}, family="tiny", input_shape=(32, 32, 3), feature_dim=8,
-                             feature_shape=(8, 8, 8), preprocessing=zoo.Preprocessing.tf(), factory=build)]
+                             feature_shape=(8, 8, 8), preprocessing=zoo.Preprocessing.tf(), factory=build,
+                             description={description!r})]
 """
 
 
@@ -70,8 +71,8 @@ def tiny_text(tmp_path_factory):
 
 @pytest.fixture
 def tiny_plugin_source():
-    """Source of a valid plugin module registering one small backbone named as given."""
-    return lambda name="tiny_net": TINY_PLUGIN.format(name=name)
+    """Source of a valid plugin module registering one small backbone named (and described) as given."""
+    return lambda name="tiny_net", description="": TINY_PLUGIN.format(name=name, description=description)
 
 
 @pytest.fixture

@@ -82,28 +82,13 @@ def test_zoo_info_wraps_long_values_under_their_key(capsys, monkeypatch, name):
         assert len(narrow) > len(wide)
 
 
-CJK_PLUGIN = """
-import zoo
-
-def build(spec, *, weights, input_shape):
-    import keras
-    inputs = keras.Input(input_shape)
-    return keras.Model(inputs, keras.layers.Conv2D(8, 3, strides=4)(inputs))
-
-@zoo.hookimpl
-def register_backbones():
-    return [zoo.BackboneSpec(name="maoxiao", family="tiny", input_shape=(32, 32, 3), feature_dim=8,
-                             feature_shape=(8, 8, 8), preprocessing=zoo.Preprocessing.tf(), factory=build,
-                             description={description!r})]
-"""
-
-
-def test_zoo_info_wraps_a_description_in_chinese_in_terminal_columns(capsys, monkeypatch, install_plugin):
+def test_zoo_info_wraps_a_description_in_chinese_in_terminal_columns(capsys, monkeypatch, install_plugin,
+                                                                    tiny_plugin_source):  # fmt: skip
     """A CJK character takes two columns: wrapping by characters let such a description run past the width."""
     from rich.cells import cell_len
 
     description = "一个很小的卷积网络用于测试。" * 8 + " tiny 猫"
-    install_plugin("zoo-cjk", CJK_PLUGIN.format(description=description))
+    install_plugin("zoo-cjk", tiny_plugin_source("maoxiao", description))
     lines = output(capsys, monkeypatch, 80, "info", "maoxiao")
     assert max(map(cell_len, lines)) <= 80
     start = next(i for i, line in enumerate(lines) if line.startswith("description:"))
