@@ -114,6 +114,7 @@ def test_demo_trains_and_evaluates_end_to_end(capsys, tmp_path):
     accuracy = float(out.split("held-out test set: accuracy ")[1].split(",")[0])
     assert accuracy >= 0.9
     # the real all-MiniLM-L6-v2 checkpoint (installed by make test) on the shipped topics: four classes, chance 0.25
+    assert "(fitted to the texts); validation accuracy " in out, f"the demo's text part did not train:\n{out}"
     text_accuracy = float(out.split("(fitted to the texts); validation accuracy ")[1].split()[0])
     assert text_accuracy >= 0.85
     assert "predict 'The striker scored twice in the last ten minutes.': sports" in out
