@@ -556,16 +556,16 @@ def serve(
         app = make_app(source, name=name, max_batch=max_batch, max_wait_ms=max_wait_ms,
                        max_request_bytes=max_request_bytes)  # fmt: skip
         config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=30)
-        told = logging.getLogger("uvicorn.error")  # its traceback of a failed warm-up: Server.startup raises it
+        uvicorn_log = logging.getLogger("uvicorn.error")
 
-        def untold(record: logging.LogRecord) -> bool:
+        def unless_warm_up_failed(record: logging.LogRecord) -> bool:  # its traceback: Server.startup raises it
             return getattr(app.state, "warm_up_failed", None) is None
 
-        told.addFilter(untold)
+        uvicorn_log.addFilter(unless_warm_up_failed)
         try:
             Server(config).run(sockets=[sock])
         finally:
-            told.removeFilter(untold)
+            uvicorn_log.removeFilter(unless_warm_up_failed)
 
 
 def _warm_up_error(err: Exception, name: str, size: int, max_batch: int) -> Exception:

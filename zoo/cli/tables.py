@@ -122,4 +122,4 @@ def print_wrapped(head: str, text: str, width: int, indent: int | None = None) -
     if not empty or not lines:  # the last line, unless only an indent
         lines.append(line)
     for shown in lines:
-        print(set_cell_size(shown, min(width, cell_len(shown))).rstrip())
+        print(set_cell_size(shown, width).rstrip())  # cut (a head wider than the terminal), never padded

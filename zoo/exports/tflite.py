@@ -32,10 +32,12 @@ def write_tflite(job: Job, folder: Path) -> dict[str, Any]:
         archive.add_endpoint(SERVING, serve, input_signature=[job.input_spec(any_size=False)])
         archive.write_out(saved, verbose=False)
         flat = _convert(job, saved, None)
-        if job.quantize == "int8":
+        if job.quantize is None:
+            data = flat
+        elif job.quantize == "int8":
             data = _int8(job, flat)
         else:
-            data = flat if job.quantize is None else _convert(job, saved, job.quantize)
+            data = _convert(job, saved, job.quantize)
     (folder / ARTEFACTS["tflite"]).write_bytes(data)
     details: dict[str, Any] = {}
     if job.quantize is not None:
