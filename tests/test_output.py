@@ -218,9 +218,27 @@ def test_quiet_silences_progress_and_notes_in_python_too(capsys):
     assert "\r" not in err and "\x1b[" not in err
 
 
+# Each public function that can be the first to start TensorFlow in a Python process, then work that runs its ops
+# (the device's start, tf.data): none of TensorFlow's C++ lines reach stderr.
+FIRST_CALLS = {
+    "backbone": "zoo.extract(zoo.backbone(NAME, weights=None), x, verbose=0)",
+    "build": "zoo.build(NAME, num_classes=2, weights=None).predict(x, verbose=0)",
+    "load_model": "zoo.load_model(sys.argv[1]).predict(x, verbose=0)",
+    "train": "zoo.train(NAME, (x, ['a', 'b'] * 4), weights=None, epochs=1, out=sys.argv[2], verbose=0)",
+}
+
+
 @pytest.mark.slow
-def test_the_python_api_starts_tensorflow_without_its_start_up_lines():
+@pytest.mark.parametrize("first", list(FIRST_CALLS))
+def test_the_python_api_starts_tensorflow_without_its_start_up_lines(first, tmp_path):
+    saved = tmp_path / "model.keras"
+    if first == "load_model":
+        zoo.save_model(zoo.build(TINY_IMAGE, num_classes=2, weights=None), saved)
     environ = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    code = "import zoo; zoo.extract; import tensorflow; print('ok')"  # zoo.extract imports Keras, TensorFlow
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environ, check=True)
-    assert result.stdout == "ok\n" and result.stderr == ""
+    code = (
+        f"import sys, warnings; warnings.simplefilter('ignore'); import numpy as np, zoo; NAME = {TINY_IMAGE!r}; "
+        f"x = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), 'uint8'); {FIRST_CALLS[first]}; print('ok')"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(saved), str(tmp_path / "run")], capture_output=True,
+                            text=True, env=environ)  # fmt: skip
+    assert result.stdout == "ok\n" and result.stderr == "", result.stderr[-3000:]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from zoo.config import ModelParts
+from zoo.console import load_framework
 from zoo.errors import ConfigError, InputShapeError, PluginError, WeightsError, ZooError, first_line
 from zoo.plugins import PLUGIN_FAULTS, get_spec, registry
 from zoo.spec import BackboneSpec, Preprocessing, TextNetwork, level_stride
@@ -49,6 +50,7 @@ def backbone(
     >>> {level: tuple(x.shape[1:]) for level, x in maps.items()}
     {'P2': (16, 16, 16), 'P3': (8, 8, 24), 'P4': (4, 4, 48), 'P5': (2, 2, 96)}
     """
+    load_framework()  # TensorFlow starts without its start-up lines, as for every command
     import keras
 
     spec = get_spec(name)
@@ -76,6 +78,7 @@ def pyramid_graph(
     >>> {level: tuple(x.shape) for level, x in maps.items()}["P5"]
     (None, 2, 2, 2048)
     """
+    load_framework()
     import keras
 
     if not spec.pyramid:
@@ -151,6 +154,7 @@ def feature_graph(
     >>> tuple(features.shape), parts.features
     ((None, 1280), 'pool')
     """
+    load_framework()
     import keras
 
     import zoo.layers  # noqa: F401  (registers the text layers before any zoo model exists)

@@ -334,10 +334,18 @@ def installed(package: str) -> bool:
         return False
 
 
+def quiet_framework_logs() -> None:
+    """Set :data:`QUIET_ENV` where the environment does not already say: TensorFlow's C++ logging after its
+    start-up (a missing GPU, tf.data's notes) and gRPC's stay out of the output. Call it before TensorFlow loads."""
+    for name, value in QUIET_ENV.items():
+        os.environ.setdefault(name, value)
+
+
 def load_framework(*, lean: bool = False) -> None:
     """Import Keras, and TensorFlow where it is installed, without their start-up noise (unless verbose).
 
-    Commands that build models or read data call it first; ``import zoo`` never does. Calling it
+    The commands, and the functions that build or load a model (``zoo.backbone``, ``zoo.build``,
+    ``zoo.load_model``, the lazily imported ``zoo.train``...), call it first; ``import zoo`` never does. Calling it
     again does nothing. ``lean`` (the ``zoo`` command's processes): while they load, Keras and TensorFlow
     are not shown the packages of :data:`UNUSED_OPTIONAL_IMPORTS`, which they import when installed for
     features no command uses: 1.2 to 1.8 s and 160 MB less at every command's start on 2 cores
@@ -355,6 +363,8 @@ def load_framework(*, lean: bool = False) -> None:
         unseen.remove("jax")
     for name in unseen:
         sys.modules[name] = None  # type: ignore[assignment]  # `import name` raises ImportError (see sys.modules)
+    if fresh and not verbose:
+        quiet_framework_logs()
     try:
         with filtered_stderr() if fresh and not verbose else contextlib.nullcontext():
             import keras  # noqa: F401  (on the TensorFlow backend, TensorFlow starts here)

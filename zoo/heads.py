@@ -15,6 +15,7 @@ import numpy as np
 
 from zoo.backbones import Weights, feature_graph, resolve_input_shape
 from zoo.config import ACTIVATIONS, HEADS, TASKS, ModelConfig, Task
+from zoo.console import load_framework
 from zoo.errors import ConfigError
 from zoo.plugins import get_spec
 
@@ -55,6 +56,7 @@ def build(
     >>> model.count_params(), sum(int(w.numpy().size) for w in model.trainable_weights)
     (33623012, 10035300)
     """
+    load_framework()
     import keras
 
     if task not in TASKS:

@@ -68,8 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.install_handler()  # the zoo's notes on stderr, as the message alone, whatever the process did before
     console.set_level(args.verbosity)
     if args.verbosity < console.VERBOSE:  # TensorFlow's C++ chatter, for the commands that import it themselves
-        for name, value in console.QUIET_ENV.items():
-            os.environ.setdefault(name, value)
+        console.quiet_framework_logs()
     try:
         with interrupts.stop_at_safe_points(on_overdue=_leave_interrupted):
             if args.command not in LISTING:

@@ -20,6 +20,7 @@ import numpy as np
 
 from zoo import card, files
 from zoo.config import ModelConfig
+from zoo.console import load_framework
 from zoo.errors import RunError, ZooError, first_line
 from zoo.run.layout import CONFIG_MEMBER, MODEL, TRUST_MEMBER
 
@@ -223,6 +224,7 @@ def load_model(path: str | os.PathLike[str]) -> keras.Model:
     >>> model.zoo_config.backbone, model.output_shape
     ('tiny_image', (None, 4))
     """
+    load_framework()  # a fresh process: TensorFlow starts without its start-up lines
     import keras
 
     import zoo.layers  # noqa: F401  (text models use the zoo's layers)
