@@ -171,6 +171,26 @@ def test_a_fine_tune_deeper_than_the_network_leaves_no_run(images, tmp_path):
     assert not out.exists()
 
 
+def test_an_input_size_beyond_the_memory_is_one_line_before_any_work(images, tmp_path, capsys):
+    out = tmp_path / "run"  # a typo: each image 100000x100000, 120 GB as float32
+    args = ["train", "--backbone", "tiny_image", "--weights", "none", "--input-size", "100000", "--data", str(images),
+            "--out", str(out)]  # fmt: skip
+    code, err = cli.main(args), capsys.readouterr().err
+    _assert_user_error(code, err, "an input of 100000x100000 takes 120 GB for each image, more than this machine's")
+    assert "phase 1" not in err and not out.exists()
+
+
+def test_running_out_of_memory_is_one_line_naming_what_to_lower(monkeypatch, capsys):
+    def out_of_memory(args):  # what TensorFlow raises for a batch larger than the memory, its graph node first
+        raise MemoryError("{{function_node __wrapped__IteratorGetNext}} OOM when allocating tensor with shape[64]")
+
+    monkeypatch.setattr(commands, "do_list", out_of_memory)
+    assert cli.main(["list"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("zoo: error: out of memory (OOM when allocating tensor with shape[64]): use a smaller "
+                   "--batch-size, or a smaller --input-size where the command takes one\n")  # fmt: skip
+
+
 def test_help_shows_every_training_option_with_its_default(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--help"])

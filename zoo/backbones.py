@@ -447,7 +447,22 @@ def resolve_input_shape(spec: BackboneSpec, input_shape: int | tuple[int, ...] |
             f"{spec.name} needs images of at least {spec.min_input_size}x{spec.min_input_size}, "
             f"got {shape[0]}x{shape[1]}; use a larger input_shape (declared: {list(spec.input_shape)})."
         )
+    one_image, memory = 4 * shape[0] * shape[1] * shape[2], _memory_bytes()  # float32, as the network reads it
+    if memory and one_image > memory:
+        raise InputShapeError(
+            f"an input of {shape[0]}x{shape[1]} takes {one_image / 1e9:,.0f} GB for each image, more than this "
+            f"machine's {memory / 1e9:,.0f} GB of memory; use a smaller input_shape (declared: "
+            f"{list(spec.input_shape)})."
+        )
     return shape
+
+
+def _memory_bytes() -> int | None:
+    """The machine's physical memory in bytes, where the system says (``None`` where it does not)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def _reducers() -> dict[str, Any]:

@@ -199,10 +199,31 @@ def zoo_error_in(err: BaseException) -> ZooError | None:
     return {"DataError": DataError, "RunError": RunError, "ConfigError": ConfigError}[match[1]](match[2].strip())
 
 
+_GRAPH_NODE = re.compile(r"^\{\{function_node [^}]*\}\}\s*")
+
+
 def first_line(err: BaseException, limit: int = 300) -> str:
-    """The first line of an error's message (its type's name when it has none), for one-line reports.
+    """The first line of an error's message (its type's name when it has none), for one-line reports; the
+    ``{{function_node ...}}`` that TensorFlow puts before the message of an op that failed in a graph is left out.
 
     >>> first_line(ValueError("bad shape\\n  at layer 3"))
     'bad shape'
+    >>> first_line(MemoryError("{{function_node __wrapped__IteratorGetNext}} OOM when allocating tensor"))
+    'OOM when allocating tensor'
     """
-    return (str(err).strip().splitlines() or [type(err).__name__])[0][:limit]
+    message = _GRAPH_NODE.sub("", str(err).strip())
+    return (message.splitlines() or [type(err).__name__])[0][:limit]
+
+
+def out_of_memory(err: BaseException) -> bool:
+    """Whether ``err`` is running out of memory: Python's ``MemoryError``, or the backend's (TensorFlow's
+    ``ResourceExhaustedError``, an XLA ``RESOURCE_EXHAUSTED``), checked without importing the backend.
+
+    >>> out_of_memory(MemoryError()), out_of_memory(ValueError("bad shape"))
+    (True, False)
+    """
+    return (
+        isinstance(err, MemoryError)
+        or type(err).__name__ == "ResourceExhaustedError"
+        or ("RESOURCE_EXHAUSTED" in first_line(err))
+    )

@@ -46,7 +46,7 @@ from starlette.requests import ClientDisconnect
 
 from zoo import console
 from zoo.data.decode import decode_image, repair_text
-from zoo.errors import ConfigError, DataError, first_line
+from zoo.errors import ConfigError, DataError, first_line, out_of_memory
 from zoo.exports.formats import METADATA
 from zoo.exports.metadata import is_export
 from zoo.run import Run
@@ -575,7 +575,7 @@ def _warm_up_error(err: Exception, name: str, size: int, max_batch: int) -> Exce
     >>> print(_warm_up_error(MemoryError("no room"), "run", size=64, max_batch=64))
     run ran out of memory warming up on a batch of 64 (no room): lower --max-batch (now 64)
     """
-    if isinstance(err, MemoryError) or type(err).__name__ == "ResourceExhaustedError":
+    if out_of_memory(err):
         return ConfigError(f"{name} ran out of memory warming up on a batch of {size} ({first_line(err)}): lower "
                            f"--max-batch (now {max_batch})")  # fmt: skip
     return err

@@ -27,6 +27,8 @@ from zoo.errors import (
     TrackingWarning,
     TrainingWarning,
     ZooError,
+    first_line,
+    out_of_memory,
 )
 from zoo.plugins import registry
 
@@ -96,6 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(err, OSError) and err.errno == errno.ENOSPC:  # a full disk below the zoo's own checks
             print(f"zoo: disk full: no space left for {err.filename or 'a file'}", file=sys.stderr)
             return 1
+        if out_of_memory(err):  # the options ask for more than the machine has: one line, what to lower
+            print(f"zoo: error: out of memory ({escape.terminal(first_line(err))}): use a smaller --batch-size, or a "
+                  "smaller --input-size where the command takes one", file=sys.stderr)  # fmt: skip
+            return 2
         traceback.print_exc()
         print("zoo: internal error (a bug in the zoo or a plugin): please report it with the traceback above",
               file=sys.stderr)  # fmt: skip
