@@ -91,6 +91,16 @@ def test_the_command_predicts_a_folder_and_writes_a_csv(scenes_run, folder, tmp_
     assert "is a folder" in capsys.readouterr().err
 
 
+def test_a_model_instead_of_a_run_is_one_clear_error(scenes_run):
+    run, data = scenes_run
+    model = zoo.load_model(run.path)  # no labels, no reading of files: a run has them
+    for call in (lambda: zoo.predict(model, data), lambda: zoo.evaluate(model, data)):
+        with pytest.raises(
+            zoo.ConfigError, match=r"expected a finished run \(its folder or a zoo.Run\), got a Functional"
+        ):
+            call()
+
+
 def test_an_empty_folder_is_one_clear_error(scenes_run, tmp_path, capsys):
     run, _ = scenes_run
     (tmp_path / "empty").mkdir()

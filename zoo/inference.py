@@ -19,7 +19,7 @@ from zoo.data.decode import repair_text, rgb_uint8
 from zoo.data.pipelines import resize_images
 from zoo.data.sources import unlabelled
 from zoo.data.text import cut_texts
-from zoo.errors import DataError
+from zoo.errors import ConfigError, DataError
 from zoo.metrics import compute_metrics
 from zoo.run import Run
 
@@ -185,6 +185,11 @@ def _finished(run: str | os.PathLike[str] | Run) -> Run:
     each time, which TensorFlow reports as "triggered tf.function retracing")."""
     if isinstance(run, Run):
         return Run.finished(run)
+    if not isinstance(run, (str, os.PathLike)):  # a model: it knows neither its labels nor how its inputs are read
+        raise ConfigError(
+            f"expected a finished run (its folder or a zoo.Run), got a {type(run).__name__}; for a model of "
+            "zoo.build or zoo.load_model, call its own predict() on pixels or texts"
+        )
     try:
         stamp = os.stat(Run.model_file(run))
     except OSError:
