@@ -173,6 +173,14 @@ def test_control_characters_in_labels_are_refused_in_one_line_naming_the_rows(tm
         load_dataset((np.arange(48).reshape(3, 4, 4, 1), ["a", "b\x00", "a"]))
 
 
+def test_a_blank_label_is_refused_in_one_line(tmp_path):
+    root = image_folder(tmp_path / "folder", classes=("cat", " "))
+    with pytest.raises(DataError, match=r"class folder ' ' has a blank name \(only spaces\); rename it"):
+        load_dataset(root)
+    with pytest.raises(DataError, match=r"2 labels are blank \(empty or only spaces\) in .*item 1 ''.*item 2 '  '"):
+        load_dataset((np.arange(48).reshape(3, 4, 4, 1), ["a", "", "  "]))
+
+
 # ---------------------------------------------------------------- item 11: leakage the split cannot see
 
 

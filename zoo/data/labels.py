@@ -77,7 +77,8 @@ def _json_cell(value: Any, task: Task, path: Path, line: int) -> tuple[str | lis
 
 def _clean_labels(labels: list[Any], task: Task, where: Sequence[str], source: str) -> tuple[list[Any], list[str]]:
     """Class labels in Unicode NFC, so one name composed two ways (``é``, ``e`` and U+0301) is one class, and a
-    message when both forms occur; a :class:`DataError` naming the rows whose labels hold control characters.
+    message when both forms occur; a :class:`DataError` naming the rows whose labels hold control characters or are
+    blank.
 
     >>> _clean_labels(["caf\u00e9", "cafe\u0301"], "classification", ["line 2", "line 3"], "t.csv")[0]
     ['café', 'café']
@@ -92,6 +93,10 @@ def _clean_labels(labels: list[Any], task: Task, where: Sequence[str], source: s
             f"{len(hostile)} {'label holds' if one else 'labels hold'} control characters in {source}: "
             f"{first_items(hostile)}; remove them (a label is a name, shown and saved as text)"
         )
+    blank = [f"{w} {name!r}" for w, names in zip(where, rows, strict=True) for name in names if not name.strip()]
+    if blank:
+        raise DataError(f"{len(blank)} {'label is' if len(blank) == 1 else 'labels are'} blank (empty or only spaces) "
+                        f"in {source}: {first_items(blank)}; give each a class name")  # fmt: skip
     forms: dict[str, set[str]] = {}
     for name in (name for names in rows for name in names):
         forms.setdefault(unicodedata.normalize("NFC", name), set()).add(name)

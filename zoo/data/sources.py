@@ -204,6 +204,10 @@ def _folder(root: Path, task: Task) -> _Files | _Texts:
             f"{'holds' if one else 'hold'} control characters; rename {'it' if one else 'them'} "
             "(a folder's name is its label, shown and saved as text)"
         )
+    blank = [name for names in folders.values() for name in names if not name.strip()]
+    if blank:
+        raise DataError(f"{root}: class folder {_listing(blank)} has a blank name (only spaces); rename it (a folder's "
+                        "name is its label, shown and saved as text)")  # fmt: skip
     for name, names in folders.items():
         if len(names) > 1:  # said, not merged in silence
             warnings.warn(
