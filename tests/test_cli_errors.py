@@ -191,6 +191,22 @@ def test_running_out_of_memory_is_one_line_naming_what_to_lower(monkeypatch, cap
                    "--batch-size, or a smaller --input-size where the command takes one\n")  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["train", "--epochs", "abc"], "zoo train: error: argument --epochs: invalid int value: 'abc' (see zoo train"),
+        (["bogus"], "zoo: error: argument COMMAND: invalid choice: 'bogus' (choose from 'list'"),
+        (["train", "--optimizer", "bogus"], "zoo train: error: argument --optimizer: invalid choice: 'bogus'"),
+        (["train", "--epochs", "1\x1b[2J"], "invalid int value: '1\\x1b[2J' (see zoo train --help)"),  # escaped
+    ],
+)
+def test_a_usage_mistake_is_one_line_pointing_at_help_and_exit_2(args, said, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(args)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1 and said in err and "usage:" not in err, err
+
+
 def test_help_shows_every_training_option_with_its_default(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--help"])

@@ -7,9 +7,9 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-from typing import Any
+from typing import Any, NoReturn
 
-from zoo import console
+from zoo import console, escape
 from zoo.cli import commands as handlers
 from zoo.config import ONE_HOST, TOP_K, TrainConfig
 from zoo.run.listing import STATUSES
@@ -319,3 +319,7 @@ class _Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", DefaultsFormatter)
         super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        """A usage mistake in one line, pointing at ``--help`` (argparse prints its whole usage first), exit 2."""
+        self.exit(2, f"{self.prog}: error: {escape.terminal(message)} (see {self.prog} --help)\n")
