@@ -58,6 +58,16 @@ def test_a_folder_is_its_image_files_and_a_manifest_its_path_column(scenes_run, 
     assert scores(zoo.predict(run.path, str(manifest))) == {p: expected[p] for p in (paths[0], paths[2])}
 
 
+def test_inputs_are_named_as_given_relative_or_absolute(scenes_run, folder, tmp_path, monkeypatch):
+    run, _ = scenes_run
+    (tmp_path / "list.csv").write_text("path,label\npics/a.png,beach\n./pics/deeper/c.png,\n")
+    monkeypatch.chdir(tmp_path)
+    named = [r["input"] for r in zoo.predict(run.path, ["pics", "pics/b.jpg", "list.csv", str(tmp_path / "pics")])]
+    absolute = [str(tmp_path / "pics" / name) for name in ("a.png", "b.jpg", "deeper/c.png")]
+    assert named == ["pics/a.png", "pics/b.jpg", "pics/deeper/c.png", "pics/b.jpg", "pics/a.png", "pics/deeper/c.png",
+                     *absolute]  # fmt: skip
+
+
 def test_pixel_arrays_predict_as_the_same_image_files(scenes_run, folder):
     run, _ = scenes_run
     _, paths = folder

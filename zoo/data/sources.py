@@ -328,23 +328,29 @@ def unlabelled(source: str | os.PathLike[str], modality: Modality) -> list[tuple
     A folder gives its image files (its ``.txt`` files for texts, one text each) at any depth, hidden
     ones aside; a CSV or TSV file its ``path`` column (relative to the file) or ``text`` column, any
     label column ignored; for texts, a ``.txt`` file its text. ``None`` when ``source`` is none of
-    these: then it is one input itself.
+    these: then it is one input itself. Each input is named from ``source`` as given (a relative folder gives
+    relative names), as the results show it.
 
     >>> unlabelled("beach.png", "image") is None
     True
     """
     path = Path(os.path.abspath(source))
+
+    def named(file: str) -> str:  # a file under the folder `source`, or of the manifest `source`, as the user names it
+        base = os.fspath(source) if path.is_dir() else os.path.dirname(os.fspath(source))
+        return os.path.normpath(os.path.join(base, os.path.relpath(file, path if path.is_dir() else path.parent)))
+
     if path.is_dir():
         files = _files_in(path, IMAGE_EXTENSIONS if modality == "image" else TEXT_EXTENSIONS)
         if not files:
             kind = "image files" if modality == "image" else ".txt files"
             raise DataError(f"{path} holds no {kind} to predict")
         if modality == "image":
-            return [(file, file) for file in files]
+            return [(named(file), file) for file in files]
         limit = max_text_bytes()
-        return [(file, _predicted_text(file, limit)) for file in files]
+        return [(named(file), _predicted_text(file, limit)) for file in files]
     if modality == "text" and path.suffix.lower() in TEXT_EXTENSIONS and path.is_file():
-        return [(str(path), _predicted_text(str(path), max_text_bytes()))]
+        return [(os.fspath(source), _predicted_text(str(path), max_text_bytes()))]
     if path.suffix.lower() not in MANIFESTS or not path.is_file():
         if modality == "text" and path.is_file():  # its name is no text to classify
             kind = "an image file" if path.suffix.lower() in IMAGE_EXTENSIONS else "a file, not a .txt file or a CSV"
@@ -358,9 +364,9 @@ def unlabelled(source: str | os.PathLike[str], modality: Modality) -> list[tuple
     if column not in header:
         raise DataError(f"{path} has no {column!r} column to predict (its columns: {_listing(header) or 'none'})")
     if modality == "text":
-        return [(f"{path} line {line}", row["text"]) for row, line in zip(rows, lines, strict=True)]
+        return [(f"{os.fspath(source)} line {line}", row["text"]) for row, line in zip(rows, lines, strict=True)]
     found = [os.path.abspath(os.path.join(path.parent, row["path"])) for row in rows]
-    return [(file, file) for file in found]
+    return [(named(file), file) for file in found]
 
 
 def _read_table(path: Path) -> tuple[list[str], list[dict[str, str]], list[int], list[int]]:
