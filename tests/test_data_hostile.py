@@ -173,6 +173,14 @@ def test_control_characters_in_labels_are_refused_in_one_line_naming_the_rows(tm
         load_dataset((np.arange(48).reshape(3, 4, 4, 1), ["a", "b\x00", "a"]))
 
 
+def test_files_beside_the_class_folders_are_said_to_be_left_out(tmp_path):
+    root = image_folder(tmp_path / "images", classes=("cat", "dog"))
+    shutil.copy(next((root / "cat").iterdir()), root / "stray.png")
+    (root / "README.txt").write_text("about the images")  # not an image: no example of an image dataset
+    with pytest.warns(DataWarning, match=r"a file beside the class folders, with no label, left out \('stray.png'\)"):
+        assert len(load_dataset(root)) == 8
+
+
 def test_a_blank_label_is_refused_in_one_line(tmp_path):
     root = image_folder(tmp_path / "folder", classes=("cat", " "))
     with pytest.raises(DataError, match=r"class folder ' ' has a blank name \(only spaces\); rename it"):

@@ -230,6 +230,12 @@ def _folder(root: Path, task: Task) -> _Files | _Texts:
         name: len([p for p in found[name] if os.path.dirname(p) not in {str(root / d) for d in folders[name]}])
         for name in classes
     }
+    kinds = TEXT_EXTENSIONS if only_texts else IMAGE_EXTENSIONS
+    loose = sorted(f.name for f in root.iterdir() if f.suffix.lower() in kinds and f.name[:1] != "." and f.is_file())
+    if loose:  # said, not left out in silence: an example put beside the class folders instead of in one
+        count = f"{len(loose)} files" if len(loose) > 1 else "a file"
+        warnings.warn(f"{root}: {count} beside the class folders, with no label, left out ({_listing(loose)}); move "
+                      "each into its class folder", DataWarning, stacklevel=4)  # fmt: skip
     if any(nested.values()):  # said, not merged in silence: a sub-folder may be a class put in the wrong place
         where = ", ".join(f"{count} in sub-folders of '{name}'" for name, count in nested.items() if count)
         warnings.warn(
