@@ -548,6 +548,7 @@ def test_the_card_of_a_tiny_image_run_gives_the_values_each_phase_used(tmp_path)
     ]
     assert config.phase2_learning_rate == pytest.approx(0.005)  # a tenth of the phase-1 rate: not a default
     assert "- input: RGB images of 32 x 32 x 3, raw pixels in [0, 255], resized bilinear" in text
+    assert text.splitlines()[2].startswith("An image classification model trained with backbone-zoo on the `")
     assert f"zoo predict {run.path.as_posix()} image.jpg" in text and "other cameras" in text
     assert "| batch_size | 16 |" in text and "| weights | none (random initialisation) |" in text
     assert "None" not in text

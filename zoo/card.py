@@ -76,9 +76,10 @@ def write_model_card(
         "multilabel": f"any of {len(names)} labels (independent sigmoid probabilities)",
         "regression": f"{len(names) or 'one or more'} regression target(s)",
     }.get(task, task)
-    kind = "text " if text else "image " if spec.get("modality") == "image" else ""
+    kind = f"{'text ' if text else 'image ' if spec.get('modality') == 'image' else ''}{task}"
     lines += [
-        f"A {kind}{task} model trained with backbone-zoo on the `{backbone}` backbone: it predicts {outputs}.",
+        f"{'An' if kind[0] in 'aeiou' else 'A'} {kind} model trained with backbone-zoo on the `{backbone}` backbone: "
+        f"it predicts {outputs}.",
         "",
     ]
 
