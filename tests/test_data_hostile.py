@@ -183,7 +183,7 @@ def test_files_beside_the_class_folders_are_said_to_be_left_out(tmp_path):
 
 def test_a_blank_label_is_refused_in_one_line(tmp_path):
     root = image_folder(tmp_path / "folder", classes=("cat", " "))
-    with pytest.raises(DataError, match=r"class folder ' ' has a blank name \(only spaces\); rename it"):
+    with pytest.raises(DataError, match=r"a class folder has a blank name \(only spaces\): ' '; rename it"):
         load_dataset(root)
     with pytest.raises(DataError, match=r"2 labels are blank \(empty or only spaces\) in .*item 1 ''.*item 2 '  '"):
         load_dataset((np.arange(48).reshape(3, 4, 4, 1), ["a", "", "  "]))

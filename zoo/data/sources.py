@@ -206,7 +206,8 @@ def _folder(root: Path, task: Task) -> _Files | _Texts:
         )
     blank = [name for names in folders.values() for name in names if not name.strip()]
     if blank:
-        raise DataError(f"{root}: class folder {_listing(blank)} has a blank name (only spaces); rename it (a folder's "
+        folders_have = "a class folder has" if len(blank) == 1 else f"{len(blank)} class folders have"
+        raise DataError(f"{root}: {folders_have} a blank name (only spaces): {_listing(blank)}; rename it (a folder's "
                         "name is its label, shown and saved as text)")  # fmt: skip
     for name, names in folders.items():
         if len(names) > 1:  # said, not merged in silence
@@ -341,12 +342,13 @@ def unlabelled(source: str | os.PathLike[str], modality: Modality) -> list[tuple
     True
     """
     path = Path(os.path.abspath(source))
+    folder = path.is_dir()
+    given, anchor = (os.fspath(source), path) if folder else (os.path.dirname(os.fspath(source)), path.parent)
 
-    def named(file: str) -> str:  # a file under the folder `source`, or of the manifest `source`, as the user names it
-        base = os.fspath(source) if path.is_dir() else os.path.dirname(os.fspath(source))
-        return os.path.normpath(os.path.join(base, os.path.relpath(file, path if path.is_dir() else path.parent)))
+    def named(file: str) -> str:  # a file of the folder or manifest `source`, named from it as the user gave it
+        return os.path.normpath(os.path.join(given, os.path.relpath(file, anchor)))
 
-    if path.is_dir():
+    if folder:
         files = _files_in(path, IMAGE_EXTENSIONS if modality == "image" else TEXT_EXTENSIONS)
         if not files:
             kind = "image files" if modality == "image" else ".txt files"
