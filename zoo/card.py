@@ -15,6 +15,7 @@ from typing import Any
 
 from zoo import escape
 from zoo.config import TASKS, describe_head
+from zoo.data.listing import with_article
 from zoo.files import write_text
 from zoo.metrics import summary_rows
 from zoo.spec import Preprocessing, TextPreprocessing
@@ -78,7 +79,7 @@ def write_model_card(
     }.get(task, task)
     kind = f"{'text ' if text else 'image ' if spec.get('modality') == 'image' else ''}{task}"
     lines += [
-        f"{'An' if kind[0] in 'aeiou' else 'A'} {kind} model trained with backbone-zoo on the `{backbone}` backbone: "
+        f"{with_article(kind).capitalize()} model trained with backbone-zoo on the `{backbone}` backbone: "
         f"it predicts {outputs}.",
         "",
     ]

@@ -31,6 +31,7 @@ from zoo.checkpoints import EXACT_LOSS, EpochEnd, restore_optimizer
 from zoo.config import MODEL_OPTIONS, TOP_ACCURACY_K, ModelConfig, TrainConfig, check_class_weight, finished_run_error
 from zoo.data import Dataset, load_dataset, split
 from zoo.data.dataset import check_modality
+from zoo.data.listing import with_article
 from zoo.data.pipelines import require_tf_data
 from zoo.data.split import check_separate
 from zoo.data.text import fitted_sequence_length, token_counts
@@ -151,9 +152,9 @@ def train(
         check_class_weight(config.class_weight, task)
     known = (recipe.class_names or None) if recipe else None
     train_set = load_dataset(data, task=task, class_names=known)  # type: ignore[arg-type]
-    backbone = f"{spec.name} is {_a(spec.modality)} backbone"
+    backbone = f"{spec.name} is {with_article(spec.modality)} backbone"
     other = "text" if spec.modality == "image" else "image"
-    choose = f", or choose {_a(other)} backbone (`zoo list --modality {other}`)"
+    choose = f", or choose {with_article(other)} backbone (`zoo list --modality {other}`)"
     check_modality(train_set, spec.modality, backbone, choose)
     if val is None:
         train_set, val_set = split(train_set, config.val_fraction, config.seed)
@@ -785,7 +786,3 @@ def _check_target_scale(dataset: Dataset) -> None:
             DataWarning,
             stacklevel=3,
         )
-
-
-def _a(word: str) -> str:
-    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"

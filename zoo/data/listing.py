@@ -1,4 +1,4 @@
-"""How data messages list what they name: the first few items, then how many there are in all."""
+"""How messages name what they list: the first few items, then how many there are in all; a word with its article."""
 
 from __future__ import annotations
 
@@ -21,3 +21,12 @@ def _listing(items: Sequence[Any], limit: int = 20, quote: bool = True) -> str:
     """``'a', 'b', ... (30 in all)``: the first ``limit`` items, quoted or not."""
     shown = ", ".join(repr(i) if quote else str(i) for i in items[:limit])
     return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
+
+
+def with_article(word: str) -> str:
+    """``word`` after "a" or "an", by its first letter.
+
+    >>> with_article("image classification"), with_article("text")
+    ('an image classification', 'a text')
+    """
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
