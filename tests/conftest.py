@@ -1,5 +1,6 @@
 """Fixtures of the test suite; the registry isolation both tests and doctests need is in ../conftest.py."""
 
+import signal
 import subprocess
 import sys
 import textwrap
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import zoo.interrupts
 import zoo.plugins
 import zoo.testing
 
@@ -67,6 +69,19 @@ def tiny_text(tmp_path_factory):
         zoo.plugins.reset()
         yield zoo.testing.TINY_TEXT
     zoo.plugins.reset()
+
+
+@pytest.fixture
+def foreground_signals():
+    """Python's own SIGINT and SIGTERM handlers, as in a foreground shell, whatever started the tests: a background
+    job of a shell without job control (`make test &` in a script) starts with SIGINT ignored, and the zoo keeps it
+    so (nohup's choice), so a test that sends itself Ctrl-C needs them."""
+    before = {signum: signal.getsignal(signum) for signum in zoo.interrupts.SIGNALS}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    for signum, handler in before.items():
+        signal.signal(signum, handler)
 
 
 @pytest.fixture

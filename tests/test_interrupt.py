@@ -29,16 +29,7 @@ STOP_WITHIN = 10  # seconds, as the docs promise
 
 
 # -- the mechanism, in this process ------------------------------------------------------------------
-@pytest.fixture(autouse=True)
-def _default_handlers():
-    """Python's own handlers, as in a foreground shell, whatever started the tests: a background job of a shell
-    without job control (`make test &` in a script) starts with SIGINT ignored, and the zoo keeps it so."""
-    before = {signum: signal.getsignal(signum) for signum in interrupts.SIGNALS}
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    yield
-    for signum, handler in before.items():
-        signal.signal(signum, handler)
+pytestmark = pytest.mark.usefixtures("foreground_signals")
 
 
 def test_a_signal_that_lands_in_a_garbage_collection_callback_is_not_lost():
@@ -53,15 +44,15 @@ def test_a_signal_that_lands_in_a_garbage_collection_callback_is_not_lost():
                 pass
 
     fired = []
-    gc.callbacks.append(collecting)
-    try:
-        with interrupts.stop_at_safe_points():
+    with interrupts.stop_at_safe_points():
+        gc.callbacks.append(collecting)  # inside: a collection that an allocation starts sooner finds the zoo's handler
+        try:
             gc.collect()
-            assert fired
-            with pytest.raises(zoo.Interrupted) as stopped:
-                interrupts.check()
-    finally:
-        gc.callbacks.remove(collecting)
+        finally:
+            gc.callbacks.remove(collecting)
+        assert fired
+        with pytest.raises(zoo.Interrupted) as stopped:
+            interrupts.check()
     assert stopped.value.status == 130
 
 

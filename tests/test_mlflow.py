@@ -149,7 +149,9 @@ def test_a_text_run_is_logged_and_its_model_predicts_texts_in_a_new_process(serv
     assert [row[0] for row in frame["data"]] == [r["predictions"][0]["label"] for r in expected]
 
 
-def test_a_resumed_run_goes_on_in_the_same_mlflow_run_with_no_epoch_lost_or_repeated(server, client, scenes, tmp_path):
+def test_a_resumed_run_goes_on_in_the_same_mlflow_run_with_no_epoch_lost_or_repeated(
+    server, client, scenes, tmp_path, foreground_signals
+):
     import keras
 
     class CtrlC(keras.callbacks.Callback):  # Ctrl-C during the second epoch's end: the zoo stops at a safe point
