@@ -121,7 +121,7 @@ def test_quiet_prints_only_results_wherever_the_flag_goes(trained, data, tmp_pat
     assert status == 0 and err == ""
     assert [line.split(":")[0] for line in out.splitlines()] == images
     status, out, err = zoo_command(tmp_path, "evaluate", str(run), "--data", str(data), "--quiet")
-    assert status == 0 and "accuracy" in out
+    assert status == 0 and out.splitlines()[0].split() == ["METRIC", "VALUE"] and "accuracy" in out
     assert [line for line in err.splitlines() if not line.startswith("DataWarning: skipped 3 of 19 images")] == []
 
 

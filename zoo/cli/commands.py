@@ -221,7 +221,7 @@ def do_rank(args: argparse.Namespace) -> int:
     if args.json:
         print_json([r.to_dict() for r in results])
     else:
-        print()
+        console.say("")  # after the progress lines on stderr: stdout is the table alone
         print_table(("BACKBONE", "LOGME", "LINEAR PROBE", "FEATURES", "SCORING", "NOTES"), table_rows(results))
         best = next((r for r in results if r.error is None), None)
         print(f"recommended: {best.backbone} (highest LogME)" if best else "no backbone could be scored")
@@ -231,7 +231,7 @@ def do_rank(args: argparse.Namespace) -> int:
 def _print_summary(path: Any, task: str, metrics: dict[str, Any]) -> None:
     from zoo.metrics import summary_rows
 
-    print()
+    console.say("")  # after the progress lines on stderr: stdout is the table alone
     print_table(("METRIC", "VALUE"), summary_rows(task, metrics))
     print(f"run directory: {path}")
 
