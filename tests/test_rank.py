@@ -50,9 +50,17 @@ def test_rank_command_prints_a_table_and_recommends(scenes, tmp_path, capsys, mo
     )  # the best LogME
 
 
-def test_sample_scores_a_stratified_subset(scenes, tmp_path):
-    (result,) = rank(scenes, TINY_IMAGE, sample=20, weights=None, input_shape=32, cache_dir=tmp_path, verbose=0)
+def test_sample_scores_a_stratified_subset(scenes, tmp_path, caplog):
+    (result,) = rank(scenes, TINY_IMAGE, sample=20, weights=None, input_shape=32, cache_dir=tmp_path)
     assert result.error is None and np.isfinite(result.logme)
+    assert "scoring a stratified sample of 20 of " in caplog.text
+
+
+def test_a_sample_too_small_to_probe_names_the_sample(tmp_path):
+    """Four classes of five: a sample of 5 keeps one of each (stratified), too few for five folds."""
+    x = np.random.default_rng(0).integers(0, 255, (20, 32, 32, 3), dtype=np.uint8)
+    with pytest.raises(zoo.DataError, match="^a sample of 5 gave 4 examples .* ask for a larger sample"):
+        rank((x, [0, 1, 2, 3] * 5), TINY_IMAGE, sample=5, folds=5, weights=None, verbose=0)
 
 
 def test_rank_clears_keras_session_but_leaves_the_callers_keras_state(scenes, tmp_path):

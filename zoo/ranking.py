@@ -80,9 +80,12 @@ def rank(
     """
     placement = resolve_one_host(distribution, "zoo rank")
     dataset = load_dataset(data, task=task)
-    if sample is not None and sample < len(dataset):
-        dataset = split(dataset, val_fraction=sample / len(dataset), seed=seed)[1]
-    _check_scorable(dataset, folds)
+    sampled = sample is not None and sample < len(dataset)
+    if sampled:
+        whole = len(dataset)
+        dataset = split(dataset, val_fraction=sample / whole, seed=seed)[1]
+        say(f"scoring a stratified sample of {len(dataset)} of {whole} examples", verbose)
+    _check_scorable(dataset, folds, sample if sampled else None)
     names = candidates(backbones, dataset.modality)
     cache = FeatureCache(cache_dir)
     results, clear = [], _session_clearer()
@@ -179,13 +182,16 @@ def _score(
     return result
 
 
-def _check_scorable(dataset: Dataset, folds: int) -> None:
+def _check_scorable(dataset: Dataset, folds: int, sample: int | None) -> None:
+    """Refuse data that ``rank`` cannot score (``sample``: the size asked for, when ``dataset`` is that sample)."""
     if dataset.task == "multilabel":
         raise DataError("zoo rank scores classification and regression data; multilabel is not supported")
     if len(dataset) < folds:
-        raise DataError(
-            f"{len(dataset)} examples are too few to score with {folds}-fold probing; need at least {folds}"
-        )
+        found = f"{len(dataset)} examples are"
+        if sample is not None:
+            found = f"a sample of {sample} gave {len(dataset)} examples (stratified by class, copies left out),"
+        ask = "ask for a larger sample (--sample)" if sample is not None else f"need at least {folds}"
+        raise DataError(f"{found} too few to score with {folds}-fold probing; {ask}")
     if dataset.task == "classification" and len(np.unique(dataset.targets)) < 2:
         raise DataError("ranking needs at least two classes in the data")
 
