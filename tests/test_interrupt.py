@@ -95,6 +95,28 @@ def test_a_second_ctrl_c_stops_at_once():
         pytest.fail("the second Ctrl-C did not stop the work")
 
 
+def test_a_signal_as_the_work_ends_goes_to_the_restored_handler_and_the_next_work_still_stops(monkeypatch):
+    """A second Ctrl-C landing while the zoo puts the handlers back is neither lost nor able to leave the zoo
+    thinking its work still runs (then no later work would stop at a safe point)."""
+    received, restore = [], signal.signal
+
+    def restoring(signum, handler):  # SIGTERM arrives as SIGINT's handler is put back (SIGTERM's still the zoo's)
+        if signum == signal.SIGINT and handler is not interrupts._record and not received:
+            received.append("sent")
+            signal.raise_signal(signal.SIGTERM)
+        return restore(signum, handler)
+
+    restore(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    with monkeypatch.context() as patch:
+        patch.setattr(signal, "signal", restoring)
+        with interrupts.stop_at_safe_points():
+            pass
+    assert received == ["sent", signal.SIGTERM]  # taken by the handler the work restored
+    with pytest.raises(zoo.Interrupted), interrupts.stop_at_safe_points():
+        signal.raise_signal(signal.SIGINT)  # recorded, not a KeyboardInterrupt here
+        interrupts.check()
+
+
 def test_handlers_come_back_and_an_ignored_signal_stays_ignored():
     before = signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:

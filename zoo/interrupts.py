@@ -31,7 +31,7 @@ from zoo.errors import Interrupted
 
 GRACE_SECONDS = 5.0  # from the signal to a forced stop when no safe point is reached
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
-_state: dict = {"depth": 0, "pending": None, "forced": False, "timer": None, "overdue": None}
+_state: dict = {"depth": 0, "pending": None, "forced": False, "timer": None, "overdue": None, "late": None}
 
 
 def check() -> None:
@@ -71,7 +71,7 @@ def stop_at_safe_points(on_overdue: Callable[[int], None] | None = None) -> Iter
             _state["depth"] -= 1
         return
     previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
-    _state.update(depth=1, pending=None, forced=False, overdue=on_overdue)
+    _state.update(depth=1, pending=None, forced=False, overdue=on_overdue, late=None)
     try:
         for signum, handler in previous.items():
             if handler is not signal.SIG_IGN:  # ignored by whoever started us (nohup, a background job): stays so
@@ -79,10 +79,13 @@ def stop_at_safe_points(on_overdue: Callable[[int], None] | None = None) -> Iter
         yield
         check()  # a signal after the last safe point
     finally:
+        _stop_timer()
+        _state.update(depth=0, pending=None, forced=False, overdue=None)  # from here _record keeps a signal late
         for signum, handler in previous.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
-        _stop_timer()
-        _state.update(depth=0, pending=None, forced=False, overdue=None)
+        late, _state["late"] = _state["late"], None
+        if late is not None:  # it came as the work ended: the handler just restored takes it
+            signal.raise_signal(late)
 
 
 def stoppable(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -102,6 +105,9 @@ def stoppable(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def _record(signum: int, frame: object) -> None:
     """The signal handler: record the first signal; a second one, or one past the grace time, stops at once."""
+    if not _state["depth"]:  # the work is ending, its handlers being restored: kept for the restored one
+        _state["late"] = signum
+        return
     if _state["forced"]:
         raise Interrupted(signum)  # in the main thread, at a moment the grace time ran out or the user insisted
     if _state["pending"] is not None:
@@ -114,8 +120,8 @@ def _record(signum: int, frame: object) -> None:
 def _force(signum: int) -> None:
     """No safe point in time: leave through ``on_overdue``, or raise in the main thread (again later too, in
     case a library swallows it)."""
-    if _state["pending"] is None and not _state["forced"]:
-        return  # a safe point took it meanwhile
+    if not _state["depth"] or (_state["pending"] is None and not _state["forced"]):
+        return  # a safe point took it meanwhile, or the work ended
     if _state["overdue"] is not None:
         _state["overdue"](128 + signum)
         return
