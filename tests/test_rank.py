@@ -63,6 +63,18 @@ def test_a_sample_too_small_to_probe_names_the_sample(tmp_path):
         rank((x, [0, 1, 2, 3] * 5), TINY_IMAGE, sample=5, folds=5, weights=None, verbose=0)
 
 
+def test_copies_count_once_so_random_labels_do_not_score_as_learned(tmp_path):
+    """Each of 20 noise images three times under random labels: in two folds, a copy would make the probe perfect.
+    The scores are those of the 20 images once each."""
+    x = np.random.default_rng(1).integers(0, 256, (20, 32, 32, 3), dtype=np.uint8)
+    y = np.random.default_rng(2).permutation([0, 1] * 10)
+    options = dict(folds=3, weights=None, input_shape=32, cache_dir=tmp_path, verbose=0)
+    with pytest.warns(zoo.DataWarning, match="40 of 60 examples .* repeat the content"):
+        (copied,) = rank((np.repeat(x, 3, axis=0), np.repeat(y, 3)), TINY_IMAGE, **options)
+    (once,) = rank((x, y), TINY_IMAGE, **options)
+    assert copied.probe < 0.9 and (copied.logme, copied.probe) == pytest.approx((once.logme, once.probe))
+
+
 def test_rank_clears_keras_session_but_leaves_the_callers_keras_state(scenes, tmp_path):
     def number(layer_name):
         return int(layer_name.rpartition("_")[2]) if "_" in layer_name else 0

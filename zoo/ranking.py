@@ -22,6 +22,7 @@ from zoo.cache import FeatureCache
 from zoo.config import Task
 from zoo.console import say
 from zoo.data import Dataset, load_dataset, split
+from zoo.data.split import distinct
 from zoo.distribute import Placement, resolve_one_host
 from zoo.errors import DataError
 from zoo.features import cached_extract
@@ -79,7 +80,7 @@ def rank(
     (['tiny_image', 'tiny_image_caffe'], True)
     """
     placement = resolve_one_host(distribution, "zoo rank")
-    dataset = load_dataset(data, task=task)
+    dataset = distinct(load_dataset(data, task=task))  # a copy in two folds would score as learned
     sampled = sample is not None and sample < len(dataset)
     if sampled:
         whole = len(dataset)

@@ -62,6 +62,19 @@ def split(dataset: Dataset, val_fraction: float = 0.2, seed: int = 0) -> tuple[D
     return dataset.subset(is_train), dataset.subset(is_val)
 
 
+def distinct(dataset: Dataset) -> Dataset:
+    """``dataset`` with each content once (the first example that has it), as :func:`split` keeps it: what a
+    score over examples must use, lest a copy on both sides of a fold count as learned.
+
+    >>> from zoo.data import load_dataset
+    >>> len(distinct(load_dataset(([[[1]], [[1]], [[2]]], [0, 0, 1]))))
+    2
+    """
+    where = dataset.paths or [f"example {i}" for i in range(len(dataset))]
+    copies = _copies(dataset, where)
+    return dataset.subset([i for i in range(len(dataset)) if i not in copies]) if copies else dataset
+
+
 def _copies(dataset: Dataset, where: Sequence[str]) -> dict[int, int]:
     """``{copy: first example with the same content}``; a :class:`DataError` if a copy's target differs.
 
@@ -92,7 +105,8 @@ def _report_copies(dataset: Dataset, where: Sequence[str]) -> list[str]:
     pairs = [f"{where[i]} = {where[j]}" for i, j in copies.items()]
     return [
         f"{len(copies)} of {len(dataset)} examples of {dataset.source} repeat the content of another "
-        f"(the same bytes, pixels or text); split() keeps each content once, on one side: {first_items(pairs)}"
+        f"(the same bytes, pixels or text); the validation split and zoo rank use each content once: "
+        f"{first_items(pairs)}"
     ]
 
 
