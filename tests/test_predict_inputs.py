@@ -5,6 +5,7 @@ import csv
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -99,6 +100,12 @@ def test_the_command_predicts_a_folder_and_writes_a_csv(scenes_run, folder, tmp_
     assert all(row["label_1"] in run.class_names and 0 <= float(row["score_1"]) <= 1 for row in rows)
     assert main(["predict", str(run.path), str(root), "--out", str(tmp_path)]) == 2  # a folder is no CSV file
     assert "is a folder" in capsys.readouterr().err
+    image, before = paths[0], Path(paths[0]).read_bytes()
+    assert main(["predict", str(run.path), str(root), image, "--out", image]) == 2  # it would replace an input
+    assert capsys.readouterr().err.strip().endswith(f"is one of the inputs ({image}): give another file to write")
+    assert Path(image).read_bytes() == before
+    with pytest.raises(zoo.ConfigError, match="top_k must be a whole number of at least 1, got 0"):
+        zoo.predict(run.path, image, top_k=0)
 
 
 def test_a_model_instead_of_a_run_is_one_clear_error(scenes_run):

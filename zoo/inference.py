@@ -79,6 +79,8 @@ def predict(run: str | os.PathLike[str] | Run, inputs: Any, *, top_k: int = TOP_
     >>> [len(r["predictions"]) for r in predict("runs/demo/run", ["beach.png", "data/test/night"], top_k=2)]
     [2, 2, 2, 2, 2, 2, 2, 2, 2]
     """
+    if not isinstance(top_k, int) or top_k < 1:
+        raise ConfigError(f"top_k must be a whole number of at least 1, got {top_k!r}")
     run = _finished(run)
     named = _named_inputs(inputs, run.modality)
     results: list[dict[str, Any]] = [{"input": name} for name, _ in named]

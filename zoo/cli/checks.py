@@ -144,6 +144,10 @@ def check_predict(args: argparse.Namespace) -> Any:
     if args.out is not None and Path(args.out).is_dir():
         example = Path(args.out) / "preds.csv"
         raise ConfigError(f"--out {args.out} is a folder: give the CSV file to write, e.g. {example}")
+    if args.out is not None and Path(args.out).is_file():
+        same = next((item for item in args.files if Path(item).is_file() and Path(item).samefile(args.out)), None)
+        if same is not None:  # the predictions would replace what they are predictions of
+            raise ConfigError(f"--out {args.out} is one of the inputs ({same}): give another file to write")
     return run
 
 
