@@ -2,6 +2,7 @@
 state told truly: complete with its metrics, stopped (resumable), being trained by another process, damaged."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -61,6 +62,21 @@ def test_every_run_is_listed_with_its_state_and_metrics_as_json(runs, capsys):
     assert (found["stopped"]["status"], found["stopped"]["where"], found["stopped"]["metrics"]) == (
         "stopped", "phase 1, epoch 1", {})  # fmt: skip
     assert found["broken"]["status"] == "damaged" and "config.json" in found["broken"]["where"]
+
+
+def test_a_finished_run_whose_model_is_gone_or_cut_short_is_damaged_not_complete(runs, capsys, tmp_path):
+    for name in ("gone", "cut"):
+        shutil.copytree(runs / "plain", tmp_path / name)
+    (tmp_path / "gone" / "model.keras").unlink()
+    model = tmp_path / "cut" / "model.keras"
+    model.write_bytes(model.read_bytes()[:1000])
+    status, out, _ = _zoo(capsys, tmp_path, "--json")
+    found = {row["name"]: row for row in json.loads(out)}
+    assert status == 0 and found["gone"]["status"] == found["cut"]["status"] == "damaged"
+    assert found["gone"]["where"].startswith("No saved model at ")
+    assert found["cut"]["where"].endswith("is damaged (not a complete .keras archive: truncated or overwritten); "
+                                          "restore it from a copy, or train again (an unfinished run writes it again "
+                                          "with `zoo train --resume RUN`)")  # fmt: skip
 
 
 def test_the_table_fits_80_columns_sorts_filters_and_shows_names_as_text(runs, capsys, monkeypatch):

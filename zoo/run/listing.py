@@ -16,6 +16,7 @@ from zoo.config import TrainConfig
 from zoo.errors import ZooError
 from zoo.locks import held_elsewhere
 from zoo.run.layout import CHECKPOINTS, CONFIG, EXPORTS, STATE, TENSORBOARD, TRAINING_LOCK
+from zoo.run.models import check_archive
 
 STATUSES = ("complete", "training", "stopped", "damaged")
 _DEFAULTS = TrainConfig().to_dict()
@@ -87,6 +88,7 @@ def summarize(path: Path) -> RunSummary:
             updated=updated,
         )
         if state.complete:
+            check_archive(path)  # a finished run's model.keras deleted or cut short: damaged, not complete
             metrics = {k: v for k, v in run.metrics.items() if isinstance(v, (int, float))}
             return dataclasses.replace(summary, metrics=metrics)
         status = "training" if held_elsewhere(path / TRAINING_LOCK) else "stopped"

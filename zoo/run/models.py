@@ -207,6 +207,26 @@ def _trusted(path: Path, archive: zipfile.ZipFile) -> list[str]:
     return list(recorded)
 
 
+def check_archive(path: str | os.PathLike[str]) -> Path:
+    """The ``.keras`` file at ``path`` (or in the run directory ``path``), if it is there and a whole archive (its
+    end read, not its weights); :class:`RunError` saying what to do otherwise.
+
+    >>> check_archive("runs/demo/run").name
+    'model.keras'
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / MODEL
+    if not path.is_file():
+        raise RunError(f"No saved model at {path}: is this a finished run directory?")
+    if not zipfile.is_zipfile(path):  # Keras calls a damaged archive "File not found"
+        raise RunError(
+            f"{path} is damaged (not a complete .keras archive: truncated or overwritten); restore it from a copy, "
+            "or train again (an unfinished run writes it again with `zoo train --resume RUN`)"
+        )
+    return path
+
+
 def load_model(path: str | os.PathLike[str]) -> keras.Model:
     """Load a model the zoo saved (a ``.keras`` file or a run directory), with Keras' safe mode on.
 
@@ -229,16 +249,7 @@ def load_model(path: str | os.PathLike[str]) -> keras.Model:
 
     import zoo.layers  # noqa: F401  (text models use the zoo's layers)
 
-    path = Path(path)
-    if path.is_dir():
-        path = path / MODEL
-    if not path.is_file():
-        raise RunError(f"No saved model at {path}: is this a finished run directory?")
-    if not zipfile.is_zipfile(path):  # Keras calls a damaged archive "File not found"
-        raise RunError(
-            f"{path} is damaged (not a complete .keras archive: truncated or overwritten); restore it from a copy, "
-            "or train again (an unfinished run writes it again with `zoo train --resume RUN`)"
-        )
+    path = check_archive(path)
     from zoo.plugins import registry
 
     with zipfile.ZipFile(path) as archive:
