@@ -81,12 +81,12 @@ def rank(
     """
     placement = resolve_one_host(distribution, "zoo rank")
     dataset = distinct(load_dataset(data, task=task))  # a copy in two folds would score as learned
-    sampled = sample is not None and sample < len(dataset)
-    if sampled:
+    asked = sample if sample is not None and sample < len(dataset) else None
+    if asked is not None:
         whole = len(dataset)
-        dataset = split(dataset, val_fraction=sample / whole, seed=seed)[1]
+        dataset = split(dataset, val_fraction=asked / whole, seed=seed)[1]
         say(f"scoring a stratified sample of {len(dataset)} of {whole} examples", verbose)
-    _check_scorable(dataset, folds, sample if sampled else None)
+    _check_scorable(dataset, folds, asked)
     names = candidates(backbones, dataset.modality)
     cache = FeatureCache(cache_dir)
     results, clear = [], _session_clearer()
