@@ -95,6 +95,24 @@ def test_a_quantised_file_below_its_target_fails_the_command_and_its_json_says_b
     assert json.loads((out / "metadata.json").read_text())["parity"] == parity  # kept, and it says so
 
 
+def test_a_file_its_runtime_cannot_run_is_one_line_and_nothing_is_written(run, tmp_path, capsys, monkeypatch):
+    """MobileNet v2's int8 file (random weights) made LiteRT's XNNPACK fail to prepare a node: a traceback and
+    "internal error" then. Here the zoo's LiteRT runner fails as it did."""
+    import zoo.exports.tflite
+
+    def unpreparable(path, inputs, output):
+        raise RuntimeError("failed to create XNNPACK runtimeNode number 70 (TfLiteXNNPackDelegate) failed to prepare.")
+
+    monkeypatch.setattr(zoo.exports.tflite, "run_tflite", unpreparable)
+    out = tmp_path / "q"
+    code, _, lines = _cli(capsys, run.path, "--format", "tflite", "--quantize", "dynamic", "--out", out)
+    _one_error(code, lines, "the dynamic tflite file of ")
+    assert lines[0].endswith("(RuntimeError: failed to create XNNPACK runtimeNode number 70 (TfLiteXNNPackDelegate) "
+                             "failed to prepare.), so nothing was written; export it without quantization or with "
+                             "another one")  # fmt: skip
+    assert not out.exists()
+
+
 def test_int8_without_a_calibration_example_is_refused(run, dark, tmp_path):
     from zoo.data import load_dataset
 

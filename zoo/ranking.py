@@ -24,7 +24,7 @@ from zoo.console import say
 from zoo.data import Dataset, load_dataset, split
 from zoo.data.split import distinct
 from zoo.distribute import Placement, resolve_one_host
-from zoo.errors import DataError
+from zoo.errors import DataError, first_line
 from zoo.features import cached_extract
 from zoo.plugins import get_spec, select_backbones
 
@@ -163,7 +163,7 @@ def _score(
             options = {"batch_size": batch_size, "interpolation": interpolation, "verbose": verbose}
             features = np.asarray(cached_extract(model, dataset, cache, **options))  # type: ignore[arg-type]
     except Exception as err:  # any backbone may fail (offline weights, too-small input...): report, go on
-        result.error = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+        result.error = f"{type(err).__name__}: {first_line(err)}"
         result.feature_seconds = time.perf_counter() - start
         return result
     result.feature_seconds = time.perf_counter() - start

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zoo.errors import ExportError
+from zoo.errors import ExportError, first_line
 
 if TYPE_CHECKING:
     from zoo.exports.job import Job
@@ -41,7 +41,15 @@ def parity(job: Job, run: Callable[[np.ndarray], np.ndarray]) -> dict[str, Any]:
     """The artefact (``run``: inputs -> outputs) against the Keras model on the held-out examples: the
     differences, whether they are ``ok``, and a ``verdict`` in words."""
     inputs, described = job.examples.for_check()
-    expected, got = keras_outputs(job.model, inputs), np.asarray(run(inputs), dtype=np.float32)
+    expected = keras_outputs(job.model, inputs)
+    try:
+        got = np.asarray(run(inputs), dtype=np.float32)
+    except Exception as err:  # the runtime refuses the file (LiteRT's XNNPACK cannot prepare an int8 kernel)
+        what = f"{job.quantize} {job.format}" if job.quantize else job.format
+        raise ExportError(
+            f"the {what} file of {job.src.name} does not run in its runtime ({type(err).__name__}: "
+            f"{first_line(err)}), so nothing was written; export it without quantization or with another one"
+        ) from None
     result: dict[str, Any] = {"against": "the Keras model", "data": described, "examples": len(inputs)}
     result["max_abs_diff"] = max_diff(got, expected)
     if job.src.config.task == "classification":
