@@ -61,14 +61,24 @@ def test_features_a_billion_times_too_small_still_train_and_agree_with_the_probe
     np.testing.assert_allclose(reloaded.predict(x[:4], verbose=0), run.model.predict(x[:4], verbose=0), rtol=1e-5)
 
 
-def test_a_run_that_stays_at_chance_says_so(tmp_path):
+@pytest.mark.parametrize("pretrained", [False, True])
+def test_a_run_that_stays_at_chance_says_so(tmp_path, pretrained):
+    """Pretrained weights are suggested only where the weights were random."""
     x, y = _images(distinct=False)  # nothing tells the classes apart
     # load_dataset and split refuse one image under several labels; a Dataset given as data is taken as it is
     labels, names = np.arange(len(y)) % 3, ("c0", "c1", "c2")
     train = Dataset("classification", labels, names, ("one image",) * len(y), images=x)
     val = Dataset("classification", labels, names, ("another",) * len(y), images=x - 1)  # not the training image
-    with pytest.warns(zoo.TrainingWarning, match=r"never went below chance level, ln\(3\) = 1.099"):
-        zoo.train(FAINT, train, val, weights=None, epochs=3, out=tmp_path / "run", verbose=0)
+    weights = None
+    if pretrained:
+        weights = tmp_path / "tiny.weights.h5"
+        build_tiny_image(tiny_specs()[0], weights=None, input_shape=(32, 32, 3)).save_weights(weights)
+    with pytest.warns(zoo.TrainingWarning, match=r"never went below chance level, ln\(3\) = 1.099") as said:
+        zoo.train(FAINT, train, val, weights=weights, epochs=3, out=tmp_path / "run", verbose=0)
+    (message,) = [str(w.message) for w in said if w.category is zoo.TrainingWarning]
+    assert message.endswith("the model learned nothing; check the labels or try another learning rate"
+                            + ("" if pretrained else ", or use pretrained weights (these were random: weights=None, "
+                                                     "--weights none)"))  # fmt: skip
 
 
 def test_a_run_whose_validation_loss_stays_above_chance_says_so(tmp_path):

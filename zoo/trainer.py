@@ -670,8 +670,9 @@ def _warn_at_chance(run: Run, recipe: ModelConfig, history: list[dict[str, Any]]
         message = (f"{at_chance} although the validation accuracy reached {accuracy:.3f}: its wrong answers are "
                    "confidently wrong; try a lower learning rate, label smoothing or more data")  # fmt: skip
     else:
-        message = (f"{at_chance}: the model learned nothing; check the labels, try another learning rate, or use "
-                   "pretrained weights (--weights none gives random features)")  # fmt: skip
+        message = f"{at_chance}: the model learned nothing; check the labels or try another learning rate"
+        if recipe.weights is None:  # random features: pretrained ones are the likelier cure
+            message += ", or use pretrained weights (these were random: weights=None, --weights none)"
     warnings.warn(message, TrainingWarning, stacklevel=2)
 
 
