@@ -158,7 +158,7 @@ def export(
     if src.config.modality == "text" and format != "savedmodel":
         raise ExportError(
             f"{src.config.backbone} is a text model: it tokenizes strings inside with TensorFlow Text ops "
-            f"(wordpiece, regex split), which {'ONNX' if format == 'onnx' else 'TFLite builtins'} do not "
+            f"(wordpiece, regex split), which {'ONNX does' if format == 'onnx' else 'TFLite builtins do'} not "
             "provide; export it as savedmodel"
         )
     if src.config.task != "regression" and not src.labels:
@@ -190,7 +190,7 @@ def export(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if parity and not parity["ok"]:  # quantised below the agreement target: kept, and said loudly
-        warnings.warn(f"the {format} export of {src.name} {parity['verdict']}", ExportWarning, stacklevel=2)
+        warnings.warn(f"the {format} export of {src.name}: {parity['verdict']}", ExportWarning, stacklevel=2)
     artefact = target if format == "savedmodel" else target / ARTEFACTS[format]
     return Exported(target, artefact, format, quantize, written)
 
