@@ -104,6 +104,9 @@ def test_the_command_predicts_a_folder_and_writes_a_csv(scenes_run, folder, tmp_
     assert main(["predict", str(run.path), str(root), image, "--out", image]) == 2  # it would replace an input
     assert capsys.readouterr().err.strip().endswith(f"is one of the inputs ({image}): give another file to write")
     assert Path(image).read_bytes() == before
+    assert main(["predict", str(run.path), "hello world"]) == 2  # a text, to an image model
+    assert capsys.readouterr().out.strip() == ("hello world: error: no such file or folder (an image model predicts "
+                                               "image files, folders of them, CSV manifests or pixels)")  # fmt: skip
     with pytest.raises(zoo.ConfigError, match="top_k must be a whole number of at least 1, got 0"):
         zoo.predict(run.path, image, top_k=0)
 

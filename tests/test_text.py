@@ -86,6 +86,8 @@ def test_a_text_run_refuses_images_and_an_image_run_refuses_texts(text_run, tmp_
         (pets / scene).rename(pets / label) if label else shutil.rmtree(pets / scene)
     with pytest.raises(zoo.DataError, match="is a text model but folder .* holds images: give it texts"):
         zoo.evaluate(text_run.path, tmp_path / "pets")
+    with pytest.raises(zoo.DataError, match="is a text model but folder .* holds images: give it texts"):
+        zoo.evaluate(text_run.path, tmp_path / "scenes")  # labels it does not know: the images are the cause to say
     image_run = zoo.train("tiny_image", tmp_path / "scenes", weights=None, epochs=1, out=tmp_path / "run", verbose=0)
     (tmp_path / "texts.csv").write_text("text,label\na cat sat,beach\nthe dog ran,forest\n")
     with pytest.raises(zoo.DataError, match="is an image model but .*texts.csv.* holds texts: give it images"):

@@ -36,8 +36,17 @@ def evaluate(run: str | os.PathLike[str] | Run, data: Any, *, batch_size: int = 
     (True, 0)
     """
     run = _finished(run)
-    dataset = load_dataset(data, task=run.task, class_names=run.class_names or None)  # type: ignore[arg-type]
-    check_modality(dataset, run.modality, f"{run.path} is {'a text' if run.modality == 'text' else 'an image'} model")
+    model_is = f"{run.path} is {'a text' if run.modality == 'text' else 'an image'} model"
+    try:
+        dataset = load_dataset(data, task=run.task, class_names=run.class_names or None)  # type: ignore[arg-type]
+    except DataError as err:  # unknown labels, say: data of the other modality is the likelier cause, said first
+        try:
+            found = load_dataset(data, task=run.task)
+        except DataError:
+            raise err from None
+        check_modality(found, run.modality, model_is)
+        raise
+    check_modality(dataset, run.modality, model_is)
     metrics = compute_metrics(run.task, dataset.targets, dataset_outputs(run, dataset, batch_size), run.class_names)
     metrics["skipped"] = len(dataset.skipped)
     return metrics
@@ -58,6 +67,9 @@ def dataset_outputs(run: Run, dataset: Dataset, batch_size: int = 32) -> np.ndar
         with_targets=False,
     )
     return np.asarray(run.model.predict(inputs, verbose=0))
+
+
+NO_SUCH_IMAGE = "no such file or folder (an image model predicts image files, folders of them, CSV manifests or pixels)"
 
 
 def predict(run: str | os.PathLike[str] | Run, inputs: Any, *, top_k: int = TOP_K) -> list[dict[str, Any]]:
@@ -103,6 +115,8 @@ def _predict_chunk(run: Run, named: list[tuple[str, Any]], results: list[dict[st
                 pixels = item if isinstance(item, np.ndarray) else read_image(item)
                 images.append(np.asarray(resize_images(pixels, run.input_shape[:2], run.interpolation)))  # type: ignore[arg-type]
                 readable.append(i)  # resized as the training pipeline resizes: one resize for all
+            except FileNotFoundError:  # a text given to an image model, a typo
+                results[i]["error"] = NO_SUCH_IMAGE
             except (OSError, DataError) as err:
                 results[i]["error"] = str(err)
         batch = np.stack(images) if images else None  # type: ignore[assignment]
@@ -113,7 +127,7 @@ def _predict_chunk(run: Run, named: list[tuple[str, Any]], results: list[dict[st
         if run.task == "regression":
             results[i]["values"] = [float(v) for v in np.atleast_1d(output)]
             continue
-        order = np.argsort(-output)[: max(1, top_k)]
+        order = np.argsort(-output)[:top_k]
         results[i]["predictions"] = [{"label": run.class_names[j], "score": float(output[j])} for j in order]
 
 
