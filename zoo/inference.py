@@ -41,7 +41,7 @@ def evaluate(run: str | os.PathLike[str] | Run, data: Any, *, batch_size: int = 
         dataset = load_dataset(data, task=run.task, class_names=run.class_names or None)  # type: ignore[arg-type]
     except DataError as err:  # unknown labels, say: data of the other modality is the likelier cause, said first
         try:
-            found = load_dataset(data, task=run.task)
+            found = load_dataset(data, task=run.task)  # type: ignore[arg-type]
         except DataError:
             raise err from None
         check_modality(found, run.modality, model_is)
