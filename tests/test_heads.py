@@ -98,11 +98,22 @@ def test_hidden_layers_add_the_expected_parameters():
         ({"task": "regression", "num_classes": 3}, "no classes"),
         ({"num_classes": 3, "dropout": 1.0}, "dropout"),
         ({"num_classes": 3, "hidden": (0,)}, "hidden"),
+        ({"num_classes": "3"}, "num_classes must be a whole number, got '3'"),
+        ({"num_classes": 3, "hidden": 16}, r"hidden is a sequence of layer widths, e.g. hidden=\[256\], got 16"),
     ],
 )
 def test_bad_head_arguments(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(zoo.ConfigError, match=message):
         zoo.build(TINY_IMAGE, weights=None, input_shape=32, **kwargs)
+
+
+def test_numpy_integers_are_whole_numbers_and_a_name_must_be_a_string():
+    model = zoo.build(TINY_IMAGE, num_classes=np.int64(3), hidden=np.array([8]), weights=None, input_shape=32)
+    assert model.output_shape == (None, 3)
+    with pytest.raises(zoo.ConfigError, match="a backbone is named by a string, e.g. 'resnet50', got 5"):
+        zoo.get_spec(5)
+    with pytest.raises(zoo.ConfigError, match=r"pattern is a string, e.g. 'resnet\*', got 5"):
+        zoo.list_backbones(5)
 
 
 def test_built_model_saves_and_loads_in_safe_mode(tmp_path):

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import numbers
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -64,6 +65,8 @@ def build(
     if head not in HEADS:
         raise ConfigError(f"head must be one of {HEADS}, got {head!r}")
     outputs = _output_count(task, num_classes, num_outputs)
+    if not isinstance(hidden, Iterable) or not all(isinstance(h, numbers.Integral) for h in hidden):
+        raise ConfigError(f"hidden is a sequence of layer widths, e.g. hidden=[256], got {hidden!r}")
     hidden = tuple(int(h) for h in hidden)
     if any(h < 1 for h in hidden) or not 0.0 <= dropout < 1.0:
         raise ConfigError(f"hidden sizes must be positive and 0 <= dropout < 1, got {hidden} and {dropout}")
@@ -180,7 +183,9 @@ def _output_count(task: str, num_classes: int | None, num_outputs: int | None) -
     else:
         if num_classes is None or num_outputs is not None:
             raise ConfigError(f"{task} needs num_classes (and no num_outputs)")
-        count = num_classes
+        if not isinstance(num_classes, numbers.Integral) or isinstance(num_classes, bool):
+            raise ConfigError(f"num_classes must be a whole number, got {num_classes!r}")
+        count = int(num_classes)  # a NumPy integer too (y.max() + 1)
         if task == "classification" and count < 2:
             raise ConfigError(f"classification needs at least 2 classes, got num_classes={count}")
     if not isinstance(count, int) or count < 1:

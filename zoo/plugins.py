@@ -156,6 +156,8 @@ class Registry:
 
         An unknown name raises :class:`UnknownBackboneError` suggesting close names (:meth:`suggest`).
         """
+        if not isinstance(name, str):
+            raise ConfigError(f"a backbone is named by a string, e.g. 'resnet50', got {name!r}")
         key = _normalise(name)
         if key in self._clashes:  # declared twice: neither is meant more than the other
             raise DuplicateBackboneError(self._clashes[key])
@@ -170,6 +172,8 @@ class Registry:
         """Specs with a name or alias that matches ``pattern`` (see :func:`list_backbones`), sorted by name."""
         if modality is not None and modality not in MODALITIES:
             raise ConfigError(f"modality must be one of {MODALITIES} or None, got {modality!r}")
+        if not isinstance(pattern, str):
+            raise ConfigError(f"pattern is a string, e.g. 'resnet*', got {pattern!r}")
         matches = _matcher(pattern)
         found = [
             spec
