@@ -210,8 +210,12 @@ def test_a_signal_stops_the_command_within_seconds_and_the_same_command_finishes
     code, seconds, text = _interrupt(command, env, stage, signum, delay)
     assert code == 128 + signum and seconds < STOP_WITHIN, (code, seconds, text[-2000:])
     assert "zoo: interrupted" in text and "Traceback" not in text and "Exception ignored" not in text
+    if stage != "scan":  # the run directory exists: the command says how to go on
+        assert f"zoo: interrupted; {out} is kept: `zoo train --resume {out}` goes on" in text, text[-2000:]
 
-    again = subprocess.run(command, env=env, capture_output=True, text=True)  # the same command again
+    # the same command again, or what the message said (each at two stages)
+    again = command if stage in ("scan", "phase1") else [sys.executable, "-m", "zoo", "train", "--resume", str(out)]
+    again = subprocess.run(again, env=env, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr[-2000:]
     history = json.loads((out / "state.json").read_text())["history"]
     assert [(row["phase"], row["epoch"]) for row in history] == [(1, 1), (1, 2), (2, 1), (2, 2)]

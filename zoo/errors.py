@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import functools
 import itertools
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -116,7 +117,8 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C (SIGINT) or SIGTERM stopped the work at a safe point (``zoo.interrupts``); the run resumes.
 
     A ``KeyboardInterrupt``, so code that handles Ctrl-C handles it. ``status`` is the exit status of
-    the ``zoo`` command: 130 for SIGINT, 143 for SIGTERM.
+    the ``zoo`` command: 130 for SIGINT, 143 for SIGTERM. ``run_path``: the run directory the training kept,
+    which ``zoo train --resume`` (or the same call again) goes on from; ``None`` before there was one.
 
     >>> Interrupted(15).status
     143
@@ -127,6 +129,7 @@ class Interrupted(KeyboardInterrupt):
 
         super().__init__(signal.Signals(signum).name)
         self.signum, self.status = int(signum), 128 + int(signum)
+        self.run_path: os.PathLike[str] | None = None
 
 
 # A zoo error raised inside a tf.data function reaches Python as a TensorFlow error that keeps only its text.

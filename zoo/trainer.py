@@ -35,7 +35,7 @@ from zoo.data.listing import with_article
 from zoo.data.pipelines import require_tf_data
 from zoo.data.split import check_separate
 from zoo.data.text import fitted_sequence_length, token_counts
-from zoo.errors import ConfigError, DataError, DataWarning, RunError, TrainingWarning, zoo_error_in
+from zoo.errors import ConfigError, DataError, DataWarning, Interrupted, RunError, TrainingWarning, zoo_error_in
 from zoo.features import extract, model_identity
 from zoo.heads import build, set_standardization, unfitted_standardization
 from zoo.metrics import compute_metrics
@@ -412,6 +412,8 @@ class _Trainer:
         except BaseException as err:
             if self.mlflow is not None:  # stopped (a resume goes on in the same MLflow run) or failed
                 self.mlflow.end_after(err)
+            if isinstance(err, Interrupted):
+                err.run_path = self.run_dir.path  # what to resume, said by the zoo command
             raise
         if self.mlflow is not None:
             self.mlflow.finish(finished)

@@ -84,7 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"zoo: error: {escape.terminal(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:
-        print("zoo: interrupted", file=sys.stderr)
+        kept = getattr(err, "run_path", None)
+        goes_on = (
+            f"; {escape.terminal(kept)} is kept: `zoo train --resume {escape.terminal(kept)}` goes on" if kept else ""
+        )
+        print(f"zoo: interrupted{goes_on}", file=sys.stderr)
         return getattr(err, "status", 130)
     except SystemExit as err:  # the zoo never exits from inside a command: a plugin's code did
         traceback.print_exc()
