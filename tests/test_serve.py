@@ -337,6 +337,7 @@ def test_the_web_page_in_a_browser_shows_the_label_of_an_uploaded_image(trained,
 def test_a_savedmodel_export_is_served_as_its_run_is(trained, tmp_path):
     run, images, expected = trained
     exported = zoo.export(run, "savedmodel", out=tmp_path / "export")
+    assert zoo.serving.check_options(exported.path) == run.path.resolve().name  # its run's name, not "export"
     served = Server(exported.path, "--name", "scenes")
     try:
         assert served.get("/v1/models/scenes/metadata")[1]["zoo"]["class_names"] == list(run.class_names)

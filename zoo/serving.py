@@ -167,7 +167,7 @@ class Served:
             "preprocessing": run.spec.get("preprocessing"),
         }
         model = run.model  # loaded now: a damaged model.keras is the caller's error, not the server's failed start
-        return cls(name or run.path.resolve().name, lambda batch: np.asarray(model.predict_on_batch(batch)), record)
+        return cls(name or default_name(run), lambda batch: np.asarray(model.predict_on_batch(batch)), record)
 
     @classmethod
     def _export(cls, folder: Path, name: str | None) -> Served:
@@ -203,7 +203,7 @@ class Served:
             "interpolation": meta["preprocessing"].get("interpolation"),
             "preprocessing": meta["preprocessing"],
         }
-        return cls(name or folder.resolve().name, call, record)
+        return cls(name or default_name(folder), call, record)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """The model on one padded batch (a few shapes: each traced once)."""
@@ -295,6 +295,21 @@ def _shown(item: Any) -> str:
     return f"{type(item).__name__} {json.dumps(item)[:60] if isinstance(item, (dict, list)) else ''}".rstrip()
 
 
+def default_name(source: str | os.PathLike[str] | Run) -> str:
+    """The name a model is served under without ``--name``: its run directory's, for an export of it too.
+
+    >>> default_name("runs/r50")
+    'r50'
+    """
+    folder = source.path if isinstance(source, Run) else Path(source)
+    if not isinstance(source, Run) and is_export(folder):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            run = json.loads((folder / METADATA).read_text(encoding="utf-8"))["source_run"]
+            if run:  # None: exported from a model, not a run
+                return Path(run).name
+    return folder.resolve().name
+
+
 def check_options(
     source: str | os.PathLike[str] | Run,
     *,
@@ -318,7 +333,7 @@ def check_options(
         raise ConfigError(f"max_wait_ms must be a number of milliseconds, 0 or more, got {max_wait_ms!r}")
     if isinstance(max_request_bytes, bool) or not isinstance(max_request_bytes, int) or max_request_bytes < 1:
         raise ConfigError(f"max_request_bytes must be a positive integer, got {max_request_bytes!r}")
-    chosen = name if name is not None else Path(source.path if isinstance(source, Run) else source).resolve().name
+    chosen = name if name is not None else default_name(source)
     if not MODEL_NAME.fullmatch(chosen):
         suggested = re.sub(r"[^A-Za-z0-9._-]+", "-", chosen).strip("-._") or "model"
         what = repr(chosen) if name is not None else f"{chosen!r} (the folder's)"
