@@ -72,3 +72,17 @@ def test_label_smoothing_caps_the_confidence_and_weight_decay_shrinks_the_head(s
         return float(np.linalg.norm(model.get_layer(model.zoo_config.parts.head).layers[-1].get_weights()[0]))
 
     assert kernel_norm(decayed) < 0.7 * kernel_norm(plain)
+
+
+def test_early_stopping_is_said_with_the_epoch_whose_weights_are_kept(scenes, tmp_path, caplog):
+    """A run that stops early says so where its progress ends (only the model card said it)."""
+    caplog.set_level("INFO", logger="zoo")
+    run = zoo.train(TINY_IMAGE, scenes, weights=None, epochs=6, patience=1, learning_rate=30.0, out=tmp_path / "run",
+                    cache_dir=tmp_path / "cache")  # fmt: skip
+    losses = [row["val_loss"] for row in run.history]
+    assert len(losses) < 6, "it did not stop early"
+    best = int(np.argmin(losses)) + 1  # the first of equal losses, as early stopping keeps it
+    said = (
+        f"phase 1: stopped early after epoch {len(losses)} of 6: no better validation loss in 1 epoch; epoch {best}'s"
+    )
+    assert f"{said} weights are kept" in caplog.messages

@@ -513,6 +513,10 @@ class _Trainer:
                 *self.callbacks,
             ],
         )
+        if self.state.stopped and self.state.epoch < epochs:
+            kept, waited = self.state.early_stopping.best_epoch + 1, self.config.patience
+            self._say(f"phase {phase}: stopped early after epoch {self.state.epoch} of {epochs}: no better validation "
+                      f"loss in {waited} epoch{'s' * (waited != 1)}; epoch {kept}'s weights are kept")  # fmt: skip
 
     def _tracking(self, phase: int, resumed: bool) -> list[Any]:
         """The tracking callbacks of ``phase`` that the options ask for (the chief's alone)."""
