@@ -36,7 +36,7 @@ def test_a_failing_backbone_is_reported_not_fatal(scenes, tmp_path):
     assert [r.backbone for r in results] == [TINY_IMAGE, "inception_v3", "mobilenet_v2_tfhub"]
     assert results[1].logme is None and "at least 75x75" in results[1].error
     assert results[2].error.startswith("WeightsError: mobilenet_v2_tfhub is a SavedModel, which has no random ")
-    assert results[2].error.endswith("a local SavedModel directory.")  # whole, however long (it was cut at 200)
+    assert results[2].error.endswith("(--weights DIR, weights=Path(DIR))")  # whole, however long (it was cut at 200)
 
 
 def test_rank_command_prints_a_table_and_recommends(scenes, tmp_path, capsys, monkeypatch):

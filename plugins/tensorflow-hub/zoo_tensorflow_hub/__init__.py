@@ -113,14 +113,23 @@ def saved_model_network(
     return keras.Model(inputs, outputs)
 
 
+def no_random_weights(name: str, default: str) -> WeightsError:
+    """The error for ``weights=None`` (``--weights none``): a SavedModel has no random initialisation.
+
+    >>> print(no_random_weights("m", "its handle"))  # doctest: +ELLIPSIS
+    m is a SavedModel, which has no random initialisation: use its default weights (its handle; --weights default, ...
+    """
+    return WeightsError(
+        f"{name} is a SavedModel, which has no random initialisation: use its default weights ({default}; "
+        "--weights default, weights='default') or a local SavedModel directory (--weights DIR, weights=Path(DIR))"
+    )
+
+
 def build(spec: BackboneSpec, *, weights: str | Path | None, input_shape: tuple[int, ...]) -> Any:
     """The factory of every catalogue entry: ``weights`` is the ``tfhub`` tag or a local SavedModel directory."""
     handle = spec.weights[0].url
     if weights is None:
-        raise WeightsError(
-            f"{spec.name} is a SavedModel, which has no random initialisation: pass weights='default' "
-            f"(the TF Hub handle {handle}) or weights=Path('/path/to/saved_model'), a local SavedModel directory."
-        )
+        raise no_random_weights(spec.name, f"the TF Hub handle {handle}")
     path = weights if isinstance(weights, Path) else resolve(handle)
     if spec.modality == "text":  # a text SavedModel takes the strings themselves, and pools them
         return zoo.TextNetwork(tokenizer=None, encoder=saved_model_network(path, (), feature_dim=spec.feature_dim))

@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from zoo import BackboneSpec, ConfigSource, SpecError, WeightsError
-from zoo_tensorflow_hub import resolve, saved_model_network
+from zoo import BackboneSpec, ConfigSource, SpecError
+from zoo_tensorflow_hub import no_random_weights, resolve, saved_model_network
 
 OPTIONS = ("signature", "output_key")
 
@@ -39,10 +39,7 @@ def build(
     <Functional name=functional, built=True>
     """
     if weights is None:
-        raise WeightsError(
-            f"{spec.name} is a SavedModel, which has no random initialisation: pass weights='default' "
-            f"(its configured location {location}) or weights=Path('/path/to/saved_model'), a local SavedModel"
-        )
+        raise no_random_weights(spec.name, f"its configured location {location}")
     if isinstance(weights, Path):
         path = weights
     else:
