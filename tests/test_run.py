@@ -305,6 +305,8 @@ def test_a_killed_run_that_started_from_a_loaded_model_resumes_from_it(first_run
     with pytest.raises(zoo.BusyError, match=re.escape(training)):
         zoo.train("tiny_image", tmp_path / "data", weights=None, out=out, verbose=0)  # another run into its --out
     assert main(["train", "--resume", str(out)]) == 2 and training in capsys.readouterr().err
+    with pytest.raises(zoo.RunError, match="is not finished: another process is training it; wait for it to finish"):
+        zoo.predict(out, tmp_path / "data")  # not "resume it first", which the lock refuses
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert (out / "checkpoints" / "start.keras").exists()  # what the run started from, kept for a resume

@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 from zoo import files
 from zoo.config import ModelConfig, TrainConfig
 from zoo.errors import RunError
+from zoo.locks import held_elsewhere
 from zoo.metrics import summary_rows
 from zoo.run.checkpoints import Checkpoints, WorkerCheckpoints
-from zoo.run.layout import EXPORTS, MODEL, STATE, TENSORBOARD, read_json
+from zoo.run.layout import EXPORTS, MODEL, STATE, TENSORBOARD, TRAINING_LOCK, read_json
 from zoo.run.lock import TrainingLock, check_free, claim, default_path, resume_command
 from zoo.run.models import load_model, load_requirements, save_model
 from zoo.run.record import Record, describe_source
@@ -111,6 +112,8 @@ class Run:
         True
         """
         run = run if isinstance(run, Run) else cls(run)
+        if not run.complete and held_elsewhere(run.path / TRAINING_LOCK):
+            raise RunError(f"{run.path} is not finished: another process is training it; wait for it to finish")
         if not run.complete:
             raise RunError(f"{run.path} is not finished: resume it (`{resume_command(run.path)}`) first")
         return run
