@@ -109,6 +109,7 @@ def test_the_command_predicts_a_folder_and_writes_a_csv(scenes_run, folder, tmp_
                                                "image files, folders of them, CSV manifests or pixels)")  # fmt: skip
     with pytest.raises(zoo.ConfigError, match="top_k must be a whole number of at least 1, got 0"):
         zoo.predict(run.path, image, top_k=0)
+    assert len(zoo.predict(run.path, image, top_k=np.int64(2))[0]["predictions"]) == 2
 
 
 def test_a_model_instead_of_a_run_is_one_clear_error(scenes_run):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import numbers
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -91,7 +92,7 @@ def predict(run: str | os.PathLike[str] | Run, inputs: Any, *, top_k: int = TOP_
     >>> [len(r["predictions"]) for r in predict("runs/demo/run", ["beach.png", "data/test/night"], top_k=2)]
     [2, 2, 2, 2, 2, 2, 2, 2, 2]
     """
-    if not isinstance(top_k, int) or top_k < 1:
+    if not isinstance(top_k, numbers.Integral) or isinstance(top_k, bool) or top_k < 1:
         raise ConfigError(f"top_k must be a whole number of at least 1, got {top_k!r}")
     run = _finished(run)
     named = _named_inputs(inputs, run.modality)
@@ -127,7 +128,7 @@ def _predict_chunk(run: Run, named: list[tuple[str, Any]], results: list[dict[st
         if run.task == "regression":
             results[i]["values"] = [float(v) for v in np.atleast_1d(output)]
             continue
-        order = np.argsort(-output)[:top_k]
+        order = np.argsort(-output)[: int(top_k)]
         results[i]["predictions"] = [{"label": run.class_names[j], "score": float(output[j])} for j in order]
 
 
