@@ -65,9 +65,10 @@ def build(
     if head not in HEADS:
         raise ConfigError(f"head must be one of {HEADS}, got {head!r}")
     outputs = _output_count(task, num_classes, num_outputs)
-    if not isinstance(hidden, Iterable) or not all(isinstance(h, numbers.Integral) for h in hidden):
+    widths = tuple(hidden) if isinstance(hidden, Iterable) else (hidden,)
+    if isinstance(hidden, (str, numbers.Number)) or not all(isinstance(h, numbers.Integral) for h in widths):
         raise ConfigError(f"hidden is a sequence of layer widths, e.g. hidden=[256], got {hidden!r}")
-    hidden = tuple(int(h) for h in hidden)
+    hidden = tuple(int(h) for h in widths)
     if any(h < 1 for h in hidden) or not 0.0 <= dropout < 1.0:
         raise ConfigError(f"hidden sizes must be positive and 0 <= dropout < 1, got {hidden} and {dropout}")
 

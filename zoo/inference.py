@@ -17,6 +17,7 @@ from zoo.config import TOP_K
 from zoo.data import load_dataset, pipeline, read_image
 from zoo.data.dataset import Dataset, check_modality
 from zoo.data.decode import repair_text, rgb_uint8
+from zoo.data.listing import with_article
 from zoo.data.pipelines import resize_images
 from zoo.data.sources import unlabelled
 from zoo.data.text import cut_texts
@@ -37,7 +38,7 @@ def evaluate(run: str | os.PathLike[str] | Run, data: Any, *, batch_size: int = 
     (True, 0)
     """
     run = _finished(run)
-    model_is = f"{run.path} is {'a text' if run.modality == 'text' else 'an image'} model"
+    model_is = f"{run.path} is {with_article(run.modality)} model"
     try:
         dataset = load_dataset(data, task=run.task, class_names=run.class_names or None)  # type: ignore[arg-type]
     except DataError as err:  # unknown labels, say: data of the other modality is the likelier cause, said first

@@ -84,11 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"zoo: error: {escape.terminal(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:
-        kept = getattr(err, "run_path", None)
-        goes_on = (
-            f"; {escape.terminal(kept)} is kept: `zoo train --resume {escape.terminal(kept)}` goes on" if kept else ""
-        )
-        print(f"zoo: interrupted{goes_on}", file=sys.stderr)
+        kept = getattr(err, "run_path", None)  # the run training kept (zoo.Interrupted), to resume
+        run = escape.terminal(kept) if kept else ""
+        print(f"zoo: interrupted; {run} is kept: `zoo train --resume {run}` goes on" if run else "zoo: interrupted",
+              file=sys.stderr)  # fmt: skip
         return getattr(err, "status", 130)
     except SystemExit as err:  # the zoo never exits from inside a command: a plugin's code did
         traceback.print_exc()

@@ -112,9 +112,9 @@ class Run:
         True
         """
         run = run if isinstance(run, Run) else cls(run)
-        if not run.complete and held_elsewhere(run.path / TRAINING_LOCK):
-            raise RunError(f"{run.path} is not finished: another process is training it; wait for it to finish")
         if not run.complete:
+            if held_elsewhere(run.path / TRAINING_LOCK):  # resuming it would be refused: it is being trained
+                raise RunError(f"{run.path} is not finished: another process is training it; wait for it to finish")
             raise RunError(f"{run.path} is not finished: resume it (`{resume_command(run.path)}`) first")
         return run
 
