@@ -154,7 +154,8 @@ def test_tf_serving_requests_are_answered_as_zoo_predict_answers(trained, server
     for row, path in zip(answer["predictions"], images[:3], strict=True):
         assert row == pytest.approx(scores_of(run, expected[str(path)]), abs=1e-5)
     # the columnar format, with the input named as TF Serving's clients name it
-    status, answer = server.post("/v1/models/run:predict", {"inputs": {"images": [b64(images[3])]}})
+    status, answer = server.post("/v1/models/run:predict", {"inputs": {"images": [b64(images[3])]},
+                                                            "signature_name": "serving_default"})  # fmt: skip
     assert status == 200 and answer["outputs"][0] == pytest.approx(scores_of(run, expected[str(images[3])]), abs=1e-5)
     # an upload to /predict: the top classes
     status, answer = server.post("/predict", *multipart("file", images[4].name, images[4].read_bytes(), "image/png"))
@@ -178,6 +179,15 @@ def bad_requests(image):
         ("a text", "/v1/models/run:predict", {"instances": ["a text"]}, None, 400, '{"b64"'),
         ("too many pixels", "/v1/models/run:predict",
          {"instances": [{"b64": base64.b64encode(buffer.getvalue()).decode()}]}, None, 400, "pixels"),
+        ("instances and inputs", "/v1/models/run:predict", {"instances": [b64(image)], "inputs": [b64(image)]},
+         None, 400, "not both"),
+        ("nested too deeply", "/v1/models/run:predict", b'{"instances": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+         None, 400, "nested too deeply"),
+        # a TF Serving client asking for embeddings must not get the probabilities as if they were
+        ("the features signature", "/v1/models/run:predict", {"signature_name": "features",
+         "instances": [b64(image)]}, None, 400, "no signature 'features' here"),
+        ("an input by another name", "/v1/models/run:predict", {"inputs": {"pixels": [b64(image)]}}, None, 400,
+         "{'images': [...]}"),
         ("unknown model", "/v1/models/other:predict", {"instances": [b64(image)]}, None, 404, "no model named"),
         ("unknown verb", "/v1/models/run:classify", {"instances": [b64(image)]}, None, 404, "unknown method"),
         ("upload of a text file", "/predict", *multipart("file", "notes.txt", b"hello"), 400, "cannot be used"),

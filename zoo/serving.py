@@ -47,7 +47,7 @@ from starlette.requests import ClientDisconnect
 from zoo import console
 from zoo.data.decode import decode_image, repair_text
 from zoo.errors import ConfigError, DataError, first_line, out_of_memory
-from zoo.exports.formats import METADATA
+from zoo.exports.formats import METADATA, SERVING
 from zoo.exports.metadata import is_export
 from zoo.run import Run
 
@@ -148,6 +148,7 @@ class Served:
         self.text = record["modality"] == "text"
         self.size = None if self.text else tuple(record["input_shape"][:2])
         self.class_names: list[str] = record["class_names"]
+        self.input_name = "text" if self.text else "images"  # the signature's input, as metadata() says
 
     @classmethod
     def of(cls, source: str | os.PathLike[str] | Run, name: str | None) -> Served:
@@ -252,12 +253,12 @@ class Served:
         """TF Serving's metadata answer, with the zoo's record of the model beside its signature."""
         # what a request holds: one string per input, a text or an encoded image file (its size any: "zoo" says the
         # size it is resized to), as TF Serving says an input of encoded images
-        inputs = {"text" if self.text else "images": {"dtype": "DT_STRING", "tensor_shape": _shape([-1])}}
+        inputs = {self.input_name: {"dtype": "DT_STRING", "tensor_shape": _shape([-1])}}
         outputs = {"probabilities": {"dtype": "DT_FLOAT", "tensor_shape": _shape([-1, len(self.class_names)])}}
         signature = {"inputs": inputs, "outputs": outputs, "method_name": "tensorflow/serving/predict"}
         return {
             "model_spec": {"name": self.name, "signature_name": "", "version": VERSION},
-            "metadata": {"signature_def": {"signature_def": {"serving_default": signature}}},
+            "metadata": {"signature_def": {"signature_def": {SERVING: signature}}},
             "zoo": self.record,
         }
 
@@ -435,12 +436,24 @@ def make_app(
             body = json.loads(text)
         except (ValueError, UnicodeDecodeError) as err:
             raise RequestError(f"the body is not JSON: {first_line(err)}") from None
-        if not isinstance(body, dict) or len({"instances", "inputs"} & set(body)) != 1:
+        except RecursionError:
+            raise RequestError("the body is not JSON the server reads: nested too deeply") from None
+        if not isinstance(body, dict) or not {"instances", "inputs"} & set(body):
             raise RequestError('the body must be a JSON object with "instances" (rows) or "inputs" (columns)')
+        if {"instances", "inputs"} <= set(body):
+            raise RequestError('give "instances" (rows) or "inputs" (columns), not both')
+        signature = body.get("signature_name") or SERVING
+        if signature != SERVING:
+            raise RequestError(f"no signature {signature!r} here: this server serves {SERVING!r}, the "
+                               "model's outputs (for the pooled features, serve the SavedModel export with TF "
+                               "Serving)")  # fmt: skip
         rows = "instances" in body
         items = body["instances" if rows else "inputs"]
-        if isinstance(items, dict) and len(items) == 1:  # columns by input name: {"inputs": {"images": [...]}}
-            items = next(iter(items.values()))
+        if isinstance(items, dict):  # columns by input name: {"inputs": {"images": [...]}}
+            if set(items) != {served.input_name}:
+                raise RequestError(f"the inputs by name must be {{{served.input_name!r}: [...]}}, the model's one "
+                                   f"input; got {sorted(items)}")  # fmt: skip
+            items = items[served.input_name]
         if not isinstance(items, list):
             items = [items]
         scores = (await outputs(items)).tolist()
