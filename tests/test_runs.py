@@ -79,6 +79,42 @@ def test_a_finished_run_whose_model_is_gone_or_cut_short_is_damaged_not_complete
                                           "with `zoo train --resume RUN`)")  # fmt: skip
 
 
+DAMAGED_METRICS = {  # metrics.json as hand edits leave it: what `zoo runs` and `zoo report` then say
+    "null": ("null", "null, not an object of metrics"),
+    "words": ('{"n": 16, "accuracy": "high"}', 'accuracy is "high", not a number'),
+    "per-class": ('{"n": 16, "accuracy": 0.5, "per_class": "x"}', "per_class is not a table of numbers"),
+    "confusion": ('{"n": 16, "accuracy": 0.5, "confusion_matrix": [[1]]}', "confusion_matrix is not 4x4 counts"),
+}
+
+
+def test_a_run_with_a_damaged_record_is_listed_as_damaged_with_the_reason_and_the_others_still_are(
+    runs, capsys, tmp_path
+):
+    """One run's hand-edited metrics.json, or its lost state.json, must not hide the folder's other runs (it
+    raised out of `zoo runs`), nor the run itself (a run without state.json was not listed)."""
+    shutil.copytree(runs / "plain", tmp_path / "plain")
+    for name, (text, _) in DAMAGED_METRICS.items():
+        shutil.copytree(runs / "plain", tmp_path / name)
+        (tmp_path / name / "metrics.json").write_text(text)
+    shutil.copytree(runs / "plain", tmp_path / "no-state")
+    (tmp_path / "no-state" / "state.json").unlink()
+    status, out, _ = _zoo(capsys, tmp_path, "--json")
+    found = {row["name"]: row for row in json.loads(out)}
+    assert status == 0 and found.pop("plain")["status"] == "complete"
+    assert {name: row["status"] for name, row in found.items()} == dict.fromkeys([*DAMAGED_METRICS, "no-state"],
+                                                                                   "damaged")  # fmt: skip
+    for name, (_, reason) in DAMAGED_METRICS.items():
+        assert reason in found[name]["where"] and "changed after training" in found[name]["where"], found[name]
+    assert found["no-state"]["where"].endswith("is missing state.json: not a complete run directory")
+    for name, (_, reason) in DAMAGED_METRICS.items():  # the report refuses it in one line, as evaluate would
+        assert main(["report", str(tmp_path / name), "--out", str(tmp_path / f"{name}.html")]) == 2
+        err = capsys.readouterr().err
+        assert reason in err and len(err.strip().splitlines()) == 1, err
+    # evaluating a run that lost its state says so, not "resume it", which would be refused for the same reason
+    assert main(["evaluate", str(tmp_path / "no-state"), "--data", str(runs.parent / "scenes")]) == 2
+    assert "is missing state.json" in capsys.readouterr().err
+
+
 def test_the_table_fits_80_columns_sorts_filters_and_shows_names_as_text(runs, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
     status, out, _ = _zoo(capsys, runs, "--sort", "accuracy")

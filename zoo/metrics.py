@@ -5,6 +5,7 @@ Numpy only, so metrics can be computed without TensorFlow or Keras.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -200,6 +201,37 @@ def _per_class(
         for name, p, r, f, s in zip(names, precision, recall, f1, support, strict=True)
     }
     return table, f1
+
+
+def metrics_problem(metrics: Any, class_names: Sequence[str]) -> str | None:
+    """Why ``metrics`` (``metrics.json`` read back) is not a record :func:`compute_metrics` writes, or ``None``:
+    every value a number, ``per_class`` numbers per class, ``confusion_matrix`` counts, one row and column a class.
+
+    >>> metrics_problem({"n": 2, "accuracy": "high"}, ["a", "b"])
+    'accuracy is "high", not a number'
+    >>> metrics_problem({"n": 2, "accuracy": 0.5, "confusion_matrix": [[1]]}, ["a", "b"]) is None
+    False
+    """
+
+    def number(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    if not isinstance(metrics, dict):
+        return f"{json.dumps(metrics)[:40]}, not an object of metrics"
+    count = len(class_names)
+    for key, value in metrics.items():
+        if key == "per_class":
+            rows = value.values() if isinstance(value, dict) else [None]
+            if not all(isinstance(row, dict) and all(map(number, row.values())) for row in rows):
+                return "per_class is not a table of numbers for each class"
+        elif key == "confusion_matrix":
+            square = isinstance(value, list) and len(value) == count
+            if not (square and all(isinstance(row, list) and len(row) == count and all(map(number, row))
+                                   for row in value)):  # fmt: skip
+                return f"confusion_matrix is not {count}x{count} counts, one row and column for each class"
+        elif not number(value):
+            return f"{key} is {json.dumps(value)[:40]}, not a number"
+    return None
 
 
 def summary_rows(task: str, metrics: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -115,6 +115,7 @@ class Run:
         if not run.complete:
             if held_elsewhere(run.path / TRAINING_LOCK):  # resuming it would be refused: it is being trained
                 raise RunError(f"{run.path} is not finished: another process is training it; wait for it to finish")
+            run.read_state()  # a missing or damaged state.json says so (resuming would refuse it too)
             raise RunError(f"{run.path} is not finished: resume it (`{resume_command(run.path)}`) first")
         return run
 

@@ -15,7 +15,7 @@ from typing import Any
 from zoo.config import TrainConfig
 from zoo.errors import ZooError
 from zoo.locks import held_elsewhere
-from zoo.run.layout import CHECKPOINTS, CONFIG, EXPORTS, STATE, TENSORBOARD, TRAINING_LOCK
+from zoo.run.layout import CHECKPOINTS, CONFIG, EXPORTS, METRICS, MODEL, STATE, TENSORBOARD, TRAINING_LOCK
 from zoo.run.models import check_archive
 
 STATUSES = ("complete", "training", "stopped", "damaged")
@@ -98,9 +98,10 @@ def summarize(path: Path) -> RunSummary:
 
 
 def _run_dirs(root: Path) -> Iterator[Path]:
-    """The folders under ``root`` that hold a run's config.json, not looking inside a run's own folders."""
+    """The folders under ``root`` that hold a run's config.json beside its state, checkpoints or model (one that
+    lost a file is listed, as damaged), not looking inside a run's own folders."""
     for folder, subfolders, names in os.walk(root):
-        if CONFIG in names and (STATE in names or CHECKPOINTS in subfolders):
+        if CONFIG in names and (CHECKPOINTS in subfolders or {STATE, MODEL, METRICS} & set(names)):
             yield Path(folder)
             subfolders[:] = [s for s in subfolders if s not in (CHECKPOINTS, EXPORTS, TENSORBOARD)]
         subfolders.sort()

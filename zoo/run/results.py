@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from zoo import card, files, plots
 from zoo.errors import RunError
+from zoo.metrics import metrics_problem
 from zoo.history import write_history_csv
 from zoo.run.layout import (
     CARD,
@@ -65,7 +66,12 @@ class Results:
     def metrics(self) -> dict[str, Any]:
         if not (self.run.path / METRICS).exists():
             raise RunError(f"{self.run.path} is not finished: no {METRICS} (resume it with `zoo train --resume`)")
-        return read_json(self.run.path / METRICS)
+        metrics = read_json(self.run.path / METRICS)
+        problem = metrics_problem(metrics, self.run.class_names)
+        if problem:
+            raise RunError(f"{self.run.path / METRICS} is damaged ({problem}): it was changed after training; put "
+                           "it back, or train the run again")  # fmt: skip
+        return metrics  # type: ignore[no-any-return]
 
     @property
     def skipped_path(self) -> Path:
