@@ -137,6 +137,13 @@ def test_report_refuses_a_folder_or_an_unwritable_place_as_its_output_and_a_nega
         assert main(["report", str(runs[0].path), "--out", str(out)]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"zoo: error: cannot write {out}: ") and said in err and err.count("\n") == 1, err
+    model = runs[0].path / "model.keras"  # the report written over the run it reports on destroyed its model
+    before = model.read_bytes()
+    for name in ("model.keras", "metrics.json"):
+        assert main(["report", str(runs[0].path), "--out", str(runs[0].path / name)]) == 2
+        assert capsys.readouterr().err == (f"zoo: error: out {runs[0].path / name} is a file of the run "
+                                           f"{runs[0].path}: writing it would damage the run; give another file\n")
+    assert model.read_bytes() == before and runs[0].metrics
 
 
 @pytest.mark.slow

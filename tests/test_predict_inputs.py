@@ -2,6 +2,7 @@
 `--out preds.csv`. One string is one input, never its characters."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -104,6 +105,10 @@ def test_the_command_predicts_a_folder_and_writes_a_csv(scenes_run, folder, tmp_
     assert main(["predict", str(run.path), str(root), image, "--out", image]) == 2  # it would replace an input
     assert capsys.readouterr().err.strip().endswith(f"is one of the inputs ({image}): give another file to write")
     assert Path(image).read_bytes() == before
+    metrics = run.path / "metrics.json"  # the predictions over the run's own record
+    assert main(["predict", str(run.path), image, "--out", str(metrics)]) == 2
+    assert capsys.readouterr().err.strip().endswith("writing it would damage the run; give another file")
+    assert json.loads(metrics.read_text())["n"] > 0
     assert main(["predict", str(run.path), "hello world"]) == 2  # a text, to an image model
     assert capsys.readouterr().out.strip() == ("hello world: error: no such file or folder (an image model predicts "
                                                "image files, folders of them, CSV manifests or pixels)")  # fmt: skip

@@ -27,7 +27,7 @@ from zoo.errors import ConfigError, RunError, first_line
 from zoo.escape import html_text
 from zoo.inference import dataset_outputs
 from zoo.metrics import example_losses, summary_rows
-from zoo.run import Run
+from zoo.run import Run, check_not_a_run_file
 from zoo.version import __version__
 
 TOP_LOSSES = 8  # validation examples shown per run, the worst first
@@ -63,6 +63,7 @@ def report(runs: Sequence[str | os.PathLike[str] | Run], out: str | os.PathLike[
     target = Path(out)
     if target.is_dir():
         raise ConfigError(f"{target} is a folder: give the report's file name, such as {target / 'report.html'}")
+    check_not_a_run_file(target, "out")
     files.check_writable(target)  # before the work, not after it
     finished = [run if isinstance(run, Run) else Run.finished(run) for run in runs]
     names = _names(finished)

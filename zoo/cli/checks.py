@@ -17,6 +17,7 @@ from zoo.backbones import resolve_input_shape, resolve_weights
 from zoo.config import ONE_HOST, TrainConfig, finished_run_error
 from zoo.errors import ConfigError, DataError
 from zoo.plugins import get_spec, select_backbones
+from zoo.run.layout import check_not_a_run_file
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch", "numpy", "openvino")  # each the package it needs
 
@@ -144,6 +145,8 @@ def check_predict(args: argparse.Namespace) -> Any:
     if args.out is not None and Path(args.out).is_dir():
         example = Path(args.out) / "preds.csv"
         raise ConfigError(f"--out {args.out} is a folder: give the CSV file to write, e.g. {example}")
+    if args.out is not None:
+        check_not_a_run_file(args.out, "--out")
     if args.out is not None and Path(args.out).is_file():
         same = next((item for item in args.files if Path(item).is_file() and Path(item).samefile(args.out)), None)
         if same is not None:  # the predictions would replace what they are predictions of

@@ -28,7 +28,7 @@ from zoo.errors import RunError
 from zoo.locks import held_elsewhere
 from zoo.metrics import summary_rows
 from zoo.run.checkpoints import Checkpoints, WorkerCheckpoints
-from zoo.run.layout import EXPORTS, MODEL, STATE, TENSORBOARD, TRAINING_LOCK, read_json
+from zoo.run.layout import EXPORTS, MODEL, STATE, TENSORBOARD, TRAINING_LOCK, check_not_a_run_file, read_json
 from zoo.run.lock import TrainingLock, check_free, claim, default_path, resume_command
 from zoo.run.models import load_model, load_requirements, save_model
 from zoo.run.record import Record, describe_source
@@ -47,6 +47,7 @@ __all__ = [
     "StopState",
     "WorkerView",
     "check_free",
+    "check_not_a_run_file",
     "default_path",
     "describe_source",
     "load_model",

@@ -27,10 +27,11 @@ No module outside ``zoo/run/`` names these files, the state's keys, the checkpoi
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import RunError
+from zoo.errors import ConfigError, RunError
 
 MODEL = "model.keras"
 CONFIG = "config.json"
@@ -58,6 +59,22 @@ PHASE_PREFIX = "phase"  # every checkpoint above starts so: a run that has one i
 ARRAYS, DATASET = "<arrays>", "<dataset>"  # config.json's data sources for in-memory data (nothing to read again)
 CONFIG_MEMBER = "zoo.json"  # inside model.keras: the ModelConfig, so a loaded model can be trained again
 TRUST_MEMBER = "zoo-trust.json"  # inside model.keras: {external file: SHA-256} of what the model reads on load
+
+
+RUN_FILES = (MODEL, CONFIG, SPEC, LABELS, STATE, METRICS, SKIPPED, HISTORY, CURVES, CONFUSION, CARD, TRAINING_LOCK)
+
+
+def check_not_a_run_file(target: str | os.PathLike[str], what: str) -> None:
+    """Refuse to write ``target`` (``what`` names it: ``--out``) over one of a run directory's own files.
+
+    >>> check_not_a_run_file("runs/demo/run/metrics.json", "--out")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    zoo.errors.ConfigError: --out runs/demo/run/metrics.json is a file of the run runs/demo/run: writing it ...
+    """
+    path = Path(target)
+    if path.name in RUN_FILES and (path.parent / CONFIG).is_file():
+        raise ConfigError(f"{what} {path} is a file of the run {path.parent}: writing it would damage the run; give "
+                          "another file")  # fmt: skip
 
 
 def read_json(path: Path) -> Any:

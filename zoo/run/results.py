@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from zoo import card, files, plots
 from zoo.errors import RunError
-from zoo.metrics import metrics_problem
 from zoo.history import write_history_csv
+from zoo.metrics import metrics_problem
 from zoo.run.layout import (
     CARD,
     CONFIG,
