@@ -141,8 +141,10 @@ def test_report_refuses_a_folder_or_an_unwritable_place_as_its_output_and_a_nega
     before = model.read_bytes()
     for name in ("model.keras", "metrics.json"):
         assert main(["report", str(runs[0].path), "--out", str(runs[0].path / name)]) == 2
-        assert capsys.readouterr().err == (f"zoo: error: out {runs[0].path / name} is a file of the run "
-                                           f"{runs[0].path}: writing it would damage the run; give another file\n")
+        assert capsys.readouterr().err == (
+            f"zoo: error: out {runs[0].path / name} is a file of the run "
+            f"{runs[0].path}: writing it would damage the run; give another file\n"
+        )
     assert model.read_bytes() == before and runs[0].metrics
 
 
