@@ -162,3 +162,19 @@ def test_a_regression_run_is_reported_with_its_errors_and_no_classes(tmp_path):
     assert 'id="per-class"' not in page and "Confusion matrix" not in page  # no classes to show
     assert page.count('<figure class="example">') == 2
     assert len(re.findall(r"<figcaption>true: -?[\d.]+; predicted: -?[\d.]+; loss [\d.]+</figcaption>", page)) == 2
+
+
+@pytest.mark.slow
+def test_the_top_losses_of_a_run_whose_data_changed_are_not_shown_as_its_validation_examples(tmp_path):
+    """Images added to the run's folder after it trained came out as its "validation examples it got most wrong"
+    beside metrics.json's numbers; the run's data is now checked against what it trained on."""
+    scenes = write_scenes(tmp_path / "scenes", per_class=4, size=32, seed=0)
+    run = zoo.train(TINY_IMAGE, scenes, out=tmp_path / "run", weights=None, epochs=1, verbose=0)
+    held_out = len(run.read_data()[1])
+    assert zoo.report([run], tmp_path / "before.html").read_text().count('<figure class="example">') == held_out
+    for image in sorted(write_scenes(tmp_path / "more", per_class=1, size=32, seed=5).rglob("*.png")):
+        image.rename(scenes / image.parent.name / f"added-{image.name}")
+    page = zoo.report([run], tmp_path / "after.html").read_text()
+    assert '<figure class="example">' not in page and "added-" not in page
+    assert f"not shown: the data of {run.path} changed since it trained" in page
+    assert page.count(f'<td class="n">{run.metrics["accuracy"]:.4f}</td>') == 1  # the run's own numbers stay

@@ -41,6 +41,7 @@ from zoo.heads import build, set_standardization, unfitted_standardization
 from zoo.metrics import compute_metrics
 from zoo.plugins import get_spec
 from zoo.run import Run, RunState, StopState, WorkerView, check_free, default_path, describe_source, load_model
+from zoo.run.state import data_identity
 from zoo.tracking import MlflowRun, require_mlflow, require_tensorboard, tensorboard_callbacks
 from zoo.training_data import ArrayBatches, TrainingData
 
@@ -220,7 +221,7 @@ def _train_placed(
     model.zoo_config = dataclasses.replace(model.zoo_config, class_names=train_set.class_names)
     check_fine_tune(model.get_layer(model.zoo_config.parts.network), config.fine_tune, model.zoo_config.block_pattern)
     cache = FeatureCache(cache_dir)  # a file there is refused before any run directory is made
-    data_id = cache_key(train=train_set.digests, val=val_set.digests)  # the examples; their labels beside them
+    data_id = data_identity(train_set, val_set)  # the examples; their labels beside them
     labels_id = cache_key(train=train_set.label_digest, val=val_set.label_digest)
     if not resume and out is not None and _unfinished_same_run(Path(out), spec.name, config, data_id):
         resume = True  # the same command again goes on from the last checkpoint (Keras' BackupAndRestore)

@@ -68,7 +68,7 @@ class Examples:
         if data is None:
             raise ExportError(
                 f"int8 quantization calibrates on the training data, and that of {self.src.name} cannot be read "
-                "again (in-memory data, or moved files): pass calibration= (or --calibration DATA)"
+                "again (in-memory data, or files moved or changed since): pass calibration= (or --calibration DATA)"
             )
         return self.inputs(_subset(data[0], self.calibration_size))
 

@@ -33,7 +33,7 @@ from zoo.run.lock import TrainingLock, check_free, claim, default_path, resume_c
 from zoo.run.models import load_model, load_requirements, save_model
 from zoo.run.record import Record, describe_source
 from zoo.run.results import Results, WorkerResults
-from zoo.run.state import DataSummary, RunState, StopState
+from zoo.run.state import DataSummary, RunState, StopState, data_identity
 
 if TYPE_CHECKING:
     import keras
@@ -189,13 +189,18 @@ class Run:
 
         Without a separate validation source, the training data is split again with the run's
         ``val_fraction`` and ``seed``, so the held-out examples are the ones the run held out. A run
-        trained from in-memory data has nothing to read: :class:`RunError`.
+        trained from in-memory data has nothing to read, and files changed since the run trained are not its
+        data: :class:`RunError`.
 
         >>> train, val = Run("runs/demo/run").read_data()
         >>> len(train), len(val)
         (24, 8)
         """
-        return self.record.read_data(progress)
+        train, val = self.record.read_data(progress)
+        if data_identity(train, val) != self.read_state().data:
+            raise RunError(f"the data of {self.path} changed since it trained (files added, removed or edited): the "
+                           "examples it trained and validated on cannot be read again")  # fmt: skip
+        return train, val
 
     def export_path(self, format: str, quantize: str | None = None) -> Path:
         """Where ``zoo export`` writes ``format`` when no ``--out`` is given: ``exports/<format>[-<quantize>]``.

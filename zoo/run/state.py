@@ -8,10 +8,21 @@ import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoo.errors import RunError
 from zoo.run.layout import STATE
+
+if TYPE_CHECKING:
+    from zoo.data.dataset import Dataset
+
+
+def data_identity(train: Dataset, val: Dataset) -> str:
+    """What ``state.json`` records as a run's data: a key of its training and validation examples (their contents,
+    in the run's split; the labels beside them are keyed apart)."""
+    from zoo.cache import cache_key
+
+    return cache_key(train=train.digests, val=val.digests)
 
 
 @dataclasses.dataclass(frozen=True)
