@@ -333,6 +333,26 @@ def test_an_edited_labels_json_is_refused_not_used_to_rename_predictions(first_r
         zoo.predict(run, _data(n=3)[0])
 
 
+def test_a_model_keras_copied_from_another_run_is_named_as_the_file_that_changed(first_run, tmp_path, capsys):
+    """Another network, input size or class count in model.keras: the export or prediction raised Keras' shape
+    error, or blamed labels.json (whose "put back" advice would have matched the labels to the wrong model)."""
+    run = tmp_path / "run"
+    shutil.copytree(first_run.path, run)
+    for other, said in (
+        ({"input_shape": 48, "num_classes": 3}, "tiny_image (48x48x3 inputs, classification, 3 "),
+        ({"input_shape": 32, "num_classes": 2}, "tiny_image (32x32x3 inputs, classification, 2 "),
+    ):
+        zoo.run.save_model(zoo.build("tiny_image", weights=None, **other), run / "model.keras")
+        replaced = (
+            f"{run / 'model.keras'} is not this run's model: it is {said}outputs), where config.json says "
+            "tiny_image (32x32x3 inputs, classification, 3 outputs); it was replaced after training"
+        )
+        with pytest.raises(zoo.RunError, match=re.escape(replaced)):
+            zoo.predict(run, _data(n=3)[0])
+        assert main(["export", str(run), "--out", str(tmp_path / "export")]) == 2
+        assert replaced in capsys.readouterr().err and not (tmp_path / "export").exists()
+
+
 @pytest.mark.slow  # 3 s or more (docs/contributing.md: the tiers)
 def test_a_python_resume_goes_on_with_the_options_the_run_started_with(tmp_path, monkeypatch):
     real_save_state = Run.save_state

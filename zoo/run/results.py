@@ -33,6 +33,7 @@ from zoo.run.state import DataSummary
 if TYPE_CHECKING:
     import keras
 
+    from zoo.config import ModelConfig
     from zoo.run import Run
 
 
@@ -48,6 +49,10 @@ class Results:
     def model(self) -> keras.Model:
         if self._model is None:
             model, names = load_model(self.run.path / MODEL), list(self.run.class_names)
+            found, recorded = _described(model.zoo_config), _described(self.run.model_config)
+            if found != recorded:  # another run's model.keras copied over this one's
+                raise RunError(f"{self.run.path / MODEL} is not this run's model: it is {found}, where {CONFIG} "
+                               f"says {recorded}; it was replaced after training: put back the run's own")  # fmt: skip
             if list(model.zoo_config.class_names) != names:
                 raise labels_changed(self.run.path, names, list(model.zoo_config.class_names))
             self._model = model
@@ -160,3 +165,9 @@ class WorkerResults(Results):
 
     def finish(self, model: keras.Model, *args: Any, **kwargs: Any) -> None:
         pass
+
+
+def _described(config: ModelConfig) -> str:
+    """What a model is, in the words of :meth:`Results.model`'s refusal: backbone, input, task, classes."""
+    shape = "x".join(map(str, config.input_shape))
+    return f"{config.backbone} ({shape} inputs, {config.task}, {config.num_outputs} outputs)"
