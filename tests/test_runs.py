@@ -98,14 +98,25 @@ def test_a_run_with_a_damaged_record_is_listed_as_damaged_with_the_reason_and_th
         (tmp_path / name / "metrics.json").write_text(text)
     shutil.copytree(runs / "plain", tmp_path / "no-state")
     (tmp_path / "no-state" / "state.json").unlink()
+    for name, text in (("empty-spec", "{}"), ("null-spec", "null")):  # every command raised a KeyError or TypeError
+        shutil.copytree(runs / "plain", tmp_path / name)
+        (tmp_path / name / "spec.json").write_text(text)
+    shutil.copytree(runs / "plain", tmp_path / "no-labels")
+    (tmp_path / "no-labels" / "labels.json").unlink()
     status, out, _ = _zoo(capsys, tmp_path, "--json")
     found = {row["name"]: row for row in json.loads(out)}
     assert status == 0 and found.pop("plain")["status"] == "complete"
-    assert {name: row["status"] for name, row in found.items()} == dict.fromkeys([*DAMAGED_METRICS, "no-state"],
-                                                                                   "damaged")  # fmt: skip
+    others = ["no-state", "empty-spec", "null-spec", "no-labels"]
+    assert {name: row["status"] for name, row in found.items()} == dict.fromkeys([*DAMAGED_METRICS, *others], "damaged")
     for name, (_, reason) in DAMAGED_METRICS.items():
         assert reason in found[name]["where"] and "changed after training" in found[name]["where"], found[name]
     assert found["no-state"]["where"].endswith("is missing state.json: not a complete run directory")
+    assert found["no-labels"]["where"].endswith("is missing labels.json: not a complete run directory")
+    assert found["null-spec"]["where"].endswith("spec.json is damaged (null, not a backbone's spec): it was changed "
+                                                "after training; put it back, or train the run again")  # fmt: skip
+    for name in ("empty-spec", "null-spec"):
+        assert main(["predict", str(tmp_path / name), str(next((runs.parent / "scenes").rglob("*.png")))]) == 2
+        assert "spec.json is damaged" in capsys.readouterr().err
     for name, (_, reason) in DAMAGED_METRICS.items():  # the report refuses it in one line, as evaluate would
         assert main(["report", str(tmp_path / name), "--out", str(tmp_path / f"{name}.html")]) == 2
         err = capsys.readouterr().err

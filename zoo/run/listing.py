@@ -77,6 +77,7 @@ def summarize(path: Path) -> RunSummary:
     try:
         run = Run(path)
         state, config = run.read_state(), run.train_config
+        _records = run.spec, run.class_names  # read: a damaged record is said here, not by the next command
         updated = datetime.datetime.fromtimestamp((path / STATE).stat().st_mtime).astimezone()
         summary = RunSummary(
             path=path,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from zoo import files
 from zoo.config import ModelConfig, TrainConfig
-from zoo.errors import ConfigError, RunError
+from zoo.errors import ConfigError, RunError, ZooError, first_line
 from zoo.run.layout import ARRAYS, CONFIG, DATASET, LABELS, RECORDS, REQUIREMENTS, SPEC, in_memory, read_json
 
 if TYPE_CHECKING:
@@ -77,7 +77,18 @@ class Record:
 
     @functools.cached_property
     def spec(self) -> dict[str, Any]:
-        return read_json(self.run_path / SPEC)
+        """The backbone's spec as the run started, checked to be one (a hand edit can leave ``{}`` or ``null``)."""
+        from zoo.spec import BackboneSpec
+
+        spec = read_json(self.run_path / SPEC)
+        try:
+            if not isinstance(spec, dict):
+                raise TypeError(f"{json.dumps(spec)[:40]}, not a backbone's spec")
+            BackboneSpec.from_dict(spec)
+        except (ZooError, TypeError, ValueError, AttributeError) as err:
+            raise RunError(f"{self.run_path / SPEC} is damaged ({first_line(err)}): it was changed after training; "
+                           "put it back, or train the run again") from None  # fmt: skip
+        return spec  # type: ignore[no-any-return]
 
     @functools.cached_property
     def class_names(self) -> tuple[str, ...]:
