@@ -16,6 +16,8 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import zoo
+
 ROOT = Path(__file__).resolve().parent.parent
 ZOO = ROOT / "zoo"
 PAGE = ROOT / "docs" / "architecture.md"
@@ -275,3 +277,12 @@ def test_the_core_imports_no_plugin():
         f"the core imports a plugin ({'; '.join(found)}): what the core needs from a plugin goes through a hook "
         "(zoo/hookspecs.py), as docs/architecture.md's import rules say"
     )
+
+
+def test_every_lazy_name_whose_module_imports_keras_starts_it_without_its_start_up_lines():
+    """``zoo.tune`` imported zoo.tuning, which imports Keras, outside zoo.console.load_framework: TensorFlow's
+    start-up lines reached a Python user's stderr. Such a module must be in zoo._NEEDS_KERAS."""
+    heavy = {f"zoo.{m}" for m in _loaded_on_import() if m != ROOT_MODULE}
+    lazy = set(zoo._LAZY.values()) | {f"zoo.{name}" for name in zoo._SUBMODULES}
+    missing = sorted((lazy & heavy) - zoo._NEEDS_KERAS)
+    assert not missing, f"zoo/__init__.py: add {missing} to _NEEDS_KERAS (they import Keras when imported)"

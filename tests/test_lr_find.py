@@ -88,6 +88,30 @@ def test_bad_input_is_one_line_and_status_2(scenes, extra, said, capsys):
     assert err.startswith("zoo: error: ") and said in err and err.count("\n") == 1
 
 
+def test_options_the_sweep_does_not_use_are_refused_not_ignored(scenes):
+    with pytest.raises(
+        zoo.ConfigError,
+        match=r"^lr_find \(it sweeps the rate of the head alone, from start to end\) "
+        r"does not use epochs, fine_tune, learning_rate: drop them \(it takes task, head, ",
+    ):
+        lr_find(TINY_IMAGE, scenes, weights=None, epochs=3, fine_tune=2, learning_rate=3)
+    with pytest.raises(zoo.ConfigError, match="unknown training option 'epoch'; did you mean 'epochs'"):
+        lr_find(TINY_IMAGE, scenes, weights=None, epoch=3)
+
+
+def test_a_plot_over_a_file_of_a_run_is_refused_before_the_sweep(scenes, tmp_path, capsys, monkeypatch):
+    run = tmp_path / "run"  # a run's own files: the plot replaced its model.keras
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    (run / "model.keras").write_bytes(b"the model")
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+    args = ["lr-find", "--backbone", TINY_IMAGE, "--data", str(scenes), "--weights", "none", "--plot"]
+    assert main([*args, str(run / "model.keras")]) == 2
+    assert capsys.readouterr().err == (f"zoo: error: --plot {run / 'model.keras'} is a file of the run {run}: "
+                                       "writing it would damage the run; give another file\n")  # fmt: skip
+    assert (run / "model.keras").read_bytes() == b"the model" and not (tmp_path / "cache").exists()
+
+
 @pytest.mark.parametrize("kind", ["folder", "under-a-file", "unwritable"])
 def test_a_plot_that_cannot_be_written_is_one_line_before_the_sweep(scenes, tmp_path, kind, capsys, monkeypatch):
     (tmp_path / "notes.txt").write_text("x")

@@ -116,6 +116,15 @@ def test_a_storage_that_cannot_be_opened_is_one_line_before_any_trial(scenes, tm
     assert err.startswith(f"zoo: error: cannot open the Optuna storage {storage}: ") and err.count("\n") == 1
 
 
+def test_options_the_search_chooses_are_refused_not_silently_replaced(scenes):
+    with pytest.raises(
+        zoo.ConfigError,
+        match=r"^tune \(it searches the head, the learning rate and the optimizer "
+        r"itself\) does not use learning_rate, hidden: drop them \(it takes task, weights, ",
+    ):
+        tune(scenes, "tiny_image", weights=None, learning_rate=0.5, hidden=(7,), verbose=0)
+
+
 def test_a_study_name_without_a_storage_is_refused_in_one_line(scenes, capsys):
     args = ["tune", "--backbone", "tiny_image", "--data", str(scenes), "--study", "s9", "--weights", "none"]
     assert main(args) == 2

@@ -80,6 +80,7 @@ _NEEDS_KERAS = {
     "zoo.ranking",
     "zoo.layers",
     "zoo.lr_finder",
+    "zoo.tuning",
     "zoo.html_report",
 }  # import Keras on import
 

@@ -316,6 +316,25 @@ class TrainConfig:
 
 
 MODEL_OPTIONS = ("task", "head", "hidden", "dropout", "standardize", "weights", "input_shape")
+# The training options zoo.lr_find and zoo.tune take (and `zoo lr-find` and `zoo tune` as flags): lr_find sweeps the
+# rate of the head alone, for one epoch; tune searches the head, the rate and the optimizer itself.
+LR_FIND_OPTIONS = ("task", "head", "hidden", "dropout", "weights", "input_shape", "batch_size", "optimizer",
+                   "weight_decay", "label_smoothing", "class_weight", "val_fraction", "seed")  # fmt: skip
+TUNE_OPTIONS = ("task", "weights", "input_shape", "batch_size", "val_fraction", "seed", "mlflow")
+
+
+def check_taken(options: Mapping[str, Any], taken: Sequence[str], by: str) -> None:
+    """Refuse the known training options that ``by`` (a function's name) does not use: never silently ignored.
+
+    >>> check_taken({"epochs": 3, "seed": 1}, LR_FIND_OPTIONS, "lr_find")
+    Traceback (most recent call last):
+    zoo.errors.ConfigError: lr_find does not use epochs: drop it (it takes task, head, hidden, dropout, ...)
+    """
+    TrainConfig.from_options({k: v for k, v in options.items() if k not in taken})  # a misspelt name says so
+    unused = [name for name in options if name not in taken]
+    if unused:
+        raise ConfigError(f"{by} does not use {', '.join(unused)}: drop {'it' if len(unused) == 1 else 'them'} "
+                          f"(it takes {', '.join(taken)})")  # fmt: skip
 
 
 def check_class_weight(class_weight: str | None, task: str) -> None:

@@ -19,13 +19,14 @@ import numpy as np
 
 from zoo import interrupts
 from zoo.cache import FeatureCache
-from zoo.config import Task, TrainConfig
+from zoo.config import LR_FIND_OPTIONS, Task, TrainConfig, check_taken
 from zoo.data import load_dataset, split
 from zoo.errors import ConfigError
 from zoo.features import model_identity
 from zoo.heads import set_standardization, unfitted_standardization
 from zoo.plots import plot_lr_find
 from zoo.plugins import get_spec
+from zoo.run import check_not_a_run_file
 from zoo.trainer import build_for_training, losses, optimizer_for, seeded
 from zoo.training_data import ArrayBatches, TrainingData
 from zoo.tuning import train_command
@@ -53,6 +54,7 @@ class LRFinding:
 
     def plot(self, path: str | os.PathLike[str]) -> Path | None:
         """Draw the loss against the rate, the suggestion marked, to a PNG at ``path``."""
+        check_not_a_run_file(path, "the plot")
         return plot_lr_find(self.rates, self.losses, self.suggestion, path)
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,6 +87,7 @@ def lr_find(
     """
     if not (0 < start < end < math.inf) or not isinstance(steps, int) or isinstance(steps, bool) or steps < 10:
         raise ConfigError(f"the sweep needs 0 < start < end and at least 10 steps, got {start!r}, {end!r}, {steps!r}")
+    check_taken(options, LR_FIND_OPTIONS, "lr_find (it sweeps the rate of the head alone, from start to end)")
     config = given = TrainConfig.from_options(options)
     if config.augment:
         raise ConfigError("lr_find sweeps the head on cached features: drop augment (the rate it finds holds with it)")

@@ -32,7 +32,7 @@ import numpy as np
 
 from zoo import interrupts
 from zoo.cache import FeatureCache, cache_key
-from zoo.config import Task, TrainConfig
+from zoo.config import TUNE_OPTIONS, Task, TrainConfig, check_taken
 from zoo.console import say
 from zoo.data import Dataset, load_dataset, split
 from zoo.errors import ConfigError, first_line
@@ -108,6 +108,8 @@ def tune(
     if base.augment or base.fine_tune:
         raise ConfigError("zoo tune searches the head on cached features: drop augment and fine_tune (train the best "
                           "options with them: train_best, fine-tuning included)")  # fmt: skip
+    check_taken({k: v for k, v in options.items() if k not in ("augment", "fine_tune")}, TUNE_OPTIONS,
+                "tune (it searches the head, the learning rate and the optimizer itself)")  # fmt: skip
     dataset = load_dataset(data, task=cast(Task, base.task))
     names = [spec.name for spec in select_backbones(backbones, dataset.modality)]
     if not names:

@@ -17,10 +17,11 @@ from zoo import catalogue, console, escape
 from zoo.backbones import pyramid_sizes
 from zoo.cli.checks import check_evaluate, check_export, check_predict, check_rank, check_resume, check_train
 from zoo.cli.tables import print_json, print_table, print_wrapped, table_lines, terminal_width
-from zoo.config import TrainConfig
+from zoo.config import LR_FIND_OPTIONS, TUNE_OPTIONS, TrainConfig
 from zoo.errors import ConfigError, DataError, ExportWarning
 from zoo.files import check_can_make, check_writable
 from zoo.plugins import get_spec, list_backbones, registry, select_backbones
+from zoo.run.layout import check_not_a_run_file
 from zoo.spec import BackboneSpec, level_stride
 
 
@@ -325,6 +326,7 @@ def do_lr_find(args: argparse.Namespace) -> None:
         raise DataError(f"{args.data} does not exist: give labelled data, as for `zoo train`")
     options = config_options(args, LR_FIND_OPTIONS)
     if args.plot:  # a plot that cannot be written is said now, not as a warning after the sweep
+        check_not_a_run_file(args.plot, "--plot")
         check_writable(Path(args.plot))
     console.load_framework(lean=True)
     from zoo.lr_finder import lr_find
@@ -401,9 +403,6 @@ def _require_optuna() -> None:
 
 
 # The TrainConfig fields `zoo lr-find` and `zoo tune` take as flags (config_options reads them back).
-LR_FIND_OPTIONS = ("task", "head", "hidden", "dropout", "weights", "input_shape", "batch_size", "optimizer",
-                   "weight_decay", "label_smoothing", "class_weight", "val_fraction", "seed")  # fmt: skip
-TUNE_OPTIONS = ("task", "weights", "input_shape", "batch_size", "val_fraction", "seed", "mlflow")
 
 
 def config_options(args: argparse.Namespace, names: tuple[str, ...], **more: Any) -> dict[str, Any]:

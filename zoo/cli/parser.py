@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 
 from zoo import console, escape
 from zoo.cli import commands as handlers
-from zoo.config import ONE_HOST, TOP_K, TrainConfig
+from zoo.config import LR_FIND_OPTIONS, ONE_HOST, TOP_K, TUNE_OPTIONS, TrainConfig
 from zoo.run.listing import STATUSES
 from zoo.spec import MODALITIES
 from zoo.version import __version__ as zoo_version
@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", type=float, default=10.0, help="the last rate (the sweep stops early if the loss diverges)")
     p.add_argument("--steps", type=int, default=100, help="batches in the sweep, one rate each")
     p.add_argument("--plot", metavar="PNG", help="draw the loss against the rate here")
-    _add_fixed_flags(p, handlers.LR_FIND_OPTIONS)  # what shapes the head and its training, as for `zoo train`
+    _add_fixed_flags(p, LR_FIND_OPTIONS)  # what shapes the head and its training, as for `zoo train`
     p.add_argument("--json", action="store_true", help="every rate and loss of the sweep, and the suggestion")
     p.set_defaults(run=handlers.do_lr_find)
 
@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-best", action="store_true", help="then train the best options as a normal run at --out")
     p.add_argument("--out", help="the best run's directory (with --train-best; default runs/BACKBONE-TIMESTAMP)")
     _add_config_flag(p, "fine_tune", help="with --train-best: phase 2 with the top N blocks unfrozen")
-    _add_fixed_flags(p, handlers.TUNE_OPTIONS)  # the same in every trial and the best run
+    _add_fixed_flags(p, TUNE_OPTIONS)  # the same in every trial and the best run
     p.add_argument("--json", action="store_true", help="every trial, the best one and its command, as JSON")
     p.set_defaults(run=handlers.do_tune)
 

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -19,10 +21,18 @@ if TYPE_CHECKING:
 
 def data_identity(train: Dataset, val: Dataset) -> str:
     """What ``state.json`` records as a run's data: a key of its training and validation examples (their contents,
-    in the run's split; the labels beside them are keyed apart)."""
-    from zoo.cache import cache_key
+    in the run's split; the labels beside them are keyed apart). Its format is its own: runs keep their key when
+    the feature cache's changes (the key was first the cache's, of format 1).
 
-    return cache_key(train=train.digests, val=val.digests)
+    >>> import numpy as np
+    >>> from zoo.data import load_dataset
+    >>> pixels = np.arange(192, dtype="uint8").reshape(4, 4, 4, 3)
+    >>> train, val = load_dataset((pixels[:2], [0, 1])), load_dataset((pixels[2:], [0, 1]))
+    >>> data_identity(train, val) == data_identity(train, load_dataset((pixels[2:] // 2, [0, 1])))
+    False
+    """
+    text = json.dumps({"format": 1, "train": list(train.digests), "val": list(val.digests)}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 @dataclasses.dataclass(frozen=True)
