@@ -74,6 +74,8 @@ def test_train_best_makes_a_normal_run_with_the_best_options_and_fine_tuning(sce
     assert run.complete and run.train_config.fine_tune == 1 and run.train_config.epochs == 3
     best = found["best"]["params"]
     assert run.train_config.learning_rate == best["learning_rate"] and run.train_config.dropout == best["dropout"]
+    words = shlex.split(found["command"])  # the command the best run trained with: its fine-tuning too
+    assert words[words.index("--fine-tune") + 1] == "1" and words[words.index("--epochs") + 1] == "3"
 
     # --out checked as `zoo train` checks it, before any trial (not -q: a trial would say its loss on stderr)
     (tmp_path / "file").write_text("x")
@@ -81,7 +83,17 @@ def test_train_best_makes_a_normal_run_with_the_best_options_and_fine_tuning(sce
         assert main([*args[: args.index("--out") + 1], str(taken)]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"zoo: error: {taken} ") and said in err and err.count("\n") == 1
-    # the run's head starts and trains as the trial's did: its phase 1 scores what the search reported
+    at = args.index("--train-best")  # fine-tuning is the best run's: without it, refused, not ignored
+    assert main([*args[:at], *args[at + 3 :]]) == 2
+    assert capsys.readouterr().err == ("zoo: error: --fine-tune is for the best run (the trials train the head "
+                                       "alone): add --train-best, or drop --fine-tune\n")  # fmt: skip
+    # a best run that fails (here: more blocks than the network has) keeps the search: said before it trains
+    deeper = ["tune", "--backbone", "tiny_image", "--data", str(scenes), "--trials", "1", "--epochs", "1", "--weights",
+              "none", "--train-best", "--out", str(tmp_path / "deeper"), "--fine-tune", "99"]  # fmt: skip
+    assert main(deeper) == 2
+    printed, err = capsys.readouterr()
+    assert "best: trial 0, validation loss " in printed and "--fine-tune 99" in printed.split("train it: ")[1]
+    assert err.splitlines()[-1].startswith("zoo: error: fine_tune must be between 1 and ")
     phase1 = [row["val_loss"] for row in run.history if row["phase"] == 1]
     assert min(phase1) == pytest.approx(found["best"]["value"], rel=1e-5)
 

@@ -350,8 +350,10 @@ def do_tune(args: argparse.Namespace) -> int:
     select_backbones(args.backbones)  # checked before TensorFlow loads; an unknown name suggests close ones
     if not os.path.exists(args.data):
         raise DataError(f"{args.data} does not exist: give labelled data, as for `zoo train`")
-    if args.out and not args.train_best:
-        raise ConfigError("--out names the best run's directory: add --train-best, or drop --out")
+    for flag, given in (("--out", args.out), ("--fine-tune", args.fine_tune)):
+        if given is not None and not args.train_best:
+            raise ConfigError(f"{flag} is for the best run (the trials train the head alone): add --train-best, or "
+                              f"drop {flag}")  # fmt: skip
     if args.study and not args.storage and not args.mlflow:  # with --mlflow it names the study's MLflow run
         raise ConfigError("--study names a study kept in --storage: add --storage (e.g. sqlite:///study.db)")
     if args.out:
@@ -364,19 +366,19 @@ def do_tune(args: argparse.Namespace) -> int:
         raise ConfigError(f"--trials must be a positive integer, got {args.trials}")
     _require_optuna()
     console.load_framework(lean=True)
-    import zoo
-    from zoo.tuning import best_options, tune
+    from zoo.tuning import best_options, train_command, tune
 
     with console.results_only():
         found = tune(args.data, args.backbones, trials=args.trials, epochs=args.epochs, storage=args.storage,
                      study=args.study, **fixed)  # fmt: skip
-        run = None
-        if args.train_best:
-            name, chosen = best_options(found.best["params"], [s.name for s in select_backbones(args.backbones)])
-            options = {**fixed, **chosen, "epochs": args.epochs, "fine_tune": args.fine_tune}
-            run = zoo.train(name, args.data, out=args.out, **options)
+    command, options = found.command, {}
+    if args.train_best:  # the command the best run trains with: the search's, and the fine-tuning
+        name, chosen = best_options(found.best["params"], [s.name for s in select_backbones(args.backbones)])
+        options = {**fixed, **chosen, "epochs": args.epochs, "fine_tune": args.fine_tune}
+        command = train_command(name, args.data, TrainConfig.from_options(options))
     if args.json:
-        print_json({**found.to_dict(), "run": str(run.path) if run else None})
+        run = _train_best(name, args, options) if args.train_best else None
+        print_json({**found.to_dict(), "command": command, "run": str(run.path) if run else None})
         return 0
     rows = [
         (
@@ -391,10 +393,18 @@ def do_tune(args: argparse.Namespace) -> int:
     print_table(("TRIAL", "STATE", "VAL LOSS", "VAL ACC", "OPTIONS"), rows, shrink={"OPTIONS": 20}, drop=("VAL ACC",))
     width = terminal_width()
     print_wrapped("best: ", f"trial {found.best['number']}, validation loss {found.best['value']:.4g}", width)
-    print(f"train it: {found.command}")  # one line, to paste
-    if run is not None:
+    print(f"train it: {command}")  # one line, to paste; said before the best run, which may fail or be stopped
+    if args.train_best:
+        run = _train_best(name, args, options)
         _print_summary(run.path, run.task, run.metrics)
     return 0
+
+
+def _train_best(backbone: str, args: argparse.Namespace, options: dict[str, Any]) -> Any:
+    import zoo
+
+    with console.results_only():
+        return zoo.train(backbone, args.data, out=args.out, **options)
 
 
 def _require_optuna() -> None:
