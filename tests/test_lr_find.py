@@ -88,6 +88,18 @@ def test_bad_input_is_one_line_and_status_2(scenes, extra, said, capsys):
     assert err.startswith("zoo: error: ") and said in err and err.count("\n") == 1
 
 
+def test_a_sweep_whose_loss_never_turns_up_says_its_suggestion_is_only_the_middle_of_the_range(scenes, tmp_path):
+    """A loss still falling at the last rate has no valley to find: the "suggestion" was the middle of whatever range
+    was swept (0.00091 for the default, 0.3 for 1e-3 to 100, on the same data), and said as a finding."""
+    with pytest.warns(
+        zoo.TrainingWarning,
+        match=r"^the loss was still falling at the end of the sweep \(0\.03\): "
+        r"the suggestion [0-9.e-]+ is only the middle of the range swept; sweep to higher rates",
+    ):
+        found = lr_find(TINY_IMAGE, scenes, start=1e-3, end=3e-2, steps=20, cache_dir=tmp_path, verbose=0, **OPTIONS)
+    assert found.minimum == found.rates[-1]
+
+
 def test_options_the_sweep_does_not_use_are_refused_not_ignored(scenes):
     with pytest.raises(
         zoo.ConfigError,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any, cast
 
@@ -21,7 +22,7 @@ from zoo import interrupts
 from zoo.cache import FeatureCache
 from zoo.config import LR_FIND_OPTIONS, Task, TrainConfig, check_taken
 from zoo.data import load_dataset, split
-from zoo.errors import ConfigError
+from zoo.errors import ConfigError, TrainingWarning
 from zoo.features import model_identity
 from zoo.heads import set_standardization, unfitted_standardization
 from zoo.plots import plot_lr_find
@@ -108,6 +109,10 @@ def lr_find(
         batches = ArrayBatches(features, *plan.targets(train_set), config)
         rates, smoothed = _sweep(head, batches, np.geomspace(start, end, steps))
     suggestion, minimum = _suggest(rates, smoothed)
+    if minimum == rates[-1]:  # never turned up: the "valley" is the sweep itself, and its middle says nothing
+        warnings.warn(f"the loss was still falling at the end of the sweep ({rates[-1]:.2g}): the suggestion "
+                      f"{suggestion:.2g} is only the middle of the range swept; sweep to higher rates (end=, --end)",
+                      TrainingWarning, stacklevel=2)  # fmt: skip
     command = train_command(spec.name, data, given.updated({"learning_rate": float(f"{suggestion:.2g}")}))
     return LRFinding(spec.name, rates, smoothed, suggestion, minimum, command)
 
