@@ -146,6 +146,8 @@ def test_report_refuses_a_folder_or_an_unwritable_place_as_its_output_and_a_nega
             f"{runs[0].path}: writing it would damage the run; give another file\n"
         )
     assert model.read_bytes() == before and runs[0].metrics
+    # one run given as its path: not a sequence of the path's characters ("r does not exist")
+    assert "<h1>zoo report: 1 run</h1>" in zoo.report(str(runs[0].path), tmp_path / "one.html").read_text()
 
 
 @pytest.mark.slow

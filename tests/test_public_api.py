@@ -9,6 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 import zoo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,3 +171,42 @@ def test_lazy_names_are_typed() -> None:
     assert typed == zoo._LAZY
     for name, module in zoo._LAZY.items():
         assert hasattr(importlib.import_module(module), name) if module not in zoo._NEEDS_KERAS else True
+
+
+def _arrays():
+    return np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8), np.arange(8) % 2
+
+
+@pytest.mark.parametrize(
+    ("call", "said"),
+    [
+        (lambda tmp: zoo.Run(123), "a run must be a path (a str or os.PathLike), got int"),
+        (lambda tmp: zoo.load_model(None), "the model must be a path (a str or os.PathLike), got NoneType"),
+        (lambda tmp: zoo.report([tmp], 123), "out must be a path (a str or os.PathLike), got int"),
+        (lambda tmp: zoo.find_runs(tmp / "nowhere"), "nowhere is not a folder: give the folder that holds your runs"),
+        (lambda tmp: zoo.tune(_arrays(), 5, weights=None), "backbones are named by a string or a list of strings"),
+        (lambda tmp: zoo.tune(_arrays(), "tiny_image", storage=5, weights=None),
+         "storage must be an Optuna storage URL such as 'sqlite:///study.db', got 5"),
+        (lambda tmp: zoo.lr_find("tiny_image", _arrays(), start="a"), "the sweep needs 0 < start < end"),
+        (lambda tmp: zoo.lr_find("tiny_image", _arrays(), steps=12.5), "the sweep needs 0 < start < end"),
+    ],
+    ids=["Run", "load_model", "report-out", "find_runs", "tune-backbones", "tune-storage", "lr_find-start",
+         "lr_find-steps"],
+)  # fmt: skip
+def test_a_wrong_type_is_a_zoo_error_naming_the_argument_not_a_python_error_from_inside(call, said, tmp_path):
+    """Each raised TypeError, AttributeError or pathlib's error; find_runs returned [] where `zoo runs` refuses."""
+    with pytest.raises(zoo.ConfigError, match=re.escape(said)):
+        call(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["model.onnx", "model.tflite", "savedmodel"])
+def test_loading_an_export_as_a_keras_model_says_what_loads_it_not_that_it_is_damaged(name, tmp_path):
+    path = tmp_path / name
+    if name == "savedmodel":
+        path.mkdir()
+        (path / "saved_model.pb").write_bytes(b"")
+    else:
+        path.write_bytes(b"an export")
+    what = {"model.onnx": "an ONNX file", "model.tflite": "a TFLite file", "savedmodel": "a SavedModel"}[name]
+    with pytest.raises(zoo.RunError, match=re.escape(f"{path} is {what}, not a Keras model (model.keras): load it")):
+        zoo.load_model(path)

@@ -58,6 +58,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def as_path(value: Any, what: str) -> Path:
+    """``value`` as a Path, or a :class:`ConfigError` naming ``what`` (an argument) when it is no path at all.
+
+    >>> as_path("runs/a", "out"), as_path(5, "out")
+    Traceback (most recent call last):
+    zoo.errors.ConfigError: out must be a path (a str or os.PathLike), got int
+    """
+    if not isinstance(value, (str, os.PathLike)) or isinstance(value, bytes):
+        raise ConfigError(f"{what} must be a path (a str or os.PathLike), got {type(value).__name__}")
+    return Path(value)
+
+
 def make_folder(folder: Path, target: Path | None = None) -> bool:
     """Make ``folder`` and its parents if missing (whether it made it); a place that cannot hold it (a file in the
     way, a read-only or special file system) is a :class:`ConfigError` naming ``target`` (default ``folder``).

@@ -56,11 +56,13 @@ def report(runs: Sequence[str | os.PathLike[str] | Run], out: str | os.PathLike[
     >>> report(["runs/demo/run"], "report.html").name
     'report.html'
     """
+    if isinstance(runs, (str, os.PathLike, Run)):  # one run: not a sequence of the path's characters
+        runs = [runs]
     if not runs:
         raise ConfigError("give at least one run directory to report on")
     if not isinstance(top_losses, int) or top_losses < 0:
         raise ConfigError(f"top_losses must be a whole number of examples, 0 or more, got {top_losses!r}")
-    target = Path(out)
+    target = files.as_path(out, "out")
     if target.is_dir():
         raise ConfigError(f"{target} is a folder: give the report's file name, such as {target / 'report.html'}")
     check_not_a_run_file(target, "out")

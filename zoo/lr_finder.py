@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import os
 import warnings
 from pathlib import Path
@@ -86,7 +87,9 @@ def lr_find(
     >>> 1e-7 <= found.suggestion <= 10 and len(found.rates) == len(found.losses)
     True
     """
-    if not (0 < start < end < math.inf) or not isinstance(steps, int) or isinstance(steps, bool) or steps < 10:
+    real = all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in (start, end))
+    whole = isinstance(steps, numbers.Integral) and not isinstance(steps, bool)
+    if not (real and whole and 0 < start < end < math.inf and steps >= 10):
         raise ConfigError(f"the sweep needs 0 < start < end and at least 10 steps, got {start!r}, {end!r}, {steps!r}")
     check_taken(options, LR_FIND_OPTIONS, "lr_find (it sweeps the rate of the head alone, from start to end)")
     config = given = TrainConfig.from_options(options)

@@ -191,7 +191,11 @@ class Registry:
         (of ``modality``, when given) raises :class:`UnknownBackboneError`.
         """
         chosen: dict[str, BackboneSpec] = {}
-        for pattern in [patterns] if isinstance(patterns, str) else patterns:
+        listed = [patterns] if isinstance(patterns, str) else list(patterns) if isinstance(patterns, Iterable) else None
+        if listed is None or not all(isinstance(p, str) for p in listed):
+            raise ConfigError(f"backbones are named by a string or a list of strings (names or patterns), got "
+                              f"{patterns!r:.60}")  # fmt: skip
+        for pattern in listed:
             if _is_pattern(pattern):
                 found = self.list(pattern, modality)
             else:

@@ -196,6 +196,8 @@ def _storage(url: str | None) -> Any:
 
     if url is None:
         return None
+    if not isinstance(url, str):
+        raise ConfigError(f"storage must be an Optuna storage URL such as 'sqlite:///study.db', got {url!r:.60}")
     try:
         for _ in range(CREATE_TRIES - 1):
             with contextlib.suppress(sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError):

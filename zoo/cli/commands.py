@@ -472,8 +472,6 @@ def do_runs(args: argparse.Namespace) -> None:
     from zoo.run.listing import find_runs
 
     root = os.path.expanduser(args.root)
-    if not os.path.isdir(root):
-        raise ConfigError(f"{root} is not a folder: give the folder that holds your runs (default: runs)")
     runs = [
         run
         for run in find_runs(root)

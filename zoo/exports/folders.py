@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from zoo import files
 from zoo.errors import DiskFullError, ExportError, ZooError, first_line
 from zoo.exports.formats import ARTEFACTS, METADATA
 from zoo.exports.metadata import is_export
@@ -39,7 +40,7 @@ def output_folder(src: Source, format: str, quantize: str | None, out: str | os.
             if folder.is_symlink() or (folder.exists() and not folder.resolve().is_relative_to(inside)):
                 raise ExportError(f"{folder} is a link out of the run directory; remove it, or export with --out")
     else:
-        target = Path(out)
+        target = files.as_path(out, "out")
     _check_names(target)
     folder = _existing(target.parent)
     if not os.access(folder, os.W_OK) or not folder.stat().st_mode & 0o222:  # root too: the mode says "keep out"

@@ -68,7 +68,7 @@ class Run:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+        self.path = files.as_path(path, "a run")
         self.record = Record(self.path)  # config.json, spec.json, labels.json
         self.lock = TrainingLock(self.path)  # held while this process trains the run
         self.checkpoints = Checkpoints(self.path)

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from zoo.config import TrainConfig
-from zoo.errors import ZooError
+from zoo.errors import ConfigError, ZooError
+from zoo.files import as_path
 from zoo.locks import held_elsewhere
 from zoo.run.layout import CHECKPOINTS, CONFIG, EXPORTS, METRICS, MODEL, STATE, TENSORBOARD, TRAINING_LOCK
 from zoo.run.models import check_archive
@@ -67,7 +68,10 @@ def find_runs(root: str | os.PathLike[str]) -> list[RunSummary]:
     >>> [(run.name, run.status) for run in find_runs("runs/")]
     [('run', 'complete')]
     """
-    return sorted((summarize(path) for path in _run_dirs(Path(root))), key=_newest_first)
+    folder = as_path(root, "root")
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is not a folder: give the folder that holds your runs (default: runs)")
+    return sorted((summarize(path) for path in _run_dirs(folder)), key=_newest_first)
 
 
 def summarize(path: Path) -> RunSummary:

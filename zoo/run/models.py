@@ -207,6 +207,13 @@ def _trusted(path: Path, archive: zipfile.ZipFile) -> list[str]:
     return list(recorded)
 
 
+_OTHER_FORMATS = {  # what zoo.load_model is given instead of a .keras model, and what loads it
+    "savedmodel": ("a SavedModel", "tf.saved_model.load (or serve it: zoo serve)"),
+    ".onnx": ("an ONNX file", "onnxruntime"),
+    ".tflite": ("a TFLite file", "LiteRT's Interpreter (ai_edge_litert)"),
+}
+
+
 def check_archive(path: str | os.PathLike[str]) -> Path:
     """The ``.keras`` file at ``path`` (or in the run directory ``path``), if it is there and a whole archive (its
     end read, not its weights); :class:`RunError` saying what to do otherwise.
@@ -214,7 +221,11 @@ def check_archive(path: str | os.PathLike[str]) -> Path:
     >>> check_archive("runs/demo/run").name
     'model.keras'
     """
-    path = Path(path)
+    path = files.as_path(path, "the model")
+    other = _OTHER_FORMATS.get("savedmodel" if (path / "saved_model.pb").is_file() else path.suffix.lower())
+    if other is not None:  # an export: no .keras archive to load, and nothing damaged
+        raise RunError(f"{path} is {other[0]}, not a Keras model (model.keras): load it with {other[1]}, or load the "
+                       "run it was exported from")  # fmt: skip
     if path.is_dir():
         path = path / MODEL
     if not path.is_file():
