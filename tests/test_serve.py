@@ -380,8 +380,8 @@ def test_a_run_whose_model_is_damaged_is_one_line_not_a_failed_start(trained, tm
     [
         (["--name", "a/b"], "such as 'a-b'"),  # no URL would reach it
         (["--name", "<b>my model"], "cannot be a URL path segment"),
-        (["--max-batch", "0"], "max_batch must be a positive integer"),
-        (["--max-wait-ms", "-1"], "max_wait_ms"),
+        (["--max-batch", "0"], "--max-batch must be at least 1, got 0"),  # the flag, not the Python argument
+        (["--max-wait-ms", "-1"], "--max-wait-ms must be 0 or more milliseconds, got -1.0"),
         (["--host", "999.1.1.1"], "cannot listen on 999.1.1.1:"),
         (["--port", "{busy}"], "address already in use; choose another --port"),
     ],

@@ -46,6 +46,7 @@ from starlette.requests import ClientDisconnect
 
 from zoo import console
 from zoo.data.decode import decode_image, repair_text
+from zoo.data.listing import with_article
 from zoo.errors import ConfigError, DataError, first_line, out_of_memory
 from zoo.exports.formats import METADATA, SERVING
 from zoo.exports.metadata import is_export
@@ -178,7 +179,7 @@ class Served:
 
         meta = json.loads((folder / METADATA).read_text(encoding="utf-8"))
         if meta.get("format") != "savedmodel":
-            raise ConfigError(f"{folder} holds a {meta.get('format')} export: zoo serve serves a run directory or a "
+            raise ConfigError(f"{folder} holds {with_article(str(meta.get('format')))} export: zoo serve serves a run directory or a "
                               "SavedModel export (zoo export --format savedmodel)")  # fmt: skip
         text = meta["modality"] == "text"
         if text:

@@ -454,6 +454,10 @@ def do_serve(args: argparse.Namespace) -> None:
         raise ConfigError(f"--port must be between 1 and 65535, got {args.port}")
     if not 0 < args.max_request_mb < float("inf"):
         raise ConfigError(f"--max-request-mb must be positive, got {args.max_request_mb}")
+    if args.max_batch < 1:
+        raise ConfigError(f"--max-batch must be at least 1, got {args.max_batch}")
+    if not 0 <= args.max_wait_ms < float("inf"):
+        raise ConfigError(f"--max-wait-ms must be 0 or more milliseconds, got {args.max_wait_ms}")
     if not (console.installed("fastapi") and console.installed("uvicorn") and console.installed("multipart")):
         raise ConfigError("zoo serve needs FastAPI and uvicorn: pip install 'backbone-zoo[serve]'")
     from zoo.serving import check_options, serve
