@@ -179,8 +179,9 @@ class Served:
 
         meta = json.loads((folder / METADATA).read_text(encoding="utf-8"))
         if meta.get("format") != "savedmodel":
-            raise ConfigError(f"{folder} holds {with_article(str(meta.get('format')))} export: zoo serve serves a run directory or a "
-                              "SavedModel export (zoo export --format savedmodel)")  # fmt: skip
+            kind = with_article(str(meta.get("format")))
+            raise ConfigError(f"{folder} holds {kind} export: zoo serve serves a run directory or a SavedModel "
+                              "export (zoo export --format savedmodel)")  # fmt: skip
         text = meta["modality"] == "text"
         if text:
             import tensorflow_text  # noqa: F401  (the tokenizer's ops)
