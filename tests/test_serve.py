@@ -12,6 +12,7 @@ import io
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -28,6 +29,7 @@ from PIL import Image
 from servers import CHROMIUM, NO_CHROMIUM, QUIET_CHROMIUM, TEXTS, free_port
 
 import zoo
+import zoo.serving
 from zoo.cli import main
 from zoo.demo import write_scenes
 from zoo.testing import TINY_IMAGE
@@ -357,6 +359,27 @@ def test_a_savedmodel_export_is_served_as_its_run_is(trained, tmp_path):
             assert row == pytest.approx(scores_of(run, expected[str(path)]), abs=1e-4)
     finally:
         assert served.stop()[0] == 0
+    # an export changed after it was written: one line each, not a traceback, nor predictions under other names
+    cases = {
+        "relabelled": ("metadata.json", lambda meta: {**meta, "labels": meta["labels"][::-1]},
+                       "metadata.json names the classes "),
+        "no input": ("metadata.json", lambda meta: {k: v for k, v in meta.items() if k != "input"},
+                     "its metadata.json cannot be read: 'input' is missing"),
+        "cut short": ("saved_model.pb", None, "Wire format was corrupt"),
+    }  # fmt: skip
+    for case, (name, change, said) in cases.items():
+        copy = tmp_path / case
+        shutil.copytree(exported.path, copy)
+        if change is None:
+            (copy / name).write_bytes((copy / name).read_bytes()[:1000])
+        else:
+            (copy / name).write_text(json.dumps(change(json.loads((copy / name).read_text()))))
+        with pytest.raises(zoo.ConfigError, match=re.escape(f"{copy} is a damaged export (")) as raised:
+            zoo.serving.make_app(copy)
+        assert said in str(raised.value) and str(raised.value).endswith("export the run again (zoo export RUN "
+                                                                       "--format savedmodel)"), case  # fmt: skip
+    (tmp_path / "cut short" / "metadata.json").unlink()  # a SavedModel the zoo cannot describe
+    assert main(["serve", str(tmp_path / "cut short")]) == 2
 
 
 def test_serve_refuses_what_is_not_a_finished_run_in_one_line(tmp_path, capsys):

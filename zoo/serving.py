@@ -174,38 +174,57 @@ class Served:
     @classmethod
     def _export(cls, folder: Path, name: str | None) -> Served:
         """An exported SavedModel: its ``serving_default`` signature, fed the images resized to the training size
-        and rounded to uint8 (the signature's input type; it resizes nothing more), or the texts."""
+        and rounded to uint8 (the signature's input type; it resizes nothing more), or the texts. Its labels are
+        metadata.json's, checked against the class names the signature itself gives."""
         import tensorflow as tf
 
-        meta = json.loads((folder / METADATA).read_text(encoding="utf-8"))
-        if meta.get("format") != "savedmodel":
-            kind = with_article(str(meta.get("format")))
-            raise ConfigError(f"{folder} holds {kind} export: zoo serve serves a run directory or a SavedModel "
-                              "export (zoo export --format savedmodel)")  # fmt: skip
-        text = meta["modality"] == "text"
+        def damaged(why: str) -> ConfigError:
+            return ConfigError(f"{folder} is a damaged export ({why}): export the run again (zoo export RUN --format "
+                               "savedmodel)")  # fmt: skip
+
+        try:
+            meta = json.loads((folder / METADATA).read_text(encoding="utf-8"))
+            if meta.get("format") != "savedmodel":
+                kind = with_article(str(meta.get("format")))
+                raise ConfigError(f"{folder} holds {kind} export: zoo serve serves a run directory or a SavedModel "
+                                  "export (zoo export --format savedmodel)")  # fmt: skip
+            text = meta["modality"] == "text"
+            if not text and "size" not in meta["input"]:
+                raise ConfigError(f"{folder} was exported by an older zoo, whose metadata.json has no training "
+                                  "size: export the run again")  # fmt: skip
+            key, output, labels = meta["input"]["name"], meta["output"]["name"], list(meta["labels"])
+            size = [meta["input"]["sequence_length"]] if text else [*meta["input"]["size"], 3]
+            record = {
+                "backbone": meta["backbone"]["name"],
+                "task": meta["task"],
+                "class_names": labels,
+                "modality": meta["modality"],
+                "input_shape": list(size),
+                "sequence_length": meta["input"].get("sequence_length"),
+                "interpolation": meta["preprocessing"].get("interpolation"),
+                "preprocessing": meta["preprocessing"],
+            }
+        except ConfigError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            why = f"{err} is missing" if isinstance(err, KeyError) else first_line(err)
+            raise damaged(f"its {METADATA} cannot be read: {why}") from None
         if text:
             import tensorflow_text  # noqa: F401  (the tokenizer's ops)
-        signature = tf.saved_model.load(str(folder)).signatures["serving_default"]
-        key, output = meta["input"]["name"], meta["output"]["name"]
+        try:
+            signature = tf.saved_model.load(str(folder)).signatures[SERVING]
+            example = np.array([""], dtype=object) if text else np.zeros((1, *size), "uint8")
+            answer = signature(**{key: tf.constant(example)})
+        except Exception as err:  # TensorFlow's own errors for a file cut short, lost variables, another graph
+            raise damaged(first_line(err)[:200]) from None
+        if "classes" in answer and [c.decode() for c in answer["classes"].numpy()[0]] != labels:
+            raise damaged(f"{METADATA} names the classes {labels!r:.120}, the model itself "
+                          f"{[c.decode() for c in answer['classes'].numpy()[0]]!r:.120}")  # fmt: skip
 
         def call(batch: np.ndarray) -> np.ndarray:
             fed = batch if text else np.clip(np.round(batch), 0, 255).astype("uint8")
             return np.asarray(signature(**{key: tf.constant(fed)})[output])
 
-        if not text and "size" not in meta["input"]:
-            raise ConfigError(f"{folder} was exported by an older zoo, whose metadata.json has no training size: "
-                              "export the run again")  # fmt: skip
-        size = [meta["input"]["sequence_length"]] if text else [*meta["input"]["size"], 3]
-        record = {
-            "backbone": meta["backbone"]["name"],
-            "task": meta["task"],
-            "class_names": meta["labels"],
-            "modality": meta["modality"],
-            "input_shape": list(size),
-            "sequence_length": meta["input"].get("sequence_length"),
-            "interpolation": meta["preprocessing"].get("interpolation"),
-            "preprocessing": meta["preprocessing"],
-        }
         return cls(name or default_name(folder), call, record)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:

@@ -143,6 +143,9 @@ def read_config(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise RunError(f"{path} does not exist: give the directory of a run (`zoo train --out`)")
     if not (path / CONFIG).is_file():
+        if (path / "saved_model.pb").is_file():  # an export that lost the zoo's metadata.json beside it
+            raise RunError(f"{path} is a SavedModel, not a run directory, and holds no zoo metadata.json: export the "
+                           "run again (zoo export RUN --format savedmodel)")  # fmt: skip
         raise RunError(f"{path} is not a run directory (no {CONFIG})")
     config = read_json(path / CONFIG)
     if not isinstance(config, dict) or not all(isinstance(config.get(k), dict) for k in RECORDS):
