@@ -382,6 +382,19 @@ def test_a_savedmodel_export_is_served_as_its_run_is(trained, tmp_path):
     assert main(["serve", str(tmp_path / "cut short")]) == 2
 
 
+def test_the_address_is_taken_before_the_model_loads_so_a_second_server_is_refused_at_once():
+    """Bound with SO_REUSEADDR but not listening, the port was bound by a second `zoo serve` too, which then served
+    while the first crashed with "address already in use" once its model was warm."""
+    first = zoo.serving._bound("127.0.0.1", 0)
+    try:
+        port = first.getsockname()[1]
+        with pytest.raises(zoo.ConfigError, match=f"cannot listen on 127.0.0.1:{port}: address already in use; "
+                           "choose another --port"):  # fmt: skip
+            zoo.serving._bound("127.0.0.1", port)
+    finally:
+        first.close()
+
+
 def test_serve_refuses_what_is_not_a_finished_run_in_one_line(tmp_path, capsys):
     assert main(["serve", str(tmp_path)]) == 2
     err = capsys.readouterr().err

@@ -638,8 +638,10 @@ _LISTEN_HINTS = {
 
 
 def _bound(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``host:port``, not yet listening (uvicorn listens once the model is warmed up, so a
-    client is refused until then rather than kept waiting); :class:`ConfigError` in one line if it cannot be."""
+    """A TCP socket bound to ``host:port`` and listening, so that the address is this process's alone while the model
+    loads (bound alone, with SO_REUSEADDR, a second server could bind it too, and the first failed once warm); a
+    client that connects meanwhile waits until uvicorn takes its connections. :class:`ConfigError` in one line if it
+    cannot be."""
     sock = None
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
@@ -648,6 +650,7 @@ def _bound(host: str, port: int) -> socket.socket:
         if os.name != "nt":  # as uvicorn does: a restart need not wait out TIME_WAIT (on Windows it would share ports)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
+        sock.listen(socket.SOMAXCONN)
         return sock
     except OSError as err:
         if sock is not None:
