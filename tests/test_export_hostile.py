@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,6 +122,27 @@ def test_int8_without_a_calibration_example_is_refused(run, dark, tmp_path):
                                                   "data holds none"):  # fmt: skip
             zoo.export(run, "tflite", quantize="int8", calibration=empty, out=tmp_path / "q")
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow  # three int8 exports
+def test_calibration_images_need_no_labels_a_flat_folder_one_class_or_a_manifest_of_paths(run, tmp_path):
+    """Calibrating measures pixels: a folder without class sub-folders, one class, or a `path`-only CSV was refused
+    as training data ("classification needs at least two classes")."""
+    images = sorted(Path(run.data_sources["train"]).rglob("*.png"))[::4]
+    flat, one = tmp_path / "flat", tmp_path / "one" / "cats"
+    for folder in (flat, one):
+        folder.mkdir(parents=True)
+        for image in images:
+            shutil.copy(image, folder / f"{image.parent.name}-{image.name}")
+    manifest = tmp_path / "paths.csv"
+    manifest.write_text("path\n" + "".join(f"{image}\n" for image in images))
+    for source in (flat, one.parent, manifest):
+        done = zoo.export(run, "tflite", quantize="int8", calibration=source, out=tmp_path / f"q-{source.stem}")
+        assert done.metadata["parity"]["ok"], source
+    (tmp_path / "texts").mkdir()
+    (tmp_path / "texts" / "a.txt").write_text("no image here")
+    with pytest.raises(zoo.ExportError, match="texts cannot calibrate: .* holds no image files"):
+        zoo.export(run, "tflite", quantize="int8", calibration=tmp_path / "texts", out=tmp_path / "q-texts")
 
 
 def test_calibration_pixels_that_are_not_finite_are_refused_by_count(run, tmp_path):

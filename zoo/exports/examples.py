@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zoo.errors import ExportError, ZooError
+from zoo.errors import DataError, ExportError, ZooError, first_line
 
 if TYPE_CHECKING:
     from zoo.exports.job import Source
@@ -63,7 +63,7 @@ class Examples:
     def for_calibration(self) -> np.ndarray:
         """Up to ``calibration_size`` examples of the calibration data, or else of the run's training data."""
         if self.calibration is not None:
-            return _sample(self.inputs(self.calibration), self.calibration_size)
+            return _sample(self.inputs(self.calibration, self.calibration_size), self.calibration_size)
         data = self.run_data()
         if data is None:
             raise ExportError(
@@ -79,7 +79,7 @@ class Examples:
         if data is not None:
             return self.inputs(_subset(data[1], self.check_size)), "the run's validation data"
         if self.calibration is not None:
-            return _sample(self.inputs(self.calibration), self.check_size), "the calibration data"
+            return _sample(self.inputs(self.calibration, self.check_size), self.check_size), "the calibration data"
         if self.src.text:
             texts = ["a short sentence", "another example text", "what does the model say about this?"]
             return np.array(texts, dtype=object), "three example sentences"
@@ -87,8 +87,10 @@ class Examples:
         pixels = np.random.default_rng(0).integers(0, 256, (16, height, width, 3), dtype=np.uint8)
         return pixels, "random pixels (the run's data cannot be read again)"
 
-    def inputs(self, data: Any) -> np.ndarray:
-        """Model inputs from a Dataset, a data source or arrays: uint8 pixels at the training size, or strings."""
+    def inputs(self, data: Any, most: int | None = None) -> np.ndarray:
+        """Model inputs from a Dataset, a data source or arrays: uint8 pixels at the training size, or strings. A
+        folder or manifest of images is read without labels (calibrating measures pixels alone), at most ``most``
+        of its files."""
         from zoo.data import Dataset, load_dataset, pipeline
 
         if isinstance(data, np.ndarray) and data.dtype.kind in "uif":  # checked by check_calibration
@@ -98,13 +100,34 @@ class Examples:
         if self.src.text:
             texts = data.texts if isinstance(data, Dataset) else None
             return np.array(texts if texts is not None else list(data), dtype=object)
+        if isinstance(data, (str, os.PathLike)):
+            return self._images(data, most)
         task = self.src.config.task
         dataset = data if isinstance(data, Dataset) else load_dataset(data, task=task, progress=False)  # type: ignore[arg-type]
-        if isinstance(data, (str, os.PathLike)) and dataset.modality != "image":
-            raise ExportError(f"{data} holds {dataset.modality}s; the model reads images")
         batches = pipeline(dataset, image_size=self.src.image_size, interpolation=self.src.interpolation,
                            with_targets=False)  # fmt: skip
         return _to_uint8(np.concatenate([np.asarray(batch) for batch in batches]))
+
+
+    def _images(self, source: str | os.PathLike[str], most: int | None) -> np.ndarray:
+        """Up to ``most`` images of a file, a folder (at any depth: class sub-folders or none) or a manifest's
+        ``path`` column, as uint8 pixels at the training size."""
+        from zoo.data import read_image
+        from zoo.data.pipelines import resize_pixels
+        from zoo.data.sources import unlabelled
+
+        try:
+            files = [file for _, file in unlabelled(source, "image") or [("", os.fspath(source))]]
+        except DataError as err:
+            raise ExportError(f"{source} cannot calibrate: {first_line(err)}") from None
+        pixels = []
+        for file in _sample(np.array(files, dtype=object), most or len(files)):
+            try:
+                image = read_image(file)
+            except (DataError, OSError) as err:
+                raise ExportError(f"{file} cannot calibrate: {first_line(err)}") from None
+            pixels.append(resize_pixels(image[np.newaxis], self.src.image_size, self.src.interpolation)[0])
+        return _to_uint8(np.stack(pixels))
 
 
 def _subset(dataset: Any, count: int) -> Any:
