@@ -108,7 +108,6 @@ class Examples:
                            with_targets=False)  # fmt: skip
         return _to_uint8(np.concatenate([np.asarray(batch) for batch in batches]))
 
-
     def _images(self, source: str | os.PathLike[str], most: int | None) -> np.ndarray:
         """Up to ``most`` images of a file, a folder (at any depth: class sub-folders or none) or a manifest's
         ``path`` column, as uint8 pixels at the training size."""
