@@ -209,6 +209,8 @@ def test_bad_requests_are_4xx_with_their_cause_and_the_server_stays_up(trained, 
             answered, answer = served.post(path, body, headers)
             assert answered == status and isinstance(answer, dict) and words in answer["error"], (what, answer)
             assert served.get("/healthz") == (200, {"status": "ok"}), what
+        for path in ("/healthz", "/readyz", "/"):  # as health checkers probe: HEAD answers as GET, without a body
+            assert served.request("HEAD", path) == (200, ""), path
         # an upload with no declared length (chunked), whose size the limit could not know in advance
         body, headers = multipart("file", "big.png", images[0].read_bytes())
         connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=60)

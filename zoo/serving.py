@@ -520,11 +520,11 @@ def make_app(
         (scores,) = await outputs([item])
         return {"model": served.name, "predictions": served.top(scores)}
 
-    @app.get("/healthz")
+    @app.api_route("/healthz", methods=["GET", "HEAD"])  # HEAD: what some health checkers send
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @app.api_route("/readyz", methods=["GET", "HEAD"])
     async def readyz() -> JSONResponse:
         """Ready once the model is loaded and traced; with how many batches and inputs it has run."""
         if not state["ready"]:
@@ -532,7 +532,7 @@ def make_app(
         batcher = state["batcher"]
         return JSONResponse({"status": "ready", "batches": batcher.batches, "inputs": batcher.inputs})
 
-    @app.get("/", response_class=HTMLResponse)
+    @app.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
     async def page() -> str:
         return _page(served)
 
