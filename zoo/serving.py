@@ -44,7 +44,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from zoo import console
+from zoo import console, interrupts
 from zoo.data.decode import decode_image, repair_text
 from zoo.data.listing import with_article
 from zoo.errors import ConfigError, DataError, first_line, out_of_memory
@@ -588,7 +588,8 @@ def serve(
                 if failed is None:
                     raise
                 raise failed from None
-            console.say(f"serving {name} at {url} (POST /v1/models/{name}:predict); Ctrl-C stops")
+            if not self.should_exit:  # a stop asked for during the warm-up: never announced as serving
+                console.say(f"serving {name} at {url} (POST /v1/models/{name}:predict); Ctrl-C stops")
 
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
@@ -604,6 +605,7 @@ def serve(
     with sock:
         app = make_app(source, name=name, max_batch=max_batch, max_wait_ms=max_wait_ms,
                        max_request_bytes=max_request_bytes)  # fmt: skip
+        interrupts.check()  # Ctrl-C or SIGTERM while the model loaded: stop here, not once it serves
         config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=30)
         uvicorn_log = logging.getLogger("uvicorn.error")
 
