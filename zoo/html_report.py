@@ -47,11 +47,11 @@ figure img { display: block; } figcaption { font-size: 12px; } tr.differs td { f
 """
 
 
-def report(runs: Sequence[str | os.PathLike[str] | Run], out: str | os.PathLike[str], *, top_losses: int = TOP_LOSSES
-           ) -> Path:  # fmt: skip
-    """Write one HTML file at ``out`` comparing the finished ``runs`` (directories or :class:`zoo.Run`); returns its
-    path. The top losses read each run's validation data again (a run trained from in-memory data has none to
-    show, and says so).
+def report(runs: str | os.PathLike[str] | Run | Sequence[str | os.PathLike[str] | Run], out: str | os.PathLike[str],
+           *, top_losses: int = TOP_LOSSES) -> Path:  # fmt: skip
+    """Write one HTML file at ``out`` comparing the finished ``runs`` (directories or :class:`zoo.Run`, or one);
+    returns its path. The top losses read each run's validation data again (a run trained from in-memory data has
+    none to show, and says so).
 
     >>> report(["runs/demo/run"], "report.html").name
     'report.html'

@@ -412,9 +412,6 @@ def _require_optuna() -> None:
         raise ConfigError("zoo tune needs Optuna: pip install 'backbone-zoo[tune]' (or pip install optuna)")
 
 
-# The TrainConfig fields `zoo lr-find` and `zoo tune` take as flags (config_options reads them back).
-
-
 def config_options(args: argparse.Namespace, names: tuple[str, ...], **more: Any) -> dict[str, Any]:
     """The TrainConfig options the flags of ``names`` (and ``more``) give, checked as TrainConfig checks them, before
     TensorFlow loads: ``--weights none`` is ``None``, ``--input-size`` is ``input_shape``."""

@@ -197,7 +197,8 @@ class Run:
         (24, 8)
         """
         train, val = self.record.read_data(progress)
-        if data_identity(train, val) != self.read_state().data:
+        recorded = self.read_state().data  # None: a run from before the zoo recorded it
+        if recorded is not None and data_identity(train, val) != recorded:
             raise RunError(f"the data of {self.path} changed since it trained (files added, removed or edited): the "
                            "examples it trained and validated on cannot be read again")  # fmt: skip
         return train, val
