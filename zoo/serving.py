@@ -217,9 +217,9 @@ class Served:
             answer = signature(**{key: tf.constant(example)})
         except Exception as err:  # TensorFlow's own errors for a file cut short, lost variables, another graph
             raise damaged(first_line(err)[:200]) from None
-        if "classes" in answer and [c.decode() for c in answer["classes"].numpy()[0]] != labels:
-            raise damaged(f"{METADATA} names the classes {labels!r:.120}, the model itself "
-                          f"{[c.decode() for c in answer['classes'].numpy()[0]]!r:.120}")  # fmt: skip
+        classes = [c.decode() for c in answer["classes"].numpy()[0]] if "classes" in answer else labels
+        if classes != labels:
+            raise damaged(f"{METADATA} names the classes {labels!r:.120}, the model itself {classes!r:.120}")
 
         def call(batch: np.ndarray) -> np.ndarray:
             fed = batch if text else np.clip(np.round(batch), 0, 255).astype("uint8")
