@@ -180,3 +180,31 @@ def test_the_top_losses_of_a_run_whose_data_changed_are_not_shown_as_its_validat
     assert '<figure class="example">' not in page and "added-" not in page
     assert f"not shown: the data of {run.path} changed since it trained" in page
     assert page.count(f'<td class="n">{run.metrics["accuracy"]:.4f}</td>') == 1  # the run's own numbers stay
+
+
+def test_each_run_keeps_its_colour_in_both_learning_curve_panels(monkeypatch):
+    """A run without the metric (regression among classifiers) shifted every later run's colour in the second panel,
+    so that one colour stood for another run there."""
+    from zoo import plots
+
+    drawn = []
+
+    def kept(**kwargs):
+        figure = make(**kwargs)
+        figure.clear = lambda: None  # the figure is cleared once saved: kept to be read here
+        drawn.append(figure)
+        return figure
+
+    make = plots._figure
+    monkeypatch.setattr(plots, "_figure", kept)
+    histories = {
+        "classifier": [{"val_loss": 1.0, "val_accuracy": 0.5}, {"val_loss": 0.8, "val_accuracy": 0.6}],
+        "regression": [{"val_loss": 2.0}, {"val_loss": 1.5}],
+        "text": [{"val_loss": 0.9, "val_accuracy": 0.7}, {"val_loss": 0.7, "val_accuracy": 0.8}],
+    }
+    plots.overlaid_curves_png(histories)
+    loss, accuracy = drawn[0].axes
+    colours = [{line.get_label(): line.get_color() for line in ax.get_lines()} for ax in (loss, accuracy)]
+    assert set(colours[1]) == {"classifier", "text"}
+    assert all(colours[0][run] == colour for run, colour in colours[1].items()), colours
+    assert len(set(colours[0].values())) == 3

@@ -137,10 +137,11 @@ def overlaid_curves_png(histories: Mapping[str, Sequence[Mapping[str, Any]]]) ->
     figure = _figure(figsize=(5 * len(panels), 4), dpi=100)
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     for ax, name in zip(axes, panels, strict=True):
-        for label, history in histories.items():
+        for index, (label, history) in enumerate(histories.items()):
             values = _series(history, name)
-            if np.isfinite(values).any():
-                ax.plot(np.arange(1, len(history) + 1), values, marker="o", markersize=3, label=escape.terminal(label))
+            if np.isfinite(values).any():  # each run its own colour in every panel, whichever runs a panel lacks
+                ax.plot(np.arange(1, len(history) + 1), values, marker="o", markersize=3, label=escape.terminal(label),
+                        color=f"C{index % 10}")  # fmt: skip
         if ax.has_data():
             ax.legend(fontsize="small")
         ax.set(title=name.replace("_", " "), xlabel="epoch", ylabel=name)
