@@ -15,7 +15,7 @@ TOO_LONG = r"the name x{20}\.\.\.x{12} \(250 bytes\) is too long for this file s
 FOLDER_TOO_LONG = r"the folder name y{20}\.\.\.y{12} in .* is too long for this file system \(300 bytes, at most \d+\)"
 FLOAT = CALIBRATION.format("tflite float32") + ", or quantize int8"
 DYNAMIC = CALIBRATION.format("tflite dynamic")
-NO_IMAGE = r"no images or texts in the 1 class folders of .*data"
+NO_IMAGE = r".*data holds no image files to calibrate on"
 NOT_A_FOLDER = r"cannot make the export folder .*/0\.png/served: .*/a/0\.png is a file, not a folder; choose another"
 READ_ONLY = r"cannot write into .*/run: it is read-only \(no write permission\); choose an --out folder"
 

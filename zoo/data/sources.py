@@ -329,14 +329,15 @@ def _table(
     return _Files(paths, labels, f"manifest {path} ({len(rows)} rows)", missing=missing, where=where)
 
 
-def unlabelled(source: str | os.PathLike[str], modality: Modality) -> list[tuple[str, str]] | None:
+def unlabelled(source: str | os.PathLike[str], modality: Modality, purpose: str = "to predict"
+               ) -> list[tuple[str, str]] | None:  # fmt: skip
     """The inputs a folder or a file holds, to predict: ``(where, image path or text)`` pairs, in order.
 
     A folder gives its image files (its ``.txt`` files for texts, one text each) at any depth, hidden
     ones aside; a CSV or TSV file its ``path`` column (relative to the file) or ``text`` column, any
     label column ignored; for texts, a ``.txt`` file its text. ``None`` when ``source`` is none of
     these: then it is one input itself. Each input is named from ``source`` as given (a relative folder gives
-    relative names), as the results show it.
+    relative names), as the results show it. A folder with none is a :class:`DataError` ending with ``purpose``.
 
     >>> unlabelled("beach.png", "image") is None
     True
@@ -352,7 +353,7 @@ def unlabelled(source: str | os.PathLike[str], modality: Modality) -> list[tuple
         files = _files_in(path, IMAGE_EXTENSIONS if modality == "image" else TEXT_EXTENSIONS)
         if not files:
             kind = "image files" if modality == "image" else ".txt files"
-            raise DataError(f"{path} holds no {kind} to predict")
+            raise DataError(f"{path} holds no {kind} {purpose}")
         if modality == "image":
             return [(named(file), file) for file in files]
         limit = max_text_bytes()

@@ -116,9 +116,9 @@ class Examples:
         from zoo.data.sources import unlabelled
 
         try:
-            files = [file for _, file in unlabelled(source, "image") or [("", os.fspath(source))]]
+            files = [file for _, file in unlabelled(source, "image", "to calibrate on") or [("", os.fspath(source))]]
         except DataError as err:
-            raise ExportError(f"{source} cannot calibrate: {first_line(err)}") from None
+            raise ExportError(first_line(err)) from None
         pixels = []
         for file in _sample(np.array(files, dtype=object), most or len(files)):
             try:
