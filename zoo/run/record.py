@@ -81,13 +81,15 @@ class Record:
         from zoo.spec import BackboneSpec
 
         spec = read_json(self.run_path / SPEC)
+        problem = None if isinstance(spec, dict) else f"{json.dumps(spec)[:40]}, not a backbone's spec"
         try:
-            if not isinstance(spec, dict):
-                raise TypeError(f"{json.dumps(spec)[:40]}, not a backbone's spec")
-            BackboneSpec.from_dict(spec)
+            if problem is None:
+                BackboneSpec.from_dict(spec)
         except (ZooError, TypeError, ValueError, AttributeError) as err:
-            raise RunError(f"{self.run_path / SPEC} is damaged ({first_line(err)}): it was changed after training; "
-                           "put it back, or train the run again") from None  # fmt: skip
+            problem = first_line(err)
+        if problem is not None:
+            raise RunError(f"{self.run_path / SPEC} is damaged ({problem}): it was changed after training; put it "
+                           "back, or train the run again")  # fmt: skip
         return spec  # type: ignore[no-any-return]
 
     @functools.cached_property
