@@ -94,6 +94,7 @@ def test_train_best_makes_a_normal_run_with_the_best_options_and_fine_tuning(sce
     printed, err = capsys.readouterr()
     assert "best: trial 0, validation loss " in printed and "--fine-tune 99" in printed.split("train it: ")[1]
     assert err.splitlines()[-1].startswith("zoo: error: fine_tune must be between 1 and ")
+    # the run's head starts and trains as the trial's did: its phase 1 scores what the search reported
     phase1 = [row["val_loss"] for row in run.history if row["phase"] == 1]
     assert min(phase1) == pytest.approx(found["best"]["value"], rel=1e-5)
 
