@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import numbers
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -212,11 +213,11 @@ class TrainConfig:
                 _positive_int(name, getattr(self, name))
         for name in ("learning_rate", "fine_tune_learning_rate"):
             value = getattr(self, name)
-            if value is not None and (not _number(value) or not 0 < value < float("inf")):
+            if value is not None and (not is_number(value) or not 0 < value < float("inf")):
                 raise ConfigError(f"{name} must be a positive number, got {value!r}")
-        if self.weight_decay is not None and (not _number(self.weight_decay) or not 0 <= self.weight_decay < 1):
+        if self.weight_decay is not None and (not is_number(self.weight_decay) or not 0 <= self.weight_decay < 1):
             raise ConfigError(f"weight_decay must be a number in [0, 1), got {self.weight_decay!r}")
-        if not _number(self.label_smoothing) or not 0.0 <= self.label_smoothing < 1.0:
+        if not is_number(self.label_smoothing) or not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
         if self.label_smoothing and self.task == "regression":
             raise ConfigError("label_smoothing applies to classification and multilabel, not regression: drop it")
@@ -230,9 +231,9 @@ class TrainConfig:
                 "mlflow must be True, False or a tracking URI (http://host:5000, https://..., sqlite:///mlflow.db, "
                 f"postgresql://..., databricks), got {self.mlflow!r}"
             )
-        if not _number(self.dropout) or not 0.0 <= self.dropout < 1.0:
+        if not is_number(self.dropout) or not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        if not _number(self.val_fraction) or not 0.0 < self.val_fraction < 1.0:
+        if not is_number(self.val_fraction) or not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(f"val_fraction must be between 0 and 1, got {self.val_fraction!r}")
         if any(not isinstance(h, int) or isinstance(h, bool) or h < 1 for h in self.hidden):
             raise ConfigError(f"hidden layer sizes must be positive integers, got {list(self.hidden)}")
@@ -247,11 +248,11 @@ class TrainConfig:
         check_class_weight(self.class_weight, self.task)
 
     def _check_warmup(self) -> None:
-        if not _number(self.warmup_epochs) or not 0 <= self.warmup_epochs < float("inf"):
+        if not is_number(self.warmup_epochs) or not 0 <= self.warmup_epochs < float("inf"):
             raise ConfigError(f"warmup_epochs must be a number of epochs, 0 or more, got {self.warmup_epochs!r}")
         phases = [("epochs", self.epochs)] + ([("fine-tuning epochs", self.phase2_epochs)] if self.fine_tune else [])
         for name, epochs in phases:
-            if _number(epochs) and self.warmup_epochs >= epochs:
+            if is_number(epochs) and self.warmup_epochs >= epochs:
                 raise ConfigError(
                     f"warmup_epochs={self.warmup_epochs} is not shorter than the {epochs} {name}: the learning rate "
                     "would never reach its value; warm up for fewer epochs, or train for more"
@@ -480,8 +481,23 @@ def describe_head(
     return ", then ".join(steps)
 
 
-def _number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """A Python int or float, not a bool: what a JSON record or an option holds as a number.
+
+    >>> is_number(0.5), is_number(True), is_number("1")
+    (True, False, False)
+    """
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def is_whole(value: Any) -> bool:
+    """A whole number, NumPy's integers included (``y.max() + 1``), not a bool.
+
+    >>> import numpy as np
+    >>> is_whole(np.int64(3)), is_whole(3.0), is_whole(False)
+    (True, False, False)
+    """
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _positive_int(name: str, value: Any) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from zoo.backbones import Weights, feature_graph, resolve_input_shape
-from zoo.config import ACTIVATIONS, HEADS, TASKS, ModelConfig, Task
+from zoo.config import ACTIVATIONS, HEADS, TASKS, ModelConfig, Task, is_whole
 from zoo.console import load_framework
 from zoo.errors import ConfigError
 from zoo.plugins import get_spec
@@ -66,7 +66,7 @@ def build(
         raise ConfigError(f"head must be one of {HEADS}, got {head!r}")
     outputs = _output_count(task, num_classes, num_outputs)
     widths = tuple(hidden) if isinstance(hidden, Iterable) else (hidden,)
-    if isinstance(hidden, (str, numbers.Number)) or not all(isinstance(h, numbers.Integral) for h in widths):
+    if isinstance(hidden, (str, numbers.Number)) or not all(map(is_whole, widths)):
         raise ConfigError(f"hidden is a sequence of layer widths, e.g. hidden=[256], got {hidden!r}")
     hidden = tuple(int(h) for h in widths)
     if any(h < 1 for h in hidden) or not 0.0 <= dropout < 1.0:
@@ -184,7 +184,7 @@ def _output_count(task: str, num_classes: int | None, num_outputs: int | None) -
     else:
         if num_classes is None or num_outputs is not None:
             raise ConfigError(f"{task} needs num_classes (and no num_outputs)")
-        if not isinstance(num_classes, numbers.Integral) or isinstance(num_classes, bool):
+        if not is_whole(num_classes):
             raise ConfigError(f"num_classes must be a whole number, got {num_classes!r}")
         count = int(num_classes)  # a NumPy integer too (y.max() + 1)
         if task == "classification" and count < 2:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import functools
 import io
-import numbers
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.config import TOP_K
+from zoo.config import TOP_K, is_whole
 from zoo.data import load_dataset, pipeline, read_image
 from zoo.data.dataset import Dataset, check_modality
 from zoo.data.decode import repair_text, rgb_uint8
@@ -93,7 +92,7 @@ def predict(run: str | os.PathLike[str] | Run, inputs: Any, *, top_k: int = TOP_
     >>> [len(r["predictions"]) for r in predict("runs/demo/run", ["beach.png", "data/test/night"], top_k=2)]
     [2, 2, 2, 2, 2, 2, 2, 2, 2]
     """
-    if not isinstance(top_k, numbers.Integral) or isinstance(top_k, bool) or top_k < 1:
+    if not is_whole(top_k) or top_k < 1:
         raise ConfigError(f"top_k must be a whole number of at least 1, got {top_k!r}")
     run = _finished(run)
     named = _named_inputs(inputs, run.modality)

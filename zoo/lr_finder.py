@@ -21,7 +21,7 @@ import numpy as np
 
 from zoo import interrupts
 from zoo.cache import FeatureCache
-from zoo.config import LR_FIND_OPTIONS, Task, TrainConfig, check_taken
+from zoo.config import LR_FIND_OPTIONS, Task, TrainConfig, check_taken, is_whole
 from zoo.data import load_dataset, split
 from zoo.errors import ConfigError, TrainingWarning
 from zoo.features import model_identity
@@ -88,8 +88,7 @@ def lr_find(
     True
     """
     real = all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in (start, end))
-    whole = isinstance(steps, numbers.Integral) and not isinstance(steps, bool)
-    if not (real and whole and 0 < start < end < math.inf and steps >= 10):
+    if not (real and is_whole(steps) and 0 < start < end < math.inf and steps >= 10):
         raise ConfigError(f"the sweep needs 0 < start < end and at least 10 steps, got {start!r}, {end!r}, {steps!r}")
     check_taken(options, LR_FIND_OPTIONS, "lr_find (it sweeps the rate of the head alone, from start to end)")
     config = given = TrainConfig.from_options(options)

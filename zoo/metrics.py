@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.config import TASKS, TOP_ACCURACY_K
+from zoo.config import TASKS, TOP_ACCURACY_K, is_number
 from zoo.errors import ConfigError, DataError
 
 EPSILON = 1e-7  # probability clipping for the loss, as Keras does
@@ -212,24 +212,20 @@ def metrics_problem(metrics: Any, class_names: Sequence[str]) -> str | None:
     >>> metrics_problem({"n": 2, "accuracy": 0.5, "confusion_matrix": [[1]]}, ["a", "b"]) is None
     False
     """
-
-    def number(value: Any) -> bool:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-
     if not isinstance(metrics, dict):
         return f"{json.dumps(metrics)[:40]}, not an object of metrics"
     count = len(class_names)
     for key, value in metrics.items():
         if key == "per_class":
             rows = value.values() if isinstance(value, dict) else [None]
-            if not all(isinstance(row, dict) and all(map(number, row.values())) for row in rows):
+            if not all(isinstance(row, dict) and all(map(is_number, row.values())) for row in rows):
                 return "per_class is not a table of numbers for each class"
         elif key == "confusion_matrix":
             square = isinstance(value, list) and len(value) == count
-            if not (square and all(isinstance(row, list) and len(row) == count and all(map(number, row))
+            if not (square and all(isinstance(row, list) and len(row) == count and all(map(is_number, row))
                                    for row in value)):  # fmt: skip
                 return f"confusion_matrix is not {count}x{count} counts, one row and column for each class"
-        elif not number(value):
+        elif not is_number(value):
             return f"{key} is {json.dumps(value)[:40]}, not a number"
     return None
 

@@ -63,7 +63,7 @@ class Examples:
     def for_calibration(self) -> np.ndarray:
         """Up to ``calibration_size`` examples of the calibration data, or else of the run's training data."""
         if self.calibration is not None:
-            return _sample(self.inputs(self.calibration, self.calibration_size), self.calibration_size)
+            return self._calibration(self.calibration_size)
         data = self.run_data()
         if data is None:
             raise ExportError(
@@ -79,7 +79,7 @@ class Examples:
         if data is not None:
             return self.inputs(_subset(data[1], self.check_size)), "the run's validation data"
         if self.calibration is not None:
-            return _sample(self.inputs(self.calibration, self.check_size), self.check_size), "the calibration data"
+            return self._calibration(self.check_size), "the calibration data"
         if self.src.text:
             texts = ["a short sentence", "another example text", "what does the model say about this?"]
             return np.array(texts, dtype=object), "three example sentences"
@@ -87,10 +87,21 @@ class Examples:
         pixels = np.random.default_rng(0).integers(0, 256, (16, height, width, 3), dtype=np.uint8)
         return pixels, "random pixels (the run's data cannot be read again)"
 
-    def inputs(self, data: Any, most: int | None = None) -> np.ndarray:
-        """Model inputs from a Dataset, a data source or arrays: uint8 pixels at the training size, or strings. A
-        folder or manifest of images is read without labels (calibrating measures pixels alone), at most ``most``
-        of its files."""
+    def _calibration(self, count: int) -> np.ndarray:
+        """Up to ``count`` examples of the calibration data as model inputs, a fixed random choice made before
+        anything is read or resized. A folder or manifest of images is read without labels: calibrating measures
+        pixels alone."""
+        from zoo.data import Dataset
+
+        data = self.calibration
+        if isinstance(data, (str, os.PathLike)):
+            return self._images(data, count)
+        if isinstance(data, (np.ndarray, Dataset)):
+            return self.inputs(_subset(data, count))
+        return _subset(self.inputs(data), count)
+
+    def inputs(self, data: Any) -> np.ndarray:
+        """Model inputs from a Dataset, a data source or arrays: uint8 pixels at the training size, or strings."""
         from zoo.data import Dataset, load_dataset, pipeline
 
         if isinstance(data, np.ndarray) and data.dtype.kind in "uif":  # checked by check_calibration
@@ -100,16 +111,14 @@ class Examples:
         if self.src.text:
             texts = data.texts if isinstance(data, Dataset) else None
             return np.array(texts if texts is not None else list(data), dtype=object)
-        if isinstance(data, (str, os.PathLike)):
-            return self._images(data, most)
         task = self.src.config.task
         dataset = data if isinstance(data, Dataset) else load_dataset(data, task=task, progress=False)  # type: ignore[arg-type]
         batches = pipeline(dataset, image_size=self.src.image_size, interpolation=self.src.interpolation,
                            with_targets=False)  # fmt: skip
         return _to_uint8(np.concatenate([np.asarray(batch) for batch in batches]))
 
-    def _images(self, source: str | os.PathLike[str], most: int | None) -> np.ndarray:
-        """Up to ``most`` images of a file, a folder (at any depth: class sub-folders or none) or a manifest's
+    def _images(self, source: str | os.PathLike[str], count: int) -> np.ndarray:
+        """Up to ``count`` images of a file, a folder (at any depth: class sub-folders or none) or a manifest's
         ``path`` column, as uint8 pixels at the training size."""
         from zoo.data import read_image
         from zoo.data.pipelines import resize_pixels
@@ -120,7 +129,7 @@ class Examples:
         except DataError as err:
             raise ExportError(first_line(err)) from None
         pixels = []
-        for file in _sample(np.array(files, dtype=object), most or len(files)):
+        for file in _subset(files, count):
             try:
                 image = read_image(file)
             except (DataError, OSError) as err:
@@ -129,17 +138,14 @@ class Examples:
         return _to_uint8(np.stack(pixels))
 
 
-def _subset(dataset: Any, count: int) -> Any:
-    """At most ``count`` examples of ``dataset``, a fixed random choice kept in the dataset's order."""
-    if len(dataset) <= count:
-        return dataset
-    return dataset.subset(np.sort(np.random.default_rng(0).choice(len(dataset), count, replace=False)))
-
-
-def _sample(inputs: np.ndarray, count: int) -> np.ndarray:
-    if len(inputs) <= count:
-        return inputs
-    return inputs[np.sort(np.random.default_rng(0).choice(len(inputs), count, replace=False))]
+def _subset(items: Any, count: int) -> Any:
+    """At most ``count`` of ``items`` (a Dataset, an array or a list), a fixed random choice kept in their order."""
+    if len(items) <= count:
+        return items
+    chosen = np.sort(np.random.default_rng(0).choice(len(items), count, replace=False))
+    if isinstance(items, list):
+        return [items[i] for i in chosen]
+    return items.subset(chosen) if hasattr(items, "subset") else items[chosen]
 
 
 def _to_uint8(pixels: np.ndarray) -> np.ndarray:
