@@ -18,9 +18,8 @@ import threading
 import time
 import urllib.request
 
-import numpy as np
 import pytest
-from servers import TEXTS, free_port
+from servers import free_port
 
 import zoo
 from zoo.cli import main
@@ -124,29 +123,6 @@ def test_a_run_is_logged_whole_and_its_model_predicts_in_a_new_process(server, c
         assert row[0] == result["predictions"][0]["label"]
         scores = {p["label"]: p["score"] for p in result["predictions"]}
         assert row[1:] == pytest.approx([scores[name] for name in run.class_names], abs=1e-6)
-
-
-def test_a_text_run_is_logged_and_its_model_predicts_texts_in_a_new_process(server, client, tiny_text, tmp_path):
-    texts = [t for label in TEXTS for t in TEXTS[label]]
-    labels = [label for label in TEXTS for _ in TEXTS[label]]
-    out = tmp_path / "text-run"
-    run = zoo.train(tiny_text, (np.array(texts, dtype=object), np.array(labels)), out=out, epochs=2, weights=None,
-                    val_fraction=0.25, mlflow=server, verbose=0)  # fmt: skip
-    tracked = mlflow_run_of(client, out)
-    assert tracked.info.status == "FINISHED" and tracked.data.params["backbone"] == tiny_text
-    asked = ["rain again tonight", "a record goal"]
-    expected = zoo.predict(run, asked, top_k=2)
-    script = (
-        "import sys, mlflow;"
-        "mlflow.set_tracking_uri(sys.argv[1]);"
-        "print(mlflow.pyfunc.load_model(sys.argv[2]).predict(sys.argv[3:]).to_json(orient='split'))"
-    )
-    plugin_path = os.pathsep.join(p for p in sys.path if "tiny-text" in p)  # where the tiny_text fixture installed it
-    shown = subprocess.run([sys.executable, "-c", script, server, f"runs:/{tracked.info.run_id}/model", *asked],
-                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": plugin_path})  # fmt: skip
-    assert shown.returncode == 0, shown.stderr[-3000:]
-    frame = json.loads(shown.stdout.strip().splitlines()[-1])
-    assert [row[0] for row in frame["data"]] == [r["predictions"][0]["label"] for r in expected]
 
 
 def test_a_resumed_run_goes_on_in_the_same_mlflow_run_with_no_epoch_lost_or_repeated(
