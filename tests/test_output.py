@@ -221,7 +221,7 @@ def test_quiet_silences_progress_and_notes_in_python_too(capsys):
 # Each public function that can be the first to start TensorFlow in a Python process, then work that runs its ops
 # (the device's start, tf.data): none of TensorFlow's C++ lines reach stderr.
 FIRST_CALLS = {
-    "backbone": "zoo.extract(zoo.backbone(NAME, weights=None), x, verbose=0)",
+    "backbone": "model = zoo.backbone(NAME, weights=None); zoo.extract(model, x, verbose=0)",  # backbone first
     "build": "zoo.build(NAME, num_classes=2, weights=None).predict(x, verbose=0)",
     "load_model": "zoo.load_model(sys.argv[1]).predict(x, verbose=0)",
     "train": "zoo.train(NAME, (x, ['a', 'b'] * 4), weights=None, epochs=1, out=sys.argv[2], verbose=0)",

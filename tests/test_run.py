@@ -311,8 +311,11 @@ def test_a_killed_run_that_started_from_a_loaded_model_resumes_from_it(first_run
     process.wait()
     assert (out / "checkpoints" / "start.keras").exists()  # what the run started from, kept for a resume
     done = json.loads((out / "state.json").read_text())["epoch"]
-    resumed = zoo.resume(out, verbose=0)  # the lock of a killed process is free
-    assert [row["epoch"] for row in resumed.history] == list(range(1, 41)) and done < 40
+    assert done < 40 and not (out / "model.keras").exists()  # killed mid-training
+    assert main(["train", "--resume", str(out)]) == 0  # the lock of a killed process is free
+    assert "run directory" in capsys.readouterr().out
+    resumed = zoo.Run(out)
+    assert [row["epoch"] for row in resumed.history] == list(range(1, 41))  # nothing redone, nothing lost
     assert resumed.complete and resumed.class_names == ("cat", "dog", "fox")
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # the lock went with the training
 
