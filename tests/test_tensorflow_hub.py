@@ -209,8 +209,10 @@ def _zoo(*args: object) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_a_savedmodel_run_predicts_and_evaluates_in_a_new_process(savedmodel_run):
-    run, _, images = savedmodel_run
+def test_a_savedmodel_run_predicts_and_evaluates_in_a_new_process_and_refuses_a_changed_savedmodel(
+    savedmodel_run, capsys
+):
+    run, saved, images = savedmodel_run
     predicted = _zoo("predict", run.path, *images, "--json")
     assert predicted.returncode == 0, predicted.stderr
     expected = zoo.predict(run, images)
@@ -222,11 +224,10 @@ def test_a_savedmodel_run_predicts_and_evaluates_in_a_new_process(savedmodel_run
     assert evaluated.returncode == 0, evaluated.stderr
     in_process = zoo.evaluate(run, run.path.parent / "data")
     assert json.loads(evaluated.stdout)["accuracy"] == pytest.approx(in_process["accuracy"])
+    _a_changed_savedmodel_is_refused_in_one_line(run, saved, images, capsys)  # the same run: its SavedModel changed
 
 
-@pytest.mark.slow
-def test_a_changed_savedmodel_is_refused_in_one_line(savedmodel_run, capsys):
-    run, saved, images = savedmodel_run
+def _a_changed_savedmodel_is_refused_in_one_line(run, saved, images, capsys):
     changed = TinyNet()
     changed.bias.assign(tf.fill((WIDTH,), 0.5))  # the same files, other values
     tf.saved_model.save(changed, str(saved))
