@@ -180,18 +180,32 @@ class Walk:
             (row,) = zoo.rank(self.data, kind.backbone, folds=2, verbose=0, cache_dir=root / "cache", **kind.options)
             assert row.error is None and np.isfinite(row.logme), row.error
 
-        def train() -> None:
-            self.run = self.train("run")
+        mlflow_uri = f"sqlite:///{root / 'mlflow.db'}"  # absolute: MLflow caches a store by URI
+
+        def train() -> None:  # tracked in MLflow (MLflow's default store: a SQLite file, ./mlruns for artefacts)
+            here = os.getcwd()
+            os.chdir(root)
+            try:
+                self.run = self.train("run", mlflow=mlflow_uri)
+            finally:
+                os.chdir(here)
             assert self.run.complete and 0 <= self.run.metrics["accuracy"] <= 1
 
-        def fine_tune() -> None:
-            tuned = self.train("fine-tuned", epochs=1, fine_tune=1)
+        tuned = []
+
+        def fine_tune() -> None:  # in mixed precision: the combination holds each of them
+            tuned.append(self.train("fine-tuned", epochs=1, fine_tune=1, mixed_precision=True))
             with warnings.catch_warnings():  # the phase-2 optimizer state is left out of model.keras, not skipped
                 warnings.filterwarnings("error", message=".*Skipping variable loading")
-                zoo.load_model(tuned.path)
+                zoo.load_model(tuned[0].path)
+            expected = root / "tuned-expected.npy"  # and a new process predicts what this one does
+            np.save(expected, tuned[0].model.predict(inputs, verbose=0))
+            self.checks.append({"journey": "fine-tune", "how": "zoo", "path": str(tuned[0].path),
+                                "expected": str(expected)})  # fmt: skip
 
-        def mixed() -> None:
-            assert self.train("mixed", epochs=1, mixed_precision=True).complete
+        def mixed() -> None:  # the fine-tuned run, trained in mixed precision through both phases
+            (run,) = tuned
+            assert run.complete and run.train_config.mixed_precision
 
         def mirrored() -> None:  # the devices here (one CPU); test_distribute.py forces two
             assert self.train("mirrored", epochs=1, distribution="mirrored").complete
@@ -257,44 +271,30 @@ class Walk:
         def lr_find() -> None:
             found = zoo.lr_find(kind.backbone, self.data, steps=20, cache_dir=root / "cache", verbose=0,
                                 **kind.options)  # fmt: skip
-            assert len(found.rates) == len(found.losses) > 1 and found.rates[0] <= found.suggestion <= found.rates[-1]
+            assert len(found.rates) == len(found.losses) > 1 and np.isfinite(found.losses).all()
+            assert found.rates[0] <= found.suggestion <= found.rates[-1]
 
         def tune() -> None:
             found = zoo.tune(self.data, kind.backbone, trials=2, epochs=2, cache_dir=root / "cache", verbose=0,
                              **kind.options)  # fmt: skip
             assert len(found.trials) == 2 and found.command.startswith(f"zoo train --backbone {kind.backbone} ")
+            assert ("head" in found.best["params"]) == zoo.get_spec(kind.backbone).reduces  # no reduction of vectors
 
         def report() -> None:
             page = zoo.report([self.run], root / "report.html", top_losses=3).read_text()
             assert f'<td class="n">{self.run.metrics["accuracy"]:.4f}</td>' in page
             assert page.count('<figure class="example">') == 3  # thumbnails or texts of the top losses
 
-        def mlflow() -> None:  # MLflow's default store, a SQLite file (and ./mlruns for artefacts) in the folder
+        def mlflow() -> None:  # the run trained above, logged as it trained; its model loads in a new process
             from mlflow import MlflowClient
 
-            uri, here = f"sqlite:///{root / 'mlflow.db'}", os.getcwd()  # absolute: MLflow caches a store by URI
-            os.chdir(root)
-            try:
-                tracked = self.train("tracked", epochs=1, mlflow=uri)
-                client = MlflowClient(tracking_uri=uri)
-                (found,) = client.search_runs(["0"], filter_string=f"tags.`zoo.path` = '{tracked.path.resolve()}'")
-                logged = client.get_metric_history(found.info.run_id, "loss")
-                assert found.info.status == "FINISHED" and len(logged) == 1
-            finally:
-                os.chdir(here)
-            expected = root / "tracked-expected.npy"
-            np.save(expected, tracked.model.predict(inputs, verbose=0))
+            client = MlflowClient(tracking_uri=mlflow_uri)
+            (found,) = client.search_runs(["0"], filter_string=f"tags.`zoo.path` = '{self.run.path.resolve()}'")
+            logged = client.get_metric_history(found.info.run_id, "loss")
+            assert found.info.status == "FINISHED" and len(logged) == len(self.run.history)
             model = f"runs:/{found.info.run_id}/model"
-            self.checks.append(
-                {
-                    "journey": "track in MLflow",
-                    "how": "mlflow",
-                    "path": model,
-                    "expected": str(expected),
-                    "uri": uri,
-                    "classes": list(tracked.class_names),
-                }
-            )
+            self.checks.append({"journey": "track in MLflow", "how": "mlflow", "path": model, "uri": mlflow_uri,
+                                "classes": list(self.run.class_names)})  # fmt: skip
 
         def serve() -> None:  # a real server on 127.0.0.1 (uvicorn in a thread), asked in TF Serving's format
             import base64

@@ -62,3 +62,25 @@ def test_default_weights_offline_are_a_weights_error(monkeypatch, tmp_path):
         zoo.backbone("resnet50_kerascv", input_shape=64)
     with pytest.raises(zoo.WeightsError, match="declares no pretrained weights"):
         zoo.backbone("resnet18_kerascv", input_shape=64)
+
+
+@pytest.mark.slow
+def test_a_mixed_precision_run_measures_the_model_it_saved(tmp_path):
+    """KerasCV's backbones leave their mixed-precision policy out of their config: loaded as Keras alone loads
+    them, they compute in float32 what trained in bfloat16. zoo.load_model loads a model under the policy it was
+    built with, so model.keras gives what the run's model gave, and metrics.json is what it scores."""
+    from PIL import Image
+
+    from zoo.demo import write_scenes
+
+    data = write_scenes(tmp_path / "scenes", per_class=8, size=32, seed=0)
+    run = zoo.train("resnet18_kerascv", data, weights=None, input_shape=32, epochs=1, fine_tune=1,
+                    mixed_precision=True, batch_size=8, out=tmp_path / "run", verbose=0)  # fmt: skip
+    _, val = run.read_data(progress=False)
+    pixels = np.stack([np.asarray(Image.open(path).convert("RGB")) for path in val.paths])
+    saved = zoo.load_model(run.path).predict(pixels, verbose=0)  # model.keras, loaded again
+    np.testing.assert_allclose(run.model.predict(pixels, verbose=0), saved, atol=1e-6)
+    truth = np.asarray(val.targets)
+    loss = float(np.mean(-np.log(np.maximum(saved[np.arange(len(truth)), truth], np.finfo(np.float32).tiny))))
+    assert run.metrics["loss"] == pytest.approx(loss, rel=1e-5)
+    assert run.metrics["accuracy"] == pytest.approx(float(np.mean(saved.argmax(1) == truth)))

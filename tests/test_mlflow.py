@@ -126,7 +126,7 @@ def test_a_run_is_logged_whole_and_its_model_predicts_in_a_new_process(server, c
 
 
 def test_a_resumed_run_goes_on_in_the_same_mlflow_run_with_no_epoch_lost_or_repeated(
-    server, client, scenes, tmp_path, foreground_signals
+    server, client, scenes, tmp_path, foreground_signals, capsys
 ):
     import keras
 
@@ -141,7 +141,9 @@ def test_a_resumed_run_goes_on_in_the_same_mlflow_run_with_no_epoch_lost_or_repe
         zoo.train(TINY_IMAGE, scenes, callbacks=[CtrlC()], **options)
     stopped = mlflow_run_of(client, out)
     assert stopped.info.status == "KILLED"
+    capsys.readouterr()
     run = zoo.train(TINY_IMAGE, scenes, resume=True, **options)
+    assert "MLflow run" not in capsys.readouterr().err  # verbose=0: where it was logged is not said either
     resumed = mlflow_run_of(client, out)  # one MLflow run for the zoo run, not two
     assert resumed.info.run_id == stopped.info.run_id and resumed.info.status == "FINISHED"
     logged = sorted((m.step, m.value) for m in client.get_metric_history(resumed.info.run_id, "val_loss"))

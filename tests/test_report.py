@@ -75,6 +75,18 @@ def test_classification_metrics_match_scikit_learn(n, c, seed):
     assert_json_ready(m)
 
 
+def test_the_loss_of_confidently_wrong_outputs_is_their_cross_entropy_not_a_clipped_one():
+    """A float32 softmax gives probabilities far below Keras' 1e-7 clip: the loss is the cross-entropy of the logits
+    (what Keras prints each epoch), not one capped at -ln(1e-7) = 16.1 an example."""
+    logits = np.array([[0.0, 30.0, 0.0], [5.0, 0.0, 0.0], [0.0, 0.0, 12.0]])
+    y = np.array([0, 0, 2])  # the first: wrong, and sure of it
+    z = logits - logits.max(axis=1, keepdims=True)
+    log_softmax = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    probs = np.exp(log_softmax).astype(np.float32)
+    cross_entropy = -log_softmax[np.arange(3), y].mean()
+    assert compute_metrics("classification", y, probs)["loss"] == pytest.approx(cross_entropy, rel=1e-5)
+
+
 def test_classification_uses_class_names_and_accepts_float32_and_column_labels():
     y, probs = random_classification(40, 3, 5)
     labels, probs32 = y.reshape(-1, 1).astype(np.float32), probs.astype(np.float32)
@@ -112,7 +124,7 @@ def test_perfect_classifier():
     assert m["accuracy"] == m["macro_f1"] == m["top5_accuracy"] == 1.0
     assert m["confusion_matrix"] == np.diag(np.bincount(y, minlength=7)).tolist()
     assert all(c["precision"] == c["recall"] == c["f1"] == 1.0 for c in m["per_class"].values())
-    assert 0 < m["loss"] < 1e-6  # probabilities are clipped to [1e-7, 1 - 1e-7]
+    assert m["loss"] == 0.0  # probability 1 on each true class: its cross-entropy, not a clipped one
 
 
 def test_two_classes():

@@ -475,3 +475,18 @@ def test_a_warm_up_that_fails_is_the_error_itself_not_a_plugin_calling_sys_exit(
     assert done.stderr.count("Traceback") == 1 and 'raise RuntimeError("the fussy layer failed")' in done.stderr, done
     assert "sys.exit" not in done.stderr and "Application startup failed" not in done.stderr
     assert "serving" not in done.stdout
+
+
+@pytest.mark.slow  # a training and a SavedModel export
+def test_a_regression_model_says_it_answers_values_and_how_many(tmp_path):
+    """TF Serving's metadata names the output as the exports do (``values``), with one column per target."""
+    import numpy as np
+
+    x = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype="uint8")
+    y = np.stack([x.mean((1, 2, 3)), x[..., 0].mean((1, 2))], axis=1) / 255
+    run = zoo.train(TINY_IMAGE, (x, y), task="regression", weights=None, epochs=1, out=tmp_path / "run", verbose=0)
+    exported = zoo.export(run, "savedmodel", out=tmp_path / "export")
+    for source in (run, exported.path):
+        meta = zoo.serving.Served.of(source, "r").metadata()
+        ((name, output),) = meta["metadata"]["signature_def"]["signature_def"]["serving_default"]["outputs"].items()
+        assert name == "values" and [d["size"] for d in output["tensor_shape"]["dim"]] == ["-1", "2"], source

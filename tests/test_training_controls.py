@@ -4,6 +4,7 @@ config.json, the card and resume get them at once, and each does to training wha
 import csv
 import warnings
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
@@ -86,3 +87,24 @@ def test_early_stopping_is_said_with_the_epoch_whose_weights_are_kept(scenes, tm
         f"phase 1: stopped early after epoch {len(losses)} of 6: no better validation loss in 1 epoch; epoch {best}'s"
     )
     assert f"{said} weights are kept" in caplog.messages
+
+
+def test_a_run_that_trains_every_epoch_says_when_an_earlier_epochs_weights_are_kept(scenes, tmp_path, caplog):
+    """Without early stopping too (patience=None), the best epoch's weights are the model: said, not silent."""
+
+    class Scramble(keras.callbacks.Callback):  # the last epoch starts from a wrecked head: its loss is the worst
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                out, rng = self.model.layers[-1], np.random.default_rng(0)  # confidently wrong at random
+                out.set_weights([rng.normal(0, 100, w.shape).astype(w.dtype) for w in out.get_weights()])
+
+    caplog.set_level("INFO", logger="zoo")
+    run = zoo.train(TINY_IMAGE, scenes, weights=None, epochs=3, patience=None, out=tmp_path / "run",
+                    cache_dir=tmp_path / "cache", callbacks=[Scramble()])  # fmt: skip
+    losses = [row["val_loss"] for row in run.history]
+    assert len(losses) == 3 and int(np.argmin(losses)) < 2, losses
+    kept = int(np.argmin(losses)) + 1
+    said = [m for m in caplog.messages if "weights are kept" in m]
+    assert said == [f"phase 1: epoch {kept}'s weights are kept, whose validation loss {losses[kept - 1]:.4g} is the "
+                    f"best (epoch 3: {losses[2]:.4g})"]  # fmt: skip
+    assert run.metrics["loss"] == pytest.approx(losses[kept - 1], rel=1e-4)  # the model is that epoch's

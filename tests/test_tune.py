@@ -189,17 +189,6 @@ def test_a_shared_study_keeps_its_settings_refuses_others_and_prints_its_best_tr
     assert float(words[words.index("--lr") + 1]) == best.params["learning_rate"]  # in full: it trains as the trial
 
 
-def test_a_text_backbone_is_tuned_and_swept_on_its_fitted_token_window(tiny_text, tmp_path):
-    from zoo.data import topics_path
-    from zoo.lr_finder import lr_find
-
-    cache = tmp_path / "cache"
-    found = tune(topics_path(), tiny_text, trials=3, epochs=2, weights=None, batch_size=32, cache_dir=cache, verbose=0)
-    assert len(found.trials) == 3 and "head" not in found.best["params"]  # vectors: no reduction to choose
-    swept = lr_find(tiny_text, topics_path(), weights=None, batch_size=32, steps=20, cache_dir=cache, verbose=0)
-    assert len(swept.rates) == len(swept.losses) >= 10 and np.isfinite(swept.losses).all()
-
-
 def test_a_backbone_that_cannot_run_fails_in_one_line_before_any_trial(tiny_text, tmp_path, capsys):
     from zoo.data import topics_path
 

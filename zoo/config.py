@@ -391,7 +391,9 @@ class ModelConfig:
 
     ``class_names`` are set once the model is trained; ``block_pattern`` is the spec's, so a loaded
     model fine-tunes by blocks even where its plugin is not installed; ``unfrozen`` lists the blocks
-    fine-tuning has opened so far.
+    fine-tuning has opened so far; ``dtype_policy`` is Keras' global policy it was built under
+    (``mixed_bfloat16`` for mixed precision), which ``zoo.load_model`` loads it under again: a layer whose
+    config leaves its policy out (KerasCV's) then computes as it trained.
 
     >>> parts = ModelParts(network="resnet50", features="pool", head="head")
     >>> config = ModelConfig("resnet50", "classification", 3, "avg", (), 0.0, None, (64, 64, 3), parts)
@@ -412,6 +414,7 @@ class ModelConfig:
     block_pattern: str | None = None
     class_names: tuple[str, ...] = ()
     unfrozen: tuple[str, ...] = ()
+    dtype_policy: str = "float32"
 
     @property
     def standardize(self) -> bool:

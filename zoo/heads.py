@@ -89,6 +89,7 @@ def build(
         parts=parts,
         modality=spec.modality,
         block_pattern=spec.block_pattern,
+        dtype_policy=keras.config.dtype_policy().name,
     )
     return model
 

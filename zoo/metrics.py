@@ -14,7 +14,10 @@ import numpy as np
 from zoo.config import TASKS, TOP_ACCURACY_K, is_number
 from zoo.errors import ConfigError, DataError
 
-EPSILON = 1e-7  # probability clipping for the loss, as Keras does
+EPSILON = 1e-7  # probability clipping for the multilabel loss, as Keras does (a float32 sigmoid saturates at 1 - 6e-8)
+# The smallest probability a float32 softmax gives before it rounds to 0: a classifier's loss is then the cross-entropy
+# its logits give (Keras computes it from them each epoch), not one capped at -ln(1e-7) = 16.1 an example.
+SMALLEST_PROBABILITY = float(np.finfo(np.float32).tiny)
 
 
 def compute_metrics(
@@ -94,7 +97,7 @@ def example_losses(task: str, targets: np.ndarray, outputs: np.ndarray) -> np.nd
     if task == "classification":
         total = outputs.sum(axis=1)
         true_p = outputs[np.arange(len(targets)), np.asarray(targets).astype(int)] / np.where(total > 0, total, 1.0)
-        return -np.log(np.clip(true_p, EPSILON, 1 - EPSILON))
+        return -np.log(np.clip(true_p, SMALLEST_PROBABILITY, 1.0))
     if task == "multilabel":
         p = np.clip(outputs, EPSILON, 1 - EPSILON)
         return -(targets * np.log(p) + (1 - targets) * np.log(1 - p)).mean(axis=1)

@@ -162,6 +162,7 @@ class Served:
             "backbone": run.model_config.backbone,
             "task": run.task,
             "class_names": list(run.class_names),
+            "num_outputs": run.model_config.num_outputs,
             "modality": run.modality,
             "input_shape": list(run.input_shape),
             "sequence_length": run.input_shape[0] if run.modality == "text" else None,
@@ -220,6 +221,7 @@ class Served:
         classes = [c.decode() for c in answer["classes"].numpy()[0]] if "classes" in answer else labels
         if classes != labels:
             raise damaged(f"{METADATA} names the classes {labels!r:.120}, the model itself {classes!r:.120}")
+        record["num_outputs"] = int(answer[output].shape[-1])
 
         def call(batch: np.ndarray) -> np.ndarray:
             fed = batch if text else np.clip(np.round(batch), 0, 255).astype("uint8")
@@ -275,7 +277,8 @@ class Served:
         # what a request holds: one string per input, a text or an encoded image file (its size any: "zoo" says the
         # size it is resized to), as TF Serving says an input of encoded images
         inputs = {self.input_name: {"dtype": "DT_STRING", "tensor_shape": _shape([-1])}}
-        outputs = {"probabilities": {"dtype": "DT_FLOAT", "tensor_shape": _shape([-1, len(self.class_names)])}}
+        output = "values" if self.record["task"] == "regression" else "probabilities"  # as the exports name it
+        outputs = {output: {"dtype": "DT_FLOAT", "tensor_shape": _shape([-1, self.record["num_outputs"]])}}
         signature = {"inputs": inputs, "outputs": outputs, "method_name": "tensorflow/serving/predict"}
         return {
             "model_spec": {"name": self.name, "signature_name": "", "version": VERSION},

@@ -182,9 +182,10 @@ class MlflowRun:
 
         return LogHistory()
 
-    def finish(self, run: Run) -> None:
+    def finish(self, run: Run, verbose: int = 1) -> None:
         """Log a finished zoo run: its history, its validation metrics (``final_<name>``), its records and reports
-        as artefacts, and the model in MLflow's ``python_function`` flavour (``runs:/<id>/model``); then end it."""
+        as artefacts, and the model in MLflow's ``python_function`` flavour (``runs:/<id>/model``); then end it,
+        saying where unless ``verbose`` is 0."""
         import mlflow.pyfunc
 
         from zoo.card import ZOO_DISTRIBUTION
@@ -207,7 +208,7 @@ class MlflowRun:
         self._safely(log_model)
         self.end("FINISHED")
         if self.on:
-            say(f"MLflow run: {self.url}; its model: runs:/{self.run_id}/{MODEL_ARTIFACT}")
+            say(f"MLflow run: {self.url}; its model: runs:/{self.run_id}/{MODEL_ARTIFACT}", verbose)
 
     @property
     def url(self) -> str:

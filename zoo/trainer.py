@@ -41,6 +41,7 @@ from zoo.heads import build, set_standardization, unfitted_standardization
 from zoo.metrics import compute_metrics
 from zoo.plugins import get_spec
 from zoo.run import Run, RunState, StopState, WorkerView, check_free, default_path, describe_source, load_model
+from zoo.run.models import dtype_policy
 from zoo.run.state import data_identity
 from zoo.tracking import MlflowRun, require_mlflow, require_tensorboard, tensorboard_callbacks
 from zoo.training_data import ArrayBatches, TrainingData
@@ -417,7 +418,7 @@ class _Trainer:
                 err.run_path = self.run_dir.path  # what to resume, said by the zoo command
             raise
         if self.mlflow is not None:
-            self.mlflow.finish(finished)
+            self.mlflow.finish(finished, self.verbose)
         return finished
 
     def _phase1(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -514,10 +515,15 @@ class _Trainer:
                 *self.callbacks,
             ],
         )
+        kept = self.state.early_stopping.best_epoch + 1
         if self.state.stopped and self.state.epoch < epochs:
-            kept, waited = self.state.early_stopping.best_epoch + 1, self.config.patience
+            waited = self.config.patience
             self._say(f"phase {phase}: stopped early after epoch {self.state.epoch} of {epochs}: no better validation "
                       f"loss in {waited} epoch{'s' * (waited != 1)}; epoch {kept}'s weights are kept")  # fmt: skip
+        elif 0 < kept < self.state.epoch:  # every epoch trained, the best one earlier: its weights, said so
+            lowest, last = self.state.early_stopping.best, self.state.history[-1].get("val_loss", math.nan)
+            self._say(f"phase {phase}: epoch {kept}'s weights are kept, whose validation loss {lowest:.4g} is the best "
+                      f"(epoch {self.state.epoch}: {last:.4g})")  # fmt: skip
 
     def _tracking(self, phase: int, resumed: bool) -> list[Any]:
         """The tracking callbacks of ``phase`` that the options ask for (the chief's alone)."""
@@ -535,9 +541,7 @@ class _Trainer:
         config, task = self.config, self.recipe.task
         per_epoch = math.ceil(len(self.data.train_set) / config.batch_size)
         rate = learning_rate_schedule(lr, epochs * per_epoch, round(config.warmup_epochs * per_epoch), config.schedule)
-        metrics = ["accuracy"] if task != "regression" else ["mae"]
-        if task == "classification" and self.recipe.num_outputs > TOP_ACCURACY_K:
-            metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=TOP_ACCURACY_K, name="top5_accuracy"))
+        metrics = epoch_metrics(task, self.recipe.num_outputs)
         optimizer = optimizer_for(config, rate)
         loss, loss_metric = losses(task, self.recipe.num_outputs, config.label_smoothing, self.placement.processes > 1)
         if loss_metric is None:
@@ -604,6 +608,23 @@ def learning_rate_schedule(lr: float, steps: int, warmup: int, schedule: str) ->
     return keras.optimizers.schedules.CosineDecay(
         0.0, decay_steps=max(steps - warmup, 1), alpha=alpha, warmup_target=lr, warmup_steps=warmup
     )
+
+
+def epoch_metrics(task: str, outputs: int) -> list[Any]:
+    """What each epoch reports besides the loss: ``accuracy`` (and ``top5_accuracy`` above 5 classes) for a
+    classifier; for multilabel ``binary_accuracy``, the share of (example, label) pairs right at 0.5 (Keras'
+    ``"accuracy"`` would be categorical there: whether the top score is a true label); ``mae`` for regression.
+
+    >>> [getattr(metric, "name", metric) for metric in epoch_metrics("multilabel", 4)]
+    ['binary_accuracy']
+    """
+    if task == "regression":
+        return ["mae"]
+    if task == "multilabel":
+        return [keras.metrics.BinaryAccuracy(name="binary_accuracy", threshold=0.5)]
+    if outputs > TOP_ACCURACY_K:
+        return ["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(k=TOP_ACCURACY_K, name="top5_accuracy")]
+    return ["accuracy"]
 
 
 def losses(task: str, classes: int, smoothing: float, weighted: bool) -> tuple[Any, Any]:
@@ -771,13 +792,9 @@ def build_for_training(
 def _build_for(name: str, dataset: Dataset, config: TrainConfig) -> Any:
     counts = {"num_outputs" if dataset.task == "regression" else "num_classes": dataset.num_outputs}
     options = {k: v for k, v in config.model_options.items() if k != "task"}
-    previous = keras.config.dtype_policy()
-    if config.mixed_precision:
-        keras.config.set_dtype_policy("mixed_float16" if distribute.has_gpu() else "mixed_bfloat16")
-    try:
+    mixed = ("mixed_float16" if distribute.has_gpu() else "mixed_bfloat16") if config.mixed_precision else None
+    with dtype_policy(mixed):
         return build(name, task=dataset.task, **options, **counts, seed=config.seed)  # type: ignore[arg-type]
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 def _check_target_scale(dataset: Dataset) -> None:

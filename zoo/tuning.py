@@ -40,7 +40,7 @@ from zoo.features import model_identity
 from zoo.heads import STANDARDIZE, build_head, set_standardization
 from zoo.plugins import get_spec, select_backbones
 from zoo.tracking import MlflowRun, require_mlflow
-from zoo.trainer import build_for_training, learning_rate_schedule, losses, optimizer_for, seeded
+from zoo.trainer import build_for_training, epoch_metrics, learning_rate_schedule, losses, optimizer_for, seeded
 from zoo.training_data import ArrayBatches, TrainingData
 
 HIDDEN = {"none": (), "256": (256,), "512": (512,), "256,128": (256, 128)}  # the head's hidden layers tried
@@ -313,7 +313,7 @@ class _Features:
             rate = learning_rate_schedule(config.learning_rate, config.epochs * per_epoch, 0, config.schedule)
             loss = losses(recipe.task, recipe.num_outputs, config.label_smoothing, weighted=False)[0]
             head.compile(optimizer=optimizer_for(config, rate), loss=loss,
-                         metrics=["accuracy"] if recipe.task != "regression" else [])  # fmt: skip
+                         metrics=epoch_metrics(recipe.task, recipe.num_outputs))  # fmt: skip
             plan = self._plan(config, recipe)
             batches = ArrayBatches(train_features, *plan.targets(self.train_set), config)
             validation = ArrayBatches(val_features, self.val_set.targets, None, config, shuffle=False)

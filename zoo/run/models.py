@@ -12,7 +12,7 @@ import os
 import re
 import sys
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -273,12 +273,32 @@ def load_model(path: str | os.PathLike[str]) -> keras.Model:
         # keras-hub network (whose sublayers come back all trainable) is more than were saved, and Keras
         # warns "Skipping variable loading for optimizer ...".
         custom_objects = {keras.saving.get_registered_name(c): c for c in classes}
-        model = keras.saving.load_model(path, custom_objects=custom_objects, safe_mode=True, compile=False)
+        with dtype_policy(zoo_config.dtype_policy if zoo_config is not None else None):
+            model = keras.saving.load_model(path, custom_objects=custom_objects, safe_mode=True, compile=False)
     except Exception as err:  # Keras reports a damaged file, or what its safe mode refuses, as many types
         raise _load_error(path, err) from err
     if zoo_config is not None:
         model.zoo_config = zoo_config
     return model
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str | None) -> Iterator[None]:
+    """Keras' global dtype policy set to ``name`` meanwhile (``None``: left as it is), then put back.
+
+    >>> with dtype_policy("mixed_bfloat16"):
+    ...     import keras; keras.layers.Dense(2).compute_dtype
+    'bfloat16'
+    """
+    import keras
+
+    previous = keras.config.dtype_policy()
+    if name is not None:
+        keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def _zoo_config(path: Path, archive: zipfile.ZipFile) -> ModelConfig | None:
