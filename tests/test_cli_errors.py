@@ -61,6 +61,9 @@ def _assert_user_error(code, stderr, match):
         (["--epochs", "2", "--warmup-epochs", "2"], "warmup_epochs=2.0 is not shorter than the 2 epochs"),
         (["--fine-tune", "1", "--fine-tune-epochs", "1", "--warmup-epochs", "1.5"], "than the 1 fine-tuning epochs"),
         (["--mlflow", "htp://typo:5000"], "mlflow must be True, False or a tracking URI (http://host:5000"),
+        (["--fine-tune-epochs", "3"], "fine_tune_epochs applies when fine-tuning: give fine_tune"),  # no --fine-tune
+        (["--fine-tune-learning-rate", "0.1"], "fine_tune_learning_rate applies when fine-tuning"),
+        (["--val", "{images}", "--val-fraction", "0.3"], "val_fraction applies when the validation set is split"),
     ],
     ids=[
         "epochs",
@@ -78,9 +81,13 @@ def _assert_user_error(code, stderr, match):
         "warmup",
         "warmup-phase2",
         "mlflow-uri",
+        "idle-fine-tune-epochs",
+        "idle-fine-tune-rate",
+        "idle-val-fraction",
     ],
 )
 def test_bad_numbers_fail_before_tensorflow_loads(args, match, images, tmp_path):
+    args = [arg.format(images=images) for arg in args]
     code, out, err = _zoo("train", "--backbone", "resnet50", "--data", images, *args, tmp_path=tmp_path)
     _assert_user_error(code, err, match)
     assert "heavy: []" in out

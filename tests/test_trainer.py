@@ -235,3 +235,21 @@ def test_train_puts_back_the_callers_python_and_numpy_random_states(tmp_path):
     random.seed(7), np.random.seed(7)
     zoo.train(NET, (x, np.array(["a", "b"] * 6)), epochs=1, out=tmp_path / "run", seed=3, **FAST)
     assert (random.random(), np.random.rand()) == expected  # as if train had drawn nothing
+
+
+def test_options_that_would_change_nothing_are_refused_not_recorded(scenes, tmp_path):
+    with pytest.raises(zoo.ConfigError, match="fine_tune_epochs and fine_tune_learning_rate apply when fine-tuning"):
+        zoo.train(NET, scenes[0], fine_tune_epochs=3, fine_tune_learning_rate=0.1, out=tmp_path / "a", **FAST)
+    with pytest.raises(zoo.ConfigError, match="val_fraction applies when the validation set is split"):
+        zoo.train(NET, scenes[0], scenes[1], val_fraction=0.3, out=tmp_path / "b", **FAST)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_built_model_is_recorded_with_the_options_it_was_built_with(scenes, tmp_path):
+    model = zoo.build(NET, num_classes=4, head="max", hidden=(16,), dropout=0.3, weights=None, input_shape=32)
+    run = zoo.train(model, scenes[0], out=tmp_path / "run", **TRAIN)
+    recorded = json.loads((run.path / "config.json").read_text())["train"]
+    built = {"head": "max", "hidden": [16], "dropout": 0.3, "weights": None}
+    assert {name: recorded[name] for name in built} == built  # what zoo runs, the report and MLflow show
+    again = zoo.resume(run.path, verbose=0)  # a finished run: the record goes with it
+    assert again.train_config == run.train_config

@@ -13,7 +13,7 @@ import dataclasses
 import difflib
 import numbers
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from zoo.errors import ConfigError
@@ -336,6 +336,24 @@ def check_taken(options: Mapping[str, Any], taken: Sequence[str], by: str) -> No
     if unused:
         raise ConfigError(f"{by} does not use {', '.join(unused)}: drop {'it' if len(unused) == 1 else 'them'} "
                           f"(it takes {', '.join(taken)})")  # fmt: skip
+
+
+def check_applies(given: Iterable[str], config: TrainConfig, separate_val: bool) -> None:
+    """Refuse the training options ``given`` that would change nothing: never silently ignored (nor listed as the
+    run's options). ``separate_val``: a validation set is given, so nothing is split off.
+
+    >>> check_applies(["fine_tune_epochs"], TrainConfig(fine_tune_epochs=3), separate_val=False)
+    Traceback (most recent call last):
+    zoo.errors.ConfigError: fine_tune_epochs applies when fine-tuning: give fine_tune (the blocks to open), or drop it
+    """
+    given = set(given)
+    idle = [name for name in ("fine_tune_epochs", "fine_tune_learning_rate") if name in given and not config.fine_tune]
+    if idle:
+        raise ConfigError(f"{' and '.join(idle)} appl{'y' if len(idle) > 1 else 'ies'} when fine-tuning: give "
+                          f"fine_tune (the blocks to open), or drop {'them' if len(idle) > 1 else 'it'}")  # fmt: skip
+    if separate_val and "val_fraction" in given:
+        raise ConfigError("val_fraction applies when the validation set is split off the training data: with a "
+                          "separate validation set (val), drop it")  # fmt: skip
 
 
 def check_class_weight(class_weight: str | None, task: str) -> None:

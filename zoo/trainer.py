@@ -28,7 +28,15 @@ import numpy as np
 from zoo import console, distribute, interrupts
 from zoo.cache import FeatureCache, cache_key
 from zoo.checkpoints import EXACT_LOSS, EpochEnd, restore_optimizer
-from zoo.config import MODEL_OPTIONS, TOP_ACCURACY_K, ModelConfig, TrainConfig, check_class_weight, finished_run_error
+from zoo.config import (
+    MODEL_OPTIONS,
+    TOP_ACCURACY_K,
+    ModelConfig,
+    TrainConfig,
+    check_applies,
+    check_class_weight,
+    finished_run_error,
+)
 from zoo.data import Dataset, load_dataset, split
 from zoo.data.dataset import check_modality
 from zoo.data.listing import with_article
@@ -136,6 +144,7 @@ def train(
     config = (config or TrainConfig()).updated(options)
     if resume and out is not None:
         config = _resumed_config(out, config, given)
+    check_applies(options, config, separate_val=val is not None)
     if config.tensorboard:
         require_tensorboard()
     if config.mlflow:
@@ -152,6 +161,10 @@ def train(
             )
         spec, task = get_spec(recipe.backbone), recipe.task
         check_class_weight(config.class_weight, task)
+        # recorded as built (config.json, the card, zoo runs, MLflow's params), not as TrainConfig's defaults
+        built = {"head": recipe.head, "hidden": recipe.hidden, "dropout": recipe.dropout,
+                 "standardize": recipe.standardize, "weights": recipe.weights}  # fmt: skip
+        config = config.updated(built)
     known = (recipe.class_names or None) if recipe else None
     train_set = load_dataset(data, task=task, class_names=known)  # type: ignore[arg-type]
     backbone = f"{spec.name} is {with_article(spec.modality)} backbone"

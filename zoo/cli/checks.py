@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.backbones import resolve_input_shape, resolve_weights
-from zoo.config import ONE_HOST, TrainConfig, finished_run_error
+from zoo.config import ONE_HOST, TrainConfig, check_applies, finished_run_error
 from zoo.errors import ConfigError, DataError
 from zoo.plugins import get_spec, select_backbones
 from zoo.run.layout import check_not_a_run_file
@@ -100,6 +100,8 @@ def check_train(args: argparse.Namespace) -> TrainConfig:
     if not args.backbone or not args.data:
         raise ConfigError("--backbone and --data are required (or --resume RUN)")
     config = train_config(args)
+    given = [field.name for field in dataclasses.fields(TrainConfig) if is_given(args, field)]
+    check_applies(given, config, separate_val=args.val is not None)
     spec = get_spec(args.backbone)
     resolve_input_shape(spec, config.input_shape)
     if config.weights != "default":
