@@ -49,8 +49,24 @@ def test_a_search_over_two_backbones_extracts_each_once_and_its_command_trains_t
     best = found.best["params"]
     assert (trained.learning_rate, trained.dropout, trained.head) == (best["learning_rate"], best["dropout"],
                                                                       best["head"])  # fmt: skip
-    phase1 = [row["val_loss"] for row in zoo.Run(out).history]  # the command trains as the trial did: its score
+    # the command trains as the trial did: its score (the true labels' cross-entropy, where the loss is smoothed)
+    phase1 = [row.get("val_crossentropy", row["val_loss"]) for row in zoo.Run(out).history]
     assert min(phase1) == pytest.approx(found.best["value"], rel=1e-5)
+
+
+def test_a_trial_with_label_smoothing_is_scored_by_the_true_labels_cross_entropy(scenes, tmp_path):
+    """Smoothed targets' loss has a floor, their entropy (0.59 for 4 classes at 0.2): scored by it, every smoothed
+    trial would trail every unsmoothed one however well its head classifies."""
+    from zoo.cache import FeatureCache
+    from zoo.data import load_dataset, split
+    from zoo.tuning import _Features
+
+    config = zoo.TrainConfig(weights=None, epochs=20, batch_size=8, learning_rate=0.01, label_smoothing=0.2)
+    store = _Features(split(load_dataset(scenes), config.val_fraction, config.seed), config, FeatureCache(tmp_path), 0)
+    score, accuracy = store.train_head(TINY_IMAGE, config, optuna.trial.FixedTrial({}))
+    smoothed = np.array([0.85, 0.05, 0.05, 0.05])
+    floor = float(-(smoothed * np.log(smoothed)).sum())
+    assert accuracy >= 0.75 and score < floor, (score, accuracy, floor)
 
 
 def test_a_reduction_of_the_cached_maps_is_the_models_own_pooling(scenes):
@@ -95,7 +111,7 @@ def test_train_best_makes_a_normal_run_with_the_best_options_and_fine_tuning(sce
     assert "best: trial 0, validation loss " in printed and "--fine-tune 99" in printed.split("train it: ")[1]
     assert err.splitlines()[-1].startswith("zoo: error: fine_tune must be between 1 and ")
     # the run's head starts and trains as the trial's did: its phase 1 scores what the search reported
-    phase1 = [row["val_loss"] for row in run.history if row["phase"] == 1]
+    phase1 = [row.get("val_crossentropy", row["val_loss"]) for row in run.history if row["phase"] == 1]
     assert min(phase1) == pytest.approx(found["best"]["value"], rel=1e-5)
 
 

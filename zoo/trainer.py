@@ -554,7 +554,7 @@ class _Trainer:
         config, task = self.config, self.recipe.task
         per_epoch = math.ceil(len(self.data.train_set) / config.batch_size)
         rate = learning_rate_schedule(lr, epochs * per_epoch, round(config.warmup_epochs * per_epoch), config.schedule)
-        metrics = epoch_metrics(task, self.recipe.num_outputs)
+        metrics = epoch_metrics(task, self.recipe.num_outputs, config.label_smoothing)
         optimizer = optimizer_for(config, rate)
         loss, loss_metric = losses(task, self.recipe.num_outputs, config.label_smoothing, self.placement.processes > 1)
         if loss_metric is None:
@@ -623,21 +623,30 @@ def learning_rate_schedule(lr: float, steps: int, warmup: int, schedule: str) ->
     )
 
 
-def epoch_metrics(task: str, outputs: int) -> list[Any]:
+CROSSENTROPY = "crossentropy"  # the epoch metric of the true labels' cross-entropy, where the loss is smoothed
+
+
+def epoch_metrics(task: str, outputs: int, smoothing: float = 0.0) -> list[Any]:
     """What each epoch reports besides the loss: ``accuracy`` (and ``top5_accuracy`` above 5 classes) for a
     classifier; for multilabel ``binary_accuracy``, the share of (example, label) pairs right at 0.5 (Keras'
     ``"accuracy"`` would be categorical there: whether the top score is a true label); ``mae`` for regression.
+    With label ``smoothing``, also ``crossentropy``: the loss of the true labels, which ``metrics.json`` reports
+    (the loss itself is the smoothed targets', whose floor is their entropy).
 
-    >>> [getattr(metric, "name", metric) for metric in epoch_metrics("multilabel", 4)]
-    ['binary_accuracy']
+    >>> [getattr(metric, "name", metric) for metric in epoch_metrics("multilabel", 4, smoothing=0.1)]
+    ['binary_accuracy', 'crossentropy']
     """
     if task == "regression":
         return ["mae"]
     if task == "multilabel":
-        return [keras.metrics.BinaryAccuracy(name="binary_accuracy", threshold=0.5)]
-    if outputs > TOP_ACCURACY_K:
-        return ["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(k=TOP_ACCURACY_K, name="top5_accuracy")]
-    return ["accuracy"]
+        found = [keras.metrics.BinaryAccuracy(name="binary_accuracy", threshold=0.5)]
+        plain = keras.metrics.BinaryCrossentropy
+    else:
+        found = ["accuracy"]
+        if outputs > TOP_ACCURACY_K:
+            found.append(keras.metrics.SparseTopKCategoricalAccuracy(k=TOP_ACCURACY_K, name="top5_accuracy"))
+        plain = keras.metrics.SparseCategoricalCrossentropy
+    return [*found, plain(name=CROSSENTROPY)] if smoothing else found
 
 
 def losses(task: str, classes: int, smoothing: float, weighted: bool) -> tuple[Any, Any]:

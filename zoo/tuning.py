@@ -5,7 +5,8 @@ to them as the model's own pooling layer would); then every trial trains a new h
 Optuna's TPE sampler picks the options, and its median pruner stops a trial whose validation loss, epoch by
 epoch, trails the median of the trials before it. A trial trains as ``zoo train``'s phase 1 does on cached
 features (the same data split, options, optimizer, schedule, loss and standardisation; only the head's first
-random weights differ) and scores its best epoch's validation loss, as the trainer's early stopping keeps it.
+random weights differ) and scores its best epoch's validation loss, of the true labels where label smoothing
+(which it searches) smooths the loss's targets (see :func:`_score_key`).
 The best options then make a ``zoo train`` command, or a run (``zoo tune --train-best``).
 
 With a ``storage`` (Optuna's RDB storage: ``sqlite:///study.db`` on one host, a database server's URL across
@@ -24,7 +25,7 @@ import os
 import random
 import shlex
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import keras
@@ -40,7 +41,15 @@ from zoo.features import model_identity
 from zoo.heads import STANDARDIZE, build_head, set_standardization
 from zoo.plugins import get_spec, select_backbones
 from zoo.tracking import MlflowRun, require_mlflow
-from zoo.trainer import build_for_training, epoch_metrics, learning_rate_schedule, losses, optimizer_for, seeded
+from zoo.trainer import (
+    CROSSENTROPY,
+    build_for_training,
+    epoch_metrics,
+    learning_rate_schedule,
+    losses,
+    optimizer_for,
+    seeded,
+)
 from zoo.training_data import ArrayBatches, TrainingData
 
 HIDDEN = {"none": (), "256": (256,), "512": (512,), "256,128": (256, 128)}  # the head's hidden layers tried
@@ -313,7 +322,7 @@ class _Features:
             rate = learning_rate_schedule(config.learning_rate, config.epochs * per_epoch, 0, config.schedule)
             loss = losses(recipe.task, recipe.num_outputs, config.label_smoothing, weighted=False)[0]
             head.compile(optimizer=optimizer_for(config, rate), loss=loss,
-                         metrics=epoch_metrics(recipe.task, recipe.num_outputs))  # fmt: skip
+                         metrics=epoch_metrics(recipe.task, recipe.num_outputs, config.label_smoothing))  # fmt: skip
             plan = self._plan(config, recipe)
             batches = ArrayBatches(train_features, *plan.targets(self.train_set), config)
             validation = ArrayBatches(val_features, self.val_set.targets, None, config, shuffle=False)
@@ -323,7 +332,7 @@ class _Features:
             # them in an order of its global generator's (a trial then trains unlike the run of its options)
         if trial.should_prune():
             raise optuna.TrialPruned()
-        val_losses = history.history["val_loss"]
+        val_losses = history.history[_score_key(history.history)]
         best = int(np.nanargmin(val_losses)) if np.isfinite(val_losses).any() else 0
         accuracy = history.history.get("val_accuracy")
         return float(val_losses[best]), (float(accuracy[best]) if accuracy else None)
@@ -343,6 +352,13 @@ def _reduce(maps: np.ndarray, head: str) -> np.ndarray:
     return np.asarray(maps.mean(axis=positions) if head == "avg" else maps.max(axis=positions), dtype="float32")
 
 
+def _score_key(logs: Mapping[str, Any]) -> str:
+    """What trials are compared by: the validation cross-entropy of the true labels (``val_crossentropy``) where
+    the loss is of smoothed ones (label smoothing is searched, and a smoothed target's loss has a floor, its
+    entropy: that would rank the smoothing, not the head), else the validation loss."""
+    return f"val_{CROSSENTROPY}" if f"val_{CROSSENTROPY}" in logs else "val_loss"
+
+
 class _Report(keras.callbacks.Callback):
     """Each epoch's validation loss to the Optuna trial, and its metrics to the trial's MLflow run if ``logged``;
     training stops when the pruner says the trial trails."""
@@ -354,7 +370,7 @@ class _Report(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self.logged is not None:
             self.logged.log_metrics(logs or {}, epoch)
-        value = float((logs or {}).get("val_loss", math.inf))
+        value = float((logs or {}).get(_score_key(logs or {}), math.inf))
         self.trial.report(value if math.isfinite(value) else math.inf, epoch)
         if self.trial.should_prune():
             self.model.stop_training = True
