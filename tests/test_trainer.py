@@ -145,7 +145,7 @@ def test_class_weights_mixed_precision_and_multilabel_run(tmp_path):
 
 
 def test_a_run_directory_is_never_overwritten(finished_run, scenes):
-    with pytest.raises(RunError, match="already holds a run"):
+    with pytest.raises(RunError, match="already holds a finished run; pick another --out"):  # not "resume it"
         zoo.train(NET, scenes[0], epochs=1, out=finished_run.path, **FAST)
     with pytest.raises(RunError, match="does not exist"):
         zoo.resume(finished_run.path.parent / "nothing-here")

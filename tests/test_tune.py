@@ -95,7 +95,7 @@ def test_train_best_makes_a_normal_run_with_the_best_options_and_fine_tuning(sce
 
     # --out checked as `zoo train` checks it, before any trial (not -q: a trial would say its loss on stderr)
     (tmp_path / "file").write_text("x")
-    for taken, said in ((out, "already holds a run"), (tmp_path / "file", "exists and is not a directory")):
+    for taken, said in ((out, "already holds a finished run"), (tmp_path / "file", "exists and is not a directory")):
         assert main([*args[: args.index("--out") + 1], str(taken)]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"zoo: error: {taken} ") and said in err and err.count("\n") == 1

@@ -239,6 +239,8 @@ def _train_placed(
     labels_id = cache_key(train=train_set.label_digest, val=val_set.label_digest)
     if not resume and out is not None and _unfinished_same_run(Path(out), spec.name, config, data_id):
         resume = True  # the same command again goes on from the last checkpoint (Keras' BackupAndRestore)
+        if placement.chief:
+            Run(out).lock.check_idle()  # BusyError while another process trains it: before saying it resumes
         if verbose:
             console.say(f"{out} holds this run, unfinished: resuming it from its last checkpoint")
     if resume:
@@ -711,10 +713,11 @@ def _warn_at_chance(run: Run, recipe: ModelConfig, history: list[dict[str, Any]]
     chance = math.log(classes)
     low, high = smoothing / classes, 1 - smoothing + smoothing / classes  # the smoothed targets
     best = -sum(p * math.log(p) for p in (high, *[low] * (classes - 1)) if p > 0)
-    if min(losses) < chance - CHANCE_MARGIN * (chance - best):
+    learned = chance - CHANCE_MARGIN * (chance - best)
+    if min(losses) < learned:
         return
-    at_chance = f"{run.path}: the validation loss never went below chance level, ln({classes}) = {chance:.3f}"
-    at_chance += f" (best {min(losses):.3f})"
+    at_chance = f"{run.path}: the validation loss never went clearly below chance level, ln({classes}) = {chance:.3f}"
+    at_chance += f" (best {min(losses):.3f}, not below {learned:.3f})"
     accuracy = max((row["val_accuracy"] for row in history if "val_accuracy" in row), default=0.0)
     if accuracy >= (1 + 1 / classes) / 2:  # half way from guessing to all right: it learned, and is overconfident
         message = (f"{at_chance} although the validation accuracy reached {accuracy:.3f}: its wrong answers are "

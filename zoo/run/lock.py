@@ -13,7 +13,7 @@ from pathlib import Path
 from zoo import locks
 from zoo.errors import BusyError, RunError
 from zoo.files import cannot_write, file_in_the_way, make_folder
-from zoo.run.layout import CONFIG, STATE, TRAINING_LOCK
+from zoo.run.layout import CONFIG, STATE, TRAINING_LOCK, read_json
 from zoo.run.record import read_config
 
 
@@ -91,6 +91,12 @@ def check_free(path: str | os.PathLike[str]) -> Path:
             raise RunError(f"{path} holds a {found} that is not a zoo run's; pick another --out") from None
         with contextlib.suppress(RunError):  # BusyError while another process trains it (read-only: no matter)
             TrainingLock(path).check_idle()
+        finished = False
+        with contextlib.suppress(RunError, AttributeError):  # a damaged state.json: as unfinished, resume says why
+            finished = read_json(path / STATE).get("complete") is True
+        if finished:  # a resume would do nothing
+            raise RunError(f"{path} already holds a finished run; pick another --out (or delete it to train there "
+                           "again)")  # fmt: skip
         raise RunError(f"{path} already holds a run; resume it (`{resume_command(path)}`) or pick --out")
     if path.exists() and not path.is_dir():
         raise RunError(f"{path} exists and is not a directory; pick another --out")
