@@ -176,3 +176,12 @@ def test_bad_input_is_one_line_and_status_2(runs, tmp_path, capsys):
         and err
         == f"zoo: error: {tmp_path / 'nowhere'} is not a folder: give the folder that holds your runs (default: runs)\n"
     )
+
+
+def test_a_narrow_terminal_keeps_the_sorted_column_and_a_stopped_runs_epoch(runs, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    status, out, _ = _zoo(capsys, runs, "--sort", "loss")
+    lines = out.splitlines()
+    assert status == 0 and "LOSS" in lines[0].split() and max(map(len, lines)) <= 80
+    status, out, _ = _zoo(capsys, runs, "--status", "stopped")
+    assert status == 0 and "stopped: phase 1, epoch 1" in out  # where to resume from, not cut

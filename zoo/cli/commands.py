@@ -499,8 +499,8 @@ def do_runs(args: argparse.Namespace) -> None:
     print_table(
         ("RUN", "BACKBONE", "DATA", "SCORE", "LOSS", "OPTIONS", "UPDATED", "STATUS"),
         rows,
-        shrink={"OPTIONS": 16, "RUN": 12, "BACKBONE": 10, "STATUS": 10},
-        drop=("DATA", "LOSS", "UPDATED"),
+        shrink={"OPTIONS": 16, "RUN": 12, "BACKBONE": 10, "STATUS": 26},  # "stopped: phase 1, epoch 12" whole
+        drop=tuple(name for name in ("DATA", "LOSS", "UPDATED") if name != args.sort.upper()),  # the sort key stays
         drop_to_fit=("OPTIONS",),
     )
     width = terminal_width()

@@ -111,8 +111,8 @@ class Record:
 
         sources, names, task = self.data_sources, self.class_names or None, self.model_config.task
         if self.trained_in_memory:
-            raise RunError(f"{self.run_path} was trained from in-memory data ({sources.get('train')}): there is no "
-                           "training data to read again; pass the data yourself")  # fmt: skip
+            raise RunError(f"{self.run_path} was trained from in-memory data ({sources.get('train')}): it has no "
+                           "data files to read again")  # fmt: skip
         train = load_dataset(sources["train"], task=task, class_names=names, progress=progress)  # type: ignore[arg-type]
         if sources.get("val") is None:
             config = self.train_config
