@@ -177,8 +177,12 @@ def test_implausibly_many_labels_warn(tmp_path):
     with pytest.warns(DataWarning, match="20 distinct labels in 20 rows of text file .*check label_column"):
         load_dataset(write(tmp_path / "t.csv", "text,label\n" + rows))
     lines = "".join(f'{{"text": "t{i}", "label": "l{i % 11}"}}\n' for i in range(20))
-    with pytest.warns(DataWarning, match="11 distinct labels in 20 rows"):
+    with pytest.warns(DataWarning, match="11 distinct labels in 20 rows") as said:
         load_dataset(write(tmp_path / "t.jsonl", lines))
+    assert "regression" not in str(said[0].message)
+    values = "".join(f"t{i},{i / 7:.4f}\n" for i in range(20))  # numbers: meant as a value to predict, likely
+    with pytest.warns(DataWarning, match="every one is a number: .* train with task regression \\(--task regression"):
+        load_dataset(write(tmp_path / "values.csv", "text,label\n" + values))
 
 
 @pytest.mark.filterwarnings("error::zoo.errors.DataWarning")

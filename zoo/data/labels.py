@@ -114,10 +114,29 @@ def _implausible(labels: list[Any], task: Task, declared: tuple[str, ...] | None
     found = {name for row in labels for name in (row if task == "multilabel" else [row])}
     if declared is not None or len(labels) < 20 or len(found) <= len(labels) / 2:
         return []
+    numbers = all(is_number_text(name) for name in found)
     return [
-        f"{len(found)} distinct labels in {len(labels)} rows of {source}, implausibly many: check label_column, "
-        f"and that fields containing the separator are quoted (labels such as {_listing(sorted(found), SHOW)})"
+        f"{len(found)} distinct labels in {len(labels)} rows of {source}, implausibly many: "
+        + (
+            "every one is a number: for a value to predict, train with task regression (--task regression); else "
+            if numbers
+            else ""
+        )
+        + "check label_column, and that fields containing the separator are quoted (labels such as "
+        f"{_listing(sorted(found), SHOW)})"
     ]
+
+
+def is_number_text(text: str) -> bool:
+    """Whether ``text`` reads as a finite number.
+
+    >>> is_number_text("0.75"), is_number_text("-3e2"), is_number_text("cat"), is_number_text("nan")
+    (True, True, False, False)
+    """
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 def _check_classes(
