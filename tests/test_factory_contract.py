@@ -65,7 +65,8 @@ def test_a_failed_download_is_a_weights_error_that_says_what_to_do():
     _plugin(factory, weights=TAG)
     with pytest.raises(zoo.WeightsError, match="Could not download the 'pretrained' weights") as caught:
         zoo.backbone("probe")
-    assert "weights=None" in str(caught.value)
+    assert "weights=None" in zoo.errors.first_line(caught.value)  # the advice survives a one-line report's cut
+    assert str(caught.value).endswith("(the download: URL fetch failure on https://example.org/w.h5)")
 
 
 def test_a_damaged_local_file_is_a_weights_error_naming_the_file(tmp_path):

@@ -347,10 +347,10 @@ def _factory_error(spec: BackboneSpec, resolved: str | Path | None, err: BaseExc
     if isinstance(resolved, Path) and isinstance(err, (OSError, ValueError, KeyError)):
         return _load_error(spec, resolved, err)
     if isinstance(resolved, str) and _is_download_failure(err):
-        return WeightsError(
-            f"Could not download the {resolved!r} weights of {spec.name!r} ({first_line(err)}). They are "
-            "downloaded once and cached, which needs internet; offline, pass a local path "
-            "(weights='path/to/weights'), or weights=None for random initialisation where the backbone has one."
+        return WeightsError(  # what to do first: a report cut at its line's end (zoo rank's notes) keeps it
+            f"Could not download the {resolved!r} weights of {spec.name!r}: they are downloaded once and cached, "
+            "which needs internet; offline, pass a local path (weights='path/to/weights'), or weights=None for "
+            f"random initialisation where the backbone has one (the download: {first_line(err, 120)})"
         )
     return PluginError(
         f"The factory of backbone {spec.name!r} (plugin {spec.plugin!r}) failed with weights={resolved!r}: "
