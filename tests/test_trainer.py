@@ -133,6 +133,8 @@ def test_class_weights_mixed_precision_and_multilabel_run(tmp_path):
     computing = {layer.dtype_policy.name for layer in network_of(run.model).layers if layer.weights}
     assert computing == {"mixed_bfloat16"}  # the saved model's layers, as loaded back
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    more = zoo.train(zoo.load_model(run.path), (x, labels), epochs=1, out=tmp_path / "more", **TRAIN)
+    assert "| mixed_precision | yes (mixed_bfloat16) |" in (more.path / "README.md").read_text()  # as it computes
     multi = np.stack([labels, 1 - labels, labels], axis=1)
     options = {**FAST, "epochs": 1, "patience": None}  # one epoch: its validation row measured the saved model
     run = zoo.train(NET, (x[6:], multi[6:]), (x[:6], multi[:6]), task="multilabel", out=tmp_path / "b", **options)

@@ -261,6 +261,9 @@ def _settings(config: Mapping[str, Any], train: Any, task: str) -> list[tuple[st
             text = f"{value:g} of each target spread evenly over the classes" if value else "none"
         elif key == "patience":
             text = "none (never stops early)" if value is None else f"{value} epochs"
+        elif key == "mixed_precision":  # as built: a model passed to zoo.train keeps the policy it was built under
+            policy = config.get("dtype_policy", "float32")
+            text = f"yes ({policy})" if value or policy.startswith("mixed") else "no"
         elif key == "val_fraction":
             if config.get("val", "") is not None:
                 continue  # validated on its own data (or not said): nothing was held out

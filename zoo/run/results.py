@@ -135,7 +135,7 @@ class Results:
         if "confusion_matrix" in metrics:
             plots.plot_confusion_matrix(metrics["confusion_matrix"], names, run.path / CONFUSION)
         model_config = model.zoo_config
-        built = ("task", "head", "hidden", "dropout", "standardize", "weights", "unfrozen")
+        built = ("task", "head", "hidden", "dropout", "standardize", "weights", "unfrozen", "dtype_policy")
         card.write_model_card(
             run.path / CARD,
             name=run.path.name,
