@@ -114,7 +114,7 @@ def _implausible(labels: list[Any], task: Task, declared: tuple[str, ...] | None
     found = {name for row in labels for name in (row if task == "multilabel" else [row])}
     if declared is not None or len(labels) < 20 or len(found) <= len(labels) / 2:
         return []
-    numbers = all(is_number_text(name) for name in found)
+    numbers = all(_reads_as_number(name) for name in found)
     return [
         f"{len(found)} distinct labels in {len(labels)} rows of {source}, implausibly many: "
         + (
@@ -127,10 +127,10 @@ def _implausible(labels: list[Any], task: Task, declared: tuple[str, ...] | None
     ]
 
 
-def is_number_text(text: str) -> bool:
+def _reads_as_number(text: str) -> bool:
     """Whether ``text`` reads as a finite number.
 
-    >>> is_number_text("0.75"), is_number_text("-3e2"), is_number_text("cat"), is_number_text("nan")
+    >>> _reads_as_number("0.75"), _reads_as_number("-3e2"), _reads_as_number("cat"), _reads_as_number("nan")
     (True, True, False, False)
     """
     try:
