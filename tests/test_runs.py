@@ -183,5 +183,9 @@ def test_a_narrow_terminal_keeps_the_sorted_column_and_a_stopped_runs_epoch(runs
     status, out, _ = _zoo(capsys, runs, "--sort", "loss")
     lines = out.splitlines()
     assert status == 0 and "LOSS" in lines[0].split() and max(map(len, lines)) <= 80
+    status, out, _ = _zoo(capsys, runs, "--sort", "macro_f1")  # any metric sorted by: its column shown
+    header, *rows = out.splitlines()
+    shown = [f"{zoo.Run(runs / name).metrics['macro_f1']:.4g}" for name in ("plain", "group/longer")]
+    assert "MACRO_F1" in header.split() and all(any(value in row.split() for row in rows) for value in shown)
     status, out, _ = _zoo(capsys, runs, "--status", "stopped")
     assert status == 0 and "stopped: phase 1, epoch 1" in out  # where to resume from, not cut

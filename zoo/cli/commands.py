@@ -483,13 +483,14 @@ def do_runs(args: argparse.Namespace) -> None:
     if args.json:
         print_json([run.to_dict() for run in runs])
         return
+    metric = "loss" if args.sort in ("updated", "name", "backbone") else args.sort  # the sort key's values shown
     rows = [
         (
             _tail(os.path.relpath(run.path, root), 24),  # a run is told apart by the end of its path
             run.backbone or "-",
             run.data or "-",
             _score(run.task, run.metrics),
-            _number(run.metrics.get("loss")),
+            _number(run.metrics.get(metric)),
             " ".join(f"{k}={_option_text(v)}" for k, v in run.options.items()) or _unless_damaged(run, "defaults"),
             run.updated.strftime("%Y-%m-%d %H:%M") if run.updated else "-",
             run.shown_status,
@@ -497,10 +498,10 @@ def do_runs(args: argparse.Namespace) -> None:
         for run in runs
     ]
     print_table(
-        ("RUN", "BACKBONE", "DATA", "SCORE", "LOSS", "OPTIONS", "UPDATED", "STATUS"),
+        ("RUN", "BACKBONE", "DATA", "SCORE", metric.upper(), "OPTIONS", "UPDATED", "STATUS"),
         rows,
         shrink={"OPTIONS": 16, "RUN": 12, "BACKBONE": 10, "STATUS": 26},  # "stopped: phase 1, epoch 12" whole
-        drop=tuple(name for name in ("DATA", "LOSS", "UPDATED") if name != args.sort.upper()),  # the sort key stays
+        drop=tuple(name for name in ("DATA", metric.upper(), "UPDATED") if name != args.sort.upper()),  # sort key stays
         drop_to_fit=("OPTIONS",),
     )
     width = terminal_width()
