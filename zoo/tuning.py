@@ -151,7 +151,7 @@ def tune(
         if logged is not None:
             logged.log_metrics({"best_val_loss": score, "best_val_accuracy": accuracy}, config.epochs)
             logged.end("FINISHED")
-        say(f"trial {trial.number}: validation loss {score:.4g}", verbose)
+        say(f"trial {trial.number}: {score_words(score, config.label_smoothing)}", verbose)
         return score
 
     try:
@@ -350,6 +350,16 @@ def _reduce(maps: np.ndarray, head: str) -> np.ndarray:
     if head == "flatten":
         return np.asarray(maps, dtype="float32").reshape(len(maps), -1)
     return np.asarray(maps.mean(axis=positions) if head == "avg" else maps.max(axis=positions), dtype="float32")
+
+
+def score_words(score: float, smoothing: float | None) -> str:
+    """A trial's score in words, saying whose loss it is where the trial smoothed its targets.
+
+    >>> score_words(0.1234, 0.1)
+    'validation loss 0.1234 (of the true labels: its loss was of smoothed ones)'
+    """
+    whose = " (of the true labels: its loss was of smoothed ones)" if smoothing else ""
+    return f"validation loss {score:.4g}{whose}"
 
 
 def _score_key(logs: Mapping[str, Any]) -> str:

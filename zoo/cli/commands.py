@@ -366,7 +366,7 @@ def do_tune(args: argparse.Namespace) -> int:
         raise ConfigError(f"--trials must be a positive integer, got {args.trials}")
     _require_optuna()
     console.load_framework(lean=True)
-    from zoo.tuning import best_options, train_command, tune
+    from zoo.tuning import best_options, score_words, train_command, tune
 
     with console.results_only():
         found = tune(args.data, args.backbones, trials=args.trials, epochs=args.epochs, storage=args.storage,
@@ -392,7 +392,8 @@ def do_tune(args: argparse.Namespace) -> int:
     ]
     print_table(("TRIAL", "STATE", "VAL LOSS", "VAL ACC", "OPTIONS"), rows, shrink={"OPTIONS": 20}, drop=("VAL ACC",))
     width = terminal_width()
-    print_wrapped("best: ", f"trial {found.best['number']}, validation loss {found.best['value']:.4g}", width)
+    said = score_words(found.best["value"], found.best["params"].get("label_smoothing"))
+    print_wrapped("best: ", f"trial {found.best['number']}, {said}", width)
     print(f"train it: {command}")  # one line, to paste; said before the best run, which may fail or be stopped
     if args.train_best:
         run = _train_best(name, args, options)
