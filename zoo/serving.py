@@ -48,7 +48,7 @@ from zoo import console, interrupts
 from zoo.data.decode import decode_image, repair_text
 from zoo.data.listing import with_article
 from zoo.errors import ConfigError, DataError, first_line, out_of_memory
-from zoo.exports.formats import METADATA, SERVING
+from zoo.exports.formats import METADATA, SERVING, output_name
 from zoo.exports.metadata import is_export
 from zoo.run import Run
 
@@ -277,8 +277,12 @@ class Served:
         # what a request holds: one string per input, a text or an encoded image file (its size any: "zoo" says the
         # size it is resized to), as TF Serving says an input of encoded images
         inputs = {self.input_name: {"dtype": "DT_STRING", "tensor_shape": _shape([-1])}}
-        output = "values" if self.record["task"] == "regression" else "probabilities"  # as the exports name it
-        outputs = {output: {"dtype": "DT_FLOAT", "tensor_shape": _shape([-1, self.record["num_outputs"]])}}
+        outputs = {
+            output_name(self.record["task"]): {
+                "dtype": "DT_FLOAT",
+                "tensor_shape": _shape([-1, self.record["num_outputs"]]),
+            }
+        }
         signature = {"inputs": inputs, "outputs": outputs, "method_name": "tensorflow/serving/predict"}
         return {
             "model_spec": {"name": self.name, "signature_name": "", "version": VERSION},

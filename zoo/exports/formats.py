@@ -9,3 +9,12 @@ METADATA = "metadata.json"
 ARTEFACTS = {"savedmodel": "saved_model.pb", "tflite": "model.tflite", "onnx": "model.onnx"}
 SERVING = "serving_default"  # the signature TF Serving calls by default
 FEATURES = "features"  # the SavedModel's second signature: pooled backbone features
+
+
+def output_name(task: str) -> str:
+    """The name of an export's (and ``zoo serve``'s) output: ``values`` for regression, else ``probabilities``.
+
+    >>> output_name("regression"), output_name("multilabel")
+    ('values', 'probabilities')
+    """
+    return "values" if task == "regression" else "probabilities"

@@ -11,6 +11,7 @@ from typing import Any
 from zoo.config import ModelConfig
 from zoo.errors import ExportError
 from zoo.exports.examples import Examples
+from zoo.exports.formats import output_name
 from zoo.exports.precision import compute_dtype, float32_copy
 from zoo.run import Run
 from zoo.spec import BackboneSpec
@@ -74,7 +75,7 @@ class Source:
 
     @property
     def output_name(self) -> str:
-        return "values" if self.config.task == "regression" else "probabilities"
+        return output_name(self.config.task)
 
 
 @dataclasses.dataclass

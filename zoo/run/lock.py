@@ -15,6 +15,7 @@ from zoo.errors import BusyError, RunError
 from zoo.files import cannot_write, file_in_the_way, make_folder
 from zoo.run.layout import CONFIG, STATE, TRAINING_LOCK, read_json
 from zoo.run.record import read_config
+from zoo.run.state import RunState
 
 
 def default_path(backbone: str) -> Path:
@@ -92,8 +93,8 @@ def check_free(path: str | os.PathLike[str]) -> Path:
         with contextlib.suppress(RunError):  # BusyError while another process trains it (read-only: no matter)
             TrainingLock(path).check_idle()
         finished = False
-        with contextlib.suppress(RunError, AttributeError):  # a damaged state.json: as unfinished, resume says why
-            finished = read_json(path / STATE).get("complete") is True
+        with contextlib.suppress(RunError):  # a damaged state.json: as unfinished, and the resume says why
+            finished = RunState.from_dict(read_json(path / STATE), path / STATE).complete is True
         if finished:  # a resume would do nothing
             raise RunError(f"{path} already holds a finished run; pick another --out (or delete it to train there "
                            "again)")  # fmt: skip
